@@ -1,0 +1,105 @@
+//! Work that follows the log: event consumers with durable cursors (search indexing now;
+//! roll-ups, webhooks and scorecards later) and timed jobs (auto-close).
+
+use domain::conversation::auto_close_due;
+use domain::{EventPayload, Principal, Status};
+use store::{Cursor, Job};
+
+use crate::{App, AppError, Patch, Result};
+
+/// The name under which the search indexer keeps its cursor.
+pub const SEARCH_CONSUMER: &str = "search";
+/// Closes a solved conversation after the configured number of days.
+pub const AUTO_CLOSE_JOB: &str = "auto_close";
+
+/// What happened to a claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    Retried(String),
+    Nothing,
+}
+
+impl App {
+    /// Feeds new messages into the full-text index; returns how many events it read.
+    /// Each batch commits the index rows together with the cursor, so a crash replays
+    /// at most the batch that did not commit, and indexing a message twice is harmless.
+    pub async fn run_search_indexer(&self, batch: u32, now: i64) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let cursor = tx.lock_cursor(SEARCH_CONSUMER, now).await?;
+            let events = tx.events_after(cursor, batch).await?;
+            let Some(last) = events.last() else {
+                tx.rollback().await?;
+                return Ok(total);
+            };
+            let next = Cursor::after(last);
+            for event in &events {
+                if event.kind != "message_added" {
+                    continue;
+                }
+                if let Ok(EventPayload::MessageAdded { message_id, .. }) =
+                    serde_json::from_str(&event.payload)
+                {
+                    if let Some((subject, body)) = tx.message_for_index(message_id).await? {
+                        tx.index_message(message_id, &subject, &body).await?;
+                    }
+                }
+            }
+            tx.set_cursor(SEARCH_CONSUMER, next, now).await?;
+            tx.commit().await?;
+            total += events.len();
+            if events.len() < batch as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Claims and runs one due job; `Nothing` when none is due.
+    pub async fn run_one_job(&self, worker: &str, now: i64) -> Result<JobOutcome> {
+        let Some(job) = self.store.claim_job(worker, now, 60_000).await? else {
+            return Ok(JobOutcome::Nothing);
+        };
+        match self.run_job(&job, now).await {
+            Ok(()) => {
+                self.store.complete_job(job.id, now).await?;
+                Ok(JobOutcome::Done)
+            }
+            Err(err) => {
+                let reason = err.to_string();
+                tracing::warn!(job = job.id, kind = %job.kind, error = %reason, "job failed");
+                self.store.fail_job(&job, &reason, now).await?;
+                Ok(JobOutcome::Retried(reason))
+            }
+        }
+    }
+
+    async fn run_job(&self, job: &Job, now: i64) -> Result<()> {
+        match job.kind.as_str() {
+            AUTO_CLOSE_JOB => {
+                let payload: serde_json::Value = serde_json::from_str(&job.payload)
+                    .map_err(|e| AppError::Invalid(format!("job payload: {e}")))?;
+                let number = payload["number"]
+                    .as_i64()
+                    .ok_or_else(|| AppError::Invalid("job payload has no number".into()))?;
+                let Some(row) = self.store.conversation(number).await? else {
+                    return Ok(());
+                };
+                let status = Status::parse(&row.status).unwrap_or(Status::Open);
+                if auto_close_due(status, row.solved_at, now, self.settings.auto_close_days)
+                    && row.merged_into.is_none()
+                {
+                    let patch = Patch {
+                        status: Some(Status::Closed),
+                        ..Default::default()
+                    };
+                    self.update_conversation(&Principal::System, number, patch, now)
+                        .await?;
+                }
+                Ok(())
+            }
+            other => Err(AppError::Invalid(format!("unknown job kind {other:?}"))),
+        }
+    }
+}

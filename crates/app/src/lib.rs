@@ -1,0 +1,129 @@
+//! The use cases: what agents, customers, API clients and Rapport itself can do.
+//!
+//! Each use case is one transaction: it checks the principal's permission first, changes
+//! the current state, and appends the events that explain the change, all committed
+//! together. HTTP handlers, the CLI and (later) the mail listeners are thin adapters
+//! over these functions. Time is always passed in (`now`, milliseconds UTC).
+
+mod auth;
+mod consumers;
+mod conversations;
+mod customers;
+mod views;
+
+use domain::conversation::FieldError;
+use domain::customer::IdentityError;
+use domain::{Actor, EventPayload, TransitionError};
+use store::{NewEvent, Store, StoreError, Tx};
+
+pub use auth::{LoginOutcome, NewToken};
+pub use consumers::{JobOutcome, SEARCH_CONSUMER};
+pub use conversations::{
+    AttachmentInput, ConversationList, CustomerInput, ListQuery, MessageInput,
+    NewConversationInput, Patch, PostedMessage,
+};
+pub use customers::CustomerView;
+pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
+pub use views::{
+    AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,
+};
+
+/// Settings that shape the rules (not the wiring).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A solved conversation closes after this many days without a customer reply.
+    pub auto_close_days: u32,
+    /// How long a sign-in lasts.
+    pub session_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            auto_close_days: 4,
+            session_days: 14,
+        }
+    }
+}
+
+/// The application: the store plus the rules' settings. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub settings: Settings,
+}
+
+/// Why a use case refused or failed, in terms an adapter can map to its protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Not there, or not visible to this principal (the two are indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Visible but not allowed (e.g. a read-only token writing).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("e-mail or password is wrong")]
+    BadCredentials,
+    #[error("sign in first: the session or token is missing, expired or revoked")]
+    Unauthenticated,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => {
+                AppError::Conflict(format!("{what}: that value is already taken"))
+            }
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<FieldError> for AppError {
+    fn from(err: FieldError) -> Self {
+        AppError::Invalid(err.to_string())
+    }
+}
+
+impl From<IdentityError> for AppError {
+    fn from(err: IdentityError) -> Self {
+        AppError::Invalid(err.to_string())
+    }
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+impl App {
+    pub fn new(store: Store, settings: Settings) -> App {
+        App { store, settings }
+    }
+}
+
+/// Appends one event to the transaction.
+pub(crate) async fn record(
+    tx: &mut Tx,
+    conversation: Option<i64>,
+    actor: Actor,
+    at: i64,
+    payload: &EventPayload,
+) -> Result<i64> {
+    let json = payload.to_json();
+    Ok(tx
+        .append_event(&NewEvent {
+            conversation,
+            kind: payload.kind(),
+            actor_kind: actor.kind(),
+            actor_id: actor.id(),
+            at,
+            payload: &json,
+        })
+        .await?)
+}

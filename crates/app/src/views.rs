@@ -1,0 +1,247 @@
+//! What use cases hand back: conversations, messages and events with the names a person
+//! needs (group, assignee, customer) already resolved.
+
+use std::collections::HashMap;
+
+use domain::{Actor, Channel, MessageKind, Priority, Status};
+use store::{ConversationRow, EventRow, MessageRow, StoreError};
+
+use crate::{App, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRef {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRef {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationView {
+    pub number: i64,
+    pub subject: String,
+    pub channel: Channel,
+    pub status: Status,
+    pub priority: Priority,
+    pub group: Option<GroupRef>,
+    pub assignee: Option<AgentRef>,
+    pub customer: CustomerRef,
+    pub tags: Vec<String>,
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    pub message_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub solved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub merged_into: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentView {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    pub id: i64,
+    pub conversation: i64,
+    pub kind: MessageKind,
+    pub channel: Channel,
+    pub author: Actor,
+    pub text: String,
+    pub html: String,
+    pub created_at: i64,
+    pub attachments: Vec<AttachmentView>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventView {
+    pub id: i64,
+    pub conversation: Option<i64>,
+    pub kind: String,
+    pub actor: Actor,
+    pub at: i64,
+    pub payload: serde_json::Value,
+}
+
+pub(crate) fn corrupt(what: String) -> crate::AppError {
+    crate::AppError::Store(StoreError::Corrupt(what))
+}
+
+/// Priorities are stored as their rank so that queues sort by them.
+pub(crate) fn priority_rank(priority: Priority) -> i64 {
+    match priority {
+        Priority::Low => 0,
+        Priority::Normal => 1,
+        Priority::High => 2,
+        Priority::Urgent => 3,
+    }
+}
+
+pub(crate) fn priority_from_rank(rank: i64) -> Option<Priority> {
+    Priority::ALL
+        .iter()
+        .copied()
+        .find(|p| priority_rank(*p) == rank)
+}
+
+pub(crate) fn status_of(row: &ConversationRow) -> Result<Status> {
+    Status::parse(&row.status).ok_or_else(|| {
+        corrupt(format!(
+            "conversation {} has status {:?}",
+            row.number, row.status
+        ))
+    })
+}
+
+pub(crate) fn fields_of(row: &ConversationRow) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(&row.custom_fields).unwrap_or_default()
+}
+
+impl App {
+    /// Resolves names for a batch of conversation rows.
+    pub(crate) async fn conversation_views(
+        &self,
+        rows: Vec<ConversationRow>,
+    ) -> Result<Vec<ConversationView>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups: HashMap<i64, String> = self
+            .store
+            .groups()
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g.name))
+            .collect();
+        let agents: HashMap<i64, (String, String)> = self
+            .store
+            .agents()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, (a.name, a.email)))
+            .collect();
+        let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
+        let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+        for (number, tag) in self.store.tags_of(&numbers).await? {
+            tags.entry(number).or_default().push(tag);
+        }
+        let mut customer_ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+        customer_ids.sort_unstable();
+        customer_ids.dedup();
+        let customers: HashMap<i64, (String, Option<String>)> = self
+            .store
+            .customer_summaries(&customer_ids)
+            .await?
+            .into_iter()
+            .map(|(id, name, email)| (id, (name, email)))
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let status = status_of(&row)?;
+                let priority = priority_from_rank(row.priority).ok_or_else(|| {
+                    corrupt(format!(
+                        "conversation {} has priority {}",
+                        row.number, row.priority
+                    ))
+                })?;
+                let channel = Channel::parse(&row.channel).ok_or_else(|| {
+                    corrupt(format!(
+                        "conversation {} has channel {:?}",
+                        row.number, row.channel
+                    ))
+                })?;
+                let (customer_name, customer_email) =
+                    customers.get(&row.customer_id).cloned().unwrap_or_default();
+                Ok(ConversationView {
+                    number: row.number,
+                    subject: row.subject.clone(),
+                    channel,
+                    status,
+                    priority,
+                    group: row.group_id.map(|id| GroupRef {
+                        id,
+                        name: groups.get(&id).cloned().unwrap_or_default(),
+                    }),
+                    assignee: row.assignee_id.map(|id| {
+                        let (name, email) = agents.get(&id).cloned().unwrap_or_default();
+                        AgentRef { id, name, email }
+                    }),
+                    customer: CustomerRef {
+                        id: row.customer_id,
+                        name: customer_name,
+                        email: customer_email,
+                    },
+                    tags: tags.remove(&row.number).unwrap_or_default(),
+                    custom_fields: fields_of(&row),
+                    message_count: row.message_count,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                    solved_at: row.solved_at,
+                    closed_at: row.closed_at,
+                    merged_into: row.merged_into,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn conversation_view(&self, row: ConversationRow) -> Result<ConversationView> {
+        let number = row.number;
+        self.conversation_views(vec![row])
+            .await?
+            .pop()
+            .ok_or_else(|| corrupt(format!("conversation {number} vanished")))
+    }
+}
+
+pub(crate) fn message_view(
+    row: MessageRow,
+    attachments: Vec<AttachmentView>,
+) -> Result<MessageView> {
+    Ok(MessageView {
+        id: row.id,
+        conversation: row.conversation,
+        kind: MessageKind::parse(&row.kind)
+            .ok_or_else(|| corrupt(format!("message {} has kind {:?}", row.id, row.kind)))?,
+        channel: Channel::parse(&row.channel)
+            .ok_or_else(|| corrupt(format!("message {} has channel {:?}", row.id, row.channel)))?,
+        author: Actor::from_parts(&row.author_kind, row.author_id).ok_or_else(|| {
+            corrupt(format!(
+                "message {} has author {:?}",
+                row.id, row.author_kind
+            ))
+        })?,
+        text: row.body_text,
+        html: row.body_html,
+        created_at: row.created_at,
+        attachments,
+    })
+}
+
+pub(crate) fn event_view(row: EventRow) -> Result<EventView> {
+    Ok(EventView {
+        id: row.id,
+        conversation: row.conversation,
+        actor: Actor::from_parts(&row.actor_kind, row.actor_id)
+            .ok_or_else(|| corrupt(format!("event {} has actor {:?}", row.id, row.actor_kind)))?,
+        payload: serde_json::from_str(&row.payload)
+            .map_err(|e| corrupt(format!("event {} payload: {e}", row.id)))?,
+        kind: row.kind,
+        at: row.at,
+    })
+}

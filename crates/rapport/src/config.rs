@@ -1,0 +1,133 @@
+//! Configuration: defaults, then a TOML file (`--config` or `RAPPORT_CONFIG`), then
+//! `RAPPORT_*` environment variables (with `RAPPORT_DATABASE_URL_FILE` for the secret), then
+//! command-line flags. Every problem is reported at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database and other local state live.
+    pub data: PathBuf,
+    /// PostgreSQL instead of SQLite: `postgres://user@host/db`.
+    pub database_url: Option<String>,
+    /// Where the HTTP server listens.
+    pub listen: String,
+    /// Mark the session cookie `Secure` (serve behind HTTPS).
+    pub secure_cookies: bool,
+    /// Days after which a solved conversation closes.
+    pub auto_close_days: u32,
+    /// Days a sign-in lasts.
+    pub session_days: u32,
+    /// PostgreSQL pool size.
+    pub max_connections: u32,
+    /// Log filter, e.g. `info` or `rapport=debug,sqlx=warn`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("data"),
+            database_url: None,
+            listen: "127.0.0.1:8080".into(),
+            secure_cookies: false,
+            auto_close_days: 4,
+            session_days: 14,
+            max_connections: 32,
+            log: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+/// Values given on the command line (they win over everything else).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Loads the configuration; on failure, the error lists every problem found.
+    pub fn load(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<Config> {
+        let mut problems: Vec<String> = Vec::new();
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file.or_else(|| std::env::var_os("RAPPORT_CONFIG").map(PathBuf::from));
+        if let Some(file) = &file {
+            if !file.exists() {
+                problems.push(format!("config file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("RAPPORT_").ignore(&["config", "database_url_file", "password"]))
+            .merge(Serialized::defaults(overrides.clone()));
+        let mut config: Config = match figment.extract() {
+            Ok(config) => config,
+            Err(errors) => {
+                for error in errors {
+                    problems.push(error.to_string());
+                }
+                Config::default()
+            }
+        };
+        if overrides.database_url.is_none() {
+            if let Some(path) = std::env::var_os("RAPPORT_DATABASE_URL_FILE") {
+                match std::fs::read_to_string(&path) {
+                    Ok(url) => config.database_url = Some(url.trim().to_string()),
+                    Err(e) => problems.push(format!(
+                        "RAPPORT_DATABASE_URL_FILE {}: {e}",
+                        PathBuf::from(path).display()
+                    )),
+                }
+            }
+        }
+        if config.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen address {:?} is not HOST:PORT (e.g. 127.0.0.1:8080)",
+                config.listen
+            ));
+        }
+        if let Some(url) = &config.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.push("database_url must start with postgres:// (leave it out to use SQLite in the data directory)".into());
+            }
+        }
+        if config.max_connections == 0 {
+            problems.push("max_connections must be at least 1".into());
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            anyhow::bail!(
+                "the configuration has {} problem(s):\n  - {}",
+                problems.len(),
+                problems.join("\n  - ")
+            )
+        }
+    }
+
+    pub fn settings(&self) -> app::Settings {
+        app::Settings {
+            auto_close_days: self.auto_close_days,
+            session_days: self.session_days,
+        }
+    }
+
+    /// Opens the configured database (migrating it).
+    pub async fn open_store(&self) -> anyhow::Result<store::Store> {
+        Ok(match &self.database_url {
+            Some(url) => store::Store::open_postgres(url, None, self.max_connections).await?,
+            None => store::Store::open_sqlite(&self.data).await?,
+        })
+    }
+}

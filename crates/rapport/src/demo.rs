@@ -1,0 +1,663 @@
+//! `rapport demo`: a quarter of a service team's work, generated from a seed and played
+//! through the real use cases, so that every conversation has a true event log (who
+//! assigned, replied, waited, reopened and solved, and when).
+//!
+//! Customers' words come from a sample of public customer-support datasets shipped in
+//! `crates/rapport/demo/` (see ATTRIBUTION.md there). Times follow business days and hours
+//! in the 90 days up to now; steps that would lie in the future are not played, so the
+//! newest conversations are still new, open or pending, as in a real queue.
+
+use anyhow::Context;
+use domain::{Channel, MessageKind, Principal, Priority, Role, Status, DAY_MILLIS};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const SAMPLE: &str = include_str!("../demo/support_sample.tsv");
+const PASSWORD: &str = "demo";
+const HOUR: i64 = 3_600_000;
+const MINUTE: i64 = 60_000;
+
+/// The sign-ins printed when the demo starts.
+pub const LOGINS: &[(&str, &str)] = &[
+    ("admin@demo.test", "admin"),
+    ("manager@demo.test", "manager"),
+    ("lead@demo.test", "lead (Support, Billing)"),
+    ("agent@demo.test", "agent (Support only)"),
+    ("customer@demo.test", "customer (portal)"),
+];
+
+/// (e-mail, name, role, groups)
+const AGENTS: &[(&str, &str, Role, &[&str])] = &[
+    (
+        "admin@demo.test",
+        "Ada Admin",
+        Role::Admin,
+        &["Support", "Billing", "Technical"],
+    ),
+    ("manager@demo.test", "Morgan Manager", Role::Manager, &[]),
+    (
+        "lead@demo.test",
+        "Lena Lead",
+        Role::Lead,
+        &["Support", "Billing"],
+    ),
+    ("agent@demo.test", "Alex Agent", Role::Agent, &["Support"]),
+    ("sam@demo.test", "Sam Okafor", Role::Agent, &["Support"]),
+    ("maria@demo.test", "Maria Rossi", Role::Agent, &["Billing"]),
+    ("tom@demo.test", "Tom Becker", Role::Agent, &["Technical"]),
+    (
+        "priya@demo.test",
+        "Priya Nair",
+        Role::Agent,
+        &["Technical", "Billing"],
+    ),
+];
+
+const GROUPS: &[&str] = &["Support", "Billing", "Technical"];
+
+const FIRST_NAMES: &[&str] = &[
+    "Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Elias", "Sofia", "Mateo", "Amara",
+    "Yusuf", "Hana", "Kenji", "Chloé", "Louis", "Ines", "Jonas", "Lea", "Finn", "Zara", "Omar",
+    "Freya", "Arjun", "Maya", "Leon", "Nora", "Ivan", "Elif", "Diego", "Aisha", "Tomás", "Greta",
+    "Marek", "Sara", "Ravi", "Julia", "Pieter", "Anouk", "Kwame", "Lin", "Wei", "Fatima", "Oscar",
+];
+const LAST_NAMES: &[&str] = &[
+    "Janssens",
+    "Peeters",
+    "Maes",
+    "Smith",
+    "Jones",
+    "García",
+    "Müller",
+    "Rossi",
+    "Dubois",
+    "Novak",
+    "Kowalski",
+    "Nielsen",
+    "Silva",
+    "Yamamoto",
+    "Okafor",
+    "Haddad",
+    "Khan",
+    "Murphy",
+    "O'Brien",
+    "Van Damme",
+    "De Smet",
+    "Lambert",
+    "Schmidt",
+    "Fischer",
+    "Costa",
+    "Andersson",
+    "Horvat",
+    "Ionescu",
+    "Papadopoulos",
+    "Cohen",
+    "Singh",
+    "Nguyen",
+    "Kim",
+    "Martin",
+    "Bernard",
+    "Leclercq",
+];
+const COMPANIES: &[&str] = &[
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Tailspin",
+    "Wingtip",
+    "Adventure Works",
+    "Litware",
+    "Proseware",
+    "Lucerne",
+    "Coho Vineyard",
+    "Alpine Ski House",
+    "Blue Yonder",
+    "Margie's Travel",
+    "Trey Research",
+    "Woodgrove",
+    "Fourth Coffee",
+    "Graphic Design Institute",
+    "Humongous Insurance",
+    "Relecloud",
+    "Wide World Importers",
+];
+const PERSONAL_DOMAINS: &[&str] = &["mail.test", "post.test", "inbox.test", "webmail.test"];
+
+const NOTES: &[&str] = &[
+    "Checked the order history: the payment went through on our side.",
+    "Customer has written before about the same issue; see the linked conversation.",
+    "Asked the warehouse for a status update.",
+    "Following the refund guideline: within policy, no approval needed.",
+    "Looks like a bug in the checkout flow; reported to the product team.",
+    "Verified the customer's identity by the last four digits of the card.",
+];
+const CUSTOMER_FOLLOW_UPS: &[&str] = &[
+    "Thanks for the quick answer. I tried that but it still does not work, could you check again?",
+    "Here is the extra information you asked for. Let me know if you need anything else.",
+    "I did what you said and it worked. Thank you!",
+    "Sorry, I still have not received anything. What should I do now?",
+    "Could you confirm once this is done? Thanks.",
+];
+const AGENT_FOLLOW_UPS: &[&str] = &[
+    "Thank you for the details. I have fixed this on our side; you should see the change within the hour. Let us know if anything is still off.",
+    "Thanks for getting back to us. I have escalated this and applied the correction to your account. It is resolved now.",
+    "Glad to hear it works! I will close this conversation, but just reply if you need us again.",
+    "I checked again and found the problem: it is corrected now. Apologies for the trouble.",
+];
+const GENERIC_REPLIES: &[&str] = &[
+    "Thank you for contacting us. I have looked into your account and can help with this. Could you confirm the date and amount of the transaction so I can trace it?",
+    "Thanks for reaching out. This usually takes one to three business days to appear. I have checked and everything is in order on our side; I will keep this open until you confirm.",
+    "I am sorry for the inconvenience. I have raised this with our payments team and you will see the correction shortly. Is there anything else I can help with?",
+];
+
+struct Sample {
+    category: String,
+    intent: String,
+    subject: String,
+    customer_text: String,
+    agent_reply: Option<String>,
+}
+
+fn samples() -> Vec<Sample> {
+    SAMPLE
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() != 6 {
+                return None;
+            }
+            let unescape = |s: &str| s.replace("\\n", "\n");
+            Some(Sample {
+                category: fields[1].to_lowercase(),
+                intent: fields[2].to_lowercase().replace(['?', ' '], ""),
+                subject: fields[3].to_string(),
+                customer_text: unescape(fields[4]),
+                agent_reply: Some(unescape(fields[5])).filter(|s| !s.trim().is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// Which team a kind of request goes to.
+fn group_for(category: &str) -> &'static str {
+    match category {
+        "payment" | "invoice" | "refund" | "cancellation_fee" | "card_payment" | "transfer"
+        | "top_up" | "exchange" => "Billing",
+        "account" | "verification" | "card" | "cash_withdrawal" | "newsletter" => "Technical",
+        _ => "Support",
+    }
+}
+
+struct Customer {
+    name: String,
+    email: String,
+    phone: Option<String>,
+}
+
+fn customers(rng: &mut StdRng, count: usize) -> Vec<Customer> {
+    let mut list = vec![Customer {
+        name: "Casey Customer".into(),
+        email: "customer@demo.test".into(),
+        phone: Some("+32 470 00 00 01".into()),
+    }];
+    for i in 1..count {
+        let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
+        let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
+        let domain = if rng.gen_bool(0.3) {
+            let company = COMPANIES[rng.gen_range(0..COMPANIES.len())];
+            format!("{}.test", company.to_lowercase().replace([' ', '\''], ""))
+        } else {
+            PERSONAL_DOMAINS[rng.gen_range(0..PERSONAL_DOMAINS.len())].to_string()
+        };
+        let local: String = format!("{first}.{last}{i}")
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        let phone = rng.gen_bool(0.15).then(|| {
+            format!(
+                "+32 4{:02} {:02} {:02} {:02}",
+                rng.gen_range(70..100),
+                i / 10000 % 100,
+                i / 100 % 100,
+                i % 100
+            )
+        });
+        list.push(Customer {
+            name: format!("{first} {last}"),
+            email: format!("{local}@{domain}"),
+            phone,
+        });
+    }
+    list
+}
+
+/// A moment in business hours on a weekday (occasionally evenings and weekends, as e-mail
+/// and web forms arrive then too) within `days` days after `start`.
+fn contact_time(rng: &mut StdRng, start: i64, days: i64) -> i64 {
+    loop {
+        let day = rng.gen_range(0..days);
+        let t = start + day * DAY_MILLIS;
+        let weekday = (t / DAY_MILLIS + 4).rem_euclid(7); // 0 = Sunday (1970-01-01 was a Thursday)
+        let weekend = weekday == 0 || weekday == 6;
+        if weekend && rng.gen_bool(0.85) {
+            continue;
+        }
+        let hour = if rng.gen_bool(0.9) {
+            rng.gen_range(8..18)
+        } else {
+            rng.gen_range(18..23)
+        };
+        return t + hour * HOUR + rng.gen_range(0..60) * MINUTE + rng.gen_range(0..60) * 1000;
+    }
+}
+
+/// A waiting time with a long tail: median `median`, rarely more than ten times that.
+fn delay(rng: &mut StdRng, median: i64) -> i64 {
+    let factor: f64 = (rng.gen_range(-1.2f64..1.6)).exp();
+    ((median as f64) * factor) as i64 + rng.gen_range(0..MINUTE)
+}
+
+struct Team {
+    agents: Vec<(i64, Principal, Vec<&'static str>)>,
+    groups: Vec<(&'static str, i64)>,
+    lead: Principal,
+}
+
+impl Team {
+    fn group_id(&self, name: &str) -> Option<i64> {
+        self.groups
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, id)| *id)
+    }
+
+    /// A working agent of the group (admins and managers rarely take conversations).
+    fn pick_agent(&self, rng: &mut StdRng, group: &str) -> Option<(i64, Principal)> {
+        let candidates: Vec<&(i64, Principal, Vec<&str>)> = self
+            .agents
+            .iter()
+            .filter(|(_, p, groups)| {
+                groups.contains(&group)
+                    && !matches!(
+                        p,
+                        Principal::Agent {
+                            role: Role::Admin | Role::Manager,
+                            ..
+                        }
+                    )
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let (id, principal, _) = candidates[rng.gen_range(0..candidates.len())];
+        Some((*id, principal.clone()))
+    }
+}
+
+/// Seeds the demo when the database has no agents yet; `false` when it already had data.
+pub async fn seed_if_empty(
+    app: &app::App,
+    seed: u64,
+    conversations: usize,
+    now: i64,
+) -> anyhow::Result<bool> {
+    if app.store.count(store::Table::Agents).await? > 0 {
+        return Ok(false);
+    }
+    app.store.set_bulk_load(true).await?;
+    let result = seed_demo(app, seed, conversations, now).await;
+    app.store.set_bulk_load(false).await?;
+    result?;
+    app.run_search_indexer(2000, now).await?;
+    Ok(true)
+}
+
+async fn seed_demo(
+    app: &app::App,
+    seed: u64,
+    conversation_count: usize,
+    now: i64,
+) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let system = Principal::System;
+    let start = (now / DAY_MILLIS - 90) * DAY_MILLIS;
+    let setup_time = start - DAY_MILLIS;
+
+    let mut groups = Vec::new();
+    for name in GROUPS {
+        groups.push((*name, app.add_group(&system, name, setup_time).await?));
+    }
+    let mut agents = Vec::new();
+    for (email, name, role, agent_groups) in AGENTS {
+        let group_names: Vec<String> = agent_groups.iter().map(|g| g.to_string()).collect();
+        let id = app
+            .add_agent(
+                &system,
+                email,
+                name,
+                *role,
+                PASSWORD,
+                &group_names,
+                setup_time,
+            )
+            .await?;
+        agents.push((id, app.agent_principal(id).await?, agent_groups.to_vec()));
+    }
+    let lead = agents
+        .iter()
+        .find(|(_, p, _)| {
+            matches!(
+                p,
+                Principal::Agent {
+                    role: Role::Lead,
+                    ..
+                }
+            )
+        })
+        .map(|(_, p, _)| p.clone())
+        .context("the demo team has a lead")?;
+    let team = Team {
+        agents,
+        groups,
+        lead,
+    };
+
+    let samples = samples();
+    anyhow::ensure!(!samples.is_empty(), "the demo text sample is empty");
+    let people = customers(&mut rng, 2000);
+
+    // Plan every conversation first, then play them in the order they began.
+    let mut plans: Vec<(i64, usize, usize, Channel)> = (0..conversation_count)
+        .map(|i| {
+            let created = contact_time(&mut rng, start, 90);
+            // Casey (the portal customer) has a few conversations on several channels.
+            let customer = if i < 4 {
+                0
+            } else {
+                rng.gen_range(0..people.len())
+            };
+            let sample = rng.gen_range(0..samples.len());
+            let channel = match (i, rng.gen_range(0..100)) {
+                (0, _) | (_, 0..=59) => Channel::Email,
+                (1, _) | (_, 60..=79) => Channel::Web,
+                (2, _) | (_, 80..=94) => Channel::Chat,
+                _ => Channel::Phone,
+            };
+            (created, customer, sample, channel)
+        })
+        .collect();
+    plans.sort_by_key(|p| p.0);
+
+    for (created, customer_index, sample_index, channel) in plans {
+        if created > now {
+            continue;
+        }
+        let person = &people[customer_index];
+        let sample = &samples[sample_index];
+        play(app, &team, &mut rng, person, sample, channel, created, now).await?;
+    }
+
+    let casey = app
+        .store
+        .customer_login("customer@demo.test")
+        .await?
+        .context("the demo customer exists")?;
+    app.set_customer_password(&system, casey.0, PASSWORD)
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn play(
+    app: &app::App,
+    team: &Team,
+    rng: &mut StdRng,
+    person: &Customer,
+    sample: &Sample,
+    channel: Channel,
+    created: i64,
+    now: i64,
+) -> anyhow::Result<()> {
+    let system = Principal::System;
+    let group_name = group_for(&sample.category);
+    let priority = match rng.gen_range(0..100) {
+        0..=9 => Priority::Low,
+        10..=79 => Priority::Normal,
+        80..=94 => Priority::High,
+        _ => Priority::Urgent,
+    };
+    // One in ten lands in the wrong team first and is moved: the ping-pong a process map should show.
+    let misrouted = rng.gen_bool(0.1);
+    let first_group = if misrouted {
+        GROUPS
+            .iter()
+            .copied()
+            .find(|g| *g != group_name)
+            .unwrap_or(group_name)
+    } else {
+        group_name
+    };
+    let input = app::NewConversationInput {
+        subject: sample.subject.clone(),
+        customer: app::CustomerInput {
+            email: Some(person.email.clone()),
+            phone: if channel == Channel::Phone {
+                person
+                    .phone
+                    .clone()
+                    .or_else(|| Some("+32 2 555 01 00".into()))
+            } else {
+                None
+            },
+            chat: None,
+            name: Some(person.name.clone()),
+        },
+        message: app::MessageInput {
+            kind: MessageKind::Customer,
+            text: sample.customer_text.clone(),
+            attachments: vec![],
+        },
+        channel,
+        priority: Some(priority),
+        group_id: team.group_id(first_group),
+        assignee_id: None,
+        tags: vec![sample.category.clone(), sample.intent.clone()],
+        custom_fields: serde_json::Map::new(),
+    };
+    let conversation = app.create_conversation(&system, input, created).await?;
+    let number = conversation.number;
+    let mut t = created;
+    // The last week is busier than the team can handle: a backlog builds up, as in any real queue.
+    let slow = if now - created < 7 * DAY_MILLIS && rng.gen_bool(0.5) {
+        30
+    } else {
+        1
+    };
+    let delay = |rng: &mut StdRng, median: i64| delay(rng, median * slow);
+
+    // Triage: a misrouted conversation is moved by the lead; then an agent of the team takes it.
+    if misrouted {
+        t += delay(rng, 40 * MINUTE);
+        if t > now {
+            return Ok(());
+        }
+        let patch = app::Patch {
+            group_id: Some(team.group_id(group_name)),
+            ..Default::default()
+        };
+        app.update_conversation(&team.lead, number, patch, t)
+            .await?;
+    }
+    t += delay(rng, 20 * MINUTE);
+    if t > now {
+        return Ok(());
+    }
+    let Some((agent_id, agent)) = team.pick_agent(rng, group_name) else {
+        return Ok(());
+    };
+    let patch = app::Patch {
+        assignee_id: Some(Some(agent_id)),
+        ..Default::default()
+    };
+    app.update_conversation(&agent, number, patch, t).await?;
+
+    if rng.gen_bool(0.2) {
+        t += delay(rng, 10 * MINUTE);
+        if t > now {
+            return Ok(());
+        }
+        let note = NOTES[rng.gen_range(0..NOTES.len())].to_string();
+        app.add_message(
+            &agent,
+            number,
+            app::MessageInput {
+                kind: MessageKind::Note,
+                text: note,
+                attachments: vec![],
+            },
+            None,
+            t,
+        )
+        .await?;
+    }
+
+    // First reply: solved at once (first-contact resolution) or waiting on the customer.
+    t += delay(rng, 45 * MINUTE);
+    if t > now {
+        return Ok(());
+    }
+    let reply = sample
+        .agent_reply
+        .clone()
+        .unwrap_or_else(|| GENERIC_REPLIES[rng.gen_range(0..GENERIC_REPLIES.len())].to_string());
+    let solved_first = rng.gen_bool(0.45);
+    let after = if solved_first {
+        Status::Solved
+    } else {
+        Status::Pending
+    };
+    app.add_message(
+        &agent,
+        number,
+        app::MessageInput {
+            kind: MessageKind::Reply,
+            text: reply,
+            attachments: vec![],
+        },
+        Some(after),
+        t,
+    )
+    .await?;
+
+    if !solved_first {
+        if rng.gen_bool(0.7) {
+            t += delay(rng, 5 * HOUR);
+            if t > now {
+                return Ok(());
+            }
+            let text = CUSTOMER_FOLLOW_UPS[rng.gen_range(0..CUSTOMER_FOLLOW_UPS.len())].to_string();
+            app.add_message(
+                &system,
+                number,
+                app::MessageInput {
+                    kind: MessageKind::Customer,
+                    text,
+                    attachments: vec![],
+                },
+                None,
+                t,
+            )
+            .await?;
+            t += delay(rng, 2 * HOUR);
+            if t > now {
+                return Ok(());
+            }
+            let text = AGENT_FOLLOW_UPS[rng.gen_range(0..AGENT_FOLLOW_UPS.len())].to_string();
+            app.add_message(
+                &agent,
+                number,
+                app::MessageInput {
+                    kind: MessageKind::Reply,
+                    text,
+                    attachments: vec![],
+                },
+                Some(Status::Solved),
+                t,
+            )
+            .await?;
+        } else {
+            // No answer from the customer: solved after two days of waiting.
+            t += 2 * DAY_MILLIS + delay(rng, HOUR);
+            if t > now {
+                return Ok(());
+            }
+            app.update_conversation(
+                &agent,
+                number,
+                app::Patch {
+                    status: Some(Status::Solved),
+                    ..Default::default()
+                },
+                t,
+            )
+            .await?;
+        }
+    }
+
+    // Some customers write again after the solution: the conversation reopens.
+    if rng.gen_bool(0.08) {
+        t += delay(rng, 20 * HOUR);
+        if t > now {
+            return Ok(());
+        }
+        let text = CUSTOMER_FOLLOW_UPS[rng.gen_range(0..CUSTOMER_FOLLOW_UPS.len())].to_string();
+        app.add_message(
+            &system,
+            number,
+            app::MessageInput {
+                kind: MessageKind::Customer,
+                text,
+                attachments: vec![],
+            },
+            None,
+            t,
+        )
+        .await?;
+        t += delay(rng, 3 * HOUR);
+        if t > now {
+            return Ok(());
+        }
+        let text = AGENT_FOLLOW_UPS[rng.gen_range(0..AGENT_FOLLOW_UPS.len())].to_string();
+        app.add_message(
+            &agent,
+            number,
+            app::MessageInput {
+                kind: MessageKind::Reply,
+                text,
+                attachments: vec![],
+            },
+            Some(Status::Solved),
+            t,
+        )
+        .await?;
+    }
+
+    // The auto-close job, played at the moment it would have run.
+    let close_at = t + i64::from(app.settings.auto_close_days) * DAY_MILLIS;
+    if close_at <= now {
+        app.update_conversation(
+            &system,
+            number,
+            app::Patch {
+                status: Some(Status::Closed),
+                ..Default::default()
+            },
+            close_at,
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! `rapport`: the one binary. It reads the configuration, wires the store, the use cases
+//! and the adapters together, and owns the real clock.
+
+mod config;
+mod demo;
+mod server;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use domain::{Principal, Role, Scope};
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Rapport: a customer service platform (help desk and service management)"
+)]
+struct Cli {
+    /// A TOML configuration file (also RAPPORT_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct DbArgs {
+    /// Data directory (SQLite database `rapport.db` inside).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use PostgreSQL instead of SQLite.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// HOST:PORT to listen on.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Seeds a realistic quarter of a service team's work (if the database is empty), then serves.
+    Demo {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        listen: Option<String>,
+        /// Seed and exit.
+        #[arg(long)]
+        seed_only: bool,
+        /// The seed of the generated data (same seed, same data).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// How many conversations to generate.
+        #[arg(long, default_value_t = 5000)]
+        conversations: usize,
+    },
+    /// Brings the database schema up to date.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Agents.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Groups (teams).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Writes a consistent copy of a live SQLite database.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Adds an agent.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// agent, lead, manager or admin.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// The password (or RAPPORT_PASSWORD).
+        #[arg(long, env = "RAPPORT_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A group to join (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Adds a group.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Creates an API token and prints it, alone, on stdout.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: conversations:read, conversations:write, customers:read, admin.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+}
+
+/// The real clock: milliseconds since the epoch. Only this binary reads it.
+pub fn now_millis() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn load(cli_config: Option<PathBuf>, db: DbArgs, listen: Option<String>) -> anyhow::Result<Config> {
+    Config::load(
+        cli_config,
+        Overrides {
+            data: db.data,
+            database_url: db.database_url,
+            listen,
+        },
+    )
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rapport: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rapport: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { db, listen } => {
+            let config = load(cli.config, db, listen)?;
+            init_logging(&config.log);
+            let store = config.open_store().await?;
+            server::serve(&config, store, None).await
+        }
+        Command::Demo {
+            db,
+            listen,
+            seed_only,
+            seed,
+            conversations,
+        } => {
+            let config = load(cli.config, db, listen)?;
+            init_logging(&config.log);
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let seeded = demo::seed_if_empty(&app, seed, conversations, now_millis()).await?;
+            if seeded {
+                eprintln!("seeded the demo data (seed {seed})");
+            } else {
+                eprintln!("the database already has data; not seeding again");
+            }
+            if seed_only {
+                store.close().await;
+                return Ok(());
+            }
+            server::serve(&config, store, Some(demo::LOGINS)).await
+        }
+        Command::Migrate { db } => {
+            let config = load(cli.config, db, None)?;
+            let store = config.open_store().await?;
+            store.close().await;
+            eprintln!("the schema is up to date");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    db,
+                    email,
+                    name,
+                    role,
+                    password,
+                    groups,
+                },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let role = Role::parse(&role).with_context(|| {
+                format!("role {role:?} is not one of agent, lead, manager, admin")
+            })?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let id = app
+                .add_agent(
+                    &Principal::System,
+                    &email,
+                    &name,
+                    role,
+                    &password,
+                    &groups,
+                    now_millis(),
+                )
+                .await?;
+            store.close().await;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Group {
+            command: GroupCommand::Add { db, name },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let id = app
+                .add_group(&Principal::System, &name, now_millis())
+                .await?;
+            store.close().await;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { db, name, scopes },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s.trim()).with_context(|| format!("scope {s:?} is not one of conversations:read, conversations:write, customers:read, admin")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let token = app
+                .create_token(&Principal::System, &name, &scopes, now_millis())
+                .await?;
+            store.close().await;
+            println!("{}", token.secret);
+            Ok(())
+        }
+        Command::Backup { db, to } => {
+            let config = load(cli.config, db, None)?;
+            if config.database_url.is_some() {
+                anyhow::bail!("`rapport backup` copies a SQLite database; for PostgreSQL use pg_dump or the server's replication");
+            }
+            if to.exists() {
+                anyhow::bail!("{} already exists; choose a new file", to.display());
+            }
+            let store = config.open_store().await?;
+            store.backup_sqlite(&to).await?;
+            store.close().await;
+            eprintln!("wrote a consistent copy to {}", to.display());
+            Ok(())
+        }
+    }
+}

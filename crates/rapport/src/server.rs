@@ -1,0 +1,88 @@
+//! `rapport serve`: the HTTP server plus the background work (search indexing, jobs),
+//! stopped gracefully on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::now_millis;
+
+pub async fn serve(
+    config: &Config,
+    store: store::Store,
+    logins: Option<&[(&str, &str)]>,
+) -> anyhow::Result<()> {
+    let app = app::App::new(store.clone(), config.settings());
+    let state = web::AppState::new(app.clone(), Arc::new(now_millis), config.secure_cookies);
+    let router = web::router(state);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    println!("Rapport is listening on http://{address}/");
+    if let Some(logins) = logins {
+        println!("Sign in (POST /api/v1/auth/login) with any of these; every password is `demo`:");
+        for (email, role) in logins {
+            println!("  {email:<22} {role}");
+        }
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let background = tokio::spawn(background_work(app, stop_rx));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = background.await;
+    store.close().await;
+    Ok(())
+}
+
+/// Keeps the search index and the job queue moving until told to stop.
+async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
+    let worker = format!("{}-{}", std::process::id(), now_millis());
+    loop {
+        if let Err(e) = app.run_search_indexer(500, now_millis()).await {
+            tracing::warn!(error = %e, "search indexing failed; will retry");
+        }
+        for _ in 0..100 {
+            match app.run_one_job(&worker, now_millis()).await {
+                Ok(app::JobOutcome::Nothing) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "job runner failed; will retry");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

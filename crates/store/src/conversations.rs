@@ -1,0 +1,577 @@
+//! Conversations, their tags, messages, attachments and blobs; queue listings with counts;
+//! the full-text index.
+
+use domain::permission::Visibility;
+use sha2::{Digest, Sha256};
+
+use crate::rows::CONVERSATION_COLUMNS;
+use crate::{
+    bind_all, run, Arg, AttachmentRow, ConversationRow, Dialect, MessageRow, Result, Store, Tx,
+};
+
+/// A conversation about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewConversation<'a> {
+    pub subject: &'a str,
+    pub channel: &'a str,
+    pub status: &'a str,
+    pub priority: i64,
+    pub group_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub customer_id: i64,
+    pub custom_fields: &'a str,
+    pub now: i64,
+}
+
+/// A message about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub conversation: i64,
+    pub kind: &'a str,
+    pub channel: &'a str,
+    pub author_kind: &'a str,
+    pub author_id: Option<i64>,
+    pub body_text: &'a str,
+    pub body_html: &'a str,
+    pub now: i64,
+}
+
+/// What to list. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// Any of these statuses (stored text form).
+    pub statuses: Vec<String>,
+    /// `Some(None)`: conversations in no group.
+    pub group_id: Option<Option<i64>>,
+    /// `Some(None)`: unassigned conversations.
+    pub assignee_id: Option<Option<i64>>,
+    pub tag: Option<String>,
+    pub customer_id: Option<i64>,
+    /// Full-text query over subjects and message bodies.
+    pub q: Option<String>,
+    /// Conversations merged into another are hidden unless asked for.
+    pub include_merged: bool,
+}
+
+/// The order of a listing; ties are broken by number, in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConversationSort {
+    #[default]
+    UpdatedDesc,
+    UpdatedAsc,
+    CreatedDesc,
+    CreatedAsc,
+    PriorityDesc,
+    NumberDesc,
+    NumberAsc,
+}
+
+impl ConversationSort {
+    pub fn parse(text: &str) -> Option<ConversationSort> {
+        Some(match text {
+            "-updated_at" | "updated_at:desc" => ConversationSort::UpdatedDesc,
+            "updated_at" | "updated_at:asc" => ConversationSort::UpdatedAsc,
+            "-created_at" | "created_at:desc" => ConversationSort::CreatedDesc,
+            "created_at" | "created_at:asc" => ConversationSort::CreatedAsc,
+            "-priority" | "priority:desc" => ConversationSort::PriorityDesc,
+            "-number" | "number:desc" => ConversationSort::NumberDesc,
+            "number" | "number:asc" => ConversationSort::NumberAsc,
+            _ => return None,
+        })
+    }
+
+    /// (column, descending)
+    fn key(self) -> (&'static str, bool) {
+        match self {
+            ConversationSort::UpdatedDesc => ("c.updated_at", true),
+            ConversationSort::UpdatedAsc => ("c.updated_at", false),
+            ConversationSort::CreatedDesc => ("c.created_at", true),
+            ConversationSort::CreatedAsc => ("c.created_at", false),
+            ConversationSort::PriorityDesc => ("c.priority", true),
+            ConversationSort::NumberDesc => ("c.number", true),
+            ConversationSort::NumberAsc => ("c.number", false),
+        }
+    }
+
+    fn value(self, row: &ConversationRow) -> i64 {
+        match self {
+            ConversationSort::UpdatedDesc | ConversationSort::UpdatedAsc => row.updated_at,
+            ConversationSort::CreatedDesc | ConversationSort::CreatedAsc => row.created_at,
+            ConversationSort::PriorityDesc => row.priority,
+            ConversationSort::NumberDesc | ConversationSort::NumberAsc => row.number,
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct ConversationPage {
+    pub items: Vec<ConversationRow>,
+    /// How many conversations match in all.
+    pub total: i64,
+    /// Where the next page starts: (sort value, number) of the last item.
+    pub next: Option<(i64, i64)>,
+}
+
+/// The counts behind an agent's queue sidebar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Unsolved and assigned to me.
+    pub mine: i64,
+    /// Unsolved, visible to me, and assigned to nobody.
+    pub unassigned: i64,
+    /// New or open.
+    pub open: i64,
+    pub pending: i64,
+    pub on_hold: i64,
+    /// Unsolved, per group (`None`: no group).
+    pub by_group: Vec<(Option<i64>, i64)>,
+    /// Unsolved, per tag, most used first (at most 20).
+    pub by_tag: Vec<(String, i64)>,
+}
+
+const UNSOLVED: &str = "c.status IN ('new', 'open', 'pending', 'on_hold')";
+
+/// A WHERE clause under construction, with its bound values numbered `$1, $2, ...`.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    fn visibility(&mut self, visibility: &Visibility) {
+        match visibility {
+            Visibility::All => {}
+            Visibility::Nothing => self.push("1 = 0".into()),
+            Visibility::Customer(id) => {
+                let p = self.arg(Arg::Int(*id));
+                self.push(format!("c.customer_id = {p}"));
+            }
+            Visibility::Agent {
+                agent_id,
+                groups,
+                include_ungrouped,
+            } => {
+                let me = self.arg(Arg::Int(*agent_id));
+                let mut any = vec![format!("c.assignee_id = {me}")];
+                if !groups.is_empty() {
+                    let list: Vec<String> = groups.iter().map(|g| self.arg(Arg::Int(*g))).collect();
+                    any.push(format!("c.group_id IN ({})", list.join(", ")));
+                }
+                if *include_ungrouped {
+                    any.push("c.group_id IS NULL".into());
+                }
+                self.push(format!("({})", any.join(" OR ")));
+            }
+        }
+    }
+
+    fn filter(&mut self, filter: &ConversationFilter, dialect: Dialect) {
+        if !filter.include_merged {
+            self.push("c.merged_into IS NULL".into());
+        }
+        if !filter.statuses.is_empty() {
+            let list: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| self.arg(Arg::Text(s.clone())))
+                .collect();
+            self.push(format!("c.status IN ({})", list.join(", ")));
+        }
+        match filter.group_id {
+            Some(Some(g)) => {
+                let p = self.arg(Arg::Int(g));
+                self.push(format!("c.group_id = {p}"));
+            }
+            Some(None) => self.push("c.group_id IS NULL".into()),
+            None => {}
+        }
+        match filter.assignee_id {
+            Some(Some(a)) => {
+                let p = self.arg(Arg::Int(a));
+                self.push(format!("c.assignee_id = {p}"));
+            }
+            Some(None) => self.push("c.assignee_id IS NULL".into()),
+            None => {}
+        }
+        if let Some(tag) = &filter.tag {
+            let p = self.arg(Arg::Text(tag.clone()));
+            self.push(format!(
+                "c.number IN (SELECT t.conversation FROM conversation_tags t WHERE t.tag = {p})"
+            ));
+        }
+        if let Some(customer) = filter.customer_id {
+            let p = self.arg(Arg::Int(customer));
+            self.push(format!("c.customer_id = {p}"));
+        }
+        if let Some(q) = &filter.q {
+            match dialect {
+                Dialect::Sqlite => {
+                    let p = self.arg(Arg::Text(fts5_query(q)));
+                    self.push(format!(
+                        "c.number IN (SELECT m.conversation FROM message_search s JOIN messages m ON m.id = s.rowid WHERE message_search MATCH {p})"
+                    ));
+                }
+                Dialect::Postgres => {
+                    let p = self.arg(Arg::Text(q.clone()));
+                    self.push(format!(
+                        "c.number IN (SELECT m.conversation FROM message_search s JOIN messages m ON m.id = s.message_id \
+                         WHERE s.doc @@ plainto_tsquery('simple', {p}))"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "TRUE".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+/// Turns what a person typed into an FTS5 query that matches documents holding every
+/// word, with no FTS5 syntax of the person's passed through. An empty query matches nothing.
+pub(crate) fn fts5_query(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(32)
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        "\"\"".into()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// The SHA-256 of some bytes, as lower-case hex: the address of a blob.
+pub fn blob_address(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+impl Tx {
+    pub async fn insert_conversation(&mut self, new: &NewConversation<'_>) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO conversations (subject, channel, status, priority, group_id, assignee_id, customer_id, custom_fields, \
+             message_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9) RETURNING number")
+            .bind(new.subject).bind(new.channel).bind(new.status).bind(new.priority).bind(new.group_id)
+            .bind(new.assignee_id).bind(new.customer_id).bind(new.custom_fields).bind(new.now)
+            .fetch_one(&mut *c).await?))
+    }
+
+    /// Reads a conversation for change; on PostgreSQL the row stays locked until the
+    /// transaction ends, so concurrent changes to one conversation queue up.
+    pub async fn conversation_for_update(
+        &mut self,
+        number: i64,
+    ) -> Result<Option<ConversationRow>> {
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.number = $1{lock}");
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(number).fetch_optional(&mut *c).await?))
+    }
+
+    /// Writes every changeable column of a conversation.
+    pub async fn update_conversation(&mut self, row: &ConversationRow) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "UPDATE conversations SET subject = $1, status = $2, priority = $3, group_id = $4, assignee_id = $5, customer_id = $6, \
+             custom_fields = $7, merged_into = $8, message_count = $9, updated_at = $10, solved_at = $11, closed_at = $12 \
+             WHERE number = $13")
+            .bind(&row.subject).bind(&row.status).bind(row.priority).bind(row.group_id).bind(row.assignee_id)
+            .bind(row.customer_id).bind(&row.custom_fields).bind(row.merged_into).bind(row.message_count)
+            .bind(row.updated_at).bind(row.solved_at).bind(row.closed_at).bind(row.number)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Adds a tag; `false` when the conversation already had it.
+    pub async fn add_tag(&mut self, conversation: i64, tag: &str) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("INSERT INTO conversation_tags (conversation, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(conversation).bind(tag).execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    /// Removes a tag; `false` when the conversation did not have it.
+    pub async fn remove_tag(&mut self, conversation: i64, tag: &str) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("DELETE FROM conversation_tags WHERE conversation = $1 AND tag = $2")
+            .bind(conversation).bind(tag).execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    pub async fn tags(&mut self, conversation: i64) -> Result<Vec<String>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT tag FROM conversation_tags WHERE conversation = $1 ORDER BY tag")
+            .bind(conversation).fetch_all(&mut *c).await?))
+    }
+
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO messages (conversation, kind, channel, author_kind, author_id, body_text, body_html, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+            .bind(m.conversation).bind(m.kind).bind(m.channel).bind(m.author_kind).bind(m.author_id)
+            .bind(m.body_text).bind(m.body_html).bind(m.now).fetch_one(&mut *c).await?))
+    }
+
+    /// Moves every message of `source` to `target`; returns how many moved.
+    pub async fn move_messages(&mut self, source: i64, target: i64) -> Result<i64> {
+        run!(tx self, |c| {
+            let moved = sqlx::query("UPDATE messages SET conversation = $1 WHERE conversation = $2")
+                .bind(target).bind(source).execute(&mut *c).await?.rows_affected();
+            Ok(i64::try_from(moved).unwrap_or(i64::MAX))
+        })
+    }
+
+    /// Stores bytes under their SHA-256 (once, however often they are stored) and returns the address.
+    pub async fn put_blob(&mut self, data: &[u8], now: i64) -> Result<String> {
+        let address = blob_address(data);
+        let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
+        run!(tx self, |c| sqlx::query("INSERT INTO blobs (sha256, size, data, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(&address).bind(size).bind(data).bind(now).execute(&mut *c).await.map(|_| ())?);
+        Ok(address)
+    }
+
+    pub async fn insert_attachment(
+        &mut self,
+        message_id: i64,
+        blob: &str,
+        filename: &str,
+        content_type: &str,
+        size: i64,
+    ) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO attachments (message_id, blob_sha256, filename, content_type, size) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(message_id).bind(blob).bind(filename).bind(content_type).bind(size).fetch_one(&mut *c).await?))
+    }
+
+    /// Puts a message into the full-text index (replacing what was there for it).
+    pub async fn index_message(
+        &mut self,
+        message_id: i64,
+        subject: &str,
+        body: &str,
+    ) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => {
+                sqlx::query("DELETE FROM message_search WHERE rowid = $1")
+                    .bind(message_id)
+                    .execute(&mut **t)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO message_search (rowid, subject, body) VALUES ($1, $2, $3)",
+                )
+                .bind(message_id)
+                .bind(subject)
+                .bind(body)
+                .execute(&mut **t)
+                .await?;
+            }
+            Tx::Postgres(t) => {
+                sqlx::query(
+                    "INSERT INTO message_search (message_id, doc) VALUES ($1, \
+                     setweight(to_tsvector('simple', $2), 'A') || to_tsvector('simple', $3)) \
+                     ON CONFLICT (message_id) DO UPDATE SET doc = EXCLUDED.doc",
+                )
+                .bind(message_id)
+                .bind(subject)
+                .bind(body)
+                .execute(&mut **t)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A message with its conversation's subject, for indexing.
+    pub async fn message_for_index(&mut self, message_id: i64) -> Result<Option<(String, String)>> {
+        run!(tx self, |c| Ok(sqlx::query_as(
+            "SELECT c.subject, m.body_text FROM messages m JOIN conversations c ON c.number = m.conversation WHERE m.id = $1")
+            .bind(message_id).fetch_optional(&mut *c).await?))
+    }
+}
+
+impl Store {
+    pub async fn conversation(&self, number: i64) -> Result<Option<ConversationRow>> {
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.number = $1");
+        run!(read self, |p| Ok(sqlx::query_as(&sql).bind(number).fetch_optional(p).await?))
+    }
+
+    /// Conversations by number, in the order asked.
+    pub async fn conversations_by_number(&self, numbers: &[i64]) -> Result<Vec<ConversationRow>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.number IN ({})",
+            list.join(", ")
+        );
+        let args: Vec<Arg> = numbers.iter().map(|n| Arg::Int(*n)).collect();
+        let mut rows: Vec<ConversationRow> =
+            run!(read self, |p| bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?);
+        rows.sort_by_key(|r| numbers.iter().position(|n| *n == r.number));
+        Ok(rows)
+    }
+
+    /// Tags of several conversations at once: (conversation, tag) pairs.
+    pub async fn tags_of(&self, numbers: &[i64]) -> Result<Vec<(i64, String)>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT conversation, tag FROM conversation_tags WHERE conversation IN ({}) ORDER BY conversation, tag",
+            list.join(", ")
+        );
+        let args: Vec<Arg> = numbers.iter().map(|n| Arg::Int(*n)).collect();
+        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
+    }
+
+    pub async fn messages(&self, conversation: i64) -> Result<Vec<MessageRow>> {
+        run!(read self, |p| Ok(sqlx::query_as("SELECT * FROM messages WHERE conversation = $1 ORDER BY created_at, id")
+            .bind(conversation).fetch_all(p).await?))
+    }
+
+    pub async fn attachments_of_conversation(
+        &self,
+        conversation: i64,
+    ) -> Result<Vec<AttachmentRow>> {
+        run!(read self, |p| Ok(sqlx::query_as(
+            "SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation = $1 ORDER BY a.id")
+            .bind(conversation).fetch_all(p).await?))
+    }
+
+    /// An attachment with the conversation it belongs to.
+    pub async fn attachment(&self, id: i64) -> Result<Option<(AttachmentRow, i64)>> {
+        let row: Option<AttachmentRow> = run!(read self, |p| sqlx::query_as("SELECT * FROM attachments WHERE id = $1")
+            .bind(id).fetch_optional(p).await?);
+        let Some(row) = row else { return Ok(None) };
+        let conversation: i64 = run!(read self, |p| sqlx::query_scalar("SELECT conversation FROM messages WHERE id = $1")
+            .bind(row.message_id).fetch_one(p).await?);
+        Ok(Some((row, conversation)))
+    }
+
+    pub async fn blob(&self, address: &str) -> Result<Option<Vec<u8>>> {
+        run!(read self, |p| Ok(sqlx::query_scalar("SELECT data FROM blobs WHERE sha256 = $1").bind(address).fetch_optional(p).await?))
+    }
+
+    /// One page of the conversations this visibility allows, filtered and sorted, with the total.
+    pub async fn list_conversations(
+        &self,
+        visibility: &Visibility,
+        filter: &ConversationFilter,
+        sort: ConversationSort,
+        after: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<ConversationPage> {
+        let mut w = Where::default();
+        w.visibility(visibility);
+        w.filter(filter, self.dialect());
+        let count_sql = format!("SELECT COUNT(*) FROM conversations c WHERE {}", w.sql());
+        let count_args = w.args.clone();
+
+        let (column, desc) = sort.key();
+        if let Some((value, number)) = after {
+            let v = w.arg(Arg::Int(value));
+            let n = w.arg(Arg::Int(number));
+            let op = if desc { "<" } else { ">" };
+            w.push(format!("({column}, c.number) {op} ({v}, {n})"));
+        }
+        let dir = if desc { "DESC" } else { "ASC" };
+        let limit_param = w.arg(Arg::Int(i64::from(limit) + 1));
+        let page_sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} ORDER BY {column} {dir}, c.number {dir} LIMIT {limit_param}",
+            w.sql()
+        );
+        let mut items: Vec<ConversationRow> =
+            run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &w.args).fetch_all(p).await?);
+        let total: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next = if more {
+            items.last().map(|r| (sort.value(r), r.number))
+        } else {
+            None
+        };
+        Ok(ConversationPage { items, total, next })
+    }
+
+    /// The queue counts an agent (or anyone with this visibility) sees in the sidebar.
+    pub async fn queue_counts(
+        &self,
+        visibility: &Visibility,
+        agent_id: Option<i64>,
+    ) -> Result<QueueCounts> {
+        let mut base = Where::default();
+        base.visibility(visibility);
+        base.push("c.merged_into IS NULL".into());
+        let scope = base.sql();
+        let by_status_sql = format!(
+            "SELECT c.status, COUNT(*) FROM conversations c WHERE {scope} AND {UNSOLVED} GROUP BY c.status"
+        );
+        let unassigned_sql = format!("SELECT COUNT(*) FROM conversations c WHERE {scope} AND {UNSOLVED} AND c.assignee_id IS NULL");
+        let by_group_sql = format!("SELECT c.group_id, COUNT(*) FROM conversations c WHERE {scope} AND {UNSOLVED} GROUP BY c.group_id ORDER BY c.group_id");
+        let by_tag_sql = format!(
+            "SELECT t.tag, COUNT(*) AS n FROM conversation_tags t JOIN conversations c ON c.number = t.conversation \
+             WHERE {scope} AND {UNSOLVED} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT 20"
+        );
+        let args = &base.args;
+        let by_status: Vec<(String, i64)> = run!(read self, |p| bind_all!(sqlx::query_as(&by_status_sql), args).fetch_all(p).await?);
+        let unassigned: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&unassigned_sql), args).fetch_one(p).await?);
+        let by_group: Vec<(Option<i64>, i64)> =
+            run!(read self, |p| bind_all!(sqlx::query_as(&by_group_sql), args).fetch_all(p).await?);
+        let by_tag: Vec<(String, i64)> =
+            run!(read self, |p| bind_all!(sqlx::query_as(&by_tag_sql), args).fetch_all(p).await?);
+        let mine = match agent_id {
+            Some(me) => {
+                let sql = format!("SELECT COUNT(*) FROM conversations c WHERE c.assignee_id = $1 AND {UNSOLVED} AND c.merged_into IS NULL");
+                run!(read self, |p| sqlx::query_scalar(&sql).bind(me).fetch_one(p).await?)
+            }
+            None => 0,
+        };
+        let status = |s: &str| {
+            by_status
+                .iter()
+                .filter(|(k, _)| k == s)
+                .map(|(_, n)| *n)
+                .sum::<i64>()
+        };
+        Ok(QueueCounts {
+            mine,
+            unassigned,
+            open: status("new") + status("open"),
+            pending: status("pending"),
+            on_hold: status("on_hold"),
+            by_group,
+            by_tag,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_becomes_quoted_words() {
+        assert_eq!(
+            fts5_query("refund  NOT \"order\" 42*"),
+            "\"refund\" \"not\" \"order\" \"42\""
+        );
+        assert_eq!(fts5_query("  ** "), "\"\"");
+    }
+}

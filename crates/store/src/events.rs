@@ -1,0 +1,124 @@
+//! The event log and its consumers' cursors.
+//!
+//! Consumers (search indexing, later roll-ups, webhooks, scorecards) read events in
+//! order and remember how far they got. On SQLite there is one writer, so event ids
+//! commit in order and the id alone is a position. On PostgreSQL ids from a sequence can
+//! commit out of order (a transaction that took id 5 may commit after the one that took
+//! id 6), so each event also records its transaction id (`tx_pos`, an `xid8`) and
+//! consumers read in (tx_pos, id) order, only below the oldest transaction still running
+//! (`pg_snapshot_xmin`): every transaction below it has finished, and every later one gets
+//! a larger id, so no event can ever appear behind a consumer's cursor.
+
+use crate::{run, Dialect, EventRow, Result, Store, Tx};
+
+/// A consumer's position in the log: the last event it has handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub tx_pos: i64,
+    pub event_id: i64,
+}
+
+impl Cursor {
+    /// The position just after this event.
+    pub fn after(event: &EventRow) -> Cursor {
+        Cursor {
+            tx_pos: event.tx_pos,
+            event_id: event.id,
+        }
+    }
+}
+
+/// An event about to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub conversation: Option<i64>,
+    pub kind: &'a str,
+    pub actor_kind: &'a str,
+    pub actor_id: Option<i64>,
+    pub at: i64,
+    pub payload: &'a str,
+}
+
+fn event_columns(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+        Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+    }
+}
+
+impl Tx {
+    /// Appends an event; it becomes visible with the rest of the transaction.
+    pub async fn append_event(&mut self, event: &NewEvent<'_>) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO events (conversation, kind, actor_kind, actor_id, at, payload) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+            .bind(event.conversation).bind(event.kind).bind(event.actor_kind).bind(event.actor_id)
+            .bind(event.at).bind(event.payload).fetch_one(&mut *c).await?))
+    }
+
+    /// Reads a consumer's cursor and holds it for this transaction (on PostgreSQL the row
+    /// is locked, so two nodes running the same consumer take turns).
+    pub async fn lock_cursor(&mut self, consumer: &str, now: i64) -> Result<Cursor> {
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT tx_pos, event_id FROM consumer_cursors WHERE name = $1{lock}");
+        run!(tx self, |c| {
+            sqlx::query("INSERT INTO consumer_cursors (name, tx_pos, event_id, updated_at) VALUES ($1, 0, 0, $2) ON CONFLICT DO NOTHING")
+                .bind(consumer).bind(now).execute(&mut *c).await?;
+            let (tx_pos, event_id): (i64, i64) = sqlx::query_as(&sql).bind(consumer).fetch_one(&mut *c).await?;
+            Ok(Cursor { tx_pos, event_id })
+        })
+    }
+
+    pub async fn set_cursor(&mut self, consumer: &str, cursor: Cursor, now: i64) -> Result<()> {
+        run!(tx self, |c| sqlx::query("UPDATE consumer_cursors SET tx_pos = $1, event_id = $2, updated_at = $3 WHERE name = $4")
+            .bind(cursor.tx_pos).bind(cursor.event_id).bind(now).bind(consumer).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// The next events after `cursor` that are safe to consume, in consumer order.
+    pub async fn events_after(&mut self, cursor: Cursor, limit: u32) -> Result<Vec<EventRow>> {
+        let columns = event_columns(self.dialect());
+        match self {
+            Tx::Sqlite(t) => Ok(sqlx::query_as(&format!(
+                "SELECT {columns} FROM events WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+            .bind(cursor.event_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut **t)
+            .await?),
+            Tx::Postgres(t) => Ok(sqlx::query_as(&format!(
+                "SELECT {columns} FROM events \
+                 WHERE (tx_pos, id) > (($1::bigint)::text::xid8, $2) \
+                   AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY tx_pos, id LIMIT $3"
+            ))
+            .bind(cursor.tx_pos)
+            .bind(cursor.event_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut **t)
+            .await?),
+        }
+    }
+}
+
+impl Store {
+    /// The audit trail of a conversation, oldest first, including the events of
+    /// conversations merged into it.
+    pub async fn conversation_events(&self, conversation: i64) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {} FROM events WHERE conversation = $1 \
+             OR conversation IN (SELECT number FROM conversations WHERE merged_into = $1) ORDER BY at, id",
+            event_columns(self.dialect())
+        );
+        run!(read self, |p| Ok(sqlx::query_as(&sql).bind(conversation).fetch_all(p).await?))
+    }
+
+    pub async fn cursor(&self, consumer: &str) -> Result<Option<Cursor>> {
+        let row: Option<(i64, i64)> = run!(read self, |p| sqlx::query_as("SELECT tx_pos, event_id FROM consumer_cursors WHERE name = $1")
+            .bind(consumer).fetch_optional(p).await?);
+        Ok(row.map(|(tx_pos, event_id)| Cursor { tx_pos, event_id }))
+    }
+}

@@ -1,0 +1,105 @@
+//! Background jobs with leases: a worker claims a due job for a while; if it dies, the
+//! lease runs out and another worker takes the job. Failures are retried with backoff.
+
+use crate::{run, Dialect, Result, Store, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// How long to wait before retry number `attempt` (1-based): 30 s, doubling, at most an hour.
+pub fn retry_delay_millis(attempt: i64) -> i64 {
+    let exponent = attempt.clamp(1, 8) - 1;
+    (30_000_i64 << exponent).min(3_600_000)
+}
+
+impl Tx {
+    /// Queues a job to run at `run_at`. With a `unique_key`, a job with the same key that
+    /// is already queued is kept instead (returns `None`).
+    pub async fn enqueue_job(
+        &mut self,
+        kind: &str,
+        payload: &str,
+        run_at: i64,
+        unique_key: Option<&str>,
+        max_attempts: i64,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO jobs (kind, payload, unique_key, status, run_at, attempts, max_attempts, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id")
+            .bind(kind).bind(payload).bind(unique_key).bind(run_at).bind(max_attempts).bind(now)
+            .fetch_optional(&mut *c).await?))
+    }
+}
+
+impl Store {
+    /// Claims the most overdue job that is due and not leased, for `lease_millis`.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_millis: i64,
+    ) -> Result<Option<Job>> {
+        let pick = match self.dialect() {
+            Dialect::Sqlite => "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $2 \
+                                AND (locked_until IS NULL OR locked_until < $2) ORDER BY run_at, id LIMIT 1",
+            Dialect::Postgres => "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $2 \
+                                  AND (locked_until IS NULL OR locked_until < $2) ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $3, attempts = attempts + 1, updated_at = $2 \
+             WHERE id = ({pick}) RETURNING id, kind, payload, attempts, max_attempts"
+        );
+        let mut tx = self.begin().await?;
+        let job: Option<Job> = run!(tx &mut tx, |c| sqlx::query_as(&sql).bind(worker).bind(now).bind(now + lease_millis)
+            .fetch_optional(&mut *c).await?);
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Marks a job done (and frees its unique key).
+    pub async fn complete_job(&self, id: i64, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'done', unique_key = NULL, locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2")
+            .bind(now).bind(id).execute(&mut *c).await.map(|_| ())?);
+        tx.commit().await
+    }
+
+    /// Records a failure: retried later with backoff, or failed for good after its last attempt.
+    pub async fn fail_job(&self, job: &Job, error: &str, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        if job.attempts >= job.max_attempts {
+            run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'failed', unique_key = NULL, last_error = $1, locked_by = NULL, locked_until = NULL, updated_at = $2 WHERE id = $3")
+                .bind(error).bind(now).bind(job.id).execute(&mut *c).await.map(|_| ())?);
+        } else {
+            let retry_at = now + retry_delay_millis(job.attempts);
+            run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, locked_by = NULL, locked_until = NULL, updated_at = $3 WHERE id = $4")
+                .bind(error).bind(retry_at).bind(now).bind(job.id).execute(&mut *c).await.map(|_| ())?);
+        }
+        tx.commit().await
+    }
+
+    /// (status, count) of all jobs.
+    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
+        run!(read self, |p| Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status").fetch_all(p).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        assert_eq!(retry_delay_millis(1), 30_000);
+        assert_eq!(retry_delay_millis(2), 60_000);
+        assert_eq!(retry_delay_millis(5), 480_000);
+        assert_eq!(retry_delay_millis(100), 3_600_000);
+    }
+}

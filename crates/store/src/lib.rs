@@ -1,0 +1,326 @@
+//! All SQL lives here. One code base serves SQLite (the embedded default) and PostgreSQL
+//! (the scale-out path): [`Store`] holds a pool of either, [`Tx`] a transaction of either,
+//! and each operation is written once and expanded for both by the `run!` macro, with a
+//! dialect branch only where the databases really differ (full-text search, job claims,
+//! the consumer horizon).
+//!
+//! Instants are `i64` milliseconds since the epoch (UTC); ids are `i64`.
+
+mod conversations;
+mod directory;
+mod events;
+mod jobs;
+mod migrate;
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use conversations::{
+    ConversationFilter, ConversationPage, ConversationSort, NewConversation, NewMessage,
+    QueueCounts,
+};
+pub use directory::Table;
+pub use events::{Cursor, NewEvent};
+pub use jobs::{retry_delay_millis, Job};
+pub use rows::*;
+
+/// Everything that can go wrong in the store, in terms the use cases can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (an e-mail already taken, a duplicate name).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The stored data does not say what it should (a bad enum value, broken JSON).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("cannot open the database: {0}")]
+    Open(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(db.table().unwrap_or("a record").to_string());
+            }
+        }
+        StoreError::Database(err)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+enum Pools {
+    /// SQLite allows one writer: a pool of one connection for writes, several for reads.
+    Sqlite {
+        writer: SqlitePool,
+        readers: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// The database: a cheap handle to share (clones share the pools).
+#[derive(Clone)]
+pub struct Store {
+    pools: Pools,
+}
+
+/// A write transaction on either database. Dropping it without [`Tx::commit`] rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs the same body on whichever connection a [`Tx`] or [`Store`] holds. Inside the body,
+/// `$c` is `&mut Connection` (for a Tx) or `&Pool` (for reads); write queries against it
+/// once and they run on both databases.
+macro_rules! run {
+    (tx $tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::Tx::Postgres(t) => {
+                let $c: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+    (read $store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::Pools::Sqlite { readers, .. } => {
+                let $c = readers;
+                $body
+            }
+            $crate::Pools::Postgres(pool) => {
+                let $c = pool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use run;
+
+/// A value bound to a dynamically built query.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// Binds a list of [`Arg`]s to a query of either database.
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                $crate::Arg::Int(v) => q.bind(*v),
+                $crate::Arg::Text(v) => q.bind(v.clone()),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_all;
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database `rapport.db` in `data_dir`, in WAL
+    /// mode with full fsync on commit, and brings its schema up to date.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("rapport.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
+            })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
+            })?;
+        let store = Store {
+            pools: Pools::Sqlite { writer, readers },
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL at `url` and brings the schema up to date. With `schema`,
+    /// everything lives in that schema (created if missing): tests use one per test.
+    pub async fn open_postgres(
+        url: &str,
+        schema: Option<&str>,
+        max_connections: u32,
+    ) -> Result<Store> {
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Open(format!("bad database URL: {e}")))?;
+        if let Some(schema) = schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Open(format!("bad schema name {schema:?}")));
+            }
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
+        let store = Store {
+            pools: Pools::Postgres(pool),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Drops a test schema and everything in it.
+    pub async fn drop_postgres_schema(url: &str, schema: &str) -> Result<()> {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.pools {
+            Pools::Sqlite { .. } => Dialect::Sqlite,
+            Pools::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`) so that it never fails half-way for want of it.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pools {
+            Pools::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Writes a consistent copy of a live SQLite database to `to` (`VACUUM INTO`).
+    pub async fn backup_sqlite(&self, to: &Path) -> Result<()> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                let target = to.to_str().ok_or_else(|| StoreError::Open("the backup path is not UTF-8".into()))?;
+                sqlx::query("VACUUM INTO $1").bind(target).execute(writer).await?;
+                Ok(())
+            }
+            Pools::Postgres(_) => Err(StoreError::Open(
+                "backup of PostgreSQL is pg_dump's job (or the server's own replication); `rapport backup` is for SQLite".into(),
+            )),
+        }
+    }
+
+    /// Closes every connection (SQLite checkpoints its WAL).
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { writer, readers } => {
+                readers.close().await;
+                writer.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+impl Store {
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        run!(read self, |p| sqlx::query("SELECT 1").execute(p).await.map(|_| ())?);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// For seeding and bulk imports only: on SQLite, `fast` stops waiting for the disk on
+    /// each commit (a crash may then lose the import, which is rerun); `false` restores full
+    /// durability. No effect on PostgreSQL.
+    pub async fn set_bulk_load(&self, fast: bool) -> Result<()> {
+        if let Pools::Sqlite { writer, .. } = &self.pools {
+            let sql = if fast {
+                "PRAGMA synchronous = OFF"
+            } else {
+                "PRAGMA synchronous = FULL"
+            };
+            sqlx::query(sql).execute(writer).await?;
+        }
+        Ok(())
+    }
+}

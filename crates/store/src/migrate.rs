@@ -1,0 +1,67 @@
+//! Schema migrations, one folder per dialect with the same file names.
+
+use crate::{Pools, Result, Store};
+
+/// (version, name, SQLite script, PostgreSQL script)
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
+
+impl Store {
+    /// Applies every migration not yet applied, each in its own transaction. Safe to run
+    /// from several nodes at once on PostgreSQL (an advisory lock serialises them).
+    pub async fn migrate(&self) -> Result<()> {
+        const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                sqlx::query(CREATE).execute(writer).await?;
+                for &(version, name, script, _) in MIGRATIONS {
+                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                    let done: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM schema_migrations WHERE version = $1",
+                    )
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if done.is_none() {
+                        sqlx::raw_sql(script).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
+                            .bind(version)
+                            .bind(name)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                }
+            }
+            Pools::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7265707)")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(CREATE).execute(&mut *tx).await?;
+                for &(version, name, _, script) in MIGRATIONS {
+                    let done: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM schema_migrations WHERE version = $1",
+                    )
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if done.is_none() {
+                        sqlx::raw_sql(script).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
+                            .bind(version)
+                            .bind(name)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}

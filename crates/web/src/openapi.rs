@@ -1,0 +1,50 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the DTO types.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+use crate::error::{ErrorBody, ErrorDetail};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rapport API", description = "Conversations, customers and the audit trail of a Rapport help desk. \
+        Authenticate with `Authorization: Bearer TOKEN`, or sign in for a session cookie and send its CSRF token in \
+        `X-CSRF-Token` on writes. Errors are `{\"error\": {\"code\", \"message\"}}`."),
+    paths(
+        api::healthz, api::login, api::logout, api::me,
+        api::create_conversation, api::list_conversations, api::get_conversation, api::patch_conversation,
+        api::post_message, api::list_messages, api::list_events, api::merge_conversation, api::queues,
+        api::get_customer, api::merge_customer, api::get_attachment,
+        api::create_token, api::create_agent, api::list_agents, api::list_groups, api::create_group,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::extract::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The document as JSON text.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
