@@ -219,6 +219,7 @@ impl App {
     }
 
     /// Adds an agent with a role, a password and groups (by name); only administrators may.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_agent(
         &self,
         by: &Principal,

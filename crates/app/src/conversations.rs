@@ -607,8 +607,9 @@ impl App {
         if !patch.custom_fields.is_empty() {
             let mut fields = fields_of(&row);
             for (name, value) in patch.custom_fields {
+                // Clearing a field that is not set is no change either.
                 let changed = fields.get(&name) != Some(&value)
-                    && !(value.is_null() && !fields.contains_key(&name));
+                    && (fields.contains_key(&name) || !value.is_null());
                 if changed {
                     if value.is_null() {
                         fields.remove(&name);

@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
+use figment::{Figment, Provider};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the SQLite database and other local state live.
     pub data: PathBuf,
@@ -56,6 +55,18 @@ pub struct Overrides {
     pub listen: Option<String>,
 }
 
+/// Every setting's name (in files; as `RAPPORT_NAME` in the environment).
+const KEYS: &[&str] = &[
+    "data",
+    "database_url",
+    "listen",
+    "secure_cookies",
+    "auto_close_days",
+    "session_days",
+    "max_connections",
+    "log",
+];
+
 impl Config {
     /// Loads the configuration; on failure, the error lists every problem found.
     pub fn load(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<Config> {
@@ -69,17 +80,41 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment
-            .merge(Env::prefixed("RAPPORT_").ignore(&["config", "database_url_file", "password"]))
+            .merge(Env::prefixed("RAPPORT_").only(KEYS))
             .merge(Serialized::defaults(overrides.clone()));
-        let mut config: Config = match figment.extract() {
-            Ok(config) => config,
-            Err(errors) => {
-                for error in errors {
-                    problems.push(error.to_string());
+        // Each setting is read on its own, so that one bad value does not hide the others.
+        let mut config = Config::default();
+        macro_rules! read {
+            ($key:ident) => {
+                match figment.extract_inner(stringify!($key)) {
+                    Ok(value) => config.$key = value,
+                    Err(errors) => problems.extend(errors.into_iter().map(|e| e.to_string())),
                 }
-                Config::default()
+            };
+        }
+        read!(data);
+        read!(listen);
+        read!(secure_cookies);
+        read!(auto_close_days);
+        read!(session_days);
+        read!(max_connections);
+        read!(log);
+        if figment.contains("database_url") {
+            match figment.extract_inner::<Option<String>>("database_url") {
+                Ok(value) => config.database_url = value,
+                Err(errors) => problems.extend(errors.into_iter().map(|e| e.to_string())),
             }
-        };
+        }
+        if let Ok(data) = figment.data() {
+            for dict in data.values() {
+                for key in dict.keys().filter(|k| !KEYS.contains(&k.as_str())) {
+                    problems.push(format!(
+                        "unknown setting {key:?}; the settings are: {}",
+                        KEYS.join(", ")
+                    ));
+                }
+            }
+        }
         if overrides.database_url.is_none() {
             if let Some(path) = std::env::var_os("RAPPORT_DATABASE_URL_FILE") {
                 match std::fs::read_to_string(&path) {

@@ -380,11 +380,17 @@ async fn seed_demo(
                 rng.gen_range(0..people.len())
             };
             let sample = rng.gen_range(0..samples.len());
-            let channel = match (i, rng.gen_range(0..100)) {
-                (0, _) | (_, 0..=59) => Channel::Email,
-                (1, _) | (_, 60..=79) => Channel::Web,
-                (2, _) | (_, 80..=94) => Channel::Chat,
-                _ => Channel::Phone,
+            let roll = rng.gen_range(0..100);
+            let channel = match i {
+                0 => Channel::Email,
+                1 => Channel::Web,
+                2 => Channel::Chat,
+                _ => match roll {
+                    0..=59 => Channel::Email,
+                    60..=79 => Channel::Web,
+                    80..=94 => Channel::Chat,
+                    _ => Channel::Phone,
+                },
             };
             (created, customer, sample, channel)
         })

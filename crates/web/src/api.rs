@@ -298,7 +298,15 @@ pub async fn list_conversations(
         cursor: params.cursor.clone(),
         limit: params.limit.unwrap_or(25),
     };
-    let list = state.app.list_conversations(&principal, query).await?;
+    let list = state
+        .app
+        .list_conversations(&principal, query)
+        .await
+        .map_err(|e| match e {
+            // The only input the listing itself judges is the cursor.
+            app::AppError::Invalid(message) => ApiError::new(ErrorCode::InvalidParameter, message),
+            other => other.into(),
+        })?;
     Ok(Json(ConversationListOut {
         items: list.items.into_iter().map(Into::into).collect(),
         total: list.total,

@@ -1,0 +1,338 @@
+//! The `rapport` binary: its commands, configuration errors, graceful shutdown, and the
+//! promise that nothing acknowledged is lost when the process is killed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rapport");
+
+fn rapport(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RAPPORT_LOG", "warn")
+        .output()
+        .expect("run rapport")
+}
+
+/// Starts `rapport serve` on a port of its choosing; returns the child and its base URL.
+fn serve(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RAPPORT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rapport serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (child, url)
+}
+
+fn token(data: &std::path::Path) -> String {
+    let out = rapport(&[
+        "token",
+        "create",
+        "--data",
+        data.to_str().unwrap(),
+        "--name",
+        "test",
+        "--scopes",
+        "admin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
+    stdout.trim().to_string()
+}
+
+#[test]
+fn token_create_prints_the_token_alone_and_user_add_makes_an_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    assert!(token(dir.path()).starts_with("rpt_"));
+    let group = rapport(&["group", "add", "--data", data, "--name", "Support"]);
+    assert!(
+        group.status.success(),
+        "{}",
+        String::from_utf8_lossy(&group.stderr)
+    );
+    let user = rapport(&[
+        "user",
+        "add",
+        "--data",
+        data,
+        "--email",
+        "new@t.test",
+        "--role",
+        "lead",
+        "--password",
+        "pw-1234",
+        "--group",
+        "Support",
+    ]);
+    assert!(
+        user.status.success(),
+        "{}",
+        String::from_utf8_lossy(&user.stderr)
+    );
+    let again = rapport(&[
+        "user",
+        "add",
+        "--data",
+        data,
+        "--email",
+        "NEW@t.test",
+        "--password",
+        "pw-1234",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad_scope = rapport(&[
+        "token", "create", "--data", data, "--name", "x", "--scopes", "root",
+    ]);
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("is not one of"));
+}
+
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["migrate", "--data", dir.path().to_str().unwrap()])
+        .env("RAPPORT_LISTEN", "not an address")
+        .env("RAPPORT_DATABASE_URL", "mysql://nope")
+        .env("RAPPORT_AUTO_CLOSE_DAYS", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "3 problem(s)",
+        "AUTO_CLOSE_DAYS",
+        "listen address",
+        "database_url must start with postgres://",
+    ] {
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
+    let file = dir.path().join("rapport.toml");
+    std::fs::write(&file, "listen = 8080\ncolour = \"blue\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 problem(s)") && stderr.contains("colour") && stderr.contains("listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = rapport(&[
+        "demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--seed-only",
+        "--conversations",
+        "120",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = rapport(&[
+        "demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--seed-only",
+        "--conversations",
+        "120",
+    ]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not seeding again"));
+    let copy = dir.path().join("copy.db");
+    let out = rapport(&[
+        "backup",
+        "--data",
+        data.to_str().unwrap(),
+        "--to",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refuse = rapport(&[
+        "backup",
+        "--data",
+        data.to_str().unwrap(),
+        "--to",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(
+        !refuse.status.success(),
+        "an existing backup is never overwritten"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let restored = tempfile::tempdir().unwrap();
+        std::fs::copy(&copy, restored.path().join("rapport.db")).unwrap();
+        let original = store::Store::open_sqlite(&data).await.unwrap();
+        let backup = store::Store::open_sqlite(restored.path()).await.unwrap();
+        for table in [
+            store::Table::Conversations,
+            store::Table::Events,
+            store::Table::Agents,
+            store::Table::Customers,
+        ] {
+            let n = original.count(table).await.unwrap();
+            assert!(n > 0, "{table:?}");
+            assert_eq!(backup.count(table).await.unwrap(), n, "{table:?}");
+        }
+        // The demo logins work and the demo customer has conversations on several channels.
+        let app = app::App::new(original.clone(), app::Settings::default());
+        for (email, _) in [
+            ("admin@demo.test", ""),
+            ("lead@demo.test", ""),
+            ("agent@demo.test", ""),
+            ("customer@demo.test", ""),
+        ] {
+            assert!(app.login(email, "demo", 0).await.is_ok(), "{email}");
+        }
+        let casey = app
+            .login("customer@demo.test", "demo", 0)
+            .await
+            .unwrap()
+            .principal;
+        let list = app
+            .list_conversations(
+                &casey,
+                app::ListQuery {
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let channels: std::collections::BTreeSet<_> =
+            list.items.iter().map(|c| c.channel).collect();
+        assert!(channels.len() >= 2, "{channels:?}");
+    });
+}
+
+#[test]
+fn serve_answers_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let health = runtime.block_on(async {
+        reqwest::get(format!("{url}/healthz"))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    });
+    assert_eq!(health["status"], "ok");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = token(dir.path());
+    let (mut child, url) = serve(dir.path());
+    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut tasks = Vec::new();
+        for worker in 0..8 {
+            let (client, url, secret, acknowledged) = (client.clone(), url.clone(), secret.clone(), acknowledged.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..200 {
+                    let body = json!({"subject": format!("crash {worker}-{i}"), "customer": {"email": format!("c{worker}-{i}@x.test")},
+                                      "message": {"kind": "customer", "text": "hello"}});
+                    let Ok(response) = client.post(format!("{url}/api/v1/conversations")).bearer_auth(&secret).json(&body).send().await else { return };
+                    if response.status() == 201 {
+                        if let Ok(value) = response.json::<serde_json::Value>().await {
+                            acknowledged.lock().unwrap().push(value["number"].as_i64().unwrap());
+                        }
+                    }
+                }
+            }));
+        }
+        // Kill the server in the middle of the stream of writes.
+        while acknowledged.lock().unwrap().len() < 150 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    child.wait().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 150);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open_sqlite(dir.path()).await.unwrap();
+        let found = store.conversations_by_number(&acknowledged).await.unwrap();
+        assert_eq!(
+            found.len(),
+            acknowledged.len(),
+            "every 201 survived the kill"
+        );
+        for row in found {
+            assert_eq!(row.message_count, 1);
+        }
+    });
+}

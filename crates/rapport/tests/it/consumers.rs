@@ -1,0 +1,145 @@
+//! Event consumers never skip an event, even one that commits after a later one.
+
+use store::{Cursor, NewEvent, Store, Tx};
+
+use crate::support::*;
+
+fn event(at: i64) -> NewEvent<'static> {
+    NewEvent {
+        conversation: None,
+        kind: "test",
+        actor_kind: "system",
+        actor_id: None,
+        at,
+        payload: "{}",
+    }
+}
+
+/// One consumer pass: reads what is safe to read, moves the cursor, returns the ids read.
+async fn consume(store: &Store, name: &str) -> Vec<i64> {
+    let mut tx = store.begin().await.unwrap();
+    let cursor = tx.lock_cursor(name, T0).await.unwrap();
+    let events = tx.events_after(cursor, 100).await.unwrap();
+    if let Some(last) = events.last() {
+        tx.set_cursor(name, Cursor::after(last), T0).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    events.iter().map(|e| e.id).collect()
+}
+
+async fn append(tx: &mut Tx) -> i64 {
+    tx.append_event(&event(T0)).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_consumer_reads_every_event_once_in_order() {
+    for db in backends().await {
+        let mut written = Vec::new();
+        for _ in 0..3 {
+            let mut tx = db.store.begin().await.unwrap();
+            written.push(append(&mut tx).await);
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(consume(&db.store, "c").await, written, "{}", db.name);
+        assert!(consume(&db.store, "c").await.is_empty());
+        assert_eq!(
+            consume(&db.store, "another").await,
+            written,
+            "each consumer has its own cursor"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn on_postgres_an_event_that_commits_late_is_not_skipped() {
+    let Some(db) = postgres().await else { return };
+    // Case 1: A takes the lower id and commits after B.
+    let mut a = db.store.begin().await.unwrap();
+    let id_a = append(&mut a).await;
+    let mut b = db.store.begin().await.unwrap();
+    let id_b = append(&mut b).await;
+    assert!(id_a < id_b);
+    b.commit().await.unwrap();
+    let first = consume(&db.store, "late").await;
+    assert!(!first.contains(&id_a), "A has not committed");
+    a.commit().await.unwrap();
+    let mut all = first;
+    all.extend(consume(&db.store, "late").await);
+    all.sort();
+    assert_eq!(all, [id_a, id_b], "both events are consumed, none twice");
+
+    // Case 2: B's transaction began writing first (older transaction id), A then takes the
+    // lower event id, B commits, the consumer moves past B; then A commits.
+    let mut b = db.store.begin().await.unwrap();
+    b.insert_group("makes B's transaction id the older one", T0)
+        .await
+        .unwrap();
+    let mut a = db.store.begin().await.unwrap();
+    let id_a = append(&mut a).await;
+    let id_b = append(&mut b).await;
+    assert!(id_a < id_b);
+    b.commit().await.unwrap();
+    let first = consume(&db.store, "late").await;
+    a.commit().await.unwrap();
+    let mut all = first;
+    all.extend(consume(&db.store, "late").await);
+    all.sort();
+    assert_eq!(all, [id_a, id_b], "the late, lower id is still consumed");
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_crash_before_commit_replays_the_batch_and_indexing_it_twice_is_harmless() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = app
+            .create_conversation(
+                &domain::Principal::System,
+                inbound(
+                    "r@x.test",
+                    "Replay",
+                    "unique-word-zebra",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        // A pass that reads and indexes but never commits (the process "dies").
+        {
+            let mut tx = db.store.begin().await.unwrap();
+            let cursor = tx.lock_cursor(app::SEARCH_CONSUMER, T0).await.unwrap();
+            let events = tx.events_after(cursor, 100).await.unwrap();
+            assert!(!events.is_empty());
+            tx.rollback().await.unwrap();
+        }
+        assert!(app.run_search_indexer(100, T0).await.unwrap() > 0);
+        // Index the same message again by hand: still one hit.
+        let mut tx = db.store.begin().await.unwrap();
+        let msg = app.messages(&team.agent, n).await.unwrap()[0].id;
+        tx.index_message(msg, "Replay", "unique-word-zebra")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let filter = app::ConversationFilter {
+            q: Some("zebra".into()),
+            ..Default::default()
+        };
+        let list = app
+            .list_conversations(
+                &team.agent,
+                app::ListQuery {
+                    filter,
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(list.items.len(), 1, "{}", db.name);
+        db.finish().await;
+    }
+}

@@ -1,0 +1,898 @@
+//! The use cases, on every backend: lifecycle, permissions per role, events, merge,
+//! customers across channels, listing and search.
+
+use app::{AppError, ListQuery, Patch};
+use domain::{MessageKind, Principal, Status};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_conversation_is_created_with_its_customer_message_and_events() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "Ann@Example.test",
+                    "Where is my parcel?",
+                    "It has been a week.",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.status, Status::New, "{}", db.name);
+        assert_eq!(c.customer.email.as_deref(), Some("ann@example.test"));
+        assert_eq!(c.message_count, 1);
+        let events = app.events(&team.agent, c.number).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", "message_added"], "{}", db.name);
+        assert!(events.iter().all(|e| e.actor == domain::Actor::System));
+        let messages = app.messages(&team.agent, c.number).await.unwrap();
+        assert_eq!(messages[0].author, domain::Actor::Customer(c.customer.id));
+        assert_eq!(messages[0].html, "<p>It has been a week.</p>");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn replies_open_pending_waits_and_a_customer_message_reopens_a_solved_conversation() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = app
+            .create_conversation(
+                &Principal::System,
+                inbound("bo@x.test", "Refund", "Please refund.", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let posted = app
+            .add_message(
+                &team.agent,
+                n,
+                message(MessageKind::Reply, "On it."),
+                None,
+                T0 + MIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(posted.conversation.status, Status::Open);
+        let posted = app
+            .add_message(
+                &team.agent,
+                n,
+                message(MessageKind::Reply, "Done?"),
+                Some(Status::Solved),
+                T0 + 2 * MIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(posted.conversation.status, Status::Solved);
+        assert_eq!(posted.conversation.solved_at, Some(T0 + 2 * MIN));
+        let posted = app
+            .add_message(
+                &Principal::System,
+                n,
+                message(MessageKind::Customer, "Not yet!"),
+                None,
+                T0 + 3 * MIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(posted.conversation.status, Status::Open, "{}", db.name);
+        assert_eq!(posted.conversation.solved_at, None);
+        let changes: Vec<_> = app
+            .events(&team.agent, n)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "status_changed")
+            .map(|e| (e.payload["from"].clone(), e.payload["to"].clone()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("new".into(), "open".into()),
+                ("open".into(), "solved".into()),
+                ("solved".into(), "open".into())
+            ]
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_transitions_are_refused_and_closed_is_final() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = app
+            .create_conversation(
+                &Principal::System,
+                inbound("c@x.test", "Hi", "Hello", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let err = app
+            .update_conversation(
+                &team.agent,
+                n,
+                Patch {
+                    status: Some(Status::Closed),
+                    ..Default::default()
+                },
+                T0,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Transition(_)), "{err:?}");
+        app.update_conversation(
+            &team.agent,
+            n,
+            Patch {
+                status: Some(Status::Solved),
+                ..Default::default()
+            },
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        app.update_conversation(
+            &Principal::System,
+            n,
+            Patch {
+                status: Some(Status::Closed),
+                ..Default::default()
+            },
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        let err = app
+            .update_conversation(
+                &team.agent,
+                n,
+                Patch {
+                    status: Some(Status::Open),
+                    ..Default::default()
+                },
+                T0,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AppError::Transition(domain::TransitionError::Closed)),
+            "{err:?}"
+        );
+        // The customer writing again starts a follow-up that points back.
+        let posted = app
+            .add_message(
+                &Principal::System,
+                n,
+                message(MessageKind::Customer, "Again"),
+                None,
+                T0 + 3 * MIN,
+            )
+            .await
+            .unwrap();
+        assert_ne!(posted.conversation.number, n);
+        assert_eq!(posted.conversation.status, Status::New);
+        let old = app.events(&team.agent, n).await.unwrap();
+        assert_eq!(old.last().unwrap().kind, "follow_up_created");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn solved_conversations_close_after_the_configured_days_by_a_job() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = app
+            .create_conversation(
+                &Principal::System,
+                inbound("d@x.test", "Hi", "Hello", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        app.update_conversation(
+            &team.agent,
+            n,
+            Patch {
+                status: Some(Status::Solved),
+                ..Default::default()
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        let day = domain::DAY_MILLIS;
+        assert_eq!(
+            app.run_one_job("w", T0 + 3 * day).await.unwrap(),
+            app::JobOutcome::Nothing
+        );
+        assert_eq!(
+            app.run_one_job("w", T0 + 4 * day).await.unwrap(),
+            app::JobOutcome::Done
+        );
+        let c = app.conversation(&team.agent, n).await.unwrap();
+        assert_eq!(c.status, Status::Closed, "{}", db.name);
+        let last = app.events(&team.agent, n).await.unwrap().pop().unwrap();
+        assert_eq!(
+            (last.kind.as_str(), last.actor),
+            ("status_changed", domain::Actor::System)
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn each_role_sees_only_what_it_may() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let support = app
+            .create_conversation(
+                &Principal::System,
+                inbound("e@x.test", "S", "s", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let billing = app
+            .create_conversation(
+                &Principal::System,
+                inbound("f@x.test", "B", "b", Some(team.billing)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let nowhere = app
+            .create_conversation(&Principal::System, inbound("g@x.test", "N", "n", None), T0)
+            .await
+            .unwrap()
+            .number;
+        let visible = |p: Principal| {
+            let app = app.clone();
+            async move {
+                let list = app
+                    .list_conversations(
+                        &p,
+                        ListQuery {
+                            limit: 50,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let mut numbers: Vec<i64> = list.items.iter().map(|c| c.number).collect();
+                numbers.sort();
+                numbers
+            }
+        };
+        assert_eq!(visible(team.agent.clone()).await, [support]);
+        assert_eq!(visible(team.biller.clone()).await, [billing]);
+        assert_eq!(visible(team.lead.clone()).await, [support, nowhere]);
+        assert_eq!(
+            visible(team.manager.clone()).await,
+            [support, billing, nowhere]
+        );
+        assert_eq!(
+            visible(team.admin.clone()).await,
+            [support, billing, nowhere]
+        );
+        // Reading, writing and changing what is not yours is "not found", never a leak.
+        assert!(matches!(
+            app.conversation(&team.agent, billing).await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(matches!(
+            app.add_message(
+                &team.agent,
+                billing,
+                message(MessageKind::Note, "x"),
+                None,
+                T0
+            )
+            .await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(matches!(
+            app.update_conversation(&team.agent, billing, Patch::default(), T0)
+                .await,
+            Err(AppError::NotFound(_))
+        ));
+        // Assigned to me, even in another group: visible.
+        app.update_conversation(
+            &team.manager,
+            billing,
+            Patch {
+                group_id: Some(Some(team.support)),
+                assignee_id: Some(Some(team.agent_id)),
+                ..Default::default()
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        assert!(app.conversation(&team.agent, billing).await.is_ok());
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn customers_see_their_own_conversations_without_notes_and_tokens_keep_to_their_scopes() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mine = app
+            .create_conversation(
+                &Principal::System,
+                inbound("me@x.test", "Mine", "m", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap();
+        let theirs = app
+            .create_conversation(
+                &Principal::System,
+                inbound("them@x.test", "Theirs", "t", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap();
+        app.add_message(
+            &team.agent,
+            mine.number,
+            message(MessageKind::Note, "internal"),
+            None,
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        app.add_message(
+            &team.agent,
+            mine.number,
+            message(MessageKind::Reply, "public"),
+            None,
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        let me = Principal::Customer {
+            id: mine.customer.id,
+        };
+        let texts: Vec<String> = app
+            .messages(&me, mine.number)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["m", "public"]);
+        assert!(matches!(
+            app.conversation(&me, theirs.number).await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(matches!(
+            app.events(&me, mine.number).await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app.add_message(&me, mine.number, message(MessageKind::Note, "x"), None, T0)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app.customer(&me, theirs.customer.id).await,
+            Err(AppError::NotFound(_))
+        ));
+
+        let read = Principal::Token {
+            id: 1,
+            scopes: vec![domain::Scope::ConversationsRead],
+        };
+        assert!(app.conversation(&read, theirs.number).await.is_ok());
+        assert!(matches!(
+            app.update_conversation(&read, theirs.number, Patch::default(), T0)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app.create_conversation(&read, inbound("z@x.test", "a", "b", None), T0)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app.create_token(&read, "x", &[domain::Scope::Admin], T0)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn one_customer_is_recognised_across_channels_and_two_records_merge_into_one() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut by_phone = inbound(
+            "x@x.test",
+            "Call",
+            "Called about my bill",
+            Some(team.support),
+        );
+        by_phone.customer = app::CustomerInput {
+            phone: Some("+32 470 12 34 56".into()),
+            email: Some("Pat@Example.test".into()),
+            ..Default::default()
+        };
+        by_phone.channel = domain::Channel::Phone;
+        let a = app
+            .create_conversation(&Principal::System, by_phone, T0)
+            .await
+            .unwrap();
+        let mut chat = inbound("pat@example.test", "Chat", "Hi again", Some(team.support));
+        chat.channel = domain::Channel::Chat;
+        let b = app
+            .create_conversation(&Principal::System, chat, T0 + MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.customer.id, b.customer.id,
+            "{}: same e-mail, same customer",
+            db.name
+        );
+        let other = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "pat.private@else.test",
+                    "Mail",
+                    "From home",
+                    Some(team.support),
+                ),
+                T0 + 2 * MIN,
+            )
+            .await
+            .unwrap();
+        assert_ne!(other.customer.id, a.customer.id);
+
+        assert!(matches!(
+            app.merge_customers(&team.agent, other.customer.id, a.customer.id, T0)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        let merged = app
+            .merge_customers(&team.lead, other.customer.id, a.customer.id, T0 + 3 * MIN)
+            .await
+            .unwrap();
+        let mut numbers: Vec<i64> = merged.conversations.iter().map(|c| c.number).collect();
+        numbers.sort();
+        assert_eq!(numbers, [a.number, b.number, other.number]);
+        assert_eq!(merged.identities.len(), 3, "{:?}", merged.identities);
+        // Mail from the merged address now finds the surviving customer.
+        let next = app
+            .create_conversation(
+                &Principal::System,
+                inbound("PAT.private@else.test", "Again", "x", None),
+                T0 + 4 * MIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.customer.id, a.customer.id);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn merging_conversations_moves_messages_and_leaves_a_pointer() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let keep = app
+            .create_conversation(
+                &Principal::System,
+                inbound("m@x.test", "Order 1", "first", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let dup = app
+            .create_conversation(
+                &Principal::System,
+                inbound("m@x.test", "Order 1 again", "second", Some(team.support)),
+                T0 + MIN,
+            )
+            .await
+            .unwrap()
+            .number;
+        let survivor = app
+            .merge_conversations(&team.agent, dup, keep, T0 + 2 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(survivor.message_count, 2);
+        let texts: Vec<String> = app
+            .messages(&team.agent, keep)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["first", "second"]);
+        let gone = app.conversation(&team.agent, dup).await.unwrap();
+        assert_eq!(
+            (gone.merged_into, gone.status),
+            (Some(keep), Status::Closed)
+        );
+        let kinds: Vec<String> = app
+            .events(&team.agent, keep)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert!(
+            kinds.contains(&"merged_from".to_string())
+                && kinds.contains(&"merged_into".to_string()),
+            "{kinds:?}"
+        );
+        assert!(matches!(
+            app.merge_conversations(&team.agent, dup, keep, T0).await,
+            Err(AppError::Invalid(_))
+        ));
+        let list = app
+            .list_conversations(
+                &team.agent,
+                ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(list.total, 1, "merged conversations leave the queues");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn every_change_is_an_event_with_its_actor() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = app
+            .create_conversation(
+                &Principal::System,
+                inbound("h@x.test", "Subject", "text", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let patch = Patch {
+            priority: Some(domain::Priority::Urgent),
+            assignee_id: Some(Some(team.agent_id)),
+            subject: Some("New subject".into()),
+            add_tags: vec!["VIP".into(), "refund".into()],
+            custom_fields: serde_json::json!({"order": "A-17"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            ..Default::default()
+        };
+        let c = app
+            .update_conversation(&team.lead, n, patch, T0 + MIN)
+            .await
+            .unwrap();
+        assert_eq!(c.tags, ["refund", "vip"]);
+        assert_eq!(c.custom_fields["order"], "A-17");
+        // The same change again changes nothing and records nothing.
+        let before = app.events(&team.lead, n).await.unwrap().len();
+        app.update_conversation(
+            &team.lead,
+            n,
+            Patch {
+                priority: Some(domain::Priority::Urgent),
+                add_tags: vec!["vip".into()],
+                ..Default::default()
+            },
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        assert_eq!(app.events(&team.lead, n).await.unwrap().len(), before);
+        let events = app.events(&team.lead, n).await.unwrap();
+        let by_lead: Vec<&str> = events
+            .iter()
+            .filter(|e| e.actor == team.lead.actor())
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(
+            by_lead,
+            [
+                "subject_changed",
+                "priority_changed",
+                "assignee_changed",
+                "tag_added",
+                "tag_added",
+                "field_set"
+            ]
+        );
+        // An assignee must belong to the conversation's group.
+        let err = app
+            .update_conversation(
+                &team.lead,
+                n,
+                Patch {
+                    assignee_id: Some(Some(team.biller_id)),
+                    ..Default::default()
+                },
+                T0,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Invalid(_)), "{err:?}");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn queues_filter_sort_page_and_count() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut numbers = Vec::new();
+        for i in 0..7 {
+            let mut input = inbound(
+                &format!("q{i}@x.test"),
+                &format!("Question {i}"),
+                "text",
+                Some(team.support),
+            );
+            input.tags = if i % 2 == 0 {
+                vec!["even".into()]
+            } else {
+                vec![]
+            };
+            numbers.push(
+                app.create_conversation(&Principal::System, input, T0 + i * MIN)
+                    .await
+                    .unwrap()
+                    .number,
+            );
+        }
+        app.update_conversation(
+            &team.agent,
+            numbers[0],
+            Patch {
+                assignee_id: Some(Some(team.agent_id)),
+                status: Some(Status::Pending),
+                ..Default::default()
+            },
+            T0 + 10 * MIN,
+        )
+        .await
+        .unwrap();
+        let counts = app.queue_counts(&team.agent).await.unwrap();
+        assert_eq!(
+            (counts.mine, counts.unassigned, counts.open, counts.pending),
+            (1, 6, 6, 1),
+            "{}",
+            db.name
+        );
+        assert_eq!(counts.by_tag, [("even".to_string(), 4)]);
+        assert_eq!(counts.by_group, [(Some(team.support), 7)]);
+
+        // Pages of 3, newest update first, no duplicates, the total on every page.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = app
+                .list_conversations(
+                    &team.agent,
+                    ListQuery {
+                        limit: 3,
+                        cursor: cursor.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.total, 7);
+            seen.extend(page.items.iter().map(|c| c.number));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let mut expected = numbers.clone();
+        expected.rotate_left(1);
+        expected.reverse();
+        assert_eq!(seen, expected, "{}", db.name);
+
+        let filter = app::ConversationFilter {
+            tag: Some("even".into()),
+            statuses: vec!["new".into()],
+            ..Default::default()
+        };
+        let list = app
+            .list_conversations(
+                &team.agent,
+                ListQuery {
+                    filter,
+                    sort: app::ConversationSort::NumberAsc,
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let got: Vec<i64> = list.items.iter().map(|c| c.number).collect();
+        assert_eq!(got, [numbers[2], numbers[4], numbers[6]]);
+        assert!(app
+            .list_conversations(
+                &team.agent,
+                ListQuery {
+                    cursor: Some("garbage".into()),
+                    limit: 3,
+                    ..Default::default()
+                }
+            )
+            .await
+            .is_err());
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn full_text_search_finds_subjects_and_bodies_once_indexed() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let a = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "s1@x.test",
+                    "Invoice missing",
+                    "I never got the invoice for March.",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let b = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "s2@x.test",
+                    "Parcel",
+                    "The parcel arrived damaged.",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        app.add_message(
+            &team.agent,
+            b,
+            message(MessageKind::Note, "Photo shows a crushed corner"),
+            None,
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        let _hidden = app
+            .create_conversation(
+                &Principal::System,
+                inbound("s3@x.test", "Invoice", "invoice please", Some(team.billing)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        assert!(app.run_search_indexer(2, T0).await.unwrap() > 0);
+        let search = |q: &str| {
+            let app = app.clone();
+            let agent = team.agent.clone();
+            let q = q.to_string();
+            async move {
+                let filter = app::ConversationFilter {
+                    q: Some(q),
+                    ..Default::default()
+                };
+                let list = app
+                    .list_conversations(
+                        &agent,
+                        ListQuery {
+                            filter,
+                            limit: 10,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                list.items.iter().map(|c| c.number).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            search("invoice").await,
+            [a],
+            "{}: the Billing one is not the agent's",
+            db.name
+        );
+        assert_eq!(search("MARCH invoice").await, [a]);
+        assert_eq!(
+            search("crushed").await,
+            [b],
+            "notes are searchable for agents"
+        );
+        assert_eq!(search("damaged parcel").await, [b]);
+        assert!(search("nothing-like-this").await.is_empty());
+        assert!(
+            search("\" OR * NEAR(").await.is_empty(),
+            "search syntax in the query is inert"
+        );
+        // Running the indexer again finds nothing new: the cursor is durable.
+        assert_eq!(app.run_search_indexer(100, T0).await.unwrap(), 0);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn attachments_are_stored_once_by_content() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = app
+            .create_conversation(
+                &Principal::System,
+                inbound("att@x.test", "Photo", "see attached", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let file = app::AttachmentInput {
+            filename: "photo.jpg".into(),
+            content_type: "image/jpeg".into(),
+            data: vec![0xFF, 0xD8, 0xFF, 1, 2, 3],
+        };
+        let mut note = message(MessageKind::Note, "same file twice");
+        note.attachments = vec![file.clone(), file];
+        let posted = app
+            .add_message(&team.agent, n, note, None, T0 + MIN)
+            .await
+            .unwrap();
+        assert_eq!(posted.message.attachments.len(), 2);
+        let (meta, data) = app
+            .attachment(&team.agent, posted.message.attachments[0].id)
+            .await
+            .unwrap();
+        assert_eq!((meta.filename.as_str(), data.len()), ("photo.jpg", 6));
+        assert!(matches!(
+            app.attachment(&team.biller, meta.id).await,
+            Err(AppError::NotFound(_))
+        ));
+        db.finish().await;
+    }
+}
