@@ -150,15 +150,15 @@ const GENERIC_REPLIES: &[&str] = &[
     "I am sorry for the inconvenience. I have raised this with our payments team and you will see the correction shortly. Is there anything else I can help with?",
 ];
 
-struct Sample {
-    category: String,
-    intent: String,
-    subject: String,
-    customer_text: String,
-    agent_reply: Option<String>,
+pub struct Sample {
+    pub category: String,
+    pub intent: String,
+    pub subject: String,
+    pub customer_text: String,
+    pub agent_reply: Option<String>,
 }
 
-fn samples() -> Vec<Sample> {
+pub fn samples() -> Vec<Sample> {
     SAMPLE
         .lines()
         .skip(1)

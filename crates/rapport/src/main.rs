@@ -1,6 +1,7 @@
 //! `rapport`: the one binary. It reads the configuration, wires the store, the use cases
 //! and the adapters together, and owns the real clock.
 
+mod bench;
 mod config;
 mod demo;
 mod server;
@@ -83,6 +84,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Writes a consistent copy of a live SQLite database.
     Backup {
         #[command(flatten)]
@@ -90,6 +96,30 @@ enum Command {
         /// The file to write (must not exist).
         #[arg(long)]
         to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The foundation's targets: HTTP creates under concurrency, queue pages, search, memory.
+    Api {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Conversations to load when the database is empty.
+        #[arg(long, default_value_t = 1_000_000)]
+        conversations: usize,
+        /// Events per loaded conversation.
+        #[arg(long, default_value_t = 10)]
+        events_per_conversation: usize,
+        /// Concurrent HTTP clients creating conversations.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// How long to create conversations.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Queue-page and search requests (each).
+        #[arg(long, default_value_t = 600)]
+        reads: usize,
     },
 }
 
@@ -285,6 +315,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             println!("{}", token.secret);
             Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Api {
+                    db,
+                    conversations,
+                    events_per_conversation,
+                    clients,
+                    seconds,
+                    reads,
+                },
+        } => {
+            let config = load(cli.config, db, None)?;
+            init_logging("warn");
+            let options = bench::BenchOptions {
+                conversations,
+                events_per_conversation,
+                clients,
+                seconds,
+                reads,
+            };
+            bench::api(&config, &options).await
         }
         Command::Backup { db, to } => {
             let config = load(cli.config, db, None)?;

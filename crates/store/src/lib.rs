@@ -6,9 +6,11 @@
 //!
 //! Instants are `i64` milliseconds since the epoch (UTC); ids are `i64`.
 
+mod bulk;
 mod conversations;
 mod directory;
 mod events;
+mod group_commit;
 mod jobs;
 mod migrate;
 mod rows;
@@ -21,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use bulk::{sqlite_reference_commits, Value};
 pub use conversations::{
     ConversationFilter, ConversationPage, ConversationSort, NewConversation, NewMessage,
     QueueCounts,
@@ -67,9 +70,9 @@ pub enum Dialect {
 
 #[derive(Clone)]
 enum Pools {
-    /// SQLite allows one writer: a pool of one connection for writes, several for reads.
+    /// SQLite allows one writer: one group-committed connection for writes, a pool for reads.
     Sqlite {
-        writer: SqlitePool,
+        writer: group_commit::SharedWriter,
         readers: SqlitePool,
     },
     Postgres(PgPool),
@@ -83,7 +86,8 @@ pub struct Store {
 
 /// A write transaction on either database. Dropping it without [`Tx::commit`] rolls back.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// A savepoint in the group-committed SQLite writer transaction.
+    Sqlite(group_commit::SqliteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
@@ -157,17 +161,16 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+        // Page caches: 32 MiB for the writer, 16 MiB per reader (the OS caches the rest).
+        let writer_options = options.clone().pragma("cache_size", "-32768");
+        let options = options.pragma("cache_size", "-16384");
+        let writer = sqlx::ConnectOptions::connect(&writer_options)
             .await
             .map_err(|e| {
                 StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
             })?;
+        let writer = group_commit::shared(writer);
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -244,7 +247,9 @@ impl Store {
     /// (`BEGIN IMMEDIATE`) so that it never fails half-way for want of it.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.pools {
-            Pools::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Sqlite { writer, .. } => {
+                Tx::Sqlite(group_commit::SqliteTx::begin(writer).await?)
+            }
             Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -254,7 +259,9 @@ impl Store {
         match &self.pools {
             Pools::Sqlite { writer, .. } => {
                 let target = to.to_str().ok_or_else(|| StoreError::Open("the backup path is not UTF-8".into()))?;
-                sqlx::query("VACUUM INTO $1").bind(target).execute(writer).await?;
+                let mut writer = writer.lock().await;
+                writer.commit_batch().await?;
+                sqlx::query("VACUUM INTO $1").bind(target).execute(&mut writer.conn).await?;
                 Ok(())
             }
             Pools::Postgres(_) => Err(StoreError::Open(
@@ -268,7 +275,12 @@ impl Store {
         match &self.pools {
             Pools::Sqlite { writer, readers } => {
                 readers.close().await;
-                writer.close().await;
+                let mut writer = writer.lock().await;
+                if writer.commit_batch().await.is_ok() {
+                    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(&mut writer.conn)
+                        .await;
+                }
             }
             Pools::Postgres(pool) => pool.close().await,
         }
@@ -319,7 +331,9 @@ impl Store {
             } else {
                 "PRAGMA synchronous = FULL"
             };
-            sqlx::query(sql).execute(writer).await?;
+            let mut writer = writer.lock().await;
+            writer.commit_batch().await?;
+            sqlx::query(sql).execute(&mut writer.conn).await?;
         }
         Ok(())
     }

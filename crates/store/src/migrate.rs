@@ -17,24 +17,30 @@ impl Store {
         const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
         match &self.pools {
             Pools::Sqlite { writer, .. } => {
-                sqlx::query(CREATE).execute(writer).await?;
+                let mut writer = writer.lock().await;
+                writer.commit_batch().await?;
+                let conn = &mut writer.conn;
+                sqlx::query(CREATE).execute(&mut *conn).await?;
                 for &(version, name, script, _) in MIGRATIONS {
-                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
                     let done: Option<i64> = sqlx::query_scalar(
                         "SELECT version FROM schema_migrations WHERE version = $1",
                     )
                     .bind(version)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *conn)
                     .await?;
                     if done.is_none() {
-                        sqlx::raw_sql(script).execute(&mut *tx).await?;
+                        if let Err(e) = sqlx::raw_sql(script).execute(&mut *conn).await {
+                            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                            return Err(e.into());
+                        }
                         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
                             .bind(version)
                             .bind(name)
-                            .execute(&mut *tx)
+                            .execute(&mut *conn)
                             .await?;
                     }
-                    tx.commit().await?;
+                    sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
                 }
             }
             Pools::Postgres(pool) => {

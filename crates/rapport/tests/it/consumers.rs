@@ -143,3 +143,52 @@ async fn a_crash_before_commit_replays_the_batch_and_indexing_it_twice_is_harmle
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_writers_share_commits_but_each_stays_atomic() {
+    for db in backends().await {
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let store = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                tx.insert_group(&format!("group {i}"), T0).await.unwrap();
+                if i % 4 == 3 {
+                    // This use case fails after writing: its work must vanish, the others' stay.
+                    drop(tx);
+                } else if i % 4 == 2 {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut names: Vec<String> = db
+            .store
+            .groups()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        names.sort();
+        let mut expected: Vec<String> = (0..40)
+            .filter(|i| i % 4 < 2)
+            .map(|i| format!("group {i}"))
+            .collect();
+        expected.sort();
+        assert_eq!(names, expected, "{}", db.name);
+        // A uniqueness failure inside a shared batch fails only its own use case.
+        let mut tx = db.store.begin().await.unwrap();
+        assert!(tx.insert_group("group 0", T0).await.is_err());
+        drop(tx);
+        let mut tx = db.store.begin().await.unwrap();
+        tx.insert_group("after the failure", T0).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(db.store.groups().await.unwrap().len(), expected.len() + 1);
+        db.finish().await;
+    }
+}

@@ -1,0 +1,211 @@
+//! Bulk loading, for imports and benchmarks: many rows per statement, big transactions,
+//! and rebuilding what consumers would otherwise derive row by row.
+
+use crate::{bind_all, run, Arg, Cursor, Dialect, Result, Store, StoreError, Tx};
+
+/// A value in a bulk-loaded row.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+    Null,
+}
+
+/// Tables that may be bulk-loaded, with explicit ids.
+const BULK_TABLES: &[&str] = &[
+    "organizations",
+    "customers",
+    "customer_identities",
+    "conversations",
+    "conversation_tags",
+    "messages",
+    "events",
+];
+
+impl Tx {
+    /// Inserts `rows` into `table` (one of the bulk-loadable tables) with multi-row INSERTs.
+    pub async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<()> {
+        if !BULK_TABLES.contains(&table) {
+            return Err(StoreError::Corrupt(format!("{table} is not bulk-loadable")));
+        }
+        if rows.is_empty() || columns.is_empty() {
+            return Ok(());
+        }
+        // Stay well under SQLite's limit of 32,766 parameters per statement. SQLite gets
+        // anonymous `?` placeholders: looking up numbered ones by name is linear in their count.
+        let per_statement = (8_000 / columns.len()).max(1);
+        let numbered = self.dialect() == Dialect::Postgres;
+        for chunk in rows.chunks(per_statement) {
+            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+            let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * columns.len());
+            for (i, row) in chunk.iter().enumerate() {
+                if row.len() != columns.len() {
+                    return Err(StoreError::Corrupt(format!(
+                        "a row for {table} has {} values for {} columns",
+                        row.len(),
+                        columns.len()
+                    )));
+                }
+                sql.push_str(if i == 0 { "(" } else { ", (" });
+                for (j, value) in row.iter().enumerate() {
+                    if j > 0 {
+                        sql.push_str(", ");
+                    }
+                    match value {
+                        Value::Null => sql.push_str("NULL"),
+                        Value::Int(v) => args.push(Arg::Int(*v)),
+                        Value::Text(v) => args.push(Arg::Text(v.clone())),
+                    }
+                    match value {
+                        Value::Null => {}
+                        _ if numbered => sql.push_str(&format!("${}", args.len())),
+                        _ => sql.push('?'),
+                    }
+                }
+                sql.push(')');
+            }
+            run!(tx self, |c| bind_all!(sqlx::query(&sql), &args).execute(&mut *c).await.map(|_| ())?);
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// After loading rows with explicit ids on PostgreSQL, moves each id sequence past
+    /// the largest id, so that ordinary inserts continue from there.
+    pub async fn reset_sequences(&self) -> Result<()> {
+        if self.dialect() != Dialect::Postgres {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for (table, column) in [
+            ("organizations", "id"),
+            ("customers", "id"),
+            ("customer_identities", "id"),
+            ("conversations", "number"),
+            ("messages", "id"),
+            ("events", "id"),
+        ] {
+            let sql = format!("SELECT setval(pg_get_serial_sequence('{table}', '{column}'), GREATEST((SELECT MAX({column}) FROM {table}), 1))");
+            run!(tx &mut tx, |c| sqlx::query(&sql).execute(&mut *c).await.map(|_| ())?);
+        }
+        tx.commit().await
+    }
+
+    /// Rebuilds the full-text index from every message at once and moves the search
+    /// consumer's cursor to the end of the log (for bulk loads; the consumer keeps it
+    /// current from then on). Returns the number of messages indexed.
+    pub async fn rebuild_search_index(&self, consumer: &str, now: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let indexed = match &mut tx {
+            Tx::Sqlite(t) => {
+                sqlx::query("DELETE FROM message_search")
+                    .execute(&mut **t)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO message_search (rowid, subject, body) \
+                     SELECT m.id, c.subject, m.body_text FROM messages m JOIN conversations c ON c.number = m.conversation",
+                )
+                .execute(&mut **t)
+                .await?
+                .rows_affected()
+            }
+            Tx::Postgres(t) => {
+                sqlx::query("TRUNCATE message_search")
+                    .execute(&mut **t)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO message_search (message_id, doc) \
+                     SELECT m.id, setweight(to_tsvector('simple', c.subject), 'A') || to_tsvector('simple', m.body_text) \
+                     FROM messages m JOIN conversations c ON c.number = m.conversation",
+                )
+                .execute(&mut **t)
+                .await?
+                .rows_affected()
+            }
+        };
+        let last: Option<(i64, i64)> = match &mut tx {
+            Tx::Sqlite(t) => {
+                sqlx::query_as("SELECT tx_pos, id FROM events ORDER BY id DESC LIMIT 1")
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+            Tx::Postgres(t) => sqlx::query_as(
+                "SELECT tx_pos::text::bigint, id FROM events ORDER BY tx_pos DESC, id DESC LIMIT 1",
+            )
+            .fetch_optional(&mut **t)
+            .await?,
+        };
+        if let Some((tx_pos, event_id)) = last {
+            tx.lock_cursor(consumer, now).await?;
+            tx.set_cursor(consumer, Cursor { tx_pos, event_id }, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(indexed)
+    }
+
+    /// Gathers planner statistics after a bulk load.
+    pub async fn analyze(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        run!(tx &mut tx, |c| sqlx::query("ANALYZE").execute(&mut *c).await.map(|_| ())?);
+        tx.commit().await
+    }
+
+    /// Creates the scratch table of the benchmarks' reference measurement.
+    pub async fn create_reference_table(&self) -> Result<()> {
+        let create = match self.dialect() {
+            Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS bench_reference (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+            Dialect::Postgres => "CREATE TABLE IF NOT EXISTS bench_reference (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)",
+        };
+        let mut tx = self.begin().await?;
+        run!(tx &mut tx, |c| sqlx::query(create).execute(&mut *c).await.map(|_| ())?);
+        tx.commit().await
+    }
+
+    /// The benchmarks' reference: one single-row transaction into the scratch table, with
+    /// the store's own durability settings.
+    pub async fn reference_commit(&self, payload: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        run!(tx &mut tx, |c| sqlx::query("INSERT INTO bench_reference (payload) VALUES ($1)").bind(payload).execute(&mut *c).await.map(|_| ())?);
+        tx.commit().await
+    }
+
+    pub async fn drop_reference_table(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        run!(tx &mut tx, |c| sqlx::query("DROP TABLE IF EXISTS bench_reference").execute(&mut *c).await.map(|_| ())?);
+        tx.commit().await
+    }
+}
+
+/// The benchmarks' raw SQLite reference: `count` single-row transactions on a plain
+/// connection to a scratch database in `dir`, with the same settings as the store (WAL,
+/// synchronous=FULL), and no group commit. The caller times it.
+pub async fn sqlite_reference_commits(dir: &std::path::Path, count: u32) -> Result<()> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::{ConnectOptions, Connection};
+    let path = dir.join("bench-reference.db");
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .connect()
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_reference (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)").execute(&mut conn).await?;
+    for _ in 0..count {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO bench_reference (payload) VALUES ($1)")
+            .bind("{\"reference\": true}")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
