@@ -245,10 +245,24 @@ impl App {
                 .await?;
             }
         }
-        let mut row = tx
-            .conversation_for_update(number)
-            .await?
-            .ok_or_else(|| not_found(number))?;
+        // The row as just inserted (no need to read it back).
+        let mut row = ConversationRow {
+            number,
+            subject: subject.to_string(),
+            channel: input.channel.as_str().to_string(),
+            status: status.as_str().to_string(),
+            priority: priority_rank(priority),
+            group_id: input.group_id,
+            assignee_id: input.assignee_id,
+            customer_id,
+            custom_fields: fields,
+            merged_into: None,
+            message_count: 0,
+            created_at: now,
+            updated_at: now,
+            solved_at: None,
+            closed_at: None,
+        };
         add_message_in_tx(&mut tx, &mut row, by, &input.message, now).await?;
         tx.update_conversation(&row).await?;
         tx.commit().await?;
@@ -905,13 +919,13 @@ pub(crate) async fn find_or_create_customer(
             "name the customer by at least one of email, phone or chat".into(),
         ));
     }
-    let mut found = None;
+    // Look each address up once: who owns it (if anyone) decides both the customer and
+    // which addresses are new.
+    let mut owners = Vec::with_capacity(identities.len());
     for (kind, value) in &identities {
-        if let Some(id) = tx.customer_by_identity(kind.as_str(), value).await? {
-            found = Some(id);
-            break;
-        }
+        owners.push(tx.customer_by_identity(kind.as_str(), value).await?);
     }
+    let found = owners.iter().flatten().next().copied();
     let customer_id = match found {
         Some(id) => id,
         None => {
@@ -931,12 +945,8 @@ pub(crate) async fn find_or_create_customer(
             tx.insert_customer(&name, organization, now).await?
         }
     };
-    for (kind, value) in &identities {
-        if tx
-            .customer_by_identity(kind.as_str(), value)
-            .await?
-            .is_none()
-        {
+    for ((kind, value), owner) in identities.iter().zip(&owners) {
+        if owner.is_none() {
             tx.insert_identity(customer_id, kind.as_str(), value, now)
                 .await?;
         }

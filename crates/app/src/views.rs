@@ -122,34 +122,13 @@ impl App {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let groups: HashMap<i64, String> = self
-            .store
-            .groups()
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g.name))
-            .collect();
-        let agents: HashMap<i64, (String, String)> = self
-            .store
-            .agents()
-            .await?
-            .into_iter()
-            .map(|a| (a.id, (a.name, a.email)))
-            .collect();
         let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
-        let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-        for (number, tag) in self.store.tags_of(&numbers).await? {
-            tags.entry(number).or_default().push(tag);
-        }
-        let mut customer_ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
-        customer_ids.sort_unstable();
-        customer_ids.dedup();
-        let customers: HashMap<i64, (String, Option<String>)> = self
+        let mut details: HashMap<i64, store::ConversationDetail> = self
             .store
-            .customer_summaries(&customer_ids)
+            .conversation_details(&numbers)
             .await?
             .into_iter()
-            .map(|(id, name, email)| (id, (name, email)))
+            .map(|d| (d.number, d))
             .collect();
         rows.into_iter()
             .map(|row| {
@@ -166,8 +145,17 @@ impl App {
                         row.number, row.channel
                     ))
                 })?;
-                let (customer_name, customer_email) =
-                    customers.get(&row.customer_id).cloned().unwrap_or_default();
+                let detail = details
+                    .remove(&row.number)
+                    .unwrap_or(store::ConversationDetail {
+                        number: row.number,
+                        group_name: None,
+                        assignee_name: None,
+                        assignee_email: None,
+                        customer_name: None,
+                        customer_email: None,
+                        tags: None,
+                    });
                 Ok(ConversationView {
                     number: row.number,
                     subject: row.subject.clone(),
@@ -176,18 +164,23 @@ impl App {
                     priority,
                     group: row.group_id.map(|id| GroupRef {
                         id,
-                        name: groups.get(&id).cloned().unwrap_or_default(),
+                        name: detail.group_name.clone().unwrap_or_default(),
                     }),
-                    assignee: row.assignee_id.map(|id| {
-                        let (name, email) = agents.get(&id).cloned().unwrap_or_default();
-                        AgentRef { id, name, email }
+                    assignee: row.assignee_id.map(|id| AgentRef {
+                        name: detail.assignee_name.clone().unwrap_or_default(),
+                        email: detail.assignee_email.clone().unwrap_or_default(),
+                        id,
                     }),
                     customer: CustomerRef {
                         id: row.customer_id,
-                        name: customer_name,
-                        email: customer_email,
+                        name: detail.customer_name.clone().unwrap_or_default(),
+                        email: detail.customer_email.clone(),
                     },
-                    tags: tags.remove(&row.number).unwrap_or_default(),
+                    tags: detail
+                        .tags
+                        .as_deref()
+                        .map(|t| t.split(' ').map(String::from).collect())
+                        .unwrap_or_default(),
                     custom_fields: fields_of(&row),
                     message_count: row.message_count,
                     created_at: row.created_at,

@@ -575,3 +575,40 @@ mod tests {
         assert_eq!(fts5_query("  ** "), "\"\"");
     }
 }
+
+/// The names a person needs beside a conversation row, fetched for a page in one query.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConversationDetail {
+    pub number: i64,
+    pub group_name: Option<String>,
+    pub assignee_name: Option<String>,
+    pub assignee_email: Option<String>,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    /// Tags separated by single spaces (tags never contain spaces).
+    pub tags: Option<String>,
+}
+
+impl Store {
+    /// Group, assignee and customer names and the tags of several conversations.
+    pub async fn conversation_details(&self, numbers: &[i64]) -> Result<Vec<ConversationDetail>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let tags = match self.dialect() {
+            Dialect::Sqlite => "(SELECT group_concat(tag, ' ') FROM (SELECT t.tag FROM conversation_tags t WHERE t.conversation = c.number ORDER BY t.tag))",
+            Dialect::Postgres => "(SELECT string_agg(t.tag, ' ' ORDER BY t.tag) FROM conversation_tags t WHERE t.conversation = c.number)",
+        };
+        let sql = format!(
+            "SELECT c.number, g.name AS group_name, a.name AS assignee_name, a.email AS assignee_email, cu.name AS customer_name, \
+             (SELECT i.value FROM customer_identities i WHERE i.customer_id = c.customer_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS customer_email, \
+             {tags} AS tags \
+             FROM conversations c LEFT JOIN groups g ON g.id = c.group_id LEFT JOIN agents a ON a.id = c.assignee_id \
+             LEFT JOIN customers cu ON cu.id = c.customer_id WHERE c.number IN ({})",
+            list.join(", ")
+        );
+        let args: Vec<Arg> = numbers.iter().map(|n| Arg::Int(*n)).collect();
+        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
+    }
+}

@@ -25,8 +25,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use bulk::{sqlite_reference_commits, Value};
 pub use conversations::{
-    ConversationFilter, ConversationPage, ConversationSort, NewConversation, NewMessage,
-    QueueCounts,
+    ConversationDetail, ConversationFilter, ConversationPage, ConversationSort, NewConversation,
+    NewMessage, QueueCounts,
 };
 pub use directory::Table;
 pub use events::{Cursor, NewEvent};
