@@ -15,7 +15,7 @@ use store::{
 };
 
 use crate::views::{
-    event_view, fields_of, message_view, priority_from_rank, priority_rank, status_of,
+    event_view, fields_of, for_viewer, message_view, priority_from_rank, priority_rank, status_of,
     AttachmentView,
 };
 use crate::{record, App, AppError, ConversationView, EventView, MessageView, Result};
@@ -99,6 +99,8 @@ pub struct ConversationList {
     pub items: Vec<ConversationView>,
     pub total: i64,
     pub next_cursor: Option<String>,
+    /// A search matched more than it looks at: `total` is a lower bound.
+    pub total_is_lower_bound: bool,
 }
 
 /// Largest attachment accepted through the API, in bytes.
@@ -178,7 +180,7 @@ impl App {
             attempt += 1;
             match self.try_create(by, &input, &subject, &tags, now).await {
                 Err(AppError::Conflict(_)) if attempt < 3 => continue,
-                other => return other,
+                other => return other.map(|view| for_viewer(view, by)),
             }
         }
     }
@@ -396,7 +398,7 @@ impl App {
             let message_id = add_message_in_tx(&mut tx, &mut new_row, by, &message, now).await?;
             tx.update_conversation(&new_row).await?;
             tx.commit().await?;
-            return self.posted(message_id, new_row).await;
+            return self.posted(by, message_id, new_row).await;
         }
         let message_id = add_message_in_tx(&mut tx, &mut row, by, &message, now).await?;
         let next = match message.kind {
@@ -411,10 +413,15 @@ impl App {
         }
         tx.update_conversation(&row).await?;
         tx.commit().await?;
-        self.posted(message_id, row).await
+        self.posted(by, message_id, row).await
     }
 
-    async fn posted(&self, message_id: i64, row: ConversationRow) -> Result<PostedMessage> {
+    async fn posted(
+        &self,
+        by: &Principal,
+        message_id: i64,
+        row: ConversationRow,
+    ) -> Result<PostedMessage> {
         let messages = self.store.messages(row.number).await?;
         let message = messages
             .into_iter()
@@ -428,7 +435,7 @@ impl App {
             .collect();
         Ok(PostedMessage {
             message: message_view(message, attachments)?,
-            conversation: self.conversation_view(row).await?,
+            conversation: for_viewer(self.conversation_view(row).await?, by),
         })
     }
 
@@ -508,18 +515,24 @@ impl App {
         for name in patch.custom_fields.keys() {
             check_field_name(name)?;
         }
-        let group_after = patch.group_id.unwrap_or(current.group_id);
-        let assignee_after = patch.assignee_id.unwrap_or(current.assignee_id);
-        if patch.group_id.is_some() || patch.assignee_id.is_some() {
-            self.check_assignment(group_after, assignee_after).await?;
-        }
-
         let actor = by.actor();
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .conversation_for_update(number)
             .await?
             .ok_or_else(|| not_found(number))?;
+        // Decide on the row as it is now, locked: a change made since the first read is
+        // neither undone nor allowed to widen what this principal may do.
+        if !by.can_update(&reach(&row)) {
+            return Err(not_found(number));
+        }
+        let group_after = patch.group_id.unwrap_or(row.group_id);
+        let assignee_after = patch.assignee_id.unwrap_or(row.assignee_id);
+        if patch.group_id.is_some() || patch.assignee_id.is_some() {
+            self.check_assignment(group_after, assignee_after).await?;
+        }
+        let before = row.clone();
+        let mut tags_changed = false;
         if row.merged_into.is_some() {
             return Err(AppError::Invalid(format!(
                 "conversation {number} was merged; change the conversation it was merged into"
@@ -596,6 +609,7 @@ impl App {
         }
         for tag in to_remove {
             if tx.remove_tag(number, &tag).await? {
+                tags_changed = true;
                 record(
                     &mut tx,
                     Some(number),
@@ -608,6 +622,7 @@ impl App {
         }
         for tag in to_add {
             if tx.add_tag(number, &tag).await? {
+                tags_changed = true;
                 record(
                     &mut tx,
                     Some(number),
@@ -649,8 +664,11 @@ impl App {
                     .await?;
             }
         }
-        row.updated_at = now;
-        tx.update_conversation(&row).await?;
+        // A request that changes nothing writes nothing (and does not reorder queues).
+        if row != before || tags_changed {
+            row.updated_at = now;
+            tx.update_conversation(&row).await?;
+        }
         tx.commit().await?;
         self.conversation_view(row).await
     }
@@ -768,7 +786,9 @@ impl App {
         if !by.can_see(&reach(&row)) {
             return Err(not_found(number));
         }
-        self.conversation_view(row).await
+        self.conversation_view(row)
+            .await
+            .map(|view| for_viewer(view, by))
     }
 
     /// The messages of a conversation, oldest first. Customers do not see internal notes.
@@ -881,9 +901,15 @@ impl App {
             .await?;
         let next_cursor = page.next.map(|(v, n)| encode_cursor(v, n));
         Ok(ConversationList {
-            items: self.conversation_views(page.items).await?,
+            items: self
+                .conversation_views(page.items)
+                .await?
+                .into_iter()
+                .map(|view| for_viewer(view, by))
+                .collect(),
             total: page.total,
             next_cursor,
+            total_is_lower_bound: page.total_is_lower_bound,
         })
     }
 

@@ -176,11 +176,7 @@ impl App {
                         name: detail.customer_name.clone().unwrap_or_default(),
                         email: detail.customer_email.clone(),
                     },
-                    tags: detail
-                        .tags
-                        .as_deref()
-                        .map(|t| t.split(' ').map(String::from).collect())
-                        .unwrap_or_default(),
+                    tags: sorted_tags(detail.tags.as_deref()),
                     custom_fields: fields_of(&row),
                     message_count: row.message_count,
                     created_at: row.created_at,
@@ -237,4 +233,29 @@ pub(crate) fn event_view(row: EventRow) -> Result<EventView> {
         kind: row.kind,
         at: row.at,
     })
+}
+
+/// What a customer may see of a conversation: not the team's internals (group, tags,
+/// custom fields, the agent's e-mail address). Others see everything they can reach.
+pub(crate) fn for_viewer(mut view: ConversationView, by: &domain::Principal) -> ConversationView {
+    if matches!(by, domain::Principal::Customer { .. }) {
+        view.group = None;
+        view.tags.clear();
+        view.custom_fields.clear();
+        if let Some(agent) = &mut view.assignee {
+            agent.email.clear();
+        }
+    }
+    view
+}
+
+fn sorted_tags(joined: Option<&str>) -> Vec<String> {
+    let mut tags: Vec<String> = joined
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    tags.sort();
+    tags
 }

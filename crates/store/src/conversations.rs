@@ -111,6 +111,8 @@ pub struct ConversationPage {
     pub total: i64,
     /// Where the next page starts: (sort value, number) of the last item.
     pub next: Option<(i64, i64)>,
+    /// The search matched more messages than it looks at: `total` is a lower bound.
+    pub total_is_lower_bound: bool,
 }
 
 /// The counts behind an agent's queue sidebar.
@@ -129,6 +131,11 @@ pub struct QueueCounts {
     /// Unsolved, per tag, most used first (at most 20).
     pub by_tag: Vec<(String, i64)>,
 }
+
+/// A search looks at the most recent messages that match, at most this many: enough for a
+/// person to find what they look for, bounded so that a common word stays fast. When more
+/// match, the page says its total is a lower bound.
+pub const SEARCH_CANDIDATES: i64 = 2000;
 
 const UNSOLVED: &str = "c.status IN ('new', 'open', 'pending', 'on_hold')";
 
@@ -207,7 +214,7 @@ impl Where {
         if let Some(tag) = &filter.tag {
             let p = self.arg(Arg::Text(tag.clone()));
             self.push(format!(
-                "c.number IN (SELECT t.conversation FROM conversation_tags t WHERE t.tag = {p})"
+                "EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation = c.number AND t.tag = {p})"
             ));
         }
         if let Some(customer) = filter.customer_id {
@@ -219,14 +226,16 @@ impl Where {
                 Dialect::Sqlite => {
                     let p = self.arg(Arg::Text(fts5_query(q)));
                     self.push(format!(
-                        "c.number IN (SELECT m.conversation FROM message_search s JOIN messages m ON m.id = s.rowid WHERE message_search MATCH {p})"
+                        "c.number IN (SELECT m.conversation FROM messages m WHERE m.id IN \
+                         (SELECT rowid FROM message_search WHERE message_search MATCH {p} ORDER BY rowid DESC LIMIT {SEARCH_CANDIDATES}))"
                     ));
                 }
                 Dialect::Postgres => {
                     let p = self.arg(Arg::Text(q.clone()));
                     self.push(format!(
-                        "c.number IN (SELECT m.conversation FROM message_search s JOIN messages m ON m.id = s.message_id \
-                         WHERE s.doc @@ plainto_tsquery('simple', {p}))"
+                        "c.number IN (SELECT m.conversation FROM messages m WHERE m.id IN \
+                         (SELECT message_id FROM message_search WHERE doc @@ plainto_tsquery('simple', {p}) \
+                          ORDER BY message_id DESC LIMIT {SEARCH_CANDIDATES}))"
                     ));
                 }
             }
@@ -481,7 +490,21 @@ impl Store {
         let mut w = Where::default();
         w.visibility(visibility);
         w.filter(filter, self.dialect());
-        let count_sql = format!("SELECT COUNT(*) FROM conversations c WHERE {}", w.sql());
+        // Queues filtered only by status, group, assignee and who may see them are counted
+        // from the trigger-kept counters; anything else (tags, search, a customer) by COUNT.
+        let countable = filter.tag.is_none()
+            && filter.q.is_none()
+            && filter.customer_id.is_none()
+            && !filter.include_merged
+            && !matches!(visibility, Visibility::Customer(_));
+        let count_sql = if countable {
+            format!(
+                "SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM queue_counters c WHERE {}",
+                w.sql()
+            )
+        } else {
+            format!("SELECT COUNT(*) FROM conversations c WHERE {}", w.sql())
+        };
         let count_args = w.args.clone();
 
         let (column, desc) = sort.key();
@@ -507,7 +530,30 @@ impl Store {
         } else {
             None
         };
-        Ok(ConversationPage { items, total, next })
+        let total_is_lower_bound = match &filter.q {
+            Some(q) => self.search_matches_more_than(q, SEARCH_CANDIDATES).await?,
+            None => false,
+        };
+        Ok(ConversationPage {
+            items,
+            total,
+            next,
+            total_is_lower_bound,
+        })
+    }
+
+    /// Whether more than `limit` messages match a search.
+    async fn search_matches_more_than(&self, q: &str, limit: i64) -> Result<bool> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => "SELECT COUNT(*) FROM (SELECT rowid FROM message_search WHERE message_search MATCH $1 LIMIT $2)",
+            Dialect::Postgres => "SELECT COUNT(*) FROM (SELECT 1 FROM message_search WHERE doc @@ plainto_tsquery('simple', $1) LIMIT $2) AS m",
+        };
+        let q = match self.dialect() {
+            Dialect::Sqlite => fts5_query(q),
+            Dialect::Postgres => q.to_string(),
+        };
+        let n: i64 = run!(read self, |p| sqlx::query_scalar(sql).bind(&q).bind(limit + 1).fetch_one(p).await?);
+        Ok(n > limit)
     }
 
     /// The queue counts an agent (or anyone with this visibility) sees in the sidebar.
@@ -520,11 +566,21 @@ impl Store {
         base.visibility(visibility);
         base.push("c.merged_into IS NULL".into());
         let scope = base.sql();
+        // Customers' scope is by customer, which the counters do not key on.
+        let table = if matches!(visibility, Visibility::Customer(_)) {
+            "(SELECT group_id, assignee_id, status, customer_id, merged_into, 1 AS n FROM conversations)"
+        } else {
+            "queue_counters"
+        };
+        let sum = "CAST(COALESCE(SUM(c.n), 0) AS BIGINT)";
         let by_status_sql = format!(
-            "SELECT c.status, COUNT(*) FROM conversations c WHERE {scope} AND {UNSOLVED} GROUP BY c.status"
+            "SELECT c.status, {sum} FROM {table} c WHERE {scope} AND {UNSOLVED} GROUP BY c.status"
         );
-        let unassigned_sql = format!("SELECT COUNT(*) FROM conversations c WHERE {scope} AND {UNSOLVED} AND c.assignee_id IS NULL");
-        let by_group_sql = format!("SELECT c.group_id, COUNT(*) FROM conversations c WHERE {scope} AND {UNSOLVED} GROUP BY c.group_id ORDER BY c.group_id");
+        let unassigned_sql = format!(
+            "SELECT {sum} FROM {table} c WHERE {scope} AND {UNSOLVED} AND c.assignee_id IS NULL"
+        );
+        let by_group_sql =
+            format!("SELECT c.group_id, {sum} FROM {table} c WHERE {scope} AND {UNSOLVED} GROUP BY c.group_id HAVING {sum} > 0 ORDER BY c.group_id");
         let by_tag_sql = format!(
             "SELECT t.tag, COUNT(*) AS n FROM conversation_tags t JOIN conversations c ON c.number = t.conversation \
              WHERE {scope} AND {UNSOLVED} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT 20"
@@ -538,7 +594,7 @@ impl Store {
             run!(read self, |p| bind_all!(sqlx::query_as(&by_tag_sql), args).fetch_all(p).await?);
         let mine = match agent_id {
             Some(me) => {
-                let sql = format!("SELECT COUNT(*) FROM conversations c WHERE c.assignee_id = $1 AND {UNSOLVED} AND c.merged_into IS NULL");
+                let sql = format!("SELECT {sum} FROM queue_counters c WHERE c.assignee_id = $1 AND {UNSOLVED} AND c.merged_into IS NULL");
                 run!(read self, |p| sqlx::query_scalar(&sql).bind(me).fetch_one(p).await?)
             }
             None => 0,

@@ -122,3 +122,10 @@ impl Store {
         Ok(row.map(|(tx_pos, event_id)| Cursor { tx_pos, event_id }))
     }
 }
+
+impl Store {
+    /// The id of the newest event (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64> {
+        run!(read self, |p| Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(p).await?))
+    }
+}

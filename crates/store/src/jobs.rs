@@ -48,9 +48,9 @@ impl Store {
     ) -> Result<Option<Job>> {
         let pick = match self.dialect() {
             Dialect::Sqlite => "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $2 \
-                                AND (locked_until IS NULL OR locked_until < $2) ORDER BY run_at, id LIMIT 1",
+                                AND (locked_until IS NULL OR locked_until < $2) AND attempts < max_attempts ORDER BY run_at, id LIMIT 1",
             Dialect::Postgres => "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $2 \
-                                  AND (locked_until IS NULL OR locked_until < $2) ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                                  AND (locked_until IS NULL OR locked_until < $2) AND attempts < max_attempts ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $3, attempts = attempts + 1, updated_at = $2 \

@@ -3,16 +3,25 @@
 use crate::{Pools, Result, Store};
 
 /// (version, name, SQLite script, PostgreSQL script)
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "queue_counters",
+        include_str!("../migrations/sqlite/0002_queue_counters.sql"),
+        include_str!("../migrations/postgres/0002_queue_counters.sql"),
+    ),
+];
 
 impl Store {
-    /// Applies every migration not yet applied, each in its own transaction. Safe to run
-    /// from several nodes at once on PostgreSQL (an advisory lock serialises them).
+    /// Applies every migration not yet applied: on SQLite each in its own transaction, on
+    /// PostgreSQL all in one transaction under an advisory lock, so that several nodes
+    /// starting at once apply them exactly once.
     pub async fn migrate(&self) -> Result<()> {
         const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
         match &self.pools {

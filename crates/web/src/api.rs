@@ -311,6 +311,7 @@ pub async fn list_conversations(
         items: list.items.into_iter().map(Into::into).collect(),
         total: list.total,
         next_cursor: list.next_cursor,
+        total_is_lower_bound: list.total_is_lower_bound,
     }))
 }
 

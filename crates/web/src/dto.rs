@@ -329,6 +329,9 @@ pub struct ConversationListOut {
     pub items: Vec<ConversationOut>,
     pub total: i64,
     pub next_cursor: Option<String>,
+    /// True when a search (`q`) matched more messages than it looks at (the most recent
+    /// 2,000): then `total` counts only those, and a narrower search finds the rest.
+    pub total_is_lower_bound: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -454,6 +454,13 @@ async fn each_role_and_token_scope_is_held_to_its_boundary_over_http() {
             )
             .await;
         assert_eq!(note.code(), "forbidden");
+        let seen = api.call("GET", &path, &customer, None).await;
+        assert_eq!(
+            seen.body["group"],
+            Value::Null,
+            "customers do not see the team's internals"
+        );
+        assert_eq!(seen.body["tags"], json!([]));
         let own = api
             .call(
                 "POST",
@@ -554,7 +561,13 @@ async fn each_role_and_token_scope_is_held_to_its_boundary_over_http() {
 
 #[tokio::test]
 async fn bad_input_gets_a_json_error_never_a_500() {
-    let api = Api::new(sqlite().await).await;
+    for db in backends().await {
+        bad_input_on(db).await;
+    }
+}
+
+async fn bad_input_on(db: TestDb) {
+    let api = Api::new(db).await;
     let team = team(&api.db.app()).await;
     let admin = api.token(&[domain::Scope::Admin]).await;
     let created = api

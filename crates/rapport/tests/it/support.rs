@@ -175,3 +175,25 @@ pub fn message(kind: domain::MessageKind, text: &str) -> app::MessageInput {
         attachments: vec![],
     }
 }
+
+/// Runs the search indexer until it has consumed every event. On PostgreSQL a consumer
+/// waits for transactions still open anywhere in the database (other tests run at the same
+/// time), so this may take a few rounds. Returns how many events it read.
+pub async fn index_everything(app: &App) -> usize {
+    let last = app.store.last_event_id().await.expect("last event");
+    let mut read = 0;
+    for _ in 0..500 {
+        read += app.run_search_indexer(2, T0).await.expect("indexer");
+        let cursor = app
+            .store
+            .cursor(app::SEARCH_CONSUMER)
+            .await
+            .expect("cursor")
+            .unwrap_or_default();
+        if cursor.event_id >= last {
+            return read;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the search indexer did not catch up");
+}
