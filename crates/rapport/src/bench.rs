@@ -115,7 +115,8 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         "/api/v1/conversations?limit=25",
     ];
     let queue_paths: Vec<String> = queues.iter().map(|q| q.to_string()).collect();
-    let queue_ms = timed_gets(&client, &url, &cookie, &queue_paths, options.reads).await?;
+    let (queue_ms, queue_by_path) =
+        timed_gets(&client, &url, &cookie, &queue_paths, options.reads).await?;
     let words = [
         "refund",
         "invoice",
@@ -132,7 +133,7 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         .iter()
         .map(|w| format!("/api/v1/conversations?q={}&limit=25", w.replace(' ', "+")))
         .collect();
-    let search_ms = timed_gets(&client, &url, &cookie, &search_paths, options.reads).await?;
+    let (search_ms, _) = timed_gets(&client, &url, &cookie, &search_paths, options.reads).await?;
     let busy_rss_kib = rss_kib(server.0.id());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_rss_kib = rss_kib(server.0.id());
@@ -158,6 +159,7 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
             "server_cpu_seconds_per_1000": round(server_cpu_per_1000),
         },
         "queue_first_page_with_count": summary(&queue_ms),
+        "queue_first_page_by_queue": queue_by_path.iter().map(|(path, ms)| (path.clone(), summary(ms))).collect::<serde_json::Map<_, _>>(),
         "full_text_search": summary(&search_ms),
         "server_rss_mib": {
             "idle_after_start": round(idle_rss_kib as f64 / 1024.0),
@@ -319,15 +321,18 @@ async fn create_load(
     }
 }
 
-/// GETs the paths round-robin, one at a time, and returns the sorted latencies in ms.
+/// GETs the paths round-robin, one at a time, and returns the sorted latencies in ms, in
+/// all and per path.
 async fn timed_gets(
     client: &reqwest::Client,
     url: &str,
     cookie: &str,
     paths: &[String],
     count: usize,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<(Vec<f64>, Vec<(String, Vec<f64>)>)> {
     let mut latencies = Vec::with_capacity(count);
+    let mut by_path: Vec<(String, Vec<f64>)> =
+        paths.iter().map(|p| (p.clone(), Vec::new())).collect();
     for i in 0..count {
         let path = &paths[i % paths.len()];
         let sent = Instant::now();
@@ -339,10 +344,15 @@ async fn timed_gets(
         let status = response.status();
         let _ = response.bytes().await?;
         anyhow::ensure!(status.is_success(), "GET {path} answered {status}");
-        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let ms = sent.elapsed().as_secs_f64() * 1000.0;
+        latencies.push(ms);
+        by_path[i % paths.len()].1.push(ms);
     }
     latencies.sort_by(f64::total_cmp);
-    Ok(latencies)
+    for (_, ms) in &mut by_path {
+        ms.sort_by(f64::total_cmp);
+    }
+    Ok((latencies, by_path))
 }
 
 /// Bulk-loads a synthetic but realistic dataset: most conversations closed, a backlog of

@@ -508,18 +508,41 @@ impl Store {
         let count_args = w.args.clone();
 
         let (column, desc) = sort.key();
-        if let Some((value, number)) = after {
-            let v = w.arg(Arg::Int(value));
-            let n = w.arg(Arg::Int(number));
-            let op = if desc { "<" } else { ">" };
-            w.push(format!("({column}, c.number) {op} ({v}, {n})"));
-        }
         let dir = if desc { "DESC" } else { "ASC" };
-        let limit_param = w.arg(Arg::Int(i64::from(limit) + 1));
+        let op = if desc { "<" } else { ">" };
+        // One branch per status: each walks its own (status, sort key) index range and stops
+        // after a page, instead of sorting every row of several statuses. With one status
+        // (or none) there is a single branch.
+        let mut statuses: Vec<Option<String>> = filter.statuses.iter().cloned().map(Some).collect();
+        if statuses.is_empty() {
+            statuses.push(None);
+        }
+        let mut page = Where::default();
+        let mut branches = Vec::new();
+        for (i, status) in statuses.iter().enumerate() {
+            let mut branch_filter = filter.clone();
+            branch_filter.statuses = status.iter().cloned().collect();
+            page.visibility(visibility);
+            page.filter(&branch_filter, self.dialect());
+            if let Some((value, number)) = after {
+                let v = page.arg(Arg::Int(value));
+                let n = page.arg(Arg::Int(number));
+                page.push(format!("({column}, c.number) {op} ({v}, {n})"));
+            }
+            let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
+            branches.push(format!(
+                "SELECT * FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} ORDER BY {column} {dir}, c.number {dir} LIMIT {limit_param}) AS b{i}",
+                page.sql()
+            ));
+            page.clauses.clear();
+        }
+        let bare = column.trim_start_matches("c.");
+        let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
         let page_sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} ORDER BY {column} {dir}, c.number {dir} LIMIT {limit_param}",
-            w.sql()
+            "SELECT * FROM ({}) AS u ORDER BY u.{bare} {dir}, u.number {dir} LIMIT {limit_param}",
+            branches.join(" UNION ALL ")
         );
+        let w = page;
         let mut items: Vec<ConversationRow> =
             run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &w.args).fetch_all(p).await?);
         let total: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);

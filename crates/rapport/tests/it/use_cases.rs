@@ -725,6 +725,39 @@ async fn queues_filter_sort_page_and_count() {
         expected.reverse();
         assert_eq!(seen, expected, "{}", db.name);
 
+        // Several statuses at once page through the same order as one status at a time.
+        let mut multi = Vec::new();
+        let mut cursor = None;
+        loop {
+            let filter = app::ConversationFilter {
+                statuses: vec!["pending".into(), "new".into()],
+                ..Default::default()
+            };
+            let page = app
+                .list_conversations(
+                    &team.agent,
+                    ListQuery {
+                        filter,
+                        limit: 2,
+                        cursor: cursor.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.total, 7);
+            multi.extend(page.items.iter().map(|c| c.number));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            multi, expected,
+            "{}: pending and new, merged by last update",
+            db.name
+        );
+
         let filter = app::ConversationFilter {
             tag: Some("even".into()),
             statuses: vec!["new".into()],
