@@ -139,6 +139,14 @@ pub const SEARCH_CANDIDATES: i64 = 2000;
 
 const UNSOLVED: &str = "c.status IN ('new', 'open', 'pending', 'on_hold')";
 
+/// One way of seeing conversations: a page query has one branch per way (and status).
+enum Way {
+    AssignedTo(i64),
+    InGroup(i64),
+    InNoGroup,
+    Whole(Visibility),
+}
+
 /// A WHERE clause under construction, with its bound values numbered `$1, $2, ...`.
 #[derive(Default)]
 struct Where {
@@ -154,6 +162,21 @@ impl Where {
 
     fn push(&mut self, clause: String) {
         self.clauses.push(clause);
+    }
+
+    fn way(&mut self, way: &Way) {
+        match way {
+            Way::AssignedTo(agent) => {
+                let p = self.arg(Arg::Int(*agent));
+                self.push(format!("c.assignee_id = {p}"));
+            }
+            Way::InGroup(group) => {
+                let p = self.arg(Arg::Int(*group));
+                self.push(format!("c.group_id = {p}"));
+            }
+            Way::InNoGroup => self.push("c.group_id IS NULL".into()),
+            Way::Whole(visibility) => self.visibility(visibility),
+        }
     }
 
     fn visibility(&mut self, visibility: &Visibility) {
@@ -517,35 +540,58 @@ impl Store {
         if statuses.is_empty() {
             statuses.push(None);
         }
+        // An agent sees conversations of their groups, assigned to them, or (leads) in no
+        // group: one branch per way of seeing, too, so each branch is one index range.
+        let ways: Vec<Way> = match visibility {
+            Visibility::Agent {
+                agent_id,
+                groups,
+                include_ungrouped,
+            } => {
+                let mut ways = vec![Way::AssignedTo(*agent_id)];
+                ways.extend(groups.iter().map(|g| Way::InGroup(*g)));
+                if *include_ungrouped {
+                    ways.push(Way::InNoGroup);
+                }
+                ways
+            }
+            other => vec![Way::Whole(other.clone())],
+        };
         let mut page = Where::default();
         let mut branches = Vec::new();
-        for (i, status) in statuses.iter().enumerate() {
-            let mut branch_filter = filter.clone();
-            branch_filter.statuses = status.iter().cloned().collect();
-            page.visibility(visibility);
-            page.filter(&branch_filter, self.dialect());
-            if let Some((value, number)) = after {
-                let v = page.arg(Arg::Int(value));
-                let n = page.arg(Arg::Int(number));
-                page.push(format!("({column}, c.number) {op} ({v}, {n})"));
+        for status in &statuses {
+            for way in &ways {
+                let mut branch_filter = filter.clone();
+                branch_filter.statuses = status.iter().cloned().collect();
+                page.way(way);
+                page.filter(&branch_filter, self.dialect());
+                if let Some((value, number)) = after {
+                    let v = page.arg(Arg::Int(value));
+                    let n = page.arg(Arg::Int(number));
+                    page.push(format!("({column}, c.number) {op} ({v}, {n})"));
+                }
+                let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
+                branches.push(format!(
+                    "SELECT * FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} ORDER BY {column} {dir}, c.number {dir} LIMIT {limit_param}) AS b{}",
+                    page.sql(),
+                    branches.len()
+                ));
+                page.clauses.clear();
             }
-            let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
-            branches.push(format!(
-                "SELECT * FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} ORDER BY {column} {dir}, c.number {dir} LIMIT {limit_param}) AS b{i}",
-                page.sql()
-            ));
-            page.clauses.clear();
         }
         let bare = column.trim_start_matches("c.");
-        let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
+        // Each branch brings at most a page; a conversation seen two ways (my group and
+        // assigned to me) comes twice and is kept once below.
         let page_sql = format!(
-            "SELECT * FROM ({}) AS u ORDER BY u.{bare} {dir}, u.number {dir} LIMIT {limit_param}",
+            "SELECT * FROM ({}) AS u ORDER BY u.{bare} {dir}, u.number {dir}",
             branches.join(" UNION ALL ")
         );
         let w = page;
         let mut items: Vec<ConversationRow> =
             run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &w.args).fetch_all(p).await?);
         let total: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);
+        let mut seen = std::collections::HashSet::new();
+        items.retain(|row| seen.insert(row.number));
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
         let next = if more {
