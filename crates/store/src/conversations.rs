@@ -542,12 +542,13 @@ impl Store {
         }
         // An agent sees conversations of their groups, assigned to them, or (leads) in no
         // group: one branch per way of seeing, too, so each branch is one index range.
+        // Without a status the whole visibility walks the (updated_at) index in one branch.
         let ways: Vec<Way> = match visibility {
             Visibility::Agent {
                 agent_id,
                 groups,
                 include_ungrouped,
-            } => {
+            } if !filter.statuses.is_empty() => {
                 let mut ways = vec![Way::AssignedTo(*agent_id)];
                 ways.extend(groups.iter().map(|g| Way::InGroup(*g)));
                 if *include_ungrouped {
