@@ -16,6 +16,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_queue_counters.sql"),
         include_str!("../migrations/postgres/0002_queue_counters.sql"),
     ),
+    (
+        3,
+        "group_assignee_index",
+        include_str!("../migrations/sqlite/0003_group_assignee_index.sql"),
+        include_str!("../migrations/postgres/0003_group_assignee_index.sql"),
+    ),
 ];
 
 impl Store {
