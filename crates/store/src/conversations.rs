@@ -459,20 +459,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// Tags of several conversations at once: (conversation, tag) pairs.
-    pub async fn tags_of(&self, numbers: &[i64]) -> Result<Vec<(i64, String)>> {
-        if numbers.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT conversation, tag FROM conversation_tags WHERE conversation IN ({}) ORDER BY conversation, tag",
-            list.join(", ")
-        );
-        let args: Vec<Arg> = numbers.iter().map(|n| Arg::Int(*n)).collect();
-        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
-    }
-
     pub async fn messages(&self, conversation: i64) -> Result<Vec<MessageRow>> {
         run!(read self, |p| Ok(sqlx::query_as("SELECT * FROM messages WHERE conversation = $1 ORDER BY created_at, id")
             .bind(conversation).fetch_all(p).await?))
@@ -533,22 +519,23 @@ impl Store {
         let (column, desc) = sort.key();
         let dir = if desc { "DESC" } else { "ASC" };
         let op = if desc { "<" } else { ">" };
-        // One branch per status: each walks its own (status, sort key) index range and stops
-        // after a page, instead of sorting every row of several statuses. With one status
-        // (or none) there is a single branch.
-        let mut statuses: Vec<Option<String>> = filter.statuses.iter().cloned().map(Some).collect();
-        if statuses.is_empty() {
-            statuses.push(None);
-        }
-        // An agent sees conversations of their groups, assigned to them, or (leads) in no
-        // group: one branch per way of seeing, too, so each branch is one index range.
-        // Without a status the whole visibility walks the (updated_at) index in one branch.
+        // One branch per status and per way of seeing (an agent sees conversations of their
+        // groups, assigned to them, or, for leads, in no group): each branch walks one index
+        // range and stops after a page, instead of sorting every matching row. A search is
+        // already bounded by its candidates, and a listing without a status walks the
+        // (updated_at) index, so both stay one branch.
+        let split = filter.q.is_none() && !filter.statuses.is_empty();
+        let status_sets: Vec<Vec<String>> = if split {
+            filter.statuses.iter().map(|s| vec![s.clone()]).collect()
+        } else {
+            vec![filter.statuses.clone()]
+        };
         let ways: Vec<Way> = match visibility {
             Visibility::Agent {
                 agent_id,
                 groups,
                 include_ungrouped,
-            } if !filter.statuses.is_empty() => {
+            } if split => {
                 let mut ways = vec![Way::AssignedTo(*agent_id)];
                 ways.extend(groups.iter().map(|g| Way::InGroup(*g)));
                 if *include_ungrouped {
@@ -560,10 +547,10 @@ impl Store {
         };
         let mut page = Where::default();
         let mut branches = Vec::new();
-        for status in &statuses {
+        for statuses in &status_sets {
             for way in &ways {
                 let mut branch_filter = filter.clone();
-                branch_filter.statuses = status.iter().cloned().collect();
+                branch_filter.statuses = statuses.clone();
                 page.way(way);
                 page.filter(&branch_filter, self.dialect());
                 if let Some((value, number)) = after {
@@ -587,9 +574,7 @@ impl Store {
             "SELECT * FROM ({}) AS u ORDER BY u.{bare} {dir}, u.number {dir}",
             branches.join(" UNION ALL ")
         );
-        let w = page;
-        let mut items: Vec<ConversationRow> =
-            run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &w.args).fetch_all(p).await?);
+        let mut items: Vec<ConversationRow> = run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &page.args).fetch_all(p).await?);
         let total: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);
         let mut seen = std::collections::HashSet::new();
         items.retain(|row| seen.insert(row.number));

@@ -221,23 +221,3 @@ impl Table {
         }
     }
 }
-
-impl Store {
-    /// (id, name, first e-mail address) of several customers.
-    pub async fn customer_summaries(
-        &self,
-        ids: &[i64],
-    ) -> Result<Vec<(i64, String, Option<String>)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT c.id, c.name, (SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' ORDER BY i.id LIMIT 1) \
-             FROM customers c WHERE c.id IN ({})",
-            list.join(", ")
-        );
-        let args: Vec<crate::Arg> = ids.iter().map(|n| crate::Arg::Int(*n)).collect();
-        run!(read self, |p| Ok(crate::bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
-    }
-}

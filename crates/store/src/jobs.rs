@@ -84,11 +84,6 @@ impl Store {
         }
         tx.commit().await
     }
-
-    /// (status, count) of all jobs.
-    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
-        run!(read self, |p| Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status").fetch_all(p).await?))
-    }
 }
 
 #[cfg(test)]
