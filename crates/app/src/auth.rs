@@ -289,6 +289,31 @@ impl App {
         Ok(id)
     }
 
+    /// Every agent: for the service team, and for tokens with `customers:read` (or `admin`).
+    pub async fn agents(&self, by: &Principal) -> Result<Vec<store::AgentRow>> {
+        let allowed = match by {
+            Principal::Customer { .. } => false,
+            Principal::Token { .. } => by.can_read_customers(),
+            Principal::Agent { .. } | Principal::System => true,
+        };
+        if !allowed {
+            return Err(AppError::Forbidden(
+                "the team list is for the service team".into(),
+            ));
+        }
+        Ok(self.store.agents().await?)
+    }
+
+    /// Every group: for anyone but customers.
+    pub async fn groups(&self, by: &Principal) -> Result<Vec<store::GroupRow>> {
+        if matches!(by, Principal::Customer { .. }) {
+            return Err(AppError::Forbidden(
+                "groups are for the service team".into(),
+            ));
+        }
+        Ok(self.store.groups().await?)
+    }
+
     /// Sets a customer's portal password (administrators, or the seeder).
     pub async fn set_customer_password(
         &self,

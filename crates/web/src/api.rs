@@ -609,22 +609,10 @@ pub async fn list_agents(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<ItemsOut<AgentListItem>>> {
-    if matches!(principal, Principal::Customer { .. })
-        || (matches!(principal, Principal::Token { .. })
-            && !principal.can_read_customers()
-            && !principal.can_administer())
-    {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "the team list is for the service team",
-        ));
-    }
     let items: Vec<AgentListItem> = state
         .app
-        .store
-        .agents()
-        .await
-        .map_err(app::AppError::from)?
+        .agents(&principal)
+        .await?
         .into_iter()
         .map(|a| AgentListItem {
             id: a.id,
@@ -646,18 +634,10 @@ pub async fn list_groups(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<ItemsOut<GroupOut>>> {
-    if matches!(principal, Principal::Customer { .. }) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "groups are for the service team",
-        ));
-    }
     let items: Vec<GroupOut> = state
         .app
-        .store
-        .groups()
-        .await
-        .map_err(app::AppError::from)?
+        .groups(&principal)
+        .await?
         .into_iter()
         .map(|g| GroupOut {
             id: g.id,

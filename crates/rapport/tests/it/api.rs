@@ -555,6 +555,37 @@ async fn each_role_and_token_scope_is_held_to_its_boundary_over_http() {
             api.call("GET", "/api/v1/auth/me", &fresh, None).await.body["scopes"],
             json!(["conversations:read"])
         );
+        // The team list is the service team's; groups are hidden from customers only.
+        assert_eq!(
+            api.call("GET", "/api/v1/agents", &customer, None)
+                .await
+                .code(),
+            "forbidden"
+        );
+        assert_eq!(
+            api.call("GET", "/api/v1/agents", &read, None).await.code(),
+            "forbidden"
+        );
+        assert_eq!(
+            api.call("GET", "/api/v1/agents", &customers, None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            api.call("GET", "/api/v1/agents", &agent, None).await.body["total"],
+            5
+        );
+        assert_eq!(
+            api.call("GET", "/api/v1/groups", &customer, None)
+                .await
+                .code(),
+            "forbidden"
+        );
+        assert_eq!(
+            api.call("GET", "/api/v1/groups", &read, None).await.body["total"],
+            2
+        );
         api.db.finish().await;
     }
 }
