@@ -9,6 +9,7 @@ mod auth;
 mod consumers;
 mod conversations;
 mod customers;
+mod mail;
 mod views;
 
 use domain::conversation::FieldError;
@@ -23,6 +24,7 @@ pub use conversations::{
     NewConversationInput, Patch, PostedMessage,
 };
 pub use customers::CustomerView;
+pub use mail::{AcceptedMail, Transport, MAIL_INGEST_JOB};
 pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
 pub use views::{
     AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,

@@ -76,6 +76,29 @@ pub enum EventPayload {
         source: i64,
         target: i64,
     },
+    /// A support address was configured (no conversation).
+    MailboxAdded {
+        address: String,
+        group_id: Option<i64>,
+    },
+    /// A message was accepted from SMTP, LMTP, IMAP or an import and stored raw, before the
+    /// sender was told so (no conversation yet: `inbound_id` names it).
+    MailReceived {
+        inbound_id: i64,
+        transport: String,
+        size: i64,
+    },
+    /// What an accepted message became: a message, a bounce, a complaint, noise, or a
+    /// quarantine entry, with the reason.
+    MailProcessed {
+        inbound_id: i64,
+        outcome: String,
+        reason: Option<String>,
+    },
+    /// An administrator released a quarantined message for processing.
+    MailReleased {
+        inbound_id: i64,
+    },
 }
 
 /// The stored name of an event kind.
@@ -99,6 +122,10 @@ impl EventPayload {
             EventPayload::MergedFrom { .. } => "merged_from",
             EventPayload::FollowUpCreated { .. } => "follow_up_created",
             EventPayload::CustomerMerged { .. } => "customer_merged",
+            EventPayload::MailboxAdded { .. } => "mailbox_added",
+            EventPayload::MailReceived { .. } => "mail_received",
+            EventPayload::MailProcessed { .. } => "mail_processed",
+            EventPayload::MailReleased { .. } => "mail_released",
         }
     }
 

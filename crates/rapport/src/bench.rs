@@ -171,11 +171,11 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn round(x: f64) -> f64 {
+pub(crate) fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -187,7 +187,7 @@ fn summary(sorted: &[f64]) -> serde_json::Value {
     json!({"requests": sorted.len(), "p50_ms": round(percentile(sorted, 0.5)), "p99_ms": round(percentile(sorted, 0.99)), "max_ms": round(sorted.last().copied().unwrap_or(f64::NAN))})
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -201,7 +201,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// CPU time (user + system) a process has used, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };

@@ -27,6 +27,14 @@ pub struct Config {
     pub max_connections: u32,
     /// Log filter, e.g. `info` or `rapport=debug,sqlx=warn`.
     pub log: String,
+    /// Where the SMTP listener accepts mail for the support mailboxes (off when absent).
+    pub smtp_listen: Option<String>,
+    /// Where the LMTP listener accepts mail from an MTA in front (off when absent).
+    pub lmtp_listen: Option<String>,
+    /// The host name the mail listeners greet with.
+    pub mail_hostname: String,
+    /// Largest inbound message accepted, in bytes.
+    pub max_message_bytes: usize,
 }
 
 impl Default for Config {
@@ -40,6 +48,10 @@ impl Default for Config {
             session_days: 14,
             max_connections: 32,
             log: "info,sqlx=warn".into(),
+            smtp_listen: None,
+            lmtp_listen: None,
+            mail_hostname: "localhost".into(),
+            max_message_bytes: 25 * 1024 * 1024,
         }
     }
 }
@@ -53,6 +65,10 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lmtp_listen: Option<String>,
 }
 
 /// Every setting's name (in files; as `RAPPORT_NAME` in the environment).
@@ -65,6 +81,10 @@ const KEYS: &[&str] = &[
     "session_days",
     "max_connections",
     "log",
+    "smtp_listen",
+    "lmtp_listen",
+    "mail_hostname",
+    "max_message_bytes",
 ];
 
 impl Config {
@@ -99,6 +119,19 @@ impl Config {
         read!(session_days);
         read!(max_connections);
         read!(log);
+        read!(mail_hostname);
+        read!(max_message_bytes);
+        for (key, slot) in [
+            ("smtp_listen", &mut config.smtp_listen),
+            ("lmtp_listen", &mut config.lmtp_listen),
+        ] {
+            if figment.contains(key) {
+                match figment.extract_inner::<Option<String>>(key) {
+                    Ok(value) => *slot = value,
+                    Err(errors) => problems.extend(errors.into_iter().map(|e| e.to_string())),
+                }
+            }
+        }
         if figment.contains("database_url") {
             match figment.extract_inner::<Option<String>>("database_url") {
                 Ok(value) => config.database_url = value,
@@ -131,6 +164,18 @@ impl Config {
                 "listen address {:?} is not HOST:PORT (e.g. 127.0.0.1:8080)",
                 config.listen
             ));
+        }
+        for (name, address) in [
+            ("smtp_listen", &config.smtp_listen),
+            ("lmtp_listen", &config.lmtp_listen),
+        ] {
+            if let Some(address) = address {
+                if address.parse::<SocketAddr>().is_err() {
+                    problems.push(format!(
+                        "{name} address {address:?} is not HOST:PORT (e.g. 127.0.0.1:2525)"
+                    ));
+                }
+            }
         }
         if let Some(url) = &config.database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

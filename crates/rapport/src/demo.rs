@@ -55,6 +55,12 @@ const AGENTS: &[(&str, &str, Role, &[&str])] = &[
 
 const GROUPS: &[&str] = &["Support", "Billing", "Technical"];
 
+/// The support addresses the demo receives mail for (address, name, group).
+const MAILBOXES: &[(&str, &str, &str)] = &[
+    ("support@demo.test", "Demo Support", "Support"),
+    ("billing@demo.test", "Demo Billing", "Billing"),
+];
+
 const FIRST_NAMES: &[&str] = &[
     "Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Elias", "Sofia", "Mateo", "Amara",
     "Yusuf", "Hana", "Kenji", "Chloé", "Louis", "Ines", "Jonas", "Lea", "Finn", "Zara", "Omar",
@@ -329,6 +335,10 @@ async fn seed_demo(
     let mut groups = Vec::new();
     for name in GROUPS {
         groups.push((*name, app.add_group(&system, name, setup_time).await?));
+    }
+    for (address, name, group) in MAILBOXES {
+        app.add_mailbox(&system, address, name, Some(group), true, setup_time)
+            .await?;
     }
     let mut agents = Vec::new();
     for (email, name, role, agent_groups) in AGENTS {

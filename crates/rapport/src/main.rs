@@ -2,6 +2,7 @@
 //! and the adapters together, and owns the real clock.
 
 mod bench;
+mod bench_mail;
 mod config;
 mod demo;
 mod server;
@@ -38,6 +39,16 @@ struct DbArgs {
     database_url: Option<String>,
 }
 
+#[derive(Args, Clone, Default)]
+struct MailListenArgs {
+    /// HOST:PORT for the SMTP listener (mail for the support mailboxes).
+    #[arg(long)]
+    smtp_listen: Option<String>,
+    /// HOST:PORT for the LMTP listener (an MTA in front delivers here).
+    #[arg(long)]
+    lmtp_listen: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server.
@@ -47,6 +58,8 @@ enum Command {
         /// HOST:PORT to listen on.
         #[arg(long)]
         listen: Option<String>,
+        #[command(flatten)]
+        mail: MailListenArgs,
     },
     /// Seeds a realistic quarter of a service team's work (if the database is empty), then serves.
     Demo {
@@ -54,6 +67,8 @@ enum Command {
         db: DbArgs,
         #[arg(long)]
         listen: Option<String>,
+        #[command(flatten)]
+        mail: MailListenArgs,
         /// Seed and exit.
         #[arg(long)]
         seed_only: bool,
@@ -79,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Support mailboxes (the addresses Rapport receives mail for).
+    Mailbox {
+        #[command(subcommand)]
+        command: MailboxCommand,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -101,6 +121,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Inbound mail: concurrent SMTP senders, each message counted after its 250, against
+    /// the parse-and-insert ceiling measured in the same run.
+    Smtp {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Concurrent SMTP connections.
+        #[arg(long, default_value_t = 32)]
+        senders: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Approximate size of each message.
+        #[arg(long, default_value_t = 10_240)]
+        message_bytes: usize,
+    },
     /// The foundation's targets: HTTP creates under concurrency, queue pages, search, memory.
     Api {
         #[command(flatten)]
@@ -157,6 +191,30 @@ enum GroupCommand {
 }
 
 #[derive(Subcommand)]
+enum MailboxCommand {
+    /// Adds a support address; its new conversations go to --group.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        address: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The group that receives new conversations from this address.
+        #[arg(long)]
+        group: Option<String>,
+        /// Send an automatic acknowledgement for new conversations.
+        #[arg(long)]
+        acknowledge: bool,
+    },
+    /// Lists the support addresses, one per line: address, group id, name.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Creates an API token and prints it, alone, on stdout.
     Create {
@@ -176,12 +234,23 @@ pub fn now_millis() -> i64 {
 }
 
 fn load(cli_config: Option<PathBuf>, db: DbArgs, listen: Option<String>) -> anyhow::Result<Config> {
+    load_with_mail(cli_config, db, listen, MailListenArgs::default())
+}
+
+fn load_with_mail(
+    cli_config: Option<PathBuf>,
+    db: DbArgs,
+    listen: Option<String>,
+    mail: MailListenArgs,
+) -> anyhow::Result<Config> {
     Config::load(
         cli_config,
         Overrides {
             data: db.data,
             database_url: db.database_url,
             listen,
+            smtp_listen: mail.smtp_listen,
+            lmtp_listen: mail.lmtp_listen,
         },
     )
 }
@@ -218,8 +287,8 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { db, listen } => {
-            let config = load(cli.config, db, listen)?;
+        Command::Serve { db, listen, mail } => {
+            let config = load_with_mail(cli.config, db, listen, mail)?;
             init_logging(&config.log);
             let store = config.open_store().await?;
             server::serve(&config, store, None).await
@@ -227,11 +296,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo {
             db,
             listen,
+            mail,
             seed_only,
             seed,
             conversations,
         } => {
-            let config = load(cli.config, db, listen)?;
+            let config = load_with_mail(cli.config, db, listen, mail)?;
             init_logging(&config.log);
             let store = config.open_store().await?;
             let app = app::App::new(store.clone(), config.settings());
@@ -299,6 +369,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::Mailbox {
+            command:
+                MailboxCommand::Add {
+                    db,
+                    address,
+                    name,
+                    group,
+                    acknowledge,
+                },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let id = app
+                .add_mailbox(
+                    &Principal::System,
+                    &address,
+                    &name,
+                    group.as_deref(),
+                    acknowledge,
+                    now_millis(),
+                )
+                .await?;
+            store.close().await;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Mailbox {
+            command: MailboxCommand::List { db },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            for mailbox in app.mailboxes().await? {
+                let group = mailbox.group_id.map_or("-".to_string(), |g| g.to_string());
+                println!("{}\t{}\t{}", mailbox.address, group, mailbox.name);
+            }
+            store.close().await;
+            Ok(())
+        }
         Command::Token {
             command: TokenCommand::Create { db, name, scopes },
         } => {
@@ -337,6 +447,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reads,
             };
             bench::api(&config, &options).await
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Smtp {
+                    db,
+                    senders,
+                    seconds,
+                    message_bytes,
+                },
+        } => {
+            let config = load(cli.config, db, None)?;
+            init_logging("warn");
+            let options = bench_mail::MailBenchOptions {
+                senders,
+                seconds,
+                message_bytes,
+            };
+            bench_mail::smtp(&config, &options).await
         }
         Command::Backup { db, to } => {
             let config = load(cli.config, db, None)?;

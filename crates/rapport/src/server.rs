@@ -30,6 +30,32 @@ pub async fn serve(
         }
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut mail_listeners = Vec::new();
+    for (protocol, address) in [
+        (smtp::Protocol::Smtp, &config.smtp_listen),
+        (smtp::Protocol::Lmtp, &config.lmtp_listen),
+    ] {
+        let Some(address) = address else { continue };
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for mail on {address}"))?;
+        let name = match protocol {
+            smtp::Protocol::Smtp => "SMTP",
+            smtp::Protocol::Lmtp => "LMTP",
+        };
+        println!("{name} is listening on {}", listener.local_addr()?);
+        let mut settings = smtp::Settings::new(protocol, &config.mail_hostname);
+        settings.max_message_bytes = config.max_message_bytes;
+        let mailboxes = smtp::Mailboxes::load(app.clone()).await?;
+        mail_listeners.push(tokio::spawn(smtp::serve(
+            listener,
+            app.clone(),
+            mailboxes,
+            settings,
+            Arc::new(now_millis),
+            stop_rx.clone(),
+        )));
+    }
     let background = tokio::spawn(background_work(app, stop_rx));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -38,6 +64,9 @@ pub async fn serve(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = background.await;
+    for listener in mail_listeners {
+        let _ = listener.await;
+    }
     store.close().await;
     Ok(())
 }

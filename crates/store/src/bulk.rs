@@ -209,3 +209,83 @@ pub async fn sqlite_reference_commits(dir: &std::path::Path, count: u32) -> Resu
     conn.close().await?;
     Ok(())
 }
+
+/// One parsed inbound message for [`SqliteMailReference`].
+pub struct ReferenceMail<'a> {
+    pub raw: &'a [u8],
+    pub message_id: &'a str,
+    pub from: &'a str,
+    pub subject: &'a str,
+}
+
+/// The mail benchmark's raw ceiling: a plain SQLite connection to a scratch database with the
+/// store's durability settings (WAL, synchronous=FULL), inserting each message's raw bytes, its
+/// fields and one event, many messages per commit. No use cases, no protocol.
+pub struct SqliteMailReference {
+    conn: sqlx::SqliteConnection,
+    path: std::path::PathBuf,
+}
+
+impl SqliteMailReference {
+    pub async fn open(dir: &std::path::Path) -> Result<SqliteMailReference> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+        use sqlx::ConnectOptions;
+        let path = dir.join("bench-mail-reference.db");
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .connect()
+            .await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS ref_blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS ref_mail (id INTEGER PRIMARY KEY, raw_sha256 TEXT NOT NULL, message_id TEXT, sender TEXT, subject TEXT);
+             CREATE TABLE IF NOT EXISTS ref_events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL);",
+        )
+        .execute(&mut conn)
+        .await?;
+        Ok(SqliteMailReference { conn, path })
+    }
+
+    /// Inserts the messages in one transaction.
+    pub async fn insert_batch(&mut self, mails: &[ReferenceMail<'_>]) -> Result<()> {
+        use sqlx::Connection;
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        for mail in mails {
+            let address = crate::conversations::blob_address(mail.raw);
+            sqlx::query(
+                "INSERT INTO ref_blobs (sha256, data) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&address)
+            .bind(mail.raw)
+            .execute(&mut *tx)
+            .await?;
+            let id: i64 = sqlx::query_scalar("INSERT INTO ref_mail (raw_sha256, message_id, sender, subject) VALUES ($1, $2, $3, $4) RETURNING id")
+                .bind(&address)
+                .bind(mail.message_id)
+                .bind(mail.from)
+                .bind(mail.subject)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO ref_events (kind, payload) VALUES ('mail_received', $1)")
+                .bind(format!("{{\"inbound_id\":{id}}}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the connection and deletes the scratch database.
+    pub async fn remove(self) -> Result<()> {
+        use sqlx::Connection;
+        self.conn.close().await?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+        Ok(())
+    }
+}

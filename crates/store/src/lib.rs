@@ -12,6 +12,7 @@ mod directory;
 mod events;
 mod group_commit;
 mod jobs;
+mod mail;
 mod migrate;
 mod rows;
 
@@ -23,7 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use bulk::{sqlite_reference_commits, Value};
+pub use bulk::{sqlite_reference_commits, ReferenceMail, SqliteMailReference, Value};
 pub use conversations::{
     ConversationDetail, ConversationFilter, ConversationPage, ConversationSort, NewConversation,
     NewMessage, QueueCounts,
@@ -31,6 +32,7 @@ pub use conversations::{
 pub use directory::Table;
 pub use events::{Cursor, NewEvent};
 pub use jobs::{retry_delay_millis, Job};
+pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
 pub use rows::*;
 
 /// Everything that can go wrong in the store, in terms the use cases can act on.

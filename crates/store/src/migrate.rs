@@ -22,6 +22,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_group_assignee_index.sql"),
         include_str!("../migrations/postgres/0003_group_assignee_index.sql"),
     ),
+    (
+        4,
+        "mail",
+        include_str!("../migrations/sqlite/0004_mail.sql"),
+        include_str!("../migrations/postgres/0004_mail.sql"),
+    ),
 ];
 
 impl Store {

@@ -8,5 +8,6 @@
 mod api;
 mod cli;
 mod consumers;
+mod mail;
 mod support;
 mod use_cases;
