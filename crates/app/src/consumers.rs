@@ -99,6 +99,15 @@ impl App {
                 }
                 Ok(())
             }
+            crate::MAIL_INGEST_JOB => {
+                let id: i64 = job.payload.trim().parse().map_err(|_| {
+                    AppError::Invalid(format!(
+                        "job payload {:?} is not an inbound id",
+                        job.payload
+                    ))
+                })?;
+                self.ingest_mail(id, now).await.map(|_| ())
+            }
             other => Err(AppError::Invalid(format!("unknown job kind {other:?}"))),
         }
     }

@@ -14,6 +14,7 @@ use store::{
     QueueCounts, StoreError, Tx,
 };
 
+use crate::mail::MailOrigin;
 use crate::views::{
     event_view, fields_of, for_viewer, message_view, priority_from_rank, priority_rank, status_of,
     AttachmentView,
@@ -145,6 +146,18 @@ impl App {
         input: NewConversationInput,
         now: i64,
     ) -> Result<ConversationView> {
+        self.create_conversation_with(by, input, None, now).await
+    }
+
+    /// [`App::create_conversation`], optionally recording in the same transaction that an
+    /// inbound e-mail became its first message.
+    pub(crate) async fn create_conversation_with(
+        &self,
+        by: &Principal,
+        input: NewConversationInput,
+        origin: Option<&MailOrigin>,
+        now: i64,
+    ) -> Result<ConversationView> {
         if !by.can_create_conversation() {
             return Err(AppError::Forbidden(
                 "this token may not create conversations (it needs conversations:write)".into(),
@@ -178,7 +191,10 @@ impl App {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_create(by, &input, &subject, &tags, now).await {
+            match self
+                .try_create(by, &input, &subject, &tags, origin, now)
+                .await
+            {
                 Err(AppError::Conflict(_)) if attempt < 3 => continue,
                 other => return other.map(|view| for_viewer(view, by)),
             }
@@ -191,6 +207,7 @@ impl App {
         input: &NewConversationInput,
         subject: &str,
         tags: &[String],
+        origin: Option<&MailOrigin>,
         now: i64,
     ) -> Result<ConversationView> {
         let actor = by.actor();
@@ -265,7 +282,7 @@ impl App {
             solved_at: None,
             closed_at: None,
         };
-        add_message_in_tx(&mut tx, &mut row, by, &input.message, now).await?;
+        add_message_in_tx(&mut tx, &mut row, by, &input.message, origin, now).await?;
         tx.update_conversation(&row).await?;
         tx.commit().await?;
         self.conversation_view(row).await
@@ -315,6 +332,21 @@ impl App {
         number: i64,
         message: MessageInput,
         status_after: Option<Status>,
+        now: i64,
+    ) -> Result<PostedMessage> {
+        self.add_message_with(by, number, message, status_after, None, now)
+            .await
+    }
+
+    /// [`App::add_message`], optionally recording in the same transaction that an inbound
+    /// e-mail became this message.
+    pub(crate) async fn add_message_with(
+        &self,
+        by: &Principal,
+        number: i64,
+        message: MessageInput,
+        status_after: Option<Status>,
+        origin: Option<&MailOrigin>,
         now: i64,
     ) -> Result<PostedMessage> {
         check_message_text(&message.text)?;
@@ -395,12 +427,13 @@ impl App {
                 .conversation_for_update(follow_up)
                 .await?
                 .ok_or_else(|| not_found(follow_up))?;
-            let message_id = add_message_in_tx(&mut tx, &mut new_row, by, &message, now).await?;
+            let message_id =
+                add_message_in_tx(&mut tx, &mut new_row, by, &message, origin, now).await?;
             tx.update_conversation(&new_row).await?;
             tx.commit().await?;
             return self.posted(by, message_id, new_row).await;
         }
-        let message_id = add_message_in_tx(&mut tx, &mut row, by, &message, now).await?;
+        let message_id = add_message_in_tx(&mut tx, &mut row, by, &message, origin, now).await?;
         let next = match message.kind {
             MessageKind::Customer => status.after_customer_message().unwrap_or(status),
             MessageKind::Reply => status_after.unwrap_or_else(|| status.after_agent_reply()),
@@ -986,6 +1019,7 @@ async fn add_message_in_tx(
     row: &mut ConversationRow,
     by: &Principal,
     message: &MessageInput,
+    origin: Option<&MailOrigin>,
     now: i64,
 ) -> Result<i64> {
     let actor = by.actor();
@@ -999,7 +1033,10 @@ async fn add_message_in_tx(
         MessageKind::Customer if matches!(by, Principal::Customer { .. }) => Channel::Web,
         _ => Channel::parse(&row.channel).unwrap_or(Channel::Api),
     };
-    let html = text_to_html(&message.text);
+    let html = match origin.and_then(|o| o.html.as_deref()) {
+        Some(sanitised) => sanitised.to_string(),
+        None => text_to_html(&message.text),
+    };
     let message_id = tx
         .insert_message(&NewMessage {
             conversation: row.number,
@@ -1052,6 +1089,9 @@ async fn add_message_in_tx(
         },
     )
     .await?;
+    if let Some(origin) = origin {
+        crate::mail::record_mail_origin(tx, origin, row.number, message_id, now).await?;
+    }
     row.message_count += 1;
     row.updated_at = now;
     Ok(message_id)

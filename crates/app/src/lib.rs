@@ -24,7 +24,7 @@ pub use conversations::{
     NewConversationInput, Patch, PostedMessage,
 };
 pub use customers::CustomerView;
-pub use mail::{AcceptedMail, Transport, MAIL_INGEST_JOB};
+pub use mail::{mailbox_of, AcceptedMail, Transport, MAIL_INGEST_JOB};
 pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
 pub use views::{
     AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,
@@ -53,6 +53,8 @@ impl Default for Settings {
 pub struct App {
     pub store: Store,
     pub settings: Settings,
+    /// The conversation-token key of outgoing mail, loaded once (see [`App::mail_thread_key`]).
+    mail_key: std::sync::Arc<std::sync::OnceLock<::mail::ThreadKey>>,
 }
 
 /// Why a use case refused or failed, in terms an adapter can map to its protocol.
@@ -105,7 +107,11 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> App {
-        App { store, settings }
+        App {
+            store,
+            settings,
+            mail_key: Default::default(),
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! quarantine. The protocol adapters (SMTP/LMTP listener, IMAP poller, `rapport mail import`)
 //! call these; what a message becomes is decided by the `mail.ingest` job.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use domain::customer::{normalize_identity, IdentityKind};
 use domain::{Actor, EventPayload, Principal};
 use store::{InboundMailRow, MailboxRow, NewInboundMail};
@@ -223,5 +226,641 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// That an inbound e-mail is becoming a conversation message: recorded in the same
+/// transaction as the message, so a message is made from an e-mail exactly once.
+#[derive(Debug, Clone)]
+pub(crate) struct MailOrigin {
+    pub inbound_id: i64,
+    pub header_message_id: Option<String>,
+    /// The sanitised HTML body, shown instead of the text rendered as HTML.
+    pub html: Option<String>,
+}
+
+/// Marks the inbound message processed (failing if another worker already did), remembers
+/// its Message-ID for threading, and records the event.
+pub(crate) async fn record_mail_origin(
+    tx: &mut store::Tx,
+    origin: &MailOrigin,
+    number: i64,
+    message_id: i64,
+    now: i64,
+) -> Result<()> {
+    let claimed = tx
+        .claim_inbound_outcome(
+            origin.inbound_id,
+            "message",
+            None,
+            Some(number),
+            origin.header_message_id.as_deref(),
+            now,
+        )
+        .await?;
+    if !claimed {
+        return Err(AppError::Conflict(format!(
+            "inbound message {} was already processed",
+            origin.inbound_id
+        )));
+    }
+    if let Some(id) = &origin.header_message_id {
+        tx.remember_message_id(id, number, Some(message_id), "in", now)
+            .await?;
+    }
+    record(
+        tx,
+        Some(number),
+        Actor::System,
+        now,
+        &EventPayload::MailProcessed {
+            inbound_id: origin.inbound_id,
+            outcome: "message".into(),
+            reason: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The threading lookups, answered from what was fetched so far; what was asked and not
+/// known is noted, fetched, and the rules run again (they ask little, and only a few times).
+#[derive(Default)]
+struct ThreadFacts {
+    message_ids: HashMap<String, Option<u64>>,
+    exists: HashMap<u64, bool>,
+    participants: HashMap<(u64, String), bool>,
+    missing: RefCell<Vec<Missing>>,
+}
+
+enum Missing {
+    MessageId(String),
+    Exists(u64),
+    Participant(u64, String),
+}
+
+impl mail::ThreadLookup for ThreadFacts {
+    fn conversation_of_message_id(&self, message_id: &str) -> Option<u64> {
+        match self.message_ids.get(message_id) {
+            Some(known) => *known,
+            None => {
+                self.missing
+                    .borrow_mut()
+                    .push(Missing::MessageId(message_id.to_string()));
+                None
+            }
+        }
+    }
+
+    fn conversation_exists(&self, number: u64) -> bool {
+        match self.exists.get(&number) {
+            Some(known) => *known,
+            None => {
+                self.missing.borrow_mut().push(Missing::Exists(number));
+                false
+            }
+        }
+    }
+
+    fn is_participant(&self, number: u64, address: &str) -> bool {
+        let key = (number, address.to_lowercase());
+        match self.participants.get(&key) {
+            Some(known) => *known,
+            None => {
+                self.missing
+                    .borrow_mut()
+                    .push(Missing::Participant(key.0, key.1));
+                false
+            }
+        }
+    }
+}
+
+/// What the longest texts and subjects of e-mail are cut to (the raw message keeps all).
+const SUBJECT_CHARS: usize = domain::conversation::MAX_SUBJECT_CHARS;
+
+impl App {
+    /// The key that signs conversation tokens in outgoing mail: generated once per
+    /// installation, kept in the database so it verifies after restarts and on every node.
+    pub async fn mail_thread_key(&self) -> Result<mail::ThreadKey> {
+        if let Some(key) = self.mail_key.get() {
+            return Ok(key.clone());
+        }
+        let candidate = hex::encode(rand::random::<[u8; 32]>());
+        let mut tx = self.store.begin().await?;
+        let secret = tx.instance_secret("mail_thread_key", &candidate).await?;
+        tx.commit().await?;
+        let key = mail::ThreadKey::new(secret.into_bytes());
+        let _ = self.mail_key.set(key.clone());
+        Ok(key)
+    }
+
+    /// Decides what an accepted message becomes, and makes it so: a customer message in a new
+    /// or existing conversation, a bounce or complaint recorded against what Rapport sent,
+    /// automatic mail recorded, or a quarantine entry with the reason. Idempotent: a message
+    /// already processed is left alone, so the job may safely run twice.
+    pub async fn ingest_mail(&self, inbound_id: i64, now: i64) -> Result<String> {
+        let Some(row) = self.store.inbound_mail(inbound_id).await? else {
+            return Ok("gone".into());
+        };
+        if !matches!(row.state.as_str(), "received" | "released") {
+            return Ok(row.state);
+        }
+        let released = row.state == "released";
+        let raw = self.store.blob(&row.raw_sha256).await?.ok_or_else(|| {
+            AppError::Invalid(format!(
+                "the raw message of inbound {inbound_id} is missing"
+            ))
+        })?;
+        let mailboxes = self.store.mailboxes().await?;
+        let mut options = mail::ReadOptions {
+            own_addresses: mailboxes.iter().map(|m| m.address.clone()).collect(),
+            ..Default::default()
+        };
+        if released {
+            // An administrator looked at it and let it through: lift the bounds.
+            options.limits = mail::Limits {
+                max_bytes: usize::MAX,
+                max_parts: 100_000,
+                max_depth: 200,
+                max_header_fields: 1_000_000,
+            };
+        }
+        let message = match mail::read_message(&raw, &options) {
+            Ok(message) => message,
+            Err(quarantine) if !released => {
+                return self
+                    .finish_inbound(
+                        inbound_id,
+                        "quarantined",
+                        Some(quarantine.reason),
+                        None,
+                        now,
+                    )
+                    .await;
+            }
+            Err(quarantine) => {
+                return self
+                    .unreadable_to_conversation(&row, &raw, &quarantine.reason, &mailboxes, now)
+                    .await;
+            }
+        };
+        let key = self.mail_thread_key().await?;
+        let decision = self.decide_thread(&message, &key).await?;
+        let threaded = match decision {
+            mail::ThreadDecision::Existing { number, .. } => i64::try_from(number).ok(),
+            mail::ThreadDecision::New => None,
+        };
+        match message.disposition() {
+            mail::Disposition::Bounce => self.record_bounce(inbound_id, &message, now).await,
+            mail::Disposition::Complaint => self.record_complaint(inbound_id, &message, now).await,
+            mail::Disposition::Automatic => {
+                let reason = match &message.verdict {
+                    mail::Verdict::Noise { reasons } => serde_json::to_string(reasons).ok(),
+                    mail::Verdict::Person => Some("read receipt".to_string()),
+                };
+                self.finish_inbound(inbound_id, "noise", reason, threaded, now)
+                    .await
+            }
+            mail::Disposition::Message => {
+                let outcome = self
+                    .message_from_mail(&row, &message, threaded, &mailboxes, now)
+                    .await;
+                match outcome {
+                    Ok(()) => Ok("message".into()),
+                    // Another worker got there first.
+                    Err(AppError::Conflict(_)) => Ok("message".into()),
+                    // A rule refused it (e.g. no sender): keep it, with the reason.
+                    Err(AppError::Invalid(reason))
+                    | Err(AppError::Forbidden(reason))
+                    | Err(AppError::NotFound(reason)) => {
+                        self.finish_inbound(inbound_id, "quarantined", Some(reason), None, now)
+                            .await
+                    }
+                    Err(other) => Err(other),
+                }
+            }
+        }
+    }
+
+    async fn decide_thread(
+        &self,
+        message: &mail::InboundMessage,
+        key: &mail::ThreadKey,
+    ) -> Result<mail::ThreadDecision> {
+        let mut facts = ThreadFacts::default();
+        for _ in 0..8 {
+            let decision = mail::decide_thread(message, key, &facts);
+            let missing = std::mem::take(&mut *facts.missing.borrow_mut());
+            if missing.is_empty() {
+                return Ok(decision);
+            }
+            for miss in missing {
+                match miss {
+                    Missing::MessageId(id) => {
+                        let found = self.store.conversation_of_message_id(&id).await?;
+                        facts
+                            .message_ids
+                            .insert(id, found.and_then(|n| u64::try_from(n).ok()));
+                    }
+                    Missing::Exists(number) => {
+                        let found = match i64::try_from(number) {
+                            Ok(n) => self.store.conversation(n).await?.is_some(),
+                            Err(_) => false,
+                        };
+                        facts.exists.insert(number, found);
+                    }
+                    Missing::Participant(number, address) => {
+                        let found = match i64::try_from(number) {
+                            Ok(n) => self.store.is_mail_participant(n, &address).await?,
+                            Err(_) => false,
+                        };
+                        facts.participants.insert((number, address), found);
+                    }
+                }
+            }
+        }
+        Ok(mail::ThreadDecision::New)
+    }
+
+    /// Records a non-message outcome (quarantine, noise) with its event.
+    async fn finish_inbound(
+        &self,
+        inbound_id: i64,
+        outcome: &str,
+        reason: Option<String>,
+        conversation: Option<i64>,
+        now: i64,
+    ) -> Result<String> {
+        let mut tx = self.store.begin().await?;
+        if tx
+            .claim_inbound_outcome(
+                inbound_id,
+                outcome,
+                reason.as_deref(),
+                conversation,
+                None,
+                now,
+            )
+            .await?
+        {
+            record(
+                &mut tx,
+                conversation,
+                Actor::System,
+                now,
+                &EventPayload::MailProcessed {
+                    inbound_id,
+                    outcome: outcome.to_string(),
+                    reason,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(outcome.to_string())
+    }
+
+    async fn message_from_mail(
+        &self,
+        row: &InboundMailRow,
+        message: &mail::InboundMessage,
+        threaded: Option<i64>,
+        mailboxes: &[MailboxRow],
+        now: i64,
+    ) -> Result<()> {
+        let from = message
+            .from
+            .as_ref()
+            .map(|m| (m.address.clone(), m.name.clone()))
+            .or_else(|| (!row.mail_from.is_empty()).then(|| (row.mail_from.clone(), None)))
+            .ok_or_else(|| AppError::Invalid("the message names no sender".into()))?;
+        let (text, notes) = message_text(message);
+        let mut attachments = Vec::new();
+        let mut skipped = Vec::new();
+        for a in &message.attachments {
+            if a.bytes.len() > crate::conversations::MAX_ATTACHMENT_BYTES {
+                skipped.push(a.filename.clone().unwrap_or_else(|| "(unnamed)".into()));
+                continue;
+            }
+            attachments.push(crate::AttachmentInput {
+                filename: a
+                    .filename
+                    .clone()
+                    .filter(|f| !f.trim().is_empty())
+                    .unwrap_or_else(|| format!("attachment.{}", extension_for(&a.content_type))),
+                content_type: a.content_type.clone(),
+                data: a.bytes.clone(),
+            });
+        }
+        let mut text = text;
+        for note in notes {
+            text.push_str(&format!("\n\n[{note}]"));
+        }
+        if !skipped.is_empty() {
+            text.push_str(&format!(
+                "\n\n[attachments over {} MiB are kept only in the original message: {}]",
+                crate::conversations::MAX_ATTACHMENT_BYTES >> 20,
+                skipped.join(", ")
+            ));
+        }
+        let input = crate::MessageInput {
+            kind: domain::MessageKind::Customer,
+            text,
+            attachments,
+        };
+        let origin = MailOrigin {
+            inbound_id: row.id,
+            header_message_id: message.message_id.clone(),
+            html: message.html.clone(),
+        };
+        if let Some(number) = threaded {
+            // Follow merges to the survivor.
+            let mut target = number;
+            for _ in 0..16 {
+                match self.store.conversation(target).await? {
+                    Some(c) if c.merged_into.is_some() => {
+                        target = c.merged_into.unwrap_or(target);
+                    }
+                    _ => break,
+                }
+            }
+            self.add_message_with(&Principal::System, target, input, None, Some(&origin), now)
+                .await?;
+            return Ok(());
+        }
+        let group_id = group_of_recipients(&row.recipients, mailboxes);
+        let subject: String = if message.subject.trim().is_empty() {
+            "(no subject)".into()
+        } else {
+            message.subject.chars().take(SUBJECT_CHARS).collect()
+        };
+        let new = crate::NewConversationInput {
+            subject,
+            customer: crate::CustomerInput {
+                email: Some(from.0),
+                name: from.1,
+                phone: None,
+                chat: None,
+            },
+            message: input,
+            channel: domain::Channel::Email,
+            priority: None,
+            group_id,
+            assignee_id: None,
+            tags: vec![],
+            custom_fields: serde_json::Map::new(),
+        };
+        self.create_conversation_with(&Principal::System, new, Some(&origin), now)
+            .await?;
+        Ok(())
+    }
+
+    /// A released message that still cannot be read: a conversation that carries it whole.
+    async fn unreadable_to_conversation(
+        &self,
+        row: &InboundMailRow,
+        raw: &[u8],
+        reason: &str,
+        mailboxes: &[MailboxRow],
+        now: i64,
+    ) -> Result<String> {
+        let group_id = group_of_recipients(&row.recipients, mailboxes);
+        let sender = if row.mail_from.contains('@') {
+            Some(row.mail_from.clone())
+        } else {
+            None
+        };
+        let new = crate::NewConversationInput {
+            subject: "Unreadable e-mail (released from the quarantine)".into(),
+            customer: crate::CustomerInput {
+                email: sender.clone(),
+                name: None,
+                phone: None,
+                chat: sender.is_none().then(|| format!("unknown-sender-{}", row.id)),
+            },
+            message: crate::MessageInput {
+                kind: domain::MessageKind::Customer,
+                text: format!(
+                    "Rapport could not read this message ({reason}). The original is attached as original.eml."
+                ),
+                attachments: vec![crate::AttachmentInput {
+                    filename: "original.eml".into(),
+                    content_type: "message/rfc822".into(),
+                    data: raw.iter().copied().take(crate::conversations::MAX_ATTACHMENT_BYTES).collect(),
+                }],
+            },
+            channel: domain::Channel::Email,
+            priority: None,
+            group_id,
+            assignee_id: None,
+            tags: vec![],
+            custom_fields: serde_json::Map::new(),
+        };
+        let origin = MailOrigin {
+            inbound_id: row.id,
+            header_message_id: None,
+            html: None,
+        };
+        match self
+            .create_conversation_with(&Principal::System, new, Some(&origin), now)
+            .await
+        {
+            Ok(_) | Err(AppError::Conflict(_)) => Ok("message".into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A delivery report: the outbound message it names fails with the reason, and hard
+    /// bounces make the address undeliverable.
+    async fn record_bounce(
+        &self,
+        inbound_id: i64,
+        message: &mail::InboundMessage,
+        now: i64,
+    ) -> Result<String> {
+        let Some(mail::Report::Bounce(report)) = &message.report else {
+            return self
+                .finish_inbound(inbound_id, "bounce", None, None, now)
+                .await;
+        };
+        let mut tx = self.store.begin().await?;
+        let outbound = match &report.original_message_id {
+            Some(id) => tx.outbound_by_message_id(id).await?,
+            None => None,
+        };
+        let reason = report
+            .recipients
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {}{}",
+                    r.address,
+                    r.status.as_deref().unwrap_or("failed"),
+                    r.diagnostic
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = if reason.is_empty() {
+            "delivery failed".to_string()
+        } else {
+            reason
+        };
+        let hard = report.recipients.iter().any(|r| r.hard);
+        let conversation = outbound.as_ref().map(|o| o.conversation);
+        if !tx
+            .claim_inbound_outcome(
+                inbound_id,
+                "bounce",
+                Some(&reason),
+                conversation,
+                message.message_id.as_deref(),
+                now,
+            )
+            .await?
+        {
+            tx.rollback().await?;
+            return Ok("bounce".into());
+        }
+        if let Some(outbound) = &outbound {
+            let state = if hard { "failed" } else { "deferred" };
+            tx.set_outbound_state(outbound.id, state, Some(&reason), false, now)
+                .await?;
+        }
+        for recipient in report.recipients.iter().filter(|r| r.hard) {
+            tx.set_address_undeliverable(&recipient.address.to_lowercase(), &reason, now)
+                .await?;
+        }
+        record(
+            &mut tx,
+            conversation,
+            Actor::System,
+            now,
+            &EventPayload::MailProcessed {
+                inbound_id,
+                outcome: "bounce".into(),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok("bounce".into())
+    }
+
+    /// A spam complaint: recorded, and the complaining address gets no more mail.
+    async fn record_complaint(
+        &self,
+        inbound_id: i64,
+        message: &mail::InboundMessage,
+        now: i64,
+    ) -> Result<String> {
+        let Some(mail::Report::Complaint(complaint)) = &message.report else {
+            return self
+                .finish_inbound(inbound_id, "complaint", None, None, now)
+                .await;
+        };
+        let mut tx = self.store.begin().await?;
+        let outbound = match &complaint.original_message_id {
+            Some(id) => tx.outbound_by_message_id(id).await?,
+            None => None,
+        };
+        let conversation = outbound.as_ref().map(|o| o.conversation);
+        let reason = format!("{} complaint", complaint.feedback_type);
+        if !tx
+            .claim_inbound_outcome(
+                inbound_id,
+                "complaint",
+                Some(&reason),
+                conversation,
+                message.message_id.as_deref(),
+                now,
+            )
+            .await?
+        {
+            tx.rollback().await?;
+            return Ok("complaint".into());
+        }
+        for address in &complaint.original_recipients {
+            tx.set_address_undeliverable(&address.to_lowercase(), &reason, now)
+                .await?;
+        }
+        record(
+            &mut tx,
+            conversation,
+            Actor::System,
+            now,
+            &EventPayload::MailProcessed {
+                inbound_id,
+                outcome: "complaint".into(),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok("complaint".into())
+    }
+}
+
+/// The group of the first support mailbox among the envelope recipients.
+fn group_of_recipients(recipients: &str, mailboxes: &[MailboxRow]) -> Option<i64> {
+    recipients
+        .split(',')
+        .map(mailbox_of)
+        .find_map(|r| mailboxes.iter().find(|m| m.address == r))
+        .and_then(|m| m.group_id)
+}
+
+/// The mailbox an envelope address delivers to: lower case, without a `+tag`.
+pub fn mailbox_of(address: &str) -> String {
+    let address = address.trim().to_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(base, _)| base);
+            format!("{local}@{domain}")
+        }
+        None => address,
+    }
+}
+
+/// The text of a message as a conversation shows it, cut to the store's limit (the raw
+/// message keeps everything), with notes on what was cut.
+fn message_text(message: &mail::InboundMessage) -> (String, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut text = message.text.clone();
+    if text.trim().is_empty() {
+        text = if message.attachments.is_empty() {
+            "(the message has no text)".into()
+        } else {
+            "(the message has no text, only attachments)".into()
+        };
+    }
+    let limit = domain::conversation::MAX_MESSAGE_BYTES - 200;
+    if text.len() > limit {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        notes.push("the text was cut at 1 MiB; the original message keeps all of it".into());
+    }
+    (text, notes)
+}
+
+fn extension_for(content_type: &str) -> &'static str {
+    match content_type.to_ascii_lowercase().as_str() {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        "application/pdf" => "pdf",
+        "message/rfc822" => "eml",
+        "text/plain" => "txt",
+        "text/html" => "html",
+        _ => "bin",
     }
 }

@@ -47,9 +47,8 @@ pub fn run(cmd: AnalyzeCommand) -> anyhow::Result<()> {
         } => {
             let table = read_table(&csv)?;
             let drivers: Vec<String> = drivers.iter().map(|d| d.trim().to_string()).collect();
-            let report =
-                stats::key_drivers::analyze_key_drivers(&table, outcome.trim(), &drivers)
-                    .with_context(|| format!("key-driver analysis of {}", csv.display()))?;
+            let report = stats::key_drivers::analyze_key_drivers(&table, outcome.trim(), &drivers)
+                .with_context(|| format!("key-driver analysis of {}", csv.display()))?;
             serde_json::to_string_pretty(&report)?
         }
         AnalyzeCommand::Ipa { csv } => {

@@ -3,6 +3,8 @@
 
 mod bench;
 mod bench_mail;
+mod cli_analyze;
+mod cli_calendar;
 mod config;
 mod demo;
 mod server;
@@ -103,6 +105,16 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Customer-priority analyses (key drivers, importance–performance), JSON on stdout.
+    Analyze {
+        #[command(subcommand)]
+        command: cli_analyze::AnalyzeCommand,
+    },
+    /// Business-time arithmetic on a calendar (prints only the answer).
+    Calendar {
+        #[command(subcommand)]
+        command: cli_calendar::CalendarCommand,
     },
     /// Benchmarks.
     Bench {
@@ -466,6 +478,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             bench_mail::smtp(&config, &options).await
         }
+        Command::Analyze { command } => cli_analyze::run(command),
+        Command::Calendar { command } => cli_calendar::run(command),
         Command::Backup { db, to } => {
             let config = load(cli.config, db, None)?;
             if config.database_url.is_some() {

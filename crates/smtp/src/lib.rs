@@ -87,7 +87,7 @@ impl Mailboxes {
 
     /// Whether mail for `address` is accepted.
     pub async fn accepts(&self, address: &str) -> bool {
-        let wanted = mailbox_of(address);
+        let wanted = app::mailbox_of(address);
         {
             let known = self.known.read().await;
             if known.0.contains(&wanted) || known.1.elapsed() < Duration::from_secs(3) {
@@ -105,18 +105,6 @@ impl Mailboxes {
                 false
             }
         }
-    }
-}
-
-/// The mailbox an address delivers to: lower case, without a `+tag` in the local part.
-pub fn mailbox_of(address: &str) -> String {
-    let address = address.trim().to_lowercase();
-    match address.rsplit_once('@') {
-        Some((local, domain)) => {
-            let local = local.split_once('+').map_or(local, |(base, _)| base);
-            format!("{local}@{domain}")
-        }
-        None => address,
     }
 }
 

@@ -144,6 +144,34 @@ impl Tx {
         Ok(())
     }
 
+    /// Records the outcome of an inbound message that is still waiting to be processed
+    /// (received or released); `false` when another worker already did.
+    pub async fn claim_inbound_outcome(
+        &mut self,
+        id: i64,
+        state: &str,
+        reason: Option<&str>,
+        conversation: Option<i64>,
+        header_message_id: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query(
+            "UPDATE inbound_mail SET state = $1, reason = $2, conversation = $3, header_message_id = $4, processed_at = $5 \
+             WHERE id = $6 AND state IN ('received', 'released')")
+            .bind(state).bind(reason).bind(conversation).bind(header_message_id).bind(now).bind(id)
+            .execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    /// The secret called `name`, created from `candidate` the first time it is asked for.
+    pub async fn instance_secret(&mut self, name: &str, candidate: &str) -> Result<String> {
+        run!(tx self, |c| {
+            sqlx::query("INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(name).bind(candidate).execute(&mut *c).await?;
+            Ok(sqlx::query_scalar("SELECT value FROM instance_secrets WHERE name = $1")
+                .bind(name).fetch_one(&mut *c).await?)
+        })
+    }
+
     /// Remembers a Message-ID as belonging to a conversation (first one wins).
     pub async fn remember_message_id(
         &mut self,
@@ -247,6 +275,21 @@ impl Tx {
 }
 
 impl Store {
+    /// Whether `address` is the customer's, or has written in conversation `number`.
+    pub async fn is_mail_participant(&self, number: i64, address: &str) -> Result<bool> {
+        run!(read self, |c| Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM conversations v JOIN customer_identities i ON i.customer_id = v.customer_id \
+             WHERE v.number = $1 AND i.kind = 'email' AND i.value = $2 \
+             UNION ALL SELECT 1 FROM inbound_mail m WHERE m.conversation = $1 AND m.mail_from = $2 LIMIT 1")
+            .bind(number).bind(address).fetch_optional(c).await?.is_some()))
+    }
+
+    /// The conversation a Message-ID belongs to, if Rapport sent or received it.
+    pub async fn conversation_of_message_id(&self, message_id: &str) -> Result<Option<i64>> {
+        run!(read self, |c| Ok(sqlx::query_scalar("SELECT conversation FROM mail_message_ids WHERE message_id = $1")
+            .bind(message_id).fetch_optional(c).await?))
+    }
+
     pub async fn mailboxes(&self) -> Result<Vec<MailboxRow>> {
         run!(read self, |c| Ok(sqlx::query_as("SELECT id, address, name, group_id, acknowledge, created_at FROM mailboxes ORDER BY address")
             .fetch_all(c).await?))

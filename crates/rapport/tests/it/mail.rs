@@ -276,3 +276,271 @@ async fn only_administrators_configure_mailboxes_and_see_the_quarantine() {
     assert!(app.quarantine(&t.admin, 0, 10).await.unwrap().is_empty());
     db.finish().await;
 }
+
+fn accepted(raw: &str, from: &str) -> app::AcceptedMail {
+    app::AcceptedMail {
+        transport: app::Transport::Smtp,
+        mail_from: from.into(),
+        recipients: vec!["support@mx.test".into()],
+        raw: raw.as_bytes().to_vec(),
+    }
+}
+
+/// Runs every due job (the ingest jobs among them).
+async fn run_jobs(app: &app::App) {
+    for _ in 0..1000 {
+        if app.run_one_job("test", T0 + 1).await.unwrap() == app::JobOutcome::Nothing {
+            return;
+        }
+    }
+    panic!("jobs did not finish");
+}
+
+#[tokio::test]
+async fn mail_becomes_a_conversation_and_replies_thread_into_it_exactly_once() {
+    for db in backends().await {
+        let app = db.app();
+        with_mailbox(&app).await;
+        let first = "From: Ann Lee <Ann@Example.org>\r\nTo: support@mx.test\r\nSubject: Printer on fire\r\nMessage-ID: <first@example.org>\r\n\r\nIt is really on fire.\r\n";
+        let id = app
+            .accept_mail(accepted(first, "ann@example.org"), T0)
+            .await
+            .unwrap();
+        // The job may run twice (a lease ran out): the second run changes nothing.
+        assert_eq!(app.ingest_mail(id, T0).await.unwrap(), "message");
+        assert_eq!(app.ingest_mail(id, T0).await.unwrap(), "message");
+        run_jobs(&app).await;
+        let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+        assert_eq!(row.state, "message", "{}", db.name);
+        let number = row.conversation.expect("a conversation");
+        let conversation = app.conversation(&Principal::System, number).await.unwrap();
+        assert_eq!(conversation.subject, "Printer on fire");
+        assert_eq!(conversation.channel, domain::Channel::Email);
+        assert_eq!(
+            conversation.group.as_ref().map(|g| g.name.as_str()),
+            Some("Support")
+        );
+        // The answer to it (In-Reply-To) joins the same conversation, recognised by address.
+        let second = "From: ann@example.org\r\nTo: support@mx.test\r\nSubject: Re: Printer on fire\r\nMessage-ID: <second@example.org>\r\nIn-Reply-To: <first@example.org>\r\n\r\nStill burning.\r\n";
+        let id2 = app
+            .accept_mail(accepted(second, "ann@example.org"), T0)
+            .await
+            .unwrap();
+        run_jobs(&app).await;
+        let row2 = app.store.inbound_mail(id2).await.unwrap().unwrap();
+        assert_eq!(row2.conversation, Some(number), "threaded by In-Reply-To");
+        let messages = app.messages(&Principal::System, number).await.unwrap();
+        assert_eq!(messages.len(), 2, "each e-mail exactly once");
+        // A stranger quoting the number in the subject does not get in; the customer does.
+        let stranger = format!("From: eve@evil.test\r\nTo: support@mx.test\r\nSubject: [#{number}] let me in\r\nMessage-ID: <eve@evil.test>\r\n\r\nhi\r\n");
+        let id3 = app
+            .accept_mail(accepted(&stranger, "eve@evil.test"), T0)
+            .await
+            .unwrap();
+        let own = format!("From: ann@example.org\r\nTo: support@mx.test\r\nSubject: [#{number}] more\r\nMessage-ID: <third@example.org>\r\n\r\nand more\r\n");
+        let id4 = app
+            .accept_mail(accepted(&own, "ann@example.org"), T0)
+            .await
+            .unwrap();
+        run_jobs(&app).await;
+        let row3 = app.store.inbound_mail(id3).await.unwrap().unwrap();
+        assert_ne!(
+            row3.conversation,
+            Some(number),
+            "[#n] only from a participant"
+        );
+        let row4 = app.store.inbound_mail(id4).await.unwrap().unwrap();
+        assert_eq!(row4.conversation, Some(number));
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn automatic_mail_is_recorded_not_made_a_message_and_garbage_is_quarantined_then_released() {
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let t_admin = app.agent_principal(1).await.unwrap();
+    let auto = "From: bob@example.org\r\nTo: support@mx.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@example.org>\r\n\r\nI am away.\r\n";
+    let id = app
+        .accept_mail(accepted(auto, "bob@example.org"), T0)
+        .await
+        .unwrap();
+    let garbage = "\u{0}\u{1}this is not mail at all";
+    let bad = app
+        .accept_mail(accepted(garbage, "x@example.org"), T0)
+        .await
+        .unwrap();
+    run_jobs(&app).await;
+    let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "noise");
+    assert!(
+        row.reason.unwrap_or_default().contains("auto"),
+        "the reason is kept"
+    );
+    assert_eq!(row.conversation, None);
+    let quarantined = app.quarantine(&t_admin, 0, 10).await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].id, bad);
+    assert!(quarantined[0]
+        .reason
+        .as_deref()
+        .is_some_and(|r| !r.is_empty()));
+    app.release_quarantined(&t_admin, bad, T0).await.unwrap();
+    run_jobs(&app).await;
+    let released = app.store.inbound_mail(bad).await.unwrap().unwrap();
+    assert_eq!(released.state, "message", "released mail is never lost");
+    let number = released.conversation.unwrap();
+    let messages = app.messages(&Principal::System, number).await.unwrap();
+    assert_eq!(
+        messages[0].attachments.len(),
+        1,
+        "the original travels along"
+    );
+    assert!(app.quarantine(&t_admin, 0, 10).await.unwrap().is_empty());
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_bounce_fails_the_outbound_message_and_marks_the_address() {
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let first = "From: ann@example.org\r\nTo: support@mx.test\r\nSubject: Hello\r\nMessage-ID: <hello@example.org>\r\n\r\nhi\r\n";
+    let id = app
+        .accept_mail(accepted(first, "ann@example.org"), T0)
+        .await
+        .unwrap();
+    run_jobs(&app).await;
+    let number = app
+        .store
+        .inbound_mail(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .conversation
+        .unwrap();
+    let mut tx = app.store.begin().await.unwrap();
+    let blob = tx.put_blob(b"sent bytes", T0).await.unwrap();
+    let outbound = tx
+        .insert_outbound_mail(&store::NewOutboundMail {
+            conversation: number,
+            message: None,
+            header_message_id: "reply-1@mx.test",
+            mail_from: "support@mx.test",
+            recipients: "ann@example.org",
+            raw_sha256: &blob,
+            automatic: false,
+            now: T0,
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let dsn = "From: MAILER-DAEMON@mx.example.org\r\nTo: support@mx.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; ann@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@mx.test\r\nTo: ann@example.org\r\nMessage-ID: <reply-1@mx.test>\r\nSubject: Re: Hello\r\n--B--\r\n";
+    let bounce = app.accept_mail(accepted(dsn, ""), T0).await.unwrap();
+    run_jobs(&app).await;
+    let row = app.store.inbound_mail(bounce).await.unwrap().unwrap();
+    assert_eq!(row.state, "bounce");
+    assert_eq!(
+        row.conversation,
+        Some(number),
+        "attached to the conversation of the bounced reply"
+    );
+    let sent = app.store.outbound_mail(outbound).await.unwrap().unwrap();
+    assert_eq!(sent.state, "failed");
+    assert!(sent.last_error.unwrap_or_default().contains("5.1.1"));
+    let mut tx = app.store.begin().await.unwrap();
+    assert!(tx
+        .address_undeliverable("ann@example.org")
+        .await
+        .unwrap()
+        .is_some());
+    tx.rollback().await.unwrap();
+    db.finish().await;
+}
+
+/// Every message of the shared e-mail corpus goes through the whole intake path (accept,
+/// then the ingest job): each becomes a conversation message, a bounce, complaint or
+/// automatic-mail record, or a quarantine entry with a reason. None is left unprocessed.
+#[tokio::test]
+async fn the_whole_email_corpus_goes_through_intake_and_nothing_is_left_behind() {
+    let root = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/email"
+    ));
+    let Ok(index) = std::fs::read_to_string(root.join("INDEX.tsv")) else {
+        if std::env::var("RAPPORT_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_SHARED=1 but {} is missing", root.display());
+        }
+        eprintln!("skipped: {} not found", root.display());
+        return;
+    };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    for line in index.lines().skip(1) {
+        let mut fields = line.split('\t');
+        let (Some(path), Some(flags)) = (fields.next(), fields.nth(5)) else {
+            continue;
+        };
+        let raw = std::fs::read(root.join(path)).unwrap();
+        if flags.contains("MBOX") {
+            // Split an mbox at its "From " separator lines.
+            let text = raw;
+            let mut current: Vec<u8> = Vec::new();
+            for chunk in text.split_inclusive(|&b| b == b'\n') {
+                if chunk.starts_with(b"From ") {
+                    if !current.is_empty() {
+                        messages.push(std::mem::take(&mut current));
+                    }
+                    continue;
+                }
+                current.extend_from_slice(chunk);
+            }
+            if !current.is_empty() {
+                messages.push(current);
+            }
+        } else {
+            messages.push(raw);
+        }
+    }
+    for raw in &messages {
+        let mail = app::AcceptedMail {
+            transport: app::Transport::Import,
+            mail_from: "corpus@example.org".into(),
+            recipients: vec!["support@mx.test".into()],
+            raw: raw.clone(),
+        };
+        app.accept_mail(mail, T0).await.unwrap();
+    }
+    run_jobs(&app).await;
+    let states = app.store.inbound_mail_states().await.unwrap();
+    eprintln!(
+        "corpus of {} messages through intake: {states:?}",
+        messages.len()
+    );
+    let total: i64 = states.iter().map(|(_, n)| n).sum();
+    assert_eq!(total as usize, messages.len());
+    for (state, _) in &states {
+        assert!(
+            ["message", "bounce", "complaint", "noise", "quarantined"].contains(&state.as_str()),
+            "nothing is left {state}"
+        );
+    }
+    let quarantined = app
+        .store
+        .inbound_mail_in_state("quarantined", 0, 1000)
+        .await
+        .unwrap();
+    assert!(quarantined
+        .iter()
+        .all(|m| m.reason.as_deref().is_some_and(|r| !r.is_empty())));
+    let count = |s: &str| states.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+    assert!(
+        count("message") > 100,
+        "most of the corpus is mail from people"
+    );
+    assert!(count("bounce") >= 5, "the DSNs are recognised");
+    db.finish().await;
+}

@@ -76,3 +76,10 @@ CREATE TABLE imap_cursors (
     updated_at    BIGINT NOT NULL,
     PRIMARY KEY (account, folder)
 );
+
+-- Secrets this installation generates once and keeps (e.g. the key that signs conversation
+-- tokens in outgoing mail, which must still verify after a restart or on another node).
+CREATE TABLE instance_secrets (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);

@@ -1,0 +1,934 @@
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use calendar::{parse_instant, CalendarSpec};
+use domain::{Channel, EventPayload, MessageKind, Priority, Status};
+use proptest::prelude::*;
+
+use super::*;
+
+const MINUTE: Millis = 60_000;
+
+fn at(text: &str) -> Millis {
+    parse_instant(text).unwrap()
+}
+
+fn office() -> calendar::Calendar {
+    CalendarSpec {
+        time_zone: "Europe/Brussels".into(),
+        hours: "mon-fri 09:00-17:00".into(),
+        holidays: vec!["--12-25".into()],
+        exceptions: vec![],
+    }
+    .build()
+    .unwrap()
+    .with_index(at("2026-01-01T00:00:00Z"), at("2028-01-01T00:00:00Z"))
+}
+
+fn rule(metric: Metric, priority: Priority, minutes: u32, basis: TimeBasis) -> TargetRule {
+    TargetRule {
+        metric,
+        priority,
+        minutes,
+        basis,
+    }
+}
+
+/// Policy 1 (VIP, tag `vip`): short business targets, on-hold pauses.
+/// Policy 2 (everyone): first reply 60 business minutes (30 at high priority), next reply
+/// 120, periodic update 24 calendar hours, resolution 8 business hours; warn at 75%.
+fn policies() -> PolicySet {
+    use Metric::*;
+    use TimeBasis::*;
+    let vip = Policy {
+        id: 1,
+        name: "VIP".into(),
+        conditions: Conditions {
+            tags: vec!["VIP".into()],
+            ..Conditions::default()
+        },
+        calendar: Some("office".into()),
+        targets: vec![
+            rule(FirstReply, Priority::Normal, 15, Business),
+            rule(FirstReply, Priority::High, 10, Business),
+            rule(Resolution, Priority::Normal, 120, Business),
+        ],
+        warn_at_percent: None,
+        on_hold_pauses: true,
+    };
+    let everyone = Policy {
+        id: 2,
+        name: "Everyone".into(),
+        conditions: Conditions::default(),
+        calendar: Some("office".into()),
+        targets: vec![
+            rule(FirstReply, Priority::Normal, 60, Business),
+            rule(FirstReply, Priority::High, 30, Business),
+            rule(NextReply, Priority::Normal, 120, Business),
+            rule(NextReply, Priority::High, 60, Business),
+            rule(PeriodicUpdate, Priority::Normal, 24 * 60, Calendar),
+            rule(Resolution, Priority::Normal, 8 * 60, Business),
+            rule(Resolution, Priority::High, 4 * 60, Business),
+        ],
+        warn_at_percent: Some(75),
+        on_hold_pauses: false,
+    };
+    PolicySet::new(vec![vip, everyone], vec![("office".into(), office())]).unwrap()
+}
+
+fn created(priority: Priority) -> EventPayload {
+    EventPayload::Created {
+        subject: "Where is my order?".into(),
+        channel: Channel::Email,
+        status: Status::New,
+        priority,
+        customer_id: 1,
+        group_id: None,
+        assignee_id: None,
+    }
+}
+
+fn message(kind: MessageKind) -> EventPayload {
+    EventPayload::MessageAdded {
+        message_id: 1,
+        message_kind: kind,
+        channel: Channel::Email,
+    }
+}
+
+fn customer() -> EventPayload {
+    message(MessageKind::Customer)
+}
+
+fn reply() -> EventPayload {
+    message(MessageKind::Reply)
+}
+
+fn status(from: Status, to: Status) -> EventPayload {
+    EventPayload::StatusChanged { from, to }
+}
+
+fn priority(to: Priority) -> EventPayload {
+    EventPayload::PriorityChanged {
+        from: Priority::Normal,
+        to,
+    }
+}
+
+fn tag(tag: &str) -> EventPayload {
+    EventPayload::TagAdded { tag: tag.into() }
+}
+
+/// What a case expects of the state at `now`; instants are RFC 3339, `None` is "not set".
+enum Check {
+    Due(Metric, Option<&'static str>),
+    Warned(Metric, Option<&'static str>),
+    Breached(Metric, Option<&'static str>),
+    Fulfilled(Metric, Option<&'static str>),
+    Paused(Metric, bool),
+    ElapsedMinutes(Metric, i64),
+    Cycle(Metric, u32),
+    NotStarted(Metric),
+    Policy(Option<i64>),
+    /// A transition of this kind and metric is in the log at this instant.
+    Logged(Metric, &'static str, &'static str),
+}
+
+struct Case {
+    rule: &'static str,
+    events: Vec<(&'static str, EventPayload)>,
+    now: &'static str,
+    checks: Vec<Check>,
+}
+
+fn check_case(case: &Case) {
+    let policies = policies();
+    let events: Vec<(Millis, &EventPayload)> =
+        case.events.iter().map(|(t, e)| (at(t), e)).collect();
+    let result = recompute(&policies, None, events.iter().copied(), at(case.now));
+    let opt = |text: &Option<&str>| text.map(at);
+    for check in &case.checks {
+        let metric_state = |metric: &Metric| {
+            result
+                .state
+                .metric(*metric)
+                .unwrap_or_else(|| panic!("{}: {metric:?} has not started", case.rule))
+        };
+        match check {
+            Check::Due(m, t) => {
+                assert_eq!(metric_state(m).due_at, opt(t), "{}: {m:?} due", case.rule)
+            }
+            Check::Warned(m, t) => {
+                assert_eq!(
+                    metric_state(m).warned_at,
+                    opt(t),
+                    "{}: {m:?} warned",
+                    case.rule
+                )
+            }
+            Check::Breached(m, t) => {
+                assert_eq!(
+                    metric_state(m).breached_at,
+                    opt(t),
+                    "{}: {m:?} breached",
+                    case.rule
+                )
+            }
+            Check::Fulfilled(m, t) => {
+                assert_eq!(
+                    metric_state(m).fulfilled_at,
+                    opt(t),
+                    "{}: {m:?} fulfilled",
+                    case.rule
+                )
+            }
+            Check::Paused(m, p) => {
+                assert_eq!(metric_state(m).paused, *p, "{}: {m:?} paused", case.rule)
+            }
+            Check::ElapsedMinutes(m, minutes) => assert_eq!(
+                metric_state(m).elapsed,
+                minutes * MINUTE,
+                "{}: {m:?} elapsed",
+                case.rule
+            ),
+            Check::Cycle(m, cycle) => {
+                assert_eq!(metric_state(m).cycle, *cycle, "{}: {m:?} cycle", case.rule)
+            }
+            Check::NotStarted(m) => {
+                assert!(
+                    result.state.metric(*m).is_none(),
+                    "{}: {m:?} started",
+                    case.rule
+                )
+            }
+            Check::Policy(id) => assert_eq!(result.state.policy_id, *id, "{}: policy", case.rule),
+            Check::Logged(m, kind, t) => assert!(
+                result
+                    .transitions
+                    .iter()
+                    .any(|x| x.metric == *m && x.kind.as_str() == *kind && x.at == at(t)),
+                "{}: no {kind} of {m:?} at {t} in {:#?}",
+                case.rule,
+                result.transitions
+            ),
+        }
+    }
+}
+
+#[test]
+fn sla_clocks_follow_the_documented_rules() {
+    use Check::*;
+    use Metric::*;
+    let cases = vec![
+        Case {
+            rule: "first reply is due after 60 business minutes and warns at 75%",
+            events: vec![("2026-11-26T10:00:00+01:00", created(Priority::Normal))],
+            now: "2026-11-26T10:30:00+01:00",
+            checks: vec![
+                Due(FirstReply, Some("2026-11-26T11:00:00+01:00")),
+                Warned(FirstReply, None),
+                ElapsedMinutes(FirstReply, 30),
+                Due(Resolution, Some("2026-11-27T10:00:00+01:00")),
+                NotStarted(NextReply),
+                NotStarted(PeriodicUpdate),
+                Policy(Some(2)),
+            ],
+        },
+        Case {
+            rule: "overnight: late in the day the target runs on the next morning",
+            events: vec![("2026-11-26T16:30:00+01:00", created(Priority::Normal))],
+            now: "2026-11-26T20:00:00+01:00",
+            checks: vec![
+                Due(FirstReply, Some("2026-11-27T09:30:00+01:00")),
+                ElapsedMinutes(FirstReply, 30),
+            ],
+        },
+        Case {
+            rule: "weekends: Friday afternoon is due on Monday",
+            events: vec![("2026-11-27T16:30:00+01:00", created(Priority::Normal))],
+            now: "2026-11-29T12:00:00+01:00",
+            checks: vec![
+                Due(FirstReply, Some("2026-11-30T09:30:00+01:00")),
+                Breached(FirstReply, None),
+            ],
+        },
+        Case {
+            rule: "holidays: Christmas is skipped",
+            events: vec![("2026-12-24T16:30:00+01:00", created(Priority::Normal))],
+            now: "2026-12-24T17:00:00+01:00",
+            checks: vec![Due(FirstReply, Some("2026-12-28T09:30:00+01:00"))],
+        },
+        Case {
+            rule: "DST: a target across the autumn change is due in winter time",
+            events: vec![("2026-10-23T16:30:00+02:00", created(Priority::Normal))],
+            now: "2026-10-23T16:31:00+02:00",
+            checks: vec![
+                Due(FirstReply, Some("2026-10-26T09:30:00+01:00")),
+                Due(Resolution, Some("2026-10-26T16:30:00+01:00")),
+            ],
+        },
+        Case {
+            rule: "a reply in time fulfils first reply and starts periodic update",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:00:00+01:00", customer()),
+                ("2026-11-26T10:40:00+01:00", reply()),
+            ],
+            now: "2026-11-26T12:00:00+01:00",
+            checks: vec![
+                Fulfilled(FirstReply, Some("2026-11-26T10:40:00+01:00")),
+                Breached(FirstReply, None),
+                ElapsedMinutes(FirstReply, 40),
+                Due(FirstReply, None),
+                Due(PeriodicUpdate, Some("2026-11-27T10:40:00+01:00")),
+                Logged(FirstReply, "fulfilled", "2026-11-26T10:40:00+01:00"),
+            ],
+        },
+        Case {
+            rule: "without a reply the target breaches at the due instant",
+            events: vec![("2026-11-26T10:00:00+01:00", created(Priority::Normal))],
+            now: "2026-11-26T12:00:00+01:00",
+            checks: vec![
+                Warned(FirstReply, Some("2026-11-26T10:45:00+01:00")),
+                Breached(FirstReply, Some("2026-11-26T11:00:00+01:00")),
+                ElapsedMinutes(FirstReply, 120),
+                Logged(FirstReply, "breached", "2026-11-26T11:00:00+01:00"),
+            ],
+        },
+        Case {
+            rule: "a reply at the very due instant is late",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T11:00:00+01:00", reply()),
+                ("2026-11-26T11:00:00+01:00", reply()),
+            ],
+            now: "2026-11-26T11:00:00+01:00",
+            checks: vec![
+                Breached(FirstReply, Some("2026-11-26T11:00:00+01:00")),
+                Fulfilled(FirstReply, Some("2026-11-26T11:00:00+01:00")),
+            ],
+        },
+        Case {
+            rule: "pending pauses the reply and resolution clocks",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                (
+                    "2026-11-26T10:20:00+01:00",
+                    status(Status::New, Status::Pending),
+                ),
+            ],
+            now: "2026-11-30T12:00:00+01:00",
+            checks: vec![
+                Paused(FirstReply, true),
+                ElapsedMinutes(FirstReply, 20),
+                Due(FirstReply, None),
+                Breached(FirstReply, None),
+                Paused(Resolution, true),
+                ElapsedMinutes(Resolution, 20),
+                Logged(FirstReply, "paused", "2026-11-26T10:20:00+01:00"),
+            ],
+        },
+        Case {
+            rule: "resuming after pending counts on from where the clock stopped",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                (
+                    "2026-11-26T10:20:00+01:00",
+                    status(Status::New, Status::Pending),
+                ),
+                (
+                    "2026-11-26T14:00:00+01:00",
+                    status(Status::Pending, Status::Open),
+                ),
+            ],
+            now: "2026-11-26T14:00:00+01:00",
+            checks: vec![
+                Paused(FirstReply, false),
+                Due(FirstReply, Some("2026-11-26T14:40:00+01:00")),
+                Logged(FirstReply, "resumed", "2026-11-26T14:00:00+01:00"),
+            ],
+        },
+        Case {
+            rule: "on hold counts when the policy does not pause it",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                (
+                    "2026-11-26T10:20:00+01:00",
+                    status(Status::New, Status::OnHold),
+                ),
+            ],
+            now: "2026-11-26T11:30:00+01:00",
+            checks: vec![
+                Paused(FirstReply, false),
+                Breached(FirstReply, Some("2026-11-26T11:00:00+01:00")),
+            ],
+        },
+        Case {
+            rule: "on hold pauses when the policy says so",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:00:00+01:00", tag("vip")),
+                (
+                    "2026-11-26T10:05:00+01:00",
+                    status(Status::New, Status::OnHold),
+                ),
+            ],
+            now: "2026-11-26T11:30:00+01:00",
+            checks: vec![
+                Policy(Some(1)),
+                Paused(FirstReply, true),
+                ElapsedMinutes(FirstReply, 5),
+                Breached(FirstReply, None),
+            ],
+        },
+        Case {
+            rule: "a priority change re-targets from the start of the cycle",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:20:00+01:00", priority(Priority::High)),
+            ],
+            now: "2026-11-26T10:25:00+01:00",
+            checks: vec![
+                Due(FirstReply, Some("2026-11-26T10:30:00+01:00")),
+                Due(Resolution, Some("2026-11-26T14:00:00+01:00")),
+                Logged(FirstReply, "applied", "2026-11-26T10:20:00+01:00"),
+            ],
+        },
+        Case {
+            rule: "a priority change past the new target breaches at the change",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:40:00+01:00", priority(Priority::High)),
+            ],
+            now: "2026-11-26T10:41:00+01:00",
+            checks: vec![
+                Breached(FirstReply, Some("2026-11-26T10:40:00+01:00")),
+                Warned(FirstReply, Some("2026-11-26T10:40:00+01:00")),
+            ],
+        },
+        Case {
+            rule: "a tag that matches another policy re-targets (policy change)",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:10:00+01:00", tag("vip")),
+            ],
+            now: "2026-11-26T10:12:00+01:00",
+            checks: vec![
+                Policy(Some(1)),
+                Due(FirstReply, Some("2026-11-26T10:15:00+01:00")),
+                Due(Resolution, Some("2026-11-26T12:00:00+01:00")),
+                // The VIP policy has no warning share.
+                Warned(FirstReply, None),
+            ],
+        },
+        Case {
+            rule: "an agent's opening message is not the first reply; the next one is",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:01:00+01:00", reply()),
+                (
+                    "2026-11-26T10:01:00+01:00",
+                    status(Status::New, Status::Pending),
+                ),
+                ("2026-11-26T13:00:00+01:00", customer()),
+                (
+                    "2026-11-26T13:00:00+01:00",
+                    status(Status::Pending, Status::Open),
+                ),
+                ("2026-11-26T13:20:00+01:00", reply()),
+            ],
+            now: "2026-11-26T13:30:00+01:00",
+            checks: vec![
+                Fulfilled(FirstReply, Some("2026-11-26T13:20:00+01:00")),
+                ElapsedMinutes(FirstReply, 21),
+                Breached(FirstReply, None),
+                NotStarted(NextReply),
+                Cycle(PeriodicUpdate, 2),
+            ],
+        },
+        Case {
+            rule: "next reply measures a customer message after an agent reply",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:00:00+01:00", customer()),
+                ("2026-11-26T10:10:00+01:00", reply()),
+                ("2026-11-26T11:00:00+01:00", customer()),
+                ("2026-11-26T11:30:00+01:00", customer()),
+            ],
+            now: "2026-11-26T14:00:00+01:00",
+            checks: vec![
+                Cycle(NextReply, 1),
+                Breached(NextReply, Some("2026-11-26T13:00:00+01:00")),
+                Warned(NextReply, Some("2026-11-26T12:30:00+01:00")),
+            ],
+        },
+        Case {
+            rule: "each wait for a reply is a new next-reply cycle",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-26T10:00:00+01:00", customer()),
+                ("2026-11-26T10:10:00+01:00", reply()),
+                ("2026-11-26T11:00:00+01:00", customer()),
+                ("2026-11-26T11:30:00+01:00", reply()),
+                ("2026-11-26T15:00:00+01:00", customer()),
+            ],
+            now: "2026-11-26T16:00:00+01:00",
+            checks: vec![
+                Cycle(NextReply, 2),
+                Due(NextReply, Some("2026-11-26T17:00:00+01:00")),
+                Logged(NextReply, "fulfilled", "2026-11-26T11:30:00+01:00"),
+            ],
+        },
+        Case {
+            rule: "solving fulfils resolution; a reopen counts on from where it stopped",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                (
+                    "2026-11-26T11:00:00+01:00",
+                    status(Status::New, Status::Solved),
+                ),
+                ("2026-11-27T10:00:00+01:00", customer()),
+                (
+                    "2026-11-27T10:00:00+01:00",
+                    status(Status::Solved, Status::Open),
+                ),
+            ],
+            now: "2026-11-27T11:00:00+01:00",
+            checks: vec![
+                Fulfilled(Resolution, None),
+                ElapsedMinutes(Resolution, 120),
+                Due(Resolution, Some("2026-11-27T17:00:00+01:00")),
+                Logged(Resolution, "fulfilled", "2026-11-26T11:00:00+01:00"),
+                Logged(Resolution, "resumed", "2026-11-27T10:00:00+01:00"),
+                // Solved without a reply: first reply paused, resumed on reopen.
+                ElapsedMinutes(FirstReply, 120),
+                Breached(FirstReply, Some("2026-11-26T11:00:00+01:00")),
+            ],
+        },
+        Case {
+            rule: "a solved conversation owes no reply: reply clocks pause",
+            events: vec![
+                ("2026-11-26T10:00:00+01:00", created(Priority::Normal)),
+                (
+                    "2026-11-26T10:30:00+01:00",
+                    status(Status::New, Status::Solved),
+                ),
+            ],
+            now: "2026-12-10T10:00:00+01:00",
+            checks: vec![
+                Paused(FirstReply, true),
+                Breached(FirstReply, None),
+                Fulfilled(Resolution, Some("2026-11-26T10:30:00+01:00")),
+                ElapsedMinutes(Resolution, 30),
+            ],
+        },
+        Case {
+            rule: "a calendar-time target counts nights and weekends",
+            events: vec![
+                ("2026-11-27T10:00:00+01:00", created(Priority::Normal)),
+                ("2026-11-27T10:00:00+01:00", customer()),
+                ("2026-11-27T10:30:00+01:00", reply()),
+            ],
+            now: "2026-11-29T10:00:00+01:00",
+            checks: vec![
+                Breached(PeriodicUpdate, Some("2026-11-28T10:30:00+01:00")),
+                Warned(PeriodicUpdate, Some("2026-11-28T04:30:00+01:00")),
+                ElapsedMinutes(PeriodicUpdate, 47 * 60 + 30),
+            ],
+        },
+    ];
+    for case in &cases {
+        check_case(case);
+    }
+}
+
+#[test]
+fn bad_policies_are_refused_with_what_to_fix() {
+    let base = || Policy {
+        id: 1,
+        name: "Base".into(),
+        conditions: Conditions::default(),
+        calendar: None,
+        targets: vec![rule(
+            Metric::FirstReply,
+            Priority::Normal,
+            60,
+            TimeBasis::Calendar,
+        )],
+        warn_at_percent: None,
+        on_hold_pauses: false,
+    };
+    let cases: Vec<(Vec<Policy>, &str)> = vec![
+        (vec![base(), base()], "two SLA policies have the id 1"),
+        (
+            vec![Policy {
+                calendar: Some("nope".into()),
+                ..base()
+            }],
+            "uses calendar \"nope\", which is not defined",
+        ),
+        (
+            vec![Policy {
+                targets: vec![rule(
+                    Metric::FirstReply,
+                    Priority::Normal,
+                    60,
+                    TimeBasis::Business,
+                )],
+                ..base()
+            }],
+            "business-time target but no calendar",
+        ),
+        (
+            vec![Policy {
+                targets: vec![rule(
+                    Metric::FirstReply,
+                    Priority::Normal,
+                    0,
+                    TimeBasis::Calendar,
+                )],
+                ..base()
+            }],
+            "target of 0 minutes for first_reply at normal priority",
+        ),
+        (
+            vec![Policy {
+                targets: vec![
+                    rule(Metric::Resolution, Priority::Low, 5, TimeBasis::Calendar),
+                    rule(Metric::Resolution, Priority::Low, 6, TimeBasis::Calendar),
+                ],
+                ..base()
+            }],
+            "two targets for resolution at low priority",
+        ),
+        (
+            vec![Policy {
+                warn_at_percent: Some(100),
+                ..base()
+            }],
+            "warns at 100%",
+        ),
+        (
+            vec![Policy {
+                conditions: Conditions {
+                    tags: vec!["two words".into()],
+                    ..Conditions::default()
+                },
+                ..base()
+            }],
+            "requires tag",
+        ),
+    ];
+    for (policies, reason) in cases {
+        let error = PolicySet::new(policies, vec![]).unwrap_err().to_string();
+        assert!(error.contains(reason), "{error}");
+    }
+}
+
+#[test]
+fn first_matching_policy_wins_on_every_condition() {
+    let targeted = |id: i64, conditions: Conditions| Policy {
+        id,
+        name: format!("policy {id}"),
+        conditions,
+        calendar: None,
+        targets: vec![rule(
+            Metric::FirstReply,
+            Priority::Normal,
+            60,
+            TimeBasis::Calendar,
+        )],
+        warn_at_percent: None,
+        on_hold_pauses: false,
+    };
+    let set = PolicySet::new(
+        vec![
+            targeted(
+                1,
+                Conditions {
+                    groups: vec![7],
+                    ..Default::default()
+                },
+            ),
+            targeted(
+                2,
+                Conditions {
+                    organisations: vec![40],
+                    ..Default::default()
+                },
+            ),
+            targeted(
+                3,
+                Conditions {
+                    channels: vec![Channel::Chat],
+                    ..Default::default()
+                },
+            ),
+            targeted(
+                4,
+                Conditions {
+                    priorities: vec![Priority::Urgent],
+                    ..Default::default()
+                },
+            ),
+            targeted(
+                5,
+                Conditions {
+                    tags: vec!["a".into(), "b".into()],
+                    ..Default::default()
+                },
+            ),
+            targeted(6, Conditions::default()),
+        ],
+        vec![],
+    )
+    .unwrap();
+    let conversation =
+        |group: Option<i64>, channel: Channel, priority: Priority| EventPayload::Created {
+            subject: "s".into(),
+            channel,
+            status: Status::New,
+            priority,
+            customer_id: 1,
+            group_id: group,
+            assignee_id: None,
+        };
+    let cases: Vec<(Option<i64>, Vec<EventPayload>, i64)> = vec![
+        (
+            None,
+            vec![conversation(Some(7), Channel::Chat, Priority::Urgent)],
+            1,
+        ),
+        (
+            Some(40),
+            vec![conversation(Some(8), Channel::Chat, Priority::Urgent)],
+            2,
+        ),
+        (
+            Some(41),
+            vec![conversation(None, Channel::Chat, Priority::Urgent)],
+            3,
+        ),
+        (
+            None,
+            vec![conversation(None, Channel::Email, Priority::Urgent)],
+            4,
+        ),
+        (
+            None,
+            vec![
+                conversation(None, Channel::Email, Priority::Low),
+                tag("a"),
+                tag("b"),
+            ],
+            5,
+        ),
+        (
+            None,
+            vec![conversation(None, Channel::Email, Priority::Low), tag("a")],
+            6,
+        ),
+        (
+            None,
+            vec![
+                conversation(None, Channel::Email, Priority::Low),
+                EventPayload::GroupChanged {
+                    from: None,
+                    to: Some(7),
+                },
+            ],
+            1,
+        ),
+    ];
+    for (organisation, events, expected) in cases {
+        let result = recompute(&set, organisation, events.iter().map(|e| (0, e)), 1);
+        assert_eq!(result.state.policy_id, Some(expected), "{events:?}");
+    }
+}
+
+#[test]
+fn recompute_is_idempotent_and_a_policy_change_appends_only_the_difference() {
+    let events = [
+        (at("2026-11-26T10:00:00+01:00"), created(Priority::Normal)),
+        (at("2026-11-26T10:00:00+01:00"), customer()),
+        (at("2026-11-26T12:00:00+01:00"), reply()),
+    ];
+    let now = at("2026-11-27T12:00:00+01:00");
+    let run = |policies: &PolicySet| {
+        recompute(policies, None, events.iter().map(|(t, e)| (*t, e)), now).transitions
+    };
+    let mut log: Vec<SlaTransition> = Vec::new();
+    let first = diff_transitions(&run(&policies()), &log);
+    assert!(!first.missing.is_empty());
+    log.extend(first.missing);
+    assert!(diff_transitions(&run(&policies()), &log).is_empty());
+
+    // The first-reply target becomes 3 business hours: no breach any more, new `applied`.
+    let mut changed: Vec<Policy> = policies().policies().cloned().collect();
+    for target in &mut changed[1].targets {
+        if target.metric == Metric::FirstReply {
+            target.minutes = 180;
+        }
+    }
+    let changed = PolicySet::new(changed, vec![("office".into(), office())]).unwrap();
+    let second = diff_transitions(&run(&changed), &log);
+    assert!(second
+        .superseded
+        .iter()
+        .any(|t| t.kind == TransitionKind::Breached && t.metric == Metric::FirstReply));
+    assert!(second.missing.iter().any(
+        |t| matches!(t.kind, TransitionKind::Applied { target: Some(m), .. } if m == 180 * MINUTE)
+    ));
+    log.extend(second.missing);
+    let third = diff_transitions(&run(&changed), &log);
+    assert!(third.missing.is_empty(), "a second run appends nothing");
+}
+
+// ---- properties -------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Step {
+    Customer,
+    Reply,
+    Note,
+    Status(Status),
+    Priority(Priority),
+    Tag(bool),
+    Group(Option<i64>),
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => Just(Step::Customer),
+        3 => Just(Step::Reply),
+        1 => Just(Step::Note),
+        3 => prop::sample::select(Status::ALL.to_vec()).prop_map(Step::Status),
+        1 => prop::sample::select(Priority::ALL.to_vec()).prop_map(Step::Priority),
+        1 => any::<bool>().prop_map(Step::Tag),
+        1 => prop::option::of(0i64..3).prop_map(Step::Group),
+    ]
+}
+
+/// A conversation's log: created, then steps at growing instants (some at the same one).
+fn any_log() -> impl Strategy<Value = Vec<(Millis, EventPayload)>> {
+    let start = at("2026-01-05T00:00:00Z");
+    (
+        0i64..(300 * 24 * 60),
+        prop::sample::select(Priority::ALL.to_vec()),
+        prop::collection::vec(
+            (any_step(), prop_oneof![Just(0i64), 0i64..600, 0i64..5_000]),
+            0..25,
+        ),
+    )
+        .prop_map(move |(offset, first_priority, steps)| {
+            let mut t = start + offset * MINUTE;
+            let mut log = vec![(t, created(first_priority))];
+            let mut status = Status::New;
+            let mut priority_now = first_priority;
+            for (step, gap) in steps {
+                t += gap * MINUTE + gap % 7;
+                let event = match step {
+                    Step::Customer => customer(),
+                    Step::Reply => reply(),
+                    Step::Note => message(MessageKind::Note),
+                    Step::Status(to) => {
+                        let from = status;
+                        status = to;
+                        EventPayload::StatusChanged { from, to }
+                    }
+                    Step::Priority(to) => {
+                        let from = priority_now;
+                        priority_now = to;
+                        EventPayload::PriorityChanged { from, to }
+                    }
+                    Step::Tag(true) => tag("vip"),
+                    Step::Tag(false) => EventPayload::TagRemoved { tag: "vip".into() },
+                    Step::Group(to) => EventPayload::GroupChanged { from: None, to },
+                };
+                log.push((t, event));
+            }
+            log
+        })
+}
+
+fn sorted(mut transitions: Vec<SlaTransition>) -> Vec<SlaTransition> {
+    transitions.sort();
+    transitions
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The live path (one event at a time, ticks of the scheduler in between, the clock
+    /// stored as JSON between steps) gives exactly what recomputing the whole log gives.
+    #[test]
+    fn folding_event_by_event_equals_recomputing_the_whole_log(
+        log in any_log(),
+        ticks in prop::collection::vec(prop::option::of(0i64..1_000), 25),
+        after in 0i64..(10 * 24 * 60),
+    ) {
+        let policies = policies();
+        let now = log.last().map(|(t, _)| *t).unwrap_or_default() + after * MINUTE;
+        let whole = recompute(&policies, Some(40), log.iter().map(|(t, e)| (*t, e)), now);
+
+        let mut clock = SlaClock::new(Some(40));
+        let mut live = Vec::new();
+        for (i, (t, event)) in log.iter().enumerate() {
+            let stored = serde_json::to_string(&clock).unwrap();
+            clock = serde_json::from_str(&stored).unwrap();
+            clock.apply(&policies, *t, event, &mut live);
+            // A tick somewhere before the next event (or now).
+            let next = log.get(i + 1).map_or(now, |(t, _)| *t);
+            if let Some(Some(fraction)) = ticks.get(i) {
+                let tick = *t + (next - *t) * fraction / 1_000;
+                clock.advance_to(&policies, tick, &mut live);
+                // Whatever the scheduler is told to wait for lies ahead.
+                if let Some(deadline) = clock.next_deadline() {
+                    prop_assert!(deadline.at > tick);
+                }
+            }
+        }
+        clock.advance_to(&policies, now, &mut live);
+        prop_assert_eq!(sorted(live), sorted(whole.transitions.clone()));
+        prop_assert_eq!(clock.state(&policies, now), whole.state.clone());
+        prop_assert_eq!(clock.next_deadline(), whole.next_deadline);
+        prop_assert_eq!(&clock, &whole.clock);
+    }
+
+    #[test]
+    fn sla_state_invariants_hold_for_any_log(log in any_log(), after in 0i64..(10 * 24 * 60)) {
+        let policies = policies();
+        let now = log.last().map(|(t, _)| *t).unwrap_or_default() + after * MINUTE;
+        let result = recompute(&policies, None, log.iter().map(|(t, e)| (*t, e)), now);
+        // Nothing is recorded in the future, and the next deadline lies ahead.
+        prop_assert!(result.transitions.iter().all(|t| t.at <= now));
+        if let Some(deadline) = result.next_deadline {
+            prop_assert!(deadline.at > now);
+        }
+        for m in &result.state.metrics {
+            // Counted time never exceeds the wall time since the cycle began.
+            prop_assert!(m.elapsed >= 0 && m.elapsed <= now - m.started_at);
+            if let (Some(target), Some(left)) = (m.target, m.left) {
+                prop_assert_eq!(left, target.duration - m.elapsed);
+                // Overdue and unbreached cannot both be true, unless the time ran out
+                // exactly now and a reply at this instant could still come (it is late).
+                if left <= 0 && !m.paused && m.fulfilled_at.is_none() {
+                    prop_assert!(m.breached_at.is_some());
+                }
+            }
+            if let Some(breached) = m.breached_at {
+                prop_assert!(breached >= m.started_at);
+            }
+            if let (Some(warned), Some(breached)) = (m.warned_at, m.breached_at) {
+                prop_assert!(warned <= breached);
+            }
+        }
+        // Recomputing is deterministic: the log it asks for is already complete.
+        let again = recompute(&policies, None, log.iter().map(|(t, e)| (*t, e)), now);
+        prop_assert!(diff_transitions(&again.transitions, &result.transitions).is_empty());
+        // While every clock is paused or done, time passing changes nothing.
+        if result.next_deadline.is_none() && result.state.metrics.iter().all(|m| m.paused || m.fulfilled_at.is_some()) {
+            let later = result.clock.state(&policies, now + 30 * 24 * 60 * MINUTE);
+            prop_assert_eq!(later, result.state);
+        }
+    }
+}
