@@ -368,6 +368,13 @@ impl App {
             return Err(AppError::Forbidden("you may not change the status".into()));
         }
         let actor = by.actor();
+        // A public reply on an e-mail conversation goes out by e-mail: the signing key is
+        // loaded before the transaction (loading it may write).
+        let mail_key = if message.kind == MessageKind::Reply && current.channel == "email" {
+            Some(self.mail_thread_key().await?)
+        } else {
+            None
+        };
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .conversation_for_update(number)
@@ -434,6 +441,30 @@ impl App {
             return self.posted(by, message_id, new_row).await;
         }
         let message_id = add_message_in_tx(&mut tx, &mut row, by, &message, origin, now).await?;
+        if let Some(key) = &mail_key {
+            let attachments = message
+                .attachments
+                .iter()
+                .map(|a| ::mail::compose::OutgoingAttachment {
+                    filename: a.filename.clone(),
+                    content_type: a.content_type.clone(),
+                    bytes: a.data.clone(),
+                })
+                .collect();
+            self.queue_mail(
+                &mut tx,
+                &row,
+                key,
+                crate::outbound::OutgoingMail {
+                    text: &message.text,
+                    attachments,
+                    message_id: Some(message_id),
+                    automatic: false,
+                },
+                now,
+            )
+            .await?;
+        }
         let next = match message.kind {
             MessageKind::Customer => status.after_customer_message().unwrap_or(status),
             MessageKind::Reply => status_after.unwrap_or_else(|| status.after_agent_reply()),

@@ -10,6 +10,9 @@ mod consumers;
 mod conversations;
 mod customers;
 mod mail;
+mod outbound;
+mod process_log;
+mod sla;
 mod views;
 
 use domain::conversation::FieldError;
@@ -17,6 +20,10 @@ use domain::customer::IdentityError;
 use domain::{Actor, EventPayload, TransitionError};
 use store::{NewEvent, Store, StoreError, Tx};
 
+pub use crate::sla::{
+    CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, SlaHistoryItem,
+    SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
+};
 pub use auth::{LoginOutcome, NewToken};
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{
@@ -25,6 +32,7 @@ pub use conversations::{
 };
 pub use customers::CustomerView;
 pub use mail::{mailbox_of, AcceptedMail, Transport, MAIL_INGEST_JOB};
+pub use outbound::{MailSender, SendOutcome, MAIL_ACKNOWLEDGE_JOB, MAIL_SEND_JOB};
 pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
 pub use views::{
     AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,
@@ -55,6 +63,8 @@ pub struct App {
     pub settings: Settings,
     /// The conversation-token key of outgoing mail, loaded once (see [`App::mail_thread_key`]).
     mail_key: std::sync::Arc<std::sync::OnceLock<::mail::ThreadKey>>,
+    /// Where outgoing mail goes (none: it waits, deferred, until a relay is configured).
+    mail_sender: Option<std::sync::Arc<dyn MailSender>>,
 }
 
 /// Why a use case refused or failed, in terms an adapter can map to its protocol.
@@ -111,7 +121,14 @@ impl App {
             store,
             settings,
             mail_key: Default::default(),
+            mail_sender: None,
         }
+    }
+
+    /// The same application, sending mail through `sender`.
+    pub fn with_mail_sender(mut self, sender: std::sync::Arc<dyn MailSender>) -> App {
+        self.mail_sender = Some(sender);
+        self
     }
 }
 

@@ -237,6 +237,8 @@ pub(crate) struct MailOrigin {
     pub header_message_id: Option<String>,
     /// The sanitised HTML body, shown instead of the text rendered as HTML.
     pub html: Option<String>,
+    /// Send the automatic acknowledgement (a new conversation, to a mailbox that sends one).
+    pub acknowledge: bool,
 }
 
 /// Marks the inbound message processed (failing if another worker already did), remembers
@@ -267,6 +269,18 @@ pub(crate) async fn record_mail_origin(
     if let Some(id) = &origin.header_message_id {
         tx.remember_message_id(id, number, Some(message_id), "in", now)
             .await?;
+    }
+    if origin.acknowledge {
+        let key = format!("mail.acknowledge:{}", origin.inbound_id);
+        tx.enqueue_job(
+            crate::MAIL_ACKNOWLEDGE_JOB,
+            &number.to_string(),
+            now,
+            Some(&key),
+            5,
+            now,
+        )
+        .await?;
     }
     record(
         tx,
@@ -571,10 +585,11 @@ impl App {
             text,
             attachments,
         };
-        let origin = MailOrigin {
+        let mut origin = MailOrigin {
             inbound_id: row.id,
             header_message_id: message.message_id.clone(),
             html: message.html.clone(),
+            acknowledge: false,
         };
         if let Some(number) = threaded {
             // Follow merges to the survivor.
@@ -592,6 +607,12 @@ impl App {
             return Ok(());
         }
         let group_id = group_of_recipients(&row.recipients, mailboxes);
+        origin.acknowledge = row
+            .recipients
+            .split(',')
+            .map(mailbox_of)
+            .find_map(|r| mailboxes.iter().find(|m| m.address == r))
+            .is_some_and(|m| m.acknowledge);
         let subject: String = if message.subject.trim().is_empty() {
             "(no subject)".into()
         } else {
@@ -663,6 +684,7 @@ impl App {
             inbound_id: row.id,
             header_message_id: None,
             html: None,
+            acknowledge: false,
         };
         match self
             .create_conversation_with(&Principal::System, new, Some(&origin), now)

@@ -99,6 +99,136 @@ pub enum EventPayload {
     MailReleased {
         inbound_id: i64,
     },
+    /// An e-mail was queued for sending (a reply, or an automatic acknowledgement).
+    MailQueued {
+        outbound_id: i64,
+        message_id: Option<i64>,
+        automatic: bool,
+    },
+    /// A delivery attempt's outcome: sent, deferred (will retry) or failed, with the reason.
+    MailDelivery {
+        outbound_id: i64,
+        state: String,
+        error: Option<String>,
+    },
+    /// An SLA target now applies to a cycle of a metric (it started, or its target changed).
+    /// `policy_id`, `target_ms` and `basis` are empty when no target applies any more.
+    SlaApplied {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+        policy_id: Option<i64>,
+        target_ms: Option<i64>,
+        basis: Option<SlaBasis>,
+    },
+    /// An SLA clock stopped counting (pending, on hold when the policy says so, solved).
+    SlaPaused {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+    },
+    /// An SLA clock counts again.
+    SlaResumed {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+    },
+    /// The warning share of an SLA target elapsed (`at`: when it fell due).
+    SlaWarned {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+    },
+    /// An SLA target elapsed unmet (`at`: when it fell due).
+    SlaBreached {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+    },
+    /// An SLA target was met.
+    SlaFulfilled {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+    },
+    /// A warning or breach was escalated: `notified` is the group's lead who was told,
+    /// and on a breach the priority was raised and the conversation handed to that lead.
+    SlaEscalated {
+        metric: SlaMetric,
+        cycle: u32,
+        /// `warned` or `breached`.
+        reason: String,
+        notified: Option<i64>,
+    },
+}
+
+/// What an SLA target measures (the definitions are in the `sla` crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaMetric {
+    /// Creation to the first public agent reply.
+    FirstReply,
+    /// A customer message after an agent reply, to the next public agent reply.
+    NextReply,
+    /// One public agent reply to the next, while the team owes the customer news.
+    PeriodicUpdate,
+    /// Creation to solved, with time spent solved left out after a reopen.
+    Resolution,
+}
+
+impl SlaMetric {
+    /// Every metric, in a fixed order.
+    pub const ALL: [SlaMetric; 4] = [
+        SlaMetric::FirstReply,
+        SlaMetric::NextReply,
+        SlaMetric::PeriodicUpdate,
+        SlaMetric::Resolution,
+    ];
+
+    /// The stable text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaMetric::FirstReply => "first_reply",
+            SlaMetric::NextReply => "next_reply",
+            SlaMetric::PeriodicUpdate => "periodic_update",
+            SlaMetric::Resolution => "resolution",
+        }
+    }
+
+    /// The metric of a text form.
+    pub fn parse(text: &str) -> Option<SlaMetric> {
+        SlaMetric::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// The position in [`SlaMetric::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            SlaMetric::FirstReply => 0,
+            SlaMetric::NextReply => 1,
+            SlaMetric::PeriodicUpdate => 2,
+            SlaMetric::Resolution => 3,
+        }
+    }
+}
+
+/// How an SLA target's time is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaBasis {
+    /// Only while the policy's calendar is open.
+    Business,
+    /// Around the clock.
+    Calendar,
+}
+
+impl SlaBasis {
+    /// The stable text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaBasis::Business => "business",
+            SlaBasis::Calendar => "calendar",
+        }
+    }
 }
 
 /// The stored name of an event kind.
@@ -126,6 +256,15 @@ impl EventPayload {
             EventPayload::MailReceived { .. } => "mail_received",
             EventPayload::MailProcessed { .. } => "mail_processed",
             EventPayload::MailReleased { .. } => "mail_released",
+            EventPayload::SlaApplied { .. } => "sla_applied",
+            EventPayload::SlaPaused { .. } => "sla_paused",
+            EventPayload::SlaResumed { .. } => "sla_resumed",
+            EventPayload::SlaWarned { .. } => "sla_warned",
+            EventPayload::SlaBreached { .. } => "sla_breached",
+            EventPayload::SlaFulfilled { .. } => "sla_fulfilled",
+            EventPayload::SlaEscalated { .. } => "sla_escalated",
+            EventPayload::MailQueued { .. } => "mail_queued",
+            EventPayload::MailDelivery { .. } => "mail_delivery",
         }
     }
 
@@ -155,6 +294,19 @@ mod tests {
             EventPayload::CustomerMerged {
                 source: 1,
                 target: 2,
+            },
+            EventPayload::SlaApplied {
+                metric: SlaMetric::FirstReply,
+                cycle: 1,
+                at: 5,
+                policy_id: Some(2),
+                target_ms: Some(60_000),
+                basis: Some(SlaBasis::Business),
+            },
+            EventPayload::SlaBreached {
+                metric: SlaMetric::NextReply,
+                cycle: 3,
+                at: 9,
             },
         ];
         for payload in samples {

@@ -13,7 +13,7 @@ pub mod permission;
 pub use actor::Actor;
 pub use conversation::{Channel, MessageKind, Priority, Status, TransitionError};
 pub use customer::{normalize_identity, IdentityKind};
-pub use event::{EventKind, EventPayload};
+pub use event::{EventKind, EventPayload, SlaBasis, SlaMetric};
 pub use permission::{Principal, Role, Scope};
 
 /// Instants are stored and passed as whole milliseconds since the Unix epoch, in UTC.

@@ -132,10 +132,24 @@ pub(crate) fn detect(message: &Message<'_>, text: &str) -> Option<Report> {
             standard: true,
         }));
     }
+    // A multipart whose boundary is broken comes out as one opaque part with no text: read
+    // its raw content instead.
+    let raw_body;
+    let text = if text.trim().is_empty() {
+        raw_body = body_string(message.root_part().contents());
+        raw_body.as_str()
+    } else {
+        text
+    };
     if looks_like_plain_bounce(message, text) {
+        // Delivery-status fields pasted into the text (broken MIME) are still the best source.
+        let mut recipients = parse_delivery_status(text);
+        if recipients.is_empty() {
+            recipients = recipients_from_text(message, text);
+        }
         return Some(Report::Bounce(BounceReport {
-            original_message_id: returned_id.or_else(|| message_id_in_text(text)),
-            recipients: recipients_from_text(message, text),
+            original_message_id: returned_id.or_else(|| message_id_in_text(notice_tail(text))),
+            recipients,
             standard: false,
         }));
     }
@@ -431,7 +445,7 @@ fn recipients_from_text(message: &Message<'_>, text: &str) -> Vec<BounceRecipien
             .unwrap_or_default();
         for line in notice.lines() {
             let trimmed = line.trim();
-            let candidate_line = trimmed.ends_with(':') && trimmed.starts_with('<')
+            let candidate_line = trimmed.starts_with('<') && trimmed.contains('>')
                 || trimmed.contains(">: ")
                 || (line.starts_with([' ', '\t']) && !trimmed.contains(' '))
                 || trimmed.to_ascii_lowercase().starts_with("delivery failed")
@@ -504,6 +518,15 @@ fn notice_part(text: &str) -> &str {
     // `find` on the lower-cased copy: the offsets match for ASCII markers as long as lowering kept
     // the length, which to_ascii_lowercase guarantees.
     &text[..end]
+}
+
+/// The returned message after the notice (where its Message-ID is); the whole text when no
+/// marker separates them. The notice's own Message-ID is in the header, not in the text.
+fn notice_tail(text: &str) -> &str {
+    match notice_part(text).len() {
+        end if end < text.len() => &text[end..],
+        _ => text,
+    }
 }
 
 /// The line that says why, if one stands out.

@@ -87,29 +87,32 @@ pub fn compose_reply(
     if reply.to.is_empty() && reply.cc.is_empty() {
         return Err(ComposeError::NoRecipient);
     }
-    let domain = reply
-        .from
-        .address
+    let from_address = address_only(&reply.from.address);
+    let domain = from_address
         .rsplit_once('@')
         .map(|(_, d)| d)
         .unwrap_or("localhost");
     let id = message_id(random, domain);
     let marker = key.body_marker(reply.conversation);
     let subject_tag = format!("[#{}]", reply.conversation);
-    let subject = if reply.subject.contains(&subject_tag) {
-        reply.subject.clone()
+    let subject = one_line(&reply.subject);
+    let subject = if subject.contains(&subject_tag) {
+        subject
     } else {
-        format!("{} {subject_tag}", reply.subject.trim_end())
+        format!("{} {subject_tag}", subject.trim_end())
     };
-    let reply_to = key.reply_address(&reply.from.address, reply.conversation);
+    let reply_to = key.reply_address(&from_address, reply.conversation);
 
     let mut builder = MessageBuilder::new()
         .from(address(&reply.from))
-        .reply_to(Address::new_address(reply.from.name.clone(), reply_to))
+        .reply_to(Address::new_address(
+            reply.from.name.as_deref().map(one_line),
+            reply_to,
+        ))
         .subject(subject)
         .message_id(id.clone())
         .date(reply.date_ms.div_euclid(1000))
-        .header("X-Loop", Raw::new(reply.from.address.clone()))
+        .header("X-Loop", Raw::new(from_address.clone()))
         .text_body(format!("{}\n\n{marker}\n", reply.text.trim_end()));
     if !reply.to.is_empty() {
         builder = builder.to(Address::new_list(reply.to.iter().map(address).collect()));
@@ -118,10 +121,12 @@ pub fn compose_reply(
         builder = builder.cc(Address::new_list(reply.cc.iter().map(address).collect()));
     }
     if let Some(in_reply_to) = &reply.in_reply_to {
-        builder = builder.in_reply_to(in_reply_to.clone());
+        builder = builder.in_reply_to(id_only(in_reply_to));
     }
     if !reply.references.is_empty() {
-        builder = builder.references(MessageId::new_list(reply.references.iter().cloned()));
+        builder = builder.references(MessageId::new_list(
+            reply.references.iter().map(|id| id_only(id)),
+        ));
     }
     if reply.automatic {
         builder = builder
@@ -136,8 +141,8 @@ pub fn compose_reply(
     }
     for attachment in &reply.attachments {
         builder = builder.attachment(
-            attachment.content_type.clone(),
-            attachment.filename.clone(),
+            address_only(&attachment.content_type),
+            one_line(&attachment.filename),
             attachment.bytes.clone(),
         );
     }
@@ -148,7 +153,37 @@ pub fn compose_reply(
 }
 
 fn address(mailbox: &Mailbox) -> Address<'static> {
-    Address::new_address(mailbox.name.clone(), mailbox.address.clone())
+    Address::new_address(
+        mailbox.name.as_deref().map(one_line),
+        address_only(&mailbox.address),
+    )
+}
+
+// mail-builder writes header values as given: a line break in a subject, a name or an id would
+// start a new header (header injection, e.g. a Bcc). Every value is made single-line first.
+
+/// Control characters (CR, LF, …) become spaces.
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// An address or a content type: no spaces, controls, brackets or quotes at all.
+fn address_only(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !(c.is_control() || c.is_whitespace() || "<>\"(),;".contains(*c)))
+        .collect()
+}
+
+/// A message id without angle brackets, spaces or controls.
+fn id_only(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !(c.is_control() || c.is_whitespace() || *c == '<' || *c == '>'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -187,6 +222,78 @@ mod tests {
             automatic,
             date_ms: 1_751_356_800_000,
         }
+    }
+
+    /// The composed bytes with mail-builder's random boundaries replaced by B1, B2, … in order.
+    fn with_stable_boundaries(bytes: &[u8]) -> String {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        let mut n = 0;
+        while let Some(at) = text.find("boundary=\"") {
+            let start = at + "boundary=\"".len();
+            let Some(len) = text[start..].find('"') else {
+                break;
+            };
+            let boundary = text[start..start + len].to_owned();
+            n += 1;
+            text = text.replace(
+                &format!("boundary=\"{boundary}\""),
+                &format!("boundary:B{n}"),
+            );
+            text = text.replace(&boundary, &format!("B{n}"));
+        }
+        text
+    }
+
+    #[test]
+    fn a_composed_reply_matches_its_snapshot() {
+        let composed = compose_reply(&reply(false), &key(), [7; 16]).unwrap();
+        let expected = "From: \"ACME Support\" <support@acme.test>\r
+Reply-To: \"ACME Support\" <support+c1234-66076abdc9@acme.test>\r
+Subject: Re: Refund [#1234]\r
+Message-ID: <07070707070707070707070707070707@acme.test>\r
+Date: Tue, 1 Jul 2025 08:00:00 +0000\r
+X-Loop: support@acme.test\r
+To: \"=?utf-8?B?QW5uIMOcbmljb2Rl?=\" <ann@example.test>\r
+In-Reply-To: <in-1@example.test>\r
+References: <out-0@acme.test> <in-1@example.test>\r
+MIME-Version: 1.0\r
+Content-Type: multipart/mixed; \r
+\tboundary:B1\r
+\r
+\r
+--B1\r
+Content-Type: multipart/alternative; \r
+\tboundary:B2\r
+\r
+\r
+--B2\r
+Content-Type: text/plain; charset=\"utf-8\"\r
+Content-Transfer-Encoding: quoted-printable\r
+\r
+Your refund is on its way.\r
+=C3=84 line with =C3=BCmlauts.\r
+\r
+[ref:c1234-66076abdc9]\r
+\r
+--B2\r
+Content-Type: text/html; charset=\"utf-8\"\r
+Content-Transfer-Encoding: 7bit\r
+\r
+<p>Your refund is on its way.</p>\r
+<p style=\"color:#999;font-size:10px\">[ref:c1234-66076abdc9]</p>\r
+\r
+--B2--\r
+\r
+--B1\r
+Content-Type: application/pdf\r
+Content-Disposition: attachment; filename=\"receipt.pdf\"\r
+Content-Transfer-Encoding: base64\r
+\r
+JVBERi0xLjQgZmFrZQ==\r
+\r
+--B1--\r
+";
+        assert_eq!(with_stable_boundaries(&composed.bytes), expected);
     }
 
     #[test]
@@ -267,6 +374,19 @@ mod tests {
                 by: Rule::TokenInAddress
             }
         );
+    }
+
+    #[test]
+    fn line_breaks_in_fields_cannot_inject_headers() {
+        let mut r = reply(false);
+        r.subject = "Hi\r\nBcc: evil@x.test".into();
+        r.to[0].name = Some("Ann\r\nBcc: evil@x.test".into());
+        r.in_reply_to = Some("x@y>\r\nBcc: evil@x.test".into());
+        let composed = compose_reply(&r, &key(), [4; 16]).unwrap();
+        let raw = String::from_utf8_lossy(&composed.bytes);
+        assert!(!raw.contains("\nBcc:"), "{raw}");
+        let m = read_message(&composed.bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(m.to.len(), 1);
     }
 
     #[test]

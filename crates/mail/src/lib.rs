@@ -21,6 +21,8 @@
 //! assert!(message.verdict.is_person());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bounce;
 pub mod compose;
 pub mod html;

@@ -35,6 +35,12 @@ pub struct Config {
     pub mail_hostname: String,
     /// Largest inbound message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// The SMTP relay outgoing mail is submitted to, HOST:PORT (unset: mail waits, deferred).
+    pub smtp_relay: Option<String>,
+    /// none, starttls or tls.
+    pub smtp_relay_security: String,
+    pub smtp_relay_user: Option<String>,
+    pub smtp_relay_password: Option<String>,
 }
 
 impl Default for Config {
@@ -52,6 +58,10 @@ impl Default for Config {
             lmtp_listen: None,
             mail_hostname: "localhost".into(),
             max_message_bytes: 25 * 1024 * 1024,
+            smtp_relay: None,
+            smtp_relay_security: "starttls".into(),
+            smtp_relay_user: None,
+            smtp_relay_password: None,
         }
     }
 }
@@ -85,6 +95,10 @@ const KEYS: &[&str] = &[
     "lmtp_listen",
     "mail_hostname",
     "max_message_bytes",
+    "smtp_relay",
+    "smtp_relay_security",
+    "smtp_relay_user",
+    "smtp_relay_password",
 ];
 
 impl Config {
@@ -121,9 +135,13 @@ impl Config {
         read!(log);
         read!(mail_hostname);
         read!(max_message_bytes);
+        read!(smtp_relay_security);
         for (key, slot) in [
             ("smtp_listen", &mut config.smtp_listen),
             ("lmtp_listen", &mut config.lmtp_listen),
+            ("smtp_relay", &mut config.smtp_relay),
+            ("smtp_relay_user", &mut config.smtp_relay_user),
+            ("smtp_relay_password", &mut config.smtp_relay_password),
         ] {
             if figment.contains(key) {
                 match figment.extract_inner::<Option<String>>(key) {
@@ -177,6 +195,12 @@ impl Config {
                 }
             }
         }
+        if smtp::RelaySecurity::parse(&config.smtp_relay_security).is_none() {
+            problems.push(format!(
+                "smtp_relay_security {:?} is not one of none, starttls, tls",
+                config.smtp_relay_security
+            ));
+        }
         if let Some(url) = &config.database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 problems.push("database_url must start with postgres:// (leave it out to use SQLite in the data directory)".into());
@@ -194,6 +218,22 @@ impl Config {
                 problems.join("\n  - ")
             )
         }
+    }
+
+    /// The application with its outgoing-mail relay, when one is configured.
+    pub fn app(&self, store: store::Store) -> anyhow::Result<app::App> {
+        let app = app::App::new(store, self.settings());
+        let Some(relay) = &self.smtp_relay else {
+            return Ok(app);
+        };
+        let security = smtp::RelaySecurity::parse(&self.smtp_relay_security)
+            .unwrap_or(smtp::RelaySecurity::StartTls);
+        let credentials = self
+            .smtp_relay_user
+            .clone()
+            .map(|user| (user, self.smtp_relay_password.clone().unwrap_or_default()));
+        let relay = smtp::Relay::new(relay, security, credentials).map_err(anyhow::Error::msg)?;
+        Ok(app.with_mail_sender(std::sync::Arc::new(relay)))
     }
 
     pub fn settings(&self) -> app::Settings {

@@ -317,8 +317,86 @@ pub async fn seed_if_empty(
     let result = seed_demo(app, seed, conversations, now).await;
     app.store.set_bulk_load(false).await?;
     result?;
+    seed_sla(app, now).await?;
     app.run_search_indexer(2000, now).await?;
     Ok(true)
+}
+
+/// A business calendar (Brussels office hours with Belgian holidays) and two SLA policies,
+/// then a recompute, so that every demo conversation shows its SLA state.
+async fn seed_sla(app: &app::App, now: i64) -> anyhow::Result<()> {
+    use domain::SlaBasis::{Business, Calendar};
+    use domain::SlaMetric::{FirstReply, NextReply, PeriodicUpdate, Resolution};
+    use Priority::{High, Urgent};
+    let system = Principal::System;
+    let holidays = [
+        "--01-01", "--05-01", "--07-21", "--08-15", "--11-01", "--11-11", "--12-25",
+    ];
+    let calendar = app
+        .add_sla_calendar(
+            &system,
+            app::CalendarInput {
+                name: "Brussels office".into(),
+                time_zone: "Europe/Brussels".into(),
+                hours: "mon-fri 09:00-17:00".into(),
+                holidays: holidays.iter().map(|h| h.to_string()).collect(),
+                exceptions: vec![],
+            },
+            now,
+        )
+        .await?;
+    let target = |metric, priority, minutes, basis| sla::TargetRule {
+        metric,
+        priority,
+        minutes,
+        basis,
+    };
+    let urgent = app::PolicyInput {
+        name: "Urgent and high".into(),
+        position: Some(1),
+        conditions: sla::Conditions {
+            priorities: vec![Urgent, High],
+            ..Default::default()
+        },
+        calendar_id: Some(calendar.id),
+        targets: vec![
+            target(FirstReply, Urgent, 30, Calendar),
+            target(FirstReply, High, 60, Business),
+            target(NextReply, Urgent, 60, Calendar),
+            target(NextReply, High, 120, Business),
+            target(Resolution, Urgent, 480, Calendar),
+            target(Resolution, High, 960, Business),
+        ],
+        warn_at_percent: Some(75),
+        on_hold_pauses: false,
+    };
+    let standard = app::PolicyInput {
+        name: "Standard".into(),
+        position: Some(2),
+        conditions: sla::Conditions::default(),
+        calendar_id: Some(calendar.id),
+        targets: [Priority::Low, Priority::Normal, High, Urgent]
+            .into_iter()
+            .flat_map(|p| {
+                [
+                    target(FirstReply, p, 240, Business),
+                    target(NextReply, p, 480, Business),
+                    target(PeriodicUpdate, p, 1440, Business),
+                    target(Resolution, p, 2400, Business),
+                ]
+            })
+            .collect(),
+        warn_at_percent: Some(75),
+        on_hold_pauses: true,
+    };
+    app.add_sla_policy(&system, urgent, now).await?;
+    app.add_sla_policy(&system, standard, now).await?;
+    let run = app.recompute_sla(now).await?;
+    eprintln!(
+        "SLA clocks: {} conversations, {} SLA events",
+        run.conversations, run.events_appended
+    );
+    Ok(())
 }
 
 async fn seed_demo(

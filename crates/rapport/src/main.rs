@@ -5,6 +5,9 @@ mod bench;
 mod bench_mail;
 mod cli_analyze;
 mod cli_calendar;
+mod cli_mail;
+mod cli_mine;
+mod cli_sla;
 mod config;
 mod demo;
 mod server;
@@ -32,13 +35,13 @@ struct Cli {
 }
 
 #[derive(Args, Clone, Default)]
-struct DbArgs {
+pub(crate) struct DbArgs {
     /// Data directory (SQLite database `rapport.db` inside).
     #[arg(long)]
-    data: Option<PathBuf>,
+    pub(crate) data: Option<PathBuf>,
     /// Use PostgreSQL instead of SQLite.
     #[arg(long)]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -96,6 +99,22 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// E-mail: parse, import, the quarantine.
+    Mail {
+        #[command(subcommand)]
+        command: cli_mail::MailCommand,
+    },
+    /// Process mining for analysts: directly-follows graphs, variants, process maps (JSON on stdout).
+    Mine {
+        /// For FILE `-`: the data directory of the live database.
+        #[arg(long, global = true)]
+        data: Option<PathBuf>,
+        /// For FILE `-`: the live PostgreSQL database.
+        #[arg(long, global = true)]
+        database_url: Option<String>,
+        #[command(subcommand)]
+        command: cli_mine::MineCommand,
+    },
     /// Support mailboxes (the addresses Rapport receives mail for).
     Mailbox {
         #[command(subcommand)]
@@ -116,6 +135,11 @@ enum Command {
         #[command(subcommand)]
         command: cli_calendar::CalendarCommand,
     },
+    /// Service standards: recompute the SLA clocks from the log.
+    Sla {
+        #[command(subcommand)]
+        command: cli_sla::SlaCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -133,6 +157,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The SLA tick: finding the warnings and breaches due among many open conversations.
+    Sla(cli_sla::BenchArgs),
     /// Inbound mail: concurrent SMTP senders, each message counted after its 250, against
     /// the parse-and-insert ceiling measured in the same run.
     Smtp {
@@ -245,7 +271,11 @@ pub fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn load(cli_config: Option<PathBuf>, db: DbArgs, listen: Option<String>) -> anyhow::Result<Config> {
+pub(crate) fn load(
+    cli_config: Option<PathBuf>,
+    db: DbArgs,
+    listen: Option<String>,
+) -> anyhow::Result<Config> {
     load_with_mail(cli_config, db, listen, MailListenArgs::default())
 }
 
@@ -479,7 +509,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bench_mail::smtp(&config, &options).await
         }
         Command::Analyze { command } => cli_analyze::run(command),
+        Command::Mail { command } => cli_mail::run(cli.config, command).await,
+        Command::Mine {
+            data,
+            database_url,
+            command,
+        } => {
+            if command.source().file.as_os_str() != "-" {
+                return cli_mine::run(command);
+            }
+            // `-`: Rapport's own log, mapped as documented in app/src/process_log.rs.
+            let config = load(cli.config, DbArgs { data, database_url }, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let log = app.process_log(&Principal::System).await?;
+            store.close().await;
+            cli_mine::run_on_log(command, &log)
+        }
         Command::Calendar { command } => cli_calendar::run(command),
+        Command::Sla { command } => cli_sla::run(cli.config, command).await,
+        Command::Bench {
+            command: BenchCommand::Sla(args),
+        } => cli_sla::bench(cli.config, args).await,
         Command::Backup { db, to } => {
             let config = load(cli.config, db, None)?;
             if config.database_url.is_some() {

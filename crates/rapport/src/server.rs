@@ -15,9 +15,9 @@ pub async fn serve(
     store: store::Store,
     logins: Option<&[(&str, &str)]>,
 ) -> anyhow::Result<()> {
-    let app = app::App::new(store.clone(), config.settings());
+    let app = config.app(store.clone())?;
     let state = web::AppState::new(app.clone(), Arc::new(now_millis), config.secure_cookies);
-    let router = web::router(state);
+    let router = web::router(state.clone()).merge(ui::router(state));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

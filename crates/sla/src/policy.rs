@@ -7,48 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Millis;
 
-/// What a target measures. The exact definitions are in the crate documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Creation to the first public agent reply.
-    FirstReply,
-    /// A customer message after an agent reply, to the next public agent reply.
-    NextReply,
-    /// One public agent reply to the next, while the team owes the customer news.
-    PeriodicUpdate,
-    /// Creation to solved, with time spent solved left out after a reopen.
-    Resolution,
-}
-
-impl Metric {
-    /// Every metric, in a fixed order (the order of [`crate::SlaState::metrics`]).
-    pub const ALL: [Metric; 4] = [
-        Metric::FirstReply,
-        Metric::NextReply,
-        Metric::PeriodicUpdate,
-        Metric::Resolution,
-    ];
-
-    /// The stable text form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::FirstReply => "first_reply",
-            Metric::NextReply => "next_reply",
-            Metric::PeriodicUpdate => "periodic_update",
-            Metric::Resolution => "resolution",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Metric::FirstReply => 0,
-            Metric::NextReply => 1,
-            Metric::PeriodicUpdate => 2,
-            Metric::Resolution => 3,
-        }
-    }
-}
+/// What a target measures (`domain::SlaMetric`, so that events can name it). The exact
+/// definitions are in the crate documentation.
+pub use domain::SlaMetric as Metric;
 
 pub(crate) fn priority_index(priority: Priority) -> usize {
     match priority {
@@ -59,15 +20,9 @@ pub(crate) fn priority_index(priority: Priority) -> usize {
     }
 }
 
-/// How a target's time is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TimeBasis {
-    /// Only while the policy's calendar is open.
-    Business,
-    /// Around the clock.
-    Calendar,
-}
+/// How a target's time is counted (`domain::SlaBasis`): business time (only while the
+/// policy's calendar is open) or calendar time (around the clock).
+pub use domain::SlaBasis as TimeBasis;
 
 /// One target of a policy: `minutes` of `basis` time for `metric` at `priority`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

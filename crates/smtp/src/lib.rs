@@ -10,6 +10,10 @@
 //! the caller provides an upgrade). Recipients are checked at RCPT against the configured
 //! mailboxes (plus-addressed forms such as `support+c12-ab@…` count as the mailbox).
 
+mod relay;
+
+pub use relay::{Relay, RelaySecurity};
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

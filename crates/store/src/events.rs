@@ -129,3 +129,14 @@ impl Store {
         run!(read self, |p| Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(p).await?))
     }
 }
+
+impl Store {
+    /// Conversation events in id order, `limit` at a time after `after_id` (for whole-log
+    /// reads such as the process log; not for consumers, which follow the horizon instead).
+    pub async fn conversation_events_page(&self, after_id: i64, limit: i64) -> Result<Vec<EventRow>> {
+        run!(read self, |c| Ok(sqlx::query_as(
+            "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events \
+             WHERE id > $1 AND conversation IS NOT NULL ORDER BY id LIMIT $2")
+            .bind(after_id).bind(limit).fetch_all(c).await?))
+    }
+}

@@ -15,6 +15,7 @@ mod jobs;
 mod mail;
 mod migrate;
 mod rows;
+mod sla;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -34,6 +35,7 @@ pub use events::{Cursor, NewEvent};
 pub use jobs::{retry_delay_millis, Job};
 pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
 pub use rows::*;
+pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
 
 /// Everything that can go wrong in the store, in terms the use cases can act on.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ pub struct MailboxRow {
     pub name: String,
     pub group_id: Option<i64>,
     pub acknowledge: bool,
+    pub acknowledgement: Option<String>,
     pub created_at: i64,
 }
 
@@ -101,6 +102,27 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, 'received') RETURNING id")
             .bind(mail.transport).bind(mail.mail_from).bind(mail.recipients).bind(mail.raw_sha256)
             .bind(mail.size).bind(mail.received_at).fetch_one(&mut *c).await?))
+    }
+
+    /// The envelope recipients of the first mail of a conversation (which mailbox it came to).
+    pub async fn first_inbound_recipients(&mut self, conversation: i64) -> Result<Option<String>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT recipients FROM inbound_mail WHERE conversation = $1 ORDER BY id LIMIT 1")
+            .bind(conversation).fetch_optional(&mut *c).await?))
+    }
+
+    /// The Message-IDs of a conversation, oldest first, with their direction (in or out).
+    pub async fn conversation_message_ids(
+        &mut self,
+        conversation: i64,
+    ) -> Result<Vec<(String, String)>> {
+        run!(tx self, |c| Ok(sqlx::query_as("SELECT message_id, direction FROM mail_message_ids WHERE conversation = $1 ORDER BY created_at, message_id")
+            .bind(conversation).fetch_all(&mut *c).await?))
+    }
+
+    /// A customer's first e-mail address.
+    pub async fn customer_email(&mut self, customer_id: i64) -> Result<Option<String>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT value FROM customer_identities WHERE customer_id = $1 AND kind = 'email' ORDER BY id LIMIT 1")
+            .bind(customer_id).fetch_optional(&mut *c).await?))
     }
 
     /// Locks an inbound message for processing (PostgreSQL: `FOR UPDATE`; SQLite has one writer).
@@ -278,9 +300,9 @@ impl Store {
     /// Whether `address` is the customer's, or has written in conversation `number`.
     pub async fn is_mail_participant(&self, number: i64, address: &str) -> Result<bool> {
         run!(read self, |c| Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT 1 FROM conversations v JOIN customer_identities i ON i.customer_id = v.customer_id \
+            "SELECT v.number FROM conversations v JOIN customer_identities i ON i.customer_id = v.customer_id \
              WHERE v.number = $1 AND i.kind = 'email' AND i.value = $2 \
-             UNION ALL SELECT 1 FROM inbound_mail m WHERE m.conversation = $1 AND m.mail_from = $2 LIMIT 1")
+             UNION ALL SELECT m.id FROM inbound_mail m WHERE m.conversation = $1 AND m.mail_from = $2 LIMIT 1")
             .bind(number).bind(address).fetch_optional(c).await?.is_some()))
     }
 
@@ -291,7 +313,7 @@ impl Store {
     }
 
     pub async fn mailboxes(&self) -> Result<Vec<MailboxRow>> {
-        run!(read self, |c| Ok(sqlx::query_as("SELECT id, address, name, group_id, acknowledge, created_at FROM mailboxes ORDER BY address")
+        run!(read self, |c| Ok(sqlx::query_as("SELECT id, address, name, group_id, acknowledge, acknowledgement, created_at FROM mailboxes ORDER BY address")
             .fetch_all(c).await?))
     }
 

@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_mail.sql"),
         include_str!("../migrations/postgres/0004_mail.sql"),
     ),
+    (
+        5,
+        "sla",
+        include_str!("../migrations/sqlite/0005_sla.sql"),
+        include_str!("../migrations/postgres/0005_sla.sql"),
+    ),
 ];
 
 impl Store {

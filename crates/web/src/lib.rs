@@ -6,7 +6,9 @@ mod api;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod mail_api;
 mod openapi;
+mod sla_api;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -132,7 +134,41 @@ pub fn router(state: AppState) -> Router {
         .route("/attachments/{id}", get(api::get_attachment))
         .route("/tokens", post(api::create_token))
         .route("/agents", post(api::create_agent).get(api::list_agents))
-        .route("/groups", post(api::create_group).get(api::list_groups));
+        .route("/groups", post(api::create_group).get(api::list_groups))
+        .route(
+            "/conversations/{number}/mail",
+            get(mail_api::conversation_mail),
+        )
+        .route(
+            "/mailboxes",
+            get(mail_api::list_mailboxes).post(mail_api::create_mailbox),
+        )
+        .route("/mail/quarantine", get(mail_api::quarantine))
+        .route("/mail/quarantine/{id}/release", post(mail_api::release))
+        .route(
+            "/calendars",
+            get(sla_api::list_calendars).post(sla_api::create_calendar),
+        )
+        .route(
+            "/calendars/{id}",
+            get(sla_api::get_calendar)
+                .put(sla_api::put_calendar)
+                .delete(sla_api::delete_calendar),
+        )
+        .route(
+            "/sla-policies",
+            get(sla_api::list_policies).post(sla_api::create_policy),
+        )
+        .route(
+            "/sla-policies/{id}",
+            get(sla_api::get_policy)
+                .put(sla_api::put_policy)
+                .delete(sla_api::delete_policy),
+        )
+        .route(
+            "/conversations/{number}/sla",
+            get(sla_api::conversation_sla),
+        );
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(openapi_document))

@@ -3,8 +3,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api;
 use crate::error::{ErrorBody, ErrorDetail};
+use crate::{api, mail_api, sla_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,11 @@ use crate::error::{ErrorBody, ErrorDetail};
         api::post_message, api::list_messages, api::list_events, api::merge_conversation, api::queues,
         api::get_customer, api::merge_customer, api::get_attachment,
         api::create_token, api::create_agent, api::list_agents, api::list_groups, api::create_group,
+        mail_api::conversation_mail, mail_api::list_mailboxes, mail_api::create_mailbox,
+        mail_api::quarantine, mail_api::release,
+        sla_api::list_calendars, sla_api::create_calendar, sla_api::get_calendar, sla_api::put_calendar,
+        sla_api::delete_calendar, sla_api::list_policies, sla_api::create_policy, sla_api::get_policy,
+        sla_api::put_policy, sla_api::delete_policy, sla_api::conversation_sla,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),

@@ -709,3 +709,76 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(health.body, json!({"status": "ok", "database": "sqlite"}));
     api.db.finish().await;
 }
+
+#[tokio::test]
+async fn mailboxes_quarantine_and_delivery_state_over_http() {
+    for db in backends().await {
+        let api = Api::new(db).await;
+        let app = api.db.app();
+        team(&app).await;
+        let admin = api.login("admin@t.test", "pw-1234").await;
+        let agent = api.login("agent@t.test", "pw-1234").await;
+        let created = api
+            .call("POST", "/api/v1/mailboxes", &admin, Some(json!({"address": "help@mx.test", "group": "Support", "acknowledge": false})))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["address"], "help@mx.test");
+        let refused = api
+            .call("POST", "/api/v1/mailboxes", &agent, Some(json!({"address": "x@mx.test"})))
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(api.call("GET", "/api/v1/mailboxes", &agent, None).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(api.call("GET", "/api/v1/mail/quarantine", &agent, None).await.status, StatusCode::FORBIDDEN);
+        // A message that is not mail lands in the quarantine, with its reason; the admin releases it.
+        let bad = app
+            .accept_mail(
+                app::AcceptedMail {
+                    transport: app::Transport::Smtp,
+                    mail_from: "x@example.org".into(),
+                    recipients: vec!["help@mx.test".into()],
+                    raw: b"\x00\x01 not mail".to_vec(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        app.ingest_mail(bad, T0).await.unwrap();
+        let list = api.call("GET", "/api/v1/mail/quarantine", &admin, None).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        assert_eq!(list.body["items"][0]["id"], bad);
+        assert!(list.body["items"][0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        let release = api
+            .call("POST", &format!("/api/v1/mail/quarantine/{bad}/release"), &admin, Some(json!({})))
+            .await;
+        assert_eq!(release.status, StatusCode::ACCEPTED, "{}", release.body);
+        let again = api
+            .call("POST", &format!("/api/v1/mail/quarantine/{bad}/release"), &admin, Some(json!({})))
+            .await;
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "only quarantined mail is released");
+        // A reply on an e-mail conversation is queued as mail; its state is visible to agents.
+        let mail = "From: ann@example.org\r\nTo: help@mx.test\r\nSubject: Hi\r\nMessage-ID: <h1@example.org>\r\n\r\nHello\r\n";
+        let id = app
+            .accept_mail(
+                app::AcceptedMail {
+                    transport: app::Transport::Smtp,
+                    mail_from: "ann@example.org".into(),
+                    recipients: vec!["help@mx.test".into()],
+                    raw: mail.as_bytes().to_vec(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        app.ingest_mail(id, T0).await.unwrap();
+        let number = app.store.inbound_mail(id).await.unwrap().unwrap().conversation.unwrap();
+        let reply = api
+            .call("POST", &format!("/api/v1/conversations/{number}/messages"), &agent, Some(json!({"kind": "reply", "text": "Hello Ann"})))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let state = api.call("GET", &format!("/api/v1/conversations/{number}/mail"), &agent, None).await;
+        assert_eq!(state.status, StatusCode::OK, "{}", state.body);
+        assert_eq!(state.body["items"][0]["state"], "queued");
+        assert_eq!(state.body["items"][0]["to"], "ann@example.org");
+        api.db.finish().await;
+    }
+}

@@ -544,3 +544,172 @@ async fn the_whole_email_corpus_goes_through_intake_and_nothing_is_left_behind()
     assert!(count("bounce") >= 5, "the DSNs are recognised");
     db.finish().await;
 }
+
+/// A real SMTP server (aiosmtpd) for outbound tests, or `None` with a notice when Python's
+/// aiosmtpd is not installed (CI installs it and sets RAPPORT_REQUIRE_PEERS=1).
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_sink(fail_first: u32) -> Option<SmtpSink> {
+    use std::io::BufRead;
+    let python = std::env::var("RAPPORT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_aiosmtpd = std::process::Command::new(&python)
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_aiosmtpd {
+        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_PEERS=1 but {python} cannot import aiosmtpd");
+        }
+        eprintln!("skipped: the outbound SMTP test needs Python's aiosmtpd (set RAPPORT_PYTHON)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tools/peers/smtp_sink.py"
+    );
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .arg(port.to_string())
+        .arg(dir.path())
+        .arg(fail_first.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "READY");
+    Some(SmtpSink { child, port, dir })
+}
+
+#[tokio::test]
+async fn a_reply_goes_out_by_smtp_with_retries_and_its_answer_threads_back() {
+    for db in backends().await {
+        // One server per backend: its first delivery attempt fails with a 451.
+        let Some(sink) = smtp_sink(1) else { return };
+        let relay = smtp::Relay::new(
+            &format!("127.0.0.1:{}", sink.port),
+            smtp::RelaySecurity::None,
+            None,
+        )
+        .unwrap();
+        let app = db.app().with_mail_sender(Arc::new(relay));
+        with_mailbox(&app).await;
+        let agent = app.agent_principal(4).await.unwrap();
+        let first = "From: Ann <ann@example.org>\r\nTo: support@mx.test\r\nSubject: Broken kettle\r\nMessage-ID: <k1@example.org>\r\n\r\nMy kettle is broken.\r\n";
+        let id = app
+            .accept_mail(accepted(first, "ann@example.org"), T0)
+            .await
+            .unwrap();
+        app.ingest_mail(id, T0).await.unwrap();
+        let number = app
+            .store
+            .inbound_mail(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .conversation
+            .unwrap();
+        let posted = app
+            .add_message(
+                &agent,
+                number,
+                crate::support::message(domain::MessageKind::Reply, "We will send a new one."),
+                None,
+                T0,
+            )
+            .await
+            .unwrap();
+        let _ = posted;
+        let mail = app.outbound_mail(&agent, number).await.unwrap();
+        let reply = mail
+            .iter()
+            .find(|m| !m.automatic)
+            .expect("the reply is queued with it");
+        assert_eq!(reply.state, "queued");
+        assert_eq!(reply.recipients, "ann@example.org");
+        // Every job, now and after the backoff: the first attempt meets a 451, the retry is sent.
+        for now in [T0 + 1, T0 + 3_600_000, T0 + 7_200_000] {
+            while app.run_one_job("test", now).await.unwrap() != app::JobOutcome::Nothing {}
+        }
+        let mail = app.outbound_mail(&agent, number).await.unwrap();
+        for m in &mail {
+            assert_eq!(m.state, "sent", "{}: {m:?}", db.name);
+        }
+        let reply = mail.iter().find(|m| !m.automatic).unwrap();
+        let ack = mail
+            .iter()
+            .find(|m| m.automatic)
+            .expect("an acknowledgement went out");
+        assert!(
+            reply.attempts + ack.attempts >= 3,
+            "one delivery was deferred and retried"
+        );
+        let events = app.events(&agent, number).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert!(
+            kinds.contains(&"mail_queued") && kinds.contains(&"mail_delivery"),
+            "{kinds:?}"
+        );
+        // What the server received: threaded, tokenised, the acknowledgement marked automatic.
+        let mut received = Vec::new();
+        for entry in std::fs::read_dir(sink.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                received.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+        let sent_reply = received
+            .iter()
+            .find(|m| m.contains("We will send a new one."))
+            .expect("the reply reached the server");
+        assert!(
+            sent_reply.contains("In-Reply-To: <k1@example.org>"),
+            "{sent_reply}"
+        );
+        assert!(sent_reply.contains(&format!("[#{number}]")));
+        assert!(received
+            .iter()
+            .any(|m| m.contains("Auto-Submitted: auto-replied")));
+        // The customer answers our reply: it threads by In-Reply-To.
+        let answer = format!(
+            "From: ann@example.org\r\nTo: support@mx.test\r\nSubject: Re: Broken kettle\r\nMessage-ID: <k2@example.org>\r\nIn-Reply-To: <{}>\r\n\r\nThanks!\r\n",
+            reply.header_message_id
+        );
+        let id2 = app
+            .accept_mail(accepted(&answer, "ann@example.org"), T0)
+            .await
+            .unwrap();
+        app.ingest_mail(id2, T0).await.unwrap();
+        assert_eq!(
+            app.store
+                .inbound_mail(id2)
+                .await
+                .unwrap()
+                .unwrap()
+                .conversation,
+            Some(number)
+        );
+        drop(sink);
+        db.finish().await;
+    }
+}

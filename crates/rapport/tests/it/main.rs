@@ -9,5 +9,8 @@ mod api;
 mod cli;
 mod consumers;
 mod mail;
+mod process_log;
+mod sla;
 mod support;
+mod ui;
 mod use_cases;

@@ -7,6 +7,8 @@ CREATE TABLE mailboxes (
     name          TEXT NOT NULL,
     group_id      INTEGER REFERENCES groups(id),
     acknowledge   BOOLEAN NOT NULL DEFAULT FALSE,
+    -- The acknowledgement's text ({number} and {subject} are filled in); NULL: the default.
+    acknowledgement TEXT,
     created_at    INTEGER NOT NULL
 );
 

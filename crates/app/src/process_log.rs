@@ -1,0 +1,177 @@
+//! Rapport's own event log as a process-mining log: a conversation is a case, and the events
+//! of its audit trail map to activities by this table (events not listed are left out):
+//!
+//! | event | activity |
+//! |---|---|
+//! | `created` | Created |
+//! | `message_added`, customer, after creation | Customer replied |
+//! | `message_added`, reply, the first one | First reply |
+//! | `message_added`, reply, later ones | Agent replied |
+//! | `message_added`, note | Internal note |
+//! | `status_changed` to pending / on hold / solved / closed | Pending / On hold / Solved / Closed |
+//! | `status_changed` from solved or closed back to open | Reopened |
+//! | `group_changed` to a group | Assigned to group NAME |
+//! | `assignee_changed` to an agent | Assigned to agent |
+//! | `priority_changed` | Priority raised / Priority lowered |
+//! | `merged_into` | Merged |
+//!
+//! The resource is the agent's e-mail address, `customer`, `api token`, or `system`; the group
+//! is the conversation's group at that moment.
+
+use std::collections::HashMap;
+
+use domain::{EventPayload, MessageKind, Principal, Status};
+use mining::{EventFields, EventLog, LogBuilder, NONE};
+
+use crate::{App, AppError, Result};
+
+/// What the mapping remembers of a case while reading its events in order.
+#[derive(Default)]
+struct CaseState {
+    /// The opening message (part of "Created") has been seen.
+    opened: bool,
+    replied: bool,
+    group: Option<i64>,
+}
+
+impl App {
+    /// The whole conversation log as an event log for process mining (managers and admins).
+    pub async fn process_log(&self, by: &Principal) -> Result<EventLog> {
+        let allowed = match by {
+            Principal::System => true,
+            Principal::Agent { role, .. } => *role >= domain::Role::Manager,
+            _ => false,
+        };
+        if !allowed {
+            return Err(AppError::Forbidden(
+                "process maps are for managers and administrators".into(),
+            ));
+        }
+        let groups: HashMap<i64, String> = self
+            .store
+            .groups()
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g.name))
+            .collect();
+        let agents: HashMap<i64, String> = self
+            .store
+            .agents()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.email))
+            .collect();
+        // Events arrive in id order, interleaved across conversations: gather each case's
+        // activities first, then build the log case by case.
+        let mut cases: HashMap<i64, Vec<(String, i64, String, Option<i64>)>> = HashMap::new();
+        let mut states: HashMap<i64, CaseState> = HashMap::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.conversation_events_page(after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for event in &page {
+                let Some(number) = event.conversation else {
+                    continue;
+                };
+                let Ok(payload) = serde_json::from_str::<EventPayload>(&event.payload) else {
+                    continue;
+                };
+                let state = states.entry(number).or_default();
+                let activity = match &payload {
+                    EventPayload::Created { group_id, .. } => {
+                        state.group = *group_id;
+                        Some("Created".to_string())
+                    }
+                    EventPayload::MessageAdded { message_kind, .. } => match message_kind {
+                        MessageKind::Customer => {
+                            let opening = !state.opened;
+                            state.opened = true;
+                            (!opening).then(|| "Customer replied".to_string())
+                        }
+                        MessageKind::Reply if !state.replied => {
+                            state.opened = true;
+                            state.replied = true;
+                            Some("First reply".to_string())
+                        }
+                        MessageKind::Reply => Some("Agent replied".to_string()),
+                        MessageKind::Note => Some("Internal note".to_string()),
+                    },
+                    EventPayload::StatusChanged { from, to } => match (from, to) {
+                        (Status::Solved | Status::Closed, Status::Open | Status::New) => {
+                            Some("Reopened".to_string())
+                        }
+                        (_, Status::Pending) => Some("Pending".to_string()),
+                        (_, Status::OnHold) => Some("On hold".to_string()),
+                        (_, Status::Solved) => Some("Solved".to_string()),
+                        (_, Status::Closed) => Some("Closed".to_string()),
+                        _ => None,
+                    },
+                    EventPayload::GroupChanged { to, .. } => {
+                        state.group = *to;
+                        to.map(|g| {
+                            format!(
+                                "Assigned to group {}",
+                                groups.get(&g).map_or("?", String::as_str)
+                            )
+                        })
+                    }
+                    EventPayload::AssigneeChanged { to: Some(_), .. } => {
+                        Some("Assigned to agent".to_string())
+                    }
+                    EventPayload::PriorityChanged { from, to } => Some(if to > from {
+                        "Priority raised".to_string()
+                    } else {
+                        "Priority lowered".to_string()
+                    }),
+                    EventPayload::MergedInto { .. } => Some("Merged".to_string()),
+                    _ => None,
+                };
+                let Some(activity) = activity else { continue };
+                let resource = match (event.actor_kind.as_str(), event.actor_id) {
+                    ("agent", Some(id)) => agents
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("agent {id}")),
+                    ("customer", _) => "customer".to_string(),
+                    ("api_token", _) => "api token".to_string(),
+                    _ => "system".to_string(),
+                };
+                let group = state.group;
+                cases
+                    .entry(number)
+                    .or_default()
+                    .push((activity, event.at, resource, group));
+            }
+        }
+        let mut numbers: Vec<i64> = cases.keys().copied().collect();
+        numbers.sort_unstable();
+        let total: usize = cases.values().map(Vec::len).sum();
+        let mut builder = LogBuilder::with_capacity(total);
+        for number in numbers {
+            let Some(events) = cases.get(&number) else {
+                continue;
+            };
+            builder.start_case();
+            let name = builder.intern(&number.to_string());
+            builder.set_case_name(name);
+            for (activity, at, resource, group) in events {
+                let activity = builder.intern_activity(activity);
+                let resource = builder.intern(resource);
+                let group = match group.and_then(|g| groups.get(&g)) {
+                    Some(name) => builder.intern(name),
+                    None => NONE,
+                };
+                builder.push_event(EventFields {
+                    activity,
+                    lifecycle: NONE,
+                    timestamp: *at,
+                    resource,
+                    group,
+                });
+            }
+            builder.end_case();
+        }
+        Ok(builder.finish())
+    }
+}

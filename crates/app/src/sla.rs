@@ -1,0 +1,999 @@
+//! Service standards in the product: business calendars and SLA policies (administered
+//! here), each conversation's SLA clock kept by a consumer of the log, a tick that records
+//! the warnings and breaches that have come due, escalations, and `recompute`.
+//!
+//! The clock of a conversation is stored (`sla_states`) with the last event folded into it
+//! and the version of the calendars and policies it was computed under. The live path
+//! ([`App::run_sla_clocks`]) is a consumer with a durable cursor, like the search indexer:
+//! it reads new events in log order, advances each conversation's clock, and appends the
+//! transitions as `sla_*` events in the same transaction as the clock and the cursor. A
+//! clock computed under older policies, or a conversation seen for the first time, is
+//! rebuilt from the conversation's whole log instead, the same way [`App::recompute_sla`]
+//! does, so the live path and a recompute agree. Per conversation, input events commit in
+//! id order (each use case holds the conversation's row lock while it appends), so
+//! `through_event_id` tells exactly which events a clock has seen.
+//!
+//! Warnings and breaches that fall due between events are found by [`App::run_sla_tick`]
+//! through the `next_deadline_at` index. Each recorded warning or breach (live path or
+//! tick, not recompute, which only repairs history) queues an escalation job with a unique
+//! key; the job marks the escalation done in the same transaction as its effects, so it
+//! takes effect exactly once even when it runs twice.
+
+use std::collections::BTreeMap;
+
+use ::sla::{
+    Conditions, DeadlineKind, Policy, PolicySet, SlaClock, SlaTransition, TargetRule,
+    TransitionKind,
+};
+use calendar::CalendarSpec;
+use domain::{Actor, EventPayload, Principal, Priority, SlaBasis, SlaMetric, Status};
+use serde::{Deserialize, Serialize};
+use store::{Cursor, EventRow, SlaCalendarRow, SlaPolicyRow, SlaStateRow, Tx};
+
+use crate::views::{corrupt, priority_from_rank, priority_rank, status_of};
+use crate::{record, App, AppError, Result};
+
+/// The name under which the SLA clocks keep their cursor.
+pub const SLA_CONSUMER: &str = "sla";
+/// Escalates a warning or a breach (payload: [`Escalation`] as JSON).
+pub const SLA_ESCALATE_JOB: &str = "sla_escalate";
+
+/// A business calendar as written by an administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarInput {
+    pub name: String,
+    pub time_zone: String,
+    pub hours: String,
+    pub holidays: Vec<String>,
+    pub exceptions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarView {
+    pub id: i64,
+    pub name: String,
+    pub time_zone: String,
+    pub hours: String,
+    pub holidays: Vec<String>,
+    pub exceptions: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An SLA policy as written by an administrator. `position` orders the policies (the first
+/// that matches applies); when absent, a new policy goes last and an updated one stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyInput {
+    pub name: String,
+    pub position: Option<i64>,
+    pub conditions: Conditions,
+    pub calendar_id: Option<i64>,
+    pub targets: Vec<TargetRule>,
+    pub warn_at_percent: Option<u8>,
+    pub on_hold_pauses: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    pub id: i64,
+    pub name: String,
+    pub position: i64,
+    pub conditions: Conditions,
+    pub calendar_id: Option<i64>,
+    pub targets: Vec<TargetRule>,
+    pub warn_at_percent: Option<u8>,
+    pub on_hold_pauses: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Where one metric of a conversation stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaMetricView {
+    pub metric: SlaMetric,
+    pub cycle: u32,
+    pub policy_id: Option<i64>,
+    /// The target in force, in milliseconds of `basis` time.
+    pub target_ms: Option<i64>,
+    pub basis: Option<SlaBasis>,
+    pub started_at: i64,
+    /// When the target runs out if the clock keeps running (absent while paused or met).
+    pub due_at: Option<i64>,
+    pub paused: bool,
+    pub fulfilled_at: Option<i64>,
+    pub warned_at: Option<i64>,
+    pub breached_at: Option<i64>,
+    /// Time counted so far, in the target's basis (business time for business targets).
+    pub elapsed_ms: i64,
+    /// Target minus elapsed, in the target's basis: negative when overdue.
+    pub left_ms: Option<i64>,
+}
+
+/// One SLA transition of the conversation's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaHistoryItem {
+    pub at: i64,
+    /// `applied`, `paused`, `resumed`, `warned`, `breached`, `fulfilled` or `escalated`.
+    pub kind: String,
+    pub metric: SlaMetric,
+    pub cycle: u32,
+}
+
+/// The SLA state of a conversation at an instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaView {
+    pub conversation: i64,
+    pub policy_id: Option<i64>,
+    pub as_of: i64,
+    /// Metrics with a cycle in progress or met, in a fixed order.
+    pub metrics: Vec<SlaMetricView>,
+    /// The next warning or breach, if a clock is running towards one.
+    pub next_deadline_at: Option<i64>,
+    pub history: Vec<SlaHistoryItem>,
+}
+
+/// What a recompute did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlaRun {
+    pub conversations: usize,
+    pub events_appended: usize,
+}
+
+/// The payload of an escalation job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub conversation: i64,
+    pub metric: SlaMetric,
+    pub cycle: u32,
+    /// `warned` or `breached`.
+    pub reason: String,
+}
+
+/// The calendars and policies in force, checked.
+struct Rules {
+    version: i64,
+    policies: PolicySet,
+}
+
+fn json_list(text: &str, what: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
+}
+
+fn calendar_view(row: SlaCalendarRow) -> Result<CalendarView> {
+    Ok(CalendarView {
+        holidays: json_list(&row.holidays, "calendar holidays")?,
+        exceptions: json_list(&row.exceptions, "calendar exceptions")?,
+        id: row.id,
+        name: row.name,
+        time_zone: row.time_zone,
+        hours: row.hours,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn policy_view(row: SlaPolicyRow) -> Result<PolicyView> {
+    Ok(PolicyView {
+        conditions: serde_json::from_str(&row.conditions)
+            .map_err(|e| corrupt(format!("policy {} conditions: {e}", row.id)))?,
+        targets: serde_json::from_str(&row.targets)
+            .map_err(|e| corrupt(format!("policy {} targets: {e}", row.id)))?,
+        warn_at_percent: row.warn_at_percent.and_then(|p| u8::try_from(p).ok()),
+        id: row.id,
+        name: row.name,
+        position: row.position,
+        calendar_id: row.calendar_id,
+        on_hold_pauses: row.on_hold_pauses,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn calendar_spec(view: &CalendarView) -> CalendarSpec {
+    CalendarSpec {
+        time_zone: view.time_zone.clone(),
+        hours: view.hours.clone(),
+        holidays: view.holidays.clone(),
+        exceptions: view.exceptions.clone(),
+    }
+}
+
+/// Checks and compiles the policies (in order) against the calendars.
+fn policy_set(calendars: &[CalendarView], policies: &[PolicyView]) -> Result<PolicySet> {
+    let mut named = Vec::with_capacity(calendars.len());
+    for c in calendars {
+        let calendar = calendar_spec(c)
+            .build()
+            .map_err(|e| AppError::Invalid(format!("calendar {:?}: {e}", c.name)))?;
+        named.push((c.name.clone(), calendar));
+    }
+    let mut compiled = Vec::with_capacity(policies.len());
+    for p in policies {
+        let calendar = match p.calendar_id {
+            None => None,
+            Some(id) => Some(
+                calendars
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.name.clone())
+                    .ok_or_else(|| {
+                        AppError::Invalid(format!(
+                            "SLA policy {:?} uses calendar {id}, which does not exist",
+                            p.name
+                        ))
+                    })?,
+            ),
+        };
+        compiled.push(Policy {
+            id: p.id,
+            name: p.name.clone(),
+            conditions: p.conditions.clone(),
+            calendar,
+            targets: p.targets.clone(),
+            warn_at_percent: p.warn_at_percent,
+            on_hold_pauses: p.on_hold_pauses,
+        });
+    }
+    PolicySet::new(compiled, named).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+async fn load_rules(tx: &mut Tx) -> Result<Rules> {
+    let version = tx.sla_version().await?;
+    let calendars = tx
+        .sla_calendars()
+        .await?
+        .into_iter()
+        .map(calendar_view)
+        .collect::<Result<Vec<_>>>()?;
+    let policies = tx
+        .sla_policies()
+        .await?
+        .into_iter()
+        .map(policy_view)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Rules {
+        version,
+        policies: policy_set(&calendars, &policies)?,
+    })
+}
+
+fn must_administer(by: &Principal) -> Result<()> {
+    if by.can_administer() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "only administrators manage business calendars and SLA policies".into(),
+        ))
+    }
+}
+
+fn check_calendar(input: &CalendarInput) -> Result<()> {
+    if input.name.trim().is_empty() {
+        return Err(AppError::Invalid("a calendar needs a name".into()));
+    }
+    CalendarSpec {
+        time_zone: input.time_zone.clone(),
+        hours: input.hours.clone(),
+        holidays: input.holidays.clone(),
+        exceptions: input.exceptions.clone(),
+    }
+    .build()
+    .map_err(|e| AppError::Invalid(format!("calendar {:?}: {e}", input.name)))?;
+    Ok(())
+}
+
+async fn check_policy_calendar(tx: &mut Tx, input: &PolicyInput) -> Result<()> {
+    if input.name.trim().is_empty() {
+        return Err(AppError::Invalid("an SLA policy needs a name".into()));
+    }
+    let Some(id) = input.calendar_id else {
+        return Ok(());
+    };
+    if tx.sla_calendars().await?.iter().any(|c| c.id == id) {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(format!(
+            "SLA policy {:?} uses calendar {id}, which does not exist; add it first or fix the id",
+            input.name
+        )))
+    }
+}
+
+fn calendar_row(id: i64, input: &CalendarInput, now: i64) -> SlaCalendarRow {
+    SlaCalendarRow {
+        id,
+        name: input.name.trim().to_string(),
+        time_zone: input.time_zone.trim().to_string(),
+        hours: input.hours.clone(),
+        holidays: serde_json::Value::from(input.holidays.clone()).to_string(),
+        exceptions: serde_json::Value::from(input.exceptions.clone()).to_string(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn policy_row(id: i64, position: i64, input: &PolicyInput, now: i64) -> SlaPolicyRow {
+    SlaPolicyRow {
+        id,
+        name: input.name.trim().to_string(),
+        position,
+        conditions: serde_json::to_string(&input.conditions).unwrap_or_else(|_| "{}".into()),
+        calendar_id: input.calendar_id,
+        targets: serde_json::to_string(&input.targets).unwrap_or_else(|_| "[]".into()),
+        warn_at_percent: input.warn_at_percent.map(i64::from),
+        on_hold_pauses: input.on_hold_pauses,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn transition_payload(t: &SlaTransition) -> EventPayload {
+    let (metric, cycle, at) = (t.metric, t.cycle, t.at);
+    match &t.kind {
+        TransitionKind::Applied {
+            policy_id,
+            target,
+            basis,
+        } => EventPayload::SlaApplied {
+            metric,
+            cycle,
+            at,
+            policy_id: *policy_id,
+            target_ms: *target,
+            basis: *basis,
+        },
+        TransitionKind::Paused => EventPayload::SlaPaused { metric, cycle, at },
+        TransitionKind::Resumed => EventPayload::SlaResumed { metric, cycle, at },
+        TransitionKind::Warned => EventPayload::SlaWarned { metric, cycle, at },
+        TransitionKind::Breached => EventPayload::SlaBreached { metric, cycle, at },
+        TransitionKind::Fulfilled => EventPayload::SlaFulfilled { metric, cycle, at },
+    }
+}
+
+/// The transition an `sla_*` event records (`None` for other events and escalations).
+fn recorded_transition(payload: &EventPayload) -> Option<SlaTransition> {
+    let (metric, cycle, at, kind) = match payload {
+        EventPayload::SlaApplied {
+            metric,
+            cycle,
+            at,
+            policy_id,
+            target_ms,
+            basis,
+        } => (
+            metric,
+            cycle,
+            at,
+            TransitionKind::Applied {
+                policy_id: *policy_id,
+                target: *target_ms,
+                basis: *basis,
+            },
+        ),
+        EventPayload::SlaPaused { metric, cycle, at } => {
+            (metric, cycle, at, TransitionKind::Paused)
+        }
+        EventPayload::SlaResumed { metric, cycle, at } => {
+            (metric, cycle, at, TransitionKind::Resumed)
+        }
+        EventPayload::SlaWarned { metric, cycle, at } => {
+            (metric, cycle, at, TransitionKind::Warned)
+        }
+        EventPayload::SlaBreached { metric, cycle, at } => {
+            (metric, cycle, at, TransitionKind::Breached)
+        }
+        EventPayload::SlaFulfilled { metric, cycle, at } => {
+            (metric, cycle, at, TransitionKind::Fulfilled)
+        }
+        _ => return None,
+    };
+    Some(SlaTransition {
+        at: *at,
+        metric: *metric,
+        cycle: *cycle,
+        kind,
+    })
+}
+
+/// Whether an event can move an SLA clock (the clocks' own events cannot).
+fn is_clock_input(payload: &EventPayload) -> bool {
+    !matches!(
+        payload,
+        EventPayload::SlaApplied { .. }
+            | EventPayload::SlaPaused { .. }
+            | EventPayload::SlaResumed { .. }
+            | EventPayload::SlaWarned { .. }
+            | EventPayload::SlaBreached { .. }
+            | EventPayload::SlaFulfilled { .. }
+            | EventPayload::SlaEscalated { .. }
+    )
+}
+
+fn parse_event(row: &EventRow) -> Option<EventPayload> {
+    serde_json::from_str(&row.payload).ok()
+}
+
+/// Appends the transitions as events; a warning or breach found live queues its escalation.
+async fn append_transitions(
+    tx: &mut Tx,
+    conversation: i64,
+    transitions: &[SlaTransition],
+    escalate: bool,
+    now: i64,
+) -> Result<usize> {
+    for t in transitions {
+        record(
+            tx,
+            Some(conversation),
+            Actor::System,
+            t.at,
+            &transition_payload(t),
+        )
+        .await?;
+        let reason = match t.kind {
+            TransitionKind::Warned => "warned",
+            TransitionKind::Breached => "breached",
+            _ => continue,
+        };
+        if escalate {
+            let job = Escalation {
+                conversation,
+                metric: t.metric,
+                cycle: t.cycle,
+                reason: reason.into(),
+            };
+            let payload = serde_json::to_string(&job).unwrap_or_default();
+            let key = format!(
+                "{SLA_ESCALATE_JOB}:{conversation}:{}:{}:{reason}",
+                t.metric.as_str(),
+                t.cycle
+            );
+            tx.enqueue_job(SLA_ESCALATE_JOB, &payload, now, Some(&key), 5, now)
+                .await?;
+        }
+    }
+    Ok(transitions.len())
+}
+
+fn state_row(
+    conversation: i64,
+    rules: &Rules,
+    through_event_id: i64,
+    clock: &SlaClock,
+    now: i64,
+) -> Result<SlaStateRow> {
+    let next = clock.next_deadline();
+    let next_breach_at = clock
+        .state(&rules.policies, now)
+        .metrics
+        .iter()
+        .filter(|m| m.breached_at.is_none())
+        .filter_map(|m| m.due_at)
+        .min();
+    Ok(SlaStateRow {
+        conversation,
+        version: rules.version,
+        through_event_id,
+        clock: serde_json::to_string(clock)
+            .map_err(|e| corrupt(format!("SLA clock of conversation {conversation}: {e}")))?,
+        next_deadline_at: next.map(|d| d.at),
+        next_deadline_kind: next.map(|d| {
+            match d.kind {
+                DeadlineKind::Warning => "warning",
+                DeadlineKind::Breach => "breach",
+            }
+            .to_string()
+        }),
+        next_breach_at,
+        updated_at: now,
+    })
+}
+
+fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
+    serde_json::from_str(&row.clock).map_err(|e| {
+        corrupt(format!(
+            "SLA clock of conversation {}: {e}",
+            row.conversation
+        ))
+    })
+}
+
+/// Rebuilds a conversation's clock from its whole log as of `now`, appends the transitions
+/// the log lacks, and stores the clock. Returns how many events it appended.
+async fn rebuild(
+    tx: &mut Tx,
+    rules: &Rules,
+    conversation: i64,
+    now: i64,
+    escalate: bool,
+) -> Result<usize> {
+    let events = tx.events_of_conversation(conversation).await?;
+    let Some(through) = events.last().map(|e| e.id) else {
+        return Ok(0);
+    };
+    let mut inputs = Vec::with_capacity(events.len());
+    let mut recorded = Vec::new();
+    let mut customer = None;
+    for row in &events {
+        let Some(payload) = parse_event(row) else {
+            continue;
+        };
+        if let Some(t) = recorded_transition(&payload) {
+            recorded.push(t);
+        } else if is_clock_input(&payload) {
+            if let EventPayload::Created { customer_id, .. } = &payload {
+                customer.get_or_insert(*customer_id);
+            }
+            inputs.push((row.at, payload));
+        }
+    }
+    let organisation = match customer {
+        Some(id) => tx.customer(id).await?.and_then(|c| c.organization_id),
+        None => None,
+    };
+    let result = ::sla::recompute(
+        &rules.policies,
+        organisation,
+        inputs.iter().map(|(at, p)| (*at, p)),
+        now,
+    );
+    let mut missing = ::sla::diff_transitions(&result.transitions, &recorded).missing;
+    missing.sort_by_key(|t| t.at);
+    let appended = append_transitions(tx, conversation, &missing, escalate, now).await?;
+    let row = state_row(conversation, rules, through, &result.clock, now)?;
+    tx.put_sla_state(&row).await?;
+    Ok(appended)
+}
+
+/// Folds new events of one conversation into its clock (live path).
+async fn advance_conversation(
+    tx: &mut Tx,
+    rules: &Rules,
+    conversation: i64,
+    events: &[&EventRow],
+    now: i64,
+) -> Result<usize> {
+    let state = tx.sla_state_for_update(conversation).await?;
+    let Some(state) = state.filter(|s| s.version == rules.version) else {
+        return rebuild(tx, rules, conversation, now, true).await;
+    };
+    let mut clock = parse_clock(&state)?;
+    let mut through = state.through_event_id;
+    let mut out = Vec::new();
+    for row in events {
+        if row.id <= through {
+            continue;
+        }
+        through = row.id;
+        if let Some(payload) = parse_event(row).filter(is_clock_input) {
+            clock.apply(&rules.policies, row.at, &payload, &mut out);
+        }
+    }
+    if through == state.through_event_id {
+        return Ok(0);
+    }
+    let appended = append_transitions(tx, conversation, &out, true, now).await?;
+    let row = state_row(conversation, rules, through, &clock, now)?;
+    tx.put_sla_state(&row).await?;
+    Ok(appended)
+}
+
+fn next_priority(priority: Priority) -> Priority {
+    match priority {
+        Priority::Low => Priority::Normal,
+        Priority::Normal => Priority::High,
+        Priority::High | Priority::Urgent => Priority::Urgent,
+    }
+}
+
+impl App {
+    /// The business calendars (administrators only).
+    pub async fn sla_calendars(&self, by: &Principal) -> Result<Vec<CalendarView>> {
+        must_administer(by)?;
+        self.store
+            .sla_calendars()
+            .await?
+            .into_iter()
+            .map(calendar_view)
+            .collect()
+    }
+
+    /// Adds a business calendar (administrators only).
+    pub async fn add_sla_calendar(
+        &self,
+        by: &Principal,
+        input: CalendarInput,
+        now: i64,
+    ) -> Result<CalendarView> {
+        must_administer(by)?;
+        check_calendar(&input)?;
+        let mut tx = self.store.begin().await?;
+        let mut row = calendar_row(0, &input, now);
+        row.id = tx.insert_sla_calendar(&row).await?;
+        tx.bump_sla_version().await?;
+        tx.commit().await?;
+        calendar_view(row)
+    }
+
+    /// Replaces a business calendar (administrators only). Clocks follow after a recompute
+    /// (the live path rebuilds each conversation's clock at its next event).
+    pub async fn update_sla_calendar(
+        &self,
+        by: &Principal,
+        id: i64,
+        input: CalendarInput,
+        now: i64,
+    ) -> Result<CalendarView> {
+        must_administer(by)?;
+        check_calendar(&input)?;
+        let mut tx = self.store.begin().await?;
+        let existing = tx.sla_calendars().await?;
+        let Some(old) = existing.into_iter().find(|c| c.id == id) else {
+            return Err(AppError::NotFound(format!("calendar {id}")));
+        };
+        let mut row = calendar_row(id, &input, now);
+        row.created_at = old.created_at;
+        tx.update_sla_calendar(&row).await?;
+        load_rules(&mut tx).await?;
+        tx.bump_sla_version().await?;
+        tx.commit().await?;
+        calendar_view(row)
+    }
+
+    /// Deletes a business calendar no policy uses (administrators only).
+    pub async fn delete_sla_calendar(&self, by: &Principal, id: i64) -> Result<()> {
+        must_administer(by)?;
+        let mut tx = self.store.begin().await?;
+        let users = tx.policies_using_calendar(id).await?;
+        if !users.is_empty() {
+            return Err(AppError::Conflict(format!(
+                "calendar {id} is used by the SLA policies {}; change them first",
+                users.join(", ")
+            )));
+        }
+        if !tx.delete_sla_calendar(id).await? {
+            return Err(AppError::NotFound(format!("calendar {id}")));
+        }
+        tx.bump_sla_version().await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The SLA policies in match order (administrators only).
+    pub async fn sla_policies(&self, by: &Principal) -> Result<Vec<PolicyView>> {
+        must_administer(by)?;
+        self.store
+            .sla_policies()
+            .await?
+            .into_iter()
+            .map(policy_view)
+            .collect()
+    }
+
+    /// Adds an SLA policy (administrators only); it is checked with the others.
+    pub async fn add_sla_policy(
+        &self,
+        by: &Principal,
+        input: PolicyInput,
+        now: i64,
+    ) -> Result<PolicyView> {
+        must_administer(by)?;
+        let mut tx = self.store.begin().await?;
+        let last = tx
+            .sla_policies()
+            .await?
+            .iter()
+            .map(|p| p.position)
+            .max()
+            .unwrap_or(0);
+        check_policy_calendar(&mut tx, &input).await?;
+        let position = input.position.unwrap_or(last + 1);
+        let mut row = policy_row(0, position, &input, now);
+        row.id = tx.insert_sla_policy(&row).await?;
+        load_rules(&mut tx).await?;
+        tx.bump_sla_version().await?;
+        tx.commit().await?;
+        policy_view(row)
+    }
+
+    /// Replaces an SLA policy (administrators only).
+    pub async fn update_sla_policy(
+        &self,
+        by: &Principal,
+        id: i64,
+        input: PolicyInput,
+        now: i64,
+    ) -> Result<PolicyView> {
+        must_administer(by)?;
+        let mut tx = self.store.begin().await?;
+        let Some(old) = tx.sla_policies().await?.into_iter().find(|p| p.id == id) else {
+            return Err(AppError::NotFound(format!("SLA policy {id}")));
+        };
+        check_policy_calendar(&mut tx, &input).await?;
+        let mut row = policy_row(id, input.position.unwrap_or(old.position), &input, now);
+        row.created_at = old.created_at;
+        tx.update_sla_policy(&row).await?;
+        load_rules(&mut tx).await?;
+        tx.bump_sla_version().await?;
+        tx.commit().await?;
+        policy_view(row)
+    }
+
+    /// Deletes an SLA policy (administrators only).
+    pub async fn delete_sla_policy(&self, by: &Principal, id: i64) -> Result<()> {
+        must_administer(by)?;
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_sla_policy(id).await? {
+            return Err(AppError::NotFound(format!("SLA policy {id}")));
+        }
+        tx.bump_sla_version().await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Where the SLA clocks of a conversation stand at `now`, with their history, for
+    /// whoever may see the conversation. Read only: what has come due but is not recorded
+    /// yet shows in the figures, and the tick records it.
+    pub async fn conversation_sla(&self, by: &Principal, number: i64, now: i64) -> Result<SlaView> {
+        self.conversation(by, number).await?;
+        let mut tx = self.store.begin().await?;
+        let rules = load_rules(&mut tx).await?;
+        let state = self.store.sla_state(number).await?;
+        let clock = match state.filter(|s| s.version == rules.version) {
+            Some(state) => parse_clock(&state)?,
+            None => {
+                // Not computed yet (or under older policies): fold the log in memory.
+                let events = tx.events_of_conversation(number).await?;
+                let inputs: Vec<(i64, EventPayload)> = events
+                    .iter()
+                    .filter_map(|e| Some((e.at, parse_event(e).filter(is_clock_input)?)))
+                    .collect();
+                let customer = inputs.iter().find_map(|(_, p)| match p {
+                    EventPayload::Created { customer_id, .. } => Some(*customer_id),
+                    _ => None,
+                });
+                let organisation = match customer {
+                    Some(id) => tx.customer(id).await?.and_then(|c| c.organization_id),
+                    None => None,
+                };
+                ::sla::recompute(
+                    &rules.policies,
+                    organisation,
+                    inputs.iter().map(|(at, p)| (*at, p)),
+                    now,
+                )
+                .clock
+            }
+        };
+        tx.rollback().await?;
+        let mut clock = clock;
+        let mut ignored = Vec::new();
+        clock.advance_to(&rules.policies, now, &mut ignored);
+        let state = clock.state(&rules.policies, now);
+        let history = self
+            .store
+            .conversation_events(number)
+            .await?
+            .iter()
+            .filter(|e| e.conversation == Some(number))
+            .filter_map(|e| {
+                let payload = parse_event(e)?;
+                let (metric, cycle, kind) = match &payload {
+                    EventPayload::SlaEscalated { metric, cycle, .. } => {
+                        (*metric, *cycle, "escalated".to_string())
+                    }
+                    other => {
+                        let t = recorded_transition(other)?;
+                        (t.metric, t.cycle, t.kind.as_str().to_string())
+                    }
+                };
+                Some(SlaHistoryItem {
+                    at: e.at,
+                    kind,
+                    metric,
+                    cycle,
+                })
+            })
+            .collect();
+        Ok(SlaView {
+            conversation: number,
+            policy_id: state.policy_id,
+            as_of: now,
+            metrics: state
+                .metrics
+                .iter()
+                .map(|m| SlaMetricView {
+                    metric: m.metric,
+                    cycle: m.cycle,
+                    policy_id: m.target.map(|t| t.policy_id),
+                    target_ms: m.target.map(|t| t.duration),
+                    basis: m.target.map(|t| t.basis),
+                    started_at: m.started_at,
+                    due_at: m.due_at,
+                    paused: m.paused,
+                    fulfilled_at: m.fulfilled_at,
+                    warned_at: m.warned_at,
+                    breached_at: m.breached_at,
+                    elapsed_ms: m.elapsed,
+                    left_ms: m.left,
+                })
+                .collect(),
+            next_deadline_at: clock.next_deadline().map(|d| d.at),
+            history,
+        })
+    }
+
+    /// The live path: folds new events into the SLA clocks, a batch at a time. Each batch
+    /// commits the transitions, the clocks and the cursor together; returns how many
+    /// events it read.
+    pub async fn run_sla_clocks(&self, batch: u32, now: i64) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let cursor = tx.lock_cursor(SLA_CONSUMER, now).await?;
+            let events = tx.events_after(cursor, batch).await?;
+            let Some(last) = events.last() else {
+                tx.rollback().await?;
+                return Ok(total);
+            };
+            let next = Cursor::after(last);
+            let mut by_conversation: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
+            for event in &events {
+                if let Some(conversation) = event.conversation {
+                    if !event.kind.starts_with("sla_") {
+                        by_conversation.entry(conversation).or_default().push(event);
+                    }
+                }
+            }
+            if !by_conversation.is_empty() {
+                let rules = load_rules(&mut tx).await?;
+                for (conversation, events) in &by_conversation {
+                    advance_conversation(&mut tx, &rules, *conversation, events, now).await?;
+                }
+            }
+            tx.set_cursor(SLA_CONSUMER, next, now).await?;
+            tx.commit().await?;
+            total += events.len();
+            if events.len() < batch as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The scheduler's tick: records the warnings and breaches that have come due by
+    /// `now`, found through the `next_deadline_at` index, and queues their escalations.
+    /// Returns how many it recorded.
+    pub async fn run_sla_tick(&self, batch: u32, now: i64) -> Result<usize> {
+        let mut recorded = 0;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let mut tx = self.store.begin().await?;
+            let due = tx.sla_states_due(now, batch).await?;
+            if due.is_empty() || due.iter().all(|s| seen.contains(&s.conversation)) {
+                tx.rollback().await?;
+                return Ok(recorded);
+            }
+            let rules = load_rules(&mut tx).await?;
+            for state in &due {
+                seen.insert(state.conversation);
+                if state.version != rules.version {
+                    recorded += rebuild(&mut tx, &rules, state.conversation, now, true).await?;
+                    continue;
+                }
+                let mut clock = parse_clock(state)?;
+                let mut out = Vec::new();
+                // Advance only to each instant that fell due, not to `now`: an event that
+                // commits a moment later still counts at its own instant.
+                for _ in 0..8 {
+                    match clock.next_deadline() {
+                        Some(deadline) if deadline.at <= now => {
+                            clock.advance_to(&rules.policies, deadline.at, &mut out)
+                        }
+                        _ => break,
+                    }
+                }
+                recorded +=
+                    append_transitions(&mut tx, state.conversation, &out, true, now).await?;
+                let row = state_row(
+                    state.conversation,
+                    &rules,
+                    state.through_event_id,
+                    &clock,
+                    now,
+                )?;
+                tx.put_sla_state(&row).await?;
+            }
+            tx.commit().await?;
+            if due.len() < batch as usize {
+                return Ok(recorded);
+            }
+        }
+    }
+
+    /// Rebuilds every conversation's SLA clock from the log under the current calendars
+    /// and policies, and appends the transitions the log lacks (no escalations: this
+    /// repairs history). A second run appends nothing.
+    pub async fn recompute_sla(&self, now: i64) -> Result<SlaRun> {
+        let mut run = SlaRun::default();
+        let mut after = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let numbers = tx.conversation_numbers_after(after, 200).await?;
+            let Some(last) = numbers.last() else {
+                tx.rollback().await?;
+                return Ok(run);
+            };
+            after = *last;
+            let rules = load_rules(&mut tx).await?;
+            for number in &numbers {
+                tx.sla_state_for_update(*number).await?;
+                run.events_appended += rebuild(&mut tx, &rules, *number, now, false).await?;
+                run.conversations += 1;
+            }
+            tx.commit().await?;
+        }
+    }
+
+    /// Runs an escalation job: tells the group's lead (an `sla_escalated` event naming
+    /// them) and, on a breach, raises the priority one step and hands the conversation
+    /// to that lead. Marked done in the same transaction, so it happens once.
+    pub(crate) async fn run_sla_escalation(&self, payload: &str, now: i64) -> Result<()> {
+        let job: Escalation = serde_json::from_str(payload)
+            .map_err(|e| AppError::Invalid(format!("escalation job payload: {e}")))?;
+        let number = job.conversation;
+        let mut tx = self.store.begin().await?;
+        let Some(mut row) = tx.conversation_for_update(number).await? else {
+            return Ok(());
+        };
+        if !tx
+            .mark_sla_escalated(
+                number,
+                job.metric.as_str(),
+                i64::from(job.cycle),
+                &job.reason,
+                now,
+            )
+            .await?
+        {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        let lead = match row.group_id {
+            Some(group) => tx.group_lead(group).await?,
+            None => None,
+        };
+        let status = status_of(&row)?;
+        let open = row.merged_into.is_none() && status != Status::Closed;
+        if job.reason == "breached" && open {
+            let before = row.clone();
+            let from = priority_from_rank(row.priority).unwrap_or(Priority::Normal);
+            let to = next_priority(from);
+            if to != from {
+                let change = EventPayload::PriorityChanged { from, to };
+                record(&mut tx, Some(number), Actor::System, now, &change).await?;
+                row.priority = priority_rank(to);
+            }
+            if lead.is_some() && row.assignee_id != lead {
+                let change = EventPayload::AssigneeChanged {
+                    from: row.assignee_id,
+                    to: lead,
+                };
+                record(&mut tx, Some(number), Actor::System, now, &change).await?;
+                row.assignee_id = lead;
+            }
+            if row != before {
+                row.updated_at = now;
+                tx.update_conversation(&row).await?;
+            }
+        }
+        let escalated = EventPayload::SlaEscalated {
+            metric: job.metric,
+            cycle: job.cycle,
+            reason: job.reason.clone(),
+            notified: lead,
+        };
+        record(&mut tx, Some(number), Actor::System, now, &escalated).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,662 @@
+//! Service standards in the product: calendars and policies are for administrators, the
+//! live path gives what a recompute gives, a recompute is idempotent, the tick finds what
+//! has come due, and an escalation happens once however many workers run it.
+
+use ::sla::{Conditions, TargetRule};
+use app::{App, AppError, CalendarInput, PolicyInput, SlaView};
+use domain::{MessageKind, Principal, Priority, SlaBasis, SlaMetric, Status};
+
+use crate::support::*;
+
+fn office() -> CalendarInput {
+    CalendarInput {
+        name: "Office".into(),
+        time_zone: "Europe/Brussels".into(),
+        hours: "mon-fri 09:00-17:00".into(),
+        holidays: vec!["--12-25".into()],
+        exceptions: vec![],
+    }
+}
+
+fn target(metric: SlaMetric, priority: Priority, minutes: u32, basis: SlaBasis) -> TargetRule {
+    TargetRule {
+        metric,
+        priority,
+        minutes,
+        basis,
+    }
+}
+
+/// First reply 60 min (30 when high), next reply 30 min, periodic update 120 min, all in
+/// calendar time; resolution 8 business hours; warnings at half.
+fn everyone(calendar_id: i64) -> PolicyInput {
+    use SlaBasis::*;
+    use SlaMetric::*;
+    PolicyInput {
+        name: "Everyone".into(),
+        position: None,
+        conditions: Conditions::default(),
+        calendar_id: Some(calendar_id),
+        targets: vec![
+            target(FirstReply, Priority::Normal, 60, Calendar),
+            target(FirstReply, Priority::High, 30, Calendar),
+            target(NextReply, Priority::Normal, 30, Calendar),
+            target(NextReply, Priority::High, 15, Calendar),
+            target(PeriodicUpdate, Priority::Normal, 120, Calendar),
+            target(Resolution, Priority::Normal, 480, Business),
+            target(Resolution, Priority::High, 240, Business),
+        ],
+        warn_at_percent: Some(50),
+        on_hold_pauses: true,
+    }
+}
+
+async fn setup(app: &App, team: &Team) -> (i64, i64) {
+    let calendar = app
+        .add_sla_calendar(&team.admin, office(), T0)
+        .await
+        .unwrap();
+    let policy = app
+        .add_sla_policy(&team.admin, everyone(calendar.id), T0)
+        .await
+        .unwrap();
+    (calendar.id, policy.id)
+}
+
+/// Runs the live path until it has read every event written so far (on PostgreSQL the
+/// horizon waits for transactions still open anywhere in the database).
+async fn clocks_catch_up(app: &App, now: i64) {
+    let last = app.store.last_event_id().await.unwrap();
+    for _ in 0..500 {
+        app.run_sla_clocks(3, now).await.unwrap();
+        let cursor = app
+            .store
+            .cursor(app::SLA_CONSUMER)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if cursor.event_id >= last {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the SLA clocks did not catch up");
+}
+
+async fn sla_kinds(app: &App, number: i64) -> Vec<String> {
+    app.events(&Principal::System, number)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.starts_with("sla_"))
+        .map(|e| format!("{} {}", e.kind, e.payload["metric"].as_str().unwrap_or("")))
+        .collect()
+}
+
+fn metric(view: &SlaView, metric: SlaMetric) -> &app::SlaMetricView {
+    view.metrics
+        .iter()
+        .find(|m| m.metric == metric)
+        .unwrap_or_else(|| panic!("{metric:?} has not started"))
+}
+
+#[tokio::test]
+async fn calendars_and_policies_are_for_administrators_and_sla_state_for_who_sees_it() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        for who in [&team.manager, &team.lead, &team.agent] {
+            assert!(matches!(
+                app.add_sla_calendar(who, office(), T0).await,
+                Err(AppError::Forbidden(_))
+            ));
+            assert!(matches!(
+                app.sla_policies(who).await,
+                Err(AppError::Forbidden(_))
+            ));
+        }
+        let mut bad = office();
+        bad.time_zone = "Mars/Olympus".into();
+        assert!(matches!(
+            app.add_sla_calendar(&team.admin, bad, T0).await,
+            Err(AppError::Invalid(_))
+        ));
+        let (calendar, policy) = setup(&app, &team).await;
+        assert!(
+            matches!(
+                app.add_sla_policy(&team.admin, everyone(calendar + 100), T0)
+                    .await,
+                Err(AppError::Invalid(_))
+            ),
+            "a policy must name a calendar that exists"
+        );
+        let mut zero = everyone(calendar);
+        zero.name = "Zero".into();
+        zero.targets[0].minutes = 0;
+        assert!(matches!(
+            app.add_sla_policy(&team.admin, zero, T0).await,
+            Err(AppError::Invalid(_))
+        ));
+        assert!(matches!(
+            app.delete_sla_calendar(&team.admin, calendar).await,
+            Err(AppError::Conflict(_))
+        ));
+        let mut renamed = everyone(calendar);
+        renamed.name = "All customers".into();
+        let updated = app
+            .update_sla_policy(&team.admin, policy, renamed, T0 + MIN)
+            .await
+            .unwrap();
+        assert_eq!(updated.name, "All customers");
+        assert_eq!(app.sla_policies(&team.admin).await.unwrap().len(), 1);
+        assert_eq!(app.sla_calendars(&team.admin).await.unwrap().len(), 1);
+
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "ann@x.test",
+                    "Late parcel",
+                    "Where is it?",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap();
+        let view = app
+            .conversation_sla(&team.agent, c.number, T0 + 10 * MIN)
+            .await
+            .unwrap();
+        let first = metric(&view, SlaMetric::FirstReply);
+        assert_eq!(first.target_ms, Some(60 * MIN));
+        assert_eq!(first.left_ms, Some(50 * MIN));
+        assert!(matches!(
+            app.conversation_sla(&team.biller, c.number, T0).await,
+            Err(AppError::NotFound(_))
+        ));
+        app.delete_sla_policy(&team.admin, policy).await.unwrap();
+        app.delete_sla_calendar(&team.admin, calendar)
+            .await
+            .unwrap();
+        assert!(app.sla_calendars(&team.admin).await.unwrap().is_empty());
+        db.finish().await;
+    }
+}
+
+/// Plays a conversation through the use cases with the live path and ticks in between.
+async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
+    let at = |minutes: i64| start + minutes * MIN;
+    let c = app
+        .create_conversation(
+            &Principal::System,
+            inbound(email, "Broken", "It broke", Some(team.support)),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let n = c.number;
+    clocks_catch_up(app, at(0)).await;
+    app.run_sla_tick(100, at(45)).await.unwrap();
+    clocks_catch_up(app, at(45)).await;
+    app.run_sla_tick(100, at(65)).await.unwrap();
+    app.add_message(
+        &team.agent,
+        n,
+        message(MessageKind::Reply, "Looking"),
+        Some(Status::Pending),
+        at(70),
+    )
+    .await
+    .unwrap();
+    clocks_catch_up(app, at(70)).await;
+    let customer = Principal::Customer {
+        id: app
+            .conversation(&Principal::System, n)
+            .await
+            .unwrap()
+            .customer
+            .id,
+    };
+    app.add_message(
+        &customer,
+        n,
+        message(MessageKind::Customer, "Still broken"),
+        None,
+        at(200),
+    )
+    .await
+    .unwrap();
+    clocks_catch_up(app, at(200)).await;
+    app.update_conversation(
+        &team.agent,
+        n,
+        app::Patch {
+            priority: Some(Priority::High),
+            ..Default::default()
+        },
+        at(205),
+    )
+    .await
+    .unwrap();
+    clocks_catch_up(app, at(205)).await;
+    app.run_sla_tick(100, at(240)).await.unwrap();
+    app.add_message(
+        &team.agent,
+        n,
+        message(MessageKind::Reply, "Fixed"),
+        Some(Status::Solved),
+        at(250),
+    )
+    .await
+    .unwrap();
+    clocks_catch_up(app, at(250)).await;
+    app.run_sla_tick(100, at(300)).await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn the_live_path_gives_what_a_recompute_gives() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let first = play(&app, &team, "a@x.test", T0).await;
+        // A second conversation on a Friday afternoon: business time spans the weekend.
+        let friday = T0 + 8 * 86_400_000 + 5 * 3_600_000; // 2026-01-09T15:00Z, 16:00 in Brussels
+        let second = play(&app, &team, "b@x.test", friday).await;
+        let end = friday + 400 * MIN;
+        let live: Vec<SlaView> = vec![
+            app.conversation_sla(&team.admin, first, end).await.unwrap(),
+            app.conversation_sla(&team.admin, second, end)
+                .await
+                .unwrap(),
+        ];
+        let first_reply = metric(&live[0], SlaMetric::FirstReply);
+        assert_eq!(first_reply.warned_at, Some(T0 + 30 * MIN));
+        assert_eq!(first_reply.breached_at, Some(T0 + 60 * MIN));
+        assert_eq!(first_reply.fulfilled_at, Some(T0 + 70 * MIN));
+        let next_reply = metric(&live[0], SlaMetric::NextReply);
+        assert_eq!(next_reply.target_ms, Some(15 * MIN), "re-targeted to high");
+        assert_eq!(next_reply.breached_at, Some(T0 + 215 * MIN));
+        let kinds = sla_kinds(&app, first).await;
+        assert!(kinds.contains(&"sla_breached first_reply".to_string()));
+
+        let run = app.recompute_sla(end).await.unwrap();
+        assert_eq!(run.conversations, 2);
+        assert_eq!(run.events_appended, 0, "the live path left nothing to add");
+        assert_eq!(sla_kinds(&app, first).await, kinds);
+        let recomputed = vec![
+            app.conversation_sla(&team.admin, first, end).await.unwrap(),
+            app.conversation_sla(&team.admin, second, end)
+                .await
+                .unwrap(),
+        ];
+        assert_eq!(recomputed, live, "{}", db.name);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_recompute_after_a_policy_change_appends_once_and_then_nothing() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let (calendar, policy) = setup(&app, &team).await;
+        for i in 0..3 {
+            app.create_conversation(
+                &Principal::System,
+                inbound(&format!("c{i}@x.test"), "Hello", "Hi", Some(team.support)),
+                T0 + i * MIN,
+            )
+            .await
+            .unwrap();
+        }
+        let first = app.recompute_sla(T0 + 10 * MIN).await.unwrap();
+        assert_eq!(first.conversations, 3);
+        assert!(first.events_appended > 0);
+        assert_eq!(
+            app.recompute_sla(T0 + 10 * MIN)
+                .await
+                .unwrap()
+                .events_appended,
+            0
+        );
+        let mut stricter = everyone(calendar);
+        stricter.targets[0].minutes = 5;
+        app.update_sla_policy(&team.admin, policy, stricter, T0 + 10 * MIN)
+            .await
+            .unwrap();
+        let changed = app.recompute_sla(T0 + 20 * MIN).await.unwrap();
+        assert!(
+            changed.events_appended >= 3,
+            "each conversation is re-targeted and breached"
+        );
+        let again = app.recompute_sla(T0 + 20 * MIN).await.unwrap();
+        assert_eq!(again.events_appended, 0, "{}", db.name);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_tick_finds_due_warnings_and_breaches_by_their_deadline() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let mut numbers = Vec::new();
+        for i in 0..4 {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("t{i}@x.test"),
+                        "Help",
+                        "Please",
+                        Some(team.support),
+                    ),
+                    T0 + i * 20 * MIN,
+                )
+                .await
+                .unwrap();
+            numbers.push(c.number);
+            clocks_catch_up(&app, T0 + i * 20 * MIN).await;
+        }
+        // At T0+61 the first conversation's warning (T0+30) and breach (T0+60) are due, and
+        // the second one's warning (T0+50); the others' warnings fall due at T0+70 and T0+90.
+        let now = T0 + 61 * MIN;
+        assert_eq!(app.store.sla_due_count(now).await.unwrap(), 2);
+        let recorded = app.run_sla_tick(1, now).await.unwrap();
+        assert_eq!(recorded, 3, "two warnings and one breach");
+        assert_eq!(app.store.sla_due_count(now).await.unwrap(), 0);
+        assert_eq!(app.run_sla_tick(100, now).await.unwrap(), 0);
+        let kinds = sla_kinds(&app, numbers[0]).await;
+        assert!(kinds.contains(&"sla_warned first_reply".to_string()));
+        assert!(kinds.contains(&"sla_breached first_reply".to_string()));
+        assert!(!sla_kinds(&app, numbers[2])
+            .await
+            .contains(&"sla_warned first_reply".to_string()));
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_escalation_takes_effect_once_with_two_workers() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound("e@x.test", "Down", "All down", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap();
+        clocks_catch_up(&app, T0).await;
+        let now = T0 + 61 * MIN;
+        assert_eq!(app.run_sla_tick(100, now).await.unwrap(), 2);
+        let other = app.clone();
+        let work = |app: App, name: &'static str| async move {
+            let mut done = 0;
+            loop {
+                match app.run_one_job(name, now).await.unwrap() {
+                    app::JobOutcome::Nothing => return done,
+                    _ => done += 1,
+                }
+            }
+        };
+        let (a, b) = tokio::join!(work(app.clone(), "node-a"), work(other, "node-b"));
+        assert_eq!(a + b, 2, "one job for the warning, one for the breach");
+        // The same escalation queued again (say a job ran twice) changes nothing.
+        let payload = serde_json::json!({
+            "conversation": c.number, "metric": "first_reply", "cycle": 1, "reason": "breached"
+        })
+        .to_string();
+        let mut tx = app.store.begin().await.unwrap();
+        tx.enqueue_job(app::SLA_ESCALATE_JOB, &payload, now, None, 3, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(work(app.clone(), "node-c").await, 1);
+
+        let events = app.events(&Principal::System, c.number).await.unwrap();
+        let escalated: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "sla_escalated")
+            .collect();
+        assert_eq!(escalated.len(), 2, "{}", db.name);
+        let lead_id = match team.lead {
+            Principal::Agent { id, .. } => id,
+            _ => unreachable!(),
+        };
+        assert!(escalated
+            .iter()
+            .all(|e| e.payload["notified"] == serde_json::json!(lead_id)));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind == "priority_changed")
+                .count(),
+            1
+        );
+        let after = app
+            .conversation(&Principal::System, c.number)
+            .await
+            .unwrap();
+        assert_eq!(after.priority, Priority::High);
+        assert_eq!(after.assignee.map(|a| a.id), Some(lead_id));
+        // The raised priority re-targets the clocks on the live path.
+        clocks_catch_up(&app, now).await;
+        let view = app
+            .conversation_sla(&team.admin, c.number, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            metric(&view, SlaMetric::Resolution).target_ms,
+            Some(240 * MIN)
+        );
+        db.finish().await;
+    }
+}
+
+async fn http(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"));
+    let body = match body {
+        Some(json) => {
+            request = request.header("content-type", "application/json");
+            axum::body::Body::from(json.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    let response = router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn calendars_policies_and_sla_state_round_trip_over_http() {
+    use axum::http::StatusCode;
+    use domain::Scope;
+    use serde_json::json;
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let admin = app
+            .create_token(&Principal::System, "admin", &[Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let reader = app
+            .create_token(
+                &Principal::System,
+                "reader",
+                &[Scope::ConversationsRead],
+                T0,
+            )
+            .await
+            .unwrap()
+            .secret;
+        let state = web::AppState::new(app.clone(), std::sync::Arc::new(|| T0 + 20 * MIN), false);
+        let router = web::router(state);
+        let calendar = json!({"name": "Office", "time_zone": "Europe/Brussels", "hours": "mon-fri 09:00-17:00",
+                              "holidays": ["--12-25"]});
+        let (status, _) = http(
+            &router,
+            "POST",
+            "/api/v1/calendars",
+            &reader,
+            Some(calendar.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, created) = http(
+            &router,
+            "POST",
+            "/api/v1/calendars",
+            &admin,
+            Some(calendar.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let calendar_id = created["id"].as_i64().unwrap();
+        let (status, again) =
+            http(&router, "POST", "/api/v1/calendars", &admin, Some(calendar)).await;
+        assert_eq!(
+            (status, again["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict"))
+        );
+        let (status, bad) = http(
+            &router,
+            "POST",
+            "/api/v1/calendars",
+            &admin,
+            Some(json!({"name": "Bad", "time_zone": "Nowhere/Else", "hours": "mon 09:00-17:00"})),
+        )
+        .await;
+        assert_eq!(
+            (status, bad["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+        );
+        let policy = json!({"name": "Everyone", "calendar_id": calendar_id, "warn_at_percent": 50,
+            "targets": [{"metric": "first_reply", "priority": "normal", "minutes": 60, "basis": "calendar"},
+                        {"metric": "resolution", "priority": "normal", "minutes": 480, "basis": "business"}]});
+        let (status, created) = http(
+            &router,
+            "POST",
+            "/api/v1/sla-policies",
+            &admin,
+            Some(policy.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let policy_id = created["id"].as_i64().unwrap();
+        let mut changed = policy.clone();
+        changed["name"] = json!("All customers");
+        let (status, updated) = http(
+            &router,
+            "PUT",
+            &format!("/api/v1/sla-policies/{policy_id}"),
+            &admin,
+            Some(changed),
+        )
+        .await;
+        assert_eq!(
+            (status, updated["name"].as_str()),
+            (StatusCode::OK, Some("All customers"))
+        );
+        let (status, list) = http(&router, "GET", "/api/v1/sla-policies", &admin, None).await;
+        assert_eq!((status, list["total"].as_i64()), (StatusCode::OK, Some(1)));
+        let (status, _) = http(
+            &router,
+            "DELETE",
+            &format!("/api/v1/calendars/{calendar_id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "a policy uses it");
+
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound("h@x.test", "Help", "Please", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap();
+        clocks_catch_up(&app, T0).await;
+        let (status, sla) = http(
+            &router,
+            "GET",
+            &format!("/api/v1/conversations/{}/sla", c.number),
+            &reader,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{sla}");
+        let first = sla["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["metric"] == "first_reply")
+            .unwrap();
+        assert_eq!(first["state"], "running");
+        assert_eq!(first["left_seconds"], 40 * 60);
+        assert_eq!(first["target_minutes"], 60);
+        assert!(sla["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["kind"] == "applied"));
+        let (status, _) = http(
+            &router,
+            "GET",
+            "/api/v1/conversations/999999/sla",
+            &reader,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = http(
+            &router,
+            "DELETE",
+            &format!("/api/v1/sla-policies/{policy_id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = http(
+            &router,
+            "DELETE",
+            &format!("/api/v1/calendars/{calendar_id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        db.finish().await;
+    }
+}

@@ -1,0 +1,254 @@
+//! Service standards: business calendars, SLA policies, each conversation's SLA clock and
+//! the index a scheduler's tick walks to find what has come due (`sla_states_due`).
+
+use crate::{run, Dialect, EventRow, Result, Store, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SlaCalendarRow {
+    pub id: i64,
+    pub name: String,
+    pub time_zone: String,
+    pub hours: String,
+    /// JSON array of strings.
+    pub holidays: String,
+    /// JSON array of strings.
+    pub exceptions: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SlaPolicyRow {
+    pub id: i64,
+    pub name: String,
+    pub position: i64,
+    /// JSON (`sla::Conditions`).
+    pub conditions: String,
+    pub calendar_id: Option<i64>,
+    /// JSON (a list of `sla::TargetRule`).
+    pub targets: String,
+    pub warn_at_percent: Option<i64>,
+    pub on_hold_pauses: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A conversation's SLA clock as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SlaStateRow {
+    pub conversation: i64,
+    /// The `sla_config` version the clock was computed under.
+    pub version: i64,
+    /// The last event of the conversation folded into the clock.
+    pub through_event_id: i64,
+    /// `sla::SlaClock` as JSON.
+    pub clock: String,
+    pub next_deadline_at: Option<i64>,
+    pub next_deadline_kind: Option<String>,
+    pub next_breach_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const CALENDAR_COLUMNS: &str =
+    "id, name, time_zone, hours, holidays, exceptions, created_at, updated_at";
+const POLICY_COLUMNS: &str = "id, name, position, conditions, calendar_id, targets, warn_at_percent, on_hold_pauses, created_at, updated_at";
+const STATE_COLUMNS: &str = "conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at";
+
+impl Tx {
+    /// The version of the calendars and policies (bumped by every change of either).
+    pub async fn sla_version(&mut self) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT version FROM sla_config WHERE id = 1").fetch_one(&mut *c).await?))
+    }
+
+    /// Marks every stored clock as computed under older policies.
+    pub async fn bump_sla_version(&mut self) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("UPDATE sla_config SET version = version + 1 WHERE id = 1 RETURNING version").fetch_one(&mut *c).await?))
+    }
+
+    pub async fn insert_sla_calendar(&mut self, row: &SlaCalendarRow) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO sla_calendars (name, time_zone, hours, holidays, exceptions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
+            .bind(&row.name).bind(&row.time_zone).bind(&row.hours).bind(&row.holidays).bind(&row.exceptions).bind(row.updated_at)
+            .fetch_one(&mut *c).await?))
+    }
+
+    /// Returns whether the calendar existed.
+    pub async fn update_sla_calendar(&mut self, row: &SlaCalendarRow) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query(
+            "UPDATE sla_calendars SET name = $1, time_zone = $2, hours = $3, holidays = $4, exceptions = $5, updated_at = $6 WHERE id = $7")
+            .bind(&row.name).bind(&row.time_zone).bind(&row.hours).bind(&row.holidays).bind(&row.exceptions).bind(row.updated_at).bind(row.id)
+            .execute(&mut *c).await?.rows_affected() > 0))
+    }
+
+    /// Returns whether the calendar existed.
+    pub async fn delete_sla_calendar(&mut self, id: i64) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("DELETE FROM sla_calendars WHERE id = $1").bind(id)
+            .execute(&mut *c).await?.rows_affected() > 0))
+    }
+
+    /// The names of the policies that use a calendar.
+    pub async fn policies_using_calendar(&mut self, calendar_id: i64) -> Result<Vec<String>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT name FROM sla_policies WHERE calendar_id = $1 ORDER BY position, id")
+            .bind(calendar_id).fetch_all(&mut *c).await?))
+    }
+
+    pub async fn insert_sla_policy(&mut self, row: &SlaPolicyRow) -> Result<i64> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "INSERT INTO sla_policies (name, position, conditions, calendar_id, targets, warn_at_percent, on_hold_pauses, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id")
+            .bind(&row.name).bind(row.position).bind(&row.conditions).bind(row.calendar_id).bind(&row.targets)
+            .bind(row.warn_at_percent).bind(row.on_hold_pauses).bind(row.updated_at)
+            .fetch_one(&mut *c).await?))
+    }
+
+    /// Returns whether the policy existed.
+    pub async fn update_sla_policy(&mut self, row: &SlaPolicyRow) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query(
+            "UPDATE sla_policies SET name = $1, position = $2, conditions = $3, calendar_id = $4, targets = $5, warn_at_percent = $6, \
+             on_hold_pauses = $7, updated_at = $8 WHERE id = $9")
+            .bind(&row.name).bind(row.position).bind(&row.conditions).bind(row.calendar_id).bind(&row.targets)
+            .bind(row.warn_at_percent).bind(row.on_hold_pauses).bind(row.updated_at).bind(row.id)
+            .execute(&mut *c).await?.rows_affected() > 0))
+    }
+
+    /// Returns whether the policy existed.
+    pub async fn delete_sla_policy(&mut self, id: i64) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("DELETE FROM sla_policies WHERE id = $1").bind(id)
+            .execute(&mut *c).await?.rows_affected() > 0))
+    }
+
+    /// The calendars, by name.
+    pub async fn sla_calendars(&mut self) -> Result<Vec<SlaCalendarRow>> {
+        let sql = format!("SELECT {CALENDAR_COLUMNS} FROM sla_calendars ORDER BY name");
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).fetch_all(&mut *c).await?))
+    }
+
+    /// The policies, in match order.
+    pub async fn sla_policies(&mut self) -> Result<Vec<SlaPolicyRow>> {
+        let sql = format!("SELECT {POLICY_COLUMNS} FROM sla_policies ORDER BY position, id");
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).fetch_all(&mut *c).await?))
+    }
+
+    /// A conversation's SLA state, held for this transaction (locked on PostgreSQL).
+    pub async fn sla_state_for_update(&mut self, conversation: i64) -> Result<Option<SlaStateRow>> {
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation = $1{lock}");
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(conversation).fetch_optional(&mut *c).await?))
+    }
+
+    pub async fn put_sla_state(&mut self, row: &SlaStateRow) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "INSERT INTO sla_states (conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, \
+             through_event_id = excluded.through_event_id, clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, \
+             next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at")
+            .bind(row.conversation).bind(row.version).bind(row.through_event_id).bind(&row.clock).bind(row.next_deadline_at)
+            .bind(&row.next_deadline_kind).bind(row.next_breach_at).bind(row.updated_at)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// The SLA states whose next warning or breach is due at `now`, most overdue first:
+    /// one range of the `sla_states_due` index. On PostgreSQL the rows are locked and rows
+    /// another node holds are skipped, so ticks on several nodes share the work.
+    pub async fn sla_states_due(&mut self, now: i64, limit: u32) -> Result<Vec<SlaStateRow>> {
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {STATE_COLUMNS} FROM sla_states WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= $1 \
+             ORDER BY next_deadline_at LIMIT $2{lock}"
+        );
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(now).bind(i64::from(limit)).fetch_all(&mut *c).await?))
+    }
+
+    /// Every event of one conversation (not of those merged into it), in log order.
+    pub async fn events_of_conversation(&mut self, conversation: i64) -> Result<Vec<EventRow>> {
+        let columns = match self.dialect() {
+            Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+            Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+        };
+        let sql = format!("SELECT {columns} FROM events WHERE conversation = $1 ORDER BY id");
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(conversation).fetch_all(&mut *c).await?))
+    }
+
+    /// Records that a warning or breach was escalated; `false` when it already was.
+    pub async fn mark_sla_escalated(
+        &mut self,
+        conversation: i64,
+        metric: &str,
+        cycle: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query(
+            "INSERT INTO sla_escalations (conversation, metric, cycle, reason, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .bind(conversation).bind(metric).bind(cycle).bind(reason).bind(now)
+            .execute(&mut *c).await?.rows_affected() > 0))
+    }
+
+    /// The team lead of a group who is told about escalations: its active agent with the
+    /// lead role (the lowest id when there are several).
+    pub async fn group_lead(&mut self, group_id: i64) -> Result<Option<i64>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "SELECT a.id FROM agents a JOIN agent_groups g ON g.agent_id = a.id \
+             WHERE g.group_id = $1 AND a.role = 'lead' AND a.active ORDER BY a.id LIMIT 1")
+            .bind(group_id).fetch_optional(&mut *c).await?))
+    }
+
+    /// Conversation numbers after `after`, in order: for walking every conversation.
+    pub async fn conversation_numbers_after(&mut self, after: i64, limit: u32) -> Result<Vec<i64>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT number FROM conversations WHERE number > $1 ORDER BY number LIMIT $2")
+            .bind(after).bind(i64::from(limit)).fetch_all(&mut *c).await?))
+    }
+
+    /// For `rapport bench sla` only: fills `sla_states` with `count` clocks whose next
+    /// deadlines are spread evenly over `[from, from + spread)`.
+    pub async fn bench_fill_sla_states(
+        &mut self,
+        count: i64,
+        from: i64,
+        spread: i64,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "INSERT INTO sla_states (conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at) \
+             WITH RECURSIVE n(x) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT x + 1 FROM n WHERE x < $1) \
+             SELECT x, 0, 0, '{}', $2 + (x * 7919) % $3, 'breach', $2 + (x * 7919) % $3, $2 FROM n")
+            .bind(count).bind(from).bind(spread).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn sla_calendars(&self) -> Result<Vec<SlaCalendarRow>> {
+        let sql = format!("SELECT {CALENDAR_COLUMNS} FROM sla_calendars ORDER BY name");
+        run!(read self, |p| Ok(sqlx::query_as(&sql).fetch_all(p).await?))
+    }
+
+    pub async fn sla_policies(&self) -> Result<Vec<SlaPolicyRow>> {
+        let sql = format!("SELECT {POLICY_COLUMNS} FROM sla_policies ORDER BY position, id");
+        run!(read self, |p| Ok(sqlx::query_as(&sql).fetch_all(p).await?))
+    }
+
+    pub async fn sla_version(&self) -> Result<i64> {
+        run!(read self, |p| Ok(sqlx::query_scalar("SELECT version FROM sla_config WHERE id = 1").fetch_one(p).await?))
+    }
+
+    pub async fn sla_state(&self, conversation: i64) -> Result<Option<SlaStateRow>> {
+        let sql = format!("SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation = $1");
+        run!(read self, |p| Ok(sqlx::query_as(&sql).bind(conversation).fetch_optional(p).await?))
+    }
+
+    /// How many SLA states have a warning or breach due at `now` (for tests and figures).
+    pub async fn sla_due_count(&self, now: i64) -> Result<i64> {
+        run!(read self, |p| Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sla_states WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= $1")
+            .bind(now).fetch_one(p).await?))
+    }
+}

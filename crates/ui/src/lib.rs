@@ -1,0 +1,116 @@
+//! The HTTP adapter for people: server-rendered HTML pages for agents (the workspace
+//! under `/app`) and customers (the portal under `/portal`), with sign-in at `/login`.
+//!
+//! Pages are askama templates checked at compile time; a little plain JavaScript
+//! (`assets/app.js`) enhances them, and every page works without it. Every asset is
+//! embedded in the binary, and every response carries a strict Content-Security-Policy:
+//! no inline script or style, nothing from another origin. Handlers call the use cases
+//! in `app`, which check the permissions; a conversation a caller may not see is a 404.
+
+mod assets;
+mod error;
+mod form;
+mod format;
+mod portal;
+mod session;
+mod workspace;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use web::AppState;
+
+/// The policy on every page: scripts, styles and images only from this origin, forms
+/// only to it, and no framing. E-mail bodies are sanitised HTML, and this policy keeps
+/// even a sanitiser slip from running script or loading remote images.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The pages and their assets. Merge this with `web::router` (they share no path).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(session::home))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/app", get(workspace::inbox))
+        .route("/app/bulk", post(workspace::bulk))
+        .route(
+            "/app/conversations/{number}",
+            get(workspace::conversation).post(workspace::update),
+        )
+        .route(
+            "/app/conversations/{number}/messages",
+            post(workspace::post_message),
+        )
+        .route("/portal", get(portal::home))
+        .route("/portal/new", get(portal::new_page))
+        .route("/portal/conversations", post(portal::create))
+        .route("/portal/conversations/{number}", get(portal::conversation))
+        .route(
+            "/portal/conversations/{number}/messages",
+            post(portal::post_message),
+        )
+        .route("/assets/{name}", get(assets::asset))
+        .layer(middleware::from_fn(page_headers))
+        .with_state(state)
+}
+
+async fn page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    // Pages show private data: never cache them. Assets set their own policy.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// What the frame of every page needs: the title, which area it belongs to, and for a
+/// signed-in person their name and the CSRF token of the sign-out form.
+pub(crate) struct Layout {
+    pub(crate) title: String,
+    /// `app`, `portal`, or `none` (sign-in and error pages).
+    pub(crate) area: &'static str,
+    pub(crate) csrf: String,
+    pub(crate) user: String,
+}
+
+impl Layout {
+    pub(crate) fn bare(title: &str) -> Layout {
+        Layout {
+            title: title.to_string(),
+            area: "none",
+            csrf: String::new(),
+            user: String::new(),
+        }
+    }
+
+    pub(crate) fn signed_in(
+        title: &str,
+        area: &'static str,
+        viewer: &session::Viewer,
+        user: &str,
+    ) -> Layout {
+        Layout {
+            title: title.to_string(),
+            area,
+            csrf: viewer.csrf.clone(),
+            user: user.to_string(),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+// Rapport in a real browser: starts `rapport demo` on a free port with a fresh data
+// directory, drives Debian's chromium through playwright-core, and saves screenshots of
+// the main pages under target/screenshots/. Plain Node, no test runner.
+//
+//   node tests/browser/run.mjs          (RAPPORT_BIN=path/to/rapport to pick the binary)
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..", "..");
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, "target");
+const shots = path.join(root, "target", "screenshots");
+fs.mkdirSync(shots, { recursive: true });
+
+function findBinary() {
+  if (process.env.RAPPORT_BIN) return process.env.RAPPORT_BIN;
+  for (const profile of ["debug", "release"]) {
+    const candidate = path.join(targetDir, profile, "rapport");
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error(`no rapport binary under ${targetDir}; build it with cargo build -p rapport or set RAPPORT_BIN`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(base, child, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`rapport exited early with code ${child.exitCode}`);
+    try {
+      const response = await fetch(`${base}/healthz`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`rapport did not answer /healthz within ${seconds} s`);
+}
+
+let failures = 0;
+let passed = 0;
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    failures += 1;
+    console.log(`FAIL ${name}: ${error && error.stack ? error.stack : error}`);
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function signIn(page, base, email, password) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+async function signOut(page) {
+  await Promise.all([page.waitForURL((u) => u.pathname === "/login"), page.getByRole("button", { name: "Sign out" }).click()]);
+}
+
+const binary = findBinary();
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const data = fs.mkdtempSync(path.join(os.tmpdir(), "rapport-browser-"));
+const log = fs.openSync(path.join(shots, "server.log"), "w");
+const server = spawn(binary, ["demo", "--data", data, "--listen", `127.0.0.1:${port}`, "--conversations", "400"], {
+  stdio: ["ignore", log, log],
+  env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
+});
+let browser;
+try {
+  await waitForHealth(base, server, 180);
+  console.log(`rapport is up at ${base} (${binary})`);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const cspViolations = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") cspViolations.push(message.text());
+  });
+  page.on("pageerror", (error) => cspViolations.push(String(error)));
+
+  const stamp = Date.now().toString(36);
+  const subject = `Browser test parcel ${stamp}`;
+  const replyText = `We found parcel ${stamp}; it ships today.`;
+  let number = 0;
+  const seenByAgent = new Map(); // conversation number → customer name
+
+  await step("pages need sign-in and carry a strict CSP", async () => {
+    const response = await page.goto(`${base}/app`);
+    check(new URL(page.url()).pathname === "/login", `expected the sign-in page, got ${page.url()}`);
+    const csp = response.headers()["content-security-policy"] || "";
+    check(csp.includes("default-src 'none'") && csp.includes("script-src 'self'"), `CSP is ${csp}`);
+    await page.screenshot({ path: path.join(shots, "login.png"), fullPage: true });
+  });
+
+  await step("a customer opens a new request in the portal", async () => {
+    await signIn(page, base, "customer@demo.test", "demo");
+    check(new URL(page.url()).pathname === "/portal", `customer landed on ${page.url()}`);
+    await page.getByRole("link", { name: "New request" }).click();
+    await page.getByLabel("Subject").fill(subject);
+    await page.getByLabel("How can we help?").fill("My parcel has not arrived. Where is it?");
+    await Promise.all([page.waitForURL(/\/portal\/conversations\/\d+/), page.getByRole("button", { name: "Send" }).click()]);
+    number = Number(new URL(page.url()).pathname.split("/").pop());
+    check(number > 0, "no conversation number");
+    await signOut(page);
+  });
+
+  await step("an agent signs in, opens a queue and the conversation, and replies", async () => {
+    await signIn(page, base, "lead@demo.test", "demo");
+    check(new URL(page.url()).pathname === "/app", `agent landed on ${page.url()}`);
+    await page.getByRole("navigation", { name: "Queues" }).getByRole("link", { name: /Unassigned/ }).click();
+    await page.waitForURL(/assignee=none/);
+    await page.getByLabel("Sort by").selectOption("-created_at");
+    await page.waitForURL(/sort=-created_at/);
+    const rows = await page.locator("table[data-list] tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => [Number(tr.querySelector("input[name=n]").value), tr.querySelector(".col-customer").textContent.trim()]),
+    );
+    for (const [n, customer] of rows) seenByAgent.set(n, customer);
+    await page.screenshot({ path: path.join(shots, "workspace.png"), fullPage: true });
+    const link = page.getByRole("link", { name: new RegExp(subject) });
+    await Promise.all([page.waitForURL(new RegExp(`/app/conversations/${number}$`)), link.click()]);
+    await page.getByLabel("Your reply or note").fill(replyText);
+    await page.getByLabel("Then set status").selectOption("pending");
+    await Promise.all([page.waitForURL(/#m\d+$/), page.getByRole("button", { name: "Send" }).click()]);
+    const reply = page.locator(".message-reply").last();
+    check((await reply.textContent()).includes(replyText), "the reply is not in the timeline");
+    check((await page.locator(".thread-head .badge").textContent()).includes("Pending"), "status is not Pending");
+    await page.screenshot({ path: path.join(shots, "conversation.png"), fullPage: true });
+  });
+
+  await step("keyboard: ? opens the shortcut help, Escape closes it, j/o open a row", async () => {
+    await page.keyboard.press("?");
+    await page.getByRole("dialog", { name: "Keyboard shortcuts" }).waitFor({ state: "visible" });
+    await page.screenshot({ path: path.join(shots, "shortcuts.png") });
+    await page.keyboard.press("Escape");
+    await page.getByRole("dialog", { name: "Keyboard shortcuts" }).waitFor({ state: "hidden" });
+    await page.keyboard.press("u");
+    await page.waitForURL((u) => u.pathname === "/app");
+    await page.keyboard.press("j");
+    await Promise.all([page.waitForURL(/\/app\/conversations\/\d+$/), page.keyboard.press("o")]);
+  });
+
+  await step("the workspace and the conversation fit a phone", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/app/conversations/${number}`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+    await page.screenshot({ path: path.join(shots, "conversation-phone.png"), fullPage: true });
+    await page.goto(`${base}/app`);
+    const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(listOverflow <= 1, `the list is ${listOverflow}px wider than the phone`);
+    await page.screenshot({ path: path.join(shots, "workspace-phone.png") });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signOut(page);
+  });
+
+  await step("the customer sees the reply in the portal and answers", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await context.clearCookies();
+    await signIn(page, base, "customer@demo.test", "demo");
+    await page.getByRole("link", { name: new RegExp(subject) }).click();
+    await page.waitForURL(new RegExp(`/portal/conversations/${number}$`));
+    check((await page.locator(".timeline").textContent()).includes(replyText), "the customer does not see the reply");
+    await page.getByLabel("Your reply").fill("Thank you!");
+    await Promise.all([page.waitForURL(/#m\d+$/), page.getByRole("button", { name: "Send" }).click()]);
+    await page.screenshot({ path: path.join(shots, "portal-conversation.png"), fullPage: true });
+    await page.goto(`${base}/portal`);
+    await page.screenshot({ path: path.join(shots, "portal.png"), fullPage: true });
+  });
+
+  await step("no script errors or CSP violations were reported", async () => {
+    check(cspViolations.length === 0, `console errors:\n${cspViolations.join("\n")}`);
+  });
+
+  await step("a customer who edits the URL to another conversation gets 404", async () => {
+    const me = (await page.locator(".topbar .who").textContent()).trim();
+    const other = [...seenByAgent].find(([, customer]) => customer !== me)?.[0];
+    check(other, "found no conversation of another customer to try");
+    const response = await page.goto(`${base}/portal/conversations/${other}`);
+    check(response.status() === 404, `expected 404, got ${response.status()}`);
+    check((await page.locator("h1").textContent()).includes("Not found"), "no 'Not found' heading");
+    const viaApp = await page.goto(`${base}/app/conversations/${other}`);
+    check(viaApp.status() === 404, `via /app: expected 404, got ${viaApp.status()}`);
+    await page.screenshot({ path: path.join(shots, "portal-404.png") });
+  });
+
+} catch (error) {
+  failures += 1;
+  console.log(`FAIL setup: ${error && error.stack ? error.stack : error}`);
+} finally {
+  if (browser) await browser.close();
+  server.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 300));
+  fs.rmSync(data, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failures} failed; screenshots in ${shots}`);
+process.exit(failures === 0 ? 0 : 1);
