@@ -26,6 +26,9 @@ use mining::{EventFields, EventLog, LogBuilder, NONE};
 use crate::{App, AppError, Result};
 
 /// What the mapping remembers of a case while reading its events in order.
+/// One activity of a case: name, instant, resource, group.
+type Step = (String, i64, String, Option<i64>);
+
 #[derive(Default)]
 struct CaseState {
     /// The opening message (part of "Created") has been seen.
@@ -63,7 +66,7 @@ impl App {
             .collect();
         // Events arrive in id order, interleaved across conversations: gather each case's
         // activities first, then build the log case by case.
-        let mut cases: HashMap<i64, Vec<(String, i64, String, Option<i64>)>> = HashMap::new();
+        let mut cases: HashMap<i64, Vec<Step>> = HashMap::new();
         let mut states: HashMap<i64, CaseState> = HashMap::new();
         let mut after = 0;
         loop {

@@ -35,6 +35,10 @@ pub struct Config {
     pub mail_hostname: String,
     /// Largest inbound message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// PEM certificate chain offered by STARTTLS on the SMTP/LMTP listeners (with `smtp_tls_key`).
+    pub smtp_tls_cert: Option<PathBuf>,
+    /// PEM private key for `smtp_tls_cert`.
+    pub smtp_tls_key: Option<PathBuf>,
     /// The SMTP relay outgoing mail is submitted to, HOST:PORT (unset: mail waits, deferred).
     pub smtp_relay: Option<String>,
     /// none, starttls or tls.
@@ -58,6 +62,8 @@ impl Default for Config {
             lmtp_listen: None,
             mail_hostname: "localhost".into(),
             max_message_bytes: 25 * 1024 * 1024,
+            smtp_tls_cert: None,
+            smtp_tls_key: None,
             smtp_relay: None,
             smtp_relay_security: "starttls".into(),
             smtp_relay_user: None,
@@ -95,6 +101,8 @@ const KEYS: &[&str] = &[
     "lmtp_listen",
     "mail_hostname",
     "max_message_bytes",
+    "smtp_tls_cert",
+    "smtp_tls_key",
     "smtp_relay",
     "smtp_relay_security",
     "smtp_relay_user",
@@ -136,6 +144,21 @@ impl Config {
         read!(mail_hostname);
         read!(max_message_bytes);
         read!(smtp_relay_security);
+        for (key, slot) in [
+            ("smtp_tls_cert", &mut config.smtp_tls_cert),
+            ("smtp_tls_key", &mut config.smtp_tls_key),
+        ] {
+            if figment.contains(key) {
+                match figment.extract_inner::<Option<PathBuf>>(key) {
+                    Ok(value) => *slot = value,
+                    Err(errors) => problems.extend(errors.into_iter().map(|e| e.to_string())),
+                }
+            }
+        }
+        if config.smtp_tls_cert.is_some() != config.smtp_tls_key.is_some() {
+            problems
+                .push("smtp_tls_cert and smtp_tls_key go together: give both or neither".into());
+        }
         for (key, slot) in [
             ("smtp_listen", &mut config.smtp_listen),
             ("lmtp_listen", &mut config.lmtp_listen),

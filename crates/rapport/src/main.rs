@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_mail;
+mod bench_ui;
 mod cli_analyze;
 mod cli_calendar;
 mod cli_mail;
@@ -157,6 +158,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Server-side render time of the agent's page of a long conversation (JSON report).
+    Ui {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Messages in the conversation.
+        #[arg(long, default_value_t = 200)]
+        messages: usize,
+        /// Timed page requests.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+    },
     /// The SLA tick: finding the warnings and breaches due among many open conversations.
     Sla(cli_sla::BenchArgs),
     /// Inbound mail: concurrent SMTP senders, each message counted after its 250, against
@@ -531,6 +543,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::Sla(args),
         } => cli_sla::bench(cli.config, args).await,
+        Command::Bench {
+            command:
+                BenchCommand::Ui {
+                    db,
+                    messages,
+                    requests,
+                },
+        } => {
+            let config = load(cli.config, db, None)?;
+            init_logging("warn");
+            bench_ui::ui(&config, messages, requests).await
+        }
         Command::Backup { db, to } => {
             let config = load(cli.config, db, None)?;
             if config.database_url.is_some() {

@@ -46,6 +46,9 @@ pub async fn serve(
         println!("{name} is listening on {}", listener.local_addr()?);
         let mut settings = smtp::Settings::new(protocol, &config.mail_hostname);
         settings.max_message_bytes = config.max_message_bytes;
+        if let (Some(cert), Some(key)) = (&config.smtp_tls_cert, &config.smtp_tls_key) {
+            settings.tls = Some(smtp::load_tls(cert, key).map_err(anyhow::Error::msg)?);
+        }
         let mailboxes = smtp::Mailboxes::load(app.clone()).await?;
         mail_listeners.push(tokio::spawn(smtp::serve(
             listener,
@@ -77,6 +80,12 @@ async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = app.run_search_indexer(500, now_millis()).await {
             tracing::warn!(error = %e, "search indexing failed; will retry");
+        }
+        if let Err(e) = app.run_sla_clocks(500, now_millis()).await {
+            tracing::warn!(error = %e, "SLA clocks failed; will retry");
+        }
+        if let Err(e) = app.run_sla_tick(500, now_millis()).await {
+            tracing::warn!(error = %e, "SLA tick failed; will retry");
         }
         for _ in 0..100 {
             match app.run_one_job(&worker, now_millis()).await {

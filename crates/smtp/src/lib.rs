@@ -49,6 +49,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// How long a client may stay silent.
     pub idle_timeout: Duration,
+    /// The certificate and key offered by STARTTLS (not offered when absent).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Settings {
@@ -60,8 +62,37 @@ impl Settings {
             max_recipients: 100,
             max_connections: 512,
             idle_timeout: Duration::from_secs(300),
+            tls: None,
         }
     }
+}
+
+/// Loads the PEM certificate chain and private key that STARTTLS offers.
+pub fn load_tls(
+    certificate: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("certificate {}: {e}", certificate.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "certificate {} holds no certificate",
+            certificate.display()
+        ));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("key {}: {e}", key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
+    Ok(Arc::new(config))
 }
 
 /// The support addresses mail is accepted for, reloaded from the store when a lookup misses
@@ -152,7 +183,22 @@ pub async fn serve(
         };
         tokio::spawn(async move {
             let mut stream = stream;
-            if let Err(e) = session.run(&mut stream).await {
+            let outcome = match session.run(&mut stream, false).await {
+                Ok(Ending::StartTls) => match session.settings.tls.clone() {
+                    // RFC 3207: what the client sent before the handshake is forgotten, and the
+                    // session starts again (EHLO) over TLS, without a new greeting.
+                    Some(config) => {
+                        match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
+                            Ok(mut tls) => session.run(&mut tls, true).await.map(|_| ()),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => Ok(()),
+                },
+                Ok(Ending::Closed) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
                 tracing::debug!(%peer, error = %e, "SMTP session ended with an error");
             }
             drop(permit);
@@ -185,21 +231,34 @@ enum Mode {
     SkipLine,
 }
 
+/// How a session ended.
+enum Ending {
+    Closed,
+    /// The client asked for TLS and was told to go ahead.
+    StartTls,
+}
+
 impl Session {
-    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: &mut S) -> std::io::Result<()> {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        tls_active: bool,
+    ) -> std::io::Result<Ending> {
         let s = &self.settings;
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(
-            format!(
-                "220 {} Rapport {} ready\r\n",
-                s.hostname,
-                match s.protocol {
-                    Protocol::Smtp => "ESMTP",
-                    Protocol::Lmtp => "LMTP",
-                }
-            )
-            .as_bytes(),
-        );
+        if !tls_active {
+            out.extend_from_slice(
+                format!(
+                    "220 {} Rapport {} ready\r\n",
+                    s.hostname,
+                    match s.protocol {
+                        Protocol::Smtp => "ESMTP",
+                        Protocol::Lmtp => "LMTP",
+                    }
+                )
+                .as_bytes(),
+            );
+        }
         stream.write_all(&out).await?;
         out.clear();
 
@@ -210,14 +269,14 @@ impl Session {
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
             let n = match tokio::time::timeout(s.idle_timeout, stream.read(&mut chunk)).await {
-                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(0)) => return Ok(Ending::Closed),
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     stream
                         .write_all(b"421 4.4.2 idle for too long, closing\r\n")
                         .await?;
-                    return Ok(());
+                    return Ok(Ending::Closed);
                 }
             };
             let bytes = &chunk[..n];
@@ -252,15 +311,23 @@ impl Session {
                     Mode::Commands => match receiver.ingest(&mut iter) {
                         Ok(request) => {
                             let request = request.into_owned();
-                            match self.command(request, &mut envelope, &mut out).await {
+                            match self
+                                .command(request, &mut envelope, &mut out, tls_active)
+                                .await
+                            {
                                 Next::Continue => {}
+                                Next::StartTls => {
+                                    stream.write_all(&out).await?;
+                                    stream.flush().await?;
+                                    return Ok(Ending::StartTls);
+                                }
                                 Next::Data => {
                                     message.clear();
                                     mode = Mode::Data(DataReceiver::new());
                                 }
                                 Next::Quit => {
                                     stream.write_all(&out).await?;
-                                    return Ok(());
+                                    return Ok(Ending::Closed);
                                 }
                             }
                         }
@@ -299,6 +366,7 @@ impl Session {
         request: Request<String>,
         envelope: &mut Envelope,
         out: &mut Vec<u8>,
+        tls_active: bool,
     ) -> Next {
         let s = &self.settings;
         let lmtp = s.protocol == Protocol::Lmtp;
@@ -323,6 +391,9 @@ impl Session {
                 reply(out, "250-8BITMIME");
                 reply(out, "250-SMTPUTF8");
                 reply(out, "250-ENHANCEDSTATUSCODES");
+                if s.tls.is_some() && !tls_active {
+                    reply(out, "250-STARTTLS");
+                }
                 reply(out, &format!("250 SIZE {}", s.max_message_bytes));
             }
             Request::Helo { host } => {
@@ -392,6 +463,11 @@ impl Session {
                 reply(out, "221 2.0.0 bye");
                 return Next::Quit;
             }
+            Request::StartTls if tls_active => reply(out, "503 5.5.1 TLS is already active"),
+            Request::StartTls if s.tls.is_some() => {
+                reply(out, "220 2.0.0 ready to start TLS");
+                return Next::StartTls;
+            }
             Request::StartTls => reply(out, "502 5.5.1 STARTTLS is not configured"),
             Request::Auth { .. } => reply(out, "502 5.5.1 authentication is not offered"),
             _ => reply(out, "502 5.5.2 command not implemented"),
@@ -452,6 +528,7 @@ impl Session {
 enum Next {
     Continue,
     Data,
+    StartTls,
     Quit,
 }
 

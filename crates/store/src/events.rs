@@ -133,10 +133,15 @@ impl Store {
 impl Store {
     /// Conversation events in id order, `limit` at a time after `after_id` (for whole-log
     /// reads such as the process log; not for consumers, which follow the horizon instead).
-    pub async fn conversation_events_page(&self, after_id: i64, limit: i64) -> Result<Vec<EventRow>> {
-        run!(read self, |c| Ok(sqlx::query_as(
-            "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events \
-             WHERE id > $1 AND conversation IS NOT NULL ORDER BY id LIMIT $2")
-            .bind(after_id).bind(limit).fetch_all(c).await?))
+    pub async fn conversation_events_page(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {} FROM events WHERE id > $1 AND conversation IS NOT NULL ORDER BY id LIMIT $2",
+            event_columns(self.dialect())
+        );
+        run!(read self, |c| Ok(sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(c).await?))
     }
 }

@@ -719,16 +719,36 @@ async fn mailboxes_quarantine_and_delivery_state_over_http() {
         let admin = api.login("admin@t.test", "pw-1234").await;
         let agent = api.login("agent@t.test", "pw-1234").await;
         let created = api
-            .call("POST", "/api/v1/mailboxes", &admin, Some(json!({"address": "help@mx.test", "group": "Support", "acknowledge": false})))
+            .call(
+                "POST",
+                "/api/v1/mailboxes",
+                &admin,
+                Some(json!({"address": "help@mx.test", "group": "Support", "acknowledge": false})),
+            )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         assert_eq!(created.body["address"], "help@mx.test");
         let refused = api
-            .call("POST", "/api/v1/mailboxes", &agent, Some(json!({"address": "x@mx.test"})))
+            .call(
+                "POST",
+                "/api/v1/mailboxes",
+                &agent,
+                Some(json!({"address": "x@mx.test"})),
+            )
             .await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
-        assert_eq!(api.call("GET", "/api/v1/mailboxes", &agent, None).await.status, StatusCode::FORBIDDEN);
-        assert_eq!(api.call("GET", "/api/v1/mail/quarantine", &agent, None).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            api.call("GET", "/api/v1/mailboxes", &agent, None)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            api.call("GET", "/api/v1/mail/quarantine", &agent, None)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
         // A message that is not mail lands in the quarantine, with its reason; the admin releases it.
         let bad = app
             .accept_mail(
@@ -743,18 +763,36 @@ async fn mailboxes_quarantine_and_delivery_state_over_http() {
             .await
             .unwrap();
         app.ingest_mail(bad, T0).await.unwrap();
-        let list = api.call("GET", "/api/v1/mail/quarantine", &admin, None).await;
+        let list = api
+            .call("GET", "/api/v1/mail/quarantine", &admin, None)
+            .await;
         assert_eq!(list.status, StatusCode::OK, "{}", list.body);
         assert_eq!(list.body["items"][0]["id"], bad);
-        assert!(list.body["items"][0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(list.body["items"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()));
         let release = api
-            .call("POST", &format!("/api/v1/mail/quarantine/{bad}/release"), &admin, Some(json!({})))
+            .call(
+                "POST",
+                &format!("/api/v1/mail/quarantine/{bad}/release"),
+                &admin,
+                Some(json!({})),
+            )
             .await;
         assert_eq!(release.status, StatusCode::ACCEPTED, "{}", release.body);
         let again = api
-            .call("POST", &format!("/api/v1/mail/quarantine/{bad}/release"), &admin, Some(json!({})))
+            .call(
+                "POST",
+                &format!("/api/v1/mail/quarantine/{bad}/release"),
+                &admin,
+                Some(json!({})),
+            )
             .await;
-        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "only quarantined mail is released");
+        assert_eq!(
+            again.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "only quarantined mail is released"
+        );
         // A reply on an e-mail conversation is queued as mail; its state is visible to agents.
         let mail = "From: ann@example.org\r\nTo: help@mx.test\r\nSubject: Hi\r\nMessage-ID: <h1@example.org>\r\n\r\nHello\r\n";
         let id = app
@@ -770,12 +808,31 @@ async fn mailboxes_quarantine_and_delivery_state_over_http() {
             .await
             .unwrap();
         app.ingest_mail(id, T0).await.unwrap();
-        let number = app.store.inbound_mail(id).await.unwrap().unwrap().conversation.unwrap();
+        let number = app
+            .store
+            .inbound_mail(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .conversation
+            .unwrap();
         let reply = api
-            .call("POST", &format!("/api/v1/conversations/{number}/messages"), &agent, Some(json!({"kind": "reply", "text": "Hello Ann"})))
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{number}/messages"),
+                &agent,
+                Some(json!({"kind": "reply", "text": "Hello Ann"})),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        let state = api.call("GET", &format!("/api/v1/conversations/{number}/mail"), &agent, None).await;
+        let state = api
+            .call(
+                "GET",
+                &format!("/api/v1/conversations/{number}/mail"),
+                &agent,
+                None,
+            )
+            .await;
         assert_eq!(state.status, StatusCode::OK, "{}", state.body);
         assert_eq!(state.body["items"][0]["state"], "queued");
         assert_eq!(state.body["items"][0]["to"], "ann@example.org");

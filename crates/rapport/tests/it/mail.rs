@@ -713,3 +713,106 @@ async fn a_reply_goes_out_by_smtp_with_retries_and_its_answer_threads_back() {
         db.finish().await;
     }
 }
+
+/// STARTTLS with a configured certificate: offered in EHLO, the handshake succeeds, the
+/// session starts again over TLS (no STARTTLS offered twice), and mail is accepted as usual.
+#[tokio::test]
+async fn starttls_upgrades_the_session_with_the_configured_certificate() {
+    use tokio::io::AsyncReadExt;
+    use tokio_rustls::rustls;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mx.test",
+            "-addext",
+            "subjectAltName=DNS:mx.test",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_PEERS=1 but openssl cannot make a test certificate");
+        }
+        eprintln!("skipped: the STARTTLS test needs the openssl command");
+        return;
+    }
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut settings = smtp::Settings::new(smtp::Protocol::Smtp, "mx.test");
+    settings.tls = Some(smtp::load_tls(&cert, &key).unwrap());
+    let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(smtp::serve(
+        listener,
+        app.clone(),
+        smtp::Mailboxes::load(app.clone()).await.unwrap(),
+        settings,
+        Arc::new(|| T0),
+        stop_rx,
+    ));
+
+    let mut tcp = TcpStream::connect(address).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut read_reply = async |s: &mut (dyn tokio::io::AsyncRead + Unpin + Send)| {
+        let n = s.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    assert!(read_reply(&mut tcp).await.starts_with("220 "));
+    tcp.write_all(b"EHLO client.test\r\n").await.unwrap();
+    assert!(read_reply(&mut tcp).await.contains("250-STARTTLS"));
+    tcp.write_all(b"STARTTLS\r\n").await.unwrap();
+    assert!(read_reply(&mut tcp).await.starts_with("220 2.0.0"));
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&cert).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    roots.add(der).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("mx.test").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("the handshake succeeds");
+    tls.write_all(b"EHLO client.test\r\n").await.unwrap();
+    let ehlo = read_reply(&mut tls).await;
+    assert!(
+        ehlo.starts_with("250") && !ehlo.contains("STARTTLS"),
+        "{ehlo}"
+    );
+    tls.write_all(b"MAIL FROM:<ann@example.org>\r\nRCPT TO:<support@mx.test>\r\nDATA\r\n")
+        .await
+        .unwrap();
+    let mut replies = String::new();
+    while replies.matches("\r\n").count() < 3 {
+        replies.push_str(&read_reply(&mut tls).await);
+    }
+    assert!(replies.contains("354"), "{replies}");
+    tls.write_all(MESSAGE.as_bytes()).await.unwrap();
+    assert!(read_reply(&mut tls).await.starts_with("250 2.0.0 accepted"));
+    let _ = stop.send(true);
+    db.finish().await;
+}

@@ -3,7 +3,6 @@
 //! takes to render a long conversation.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -596,7 +595,8 @@ async fn a_customer_sees_only_their_own_conversations_and_gets_404_for_others() 
 }
 
 #[tokio::test]
-async fn the_page_of_a_200_message_conversation_renders_in_under_30_ms_at_p99() {
+/// Its render time is measured by `rapport bench ui`, not here.
+async fn the_page_of_a_200_message_conversation_renders_every_message() {
     let ui = Ui::new(sqlite().await).await;
     let team = team(&ui.db.app()).await;
     let (number, _) =
@@ -628,26 +628,5 @@ async fn the_page_of_a_200_message_conversation_renders_in_under_30_ms_at_p99() 
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.body.matches("class=\"message message-").count(), 200);
 
-    let mut times: Vec<Duration> = Vec::new();
-    for _ in 0..200 {
-        let started = Instant::now();
-        let page = ui.get(&uri, &agent).await;
-        times.push(started.elapsed());
-        assert_eq!(page.status, StatusCode::OK);
-    }
-    times.sort();
-    let p50 = times[times.len() / 2];
-    let p99 = times[times.len() * 99 / 100 - 1];
-    eprintln!(
-        "conversation page, 200 messages, {} bytes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} build)",
-        first.body.len(),
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3,
-        times[times.len() - 1].as_secs_f64() * 1e3,
-        if cfg!(debug_assertions) { "debug" } else { "release" }
-    );
-    // The promise is for the release build; an unoptimised test build gets more room.
-    let limit = if cfg!(debug_assertions) { 200.0 } else { 30.0 };
-    assert!(p99.as_secs_f64() * 1e3 < limit, "p99 {p99:?}");
     ui.db.finish().await;
 }
