@@ -21,6 +21,18 @@ pub struct LoginOutcome {
     pub principal: Principal,
 }
 
+/// An API token as administrators see it: never its secret or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Who made it (`agent:3`, `system`, …).
+    pub created_by: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// A freshly created API token: the secret is shown once and never stored.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -216,6 +228,53 @@ impl App {
             .await?;
         tx.commit().await?;
         Ok(NewToken { id, secret })
+    }
+
+    /// The API tokens (never their secrets or hashes), newest first; administrators only.
+    pub async fn tokens(&self, by: &Principal) -> Result<Vec<TokenView>> {
+        if !by.can_administer() {
+            return Err(AppError::Forbidden(
+                "only administrators see the API tokens".into(),
+            ));
+        }
+        Ok(self
+            .store
+            .tokens()
+            .await?
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                name: t.name,
+                scopes: t.scopes.split_whitespace().map(str::to_string).collect(),
+                created_by: t.created_by,
+                created_at: t.created_at,
+                revoked_at: t.revoked_at,
+            })
+            .collect())
+    }
+
+    /// Revokes an API token at once (its next request is refused); administrators only.
+    pub async fn revoke_token(&self, by: &Principal, id: i64, now: i64) -> Result<()> {
+        if !by.can_administer() {
+            return Err(AppError::Forbidden(
+                "only administrators revoke API tokens".into(),
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        if !tx.revoke_token(id, now).await? {
+            tx.rollback().await?;
+            return Err(AppError::NotFound(format!("active token {id}")));
+        }
+        crate::record(
+            &mut tx,
+            None,
+            by.actor(),
+            now,
+            &domain::EventPayload::TokenRevoked { token_id: id },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Adds an agent with a role, a password and groups (by name); only administrators may.

@@ -24,7 +24,7 @@ pub use crate::sla::{
     CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, SlaHistoryItem,
     SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
 };
-pub use auth::{LoginOutcome, NewToken};
+pub use auth::{LoginOutcome, NewToken, TokenView};
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{
     AttachmentInput, ConversationList, CustomerInput, ListQuery, MessageInput,

@@ -99,6 +99,10 @@ pub enum EventPayload {
     MailReleased {
         inbound_id: i64,
     },
+    /// An API token was revoked (no conversation).
+    TokenRevoked {
+        token_id: i64,
+    },
     /// An e-mail was queued for sending (a reply, or an automatic acknowledgement).
     MailQueued {
         outbound_id: i64,
@@ -263,6 +267,7 @@ impl EventPayload {
             EventPayload::SlaBreached { .. } => "sla_breached",
             EventPayload::SlaFulfilled { .. } => "sla_fulfilled",
             EventPayload::SlaEscalated { .. } => "sla_escalated",
+            EventPayload::TokenRevoked { .. } => "token_revoked",
             EventPayload::MailQueued { .. } => "mail_queued",
             EventPayload::MailDelivery { .. } => "mail_delivery",
         }

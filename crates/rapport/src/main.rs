@@ -276,6 +276,18 @@ enum TokenCommand {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
+    /// Lists the tokens, one per line: id, name, scopes, created, revoked (never secrets).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revokes a token: its next request is refused.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 /// The real clock: milliseconds since the epoch. Only this binary reads it.
@@ -421,6 +433,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             store.close().await;
             println!("{id}");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::List { db },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            for t in app.tokens(&Principal::System).await? {
+                let time = |ms: i64| {
+                    jiff::Timestamp::from_millisecond(ms)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    t.scopes.join(","),
+                    time(t.created_at),
+                    t.revoked_at.map(time).unwrap_or_else(|| "-".into())
+                );
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { db, id },
+        } => {
+            let config = load(cli.config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            app.revoke_token(&Principal::System, id, now_millis())
+                .await?;
+            store.close().await;
+            eprintln!("token {id} is revoked");
             Ok(())
         }
         Command::Mailbox {

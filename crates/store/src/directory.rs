@@ -120,6 +120,12 @@ impl Tx {
             .bind(name).bind(token_hash).bind(scopes).bind(created_by).bind(now).fetch_one(&mut *c).await?))
     }
 
+    /// Revokes a token; `false` when there is no such token or it was already revoked.
+    pub async fn revoke_token(&mut self, id: i64, now: i64) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now).bind(id).execute(&mut *c).await?.rows_affected() == 1))
+    }
+
     pub async fn insert_session(&mut self, session: &SessionRow) -> Result<()> {
         run!(tx self, |c| sqlx::query(
             "INSERT INTO sessions (id_hash, principal_kind, principal_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -187,6 +193,11 @@ impl Store {
 
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         run!(read self, |p| Ok(sqlx::query_as("SELECT * FROM api_tokens WHERE token_hash = $1").bind(token_hash).fetch_optional(p).await?))
+    }
+
+    /// Every API token, newest first (hashes included: callers must not show them).
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
+        run!(read self, |p| Ok(sqlx::query_as("SELECT * FROM api_tokens ORDER BY id DESC").fetch_all(p).await?))
     }
 
     pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {

@@ -576,6 +576,38 @@ pub async fn create_token(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
+    responses((status = 200, body = ItemsOut<TokenOut>, description = "Every API token, newest first, without secrets"), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<Json<ItemsOut<TokenOut>>> {
+    let items: Vec<TokenOut> = state
+        .app
+        .tokens(&principal)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(ItemsOut {
+        total: items.len() as i64,
+        items,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "Revoked: the token is refused from now on"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_number(&id, "token")?;
+    state.app.revoke_token(&principal, id, state.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(post, path = "/api/v1/agents", tag = "admin", request_body = NewAgentIn,
     responses((status = 201, body = CreatedOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_agent(

@@ -414,6 +414,31 @@ pub struct NewTokenOut {
     pub token: String,
 }
 
+/// An API token as administrators see it (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOut {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_by: String,
+    pub created_at: String,
+    /// When it was revoked (absent while it works).
+    pub revoked_at: Option<String>,
+}
+
+impl From<app::TokenView> for TokenOut {
+    fn from(t: app::TokenView) -> Self {
+        TokenOut {
+            id: t.id,
+            name: t.name,
+            scopes: t.scopes,
+            created_by: t.created_by,
+            created_at: time(t.created_at),
+            revoked_at: time_opt(t.revoked_at),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgentIn {

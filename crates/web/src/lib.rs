@@ -132,7 +132,8 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}", get(api::get_customer))
         .route("/customers/{id}/merge", post(api::merge_customer))
         .route("/attachments/{id}", get(api::get_attachment))
-        .route("/tokens", post(api::create_token))
+        .route("/tokens", post(api::create_token).get(api::list_tokens))
+        .route("/tokens/{id}", axum::routing::delete(api::revoke_token))
         .route("/agents", post(api::create_agent).get(api::list_agents))
         .route("/groups", post(api::create_group).get(api::list_groups))
         .route(

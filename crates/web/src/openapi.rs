@@ -16,7 +16,7 @@ use crate::{api, mail_api, sla_api};
         api::create_conversation, api::list_conversations, api::get_conversation, api::patch_conversation,
         api::post_message, api::list_messages, api::list_events, api::merge_conversation, api::queues,
         api::get_customer, api::merge_customer, api::get_attachment,
-        api::create_token, api::create_agent, api::list_agents, api::list_groups, api::create_group,
+        api::create_token, api::list_tokens, api::revoke_token, api::create_agent, api::list_agents, api::list_groups, api::create_group,
         mail_api::conversation_mail, mail_api::list_mailboxes, mail_api::create_mailbox,
         mail_api::quarantine, mail_api::release,
         sla_api::list_calendars, sla_api::create_calendar, sla_api::get_calendar, sla_api::put_calendar,

@@ -839,3 +839,56 @@ async fn mailboxes_quarantine_and_delivery_state_over_http() {
         api.db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn administrators_list_and_revoke_tokens_and_a_revoked_token_is_refused() {
+    for db in backends().await {
+        let api = Api::new(db).await;
+        team(&api.db.app()).await;
+        let admin = api.login("admin@t.test", "pw-1234").await;
+        let agent = api.login("agent@t.test", "pw-1234").await;
+        let token = api.token(&[domain::Scope::ConversationsRead]).await;
+        assert_eq!(
+            api.call("GET", "/api/v1/conversations", &token, None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let list = api.call("GET", "/api/v1/tokens", &admin, None).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        let item = &list.body["items"][0];
+        assert_eq!(item["scopes"], json!(["conversations:read"]));
+        assert!(
+            item.get("token").is_none() && item.get("token_hash").is_none(),
+            "no secret is shown"
+        );
+        let id = item["id"].as_i64().unwrap();
+        assert_eq!(
+            api.call("GET", "/api/v1/tokens", &agent, None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            api.call("DELETE", &format!("/api/v1/tokens/{id}"), &agent, None)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let revoked = api
+            .call("DELETE", &format!("/api/v1/tokens/{id}"), &admin, None)
+            .await;
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+        assert_eq!(
+            api.call("GET", "/api/v1/conversations", &token, None)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let again = api
+            .call("DELETE", &format!("/api/v1/tokens/{id}"), &admin, None)
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND);
+        let list = api.call("GET", "/api/v1/tokens", &admin, None).await;
+        assert!(list.body["items"][0]["revoked_at"].is_string());
+        api.db.finish().await;
+    }
+}
