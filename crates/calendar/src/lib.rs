@@ -258,8 +258,13 @@ impl Calendar {
             if let Some(answer) = index.add(start, business) {
                 return match answer {
                     spans::IndexedAdd::Done(end) => Ok(end),
+                    // Past the index, walk on; a calendar that never opens again is reported
+                    // from `start`, as without the index.
                     spans::IndexedAdd::Beyond { from, remaining } => {
-                        self.add_by_walking(from, remaining)
+                        self.add_by_walking(from, remaining).map_err(|e| match e {
+                            CalendarError::NeverOpens { .. } => self.never_opens(start),
+                            other => other,
+                        })
                     }
                 };
             }
