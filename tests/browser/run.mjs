@@ -4,8 +4,9 @@
 //
 //   node tests/browser/run.mjs          (RAPPORT_BIN=path/to/rapport to pick the binary)
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -76,6 +77,24 @@ async function signIn(page, base, email, password) {
   await page.getByLabel("E-mail address").fill(email);
   await page.getByLabel("Password").fill(password);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+// The newest sign-in link mailed to `address`, read from the outbound queue in the demo's
+// SQLite database (Python's sqlite3 and email modules decode the stored MIME message).
+function signInLinkFromOutbox(dataDir, address) {
+  const script = `
+import email, email.policy, re, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+row = db.execute("SELECT b.data FROM outbound_mail o JOIN blobs b ON b.sha256 = o.raw_sha256 "
+                 "WHERE o.conversation IS NULL AND o.recipients = ? ORDER BY o.id DESC LIMIT 1", (sys.argv[2],)).fetchone()
+if row:
+    body = email.message_from_bytes(row[0], policy=email.policy.default).get_body(("plain",)).get_content()
+    found = re.search(r"https?://\\S+/login/link/\\S+", body)
+    print(found.group(0) if found else "")
+`;
+  const result = spawnSync("python3", ["-c", script, path.join(dataDir, "rapport.db"), address], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`reading the outbox failed: ${result.stderr}`);
+  return result.stdout.trim();
 }
 
 async function signOut(page) {
@@ -195,6 +214,101 @@ try {
     await page.goto(`${base}/portal`);
     await page.screenshot({ path: path.join(shots, "portal.png"), fullPage: true });
   });
+
+  // Two agents, each in a browser of their own.
+  const watch = (p) => {
+    p.on("console", (message) => {
+      if (message.type() === "error") cspViolations.push(`${p.url()}: ${message.text()}`);
+    });
+    p.on("pageerror", (error) => cspViolations.push(String(error)));
+    return p;
+  };
+  const leadContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const managerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const lead = watch(await leadContext.newPage());
+  const manager = watch(await managerContext.newPage());
+
+  await step("a change in one agent's browser appears live in another's", async () => {
+    await signIn(lead, base, "lead@demo.test", "demo");
+    await signIn(manager, base, "manager@demo.test", "demo");
+    await lead.goto(`${base}/app/conversations/${number}`);
+    await lead.evaluate(() => { window.notReloaded = true; });
+    await manager.goto(`${base}/app/conversations/${number}`);
+    const note = `Live note ${stamp}`;
+    await manager.getByRole("radio", { name: "Internal note" }).check();
+    await manager.getByLabel("Your reply or note").fill(note);
+    await Promise.all([manager.waitForURL(/#m\d+$/), manager.getByRole("button", { name: "Send" }).click()]);
+    await lead.locator(".timeline").getByText(note).waitFor({ timeout: 15000 });
+    await lead.getByText("A new message arrived.").waitFor();
+    await manager.getByLabel("New tag").fill(`live-${stamp}`);
+    await manager.getByRole("button", { name: "Add", exact: true }).click();
+    await lead.locator('[data-live-region="tags"]').getByText(`live-${stamp}`).waitFor({ timeout: 15000 });
+    check(await lead.evaluate(() => window.notReloaded === true), "the lead's page was reloaded");
+    await lead.screenshot({ path: path.join(shots, "live-update.png"), fullPage: true });
+  });
+
+  await step("colleagues on the same conversation see who is viewing and who is replying", async () => {
+    await manager.goto(`${base}/app/conversations/${number}`);
+    await lead.locator("[data-presence]").getByText("Morgan Manager is viewing").waitFor({ timeout: 15000 });
+    await manager.locator("[data-presence]").getByText("Lena Lead is viewing").waitFor({ timeout: 15000 });
+    await manager.getByLabel("Your reply or note").fill("I am answering this one.");
+    await lead.locator("[data-presence]").getByText("Morgan Manager is replying").waitFor({ timeout: 15000 });
+    await lead.screenshot({ path: path.join(shots, "presence.png") });
+    await manager.goto(`${base}/app`);
+    await lead.locator("[data-presence]").waitFor({ state: "hidden", timeout: 15000 });
+  });
+
+  await step("the web form, embedded in another site's page, opens a conversation an agent sees live", async () => {
+    const formSubject = `Form question ${stamp}`;
+    await lead.goto(`${base}/app?status=new&sort=-created_at`);
+    const visitorContext = await browser.newContext({ viewport: { width: 900, height: 900 } });
+    const visitor = watch(await visitorContext.newPage());
+    // Another site (another origin) that embeds the form.
+    const site = http.createServer((request, response) => {
+      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      response.end(`<!doctype html><title>Acme Ltd</title><link rel="icon" href="data:,"><h1>Acme Ltd</h1><iframe src="${base}/form" title="Contact us" width="640" height="760"></iframe>`);
+    });
+    const sitePort = await freePort();
+    await new Promise((resolve) => site.listen(sitePort, "127.0.0.1", resolve));
+    await visitor.goto(`http://127.0.0.1:${sitePort}/`);
+    const form = visitor.frameLocator("iframe");
+    await form.getByLabel("Your name").fill("Casey Customer");
+    await form.getByLabel("Your e-mail address").fill("customer@demo.test");
+    await form.getByLabel("Subject").fill(formSubject);
+    await form.getByLabel("Your message").fill("Sent with the contact form on your site.");
+    await form.getByRole("button", { name: "Send" }).click();
+    await form.getByText(/reference #\d+/).waitFor();
+    await visitor.screenshot({ path: path.join(shots, "web-form.png") });
+    await lead.getByRole("link", { name: new RegExp(formSubject) }).waitFor({ timeout: 15000 });
+    await lead.screenshot({ path: path.join(shots, "live-list.png"), fullPage: true });
+    await visitorContext.close();
+    site.close();
+  });
+
+  await step("a customer signs in with a link sent by e-mail, once", async () => {
+    const customerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const customer = watch(await customerContext.newPage());
+    await customer.goto(`${base}/login`);
+    await customer.getByRole("link", { name: "Get a sign-in link by e-mail" }).click();
+    await customer.getByLabel("Your e-mail address").fill("customer@demo.test");
+    await customer.getByRole("button", { name: "E-mail me a link" }).click();
+    await customer.getByRole("heading", { name: "Check your e-mail" }).waitFor();
+    let link = "";
+    for (let i = 0; i < 100 && !link; i += 1) {
+      link = signInLinkFromOutbox(data, "customer@demo.test");
+      if (!link) await new Promise((r) => setTimeout(r, 100));
+    }
+    check(link.startsWith(base), `no sign-in link for ${base} in the outbox: ${link}`);
+    await customer.goto(link);
+    await customer.screenshot({ path: path.join(shots, "sign-in-link.png") });
+    await Promise.all([customer.waitForURL((u) => u.pathname === "/portal"), customer.getByRole("button", { name: "Sign in" }).click()]);
+    check((await customer.locator("main").textContent()).includes(subject), "the customer's requests are not listed");
+    const again = await fetch(link);
+    check(again.status === 410, `a used link answered ${again.status}`);
+    await customerContext.close();
+  });
+  await leadContext.close();
+  await managerContext.close();
 
   await step("no script errors or CSP violations were reported", async () => {
     check(cspViolations.length === 0, `console errors:\n${cspViolations.join("\n")}`);

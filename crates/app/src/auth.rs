@@ -58,7 +58,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// A fresh secret: 32 random bytes, base64url.
-fn secret() -> String {
+pub(crate) fn secret() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -93,6 +93,20 @@ impl App {
             let _ = verify_password(password, DUMMY_HASH);
             return Err(AppError::BadCredentials);
         };
+        let mut tx = self.store.begin().await?;
+        let outcome = self.start_session(&mut tx, principal, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Starts a new session for an agent or a customer, in `tx`: a fresh secret for the
+    /// cookie (only its hash is stored) and a fresh CSRF token.
+    pub(crate) async fn start_session(
+        &self,
+        tx: &mut store::Tx,
+        principal: Principal,
+        now: i64,
+    ) -> Result<LoginOutcome> {
         let (kind, id) = match &principal {
             Principal::Agent { id, .. } => ("agent", *id),
             Principal::Customer { id } => ("customer", *id),
@@ -101,7 +115,6 @@ impl App {
         let session = secret();
         let csrf_token = secret();
         let expires_at = now + i64::from(self.settings.session_days) * DAY_MILLIS;
-        let mut tx = self.store.begin().await?;
         tx.insert_session(&SessionRow {
             id_hash: secret_hash(&session),
             principal_kind: kind.into(),
@@ -111,7 +124,6 @@ impl App {
             expires_at,
         })
         .await?;
-        tx.commit().await?;
         Ok(LoginOutcome {
             session,
             csrf_token,

@@ -111,6 +111,7 @@ impl App {
             crate::MAIL_SEND_JOB => self.send_outbound(job, now).await,
             crate::MAIL_ACKNOWLEDGE_JOB => self.acknowledge(job, now).await,
             crate::SLA_ESCALATE_JOB => self.run_sla_escalation(&job.payload, now).await,
+            crate::SURVEY_SEND_JOB => self.run_survey_job(&job.payload, now).await,
             other => Err(AppError::Invalid(format!("unknown job kind {other:?}"))),
         }
     }

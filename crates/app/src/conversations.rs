@@ -530,6 +530,7 @@ impl App {
                     now,
                 )
                 .await?;
+                crate::surveys::schedule_survey(tx, row.number, now).await?;
             }
             Status::Closed => row.closed_at = Some(now),
             _ if from == Status::Solved => row.solved_at = None,

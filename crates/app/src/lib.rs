@@ -9,11 +9,19 @@ mod auth;
 mod consumers;
 mod conversations;
 mod customers;
+mod imap;
+mod initiatives;
+mod kpi;
+mod live;
 mod mail;
 mod outbound;
+mod portal_links;
+mod process;
 mod process_log;
 mod sla;
+mod surveys;
 mod views;
+mod webform;
 
 use domain::conversation::FieldError;
 use domain::customer::IdentityError;
@@ -31,12 +39,28 @@ pub use conversations::{
     NewConversationInput, Patch, PostedMessage,
 };
 pub use customers::CustomerView;
+pub use imap::{ImapBatchOutcome, ImapFolder, ImapMessage};
+pub use initiatives::{InitiativeInput, InitiativeVerdict, InitiativeView};
+pub use kpi::{KpiAlert, KpiQuery, KpiRecord, KpiReport, ALERT_PERIOD_DAYS, KPI_CONSUMER};
+pub use live::{parse_position, position_text, LiveAudience, LiveBatch, LiveEvent};
 pub use mail::{mailbox_of, AcceptedMail, Transport, MAIL_INGEST_JOB};
+pub use mining::OrgDimension;
 pub use outbound::{MailSender, SendOutcome, MAIL_ACKNOWLEDGE_JOB, MAIL_SEND_JOB};
+pub use portal_links::{MAX_PORTAL_LINKS_PER_WINDOW, PORTAL_LINK_TTL_MILLIS};
+pub use process::{
+    EdgeRow, PingPongRow, ProcessCases, ProcessDrill, ProcessMap, ProcessQuery, ReworkRow,
+    VariantRow, MEDIAN_MIN_COUNT, PROCESS_DRILL_LIMIT, PROCESS_LOG_MAX_AGE_MS,
+};
 pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
+pub use surveys::{
+    AnswerOutcome, AttributeInput, KudosChoice, OpenSurvey, ResearchAnswer, ResearchForm,
+    ResearchInvitation, SurveyAnswer, SurveyAnswerPage, SurveyAnswerQuery, SurveyForm,
+    SurveyOutcome, SurveySettings, SurveySettingsView, SurveyState, SURVEY_SEND_JOB,
+};
 pub use views::{
     AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,
 };
+pub use webform::{WebFormInput, WebFormTokens, WEB_FORM_TOKEN_TTL_MILLIS};
 
 /// Settings that shape the rules (not the wiring).
 #[derive(Debug, Clone)]
@@ -45,6 +69,9 @@ pub struct Settings {
     pub auto_close_days: u32,
     /// How long a sign-in lasts.
     pub session_days: u32,
+    /// Where people reach this server (`https://help.example.com`, no trailing slash): the
+    /// start of links sent by e-mail, such as portal sign-in links.
+    pub public_url: String,
 }
 
 impl Default for Settings {
@@ -52,6 +79,7 @@ impl Default for Settings {
         Settings {
             auto_close_days: 4,
             session_days: 14,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -65,6 +93,8 @@ pub struct App {
     mail_key: std::sync::Arc<std::sync::OnceLock<::mail::ThreadKey>>,
     /// Where outgoing mail goes (none: it waits, deferred, until a relay is configured).
     mail_sender: Option<std::sync::Arc<dyn MailSender>>,
+    /// The process map's log and analyses, kept in memory for a short time (`process.rs`).
+    process_cache: std::sync::Arc<process::ProcessCache>,
 }
 
 /// Why a use case refused or failed, in terms an adapter can map to its protocol.
@@ -122,6 +152,7 @@ impl App {
             settings,
             mail_key: Default::default(),
             mail_sender: None,
+            process_cache: Default::default(),
         }
     }
 

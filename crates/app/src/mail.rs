@@ -121,34 +121,11 @@ impl App {
                 "a message needs at least one recipient".into(),
             ));
         }
-        let size = i64::try_from(mail.raw.len()).unwrap_or(i64::MAX);
-        let recipients = mail.recipients.join(",");
         let mut tx = self.store.begin().await?;
         let address = tx.put_blob(&mail.raw, now).await?;
-        let id = tx
-            .insert_inbound_mail(&NewInboundMail {
-                transport: mail.transport.as_str(),
-                mail_from: &mail.mail_from,
-                recipients: &recipients,
-                raw_sha256: &address,
-                size,
-                received_at: now,
-            })
-            .await?;
+        let id = insert_accepted(&mut tx, &mail, &address, now).await?;
         tx.enqueue_job(MAIL_INGEST_JOB, &id.to_string(), now, None, 5, now)
             .await?;
-        record(
-            &mut tx,
-            None,
-            Actor::System,
-            now,
-            &EventPayload::MailReceived {
-                inbound_id: id,
-                transport: mail.transport.as_str().to_string(),
-                size,
-            },
-        )
-        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -227,6 +204,41 @@ impl App {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Records an accepted message whose raw bytes are stored as blob `address`: its inbound
+/// row (state `received`) and the `mail_received` event. The caller queues its processing.
+pub(crate) async fn insert_accepted(
+    tx: &mut store::Tx,
+    mail: &AcceptedMail,
+    address: &str,
+    now: i64,
+) -> Result<i64> {
+    let size = i64::try_from(mail.raw.len()).unwrap_or(i64::MAX);
+    let recipients = mail.recipients.join(",");
+    let id = tx
+        .insert_inbound_mail(&NewInboundMail {
+            transport: mail.transport.as_str(),
+            mail_from: &mail.mail_from,
+            recipients: &recipients,
+            raw_sha256: address,
+            size,
+            received_at: now,
+        })
+        .await?;
+    record(
+        tx,
+        None,
+        Actor::System,
+        now,
+        &EventPayload::MailReceived {
+            inbound_id: id,
+            transport: mail.transport.as_str().to_string(),
+            size,
+        },
+    )
+    .await?;
+    Ok(id)
 }
 
 /// That an inbound e-mail is becoming a conversation message: recorded in the same
@@ -735,7 +747,7 @@ impl App {
             reason
         };
         let hard = report.recipients.iter().any(|r| r.hard);
-        let conversation = outbound.as_ref().map(|o| o.conversation);
+        let conversation = outbound.as_ref().and_then(|o| o.conversation);
         if !tx
             .claim_inbound_outcome(
                 inbound_id,
@@ -792,7 +804,7 @@ impl App {
             Some(id) => tx.outbound_by_message_id(id).await?,
             None => None,
         };
-        let conversation = outbound.as_ref().map(|o| o.conversation);
+        let conversation = outbound.as_ref().and_then(|o| o.conversation);
         let reason = format!("{} complaint", complaint.feedback_type);
         if !tx
             .claim_inbound_outcome(

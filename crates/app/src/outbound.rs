@@ -39,6 +39,18 @@ pub trait MailSender: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = SendOutcome> + Send + 'a>>;
 }
 
+/// Composed mail on its way into the outbound queue.
+pub(crate) struct Queued<'a> {
+    /// The conversation it belongs to (none for a portal sign-in link).
+    pub conversation: Option<i64>,
+    /// The conversation message it carries (none for automatic mail).
+    pub message_id: Option<i64>,
+    pub composed: &'a mail::compose::ComposedMessage,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub automatic: bool,
+}
+
 /// What to send.
 pub(crate) struct OutgoingMail<'a> {
     pub text: &'a str,
@@ -112,18 +124,19 @@ impl App {
         };
         let composed = mail::compose::compose_reply(&reply, key, rand::random())
             .map_err(|e| AppError::Invalid(format!("cannot compose the e-mail: {e}")))?;
-        let blob = tx.put_blob(&composed.bytes, now).await?;
-        let outbound_id = tx
-            .insert_outbound_mail(&NewOutboundMail {
-                conversation: row.number,
-                message: mail_out.message_id,
-                header_message_id: &composed.message_id,
-                mail_from: &mailbox.address,
-                recipients: &to,
-                raw_sha256: &blob,
-                automatic: mail_out.automatic,
+        let outbound_id = self
+            .enqueue_outbound(
+                tx,
+                &Queued {
+                    conversation: Some(row.number),
+                    message_id: mail_out.message_id,
+                    composed: &composed,
+                    from: &mailbox.address,
+                    to: &to,
+                    automatic: mail_out.automatic,
+                },
                 now,
-            })
+            )
             .await?;
         tx.remember_message_id(
             &composed.message_id,
@@ -133,9 +146,35 @@ impl App {
             now,
         )
         .await?;
+        Ok(Some(outbound_id))
+    }
+
+    /// Puts composed mail in the outbound queue, in `tx`: its bytes, its row, a `mail_queued`
+    /// event and the `mail.send` job; mail to an address that bounced hard before fails at
+    /// once, with the reason. Returns the outbound id.
+    pub(crate) async fn enqueue_outbound(
+        &self,
+        tx: &mut Tx,
+        mail_out: &Queued<'_>,
+        now: i64,
+    ) -> Result<i64> {
+        let to = mail_out.to;
+        let blob = tx.put_blob(&mail_out.composed.bytes, now).await?;
+        let outbound_id = tx
+            .insert_outbound_mail(&NewOutboundMail {
+                conversation: mail_out.conversation,
+                message: mail_out.message_id,
+                header_message_id: &mail_out.composed.message_id,
+                mail_from: mail_out.from,
+                recipients: to,
+                raw_sha256: &blob,
+                automatic: mail_out.automatic,
+                now,
+            })
+            .await?;
         record(
             tx,
-            Some(row.number),
+            mail_out.conversation,
             Actor::System,
             now,
             &EventPayload::MailQueued {
@@ -145,13 +184,13 @@ impl App {
             },
         )
         .await?;
-        if let Some(reason) = tx.address_undeliverable(&to).await? {
+        if let Some(reason) = tx.address_undeliverable(to).await? {
             let error = format!("{to} is undeliverable since an earlier bounce: {reason}");
             tx.set_outbound_state(outbound_id, "failed", Some(&error), false, now)
                 .await?;
             record(
                 tx,
-                Some(row.number),
+                mail_out.conversation,
                 Actor::System,
                 now,
                 &EventPayload::MailDelivery {
@@ -173,7 +212,7 @@ impl App {
             )
             .await?;
         }
-        Ok(Some(outbound_id))
+        Ok(outbound_id)
     }
 
     /// The `mail.send` job: one delivery attempt. A transient failure is an error (the job
@@ -233,7 +272,7 @@ impl App {
             .await?;
         record(
             &mut tx,
-            Some(mail.conversation),
+            mail.conversation,
             Actor::System,
             now,
             &EventPayload::MailDelivery {

@@ -37,19 +37,26 @@ struct CaseState {
     group: Option<i64>,
 }
 
+/// Process maps and the log behind them are for managers and administrators (and Rapport).
+pub(crate) fn may_mine(by: &Principal) -> Result<()> {
+    let allowed = match by {
+        Principal::System => true,
+        Principal::Agent { role, .. } => *role >= domain::Role::Manager,
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "process maps are for managers and administrators".into(),
+        ))
+    }
+}
+
 impl App {
     /// The whole conversation log as an event log for process mining (managers and admins).
     pub async fn process_log(&self, by: &Principal) -> Result<EventLog> {
-        let allowed = match by {
-            Principal::System => true,
-            Principal::Agent { role, .. } => *role >= domain::Role::Manager,
-            _ => false,
-        };
-        if !allowed {
-            return Err(AppError::Forbidden(
-                "process maps are for managers and administrators".into(),
-            ));
-        }
+        may_mine(by)?;
         let groups: HashMap<i64, String> = self
             .store
             .groups()

@@ -164,6 +164,74 @@ pub enum EventPayload {
         reason: String,
         notified: Option<i64>,
     },
+    /// A satisfaction survey was sent for a solved conversation.
+    SurveySent {
+        survey_id: i64,
+        /// `csat`, `ces` or `nps`. Stored as `survey_kind`: `kind` is the event's own tag.
+        #[serde(rename = "survey_kind")]
+        kind: String,
+        /// `email` or `portal`.
+        channel: String,
+    },
+    /// A customer answered a survey (only a human submit records it).
+    SurveyAnswered {
+        survey_id: i64,
+        /// `csat`, `ces` or `nps`. Stored as `survey_kind`: `kind` is the event's own tag.
+        #[serde(rename = "survey_kind")]
+        kind: String,
+        /// On the survey's scale.
+        score: i64,
+        /// CSAT 1..5 by default (configurable), CES 1..7, NPS 0..10.
+        scale_min: i64,
+        scale_max: i64,
+        comment: Option<String>,
+        kudos_agent_id: Option<i64>,
+    },
+    /// A customer answered priorities research: importance and performance of each service
+    /// attribute (no conversation).
+    PrioritiesAnswered {
+        response_id: i64,
+        attributes_rated: i64,
+    },
+    /// A customer asked for a sign-in link to the portal, and one was queued by e-mail
+    /// (no conversation; only a hash of the link's secret is kept).
+    PortalLinkIssued {
+        link_id: i64,
+        outbound_id: i64,
+    },
+    /// A customer signed in to the portal with a sign-in link (no conversation).
+    PortalLinkUsed {
+        link_id: i64,
+    },
+    /// An administrator changed a KPI's target, thresholds or owner (no conversation).
+    KpiSettingsChanged {
+        key: String,
+        target: Option<f64>,
+        amber: Option<f64>,
+        red: Option<f64>,
+        owner: String,
+    },
+    /// A KPI crossed a threshold (team-wide, over the rolling period): an exception alert.
+    /// `from` is empty the first time the KPI is judged.
+    KpiAlerted {
+        key: String,
+        from: Option<String>,
+        to: String,
+        value: Option<f64>,
+    },
+    /// An administrator imported a set of published benchmark figures.
+    BenchmarksImported {
+        set_name: String,
+        rows: i64,
+    },
+    /// A manager recorded an improvement initiative: a change, when it started and the KPI it
+    /// should move (no conversation).
+    InitiativeRecorded {
+        initiative_id: i64,
+        name: String,
+        kpi: String,
+        started_at: i64,
+    },
 }
 
 /// What an SLA target measures (the definitions are in the `sla` crate).
@@ -270,6 +338,15 @@ impl EventPayload {
             EventPayload::TokenRevoked { .. } => "token_revoked",
             EventPayload::MailQueued { .. } => "mail_queued",
             EventPayload::MailDelivery { .. } => "mail_delivery",
+            EventPayload::SurveySent { .. } => "survey_sent",
+            EventPayload::SurveyAnswered { .. } => "survey_answered",
+            EventPayload::PrioritiesAnswered { .. } => "priorities_answered",
+            EventPayload::PortalLinkIssued { .. } => "portal_link_issued",
+            EventPayload::PortalLinkUsed { .. } => "portal_link_used",
+            EventPayload::KpiSettingsChanged { .. } => "kpi_settings_changed",
+            EventPayload::KpiAlerted { .. } => "kpi_alerted",
+            EventPayload::BenchmarksImported { .. } => "benchmarks_imported",
+            EventPayload::InitiativeRecorded { .. } => "initiative_recorded",
         }
     }
 
@@ -312,6 +389,20 @@ mod tests {
                 metric: SlaMetric::NextReply,
                 cycle: 3,
                 at: 9,
+            },
+            EventPayload::SurveySent {
+                survey_id: 1,
+                kind: "csat".into(),
+                channel: "email".into(),
+            },
+            EventPayload::SurveyAnswered {
+                survey_id: 1,
+                kind: "nps".into(),
+                score: 9,
+                scale_min: 0,
+                scale_max: 10,
+                comment: Some("quick".into()),
+                kudos_agent_id: Some(3),
             },
         ];
         for payload in samples {

@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod customer;
 pub mod event;
 pub mod permission;
+pub mod survey;
 
 pub use actor::Actor;
 pub use conversation::{Channel, MessageKind, Priority, Status, TransitionError};

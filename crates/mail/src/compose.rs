@@ -152,6 +152,50 @@ pub fn compose_reply(
     })
 }
 
+/// A message Rapport sends about no conversation (a portal sign-in link): plain text from a
+/// support mailbox, marked `Auto-Submitted: auto-generated` so that responders leave it alone.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The mailbox it is sent from.
+    pub from: Mailbox,
+    /// The one recipient.
+    pub to: Mailbox,
+    /// Subject.
+    pub subject: String,
+    /// The text body.
+    pub text: String,
+    /// The Date header, milliseconds since the epoch.
+    pub date_ms: i64,
+}
+
+/// Builds the MIME message of a notice. `random` makes the Message-ID unique.
+pub fn compose_notice(notice: &Notice, random: [u8; 16]) -> Result<ComposedMessage, ComposeError> {
+    let to = address_only(&notice.to.address);
+    if to.is_empty() {
+        return Err(ComposeError::NoRecipient);
+    }
+    let from_address = address_only(&notice.from.address);
+    let domain = from_address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("localhost");
+    let id = message_id(random, domain);
+    let builder = MessageBuilder::new()
+        .from(address(&notice.from))
+        .to(address(&notice.to))
+        .subject(one_line(&notice.subject))
+        .message_id(id.clone())
+        .date(notice.date_ms.div_euclid(1000))
+        .header("X-Loop", Raw::new(from_address.clone()))
+        .header("Auto-Submitted", Raw::new("auto-generated"))
+        .header("X-Auto-Response-Suppress", Raw::new("All"))
+        .text_body(format!("{}\n", notice.text.trim_end()));
+    Ok(ComposedMessage {
+        message_id: id,
+        bytes: builder.write_to_vec()?,
+    })
+}
+
 fn address(mailbox: &Mailbox) -> Address<'static> {
     Address::new_address(
         mailbox.name.as_deref().map(one_line),
@@ -397,5 +441,36 @@ JVBERi0xLjQgZmFrZQ==\r
             compose_reply(&r, &key(), [0; 16]),
             Err(ComposeError::NoRecipient)
         ));
+    }
+
+    #[test]
+    fn a_notice_goes_to_its_one_recipient_as_automatic_plain_text() {
+        let notice = Notice {
+            from: Mailbox {
+                address: "support@acme.test".into(),
+                name: Some("Acme Support".into()),
+            },
+            to: Mailbox {
+                address: "ann@example.org".into(),
+                name: None,
+            },
+            subject: "Your sign-in link\r\nBcc: evil@x.test".into(),
+            text: "Open https://help.acme.test/login/link/abc within 15 minutes.".into(),
+            date_ms: 1_767_261_600_000,
+        };
+        let composed = compose_notice(&notice, [7; 16]).unwrap();
+        let message = read_message(&composed.bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(message.to.len(), 1);
+        assert_eq!(message.to[0].address, "ann@example.org");
+        assert!(message
+            .text
+            .contains("https://help.acme.test/login/link/abc"));
+        assert!(!message.verdict.is_person(), "{:?}", message.verdict);
+        let raw = String::from_utf8_lossy(&composed.bytes);
+        assert!(
+            !raw.contains("\r\nBcc:"),
+            "no header injection through the subject"
+        );
+        assert!(composed.message_id.ends_with("@acme.test"));
     }
 }

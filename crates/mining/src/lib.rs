@@ -6,12 +6,13 @@
 //! ([`Classifier`]); [`Dfg::discover`] counts directly-follows edges with waiting times and start
 //! and end activities; [`Variants::discover`] groups cases by their activity sequence. Filters
 //! ([`filter`]) narrow the log; [`patterns`] finds rework, ping-pong, bottlenecks and
-//! handovers; [`svg::render_process_map`] draws the map. The counts equal pm4py's
-//! (`tests/pm4py_reference.rs`).
+//! handovers, and [`cases`] the cases behind each of them; [`svg::render_process_map`] draws
+//! the map. The counts equal pm4py's (`tests/pm4py_reference.rs`).
 //!
 //! Reading files happens only in [`read_xes_file`] and [`read_csv_file`]: parsing is this
 //! crate's job. Everything else takes the log as a value.
 
+pub mod cases;
 mod csv_import;
 mod dfg;
 mod error;

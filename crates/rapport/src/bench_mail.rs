@@ -31,10 +31,10 @@ pub struct MailBenchOptions {
     pub message_bytes: usize,
 }
 
-const MAILBOX: &str = "support@bench.test";
+pub(crate) const MAILBOX: &str = "support@bench.test";
 
 /// A realistic message of about `size` bytes: headers, and customer text from the demo sample.
-fn message(texts: &[Sample], sender: usize, n: u64, size: usize) -> Vec<u8> {
+pub(crate) fn message(texts: &[Sample], sender: usize, n: u64, size: usize) -> Vec<u8> {
     let mut body = String::new();
     let mut i = sender * 7919 + n as usize;
     while body.len() < size.saturating_sub(400) {

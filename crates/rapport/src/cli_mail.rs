@@ -31,6 +31,15 @@ pub enum MailCommand {
         #[arg(long)]
         mailbox: Option<String>,
     },
+    /// Takes new mail from the configured IMAP folders once (`[[imap]]` in the config), as
+    /// `rapport serve` does all the time, processes it, and prints a JSON line per folder.
+    Poll {
+        #[command(flatten)]
+        db: crate::DbArgs,
+        /// Only the account with this name (default: every configured folder).
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// The quarantine: messages Rapport could not take in, with the reason.
     Quarantine {
         #[command(subcommand)]
@@ -98,6 +107,69 @@ pub async fn run(config: Option<PathBuf>, command: MailCommand) -> anyhow::Resul
                 "{}",
                 serde_json::json!({"imported": ids.len(), "outcomes": counts})
             );
+            Ok(())
+        }
+        MailCommand::Poll { db, account } => {
+            let config = crate::load(config, db, None)?;
+            let mut accounts = config.imap_accounts();
+            if let Some(name) = &account {
+                accounts.retain(|a| &a.name == name);
+            }
+            if accounts.is_empty() {
+                anyhow::bail!(match account {
+                    Some(name) => format!("no IMAP account is named {name:?} in the configuration"),
+                    None => "no IMAP account is configured; add an [[imap]] table to the config file (see README.md)".into(),
+                });
+            }
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let clock: imap::Clock = std::sync::Arc::new(crate::now_millis);
+            let mut failed = 0;
+            for account in &accounts {
+                match imap::poll_once(&app, account, &clock).await {
+                    Ok(report) => {
+                        let mut outcomes = std::collections::BTreeMap::<String, u64>::new();
+                        for id in &report.accepted {
+                            let outcome = app.ingest_mail(*id, crate::now_millis()).await?;
+                            *outcomes.entry(outcome).or_default() += 1;
+                        }
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "account": report.account,
+                                "folder": report.folder,
+                                "uid_validity": report.uid_validity,
+                                "last_uid": report.last_uid,
+                                "started_over": report.started_over,
+                                "accepted": report.accepted.len(),
+                                "outcomes": outcomes,
+                                "quarantined": report.quarantined,
+                                "duplicates": report.duplicates,
+                                "acted_on": report.acted_on,
+                                "vanished": report.vanished,
+                            })
+                        );
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "account": account.name,
+                                "folder": account.folder,
+                                "error": e.to_string(),
+                            })
+                        );
+                    }
+                }
+            }
+            store.close().await;
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} of {} IMAP folder(s) could not be polled",
+                    accounts.len()
+                );
+            }
             Ok(())
         }
         MailCommand::Quarantine {

@@ -7,9 +7,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use mining::report::{variants_report, DfgReport};
+use std::borrow::Cow;
+
+use mining::filter::{time_window, variant_coverage, TimeWindowMode};
+use mining::report::{variants_report, DfgReport, PatternsReport};
 use mining::svg::{process_map_svg, EdgeLabel, MapOptions};
-use mining::{read_log_file, Classifier, CsvMapping, Dfg, EventLog, Variants};
+use mining::{
+    parse_timestamp_millis, read_log_file, Classifier, CsvMapping, Dfg, EventLog, OrgDimension,
+    Variants,
+};
 
 /// Process mining commands.
 #[derive(Subcommand)]
@@ -18,6 +24,8 @@ pub enum MineCommand {
     Dfg {
         #[command(flatten)]
         source: LogSource,
+        #[command(flatten)]
+        filters: LogFilters,
         /// How an activity is named: `name` (concept:name) or `name+lifecycle`.
         #[arg(long, default_value = "name")]
         classifier: Classifier,
@@ -26,6 +34,25 @@ pub enum MineCommand {
     Variants {
         #[command(flatten)]
         source: LogSource,
+        #[command(flatten)]
+        filters: LogFilters,
+        /// How an activity is named: `name` (concept:name) or `name+lifecycle`.
+        #[arg(long, default_value = "name")]
+        classifier: Classifier,
+    },
+    /// Rework, ping-pong, bottlenecks and handovers:
+    /// {"rework":[..],"ping_pong":[..],"bottlenecks":[..],"handovers":[..]}.
+    Patterns {
+        #[command(flatten)]
+        source: LogSource,
+        #[command(flatten)]
+        filters: LogFilters,
+        /// Ping-pong and handovers between `group`s (org:group) or `agent`s (org:resource).
+        #[arg(long, default_value = "agent", value_parser = ["group", "agent"])]
+        by: String,
+        /// How many bottleneck edges (largest total waiting time first).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
         /// How an activity is named: `name` (concept:name) or `name+lifecycle`.
         #[arg(long, default_value = "name")]
         classifier: Classifier,
@@ -34,6 +61,8 @@ pub enum MineCommand {
     Map {
         #[command(flatten)]
         source: LogSource,
+        #[command(flatten)]
+        filters: LogFilters,
         /// Where to write the SVG.
         #[arg(long)]
         svg: PathBuf,
@@ -71,6 +100,62 @@ pub struct LogSource {
     pub resource: Option<String>,
 }
 
+/// Which cases to keep before the command's work (all, when no flag is given).
+#[derive(Args)]
+pub struct LogFilters {
+    /// Keep cases with an event at or after this instant (RFC 3339, e.g. 2024-01-01T00:00:00Z).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Keep cases with an event before this instant (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Keep the most frequent variants that cover this share of the cases (0..1).
+    #[arg(long)]
+    pub coverage: Option<f64>,
+}
+
+impl LogFilters {
+    /// The log narrowed by the flags: first the time window (cases intersecting it), then the
+    /// variant coverage (variants under `classifier`).
+    pub fn apply<'log>(
+        &self,
+        log: &'log EventLog,
+        classifier: Classifier,
+    ) -> anyhow::Result<Cow<'log, EventLog>> {
+        let instant = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
+            text.as_deref()
+                .map(|t| {
+                    parse_timestamp_millis(t).with_context(|| {
+                        format!("--{flag} must be an RFC 3339 instant such as 2024-01-01T00:00:00Z, got {t:?}")
+                    })
+                })
+                .transpose()
+        };
+        let (from, to) = (instant(&self.from, "from")?, instant(&self.to, "to")?);
+        if let (Some(from), Some(to)) = (from, to) {
+            anyhow::ensure!(from < to, "--from must be before --to");
+        }
+        let mut kept = Cow::Borrowed(log);
+        if from.is_some() || to.is_some() {
+            kept = Cow::Owned(time_window(
+                &kept,
+                from.unwrap_or(i64::MIN),
+                to.unwrap_or(i64::MAX),
+                TimeWindowMode::CasesIntersecting,
+            ));
+        }
+        if let Some(coverage) = self.coverage {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&coverage),
+                "--coverage is a share of the cases from 0 to 1, got {coverage}"
+            );
+            let variants = Variants::discover(&kept, &kept.classify(classifier));
+            kept = Cow::Owned(variant_coverage(&kept, &variants, coverage));
+        }
+        Ok(kept)
+    }
+}
+
 impl LogSource {
     /// Reads the file (XES, gzipped XES, or CSV with the column flags).
     pub fn read(&self) -> anyhow::Result<EventLog> {
@@ -95,6 +180,7 @@ impl MineCommand {
         match self {
             MineCommand::Dfg { source, .. }
             | MineCommand::Variants { source, .. }
+            | MineCommand::Patterns { source, .. }
             | MineCommand::Map { source, .. } => source,
         }
     }
@@ -111,13 +197,39 @@ pub fn run(command: MineCommand) -> anyhow::Result<()> {
 pub fn run_on_log(command: MineCommand, log: &EventLog) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match command {
-        MineCommand::Dfg { classifier, .. } => {
-            let dfg = Dfg::discover(log, &log.classify(classifier));
+        MineCommand::Dfg {
+            classifier,
+            filters,
+            ..
+        } => {
+            let log = filters.apply(log, classifier)?;
+            let dfg = Dfg::discover(&log, &log.classify(classifier));
             serde_json::to_writer(&mut stdout, &DfgReport::new(&dfg))?;
         }
-        MineCommand::Variants { classifier, .. } => {
-            let variants = Variants::discover(log, &log.classify(classifier));
+        MineCommand::Variants {
+            classifier,
+            filters,
+            ..
+        } => {
+            let log = filters.apply(log, classifier)?;
+            let variants = Variants::discover(&log, &log.classify(classifier));
             serde_json::to_writer(&mut stdout, &variants_report(&variants))?;
+        }
+        MineCommand::Patterns {
+            classifier,
+            filters,
+            by,
+            top,
+            ..
+        } => {
+            let log = filters.apply(log, classifier)?;
+            let dimension = if by == "group" {
+                OrgDimension::Group
+            } else {
+                OrgDimension::Resource
+            };
+            let report = PatternsReport::new(&log, &log.classify(classifier), dimension, top);
+            serde_json::to_writer(&mut stdout, &report)?;
         }
         MineCommand::Map {
             svg,
@@ -125,8 +237,10 @@ pub fn run_on_log(command: MineCommand, log: &EventLog) -> anyhow::Result<()> {
             edges,
             wait_labels,
             classifier,
+            filters,
             ..
         } => {
+            let log = filters.apply(log, classifier)?;
             let options = MapOptions {
                 activities,
                 edges,
@@ -137,7 +251,7 @@ pub fn run_on_log(command: MineCommand, log: &EventLog) -> anyhow::Result<()> {
                 },
                 classifier,
             };
-            std::fs::write(&svg, process_map_svg(log, &options))
+            std::fs::write(&svg, process_map_svg(&log, &options))
                 .with_context(|| format!("writing {}", svg.display()))?;
             serde_json::to_writer(&mut stdout, &serde_json::json!({ "svg": svg }))?;
         }

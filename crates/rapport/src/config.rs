@@ -19,6 +19,8 @@ pub struct Config {
     pub listen: String,
     /// Mark the session cookie `Secure` (serve behind HTTPS).
     pub secure_cookies: bool,
+    /// Where people reach this server, for links sent by e-mail (default `http://LISTEN`).
+    pub public_url: Option<String>,
     /// Days after which a solved conversation closes.
     pub auto_close_days: u32,
     /// Days a sign-in lasts.
@@ -45,6 +47,59 @@ pub struct Config {
     pub smtp_relay_security: String,
     pub smtp_relay_user: Option<String>,
     pub smtp_relay_password: Option<String>,
+    /// IMAP folders to take mail from (`[[imap]]` tables).
+    pub imap: Vec<ImapConfig>,
+}
+
+/// One IMAP folder Rapport takes mail from: an `[[imap]]` table in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Names the account in logs and, with `folder`, keys its cursor (default `USER@HOST`).
+    #[serde(default)]
+    pub name: Option<String>,
+    pub host: String,
+    /// Default 993 with `tls = "tls"`, else 143.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// none, starttls or tls.
+    #[serde(default = "default_imap_tls")]
+    pub tls: String,
+    /// Extra trusted CA certificates (PEM), besides the public roots.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file whose trimmed contents are the password (instead of `password`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_imap_folder")]
+    pub folder: String,
+    /// The support address this mail is for (a mailbox from `rapport mailbox add`).
+    pub mailbox: String,
+    /// After a message is taken in: `seen`, `move:FOLDER` or `delete`.
+    #[serde(default = "default_imap_after")]
+    pub after: String,
+    /// How often to look when the server does not offer IDLE.
+    #[serde(default = "default_imap_poll_seconds")]
+    pub poll_seconds: u64,
+}
+
+fn default_imap_tls() -> String {
+    "tls".into()
+}
+
+fn default_imap_folder() -> String {
+    "INBOX".into()
+}
+
+fn default_imap_after() -> String {
+    "seen".into()
+}
+
+fn default_imap_poll_seconds() -> u64 {
+    60
 }
 
 impl Default for Config {
@@ -54,6 +109,7 @@ impl Default for Config {
             database_url: None,
             listen: "127.0.0.1:8080".into(),
             secure_cookies: false,
+            public_url: None,
             auto_close_days: 4,
             session_days: 14,
             max_connections: 32,
@@ -68,6 +124,7 @@ impl Default for Config {
             smtp_relay_security: "starttls".into(),
             smtp_relay_user: None,
             smtp_relay_password: None,
+            imap: Vec::new(),
         }
     }
 }
@@ -93,6 +150,7 @@ const KEYS: &[&str] = &[
     "database_url",
     "listen",
     "secure_cookies",
+    "public_url",
     "auto_close_days",
     "session_days",
     "max_connections",
@@ -107,6 +165,7 @@ const KEYS: &[&str] = &[
     "smtp_relay_security",
     "smtp_relay_user",
     "smtp_relay_password",
+    "imap",
 ];
 
 impl Config {
@@ -163,6 +222,7 @@ impl Config {
             ("smtp_listen", &mut config.smtp_listen),
             ("lmtp_listen", &mut config.lmtp_listen),
             ("smtp_relay", &mut config.smtp_relay),
+            ("public_url", &mut config.public_url),
             ("smtp_relay_user", &mut config.smtp_relay_user),
             ("smtp_relay_password", &mut config.smtp_relay_password),
         ] {
@@ -229,6 +289,25 @@ impl Config {
                 problems.push("database_url must start with postgres:// (leave it out to use SQLite in the data directory)".into());
             }
         }
+        if let Some(url) = &config.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|host| {
+                host.trim_matches('/').is_empty() || host.contains(char::is_whitespace)
+            }) {
+                problems.push(format!(
+                    "public_url {url:?} is not an http:// or https:// address (e.g. https://help.example.com)"
+                ));
+            }
+        }
+        if figment.contains("imap") {
+            match figment.extract_inner::<Vec<ImapConfig>>("imap") {
+                Ok(accounts) => config.imap = accounts,
+                Err(errors) => problems.extend(errors.into_iter().map(|e| e.to_string())),
+            }
+        }
+        check_imap(&mut config.imap, &mut problems);
         if config.max_connections == 0 {
             problems.push("max_connections must be at least 1".into());
         }
@@ -259,10 +338,44 @@ impl Config {
         Ok(app.with_mail_sender(std::sync::Arc::new(relay)))
     }
 
+    /// The configured IMAP folders, as the poller takes them (the configuration is checked).
+    pub fn imap_accounts(&self) -> Vec<imap::Account> {
+        self.imap
+            .iter()
+            .map(|c| {
+                let security = imap::Security::parse(&c.tls).unwrap_or(imap::Security::Tls);
+                imap::Account {
+                    name: imap_account_name(c),
+                    host: c.host.clone(),
+                    port: c.port.unwrap_or(security.default_port()),
+                    security,
+                    tls_ca_file: c.tls_ca_file.clone(),
+                    user: c.user.clone(),
+                    password: c.password.clone().unwrap_or_default(),
+                    folder: c.folder.clone(),
+                    mailbox: c.mailbox.clone(),
+                    after: imap::AfterAction::parse(&c.after).unwrap_or(imap::AfterAction::Seen),
+                    poll_interval: std::time::Duration::from_secs(c.poll_seconds.max(1)),
+                    limits: imap::Limits {
+                        max_message_bytes: u64::try_from(self.max_message_bytes)
+                            .unwrap_or(u64::MAX),
+                        ..imap::Limits::default()
+                    },
+                }
+            })
+            .collect()
+    }
+
     pub fn settings(&self) -> app::Settings {
         app::Settings {
             auto_close_days: self.auto_close_days,
             session_days: self.session_days,
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.listen))
+                .trim_end_matches('/')
+                .to_string(),
         }
     }
 
@@ -272,5 +385,64 @@ impl Config {
             Some(url) => store::Store::open_postgres(url, None, self.max_connections).await?,
             None => store::Store::open_sqlite(&self.data).await?,
         })
+    }
+}
+
+fn imap_account_name(c: &ImapConfig) -> String {
+    c.name
+        .clone()
+        .unwrap_or_else(|| format!("{}@{}", c.user, c.host))
+}
+
+/// Checks the `[[imap]]` tables and reads each `password_file` into `password`.
+fn check_imap(accounts: &mut [ImapConfig], problems: &mut Vec<String>) {
+    let mut keys = std::collections::HashSet::new();
+    for (i, c) in accounts.iter_mut().enumerate() {
+        let at = format!("imap #{} ({}@{})", i + 1, c.user, c.host);
+        if c.host.trim().is_empty() || c.user.trim().is_empty() {
+            problems.push(format!("{at}: host and user must not be empty"));
+        }
+        if imap::Security::parse(&c.tls).is_none() {
+            problems.push(format!(
+                "{at}: tls {:?} is not one of none, starttls, tls",
+                c.tls
+            ));
+        }
+        if imap::AfterAction::parse(&c.after).is_none() {
+            problems.push(format!(
+                "{at}: after {:?} is not one of seen, delete, move:FOLDER",
+                c.after
+            ));
+        }
+        if c.folder.trim().is_empty() || c.folder.contains(['\r', '\n']) {
+            problems.push(format!("{at}: folder {:?} is not a folder name", c.folder));
+        }
+        if !c.mailbox.contains('@') {
+            problems.push(format!(
+                "{at}: mailbox {:?} is not a support address (e.g. support@example.com)",
+                c.mailbox
+            ));
+        }
+        if c.poll_seconds == 0 {
+            problems.push(format!("{at}: poll_seconds must be at least 1"));
+        }
+        match (&c.password, &c.password_file) {
+            (Some(_), Some(_)) => {
+                problems.push(format!("{at}: give password or password_file, not both"))
+            }
+            (None, None) => problems.push(format!("{at}: password or password_file is missing")),
+            (None, Some(file)) => match std::fs::read_to_string(file) {
+                Ok(text) => c.password = Some(text.trim().to_string()),
+                Err(e) => problems.push(format!("{at}: password_file {}: {e}", file.display())),
+            },
+            (Some(_), None) => {}
+        }
+        if !keys.insert((imap_account_name(c), c.folder.clone())) {
+            problems.push(format!(
+                "{at}: folder {} of account {} is configured twice",
+                c.folder,
+                imap_account_name(c)
+            ));
+        }
     }
 }

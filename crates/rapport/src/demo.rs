@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const SAMPLE: &str = include_str!("../demo/support_sample.tsv");
-const PASSWORD: &str = "demo";
+pub(crate) const PASSWORD: &str = "demo";
 const HOUR: i64 = 3_600_000;
 const MINUTE: i64 = 60_000;
 
@@ -315,11 +315,79 @@ pub async fn seed_if_empty(
     }
     app.store.set_bulk_load(true).await?;
     let result = seed_demo(app, seed, conversations, now).await;
+    // Surveys of the quarter's solved conversations and priorities research
+    // (`demo_surveys.rs`).
+    let result = match result {
+        Ok(()) => crate::demo_surveys::seed(app, seed, now).await.map(|counts| {
+            let (sent, answered, research) = counts;
+            eprintln!(
+                "surveys: {sent} sent, {answered} answered; {research} priorities-research responses"
+            );
+        }),
+        failed => failed,
+    };
     app.store.set_bulk_load(false).await?;
     result?;
     seed_sla(app, now).await?;
+    seed_initiatives(app, now).await?;
     app.run_search_indexer(2000, now).await?;
+    // Last, after everything seeded: the KPI roll-ups of the whole quarter, the exception
+    // alerts they raise, and the published sector figures when the shared data is at hand.
+    app.run_kpi_rollups(20_000, now).await?;
+    app.check_kpi_alerts(now).await?;
+    let benchmarks = std::path::Path::new("../shared/data/benchmarks/csat_sector_benchmarks.csv");
+    if let Ok(text) = std::fs::read_to_string(benchmarks) {
+        app.import_benchmarks(
+            &Principal::System,
+            "Published indices (ACSI, UKCSI, NCSI-UK)",
+            &text,
+            now,
+        )
+        .await?;
+    }
     Ok(true)
+}
+
+/// Two improvement initiatives recorded by the manager. The last week of the demo is busier
+/// than the team can handle (see `play`), so the one that started then shows a significant
+/// worsening of the first reply time; the billing one, in calm weeks, no clear change.
+async fn seed_initiatives(app: &app::App, now: i64) -> anyhow::Result<()> {
+    let manager = app
+        .store
+        .agent_by_email("manager@demo.test")
+        .await?
+        .context("the demo team has a manager")?;
+    let manager = app.agent_principal(manager.id).await?;
+    let today = now / DAY_MILLIS * DAY_MILLIS;
+    let billing = app
+        .store
+        .groups()
+        .await?
+        .into_iter()
+        .find(|g| g.name == "Billing")
+        .map(|g| g.id);
+    let initiatives = [
+        app::InitiativeInput {
+            name: "New starters work the queue alone".into(),
+            description: "Two new agents answer without a buddy since last week, to free the seniors for escalations.".into(),
+            kpi: "first_reply_median".into(),
+            group_id: None,
+            started_at: today - 7 * DAY_MILLIS,
+            period_days: Some(7),
+        },
+        app::InitiativeInput {
+            name: "Reply templates for billing questions".into(),
+            description: "Macros for the ten most frequent invoice and refund questions.".into(),
+            kpi: "first_contact_resolution".into(),
+            group_id: billing,
+            started_at: today - 49 * DAY_MILLIS,
+            period_days: Some(28),
+        },
+    ];
+    for input in initiatives {
+        app.record_initiative(&manager, input, now).await?;
+    }
+    Ok(())
 }
 
 /// A business calendar (Brussels office hours with Belgian holidays) and two SLA policies,

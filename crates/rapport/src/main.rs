@@ -2,15 +2,20 @@
 //! and the adapters together, and owns the real clock.
 
 mod bench;
+mod bench_imap;
 mod bench_mail;
+mod bench_process;
 mod bench_ui;
 mod cli_analyze;
 mod cli_calendar;
+mod cli_kpi;
 mod cli_mail;
 mod cli_mine;
 mod cli_sla;
+mod cli_survey;
 mod config;
 mod demo;
+mod demo_surveys;
 mod server;
 
 use std::path::PathBuf;
@@ -105,7 +110,7 @@ enum Command {
         #[command(subcommand)]
         command: cli_mail::MailCommand,
     },
-    /// Process mining for analysts: directly-follows graphs, variants, process maps (JSON on stdout).
+    /// Process mining for analysts: directly-follows graphs, variants, patterns, process maps (JSON on stdout).
     Mine {
         /// For FILE `-`: the data directory of the live database.
         #[arg(long, global = true)]
@@ -141,6 +146,16 @@ enum Command {
         #[command(subcommand)]
         command: cli_sla::SlaCommand,
     },
+    /// Management information: rebuild the KPI roll-ups, print KPI figures (JSON).
+    Kpi {
+        #[command(subcommand)]
+        command: cli_kpi::KpiCommand,
+    },
+    /// Surveys: export priorities research for `rapport analyze`.
+    Survey {
+        #[command(subcommand)]
+        command: cli_survey::SurveyCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -171,6 +186,32 @@ enum BenchCommand {
     },
     /// The SLA tick: finding the warnings and breaches due among many open conversations.
     Sla(cli_sla::BenchArgs),
+    /// The manager's process map page on existing (demo) data: cold, warm, changing sliders
+    /// and drill-downs (median and 99th percentile, JSON report).
+    Process {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Timed page requests of each kind.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
+    /// The KPI roll-up consumer (events/s, full rebuild) and the manager dashboard's reads.
+    Kpi(cli_kpi::BenchArgs),
+    /// IMAP: drains a Dovecot INBOX of N messages (a Dovecot of its own) into fresh SQLite
+    /// stores, ingestion running alongside; messages/s per run and the median.
+    Imap {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Messages in the mailbox.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Approximate size of each message.
+        #[arg(long, default_value_t = 10_240)]
+        message_bytes: usize,
+        /// Drains, each into a fresh store (the report gives the median).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Inbound mail: concurrent SMTP senders, each message counted after its 250, against
     /// the parse-and-insert ceiling measured in the same run.
     Smtp {
@@ -568,6 +609,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             bench_mail::smtp(&config, &options).await
         }
+        Command::Bench {
+            command:
+                BenchCommand::Imap {
+                    db,
+                    messages,
+                    message_bytes,
+                    runs,
+                },
+        } => {
+            let config = load(cli.config, db, None)?;
+            init_logging("warn");
+            let options = bench_imap::ImapBenchOptions {
+                messages,
+                message_bytes,
+                runs,
+            };
+            bench_imap::imap(&config, &options).await
+        }
         Command::Analyze { command } => cli_analyze::run(command),
         Command::Mail { command } => cli_mail::run(cli.config, command).await,
         Command::Mine {
@@ -588,9 +647,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Calendar { command } => cli_calendar::run(command),
         Command::Sla { command } => cli_sla::run(cli.config, command).await,
+        Command::Survey { command } => cli_survey::run(cli.config, command).await,
+        Command::Kpi { command } => cli_kpi::run(cli.config, command).await,
+        Command::Bench {
+            command: BenchCommand::Kpi(args),
+        } => cli_kpi::bench(cli.config, args).await,
         Command::Bench {
             command: BenchCommand::Sla(args),
         } => cli_sla::bench(cli.config, args).await,
+        Command::Bench {
+            command: BenchCommand::Process { db, requests },
+        } => {
+            let config = load(cli.config, db, None)?;
+            init_logging("warn");
+            bench_process::process(&config, requests).await
+        }
         Command::Bench {
             command:
                 BenchCommand::Ui {

@@ -17,7 +17,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let app = config.app(store.clone())?;
     let state = web::AppState::new(app.clone(), Arc::new(now_millis), config.secure_cookies);
-    let router = web::router(state.clone()).merge(ui::router(state));
+    // The pages' live hub: closed at shutdown, so that open event streams end.
+    let live = ui::Live::default();
+    let router = web::router(state.clone()).merge(ui::router_with(state, &live));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -59,9 +61,24 @@ pub async fn serve(
             stop_rx.clone(),
         )));
     }
+    // One poller per configured IMAP folder; each retries on its own, whatever the others do.
+    for account in config.imap_accounts() {
+        tracing::info!(account = %account.name, folder = %account.folder, mailbox = %account.mailbox, "IMAP polling");
+        mail_listeners.push(tokio::spawn(imap::run(
+            app.clone(),
+            account,
+            Arc::new(now_millis),
+            stop_rx.clone(),
+        )));
+    }
     let background = tokio::spawn(background_work(app, stop_rx));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+    // The peer's address reaches the handlers (the web form limits each client address).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            live.close();
+        })
         .await
         .context("the HTTP server failed")?;
     tracing::info!("shutting down");
@@ -77,6 +94,7 @@ pub async fn serve(
 /// Keeps the search index and the job queue moving until told to stop.
 async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
     let worker = format!("{}-{}", std::process::id(), now_millis());
+    let mut last_alert_check = 0;
     loop {
         if let Err(e) = app.run_search_indexer(500, now_millis()).await {
             tracing::warn!(error = %e, "search indexing failed; will retry");
@@ -86,6 +104,19 @@ async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = app.run_sla_tick(500, now_millis()).await {
             tracing::warn!(error = %e, "SLA tick failed; will retry");
+        }
+        if let Err(e) = app.run_kpi_rollups(5_000, now_millis()).await {
+            tracing::warn!(error = %e, "KPI roll-ups failed; will retry");
+        }
+        if now_millis() - last_alert_check >= 60_000 {
+            last_alert_check = now_millis();
+            match app.check_kpi_alerts(last_alert_check).await {
+                Ok(raised) if !raised.is_empty() => {
+                    tracing::info!(kpis = ?raised, "KPI exception alerts raised")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "KPI alert check failed; will retry"),
+            }
         }
         for _ in 0..100 {
             match app.run_one_job(&worker, now_millis()).await {

@@ -36,7 +36,7 @@ pub struct Estimate {
 impl Estimate {
     /// Builds an estimate and applies the `too_few_cases` rule: fewer than [`MIN_CASES`] cases, or
     /// an interval the method cannot bound.
-    pub(crate) fn new(value: f64, n: usize, low: f64, high: f64) -> Self {
+    pub fn new(value: f64, n: usize, low: f64, high: f64) -> Self {
         let too_few_cases = n < MIN_CASES || !low.is_finite() || !high.is_finite();
         Estimate {
             value,

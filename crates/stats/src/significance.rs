@@ -186,8 +186,69 @@ pub fn welch_t_test(previous: &[f64], current: &[f64]) -> Result<TestResult, Sta
     check_sample("current", current, 2)?;
     let (mean_previous, var_previous) = mean_and_variance(previous);
     let (mean_current, var_current) = mean_and_variance(current);
-    let (n1, n2) = (current.len() as f64, previous.len() as f64);
-    let (v1, v2) = (var_current / n1, var_previous / n2);
+    welch_t_test_of_summaries(
+        Summary {
+            n: previous.len() as u64,
+            mean: mean_previous,
+            variance: var_previous,
+        },
+        Summary {
+            n: current.len() as u64,
+            mean: mean_current,
+            variance: var_current,
+        },
+    )
+}
+
+/// The count, mean and sample variance (divisor n − 1) of a sample, for tests run on stored
+/// summaries (roll-ups) rather than raw values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// The number of values.
+    pub n: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// Their sample variance.
+    pub variance: f64,
+}
+
+impl Summary {
+    /// The summary of a count, a sum and a sum of squares.
+    pub fn of_sums(n: u64, sum: f64, sum_of_squares: f64) -> Summary {
+        let nf = n as f64;
+        let mean = if n > 0 { sum / nf } else { 0.0 };
+        let variance = if n > 1 {
+            ((sum_of_squares - nf * mean * mean) / (nf - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
+        Summary { n, mean, variance }
+    }
+}
+
+/// [`welch_t_test`] on two summaries: the same statistic, degrees of freedom and p-value.
+pub fn welch_t_test_of_summaries(
+    previous: Summary,
+    current: Summary,
+) -> Result<TestResult, StatsError> {
+    for (label, summary) in [("previous", previous), ("current", current)] {
+        if summary.n < 2 {
+            return Err(StatsError::TooFewRows {
+                what: format!("the {label} period of the test"),
+                needed: 2,
+                got: summary.n as usize,
+                detail: String::new(),
+            });
+        }
+        if !summary.mean.is_finite() || !summary.variance.is_finite() {
+            return Err(StatsError::InvalidInput(format!(
+                "the {label} period's summary is not finite"
+            )));
+        }
+    }
+    let (mean_previous, mean_current) = (previous.mean, current.mean);
+    let (n1, n2) = (current.n as f64, previous.n as f64);
+    let (v1, v2) = (current.variance / n1, previous.variance / n2);
     if v1 + v2 == 0.0 {
         return Err(StatsError::InvalidInput(
             "a t test needs some spread: every value in both periods is the same".into(),
@@ -210,6 +271,78 @@ pub fn welch_t_test(previous: &[f64], current: &[f64]) -> Result<TestResult, Sta
         statistic,
         p_value,
         degrees_of_freedom: Some(df),
+        significant,
+        verdict,
+    })
+}
+
+/// z test of a change between two independent estimates with known standard errors (for
+/// example two Net Promoter Scores with the standard error of [`crate::nps`]):
+/// `z = (current − previous) / √(se₁² + se₂²)`.
+pub fn difference_z_test(
+    previous: (f64, f64),
+    current: (f64, f64),
+    what: &str,
+) -> Result<TestResult, StatsError> {
+    let ((v1, se1), (v2, se2)) = (previous, current);
+    if ![v1, se1, v2, se2].iter().all(|x| x.is_finite()) || se1 < 0.0 || se2 < 0.0 {
+        return Err(StatsError::InvalidInput(
+            "a difference test needs finite values and non-negative standard errors".into(),
+        ));
+    }
+    let standard_error = (se1 * se1 + se2 * se2).sqrt();
+    let (statistic, p_value) = if standard_error > 0.0 {
+        let z = (v2 - v1) / standard_error;
+        (z, distributions::normal_two_sided_p(z))
+    } else {
+        (0.0, 1.0)
+    };
+    let significant = is_significant(p_value);
+    let verdict = significant.then(|| {
+        format!(
+            "the {what} {} from {v1:.1} to {v2:.1} ({}); a change this large is unlikely to be chance",
+            direction(statistic),
+            p_in_words(p_value)
+        )
+    });
+    Ok(TestResult {
+        test: "difference z test",
+        statistic,
+        p_value,
+        degrees_of_freedom: None,
+        significant,
+        verdict,
+    })
+}
+
+/// Did a count (e.g. conversations per period) change between two periods of equal length?
+///
+/// Conditional on the total, the current count is Binomial(total, ½) when the rate did not
+/// change; the test uses the normal approximation with a continuity correction. With no cases in
+/// either period there is no evidence of change.
+pub fn count_change_test(previous: u64, current: u64) -> Result<TestResult, StatsError> {
+    let total = (previous + current) as f64;
+    let (statistic, p_value) = if total > 0.0 {
+        let difference = current as f64 - total / 2.0;
+        let corrected = (difference.abs() - 0.5).max(0.0) * difference.signum();
+        let z = corrected / (total / 4.0).sqrt();
+        (z, distributions::normal_two_sided_p(z))
+    } else {
+        (0.0, 1.0)
+    };
+    let significant = is_significant(p_value);
+    let verdict = significant.then(|| {
+        format!(
+            "the count {} from {previous} to {current} ({}); a change this large is unlikely to be chance",
+            direction(statistic),
+            p_in_words(p_value)
+        )
+    });
+    Ok(TestResult {
+        test: "conditional binomial test of two counts",
+        statistic,
+        p_value,
+        degrees_of_freedom: None,
         significant,
         verdict,
     })

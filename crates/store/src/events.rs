@@ -145,3 +145,67 @@ impl Store {
         run!(read self, |c| Ok(sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(c).await?))
     }
 }
+
+/// Who may see a conversation, as the live feed needs it: (number, group, assignee, customer).
+pub type ConversationReach = (i64, Option<i64>, Option<i64>, i64);
+
+impl Store {
+    /// The events after `cursor` that are safe to read, in consumer order, without a
+    /// transaction or a stored cursor: for readers that keep their position in memory (the
+    /// live feed of the workspace). The same horizon as [`Tx::events_after`] applies, so on
+    /// PostgreSQL an event that commits late is read late, never skipped.
+    pub async fn events_after(&self, cursor: Cursor, limit: u32) -> Result<Vec<EventRow>> {
+        let columns = event_columns(self.dialect());
+        let limit = i64::from(limit);
+        match self.dialect() {
+            Dialect::Sqlite => {
+                let sql =
+                    format!("SELECT {columns} FROM events WHERE id > $1 ORDER BY id LIMIT $2");
+                run!(read self, |p| Ok(sqlx::query_as(&sql)
+                    .bind(cursor.event_id).bind(limit).fetch_all(p).await?))
+            }
+            Dialect::Postgres => {
+                let sql = format!(
+                    "SELECT {columns} FROM events \
+                     WHERE (tx_pos, id) > (($1::bigint)::text::xid8, $2) \
+                       AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
+                     ORDER BY tx_pos, id LIMIT $3"
+                );
+                run!(read self, |p| Ok(sqlx::query_as(&sql)
+                    .bind(cursor.tx_pos).bind(cursor.event_id).bind(limit).fetch_all(p).await?))
+            }
+        }
+    }
+
+    /// The position of the newest event that is safe to read (below the horizon on
+    /// PostgreSQL): where a live reader that wants only what comes next starts.
+    pub async fn log_head(&self) -> Result<Cursor> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => "SELECT 0, id FROM events ORDER BY id DESC LIMIT 1",
+            Dialect::Postgres => {
+                "SELECT tx_pos::text::bigint, id FROM events \
+                 WHERE tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY tx_pos DESC, id DESC LIMIT 1"
+            }
+        };
+        let row: Option<(i64, i64)> =
+            run!(read self, |p| sqlx::query_as(sql).fetch_optional(p).await?);
+        Ok(row
+            .map(|(tx_pos, event_id)| Cursor { tx_pos, event_id })
+            .unwrap_or_default())
+    }
+
+    /// Group, assignee and customer of each of these conversations (those that exist).
+    pub async fn conversation_reaches(&self, numbers: &[i64]) -> Result<Vec<ConversationReach>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT number, group_id, assignee_id, customer_id FROM conversations WHERE number IN ({})",
+            placeholders.join(", ")
+        );
+        let args: Vec<crate::Arg> = numbers.iter().map(|n| crate::Arg::Int(*n)).collect();
+        run!(read self, |p| Ok(crate::bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
+    }
+}

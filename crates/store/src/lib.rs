@@ -11,11 +11,16 @@ mod conversations;
 mod directory;
 mod events;
 mod group_commit;
+mod imap;
+mod initiatives;
 mod jobs;
+mod kpi;
 mod mail;
 mod migrate;
+mod portal;
 mod rows;
 mod sla;
+mod surveys;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,11 +36,18 @@ pub use conversations::{
     NewMessage, QueueCounts,
 };
 pub use directory::Table;
-pub use events::{Cursor, NewEvent};
+pub use events::{ConversationReach, Cursor, NewEvent};
+pub use initiatives::InitiativeRow;
 pub use jobs::{retry_delay_millis, Job};
+pub use kpi::{DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRollupRow, KpiSettingsRow};
 pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
+pub use portal::PortalLinkRow;
 pub use rows::*;
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
+pub use surveys::{
+    NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,
+    SurveyAnswerFilter, SurveyAnswerRow, SurveyInvitationRow, SurveySettingsRow,
+};
 
 /// Everything that can go wrong in the store, in terms the use cases can act on.
 #[derive(Debug, thiserror::Error)]

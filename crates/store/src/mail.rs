@@ -52,7 +52,8 @@ const INBOUND_COLUMNS: &str = "id, transport, mail_from, recipients, raw_sha256,
 /// A mail going out, queued with the reply it carries.
 #[derive(Debug, Clone)]
 pub struct NewOutboundMail<'a> {
-    pub conversation: i64,
+    /// Absent for mail about no conversation (a portal sign-in link).
+    pub conversation: Option<i64>,
     pub message: Option<i64>,
     pub header_message_id: &'a str,
     pub mail_from: &'a str,
@@ -65,7 +66,8 @@ pub struct NewOutboundMail<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboundMailRow {
     pub id: i64,
-    pub conversation: i64,
+    /// Absent for mail about no conversation (a portal sign-in link).
+    pub conversation: Option<i64>,
     pub message: Option<i64>,
     pub header_message_id: String,
     pub mail_from: String,

@@ -34,6 +34,36 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_sla.sql"),
         include_str!("../migrations/postgres/0005_sla.sql"),
     ),
+    (
+        6,
+        "imap",
+        include_str!("../migrations/sqlite/0006_imap.sql"),
+        include_str!("../migrations/postgres/0006_imap.sql"),
+    ),
+    (
+        7,
+        "portal_links",
+        include_str!("../migrations/sqlite/0007_portal_links.sql"),
+        include_str!("../migrations/postgres/0007_portal_links.sql"),
+    ),
+    (
+        8,
+        "surveys",
+        include_str!("../migrations/sqlite/0008_surveys.sql"),
+        include_str!("../migrations/postgres/0008_surveys.sql"),
+    ),
+    (
+        9,
+        "kpi",
+        include_str!("../migrations/sqlite/0009_kpi.sql"),
+        include_str!("../migrations/postgres/0009_kpi.sql"),
+    ),
+    (
+        10,
+        "initiatives",
+        include_str!("../migrations/sqlite/0010_initiatives.sql"),
+        include_str!("../migrations/postgres/0010_initiatives.sql"),
+    ),
 ];
 
 impl Store {

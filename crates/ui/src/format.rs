@@ -119,6 +119,22 @@ pub(crate) fn describe_event(event: &EventView, names: &Names) -> Option<String>
         "follow_up_created" => format!("follow-up #{} opened", id("follow_up").unwrap_or_default()),
         "mail_queued" => "e-mail queued".into(),
         "mail_delivery" => format!("e-mail {}", text("state")),
+        "survey_sent" => format!(
+            "{} survey sent ({})",
+            text("survey_kind").to_uppercase(),
+            text("channel")
+        ),
+        "survey_answered" => format!(
+            "{} survey answered: {} on {}–{}{}",
+            text("survey_kind").to_uppercase(),
+            id("score").unwrap_or_default(),
+            id("scale_min").unwrap_or_default(),
+            id("scale_max").unwrap_or_default(),
+            match id("kudos_agent_id") {
+                Some(agent) => format!(", kudos to {}", names.agent(Some(agent))),
+                None => String::new(),
+            }
+        ),
         other => other.replace('_', " "),
     })
 }

@@ -8,11 +8,18 @@
 //! in `app`, which check the permissions; a conversation a caller may not see is a 404.
 
 mod assets;
+mod dashboard;
 mod error;
 mod form;
 mod format;
+mod initiatives;
+mod limit;
+mod live;
 mod portal;
+mod process;
 mod session;
+mod survey;
+mod webform;
 mod workspace;
 
 use axum::extract::Request;
@@ -20,21 +27,57 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use web::AppState;
+
+pub use live::Live;
+pub use webform::EMBED_CONTENT_SECURITY_POLICY;
 
 /// The policy on every page: scripts, styles and images only from this origin, forms
 /// only to it, and no framing. E-mail bodies are sanitised HTML, and this policy keeps
 /// even a sanitiser slip from running script or loading remote images.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The pages and their assets. Merge this with `web::router` (they share no path).
+/// The pages and their assets, with a live hub of their own. Merge this with
+/// `web::router` (they share no path).
 pub fn router(state: AppState) -> Router {
+    router_with(state, &Live::default())
+}
+
+/// The pages and their assets, with the server's live hub (which the server closes when it
+/// shuts down, so that open event streams do not hold it up).
+pub fn router_with(state: AppState, live: &Live) -> Router {
+    let anonymous = std::sync::Arc::new(webform::Anonymous::default());
+    // The contact form may be framed by any site, so it has headers of its own.
+    let embeddable = Router::new()
+        .route("/form", get(webform::page).post(webform::submit))
+        .layer(middleware::from_fn(webform::embed_headers));
     Router::new()
         .route("/", get(session::home))
         .route("/login", get(session::login_page).post(session::login))
+        .route(
+            "/login/link",
+            get(session::link_request_page).post(session::link_request),
+        )
+        .route(
+            "/login/link/{token}",
+            get(session::link_confirm_page).post(session::link_sign_in),
+        )
         .route("/logout", post(session::logout))
         .route("/app", get(workspace::inbox))
+        .route("/app/events", get(live::events))
+        .route("/app/dashboard", get(dashboard::dashboard))
+        .route(
+            "/app/kpis/{key}",
+            get(dashboard::definition).post(dashboard::update),
+        )
+        .route("/app/kpis/{key}/conversations", get(dashboard::drill))
+        .route("/app/process", get(process::page))
+        .route("/app/process/conversations", get(process::drill))
+        .route(
+            "/app/initiatives",
+            get(initiatives::page).post(initiatives::create),
+        )
         .route("/app/bulk", post(workspace::bulk))
         .route(
             "/app/conversations/{number}",
@@ -44,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             "/app/conversations/{number}/messages",
             post(workspace::post_message),
         )
+        .route("/app/conversations/{number}/presence", post(live::presence))
         .route("/portal", get(portal::home))
         .route("/portal/new", get(portal::new_page))
         .route("/portal/conversations", post(portal::create))
@@ -52,8 +96,20 @@ pub fn router(state: AppState) -> Router {
             "/portal/conversations/{number}/messages",
             post(portal::post_message),
         )
+        .route(
+            "/portal/surveys/{id}",
+            get(survey::portal_show).post(survey::portal_submit),
+        )
+        .route("/survey/{token}", get(survey::show).post(survey::submit))
+        .route(
+            "/research/{token}",
+            get(survey::research_show).post(survey::research_submit),
+        )
         .route("/assets/{name}", get(assets::asset))
         .layer(middleware::from_fn(page_headers))
+        .merge(embeddable)
+        .layer(Extension(live.clone()))
+        .layer(Extension(anonymous))
         .with_state(state)
 }
 
@@ -69,10 +125,13 @@ async fn page_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    // A page may ask for less (the sign-in link page: no referrer at all).
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+    }
     // Pages show private data: never cache them. Assets set their own policy.
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -88,6 +147,10 @@ pub(crate) struct Layout {
     pub(crate) area: &'static str,
     pub(crate) csrf: String,
     pub(crate) user: String,
+    /// The live stream this page follows (`/app/events?since=…`), or "" for none.
+    pub(crate) live: String,
+    /// A manager or administrator: the frame links the process map and the initiatives.
+    pub(crate) manages: bool,
 }
 
 impl Layout {
@@ -97,6 +160,8 @@ impl Layout {
             area: "none",
             csrf: String::new(),
             user: String::new(),
+            live: String::new(),
+            manages: false,
         }
     }
 
@@ -111,6 +176,20 @@ impl Layout {
             area,
             csrf: viewer.csrf.clone(),
             user: user.to_string(),
+            live: String::new(),
+            manages: matches!(
+                viewer.principal,
+                domain::Principal::Agent {
+                    role: domain::Role::Manager | domain::Role::Admin,
+                    ..
+                }
+            ),
         }
+    }
+
+    /// The same frame, following the live stream from `since` (a log position).
+    pub(crate) fn with_live(mut self, since: store::Cursor) -> Layout {
+        self.live = format!("/app/events?since={}", app::position_text(since));
+        self
     }
 }

@@ -33,11 +33,21 @@ struct Item {
     updated_iso: String,
 }
 
+/// A survey the customer can still answer.
+struct SurveyItem {
+    href: String,
+    number: i64,
+    subject: String,
+    kind_label: &'static str,
+    until: String,
+}
+
 #[derive(Template)]
 #[template(path = "portal_home.html")]
 struct HomePage {
     layout: Layout,
     items: Vec<Item>,
+    surveys: Vec<SurveyItem>,
 }
 
 /// `GET /portal`: the customer's conversations, most recently updated first.
@@ -58,9 +68,23 @@ pub(crate) async fn home(State(state): State<AppState>, viewer: Viewer) -> PageR
             updated_iso: format::iso(c.updated_at),
         })
         .collect();
+    let surveys = state
+        .app
+        .customer_surveys(&viewer.principal, state.now())
+        .await?
+        .into_iter()
+        .map(|s| SurveyItem {
+            href: format!("/portal/surveys/{}", s.id),
+            number: s.conversation,
+            subject: s.subject,
+            kind_label: s.kind.label(),
+            until: format::time(s.expires_at),
+        })
+        .collect();
     let page = HomePage {
         layout: Layout::signed_in("Your requests", "portal", &viewer, &me.name),
         items,
+        surveys,
     };
     Ok(Html(page.render()?).into_response())
 }

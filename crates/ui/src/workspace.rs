@@ -22,7 +22,7 @@ pub(crate) struct Choice {
     pub(crate) selected: bool,
 }
 
-fn choice(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Choice {
+pub(crate) fn choice(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Choice {
     Choice {
         value: value.into(),
         label: label.into(),
@@ -338,6 +338,9 @@ pub(crate) async fn inbox(
     if viewer.is_customer() {
         return Ok(Redirect::to("/portal").into_response());
     }
+    // Where the log stands before anything is read: the live stream resumes there, so a
+    // change made while this page renders is not missed.
+    let since = state.app.live_head().await?;
     let form = Form::from_query(query.as_deref());
     let filter = ListFilter::from_form(&form);
     let (names, agents) = names(&state, &viewer).await?;
@@ -396,7 +399,8 @@ pub(crate) async fn inbox(
         ("number", "Number, low to high"),
     ];
     let page = InboxPage {
-        layout: Layout::signed_in("Conversations", "app", &viewer, &own_name(&viewer, &names)),
+        layout: Layout::signed_in("Conversations", "app", &viewer, &own_name(&viewer, &names))
+            .with_live(since),
         heading,
         statuses: status_options
             .iter()
@@ -612,6 +616,7 @@ pub(crate) async fn conversation(
     }
     let number = parse_number(&number)?;
     let principal = &viewer.principal;
+    let since = state.app.live_head().await?;
     let c = state.app.conversation(principal, number).await?;
     let messages = state.app.messages(principal, number).await?;
     let events = state
@@ -739,7 +744,8 @@ pub(crate) async fn conversation(
             "app",
             &viewer,
             &own_name(&viewer, &names),
-        ),
+        )
+        .with_live(since),
         status_label: format::status_label(c.status),
         timeline: folded,
         customer_name,

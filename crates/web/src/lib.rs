@@ -6,9 +6,12 @@ mod api;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod initiatives_api;
+mod kpi_api;
 mod mail_api;
 mod openapi;
 mod sla_api;
+mod survey_api;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -169,7 +172,43 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/conversations/{number}/sla",
             get(sla_api::conversation_sla),
-        );
+        )
+        .route(
+            "/surveys/settings",
+            get(survey_api::get_settings).put(survey_api::put_settings),
+        )
+        .route("/surveys/answers", get(survey_api::list_answers))
+        .route("/surveys/answers.csv", get(survey_api::export_answers))
+        .route(
+            "/surveys/priorities/attributes",
+            get(survey_api::list_attributes).post(survey_api::create_attribute),
+        )
+        .route(
+            "/surveys/priorities/attributes/{id}",
+            axum::routing::put(survey_api::put_attribute),
+        )
+        .route(
+            "/surveys/priorities/invitations",
+            post(survey_api::create_invitations),
+        )
+        .route(
+            "/surveys/priorities/responses.csv",
+            get(survey_api::export_responses),
+        )
+        .route("/kpis", get(kpi_api::list_kpis))
+        .route("/kpis/{key}", get(kpi_api::get_kpi).put(kpi_api::put_kpi))
+        .route("/kpis/{key}/conversations", get(kpi_api::drill_kpi))
+        .route("/kpi-figures", get(kpi_api::kpi_figures))
+        .route("/kpi-alerts", get(kpi_api::kpi_alerts))
+        .route(
+            "/kpi-benchmarks",
+            get(kpi_api::list_benchmarks).post(kpi_api::import_benchmarks),
+        )
+        .route(
+            "/initiatives",
+            get(initiatives_api::list_initiatives).post(initiatives_api::create_initiative),
+        )
+        .route("/initiatives/{id}", get(initiatives_api::get_initiative));
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(openapi_document))

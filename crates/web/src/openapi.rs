@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::{api, mail_api, sla_api};
+use crate::{api, initiatives_api, kpi_api, mail_api, sla_api, survey_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,12 @@ use crate::{api, mail_api, sla_api};
         sla_api::list_calendars, sla_api::create_calendar, sla_api::get_calendar, sla_api::put_calendar,
         sla_api::delete_calendar, sla_api::list_policies, sla_api::create_policy, sla_api::get_policy,
         sla_api::put_policy, sla_api::delete_policy, sla_api::conversation_sla,
+        survey_api::get_settings, survey_api::put_settings, survey_api::list_answers, survey_api::export_answers,
+        survey_api::list_attributes, survey_api::create_attribute, survey_api::put_attribute,
+        survey_api::create_invitations, survey_api::export_responses,
+        kpi_api::list_kpis, kpi_api::get_kpi, kpi_api::put_kpi, kpi_api::drill_kpi, kpi_api::kpi_figures,
+        kpi_api::kpi_alerts, kpi_api::list_benchmarks, kpi_api::import_benchmarks,
+        initiatives_api::create_initiative, initiatives_api::list_initiatives, initiatives_api::get_initiative,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),

@@ -424,7 +424,7 @@ async fn a_bounce_fails_the_outbound_message_and_marks_the_address() {
     let blob = tx.put_blob(b"sent bytes", T0).await.unwrap();
     let outbound = tx
         .insert_outbound_mail(&store::NewOutboundMail {
-            conversation: number,
+            conversation: Some(number),
             message: None,
             header_message_id: "reply-1@mx.test",
             mail_from: "support@mx.test",

@@ -8,9 +8,15 @@
 mod api;
 mod cli;
 mod consumers;
+mod imap;
+mod initiatives;
+mod kpi;
 mod mail;
 mod process_log;
+mod process_page;
 mod sla;
 mod support;
+mod surveys;
 mod ui;
+mod ui_live;
 mod use_cases;

@@ -630,3 +630,135 @@ async fn the_page_of_a_200_message_conversation_renders_every_message() {
 
     ui.db.finish().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_figures_with_their_cases_and_only_admins_set_targets() {
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        for i in 0..4 {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("d{i}@x.test"),
+                        "Dashboard",
+                        "Hello",
+                        Some(team.support),
+                    ),
+                    T0 - 3_600_000,
+                )
+                .await
+                .unwrap();
+            app.add_message(
+                &team.agent,
+                c.number,
+                message(MessageKind::Reply, "Hi"),
+                None,
+                T0 - 1_800_000,
+            )
+            .await
+            .unwrap();
+        }
+        for _ in 0..500 {
+            app.run_kpi_rollups(1000, T0).await.unwrap();
+            let cursor = app
+                .store
+                .cursor(app::KPI_CONSUMER)
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            if cursor.event_id >= app.store.last_event_id().await.unwrap() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+
+        let manager = ui.sign_in("manager@t.test", "pw-1234").await;
+        let page = ui.get("/app/dashboard", &manager).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("First reply time (median)"));
+        assert!(page.body.contains("The whole team"));
+        // Four cases: the figure is shown with its n and flagged, never judged.
+        assert!(page.body.contains("<td>4</td>"), "{}", page.body);
+        assert!(page.body.contains("Too few cases"));
+        assert!(!page.body.contains("style="), "no inline style");
+
+        // An agent sees their own figures by default, and not the team's.
+        let agent = ui.sign_in("agent@t.test", "pw-1234").await;
+        let mine = ui.get("/app/dashboard", &agent).await;
+        assert_eq!(mine.status, StatusCode::OK);
+        assert!(mine.body.contains("Your own figures"));
+        let team_page = ui
+            .get(&format!("/app/dashboard?group={}", team.support), &agent)
+            .await;
+        assert_eq!(team_page.status, StatusCode::FORBIDDEN);
+
+        // The definition page: managers read it, only administrators change it.
+        let record = ui.get("/app/kpis/first_reply_median", &manager).await;
+        assert_eq!(record.status, StatusCode::OK);
+        assert!(record
+            .body
+            .contains("Time from the creation of a conversation"));
+        assert!(!record.body.contains("name=\"target\""));
+        let refused = ui
+            .post(
+                "/app/kpis/first_reply_median",
+                &manager,
+                &[
+                    ("csrf", &manager.csrf),
+                    ("target", "3600"),
+                    ("owner", "Ann"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let admin = ui.sign_in("admin@t.test", "pw-1234").await;
+        let no_csrf = ui
+            .post(
+                "/app/kpis/first_reply_median",
+                &admin,
+                &[("target", "3600"), ("owner", "Ann")],
+            )
+            .await;
+        assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+        let saved = ui
+            .post(
+                "/app/kpis/first_reply_median",
+                &admin,
+                &[
+                    ("csrf", &admin.csrf),
+                    ("target", "3600"),
+                    ("amber", ""),
+                    ("red", "7200"),
+                    ("owner", "Ann"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        assert!(saved.body.contains("Saved."));
+        assert!(saved.body.contains("value=\"3600\""));
+        let bad = ui
+            .post(
+                "/app/kpis/first_reply_median",
+                &admin,
+                &[("csrf", &admin.csrf), ("target", "soon"), ("owner", "Ann")],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+
+        // Drill-down to the conversations behind the volume.
+        let drill = ui
+            .get("/app/kpis/volume/conversations?days=7", &manager)
+            .await;
+        assert_eq!(drill.status, StatusCode::OK);
+        assert_eq!(
+            drill.body.matches("href=\"/app/conversations/").count(),
+            4,
+            "{}",
+            drill.body
+        );
+        ui.db.finish().await;
+    }
+}

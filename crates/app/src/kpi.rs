@@ -1,0 +1,871 @@
+//! Management information in the product: the roll-up consumer that folds the event log into
+//! daily buckets (durable cursor, idempotent, below the PostgreSQL horizon like every consumer),
+//! its rebuild, the KPI catalogue with the administrators' settings, figures for a period and a
+//! slice with the change from the previous period, and the drill-down to the conversations.
+
+use std::collections::{BTreeSet, HashMap};
+
+use calendar::Calendar;
+use domain::{EventPayload, Principal, Role};
+use kpi::{
+    Aggregate, BucketKey, ConversationFacts, DimKind, FoldEvent, Histogram, Inputs, KpiDefinition,
+    KpiSettings, Measure, Rollup, Slice,
+};
+use serde::Serialize;
+use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, Tx};
+
+use crate::views::corrupt;
+use crate::{App, AppError, Result};
+
+/// The name under which the roll-up consumer keeps its cursor.
+pub const KPI_CONSUMER: &str = "kpi_rollups";
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A KPI record as people see it: the catalogue's definition with the settings in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiRecord {
+    #[serde(flatten)]
+    pub definition: KpiDefinition,
+    pub target: Option<f64>,
+    pub amber: Option<f64>,
+    pub red: Option<f64>,
+    pub owner: String,
+    /// True when an administrator changed the defaults.
+    pub customised: bool,
+}
+
+/// Which period and slice a figure is for. `from`/`to` are milliseconds; the period is rounded
+/// out to whole UTC days.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KpiQuery {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub group: Option<i64>,
+    pub agent: Option<i64>,
+    pub channel: Option<String>,
+    pub priority: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// A figure with its period, the previous period's figure and whether the change is significant.
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiReport {
+    #[serde(flatten)]
+    pub figure: kpi::Figure,
+    pub name: String,
+    pub polarity: kpi::catalogue::Polarity,
+    /// The period, as UTC day starts in milliseconds (`from` included, `to` excluded).
+    pub from: i64,
+    pub to: i64,
+    pub slice: String,
+    pub previous: Option<kpi::Figure>,
+    pub change: Option<stats::significance::TestResult>,
+}
+
+fn fold_event<'a>(row: &'a store::EventRow, payload: &'a EventPayload) -> FoldEvent<'a> {
+    FoldEvent {
+        at: row.at,
+        actor_kind: &row.actor_kind,
+        actor_id: row.actor_id,
+        payload,
+    }
+}
+
+/// The rows to write for the buckets of a batch merged into what was stored.
+fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollupRow>> {
+    let mut existing: HashMap<(String, String, String, i64), KpiRollupRow> = stored
+        .into_iter()
+        .map(|r| {
+            (
+                (r.dim.clone(), r.dim_value.clone(), r.measure.clone(), r.day),
+                r,
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rollup.buckets.len());
+    for (key, agg) in rollup.buckets {
+        let id = (
+            key.slice.kind.as_str().to_string(),
+            key.slice.value.clone(),
+            key.measure.as_str().to_string(),
+            i64::from(key.day),
+        );
+        let mut merged = match existing.remove(&id) {
+            Some(row) => aggregate_of(&row)?,
+            None => Aggregate::default(),
+        };
+        merged.merge(&agg);
+        out.push(row_of(&key, &merged));
+    }
+    Ok(out)
+}
+
+fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
+    Ok(Aggregate {
+        count: u64::try_from(row.n).unwrap_or(0),
+        sum: row.total,
+        sum_sq: row.total_sq,
+        hist: Histogram::decode(&row.hist).map_err(|e| {
+            corrupt(format!(
+                "roll-up {} {} day {}: {e}",
+                row.measure, row.dim, row.day
+            ))
+        })?,
+    })
+}
+
+fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
+    KpiRollupRow {
+        dim: key.slice.kind.as_str().to_string(),
+        dim_value: key.slice.value.clone(),
+        measure: key.measure.as_str().to_string(),
+        day: i64::from(key.day),
+        n: i64::try_from(agg.count).unwrap_or(i64::MAX),
+        total: agg.sum,
+        total_sq: agg.sum_sq,
+        hist: agg.hist.encode(),
+    }
+}
+
+fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow> {
+    Ok(KpiFactsRow {
+        conversation_id: conversation,
+        created_at: facts.created_at,
+        first_reply_at: facts.first_reply_at,
+        first_solved_at: facts.first_solved_at,
+        reopened_at: facts.reopened_at,
+        group_id: facts.group,
+        assignee_id: facts.assignee,
+        facts: serde_json::to_string(facts).map_err(|e| corrupt(format!("kpi facts: {e}")))?,
+    })
+}
+
+/// Folds the events the fold reads into `facts` and `rollup` (others are skipped unparsed; a
+/// payload that does not parse is skipped too: the log's writer produced it, so it cannot be
+/// repaired here, and one bad row must not stop management information).
+fn fold_rows(
+    events: &[store::EventRow],
+    facts: &mut HashMap<i64, Option<ConversationFacts>>,
+    calendar: Option<&Calendar>,
+    rollup: &mut Rollup,
+) {
+    for row in events {
+        let Some(conversation) = row.conversation else {
+            continue;
+        };
+        if !kpi::FOLDED_KINDS.contains(&row.kind.as_str()) {
+            continue;
+        }
+        let Ok(payload) = serde_json::from_str::<EventPayload>(&row.payload) else {
+            tracing::warn!(event = row.id, kind = %row.kind, "an event's payload does not parse; the KPI roll-ups skip it");
+            continue;
+        };
+        kpi::apply(
+            facts.entry(conversation).or_default(),
+            fold_event(row, &payload),
+            calendar,
+            rollup,
+        );
+    }
+}
+
+fn facts_rows(facts: &HashMap<i64, Option<ConversationFacts>>) -> Result<Vec<KpiFactsRow>> {
+    let mut rows = Vec::with_capacity(facts.len());
+    for (conversation, state) in facts {
+        if let Some(state) = state {
+            rows.push(facts_row(*conversation, state)?);
+        }
+    }
+    Ok(rows)
+}
+
+fn day_floor(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+impl App {
+    /// The calendar that business-time KPIs count in: the first calendar by name, if any.
+    async fn kpi_calendar(&self, tx: &mut Tx) -> Result<Option<Calendar>> {
+        let Some(row) = tx.sla_calendars().await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let spec = calendar::CalendarSpec {
+            time_zone: row.time_zone.clone(),
+            hours: row.hours.clone(),
+            holidays: serde_json::from_str(&row.holidays)
+                .map_err(|e| corrupt(format!("calendar holidays: {e}")))?,
+            exceptions: serde_json::from_str(&row.exceptions)
+                .map_err(|e| corrupt(format!("calendar exceptions: {e}")))?,
+        };
+        Ok(Some(spec.build().map_err(|e| {
+            AppError::Invalid(format!("calendar {:?}: {e}", row.name))
+        })?))
+    }
+
+    /// Folds new events into the roll-ups; returns how many events it read. Each batch commits
+    /// the buckets and the facts together with the cursor, so a crash replays at most the batch
+    /// that did not commit, from the facts as they were before it.
+    pub async fn run_kpi_rollups(&self, batch: u32, now: i64) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
+            let events = tx.events_after(cursor, batch).await?;
+            let Some(last) = events.last() else {
+                tx.rollback().await?;
+                return Ok(total);
+            };
+            let next = Cursor::after(last);
+            let calendar = self.kpi_calendar(&mut tx).await?;
+            let read = events.len();
+            self.fold_batch(&mut tx, &events, calendar.as_ref()).await?;
+            tx.set_cursor(KPI_CONSUMER, next, now).await?;
+            tx.commit().await?;
+            total += read;
+            if read < batch as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn fold_batch(
+        &self,
+        tx: &mut Tx,
+        events: &[store::EventRow],
+        calendar: Option<&Calendar>,
+    ) -> Result<()> {
+        let ids: Vec<i64> = events
+            .iter()
+            .filter(|e| kpi::FOLDED_KINDS.contains(&e.kind.as_str()))
+            .filter_map(|e| e.conversation)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::with_capacity(ids.len());
+        for row in tx.kpi_facts(&ids).await? {
+            let state: ConversationFacts = serde_json::from_str(&row.facts).map_err(|e| {
+                corrupt(format!(
+                    "kpi facts of conversation {}: {e}",
+                    row.conversation_id
+                ))
+            })?;
+            facts.insert(row.conversation_id, Some(state));
+        }
+        let mut rollup = Rollup::default();
+        fold_rows(events, &mut facts, calendar, &mut rollup);
+        let days: Vec<i64> = rollup
+            .buckets
+            .keys()
+            .map(|k| i64::from(k.day))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let stored = tx.kpi_rollups_of_days(&days).await?;
+        let rows = merged_rows(stored, rollup)?;
+        tx.put_kpi_rollups(&rows).await?;
+        tx.put_kpi_facts(&facts_rows(&facts)?).await?;
+        Ok(())
+    }
+
+    /// Forgets every roll-up and folds the whole log again (after a change of definitions, or
+    /// to check the live roll-ups). Administrators only. Returns the number of events read.
+    ///
+    /// The log is read and folded in memory without holding a write transaction; the new
+    /// buckets, facts and cursor then replace the old ones in one transaction, so dashboards show
+    /// the old figures until the new ones are complete, and the live consumer carries on from
+    /// the last event folded.
+    pub async fn rebuild_kpi_rollups(&self, by: &Principal, batch: u32, now: i64) -> Result<usize> {
+        if !by.can_administer() {
+            return Err(AppError::Forbidden(
+                "only administrators rebuild the roll-ups".into(),
+            ));
+        }
+        let calendar = {
+            let mut tx = self.store.begin().await?;
+            let calendar = self.kpi_calendar(&mut tx).await?;
+            tx.rollback().await?;
+            calendar
+        };
+        let mut cursor = Cursor {
+            tx_pos: 0,
+            event_id: 0,
+        };
+        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+        let mut rollup = Rollup::default();
+        let mut read = 0;
+        loop {
+            let events = self.store.events_page(cursor, batch).await?;
+            let Some(last) = events.last() else { break };
+            cursor = Cursor::after(last);
+            read += events.len();
+            fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
+            if events.len() < batch as usize {
+                break;
+            }
+        }
+        let rows: Vec<KpiRollupRow> = rollup.buckets.iter().map(|(k, a)| row_of(k, a)).collect();
+        let fact_rows = facts_rows(&facts)?;
+        let mut tx = self.store.begin().await?;
+        tx.lock_cursor(KPI_CONSUMER, now).await?;
+        tx.clear_kpi_rollups().await?;
+        tx.put_kpi_rollups(&rows).await?;
+        tx.put_kpi_facts(&fact_rows).await?;
+        tx.set_cursor(KPI_CONSUMER, cursor, now).await?;
+        tx.commit().await?;
+        // Whatever was appended while the log was being read.
+        Ok(read + self.run_kpi_rollups(batch, now).await?)
+    }
+
+    fn can_see_kpis(by: &Principal, query: &KpiQuery) -> Result<()> {
+        match by {
+            Principal::System => Ok(()),
+            Principal::Agent {
+                role: Role::Manager | Role::Admin,
+                ..
+            } => Ok(()),
+            Principal::Agent {
+                id,
+                role: Role::Lead,
+                groups,
+            } => {
+                if query.agent == Some(*id) || query.group.is_some_and(|g| groups.contains(&g)) {
+                    Ok(())
+                } else {
+                    Err(AppError::Forbidden(
+                        "team leads see the figures of their own groups (group=…) and their own (agent=…)".into(),
+                    ))
+                }
+            }
+            Principal::Agent { id, .. } => {
+                if query.agent == Some(*id) && query.group.is_none() {
+                    Ok(())
+                } else {
+                    Err(AppError::Forbidden(
+                        "agents see their own figures only (agent=<your id>)".into(),
+                    ))
+                }
+            }
+            Principal::Token { .. }
+                if by.can_administer()
+                    || by.visibility() == domain::permission::Visibility::All =>
+            {
+                Ok(())
+            }
+            _ => Err(AppError::Forbidden("KPIs are for the service team".into())),
+        }
+    }
+
+    /// The KPI catalogue with the settings in force. Every member of the team may read it.
+    pub async fn kpi_catalogue(&self, by: &Principal) -> Result<Vec<KpiRecord>> {
+        if matches!(by, Principal::Customer { .. })
+            || by.visibility() == domain::permission::Visibility::Nothing
+        {
+            return Err(AppError::Forbidden("KPIs are for the service team".into()));
+        }
+        let settings: HashMap<String, KpiSettingsRow> = self
+            .store
+            .kpi_settings()
+            .await?
+            .into_iter()
+            .map(|s| (s.key.clone(), s))
+            .collect();
+        Ok(kpi::catalogue()
+            .into_iter()
+            .map(|definition| {
+                let (s, customised) = match settings.get(definition.key) {
+                    Some(row) => (
+                        KpiSettings {
+                            target: row.target,
+                            amber: row.amber,
+                            red: row.red,
+                            owner: row.owner.clone(),
+                        },
+                        true,
+                    ),
+                    None => (definition.defaults.clone(), false),
+                };
+                KpiRecord {
+                    definition,
+                    target: s.target,
+                    amber: s.amber,
+                    red: s.red,
+                    owner: s.owner,
+                    customised,
+                }
+            })
+            .collect())
+    }
+
+    /// One KPI record; `NotFound` for an unknown key.
+    pub async fn kpi_record(&self, by: &Principal, key: &str) -> Result<KpiRecord> {
+        self.kpi_catalogue(by)
+            .await?
+            .into_iter()
+            .find(|k| k.definition.key == key)
+            .ok_or_else(|| AppError::NotFound(format!("KPI {key:?}")))
+    }
+
+    /// Changes a KPI's target, thresholds and owner (administrators). Recorded as an event.
+    pub async fn update_kpi_settings(
+        &self,
+        by: &Principal,
+        key: &str,
+        settings: KpiSettings,
+        now: i64,
+    ) -> Result<KpiRecord> {
+        if !by.can_administer() {
+            return Err(AppError::Forbidden(
+                "only administrators change KPI targets".into(),
+            ));
+        }
+        if kpi::find(key).is_none() {
+            return Err(AppError::NotFound(format!("KPI {key:?}")));
+        }
+        for (what, value) in [
+            ("target", settings.target),
+            ("amber", settings.amber),
+            ("red", settings.red),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(AppError::Invalid(format!("{what} must be a finite number")));
+            }
+        }
+        if settings.owner.trim().is_empty() || settings.owner.len() > 200 {
+            return Err(AppError::Invalid(
+                "owner must be 1 to 200 characters".into(),
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        tx.put_kpi_settings(&KpiSettingsRow {
+            key: key.to_string(),
+            target: settings.target,
+            amber: settings.amber,
+            red: settings.red,
+            owner: settings.owner.trim().to_string(),
+            updated_at: now,
+        })
+        .await?;
+        crate::record(
+            &mut tx,
+            None,
+            by.actor(),
+            now,
+            &EventPayload::KpiSettingsChanged {
+                key: key.to_string(),
+                target: settings.target,
+                amber: settings.amber,
+                red: settings.red,
+                owner: settings.owner.trim().to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.kpi_record(by, key).await
+    }
+
+    fn slice_of(query: &KpiQuery) -> Result<Slice> {
+        let chosen: Vec<Slice> = [
+            query
+                .group
+                .map(|g| Slice::of(DimKind::Group, g.to_string())),
+            query
+                .agent
+                .map(|a| Slice::of(DimKind::Agent, a.to_string())),
+            query
+                .channel
+                .clone()
+                .map(|c| Slice::of(DimKind::Channel, c)),
+            query
+                .priority
+                .clone()
+                .map(|p| Slice::of(DimKind::Priority, p)),
+            query.tag.clone().map(|t| Slice::of(DimKind::Tag, t)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match chosen.len() {
+            0 => Ok(Slice::all()),
+            1 => Ok(chosen.into_iter().next().unwrap_or_else(Slice::all)),
+            _ => Err(AppError::Invalid(
+                "choose one slice: group, agent, channel, priority or tag (roll-ups are kept per dimension)".into(),
+            )),
+        }
+    }
+
+    /// The period of a query in whole UTC days: `to` defaults to the end of today, `from` to 28
+    /// days before `to`.
+    fn period_of(query: &KpiQuery, now: i64) -> Result<(i64, i64)> {
+        let to_day = match query.to {
+            Some(to) => day_floor(to - 1) + 1,
+            None => day_floor(now) + 1,
+        };
+        let from_day = match query.from {
+            Some(from) => day_floor(from),
+            None => to_day - 28,
+        };
+        if from_day >= to_day {
+            return Err(AppError::Invalid("from must be before to".into()));
+        }
+        if to_day - from_day > 3 * 366 {
+            return Err(AppError::Invalid(
+                "a period may span at most three years".into(),
+            ));
+        }
+        Ok((from_day, to_day))
+    }
+
+    async fn inputs(&self, slice: &Slice, from_day: i64, to_day: i64) -> Result<Inputs> {
+        let mut measures: HashMap<Measure, Aggregate> = HashMap::new();
+        for row in self
+            .store
+            .kpi_rollups(slice.kind.as_str(), &slice.value, from_day, to_day)
+            .await?
+        {
+            let Some(measure) = Measure::parse(&row.measure) else {
+                continue;
+            };
+            measures
+                .entry(measure)
+                .or_default()
+                .merge(&aggregate_of(&row)?);
+        }
+        Ok(Inputs {
+            measures,
+            backlog_ages: Histogram::new(),
+        })
+    }
+
+    async fn backlog_ages(&self, query: &KpiQuery, now: i64) -> Result<Histogram> {
+        let mut ages = Histogram::new();
+        for created in self
+            .store
+            .backlog_created_ats(query.group, query.agent)
+            .await?
+        {
+            ages.add_bin(
+                kpi::Binning::Log.bin((now - created).max(0) as f64 / 1000.0),
+                1,
+            );
+        }
+        Ok(ages)
+    }
+
+    /// Every KPI's figure for a period and slice, with the previous period of the same length.
+    pub async fn kpi_reports(
+        &self,
+        by: &Principal,
+        query: &KpiQuery,
+        now: i64,
+    ) -> Result<Vec<KpiReport>> {
+        Self::can_see_kpis(by, query)?;
+        let slice = Self::slice_of(query)?;
+        let (from_day, to_day) = Self::period_of(query, now)?;
+        let length = to_day - from_day;
+        let mut current = self.inputs(&slice, from_day, to_day).await?;
+        let previous = self.inputs(&slice, from_day - length, from_day).await?;
+        if matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent) {
+            current.backlog_ages = self.backlog_ages(query, now).await?;
+        }
+        let records = self.kpi_catalogue(by).await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| {
+                // The live backlog is only kept per group and agent.
+                !matches!(
+                    r.definition.computation,
+                    kpi::catalogue::Computation::Backlog
+                        | kpi::catalogue::Computation::BacklogAge { .. }
+                ) || matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent)
+            })
+            .map(|r| {
+                let settings = KpiSettings {
+                    target: r.target,
+                    amber: r.amber,
+                    red: r.red,
+                    owner: r.owner.clone(),
+                };
+                let figure = kpi::figure(&r.definition, &settings, &current);
+                let live = matches!(
+                    r.definition.computation,
+                    kpi::catalogue::Computation::Backlog
+                        | kpi::catalogue::Computation::BacklogAge { .. }
+                );
+                let (previous_figure, change) = if live {
+                    (None, None)
+                } else {
+                    (
+                        Some(kpi::figure(&r.definition, &settings, &previous)),
+                        kpi::compare(&r.definition, &previous, &current),
+                    )
+                };
+                KpiReport {
+                    figure,
+                    name: r.definition.name.to_string(),
+                    polarity: r.definition.polarity,
+                    from: from_day * DAY_MS,
+                    to: to_day * DAY_MS,
+                    slice: if slice.kind == DimKind::All {
+                        "all".to_string()
+                    } else {
+                        format!("{}={}", slice.kind, slice.value)
+                    },
+                    previous: previous_figure,
+                    change,
+                }
+            })
+            .collect())
+    }
+
+    /// One KPI's figure for a period and slice.
+    pub async fn kpi_report(
+        &self,
+        by: &Principal,
+        key: &str,
+        query: &KpiQuery,
+        now: i64,
+    ) -> Result<KpiReport> {
+        if kpi::find(key).is_none() {
+            return Err(AppError::NotFound(format!("KPI {key:?}")));
+        }
+        self.kpi_reports(by, query, now)
+            .await?
+            .into_iter()
+            .find(|r| r.figure.key == key)
+            .ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "KPI {key:?} is live and only kept for the team, a group or an agent"
+                ))
+            })
+    }
+
+    /// The conversations behind a figure (newest first, at most `limit`), as far as the roll-up
+    /// consumer's facts can select them: by creation (volume), first reply, first solve
+    /// (resolution, first-contact resolution, replies) or reopen. Survey and SLA figures drill
+    /// through the first solve in the period.
+    pub async fn kpi_drill(
+        &self,
+        by: &Principal,
+        key: &str,
+        query: &KpiQuery,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<i64>> {
+        Self::can_see_kpis(by, query)?;
+        let definition =
+            kpi::find(key).ok_or_else(|| AppError::NotFound(format!("KPI {key:?}")))?;
+        if query.channel.is_some() || query.priority.is_some() || query.tag.is_some() {
+            return Err(AppError::Invalid(
+                "drill-down slices by group or agent".into(),
+            ));
+        }
+        use kpi::catalogue::Computation as C;
+        let measure = match definition.computation {
+            C::Percentile { measure, .. }
+            | C::Proportion { measure }
+            | C::Mean { measure }
+            | C::Count { measure } => Some(measure),
+            C::Rate { numerator, .. } => Some(numerator),
+            C::NetPromoterScore => Some(Measure::Nps),
+            C::Backlog | C::BacklogAge { .. } => None,
+        };
+        let Some(measure) = measure else {
+            return Err(AppError::Invalid(
+                "the backlog is live: open the queues instead".into(),
+            ));
+        };
+        let on = match measure {
+            Measure::Created => DrillOn::Created,
+            Measure::FirstReply | Measure::FirstReplyBusiness => DrillOn::FirstReply,
+            Measure::Reopened => DrillOn::Reopened,
+            _ => DrillOn::FirstSolved,
+        };
+        let (from_day, to_day) = Self::period_of(query, now)?;
+        Ok(self
+            .store
+            .kpi_drill(
+                on,
+                from_day * DAY_MS,
+                to_day * DAY_MS,
+                query.group,
+                query.agent,
+                limit.clamp(1, 1000),
+            )
+            .await?)
+    }
+}
+
+/// A KPI in exception: amber or red over the rolling period.
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiAlert {
+    pub key: String,
+    pub name: String,
+    pub status: String,
+    pub value: Option<f64>,
+    pub unit: String,
+    pub since: i64,
+}
+
+/// The period the exception alerts judge: the 28 days up to now.
+pub const ALERT_PERIOD_DAYS: i64 = 28;
+
+impl App {
+    /// Judges every KPI team-wide over the last [`ALERT_PERIOD_DAYS`] and records an exception
+    /// alert (an event) for each whose status changed to or from amber or red since the last
+    /// check. A figure resting on too few cases keeps its previous status. Returns the alerts
+    /// raised. Safe with several nodes: the states are locked while judged.
+    pub async fn check_kpi_alerts(&self, now: i64) -> Result<Vec<String>> {
+        let query = KpiQuery {
+            from: Some(now - ALERT_PERIOD_DAYS * DAY_MS),
+            to: Some(now),
+            ..KpiQuery::default()
+        };
+        let reports = self.kpi_reports(&Principal::System, &query, now).await?;
+        let mut tx = self.store.begin().await?;
+        let known: HashMap<String, store::KpiAlertRow> = tx
+            .kpi_alerts_for_update()
+            .await?
+            .into_iter()
+            .map(|a| (a.key.clone(), a))
+            .collect();
+        let mut raised = Vec::new();
+        for report in &reports {
+            let status = report.figure.status;
+            if !matches!(status, "green" | "amber" | "red") {
+                continue;
+            }
+            let before = known.get(&report.figure.key).map(|a| a.status.clone());
+            if before.as_deref() == Some(status) {
+                continue;
+            }
+            tx.put_kpi_alert(&store::KpiAlertRow {
+                key: report.figure.key.clone(),
+                status: status.to_string(),
+                value: report.figure.value,
+                changed_at: now,
+            })
+            .await?;
+            // A first green judgement is recorded quietly; anything else is news.
+            if before.is_some() || status != "green" {
+                crate::record(
+                    &mut tx,
+                    None,
+                    domain::Actor::System,
+                    now,
+                    &EventPayload::KpiAlerted {
+                        key: report.figure.key.clone(),
+                        from: before,
+                        to: status.to_string(),
+                        value: report.figure.value,
+                    },
+                )
+                .await?;
+                raised.push(report.figure.key.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(raised)
+    }
+
+    /// The KPIs in exception now (managers, admins and leads).
+    pub async fn kpi_alerts(&self, by: &Principal) -> Result<Vec<KpiAlert>> {
+        if !matches!(
+            by,
+            Principal::System
+                | Principal::Agent {
+                    role: Role::Manager | Role::Admin | Role::Lead,
+                    ..
+                }
+        ) && !by.can_administer()
+        {
+            return Err(AppError::Forbidden(
+                "exception alerts are for managers and team leads".into(),
+            ));
+        }
+        Ok(self
+            .store
+            .kpi_alerts()
+            .await?
+            .into_iter()
+            .filter_map(|a| {
+                let definition = kpi::find(&a.key)?;
+                Some(KpiAlert {
+                    name: definition.name.to_string(),
+                    unit: definition.unit.as_str().to_string(),
+                    key: a.key,
+                    status: a.status,
+                    value: a.value,
+                    since: a.changed_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Replaces the benchmark set `set_name` with the figures of a CSV text (administrators).
+    /// Returns how many figures it holds.
+    pub async fn import_benchmarks(
+        &self,
+        by: &Principal,
+        set_name: &str,
+        csv: &str,
+        now: i64,
+    ) -> Result<usize> {
+        if !by.can_administer() {
+            return Err(AppError::Forbidden(
+                "only administrators import benchmarks".into(),
+            ));
+        }
+        let set_name = set_name.trim();
+        if set_name.is_empty() || set_name.len() > 100 {
+            return Err(AppError::Invalid(
+                "a benchmark set needs a name of 1 to 100 characters".into(),
+            ));
+        }
+        let figures = kpi::benchmarks::parse_csv(csv).map_err(AppError::Invalid)?;
+        let rows: Vec<store::KpiBenchmarkRow> = figures
+            .into_iter()
+            .map(|b| store::KpiBenchmarkRow {
+                id: 0,
+                set_name: set_name.to_string(),
+                index_name: b.index,
+                country: b.country,
+                period: b.period,
+                level: b.level,
+                entity: b.entity,
+                score: b.score,
+                source_url: b.source_url,
+                source_kind: b.source_kind,
+                note: b.note,
+                imported_at: now,
+            })
+            .collect();
+        let mut tx = self.store.begin().await?;
+        tx.replace_kpi_benchmarks(set_name, &rows).await?;
+        crate::record(
+            &mut tx,
+            None,
+            by.actor(),
+            now,
+            &EventPayload::BenchmarksImported {
+                set_name: set_name.to_string(),
+                rows: rows.len() as i64,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Every imported benchmark figure (the whole team may read them).
+    pub async fn benchmarks(&self, by: &Principal) -> Result<Vec<store::KpiBenchmarkRow>> {
+        if matches!(by, Principal::Customer { .. })
+            || by.visibility() == domain::permission::Visibility::Nothing
+        {
+            return Err(AppError::Forbidden(
+                "benchmarks are for the service team".into(),
+            ));
+        }
+        Ok(self.store.kpi_benchmarks().await?)
+    }
+}

@@ -1,0 +1,204 @@
+//! The live feed of the workspace: the log's conversation events, each with the facts that
+//! decide who may see its conversation, for a server that fans them out to signed-in agents
+//! (server-sent events). Reading follows the consumer horizon, like every consumer, so on
+//! PostgreSQL an event that commits late is delivered late, never skipped. Who sees what is
+//! decided here, with the visibility rules of `domain::permission`.
+
+use std::collections::HashMap;
+
+use domain::permission::{Reach, Visibility};
+use domain::{Actor, Principal};
+use store::Cursor;
+
+use crate::{App, AppError, Result};
+
+/// An event of the log as the live feed carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEvent {
+    /// Where it is in the log (to resume after it).
+    pub position: Cursor,
+    pub id: i64,
+    pub conversation: i64,
+    pub kind: String,
+    pub actor: Actor,
+    pub at: i64,
+    /// Who may see the conversation, as it was when the event was read.
+    pub reach: Reach,
+}
+
+/// Events read from the log: those about conversations, and the position after everything
+/// read (events with no conversation are passed over, not shown).
+#[derive(Debug, Clone, Default)]
+pub struct LiveBatch {
+    pub events: Vec<LiveEvent>,
+    pub next: Cursor,
+    /// How many events were read, shown or not (fewer than asked: the log is exhausted).
+    pub read: usize,
+}
+
+/// Whom a live stream is for. Built by [`App::live_audience`], which refuses whoever may not
+/// follow the team's log (customers, tokens that read no conversations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveAudience {
+    principal: Principal,
+}
+
+impl LiveAudience {
+    /// Whether this audience may see a conversation with this reach.
+    pub fn sees(&self, reach: &Reach) -> bool {
+        self.principal.can_see(reach)
+    }
+
+    /// The agent behind the stream, if it is one.
+    pub fn agent_id(&self) -> Option<i64> {
+        match self.principal {
+            Principal::Agent { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A log position as text (`tx_pos.event_id`), as the live feed hands it out in event ids.
+pub fn position_text(position: Cursor) -> String {
+    format!("{}.{}", position.tx_pos, position.event_id)
+}
+
+/// Reads a position written by [`position_text`].
+pub fn parse_position(text: &str) -> Result<Cursor> {
+    let bad = || {
+        AppError::Invalid(format!(
+            "{text:?} is not a position in the log this server handed out"
+        ))
+    };
+    let (tx_pos, event_id) = text.trim().split_once('.').ok_or_else(bad)?;
+    let tx_pos: i64 = tx_pos.parse().map_err(|_| bad())?;
+    let event_id: i64 = event_id.parse().map_err(|_| bad())?;
+    if tx_pos < 0 || event_id < 0 {
+        return Err(bad());
+    }
+    Ok(Cursor { tx_pos, event_id })
+}
+
+impl App {
+    /// The audience of a live stream for `by`: the service team follows the log of the
+    /// conversations it may see; customers do not (the log is the team's audit trail).
+    pub fn live_audience(&self, by: &Principal) -> Result<LiveAudience> {
+        match (by, by.visibility()) {
+            (Principal::Customer { .. }, _) => Err(AppError::Forbidden(
+                "live updates of the workspace are for the service team".into(),
+            )),
+            (_, Visibility::Nothing) => Err(AppError::Forbidden(
+                "this token may not read conversations".into(),
+            )),
+            _ => Ok(LiveAudience {
+                principal: by.clone(),
+            }),
+        }
+    }
+
+    /// Where the log ends now (below the horizon): a live reader that wants only what comes
+    /// next starts here.
+    pub async fn live_head(&self) -> Result<Cursor> {
+        Ok(self.store.log_head().await?)
+    }
+
+    /// Up to `limit` events after `after`, with the reach of their conversations, looked up
+    /// once for the whole batch (so a server reads the log once for all its streams).
+    pub async fn live_events_after(&self, after: Cursor, limit: u32) -> Result<LiveBatch> {
+        let rows = self.store.events_after(after, limit).await?;
+        let Some(last) = rows.last() else {
+            return Ok(LiveBatch {
+                events: Vec::new(),
+                next: after,
+                read: 0,
+            });
+        };
+        let next = Cursor::after(last);
+        let mut numbers: Vec<i64> = rows.iter().filter_map(|r| r.conversation).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let reaches: HashMap<i64, Reach> = self
+            .store
+            .conversation_reaches(&numbers)
+            .await?
+            .into_iter()
+            .map(|(number, group_id, assignee_id, customer_id)| {
+                (
+                    number,
+                    Reach {
+                        group_id,
+                        assignee_id,
+                        customer_id,
+                    },
+                )
+            })
+            .collect();
+        let read = rows.len();
+        let events = rows
+            .into_iter()
+            .filter_map(|row| {
+                let conversation = row.conversation?;
+                let reach = *reaches.get(&conversation)?;
+                let actor = Actor::from_parts(&row.actor_kind, row.actor_id)?;
+                Some(LiveEvent {
+                    position: Cursor::after(&row),
+                    id: row.id,
+                    conversation,
+                    kind: row.kind,
+                    actor,
+                    at: row.at,
+                    reach,
+                })
+            })
+            .collect();
+        Ok(LiveBatch { events, next, read })
+    }
+
+    /// The reach of a conversation that `by` may see (`NotFound` otherwise): what presence
+    /// on a conversation is shown to.
+    pub async fn conversation_reach(&self, by: &Principal, number: i64) -> Result<Reach> {
+        let not_found = || AppError::NotFound(format!("conversation {number}"));
+        let row = self
+            .store
+            .conversation(number)
+            .await?
+            .ok_or_else(not_found)?;
+        let reach = Reach {
+            group_id: row.group_id,
+            assignee_id: row.assignee_id,
+            customer_id: row.customer_id,
+        };
+        if !by.can_see(&reach) {
+            return Err(not_found());
+        }
+        Ok(reach)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_anything_else_is_refused() {
+        for position in [
+            Cursor::default(),
+            Cursor {
+                tx_pos: 0,
+                event_id: 42,
+            },
+            Cursor {
+                tx_pos: 7_000_123,
+                event_id: 99,
+            },
+        ] {
+            assert_eq!(
+                parse_position(&position_text(position)).ok(),
+                Some(position)
+            );
+        }
+        for bad in ["", "12", "a.b", "1.-2", "-1.2", "1.2.3"] {
+            assert!(parse_position(bad).is_err(), "{bad:?}");
+        }
+    }
+}

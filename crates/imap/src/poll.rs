@@ -1,0 +1,702 @@
+//! Draining a folder, and staying on it: IDLE where offered, polling otherwise, reconnecting
+//! with backoff after any error.
+
+use std::collections::{HashMap, HashSet};
+
+use app::{App, ImapFolder, ImapMessage};
+use async_imap::types::UnsolicitedResponse;
+use futures_util::TryStreamExt;
+use tokio::sync::watch;
+
+use crate::connect::{imap_error, open, within, ImapSession};
+use crate::plan::{self, Step};
+use crate::{Account, AfterAction, Clock, Error, Result};
+
+/// What one drain of a folder did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    pub account: String,
+    pub folder: String,
+    pub uid_validity: i64,
+    /// The cursor afterwards: every message up to this UID is taken.
+    pub last_uid: i64,
+    /// The folder had no cursor yet or a new UIDVALIDITY, and was read from the start.
+    pub started_over: bool,
+    /// Inbound ids of the messages taken in (each is processed by a `mail.ingest` job).
+    pub accepted: Vec<i64>,
+    /// Inbound ids of quarantine entries (too large to fetch, or fetching kept failing).
+    pub quarantined: Vec<i64>,
+    /// Messages taken before, seen again and not accepted twice.
+    pub duplicates: usize,
+    /// Messages the action (seen, move, delete) was applied to.
+    pub acted_on: usize,
+    /// Messages that vanished from the folder between listing and fetching.
+    pub vanished: usize,
+}
+
+impl PollReport {
+    fn is_empty(&self) -> bool {
+        self.accepted.is_empty()
+            && self.quarantined.is_empty()
+            && self.duplicates == 0
+            && self.acted_on == 0
+            && self.vanished == 0
+    }
+}
+
+/// Connects once, drains the folder, applies the actions and signs out (`rapport mail poll`).
+pub async fn poll_once(app: &App, account: &Account, clock: &Clock) -> Result<PollReport> {
+    let mut poller = Poller::new(app, account, clock);
+    let mut connection = poller.connect().await?;
+    let (report, _) = poller.drain(&mut connection).await?;
+    connection.logout(account).await;
+    Ok(report)
+}
+
+/// Polls one account until `stop` turns true: connect, drain, then IDLE (or sleep) and drain
+/// again; after an error, reconnect with backoff. Never returns an error: a failing account
+/// is logged and retried, and does not touch the others.
+pub async fn run(app: App, account: Account, clock: Clock, mut stop: watch::Receiver<bool>) {
+    let mut poller = Poller::new(&app, &account, &clock);
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match poller.stay(&mut stop, &mut failures).await {
+            Ok(()) => return,
+            Err(error) => {
+                let wait = plan::backoff(failures, &account.limits);
+                failures = failures.saturating_add(1);
+                tracing::warn!(
+                    account = %account.name,
+                    folder = %account.folder,
+                    %error,
+                    retry_in_seconds = wait.as_secs(),
+                    "IMAP polling failed; will reconnect"
+                );
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// What the server offers that changes how we work.
+#[derive(Debug, Clone, Copy)]
+struct Offers {
+    idle: bool,
+    mv: bool,
+    uidplus: bool,
+}
+
+struct Connection {
+    session: ImapSession,
+    offers: Offers,
+    /// Untagged responses outside any command: an EXISTS among them means new mail.
+    news: async_channel::Receiver<UnsolicitedResponse>,
+}
+
+impl Connection {
+    async fn logout(mut self, account: &Account) {
+        let _ = within(account.limits.command_timeout, "LOGOUT", async {
+            self.session.logout().await.map_err(imap_error("LOGOUT"))
+        })
+        .await;
+    }
+
+    /// Empties the queue of untagged responses; whether new mail was among them.
+    fn take_news(&self) -> bool {
+        let mut new_mail = false;
+        while let Ok(response) = self.news.try_recv() {
+            if matches!(
+                response,
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+            ) {
+                new_mail = true;
+            }
+        }
+        new_mail
+    }
+}
+
+/// State that outlives a connection.
+struct Poller<'a> {
+    app: &'a App,
+    account: &'a Account,
+    clock: &'a Clock,
+    /// UID → failed lone fetches, under `suspects_validity`: their batch failed, so they
+    /// are fetched alone, and given up on after `max_fetch_failures`.
+    suspects: HashMap<u32, u32>,
+    suspects_validity: i64,
+    warned_expunge: bool,
+}
+
+impl<'a> Poller<'a> {
+    fn new(app: &'a App, account: &'a Account, clock: &'a Clock) -> Poller<'a> {
+        Poller {
+            app,
+            account,
+            clock,
+            suspects: HashMap::new(),
+            suspects_validity: -1,
+            warned_expunge: false,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn limit(&self) -> std::time::Duration {
+        self.account.limits.command_timeout
+    }
+
+    /// Connects until stopped (Ok) or an error (to reconnect after).
+    async fn stay(&mut self, stop: &mut watch::Receiver<bool>, failures: &mut u32) -> Result<()> {
+        let mut connection = self.connect().await?;
+        tracing::info!(
+            account = %self.account.name,
+            folder = %self.account.folder,
+            idle = connection.offers.idle,
+            "IMAP connected"
+        );
+        loop {
+            let (report, more) = self.drain(&mut connection).await?;
+            *failures = 0;
+            if !report.is_empty() {
+                tracing::info!(
+                    account = %report.account,
+                    folder = %report.folder,
+                    accepted = report.accepted.len(),
+                    quarantined = report.quarantined.len(),
+                    duplicates = report.duplicates,
+                    vanished = report.vanished,
+                    last_uid = report.last_uid,
+                    "IMAP mail taken in"
+                );
+            }
+            if more {
+                continue;
+            }
+            if !connection.offers.idle {
+                tokio::select! {
+                    _ = stop.changed() => {
+                        connection.logout(self.account).await;
+                        return Ok(());
+                    }
+                    _ = tokio::time::sleep(self.account.poll_interval) => continue,
+                }
+            }
+            let Connection {
+                session,
+                offers,
+                news,
+            } = connection;
+            let mut idle = session.idle();
+            within(self.limit(), "IDLE", async {
+                idle.init().await.map_err(imap_error("IDLE"))
+            })
+            .await?;
+            let mut stopped = false;
+            // New mail announced just before IDLE began needs no waiting.
+            let announced = {
+                let mut any = false;
+                while let Ok(response) = news.try_recv() {
+                    any |= matches!(
+                        response,
+                        UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+                    );
+                }
+                any
+            };
+            if !announced {
+                // The library's own timeout restarts on every keep-alive, so ours bounds it.
+                let (wait, _interrupt) = idle.wait_with_timeout(self.account.limits.idle_renew);
+                tokio::select! {
+                    woke = wait => {
+                        woke.map_err(imap_error("IDLE"))?;
+                    }
+                    _ = tokio::time::sleep(self.account.limits.idle_renew) => {}
+                    _ = stop.changed() => stopped = true,
+                }
+            }
+            let session = within(self.limit(), "DONE", async {
+                idle.done().await.map_err(imap_error("DONE"))
+            })
+            .await?;
+            connection = Connection {
+                session,
+                offers,
+                news,
+            };
+            if stopped {
+                connection.logout(self.account).await;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Connects, signs in, learns what the server offers, and checks the setup: the support
+    /// address is configured, and the folder to move to exists (it is created if not).
+    async fn connect(&mut self) -> Result<Connection> {
+        let mailboxes = self.app.mailboxes().await?;
+        let wanted = app::mailbox_of(&self.account.mailbox);
+        if !mailboxes.iter().any(|m| m.address == wanted) {
+            return Err(Error::Setup(format!(
+                "mailbox {wanted} (IMAP account {}) is not configured; add it with `rapport mailbox add --address {wanted}`",
+                self.account.name
+            )));
+        }
+        let mut session = open(self.account).await?;
+        let capabilities = within(self.limit(), "CAPABILITY", async {
+            session
+                .capabilities()
+                .await
+                .map_err(imap_error("CAPABILITY"))
+        })
+        .await?;
+        let offers = Offers {
+            idle: capabilities.has_str("IDLE"),
+            mv: capabilities.has_str("MOVE"),
+            uidplus: capabilities.has_str("UIDPLUS"),
+        };
+        if let AfterAction::Move(target) = &self.account.after {
+            let pattern = quoted(target);
+            let exists = within(self.limit(), "LIST", async {
+                let names: Vec<_> = session
+                    .list(Some(""), Some(&pattern))
+                    .await
+                    .map_err(imap_error("LIST"))?
+                    .try_collect()
+                    .await
+                    .map_err(imap_error("LIST"))?;
+                Ok(names.iter().any(|n| n.name() == target.as_str()))
+            })
+            .await?;
+            if !exists {
+                tracing::info!(account = %self.account.name, folder = %target, "creating the IMAP folder processed mail moves to");
+                within(self.limit(), "CREATE", async {
+                    session.create(target).await.map_err(imap_error("CREATE"))
+                })
+                .await?;
+            }
+        }
+        let news = session.unsolicited_responses.clone();
+        Ok(Connection {
+            session,
+            offers,
+            news,
+        })
+    }
+
+    /// Selects the folder and takes everything new: first the actions a stop left pending,
+    /// then the new messages, batch by batch, each durable before its action. Returns what it
+    /// did, and whether new mail was announced meanwhile (drain again at once).
+    async fn drain(&mut self, connection: &mut Connection) -> Result<(PollReport, bool)> {
+        let account = self.account;
+        let folder_name = account.folder.as_str();
+        let mailbox = within(self.limit(), "SELECT", async {
+            connection
+                .session
+                .select(folder_name)
+                .await
+                .map_err(imap_error("SELECT"))
+        })
+        .await?;
+        connection.take_news();
+        let uid_validity = i64::from(mailbox.uid_validity.ok_or_else(|| {
+            Error::Server(format!(
+                "the server did not report the UIDVALIDITY of {folder_name}"
+            ))
+        })?);
+        let folder = ImapFolder {
+            account: account.name.clone(),
+            folder: account.folder.clone(),
+            uid_validity,
+        };
+        let mut report = PollReport {
+            account: account.name.clone(),
+            folder: account.folder.clone(),
+            uid_validity,
+            ..PollReport::default()
+        };
+        let last_uid = match self.app.imap_cursor(&account.name, folder_name).await? {
+            Some((known, last)) if known == uid_validity => last,
+            previous => {
+                if let Some((old, _)) = previous {
+                    tracing::warn!(
+                        account = %account.name,
+                        folder = %folder_name,
+                        old_uid_validity = old,
+                        uid_validity,
+                        "the folder's UIDVALIDITY changed: reading it again (messages taken before are recognised and not taken twice)"
+                    );
+                }
+                self.app.reset_imap_cursor(&folder, self.now()).await?;
+                report.started_over = true;
+                0
+            }
+        };
+        report.last_uid = last_uid;
+        if self.suspects_validity != uid_validity {
+            self.suspects.clear();
+            self.suspects_validity = uid_validity;
+        }
+
+        // Actions that a stop between commit and action left undone.
+        loop {
+            let pending = self.app.imap_pending_actions(&folder, 500).await?;
+            let uids: Vec<u32> = pending
+                .iter()
+                .filter_map(|&uid| u32::try_from(uid).ok())
+                .collect();
+            let (Some(&first), Some(&last)) = (pending.first(), pending.last()) else {
+                break;
+            };
+            self.act(connection, &uids).await?;
+            self.app.imap_actions_done(&folder, first, last).await?;
+            report.acted_on += uids.len();
+            if pending.len() < 500 {
+                break;
+            }
+        }
+
+        let has_new = match mailbox.uid_next {
+            Some(next) => i64::from(next) > last_uid + 1,
+            None => mailbox.exists > 0,
+        };
+        let mut more = false;
+        if has_new && last_uid < i64::from(u32::MAX) {
+            let sizes = self.sizes(connection, last_uid).await?;
+            let size_of: HashMap<u32, u64> = sizes.iter().copied().collect();
+            for step in plan::plan(&sizes, &account.limits, &self.suspects) {
+                self.take(connection, &folder, &step, &size_of, &mut report)
+                    .await?;
+                more |= connection.take_news();
+            }
+        }
+        more |= connection.take_news();
+        Ok((report, more))
+    }
+
+    /// The UIDs and sizes of the messages above the cursor.
+    async fn sizes(&self, connection: &mut Connection, last_uid: i64) -> Result<Vec<(u32, u64)>> {
+        let from = last_uid + 1;
+        within(self.limit(), "UID FETCH (RFC822.SIZE)", async {
+            let fetches: Vec<_> = connection
+                .session
+                .uid_fetch(format!("{from}:*"), "(UID RFC822.SIZE)")
+                .await
+                .map_err(imap_error("UID FETCH"))?
+                .try_collect()
+                .await
+                .map_err(imap_error("UID FETCH"))?;
+            Ok(fetches
+                .iter()
+                .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
+                .filter(|&(uid, _)| i64::from(uid) > last_uid)
+                .collect())
+        })
+        .await
+    }
+
+    /// One step: fetch, accept durably with the cursor, then act on the server.
+    async fn take(
+        &mut self,
+        connection: &mut Connection,
+        folder: &ImapFolder,
+        step: &Step,
+        size_of: &HashMap<u32, u64>,
+        report: &mut PollReport,
+    ) -> Result<()> {
+        let uids = step.uids();
+        let Some(&last) = uids.iter().max() else {
+            return Ok(());
+        };
+        let messages = match step {
+            Step::Fetch(uids) => {
+                let bytes: u64 = uids.iter().filter_map(|u| size_of.get(u)).sum();
+                match self.fetch_whole(connection, uids, bytes).await {
+                    Ok(messages) => messages,
+                    Err(error) => {
+                        // Fetch the batch's messages alone from now on, and count the
+                        // failures of a lone one, so that one bad message cannot stall the rest.
+                        for uid in uids {
+                            let failures = self.suspects.entry(*uid).or_insert(0);
+                            if uids.len() == 1 {
+                                *failures += 1;
+                            }
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+            Step::TooLarge { uid, size } => {
+                let reason = format!(
+                    "the message is {size} bytes, over the limit of {} (max_message_bytes); it was not fetched and stays in folder {} of IMAP account {} (UIDVALIDITY {}, UID {uid}); only its header is kept here",
+                    self.account.limits.max_message_bytes,
+                    folder.folder,
+                    folder.account,
+                    folder.uid_validity
+                );
+                self.fetch_header_for_quarantine(connection, folder, *uid, reason)
+                    .await?
+            }
+            Step::GaveUp { uid, failures } => {
+                let reason = format!(
+                    "fetching the message failed {failures} times; it stays in folder {} of IMAP account {} (UIDVALIDITY {}, UID {uid}); only its header is kept here",
+                    folder.folder, folder.account, folder.uid_validity
+                );
+                self.fetch_header_for_quarantine(connection, folder, *uid, reason)
+                    .await?
+            }
+        };
+        let fetched: HashSet<u32> = messages
+            .iter()
+            .filter_map(|m| u32::try_from(m.uid).ok())
+            .collect();
+        let vanished = uids.iter().filter(|u| !fetched.contains(u)).count();
+        if vanished > 0 {
+            tracing::info!(account = %folder.account, folder = %folder.folder, vanished, "messages left the folder before they could be fetched");
+        }
+        let to_act: Vec<u32> = messages
+            .iter()
+            .filter(|m| m.quarantine.is_none())
+            .filter_map(|m| u32::try_from(m.uid).ok())
+            .collect();
+        let outcome = self
+            .app
+            .accept_imap_batch(
+                folder,
+                &self.account.mailbox,
+                messages,
+                i64::from(last),
+                self.now(),
+            )
+            .await?;
+        for uid in &uids {
+            self.suspects.remove(uid);
+        }
+        report.last_uid = i64::from(last);
+        report.vanished += vanished;
+        report.duplicates += outcome.duplicates;
+        report.accepted.extend(outcome.accepted);
+        report.quarantined.extend(outcome.quarantined);
+        if let (Some(&first), Some(&last)) = (to_act.iter().min(), to_act.iter().max()) {
+            self.act(connection, &to_act).await?;
+            self.app
+                .imap_actions_done(folder, i64::from(first), i64::from(last))
+                .await?;
+            report.acted_on += to_act.len();
+        }
+        Ok(())
+    }
+
+    /// Fetches whole messages without setting \Seen (the action does that, once durable).
+    async fn fetch_whole(
+        &self,
+        connection: &mut Connection,
+        uids: &[u32],
+        bytes: u64,
+    ) -> Result<Vec<ImapMessage>> {
+        let wanted: HashSet<u32> = uids.iter().copied().collect();
+        let set = plan::uid_set(uids);
+        within(
+            plan::fetch_timeout(bytes, &self.account.limits),
+            "UID FETCH (BODY.PEEK[])",
+            async {
+                let fetches: Vec<_> = connection
+                    .session
+                    .uid_fetch(&set, "(UID BODY.PEEK[])")
+                    .await
+                    .map_err(imap_error("UID FETCH"))?
+                    .try_collect()
+                    .await
+                    .map_err(imap_error("UID FETCH"))?;
+                let mut messages: Vec<ImapMessage> = fetches
+                    .iter()
+                    .filter_map(|f| {
+                        let uid = f.uid.filter(|u| wanted.contains(u))?;
+                        let raw = f.body()?.to_vec();
+                        Some(ImapMessage {
+                            uid: i64::from(uid),
+                            mail_from: plan::return_path(&raw),
+                            raw,
+                            quarantine: None,
+                        })
+                    })
+                    .collect();
+                messages.sort_by_key(|m| m.uid);
+                messages.dedup_by_key(|m| m.uid);
+                Ok(messages)
+            },
+        )
+        .await
+    }
+
+    /// The quarantine entry of a message that is not fetched whole: its header (at most
+    /// 256 KiB of it), or, when even that cannot be had, a note naming where it is.
+    async fn fetch_header_for_quarantine(
+        &mut self,
+        connection: &mut Connection,
+        folder: &ImapFolder,
+        uid: u32,
+        reason: String,
+    ) -> Result<Vec<ImapMessage>> {
+        const HEADER_BYTES: u64 = 256 * 1024;
+        let header_failures = self.suspects.get(&uid).copied().unwrap_or(0);
+        let hopeless = header_failures >= 2 * self.account.limits.max_fetch_failures.max(1);
+        let header = if hopeless {
+            None
+        } else {
+            let fetched = within(
+                plan::fetch_timeout(HEADER_BYTES, &self.account.limits),
+                "UID FETCH (BODY.PEEK[HEADER])",
+                async {
+                    let fetches: Vec<_> = connection
+                        .session
+                        .uid_fetch(
+                            uid.to_string(),
+                            format!("(UID BODY.PEEK[HEADER]<0.{HEADER_BYTES}>)"),
+                        )
+                        .await
+                        .map_err(imap_error("UID FETCH"))?
+                        .try_collect()
+                        .await
+                        .map_err(imap_error("UID FETCH"))?;
+                    Ok(fetches
+                        .iter()
+                        .find(|f| f.uid == Some(uid))
+                        .map(|f| f.header().unwrap_or_default().to_vec()))
+                },
+            )
+            .await;
+            match fetched {
+                Ok(None) => return Ok(Vec::new()), // gone from the folder
+                Ok(Some(header)) => Some(header),
+                Err(error) => {
+                    *self.suspects.entry(uid).or_insert(0) += 1;
+                    return Err(error);
+                }
+            }
+        };
+        let (raw, reason) = match header {
+            Some(header) => (header, reason),
+            None => (
+                format!(
+                    "X-Rapport-Imap-Account: {}\r\nX-Rapport-Imap-Folder: {}\r\nX-Rapport-Imap-Uid: {} {uid}\r\n\r\n",
+                    folder.account, folder.folder, folder.uid_validity
+                )
+                .into_bytes(),
+                format!("{reason} (not even the header could be fetched; this entry only names the message)"),
+            ),
+        };
+        Ok(vec![ImapMessage {
+            uid: i64::from(uid),
+            mail_from: plan::return_path(&raw),
+            raw,
+            quarantine: Some(reason),
+        }])
+    }
+
+    /// Applies the configured action to messages that are durably taken in.
+    async fn act(&mut self, connection: &mut Connection, uids: &[u32]) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let set = plan::uid_set(uids);
+        let offers = connection.offers;
+        match &self.account.after {
+            AfterAction::Seen => self.store_flag(connection, &set, "\\Seen").await,
+            AfterAction::Delete => {
+                self.store_flag(connection, &set, "\\Deleted").await?;
+                self.expunge(connection, &set, offers).await
+            }
+            AfterAction::Move(target) if offers.mv => {
+                within(self.limit(), "UID MOVE", async {
+                    connection
+                        .session
+                        .uid_mv(&set, target)
+                        .await
+                        .map_err(imap_error("UID MOVE"))
+                })
+                .await
+            }
+            AfterAction::Move(target) => {
+                within(self.limit(), "UID COPY", async {
+                    connection
+                        .session
+                        .uid_copy(&set, target)
+                        .await
+                        .map_err(imap_error("UID COPY"))
+                })
+                .await?;
+                self.store_flag(connection, &set, "\\Deleted").await?;
+                self.expunge(connection, &set, offers).await
+            }
+        }
+    }
+
+    async fn store_flag(&self, connection: &mut Connection, set: &str, flag: &str) -> Result<()> {
+        within(self.limit(), "UID STORE", async {
+            let _: Vec<_> = connection
+                .session
+                .uid_store(set, format!("+FLAGS.SILENT ({flag})"))
+                .await
+                .map_err(imap_error("UID STORE"))?
+                .try_collect()
+                .await
+                .map_err(imap_error("UID STORE"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes the \Deleted messages of `set`: exactly those with UIDPLUS; without it, plain
+    /// EXPUNGE also removes whatever else in the folder is marked \Deleted.
+    async fn expunge(
+        &mut self,
+        connection: &mut Connection,
+        set: &str,
+        offers: Offers,
+    ) -> Result<()> {
+        if offers.uidplus {
+            return within(self.limit(), "UID EXPUNGE", async {
+                let _: Vec<_> = connection
+                    .session
+                    .uid_expunge(set)
+                    .await
+                    .map_err(imap_error("UID EXPUNGE"))?
+                    .try_collect()
+                    .await
+                    .map_err(imap_error("UID EXPUNGE"))?;
+                Ok(())
+            })
+            .await;
+        }
+        if !self.warned_expunge {
+            self.warned_expunge = true;
+            tracing::warn!(account = %self.account.name, "the server lacks UIDPLUS: EXPUNGE removes every message marked \\Deleted in the folder");
+        }
+        within(self.limit(), "EXPUNGE", async {
+            let _: Vec<_> = connection
+                .session
+                .expunge()
+                .await
+                .map_err(imap_error("EXPUNGE"))?
+                .try_collect()
+                .await
+                .map_err(imap_error("EXPUNGE"))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A folder name as an IMAP quoted string.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}

@@ -1,0 +1,366 @@
+#![allow(clippy::unwrap_used)]
+use std::collections::HashMap;
+
+use domain::{Channel, EventPayload, MessageKind, Priority, SlaMetric, Status};
+
+use crate::catalogue::{catalogue, find};
+use crate::figure::{compare, figure, Inputs};
+use crate::fold::{apply, day_of, Aggregate, ConversationFacts, FoldEvent, Rollup};
+use crate::measure::{DimKind, Measure, Slice};
+
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const MIN: i64 = 60_000;
+
+fn created(group: Option<i64>) -> EventPayload {
+    EventPayload::Created {
+        subject: "s".into(),
+        channel: Channel::Email,
+        status: Status::New,
+        priority: Priority::Normal,
+        customer_id: 7,
+        group_id: group,
+        assignee_id: None,
+    }
+}
+
+fn reply() -> EventPayload {
+    EventPayload::MessageAdded {
+        message_id: 1,
+        message_kind: MessageKind::Reply,
+        channel: Channel::Email,
+    }
+}
+
+fn customer_message() -> EventPayload {
+    EventPayload::MessageAdded {
+        message_id: 2,
+        message_kind: MessageKind::Customer,
+        channel: Channel::Email,
+    }
+}
+
+fn status(from: Status, to: Status) -> EventPayload {
+    EventPayload::StatusChanged { from, to }
+}
+
+fn fold(events: &[(i64, &str, Option<i64>, EventPayload)]) -> (Option<ConversationFacts>, Rollup) {
+    let mut facts = None;
+    let mut rollup = Rollup::default();
+    for (at, actor, id, payload) in events {
+        apply(
+            &mut facts,
+            FoldEvent {
+                at: *at,
+                actor_kind: actor,
+                actor_id: *id,
+                payload,
+            },
+            None,
+            &mut rollup,
+        );
+    }
+    (facts, rollup)
+}
+
+fn agg(rollup: &Rollup, measure: Measure, slice: Slice) -> Option<&Aggregate> {
+    rollup
+        .buckets
+        .iter()
+        .find(|(k, _)| k.measure == measure && k.slice == slice)
+        .map(|(_, a)| a)
+}
+
+#[test]
+fn first_reply_resolution_and_first_contact_resolution() {
+    let (_, rollup) = fold(&[
+        (T0, "customer", Some(7), created(Some(3))),
+        (T0 + 30 * MIN, "agent", Some(5), reply()),
+        (T0 + 40 * MIN, "agent", Some(5), reply()),
+        (
+            T0 + 90 * MIN,
+            "agent",
+            Some(5),
+            status(Status::Open, Status::Solved),
+        ),
+    ]);
+    let first = agg(&rollup, Measure::FirstReply, Slice::all()).unwrap();
+    assert_eq!((first.count, first.sum), (1, 1800.0));
+    // The replying agent gets the first reply; the group of the conversation too.
+    assert!(agg(&rollup, Measure::FirstReply, Slice::of(DimKind::Agent, "5")).is_some());
+    assert!(agg(&rollup, Measure::FirstReply, Slice::of(DimKind::Group, "3")).is_some());
+    let resolution = agg(&rollup, Measure::Resolution, Slice::all()).unwrap();
+    assert_eq!(resolution.sum, 5400.0);
+    // Two replies: not a first-contact resolution.
+    let solved = agg(&rollup, Measure::Solved, Slice::all()).unwrap();
+    assert_eq!((solved.count, solved.sum), (1, 0.0));
+    assert_eq!(
+        agg(&rollup, Measure::Replies, Slice::all()).unwrap().sum,
+        2.0
+    );
+}
+
+#[test]
+fn an_agents_opening_message_is_not_the_first_reply() {
+    let (_, rollup) = fold(&[
+        (T0, "agent", Some(5), created(None)),
+        (T0, "agent", Some(5), reply()),
+        (T0 + 60 * MIN, "customer", Some(7), customer_message()),
+        (T0 + 70 * MIN, "agent", Some(5), reply()),
+    ]);
+    assert_eq!(
+        agg(&rollup, Measure::FirstReply, Slice::all()).unwrap().sum,
+        4200.0
+    );
+}
+
+#[test]
+fn reopen_counts_once_and_resolution_only_the_first_solve() {
+    let (_, rollup) = fold(&[
+        (T0, "customer", Some(7), created(None)),
+        (T0 + MIN, "agent", Some(5), reply()),
+        (
+            T0 + 2 * MIN,
+            "agent",
+            Some(5),
+            status(Status::Open, Status::Solved),
+        ),
+        (
+            T0 + 3 * MIN,
+            "customer",
+            Some(7),
+            status(Status::Solved, Status::Open),
+        ),
+        (
+            T0 + 4 * MIN,
+            "agent",
+            Some(5),
+            status(Status::Open, Status::Solved),
+        ),
+        (
+            T0 + 5 * MIN,
+            "customer",
+            Some(7),
+            status(Status::Solved, Status::Open),
+        ),
+    ]);
+    assert_eq!(
+        agg(&rollup, Measure::Reopened, Slice::all()).unwrap().count,
+        1
+    );
+    assert_eq!(
+        agg(&rollup, Measure::Resolution, Slice::all())
+            .unwrap()
+            .count,
+        1
+    );
+    let solved = agg(&rollup, Measure::Solved, Slice::all()).unwrap();
+    assert_eq!(
+        (solved.count, solved.sum),
+        (1, 1.0),
+        "one reply then solved: first contact"
+    );
+}
+
+#[test]
+fn an_sla_cycle_counts_once_and_a_breach_is_never_met() {
+    let breach = EventPayload::SlaBreached {
+        metric: SlaMetric::FirstReply,
+        cycle: 1,
+        at: T0 + MIN,
+    };
+    let fulfil = EventPayload::SlaFulfilled {
+        metric: SlaMetric::FirstReply,
+        cycle: 1,
+        at: T0 + 2 * MIN,
+    };
+    let fulfil_next = EventPayload::SlaFulfilled {
+        metric: SlaMetric::NextReply,
+        cycle: 2,
+        at: T0 + 3 * MIN,
+    };
+    let (_, rollup) = fold(&[
+        (T0, "customer", Some(7), created(None)),
+        (T0 + MIN, "system", None, breach),
+        (T0 + 2 * MIN, "system", None, fulfil.clone()),
+        (T0 + 2 * MIN, "system", None, fulfil),
+        (T0 + 3 * MIN, "system", None, fulfil_next),
+    ]);
+    let first = agg(&rollup, Measure::SlaFirstReply, Slice::all()).unwrap();
+    assert_eq!((first.count, first.sum), (1, 0.0));
+    let next = agg(&rollup, Measure::SlaNextReply, Slice::all()).unwrap();
+    assert_eq!((next.count, next.sum), (1, 1.0));
+}
+
+#[test]
+fn events_of_an_unseen_conversation_are_ignored_and_tags_count_volume_once() {
+    let (facts, rollup) = fold(&[(T0, "agent", Some(5), reply())]);
+    assert!(facts.is_none() && rollup.is_empty());
+    let tag = |t: &str| EventPayload::TagAdded { tag: t.into() };
+    let (_, rollup) = fold(&[
+        (T0, "customer", Some(7), created(None)),
+        (T0 + 2 * 86_400_000, "agent", Some(5), tag("billing")),
+        (
+            T0 + 2 * 86_400_000,
+            "agent",
+            Some(5),
+            EventPayload::TagRemoved {
+                tag: "billing".into(),
+            },
+        ),
+        (T0 + 3 * 86_400_000, "agent", Some(5), tag("billing")),
+    ]);
+    let by_tag: Vec<_> = rollup
+        .buckets
+        .iter()
+        .filter(|(k, _)| k.slice.kind == DimKind::Tag)
+        .collect();
+    assert_eq!(by_tag.len(), 1);
+    // Volume by contact reason is bucketed on the creation day.
+    assert_eq!(by_tag[0].0.day, day_of(T0));
+    assert_eq!(by_tag[0].1.count, 1);
+}
+
+#[test]
+fn surveys_feed_csat_ces_and_nps() {
+    let answer = |kind: &str, score, min, max| EventPayload::SurveyAnswered {
+        survey_id: 1,
+        kind: kind.into(),
+        score,
+        scale_min: min,
+        scale_max: max,
+        comment: None,
+        kudos_agent_id: Some(9),
+    };
+    let (_, rollup) = fold(&[
+        (T0, "customer", Some(7), created(None)),
+        (T0 + MIN, "customer", Some(7), answer("csat", 4, 1, 5)),
+        (T0 + MIN, "customer", Some(7), answer("csat", 3, 1, 5)),
+        (T0 + MIN, "customer", Some(7), answer("nps", 10, 0, 10)),
+        (T0 + MIN, "customer", Some(7), answer("ces", 6, 1, 7)),
+    ]);
+    let csat = agg(&rollup, Measure::Csat, Slice::all()).unwrap();
+    assert_eq!((csat.count, csat.sum), (2, 1.0));
+    assert!(
+        agg(&rollup, Measure::Csat, Slice::of(DimKind::Agent, "9")).is_some(),
+        "kudos names the agent"
+    );
+    assert_eq!(agg(&rollup, Measure::Nps, Slice::all()).unwrap().count, 1);
+    assert_eq!(agg(&rollup, Measure::Ces, Slice::all()).unwrap().sum, 6.0);
+}
+
+fn inputs_with(measure: Measure, values: &[f64]) -> Inputs {
+    let mut a = Aggregate::default();
+    for &v in values {
+        a.observe(measure, v);
+    }
+    let mut measures = HashMap::new();
+    measures.insert(measure, a);
+    Inputs {
+        measures,
+        backlog_ages: Default::default(),
+    }
+}
+
+#[test]
+fn figures_carry_n_intervals_and_say_when_cases_are_too_few() {
+    let csat = find("csat").unwrap();
+    let few = inputs_with(Measure::Csat, &[1.0, 1.0, 0.0]);
+    let f = figure(&csat, &csat.defaults, &few);
+    assert_eq!(f.n, 3);
+    assert!(f.too_few_cases);
+    assert_eq!(f.status, "too_few_cases");
+    let many: Vec<f64> = (0..200)
+        .map(|i| if i % 10 == 0 { 0.0 } else { 1.0 })
+        .collect();
+    let f = figure(&csat, &csat.defaults, &inputs_with(Measure::Csat, &many));
+    assert_eq!(f.value, Some(90.0));
+    let wilson = stats::proportion::wilson(180, 200).unwrap();
+    assert!((f.ci_low.unwrap() - 100.0 * wilson.low).abs() < 1e-9);
+    assert_eq!(f.status, "green");
+    let empty = figure(&csat, &csat.defaults, &Inputs::default());
+    assert_eq!((empty.value, empty.n, empty.status), (None, 0, "unknown"));
+}
+
+#[test]
+fn durations_are_red_when_slow_and_change_is_tested() {
+    let first = find("first_reply_median").unwrap();
+    let slow: Vec<f64> = (0..100).map(|i| 30.0 * 3600.0 + f64::from(i)).collect();
+    let f = figure(
+        &first,
+        &first.defaults,
+        &inputs_with(Measure::FirstReply, &slow),
+    );
+    assert_eq!(f.status, "red");
+    let fast: Vec<f64> = (0..100).map(|i| 600.0 + f64::from(i)).collect();
+    let test = compare(
+        &first,
+        &inputs_with(Measure::FirstReply, &slow),
+        &inputs_with(Measure::FirstReply, &fast),
+    )
+    .unwrap();
+    assert!(test.significant);
+    let same = compare(
+        &first,
+        &inputs_with(Measure::FirstReply, &fast),
+        &inputs_with(Measure::FirstReply, &fast),
+    )
+    .unwrap();
+    assert!(!same.significant);
+}
+
+#[test]
+fn the_catalogue_documents_every_kpi_and_keys_are_unique() {
+    let all = catalogue();
+    let mut keys: Vec<_> = all.iter().map(|k| k.key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), all.len());
+    for k in &all {
+        assert!(
+            !k.name.is_empty() && k.definition.len() > 20 && !k.formula.is_empty(),
+            "{} undocumented",
+            k.key
+        );
+    }
+    for required in [
+        "first_reply_median",
+        "resolution_p90",
+        "sla_resolution",
+        "backlog",
+        "reopen_rate",
+        "first_contact_resolution",
+        "replies_per_conversation",
+        "volume",
+        "csat",
+        "ces",
+        "nps",
+    ] {
+        assert!(find(required).is_some(), "{required} missing");
+    }
+}
+
+#[test]
+fn the_synthetic_stream_folds_into_every_measure_it_feeds() {
+    let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+    let mut rollup = Rollup::default();
+    for (c, at, actor, id, payload) in crate::synthetic::events(10_000, T0) {
+        apply(
+            facts.entry(c).or_default(),
+            FoldEvent {
+                at,
+                actor_kind: actor,
+                actor_id: id,
+                payload: &payload,
+            },
+            None,
+            &mut rollup,
+        );
+    }
+    let created: u64 = rollup
+        .buckets
+        .iter()
+        .filter(|(k, _)| k.measure == Measure::Created && k.slice == Slice::all())
+        .map(|(_, a)| a.count)
+        .sum();
+    assert_eq!(created, 1000);
+}

@@ -1,0 +1,258 @@
+//! `rapport kpi …` and `rapport bench kpi`: management information from the command line. The
+//! logic lives in `app` (`App::run_kpi_rollups`, `App::kpi_reports`) and the `kpi` crate; this
+//! file only wires and prints.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use domain::Principal;
+use store::Value;
+
+/// KPIs and their roll-ups.
+#[derive(clap::Subcommand)]
+pub enum KpiCommand {
+    /// Forgets every roll-up and folds the whole event log again. Prints one line: events read
+    /// and seconds taken.
+    Rebuild {
+        #[command(flatten)]
+        db: crate::DbArgs,
+    },
+    /// Imports a set of published benchmark figures (CSV with index, entity, score_0_100,
+    /// source_url, …), replacing the set of that name. Prints how many figures it holds.
+    ImportBenchmarks {
+        #[command(flatten)]
+        db: crate::DbArgs,
+        file: std::path::PathBuf,
+        /// The set's name (default: the file's name).
+        #[arg(long)]
+        set: Option<String>,
+    },
+    /// Every KPI's figure (or one KPI's) for a period and slice, as JSON on stdout.
+    Show {
+        #[command(flatten)]
+        db: crate::DbArgs,
+        /// One KPI key (default: all).
+        key: Option<String>,
+        /// First day, YYYY-MM-DD (UTC); default 28 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Day after the last, YYYY-MM-DD (UTC); default tomorrow.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        group: Option<i64>,
+        #[arg(long)]
+        agent: Option<i64>,
+    },
+}
+
+fn day(text: &str) -> anyhow::Result<i64> {
+    let date: jiff::civil::Date = text
+        .parse()
+        .with_context(|| format!("{text:?} is not a YYYY-MM-DD date"))?;
+    Ok(date
+        .to_zoned(jiff::tz::TimeZone::UTC)?
+        .timestamp()
+        .as_millisecond())
+}
+
+pub async fn run(config: Option<std::path::PathBuf>, command: KpiCommand) -> anyhow::Result<()> {
+    match command {
+        KpiCommand::Rebuild { db } => {
+            let config = crate::load(config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let started = Instant::now();
+            let events = app
+                .rebuild_kpi_rollups(&Principal::System, 20_000, crate::now_millis())
+                .await
+                .context("rebuilding the KPI roll-ups failed")?;
+            println!(
+                "rebuilt KPI roll-ups: {events} events in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            store.close().await;
+            Ok(())
+        }
+        KpiCommand::ImportBenchmarks { db, file, set } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let set = set.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "benchmarks".into())
+            });
+            let config = crate::load(config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let rows = app
+                .import_benchmarks(&Principal::System, &set, &text, crate::now_millis())
+                .await?;
+            println!("imported {rows} benchmark figures as set {set:?}");
+            store.close().await;
+            Ok(())
+        }
+        KpiCommand::Show {
+            db,
+            key,
+            from,
+            to,
+            group,
+            agent,
+        } => {
+            let config = crate::load(config, db, None)?;
+            let store = config.open_store().await?;
+            let app = app::App::new(store.clone(), config.settings());
+            let now = crate::now_millis();
+            app.run_kpi_rollups(20_000, now).await?;
+            let query = app::KpiQuery {
+                from: from.as_deref().map(day).transpose()?,
+                to: to.as_deref().map(day).transpose()?,
+                group,
+                agent,
+                ..app::KpiQuery::default()
+            };
+            let text = match key {
+                Some(key) => serde_json::to_string_pretty(
+                    &app.kpi_report(&Principal::System, &key, &query, now)
+                        .await?,
+                )?,
+                None => serde_json::to_string_pretty(
+                    &app.kpi_reports(&Principal::System, &query, now).await?,
+                )?,
+            };
+            println!("{text}");
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// `rapport bench kpi`: the roll-up consumer and the manager dashboard on a large log.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    db: crate::DbArgs,
+    /// Events to load when the log is empty (10 per conversation, over 90 days).
+    #[arg(long, default_value_t = 10_000_000)]
+    events: usize,
+    /// Timed dashboard reads (every KPI for the last 28 days, with the previous period).
+    #[arg(long, default_value_t = 200)]
+    reads: usize,
+}
+
+/// Loads (once) `--events` synthetic events (`kpi::synthetic`: created, assigned, tagged, first
+/// reply, customer message, reply, solved, SLA fulfilled, CSAT), then measures, in one run:
+/// the pure fold over the same events in memory (the ceiling), a full rebuild of the roll-ups
+/// from the database (events/s, seconds), and the dashboard's figures read from the roll-ups
+/// (median and p99). Prints one JSON object.
+pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
+    let config = crate::load(config, args.db, None)?;
+    let store = config.open_store().await?;
+    let app = app::App::new(store.clone(), config.settings());
+    let start = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let stream = kpi::synthetic::events(args.events, start);
+    let loaded = store.count_events().await?;
+    if loaded == 0 {
+        let started = Instant::now();
+        store.set_bulk_load(true).await?;
+        for (n, chunk) in stream.chunks(50_000).enumerate() {
+            let mut tx = store.begin().await?;
+            let rows: Vec<Vec<Value>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (conversation, at, actor_kind, actor_id, payload))| {
+                    vec![
+                        Value::Int((n * 50_000 + i + 1) as i64),
+                        Value::Int(conversation + 1),
+                        Value::Text(payload.kind().to_string()),
+                        Value::Text((*actor_kind).to_string()),
+                        actor_id.map(Value::Int).unwrap_or(Value::Null),
+                        Value::Int(*at),
+                        Value::Text(payload.to_json()),
+                    ]
+                })
+                .collect();
+            tx.insert_rows(
+                "events",
+                &[
+                    "id",
+                    "conversation",
+                    "kind",
+                    "actor_kind",
+                    "actor_id",
+                    "at",
+                    "payload",
+                ],
+                &rows,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        store.set_bulk_load(false).await?;
+        store.reset_sequences().await?;
+        eprintln!(
+            "loaded {} events in {:.1} s",
+            stream.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let events = store.count_events().await?;
+
+    // The ceiling: the pure fold over the same events, in memory.
+    let started = Instant::now();
+    let mut facts: std::collections::HashMap<i64, Option<kpi::ConversationFacts>> =
+        Default::default();
+    let mut rollup = kpi::Rollup::default();
+    for (conversation, at, actor_kind, actor_id, payload) in &stream {
+        kpi::apply(
+            facts.entry(*conversation).or_default(),
+            kpi::FoldEvent {
+                at: *at,
+                actor_kind,
+                actor_id: *actor_id,
+                payload,
+            },
+            None,
+            &mut rollup,
+        );
+    }
+    let fold_seconds = started.elapsed().as_secs_f64();
+    drop((facts, rollup));
+
+    let started = Instant::now();
+    let read = app
+        .rebuild_kpi_rollups(&Principal::System, 50_000, crate::now_millis())
+        .await?;
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+
+    let now = start + 90 * 86_400_000;
+    let query = app::KpiQuery {
+        from: Some(now - 28 * 86_400_000),
+        to: Some(now),
+        ..app::KpiQuery::default()
+    };
+    let mut times = Vec::with_capacity(args.reads);
+    for _ in 0..args.reads {
+        let t = Instant::now();
+        let reports = app.kpi_reports(&Principal::System, &query, now).await?;
+        std::hint::black_box(reports.len());
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let report = serde_json::json!({
+        "events": events,
+        "fold_in_memory_events_per_second": (stream.len() as f64 / fold_seconds).round(),
+        "rebuild_events_read": read,
+        "rebuild_seconds": (rebuild_seconds * 100.0).round() / 100.0,
+        "rollup_events_per_second": (read as f64 / rebuild_seconds).round(),
+        "ratio_to_in_memory_fold": ((read as f64 / rebuild_seconds) / (stream.len() as f64 / fold_seconds) * 1000.0).round() / 1000.0,
+        "dashboard_reads": args.reads,
+        "dashboard_ms_median": crate::bench::percentile(&times, 0.5),
+        "dashboard_ms_p99": crate::bench::percentile(&times, 0.99),
+        "database": if config.database_url.is_some() { "postgres" } else { "sqlite" },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,732 @@
+//! The IMAP poller against a real Dovecot that each test starts (loopback, free ports, a
+//! temporary folder; `imap::dovecot`): mail becomes conversations, the cursor survives a
+//! restart, a new UIDVALIDITY brings no duplicates, the actions are visible on the server,
+//! an oversized message is quarantined without holding up the rest, a stop between commit and
+//! action is made good, and IDLE (or polling, where IDLE is not offered) picks up new mail.
+//!
+//! Without Dovecot the tests print "skipped: dovecot not installed", unless
+//! RAPPORT_REQUIRE_PEERS=1 (CI), which makes that a failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::Principal;
+use imap::dovecot::Dovecot;
+
+use crate::support::{backends, team, T0};
+
+const USER: &str = "agent@imap.test";
+const PASSWORD: &str = "imap-secret";
+const SUPPORT: &str = "support@mx.test";
+
+/// A running Dovecot and the folder it lives in (dropped in this order: stop, then remove).
+struct Peer {
+    dovecot: Dovecot,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts Dovecot with `extra` configuration, or `None` (skipped) when it is not installed.
+fn dovecot(extra: &str) -> Option<Peer> {
+    if !Dovecot::installed() {
+        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_PEERS=1 but dovecot is not installed (apt-get install dovecot-imapd)");
+        }
+        eprintln!("skipped: dovecot not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dovecot = Dovecot::start(dir.path(), &[(USER, PASSWORD)], extra)
+        .unwrap_or_else(|e| panic!("Dovecot did not start: {e}"));
+    Some(Peer { dovecot, _dir: dir })
+}
+
+fn account(peer: &Peer, folder: &str, after: imap::AfterAction) -> imap::Account {
+    imap::Account {
+        name: format!("{USER}@127.0.0.1"),
+        host: "127.0.0.1".into(),
+        port: peer.dovecot.port,
+        security: imap::Security::None,
+        tls_ca_file: None,
+        user: USER.into(),
+        password: PASSWORD.into(),
+        folder: folder.into(),
+        mailbox: SUPPORT.into(),
+        after,
+        poll_interval: Duration::from_secs(3600),
+        limits: imap::Limits {
+            command_timeout: Duration::from_secs(20),
+            ..imap::Limits::default()
+        },
+    }
+}
+
+fn clock() -> imap::Clock {
+    Arc::new(|| T0)
+}
+
+/// A message from a customer, with CRLF line ends as IMAP serves them.
+fn message(n: u32, subject: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <customer{n}@example.org>\r\nFrom: Customer {n} <customer{n}@example.org>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <imap-{n}@example.org>\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\n\r\nHello, this is message {n}.\r\n"
+    )
+    .into_bytes()
+}
+
+async fn setup(app: &app::App) -> crate::support::Team {
+    let t = team(app).await;
+    app.add_mailbox(
+        &Principal::System,
+        SUPPORT,
+        "Support",
+        Some("Support"),
+        false,
+        T0,
+    )
+    .await
+    .unwrap();
+    t
+}
+
+async fn run_jobs(app: &app::App) {
+    for _ in 0..10_000 {
+        if app.run_one_job("test", T0 + 1).await.unwrap() == app::JobOutcome::Nothing {
+            return;
+        }
+    }
+    panic!("jobs did not finish");
+}
+
+/// A few real messages of the shared corpus (none when it is absent, unless
+/// RAPPORT_REQUIRE_SHARED=1).
+fn corpus_messages() -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/email"
+    ));
+    if !root.join("INDEX.tsv").exists() {
+        if std::env::var("RAPPORT_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_SHARED=1 but {} is missing", root.display());
+        }
+        eprintln!("the shared e-mail corpus is absent: synthetic messages only");
+        return Vec::new();
+    }
+    [
+        "flanker/text-only.eml",
+        "flanker/multipart.eml",
+        "flanker/russian-attachment-yahoo.eml",
+        "flanker/iphone.eml",
+        "cpython/msg_01.txt",
+    ]
+    .iter()
+    .map(|path| std::fs::read(root.join(path)).unwrap())
+    .collect()
+}
+
+#[tokio::test]
+async fn mail_in_a_folder_becomes_conversations_and_a_restart_takes_only_what_is_new() {
+    let Some(peer) = dovecot("") else { return };
+    for db in backends().await {
+        let app = db.app();
+        setup(&app).await;
+        let folder = format!("Support-{}", db.name);
+        peer.dovecot.create_folder(USER, &folder).unwrap();
+        for n in 1..=3 {
+            peer.dovecot
+                .save(
+                    USER,
+                    &folder,
+                    &message(n, &format!("Printer {n} is on fire")),
+                )
+                .unwrap();
+        }
+        let corpus = corpus_messages();
+        for raw in &corpus {
+            peer.dovecot.save(USER, &folder, raw).unwrap();
+        }
+        let total = 3 + corpus.len();
+        let account = account(&peer, &folder, imap::AfterAction::Seen);
+
+        let first = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert!(
+            first.started_over,
+            "{}: the first poll starts the cursor",
+            db.name
+        );
+        assert_eq!(first.accepted.len(), total, "{}", db.name);
+        assert_eq!(first.acted_on, total);
+        assert_eq!(first.last_uid, total as i64);
+        run_jobs(&app).await;
+        for n in 1..=3 {
+            let number = app
+                .store
+                .conversation_of_message_id(&format!("imap-{n}@example.org"))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}: message {n} became a conversation", db.name));
+            let conversation = app.conversation(&Principal::System, number).await.unwrap();
+            assert_eq!(conversation.subject, format!("Printer {n} is on fire"));
+            assert_eq!(
+                conversation.customer.email.as_deref(),
+                Some(format!("customer{n}@example.org").as_str())
+            );
+        }
+        for id in &first.accepted {
+            let row = app.store.inbound_mail(*id).await.unwrap().unwrap();
+            assert_eq!(row.transport, "imap");
+            assert_eq!(row.recipients, SUPPORT);
+            assert!(
+                ["message", "bounce", "complaint", "noise", "quarantined"]
+                    .contains(&row.state.as_str()),
+                "inbound {id} was processed: {}",
+                row.state
+            );
+        }
+        let first_mail = app
+            .store
+            .inbound_mail(first.accepted[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first_mail.mail_from, "customer1@example.org",
+            "the envelope sender comes from Return-Path"
+        );
+        assert_eq!(first_mail.state, "message");
+        assert_eq!(
+            peer.dovecot.status(USER, &folder, "unseen").unwrap(),
+            0,
+            "every message taken in is flagged \\Seen on the server"
+        );
+        assert_eq!(
+            peer.dovecot.status(USER, &folder, "messages").unwrap(),
+            total as u64
+        );
+
+        // A restart: a new connection and poller read the stored cursor; nothing is taken twice.
+        let again = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert!(!again.started_over);
+        assert_eq!(
+            (again.accepted.len(), again.duplicates),
+            (0, 0),
+            "{}",
+            db.name
+        );
+        for n in 4..=5 {
+            peer.dovecot
+                .save(USER, &folder, &message(n, "More"))
+                .unwrap();
+        }
+        let more = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(more.accepted.len(), 2, "only the new messages come");
+        assert_eq!(more.duplicates, 0);
+        let uid_validity =
+            i64::try_from(peer.dovecot.status(USER, &folder, "uidvalidity").unwrap()).unwrap();
+        assert_eq!(
+            app.imap_cursor(&account.name, &folder).await.unwrap(),
+            Some((uid_validity, total as i64 + 2))
+        );
+        let states = app.store.inbound_mail_states().await.unwrap();
+        assert_eq!(states.iter().map(|(_, n)| n).sum::<i64>(), total as i64 + 2);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_uidvalidity_reads_the_folder_again_without_duplicates() {
+    let Some(peer) = dovecot("") else { return };
+    for db in backends().await {
+        let app = db.app();
+        setup(&app).await;
+        let folder = format!("Renumbered-{}", db.name);
+        peer.dovecot.create_folder(USER, &folder).unwrap();
+        for n in 1..=3 {
+            peer.dovecot
+                .save(USER, &folder, &message(n, "Before"))
+                .unwrap();
+        }
+        let account = account(&peer, &folder, imap::AfterAction::Seen);
+        let first = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(first.accepted.len(), 3);
+
+        let old = peer.dovecot.status(USER, &folder, "uidvalidity").unwrap();
+        let new = old + 1000;
+        peer.dovecot
+            .doveadm(
+                &[
+                    "mailbox",
+                    "update",
+                    "-u",
+                    USER,
+                    "--uid-validity",
+                    &new.to_string(),
+                    &folder,
+                ],
+                None,
+            )
+            .unwrap();
+        // Someone marks the old messages unread again: after the renumbering they must be flagged again.
+        peer.dovecot
+            .doveadm(
+                &[
+                    "flags", "remove", "-u", USER, "\\Seen", "mailbox", &folder, "all",
+                ],
+                None,
+            )
+            .unwrap();
+        peer.dovecot
+            .save(USER, &folder, &message(4, "After"))
+            .unwrap();
+
+        let second = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert!(
+            second.started_over,
+            "{}: a new UIDVALIDITY starts over",
+            db.name
+        );
+        assert_eq!(second.uid_validity, i64::try_from(new).unwrap());
+        assert_eq!(second.accepted.len(), 1, "only the new message is accepted");
+        assert_eq!(
+            second.duplicates, 3,
+            "the three known messages are recognised"
+        );
+        assert_eq!(second.acted_on, 4);
+        assert_eq!(peer.dovecot.status(USER, &folder, "unseen").unwrap(), 0);
+        let total: i64 = app
+            .store
+            .inbound_mail_states()
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(total, 4, "no message was taken twice");
+        assert_eq!(
+            app.store
+                .imap_message_count(&account.name, &folder)
+                .await
+                .unwrap(),
+            4
+        );
+        let third = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(
+            (third.started_over, third.accepted.len(), third.duplicates),
+            (false, 0, 0)
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_quarantined_with_its_reason_and_the_next_ones_still_come() {
+    let Some(peer) = dovecot("") else { return };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    let t = setup(&app).await;
+    peer.dovecot.create_folder(USER, "Big").unwrap();
+    peer.dovecot
+        .save(USER, "Big", &message(1, "Small one"))
+        .unwrap();
+    let mut huge = message(2, "Huge one");
+    huge.extend(
+        std::iter::repeat_n(b'x', 76)
+            .chain(*b"\r\n")
+            .cycle()
+            .take(20_000),
+    );
+    peer.dovecot.save(USER, "Big", &huge).unwrap();
+    peer.dovecot
+        .save(USER, "Big", &message(3, "Small two"))
+        .unwrap();
+    let mut account = account(&peer, "Big", imap::AfterAction::Seen);
+    account.limits.max_message_bytes = 10_000;
+
+    let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(
+        report.accepted.len(),
+        2,
+        "the small messages on both sides of the big one come"
+    );
+    assert_eq!(report.quarantined.len(), 1);
+    assert_eq!(report.last_uid, 3, "the cursor passes the big message");
+    let entry = app
+        .store
+        .inbound_mail(report.quarantined[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, "quarantined");
+    let reason = entry.reason.clone().unwrap();
+    assert!(reason.contains("over the limit of 10000"), "{reason}");
+    assert!(reason.contains("UID 2"), "{reason}");
+    let header = app.store.blob(&entry.raw_sha256).await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&header).contains("Subject: Huge one"),
+        "its header is kept"
+    );
+    assert!(header.len() < 1_000, "only the header");
+    let listed = app.quarantine(&t.admin, 0, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        peer.dovecot.status(USER, "Big", "unseen").unwrap(),
+        1,
+        "the big message is left untouched on the server"
+    );
+    run_jobs(&app).await;
+    for n in [1, 3] {
+        assert!(app
+            .store
+            .conversation_of_message_id(&format!("imap-{n}@example.org"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    let again = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(
+        (again.accepted.len(), again.quarantined.len()),
+        (0, 0),
+        "quarantined once"
+    );
+    db.finish().await;
+}
+
+/// Moves with UID MOVE where offered; where not (Dovecot told to hide MOVE and IDLE), with
+/// COPY, \Deleted and UID EXPUNGE; `delete` removes; and without IDLE the poller polls.
+#[tokio::test]
+async fn processed_mail_is_moved_or_deleted_as_configured_with_or_without_move_and_idle() {
+    let Some(with_move) = dovecot("") else { return };
+    let Some(without) = dovecot("imap_capability = IMAP4rev1 LITERAL+ UIDPLUS") else {
+        return;
+    };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    setup(&app).await;
+    for (peer, folder, seed) in [(&with_move, "Inbox-a", 10), (&without, "Inbox-b", 20)] {
+        peer.dovecot.create_folder(USER, folder).unwrap();
+        for n in seed..seed + 2 {
+            peer.dovecot
+                .save(USER, folder, &message(n, "To move"))
+                .unwrap();
+        }
+        let account = account(
+            peer,
+            folder,
+            imap::AfterAction::Move("Done/Imported".into()),
+        );
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 2);
+        assert_eq!(
+            peer.dovecot.status(USER, folder, "messages").unwrap(),
+            0,
+            "{folder}: moved out"
+        );
+        assert_eq!(
+            peer.dovecot
+                .status(USER, "Done/Imported", "messages")
+                .unwrap(),
+            2,
+            "{folder}: moved into the folder, which was created"
+        );
+    }
+    without.dovecot.create_folder(USER, "Trash-me").unwrap();
+    without
+        .dovecot
+        .save(USER, "Trash-me", &message(30, "To delete"))
+        .unwrap();
+    let account = account(&without, "Trash-me", imap::AfterAction::Delete);
+    let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(report.accepted.len(), 1);
+    assert_eq!(
+        without
+            .dovecot
+            .status(USER, "Trash-me", "messages")
+            .unwrap(),
+        0
+    );
+
+    // No IDLE offered: the running poller looks every poll_interval.
+    let mut account = account.clone();
+    account.poll_interval = Duration::from_millis(300);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = tokio::spawn(imap::run(app.clone(), account.clone(), clock(), stop_rx));
+    without
+        .dovecot
+        .save(USER, "Trash-me", &message(31, "Polled"))
+        .unwrap();
+    let arrived = wait_for_inbound(&app, 6).await;
+    let _ = stop.send(true);
+    tokio::time::timeout(Duration::from_secs(30), poller)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(arrived, "polling picked up the new message");
+    assert_eq!(
+        without
+            .dovecot
+            .status(USER, "Trash-me", "messages")
+            .unwrap(),
+        0
+    );
+    db.finish().await;
+}
+
+/// The poller stopped after the batch was durable but before the server confirmed the
+/// action: the next poll applies the pending action and accepts nothing again.
+#[tokio::test]
+async fn an_action_left_pending_by_a_stop_is_applied_on_the_next_poll() {
+    let Some(peer) = dovecot("") else { return };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    setup(&app).await;
+    peer.dovecot.create_folder(USER, "Pending").unwrap();
+    for n in 1..=2 {
+        peer.dovecot
+            .save(USER, "Pending", &message(n, "Half done"))
+            .unwrap();
+    }
+    let account = account(&peer, "Pending", imap::AfterAction::Move("Archive".into()));
+    let folder = app::ImapFolder {
+        account: account.name.clone(),
+        folder: "Pending".into(),
+        uid_validity: i64::try_from(peer.dovecot.status(USER, "Pending", "uidvalidity").unwrap())
+            .unwrap(),
+    };
+    // What a poll does up to its commit, by hand: the batch and the cursor are durable.
+    app.reset_imap_cursor(&folder, T0).await.unwrap();
+    let batch = (1..=2)
+        .map(|n| app::ImapMessage {
+            uid: i64::from(n),
+            mail_from: String::new(),
+            raw: message(n, "Half done"),
+            quarantine: None,
+        })
+        .collect();
+    let outcome = app
+        .accept_imap_batch(&folder, SUPPORT, batch, 2, T0)
+        .await
+        .unwrap();
+    assert_eq!(outcome.accepted.len(), 2);
+    assert_eq!(
+        app.imap_pending_actions(&folder, 10).await.unwrap(),
+        vec![1, 2]
+    );
+
+    let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(report.accepted.len(), 0, "nothing is taken twice");
+    assert_eq!(report.acted_on, 2, "the pending moves are made");
+    assert!(app
+        .imap_pending_actions(&folder, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(peer.dovecot.status(USER, "Pending", "messages").unwrap(), 0);
+    assert_eq!(peer.dovecot.status(USER, "Archive", "messages").unwrap(), 2);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn idle_picks_up_a_message_that_arrives_while_connected() {
+    let Some(peer) = dovecot("") else { return };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    setup(&app).await;
+    peer.dovecot.create_folder(USER, "Live").unwrap();
+    let mut account = account(&peer, "Live", imap::AfterAction::Seen);
+    // Neither polling nor renewing IDLE could find the message within the wait below.
+    account.poll_interval = Duration::from_secs(3600);
+    account.limits.idle_renew = Duration::from_secs(3600);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = tokio::spawn(imap::run(app.clone(), account.clone(), clock(), stop_rx));
+    let mut connected = false;
+    for _ in 0..300 {
+        if app
+            .imap_cursor(&account.name, "Live")
+            .await
+            .unwrap()
+            .is_some()
+        {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(connected, "the poller connected and selected the folder");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    peer.dovecot
+        .save(USER, "Live", &message(7, "While idling"))
+        .unwrap();
+    let arrived = wait_for_inbound(&app, 1).await;
+    let _ = stop.send(true);
+    tokio::time::timeout(Duration::from_secs(30), poller)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        arrived,
+        "IDLE announced the new message and it was taken in"
+    );
+    assert_eq!(peer.dovecot.status(USER, "Live", "unseen").unwrap(), 0);
+    db.finish().await;
+}
+
+/// STARTTLS before LOGIN: an untrusted certificate is refused (no falling back to plain
+/// text); trusted through `tls_ca_file`, the session runs over TLS (Dovecot logs it).
+#[tokio::test]
+async fn starttls_is_used_before_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_PEERS=1 but openssl cannot make a test certificate");
+        }
+        eprintln!("skipped: the IMAP STARTTLS test needs the openssl command");
+        return;
+    }
+    std::process::Command::new("chmod")
+        .arg("0644")
+        .arg(&key)
+        .status()
+        .unwrap();
+    let extra = format!(
+        "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
+        cert.display(),
+        key.display()
+    );
+    let Some(peer) = dovecot(&extra) else { return };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    setup(&app).await;
+    peer.dovecot
+        .save(USER, "INBOX", &message(1, "Over TLS"))
+        .unwrap();
+    let mut account = account(&peer, "INBOX", imap::AfterAction::Seen);
+    account.security = imap::Security::StartTls;
+    let refused = imap::poll_once(&app, &account, &clock()).await.unwrap_err();
+    assert!(matches!(refused, imap::Error::Tls { .. }), "{refused}");
+    assert!(
+        !peer.dovecot.log_tail().contains("Login: user=<"),
+        "no login after a refused certificate"
+    );
+    account.tls_ca_file = Some(cert.clone());
+    let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(report.accepted.len(), 1);
+    let log = peer.dovecot.log_tail();
+    let login = log
+        .lines()
+        .find(|l| l.contains(&format!("Login: user=<{USER}>")))
+        .unwrap_or_else(|| panic!("Dovecot logged the login: {log}"));
+    assert!(login.contains(", TLS"), "{login}");
+    db.finish().await;
+}
+
+/// `rapport mail poll` with an `[[imap]]` table in the config file, through the binary.
+#[tokio::test]
+async fn rapport_mail_poll_takes_the_configured_folders_once() {
+    let Some(peer) = dovecot("") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rapport = env!("CARGO_BIN_EXE_rapport");
+    let ok = |args: &[&str]| {
+        let out = std::process::Command::new(rapport)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let data_arg = data.to_str().unwrap();
+    ok(&["mailbox", "add", "--data", data_arg, "--address", SUPPORT]);
+    std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+    let config = dir.path().join("rapport.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[imap]]\nname = \"cli\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nuser = \"{USER}\"\npassword_file = \"{}\"\nfolder = \"INBOX\"\nmailbox = \"{SUPPORT}\"\nafter = \"move:Processed\"\n",
+            peer.dovecot.port,
+            dir.path().join("password").display()
+        ),
+    )
+    .unwrap();
+    peer.dovecot
+        .save(USER, "INBOX", &message(1, "By the CLI"))
+        .unwrap();
+    let config_arg = config.to_str().unwrap();
+    let out = ok(&["mail", "poll", "--config", config_arg, "--data", data_arg]);
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["account"], "cli");
+    assert_eq!(line["accepted"], 1, "{line}");
+    assert_eq!(line["outcomes"]["message"], 1, "{line}");
+    assert_eq!(
+        peer.dovecot.status(USER, "Processed", "messages").unwrap(),
+        1
+    );
+    let out = ok(&["mail", "poll", "--config", config_arg, "--data", data_arg]);
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["accepted"], 0, "{line}");
+
+    // A bad table is refused with every problem named.
+    std::fs::write(
+        &config,
+        "[[imap]]\nhost = \"h\"\nuser = \"u\"\nmailbox = \"nope\"\nafter = \"archive\"\ntls = \"maybe\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(rapport)
+        .args(["mail", "poll", "--config", config_arg, "--data", data_arg])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "tls \"maybe\"",
+        "after \"archive\"",
+        "mailbox \"nope\"",
+        "password or password_file is missing",
+    ] {
+        assert!(err.contains(problem), "{problem} in {err}");
+    }
+}
+
+/// Waits (bounded) until `count` inbound messages exist; whether they did.
+async fn wait_for_inbound(app: &app::App, count: i64) -> bool {
+    for _ in 0..600 {
+        let total: i64 = app
+            .store
+            .inbound_mail_states()
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        if total >= count {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}

@@ -1,0 +1,570 @@
+//! Management information: the roll-up consumer gives what a rebuild gives and a replay changes
+//! nothing; figures carry their n and interval; each role sees only its own figures; the API
+//! serves the catalogue, a figure, the drill-down and the CSV export.
+
+use app::{App, AppError, KpiQuery};
+use domain::{MessageKind, Principal, Status};
+
+use crate::support::*;
+
+const DAY: i64 = 86_400_000;
+
+/// Runs the roll-up consumer until it has read every event (on PostgreSQL it waits for other
+/// tests' open transactions, so this may take a few rounds).
+async fn rollup_everything(app: &App, batch: u32) {
+    let last = app.store.last_event_id().await.expect("last event");
+    for _ in 0..500 {
+        app.run_kpi_rollups(batch, T0).await.expect("roll-ups");
+        let cursor = app
+            .store
+            .cursor(app::KPI_CONSUMER)
+            .await
+            .expect("cursor")
+            .unwrap_or_default();
+        if cursor.event_id >= last {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the roll-up consumer did not catch up");
+}
+
+/// `count` conversations over a few days: conversation i gets its first reply after (i+1)*10
+/// minutes; every third is solved with one reply, every fifth solved after two replies and then
+/// reopened by the customer.
+async fn play(app: &App, team: &Team, count: i64) -> Vec<i64> {
+    let mut numbers = Vec::new();
+    for i in 0..count {
+        let start = T0 + (i % 3) * DAY + i * MIN;
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    &format!("c{i}@x.test"),
+                    "Help",
+                    "Please help",
+                    Some(team.support),
+                ),
+                start,
+            )
+            .await
+            .unwrap();
+        let n = c.number;
+        numbers.push(n);
+        let reply_at = start + (i + 1) * 10 * MIN;
+        app.add_message(
+            &team.agent,
+            n,
+            message(MessageKind::Reply, "On it"),
+            None,
+            reply_at,
+        )
+        .await
+        .unwrap();
+        if i % 3 == 0 {
+            app.add_message(
+                &team.agent,
+                n,
+                message(MessageKind::Note, "done"),
+                Some(Status::Solved),
+                reply_at + MIN,
+            )
+            .await
+            .unwrap();
+        } else if i % 5 == 0 {
+            app.add_message(
+                &team.agent,
+                n,
+                message(MessageKind::Reply, "Fixed"),
+                Some(Status::Solved),
+                reply_at + 2 * MIN,
+            )
+            .await
+            .unwrap();
+            let customer = Principal::Customer { id: c.customer.id };
+            app.add_message(
+                &customer,
+                n,
+                message(MessageKind::Customer, "Still broken"),
+                None,
+                reply_at + 3 * MIN,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    numbers
+}
+
+fn period() -> KpiQuery {
+    KpiQuery {
+        from: Some(T0 - DAY),
+        to: Some(T0 + 10 * DAY),
+        ..KpiQuery::default()
+    }
+}
+
+fn value(reports: &[app::KpiReport], key: &str) -> ::kpi::Figure {
+    reports
+        .iter()
+        .find(|r| r.figure.key == key)
+        .unwrap_or_else(|| panic!("{key} missing"))
+        .figure
+        .clone()
+}
+
+#[tokio::test]
+async fn the_live_rollups_equal_a_rebuild_and_a_replay_changes_nothing() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let numbers = play(&app, &team, 40).await;
+        // Small batches: facts must carry over between batches exactly.
+        rollup_everything(&app, 7).await;
+        let now = T0 + 5 * DAY;
+        let live = app
+            .kpi_reports(&team.manager, &period(), now)
+            .await
+            .unwrap();
+
+        let first = value(&live, "first_reply_median");
+        assert_eq!(first.n, 40, "{}", db.name);
+        // First replies took 10, 20, …, 400 minutes: the median is 200 or 210 minutes, within
+        // the ±2.5% of the binning.
+        let median = first.value.unwrap();
+        assert!(
+            (200.0 * 60.0 * 0.97..=210.0 * 60.0 * 1.03).contains(&median),
+            "median {median}"
+        );
+        assert!(first.ci_low.unwrap() <= median && median <= first.ci_high.unwrap());
+        assert!(!first.too_few_cases);
+
+        let solved_with_one = (0..40).filter(|i| i % 3 == 0).count() as u64;
+        let solved_with_two = (0..40).filter(|i| i % 3 != 0 && i % 5 == 0).count() as u64;
+        let fcr = value(&live, "first_contact_resolution");
+        assert_eq!(fcr.n, solved_with_one + solved_with_two);
+        assert!((fcr.value.unwrap() - 100.0 * solved_with_one as f64 / fcr.n as f64).abs() < 1e-9);
+        assert!(fcr.too_few_cases, "{} cases are too few to judge", fcr.n);
+        assert_eq!(fcr.status, "too_few_cases");
+        let reopened = value(&live, "reopen_rate");
+        assert!(
+            (reopened.value.unwrap() - 100.0 * solved_with_two as f64 / fcr.n as f64).abs() < 1e-9
+        );
+        let volume = value(&live, "volume");
+        assert_eq!(volume.value, Some(40.0));
+        let backlog = value(&live, "backlog");
+        assert_eq!(
+            backlog.value,
+            Some((40 - solved_with_one) as f64),
+            "reopened ones are open again"
+        );
+
+        // Nothing new: a replay reads nothing and changes nothing.
+        assert_eq!(app.run_kpi_rollups(7, T0).await.unwrap(), 0);
+        // A rebuild from the whole log gives the same figures.
+        app.rebuild_kpi_rollups(&Principal::System, 5, T0)
+            .await
+            .unwrap();
+        let rebuilt = app
+            .kpi_reports(&team.manager, &period(), now)
+            .await
+            .unwrap();
+        let figures = |r: &[app::KpiReport]| r.iter().map(|x| x.figure.clone()).collect::<Vec<_>>();
+        assert_eq!(figures(&rebuilt), figures(&live), "{}", db.name);
+
+        // Drill-down: the conversations behind the first-reply figure are all 40.
+        let mut drilled = app
+            .kpi_drill(&team.manager, "first_reply_median", &period(), 1000, now)
+            .await
+            .unwrap();
+        drilled.sort_unstable();
+        let mut expected = numbers.clone();
+        expected.sort_unstable();
+        assert_eq!(drilled, expected);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn each_role_sees_only_its_own_figures_and_only_admins_change_targets() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        play(&app, &team, 6).await;
+        rollup_everything(&app, 100).await;
+        let now = T0 + 5 * DAY;
+        let mine = KpiQuery {
+            agent: Some(team.agent_id),
+            ..period()
+        };
+        let support = KpiQuery {
+            group: Some(team.support),
+            ..period()
+        };
+        let billing = KpiQuery {
+            group: Some(team.billing),
+            ..period()
+        };
+
+        assert!(app.kpi_reports(&team.manager, &period(), now).await.is_ok());
+        assert!(app.kpi_reports(&team.admin, &billing, now).await.is_ok());
+        // An agent: their own figures only.
+        assert!(app.kpi_reports(&team.agent, &mine, now).await.is_ok());
+        assert!(matches!(
+            app.kpi_reports(&team.agent, &period(), now).await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app.kpi_reports(&team.agent, &support, now).await,
+            Err(AppError::Forbidden(_))
+        ));
+        let other = KpiQuery {
+            agent: Some(team.biller_id),
+            ..period()
+        };
+        assert!(matches!(
+            app.kpi_reports(&team.agent, &other, now).await,
+            Err(AppError::Forbidden(_))
+        ));
+        // A lead: their groups.
+        assert!(app.kpi_reports(&team.lead, &support, now).await.is_ok());
+        assert!(matches!(
+            app.kpi_reports(&team.lead, &billing, now).await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app.kpi_reports(&team.lead, &period(), now).await,
+            Err(AppError::Forbidden(_))
+        ));
+        // Customers see no KPIs at all.
+        let customer = Principal::Customer { id: 1 };
+        assert!(app.kpi_catalogue(&customer).await.is_err());
+        assert!(app
+            .kpi_drill(&team.agent, "volume", &period(), 10, now)
+            .await
+            .is_err());
+
+        let settings = ::kpi::KpiSettings {
+            target: Some(3600.0),
+            amber: Some(7200.0),
+            red: Some(14400.0),
+            owner: "Ann".into(),
+        };
+        assert!(matches!(
+            app.update_kpi_settings(&team.manager, "first_reply_median", settings.clone(), now)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        let record = app
+            .update_kpi_settings(&team.admin, "first_reply_median", settings.clone(), now)
+            .await
+            .unwrap();
+        assert!(record.customised);
+        assert_eq!(
+            (record.target, record.owner.as_str()),
+            (Some(3600.0), "Ann")
+        );
+        let report = app
+            .kpi_report(&team.manager, "first_reply_median", &period(), now)
+            .await
+            .unwrap();
+        assert_eq!(report.figure.target, Some(3600.0));
+        assert!(matches!(
+            app.update_kpi_settings(&team.admin, "no_such_kpi", settings, now)
+                .await,
+            Err(AppError::NotFound(_))
+        ));
+        // The change is an event with its actor (on PostgreSQL it becomes readable once other
+        // tests' older transactions end).
+        let mut recorded = false;
+        for _ in 0..300 {
+            let events = app
+                .store
+                .events_after(store::Cursor::default(), 100_000)
+                .await
+                .unwrap();
+            if events
+                .iter()
+                .any(|e| e.kind == "kpi_settings_changed" && e.actor_kind == "agent")
+            {
+                recorded = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(recorded, "no kpi_settings_changed event ({})", db.name);
+        db.finish().await;
+    }
+}
+
+async fn get(router: &axum::Router, uri: &str, token: &str) -> (axum::http::StatusCode, String) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn the_api_serves_the_catalogue_figures_drill_down_and_csv() {
+    use axum::http::StatusCode;
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        play(&app, &team, 12).await;
+        rollup_everything(&app, 100).await;
+        let admin = app
+            .create_token(&Principal::System, "admin", &[domain::Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let state = web::AppState::new(app.clone(), std::sync::Arc::new(|| T0 + 5 * DAY), false);
+        let router = web::router(state);
+
+        let (status, body) = get(&router, "/api/v1/kpis", &admin).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let catalogue: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let keys: Vec<&str> = catalogue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["key"].as_str().unwrap())
+            .collect();
+        for key in [
+            "first_reply_median",
+            "csat",
+            "nps",
+            "ces",
+            "sla_first_reply",
+            "backlog",
+            "volume",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert!(catalogue["items"][0]["definition"].as_str().unwrap().len() > 20);
+
+        let (status, body) = get(
+            &router,
+            "/api/v1/kpis/first_reply_median?from=2025-12-31&to=2026-01-10",
+            &admin,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let figure: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for field in [
+            "key",
+            "value",
+            "unit",
+            "n",
+            "ci_low",
+            "ci_high",
+            "target",
+            "status",
+            "too_few_cases",
+        ] {
+            assert!(figure.get(field).is_some(), "{field} missing from {figure}");
+        }
+        assert_eq!(figure["n"], 12);
+        assert_eq!(figure["unit"], "seconds");
+        assert_eq!(figure["too_few_cases"], true, "12 cases are too few");
+
+        let (status, body) = get(
+            &router,
+            &format!(
+                "/api/v1/kpis/volume/conversations?from=2025-12-31&to=2026-01-10&group={}",
+                team.support
+            ),
+            &admin,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let drill: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(drill["conversations"].as_array().unwrap().len(), 12);
+
+        let (status, body) = get(
+            &router,
+            "/api/v1/kpi-figures?from=2025-12-31&to=2026-01-10&format=csv",
+            &admin,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let mut lines = body.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("key,name,value,unit,n,ci_low,ci_high,target,status"));
+        assert!(
+            lines.any(|l| l.starts_with("volume,Volume,12,count,12,")),
+            "{body}"
+        );
+
+        assert_eq!(
+            get(&router, "/api/v1/kpis/nope", &admin).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get(&router, "/api/v1/kpis/volume?from=yesterday", &admin)
+                .await
+                .0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            get(&router, "/api/v1/kpis/volume?group=1&agent=2", &admin)
+                .await
+                .0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_exception_alert_is_raised_once_when_a_kpi_crosses_its_threshold() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        play(&app, &team, 40).await;
+        rollup_everything(&app, 1000).await;
+        let now = T0 + 5 * DAY;
+        // First replies took 10 to 400 minutes: red past two minutes.
+        let strict = ::kpi::KpiSettings {
+            target: Some(30.0),
+            amber: Some(60.0),
+            red: Some(120.0),
+            owner: "Ann".into(),
+        };
+        app.update_kpi_settings(&team.admin, "first_reply_median", strict, now)
+            .await
+            .unwrap();
+        let raised = app.check_kpi_alerts(now).await.unwrap();
+        assert!(
+            raised.contains(&"first_reply_median".to_string()),
+            "{raised:?}"
+        );
+        // Judged again with nothing changed: nothing new.
+        assert!(app.check_kpi_alerts(now + MIN).await.unwrap().is_empty());
+        let alerts = app.kpi_alerts(&team.manager).await.unwrap();
+        let alert = alerts
+            .iter()
+            .find(|a| a.key == "first_reply_median")
+            .unwrap();
+        assert_eq!(alert.status, "red");
+        assert!(app.kpi_alerts(&team.lead).await.is_ok());
+        assert!(matches!(
+            app.kpi_alerts(&team.agent).await,
+            Err(AppError::Forbidden(_))
+        ));
+        // Relaxed thresholds: back to green, which is news too.
+        let relaxed = ::kpi::KpiSettings {
+            target: Some(30_000.0),
+            amber: Some(60_000.0),
+            red: Some(90_000.0),
+            owner: "Ann".into(),
+        };
+        app.update_kpi_settings(&team.admin, "first_reply_median", relaxed, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            app.check_kpi_alerts(now + 2 * MIN).await.unwrap(),
+            vec!["first_reply_median".to_string()]
+        );
+        assert!(app
+            .kpi_alerts(&team.manager)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.key != "first_reply_median"));
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn benchmark_sets_are_imported_by_administrators_with_their_sources() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let csv = "index,country,period,level,entity,score_0_100,change_stated,source_url,source_kind,note\n\
+                   ACSI,US,Q4 2023,national,U.S. overall,77.8,+0.9%,https://www.theacsi.org/x,publisher page,\"record high; 212,512\"\n\
+                   UKCSI,UK,Jan 2024,national,UK all-sector,76.9,,https://example.org/y,publisher,\n";
+        assert!(matches!(
+            app.import_benchmarks(&team.manager, "Published", csv, T0)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        let bad = csv.replace("76.9", "176.9");
+        match app
+            .import_benchmarks(&team.admin, "Published", &bad, T0)
+            .await
+        {
+            Err(AppError::Invalid(message)) => assert!(message.starts_with("line 3"), "{message}"),
+            other => panic!("expected a clear error, got {other:?}"),
+        }
+        assert_eq!(
+            app.import_benchmarks(&team.admin, "Published", csv, T0)
+                .await
+                .unwrap(),
+            2
+        );
+        // Importing the set again replaces it.
+        assert_eq!(
+            app.import_benchmarks(&team.admin, "Published", csv, T0)
+                .await
+                .unwrap(),
+            2
+        );
+        let rows = app.benchmarks(&team.agent).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].note, "record high; 212,512");
+        assert!(app
+            .benchmarks(&Principal::Customer { id: 1 })
+            .await
+            .is_err());
+
+        let admin = app
+            .create_token(&Principal::System, "admin", &[domain::Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let router = web::router(web::AppState::new(
+            app.clone(),
+            std::sync::Arc::new(|| T0),
+            false,
+        ));
+        let (status, body) = get(&router, "/api/v1/kpi-benchmarks", &admin).await;
+        assert_eq!(status, axum::http::StatusCode::OK);
+        assert!(
+            body.contains("\"source_url\":\"https://www.theacsi.org/x\""),
+            "{body}"
+        );
+        db.finish().await;
+    }
+}
+
+/// Every published figure of the shared data set imports (43 rows with their sources).
+#[tokio::test]
+async fn the_shared_sector_benchmarks_import() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/benchmarks/csat_sector_benchmarks.csv");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        if std::env::var("RAPPORT_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_SHARED=1 but {} is missing", path.display());
+        }
+        eprintln!("skipped: ../shared/data/benchmarks is not here");
+        return;
+    };
+    let db = sqlite().await;
+    let app = db.app();
+    let rows = app
+        .import_benchmarks(&Principal::System, "Published indices", &text, T0)
+        .await
+        .unwrap();
+    assert_eq!(rows, 43);
+    db.finish().await;
+}

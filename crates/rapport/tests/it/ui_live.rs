@@ -1,0 +1,1058 @@
+//! Live updates (server-sent events), presence, the web form channel and magic-link sign-in,
+//! against a real server on a loopback port (event streams need a socket to stream on).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{MessageKind, Principal};
+
+use crate::support::*;
+
+/// A server for one test, on 127.0.0.1 and a port the system picks, with a clock the test
+/// moves.
+struct Server {
+    base: String,
+    db: TestDb,
+    clock: Arc<AtomicI64>,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(db: TestDb) -> Server {
+        let clock = Arc::new(AtomicI64::new(T0));
+        let now = clock.clone();
+        let state = web::AppState::new(
+            db.app(),
+            Arc::new(move || now.load(Ordering::SeqCst)),
+            false,
+        );
+        let live = ::ui::Live::default();
+        let router = web::router(state.clone()).merge(::ui::router_with(state, &live));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+                live.close();
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            db,
+            clock,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn set_time(&self, millis: i64) {
+        self.clock.store(millis, Ordering::SeqCst);
+    }
+
+    /// Stops the server; open event streams end with it.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the server stops although streams are open")
+            .unwrap();
+        self.db.finish().await;
+    }
+
+    /// A signed-in browser for `email` (the session cookie and its CSRF token).
+    async fn session(&self, email: &str, password: &str) -> Session {
+        let outcome = self.db.app().login(email, password, T0).await.unwrap();
+        Session {
+            cookie: format!("rapport_session={}", outcome.session),
+            csrf: outcome.csrf_token,
+        }
+    }
+
+    async fn open_stream(&self, who: &Session, last_event_id: Option<&str>) -> Stream {
+        let mut request = self
+            .client
+            .get(format!("{}/app/events", self.base))
+            .header("cookie", &who.cookie)
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Stream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn post_form(&self, path: &str, who: Option<&Session>, pairs: &[(&str, &str)]) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(pairs));
+        if let Some(who) = who {
+            request = request.header("cookie", &who.cookie);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Reply {
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let value: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    other => format!("%{other:02X}"),
+                })
+                .collect();
+            format!("{k}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, Default)]
+struct Sse {
+    event: String,
+    id: String,
+    data: serde_json::Value,
+}
+
+/// An open event stream, read one event at a time.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Stream {
+    /// The next event (keep-alive comments are skipped). A stream that stays silent for a
+    /// minute fails the test instead of hanging it.
+    async fn next(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = Sse::default();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        event.event = value.trim().to_string();
+                    } else if let Some(value) = line.strip_prefix("id:") {
+                        event.id = value.trim().to_string();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        event.data = serde_json::from_str(value.trim()).unwrap();
+                    }
+                }
+                if event.event.is_empty() {
+                    continue;
+                }
+                return event;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(60), self.response.chunk())
+                .await
+                .expect("the stream delivered nothing for a minute")
+                .unwrap()
+                .expect("the stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads until an event matches, returning it and every event before it.
+    async fn until(&mut self, wanted: impl Fn(&Sse) -> bool) -> (Sse, Vec<Sse>) {
+        let mut before = Vec::new();
+        loop {
+            let event = self.next().await;
+            if wanted(&event) {
+                return (event, before);
+            }
+            before.push(event);
+        }
+    }
+}
+
+fn is_change(event: &Sse, conversation: i64, kind: &str) -> bool {
+    event.event == "change"
+        && event.data["conversation"] == conversation
+        && event.data["kind"] == kind
+}
+
+#[tokio::test]
+async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the_last_event() {
+    for db in backends().await {
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        let support = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "ann@x.test",
+                    "Support parcel",
+                    "Where is it?",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let billing = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "bob@x.test",
+                    "Billing invoice",
+                    "Wrong total",
+                    Some(team.billing),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let agent = server.session("agent@t.test", "pw-1234").await;
+        let biller = server.session("biller@t.test", "pw-1234").await;
+        let mut agent_stream = server.open_stream(&agent, None).await;
+        let mut biller_stream = server.open_stream(&biller, None).await;
+
+        // First a change the agent may not see (Billing), then one they may (Support).
+        app.add_message(
+            &team.biller,
+            billing,
+            message(MessageKind::Note, "Refund it"),
+            None,
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        app.add_message(
+            &team.agent,
+            support,
+            message(MessageKind::Reply, "On its way"),
+            None,
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        let (reply, before) = agent_stream
+            .until(|e| is_change(e, support, "message_added"))
+            .await;
+        assert!(
+            before.iter().all(|e| e.data["conversation"] != billing),
+            "the agent got an event of a Billing conversation: {before:?}"
+        );
+        assert!(!reply.id.is_empty(), "every change carries its position");
+        let (_, before) = biller_stream
+            .until(|e| is_change(e, billing, "message_added"))
+            .await;
+        assert!(before.iter().all(|e| e.data["conversation"] != support));
+        // The Support reply comes after the Billing note in the log: the biller's stream
+        // passed it over (the next Billing change arrives with nothing of Support before it).
+        app.update_conversation(
+            &team.biller,
+            billing,
+            app::Patch {
+                add_tags: vec!["refund".into()],
+                ..Default::default()
+            },
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        let (_, before) = biller_stream
+            .until(|e| is_change(e, billing, "tag_added"))
+            .await;
+        assert!(
+            before.iter().all(|e| e.data["conversation"] != support),
+            "the biller got an event of a Support conversation: {before:?}"
+        );
+
+        // A browser that reconnects with Last-Event-ID gets what happened while it was away,
+        // and nothing from before.
+        drop(agent_stream);
+        app.update_conversation(
+            &team.agent,
+            support,
+            app::Patch {
+                status: Some(domain::Status::Pending),
+                ..Default::default()
+            },
+            T0 + 3 * MIN,
+        )
+        .await
+        .unwrap();
+        let mut resumed = server.open_stream(&agent, Some(&reply.id)).await;
+        let first = resumed.next().await;
+        assert!(
+            is_change(&first, support, "status_changed"),
+            "after a reconnect the first event is the change made while away, got {first:?}"
+        );
+
+        // Customers, strangers and bad positions are refused.
+        let customer = {
+            let c = app
+                .conversation(&Principal::System, support)
+                .await
+                .unwrap()
+                .customer
+                .id;
+            app.set_customer_password(&Principal::System, c, "pw-cust")
+                .await
+                .unwrap();
+            server.session("ann@x.test", "pw-cust").await
+        };
+        let refused = server
+            .client
+            .get(format!("{}/app/events", server.base))
+            .header("cookie", &customer.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+        let anonymous = server
+            .client
+            .get(format!("{}/app/events", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 303);
+        let bad = server
+            .client
+            .get(format!("{}/app/events", server.base))
+            .header("cookie", &agent.cookie)
+            .header("last-event-id", "yesterday")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        assert!(bad
+            .text()
+            .await
+            .unwrap()
+            .contains("not a position in the log"));
+
+        // Stopping the server ends the open streams (it does not wait for them forever).
+        drop(biller_stream);
+        let _still_open = resumed;
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn presence_is_shown_live_to_colleagues_who_may_see_the_conversation() {
+    for db in backends().await {
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        let support = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "ann@x.test",
+                    "Support parcel",
+                    "Where is it?",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let billing = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "bob@x.test",
+                    "Billing invoice",
+                    "Wrong total",
+                    Some(team.billing),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .number;
+        let agent = server.session("agent@t.test", "pw-1234").await;
+        let lead = server.session("lead@t.test", "pw-1234").await;
+        let biller = server.session("biller@t.test", "pw-1234").await;
+        let manager = server.session("manager@t.test", "pw-1234").await;
+        let mut lead_stream = server.open_stream(&lead, None).await;
+        let mut biller_stream = server.open_stream(&biller, None).await;
+        let presence = |n: i64| format!("/app/conversations/{n}/presence");
+
+        // Without the session's token, or with a state that does not exist: refused.
+        let forged = server
+            .post_form(&presence(support), Some(&agent), &[("state", "viewing")])
+            .await;
+        assert_eq!(forged.status, 403);
+        let odd = server
+            .post_form(
+                &presence(support),
+                Some(&agent),
+                &[("csrf", &agent.csrf), ("state", "dancing")],
+            )
+            .await;
+        assert_eq!(odd.status, 422);
+        assert!(odd.body.contains("viewing, typing, left"));
+        // The biller may not see the Support conversation, so cannot be present on it.
+        let stranger = server
+            .post_form(
+                &presence(support),
+                Some(&biller),
+                &[("csrf", &biller.csrf), ("state", "viewing")],
+            )
+            .await;
+        assert_eq!(stranger.status, 404);
+
+        // The agent views, then replies: the lead sees both, live.
+        let viewing = server
+            .post_form(
+                &presence(support),
+                Some(&agent),
+                &[("csrf", &agent.csrf), ("state", "viewing")],
+            )
+            .await;
+        assert_eq!(viewing.status, 200, "{}", viewing.body);
+        let (seen, _) = lead_stream
+            .until(|e| e.event == "presence" && e.data["conversation"] == support)
+            .await;
+        assert_eq!(
+            seen.data["people"],
+            serde_json::json!([{"name": "agent@t.test", "state": "viewing"}])
+        );
+        server.set_time(T0 + 5_000);
+        server
+            .post_form(
+                &presence(support),
+                Some(&agent),
+                &[("csrf", &agent.csrf), ("state", "typing")],
+            )
+            .await;
+        let (seen, _) = lead_stream
+            .until(|e| e.event == "presence" && e.data["conversation"] == support)
+            .await;
+        assert_eq!(seen.data["people"][0]["state"], "typing");
+        // Joining, the lead is told who is already there; the agent is not shown to itself.
+        let joined = server
+            .post_form(
+                &presence(support),
+                Some(&lead),
+                &[("csrf", &lead.csrf), ("state", "viewing")],
+            )
+            .await;
+        let others: serde_json::Value = serde_json::from_str(&joined.body).unwrap();
+        assert_eq!(
+            others["people"],
+            serde_json::json!([{"name": "agent@t.test", "state": "typing"}])
+        );
+        let (seen, _) = lead_stream
+            .until(|e| e.event == "presence" && e.data["conversation"] == support)
+            .await;
+        assert_eq!(
+            seen.data["people"],
+            serde_json::json!([{"name": "agent@t.test", "state": "typing"}]),
+            "a stream does not list its own agent"
+        );
+
+        // The biller heard nothing of the Support conversation: the first presence on their
+        // stream is the manager's on the Billing one, which came after all of the above.
+        server
+            .post_form(
+                &presence(billing),
+                Some(&manager),
+                &[("csrf", &manager.csrf), ("state", "viewing")],
+            )
+            .await;
+        let (seen, before) = biller_stream.until(|e| e.event == "presence").await;
+        assert_eq!(seen.data["conversation"], billing, "{before:?}");
+        assert_eq!(seen.data["people"][0]["name"], "manager@t.test");
+
+        // The agent leaves: the lead sees nobody else.
+        server
+            .post_form(
+                &presence(support),
+                Some(&agent),
+                &[("csrf", &agent.csrf), ("state", "left")],
+            )
+            .await;
+        let (seen, _) = lead_stream
+            .until(|e| e.event == "presence" && e.data["conversation"] == support)
+            .await;
+        assert_eq!(seen.data["people"], serde_json::json!([]));
+        drop(lead_stream);
+        drop(biller_stream);
+        server.stop().await;
+    }
+}
+
+impl Server {
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    /// Posts a form with raw cookies (the pairing cookie of a sign-in page, a planted session).
+    async fn post_with_cookies(&self, path: &str, cookies: &str, pairs: &[(&str, &str)]) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookies)
+            .body(form(pairs))
+            .send()
+            .await
+            .unwrap();
+        Reply::from(response).await
+    }
+
+    async fn conversations(&self) -> i64 {
+        self.db
+            .store
+            .count(store::Table::Conversations)
+            .await
+            .unwrap()
+    }
+}
+
+impl Reply {
+    /// The value of the first hidden field called `name`.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).expect("the field") + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+
+    /// `name=value` of a cookie this reply sets.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+            .find(|c| c.starts_with(&format!("{name}=")))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn the_web_form_opens_a_conversation_for_the_customer_known_by_their_address() {
+    for db in backends().await {
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        let by_mail = app
+            .create_conversation(
+                &Principal::System,
+                inbound("ann@x.test", "By e-mail", "First contact by mail", None),
+                T0,
+            )
+            .await
+            .unwrap();
+
+        // The page can be framed by any site and runs no script; it carries a signed token
+        // and the honeypot.
+        let page = server.get("/form", None).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(
+            page.header("content-security-policy"),
+            Some(::ui::EMBED_CONTENT_SECURITY_POLICY)
+        );
+        assert!(page.header("x-frame-options").is_none());
+        assert!(!page.body.contains("<script"));
+        assert!(page.body.contains("name=\"website\""));
+        let token = page.field("token");
+
+        let before = server.conversations().await;
+        let sent = server
+            .post_form(
+                "/form",
+                None,
+                &[
+                    ("token", &token),
+                    ("name", "Ann Lee"),
+                    ("email", "Ann@X.test"),
+                    ("subject", "Question from the form"),
+                    ("text", "Do you ship to Norway?"),
+                    ("website", ""),
+                ],
+            )
+            .await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        assert!(sent.body.contains("Thank you") && sent.body.contains("reference #"));
+        assert_eq!(server.conversations().await, before + 1);
+        let number = sent.body.split("reference #").nth(1).unwrap();
+        let number: i64 = number[..number.find(')').unwrap()].parse().unwrap();
+        let view = app.conversation(&team.lead, number).await.unwrap();
+        assert_eq!(view.channel, domain::Channel::Web);
+        assert_eq!(view.status, domain::Status::New);
+        assert_eq!(
+            view.customer.id, by_mail.customer.id,
+            "one customer across e-mail and the form"
+        );
+        let messages = app.messages(&team.lead, number).await.unwrap();
+        assert_eq!(messages[0].kind, MessageKind::Customer);
+        assert_eq!(messages[0].text, "Do you ship to Norway?");
+        // An agent sees it in the workspace.
+        let lead = server.session("lead@t.test", "pw-1234").await;
+        let list = server.get("/app?status=new", Some(&lead.cookie)).await;
+        assert!(list.body.contains("Question from the form"));
+
+        // Bad input: every problem at once, what was typed kept, nothing created.
+        let bad = server
+            .post_form(
+                "/form",
+                None,
+                &[
+                    ("token", &token),
+                    ("name", "Bea"),
+                    ("email", "not an address"),
+                    ("subject", " "),
+                    ("text", ""),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422);
+        for problem in [
+            "does not look like an e-mail address",
+            "Enter a subject",
+            "Write your message",
+        ] {
+            assert!(
+                bad.body.contains(problem),
+                "missing {problem:?}: {}",
+                bad.body
+            );
+        }
+        assert!(bad.body.contains("value=\"Bea\""));
+        // No token, a forged one, or an old one: refused, with a fresh form to send again.
+        let valid = [
+            ("name", "Cy"),
+            ("email", "cy@x.test"),
+            ("subject", "Hello"),
+            ("text", "Hi there"),
+        ];
+        for forged in ["", "1767261600000.00000000000000aa.deadbeef"] {
+            let mut pairs = valid.to_vec();
+            pairs.push(("token", forged));
+            let refused = server.post_form("/form", None, &pairs).await;
+            assert_eq!(refused.status, 422);
+            assert!(refused.body.contains("The form had expired"));
+            assert!(refused.body.contains("value=\"cy@x.test\""));
+        }
+        server.set_time(T0 + app::WEB_FORM_TOKEN_TTL_MILLIS + 1);
+        let mut pairs = valid.to_vec();
+        pairs.push(("token", &token));
+        let stale = server.post_form("/form", None, &pairs).await;
+        assert_eq!(stale.status, 422);
+        let fresh = stale.field("token");
+        assert_ne!(fresh, token);
+        // The honeypot: a bot that fills the hidden field is thanked, and nothing is kept.
+        let mut pairs = valid.to_vec();
+        pairs.push(("token", &fresh));
+        pairs.push(("website", "http://spam.test"));
+        let trapped = server.post_form("/form", None, &pairs).await;
+        assert_eq!(trapped.status, 200);
+        assert!(trapped.body.contains("Thank you"));
+        assert_eq!(server.conversations().await, before + 1);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_web_form_is_rate_limited_per_client_address() {
+    let server = Server::start(sqlite().await).await;
+    let token = server.get("/form", None).await.field("token");
+    let spam = [
+        ("token", token.as_str()),
+        ("email", "bot@x.test"),
+        ("subject", "Hi"),
+        ("text", "Buy now"),
+        ("website", "http://spam.test"),
+    ];
+    for _ in 0..10 {
+        assert_eq!(server.post_form("/form", None, &spam).await.status, 200);
+    }
+    let limited = server.post_form("/form", None, &spam).await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("Too many messages from your network"));
+    assert_eq!(limited.header("retry-after"), Some("30"));
+    // Another address has its own allowance.
+    let elsewhere = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+        .post(format!("{}/form", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&spam))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 200);
+    // One more after the refill interval.
+    server.set_time(T0 + 30_000);
+    assert_eq!(server.post_form("/form", None, &spam).await.status, 200);
+    assert_eq!(server.post_form("/form", None, &spam).await.status, 429);
+    assert_eq!(server.conversations().await, 0, "the honeypot kept nothing");
+    server.stop().await;
+}
+
+/// The sign-in link of the newest `portal_link_issued` event after `after` events, read from
+/// the outbound mail queue (waits for the request, which runs after the answer).
+async fn issued_link(app: &app::App, seen: usize) -> (String, domain::Actor) {
+    for _ in 0..1_000 {
+        let events = app
+            .store
+            .events_after(store::Cursor::default(), 100_000)
+            .await
+            .unwrap();
+        let issued: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "portal_link_issued")
+            .collect();
+        if issued.len() > seen {
+            let event = issued[issued.len() - 1];
+            let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
+            let outbound = app
+                .store
+                .outbound_mail(payload["outbound_id"].as_i64().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(outbound.conversation, None);
+            assert!(outbound.automatic);
+            let raw = app.store.blob(&outbound.raw_sha256).await.unwrap().unwrap();
+            let mail = mail::read_message(&raw, &mail::ReadOptions::default()).unwrap();
+            let start = mail.text.find("/login/link/").expect("a link in the mail");
+            let path: String = mail.text[start..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            let actor = domain::Actor::from_parts(&event.actor_kind, event.actor_id).unwrap();
+            return (path, actor);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no sign-in link was queued");
+}
+
+#[tokio::test]
+async fn a_customer_signs_in_with_a_link_that_works_once_for_15_minutes_and_sees_only_their_own() {
+    for db in backends().await {
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        app.add_mailbox(
+            &Principal::System,
+            "support@t.test",
+            "Support",
+            None,
+            false,
+            T0,
+        )
+        .await
+        .unwrap();
+        let ann = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "ann@x.test",
+                    "Ann's parcel",
+                    "Where is it?",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap();
+        let bob = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "bob@x.test",
+                    "Bob's invoice",
+                    "Wrong total",
+                    Some(team.billing),
+                ),
+                T0,
+            )
+            .await
+            .unwrap();
+        app.set_customer_password(&Principal::System, bob.customer.id, "pw-bob")
+            .await
+            .unwrap();
+
+        // Asking: the same answer for a known and an unknown address.
+        let page = server.get("/login/link", None).await;
+        assert_eq!(page.status, 200);
+        let pairing = page.cookie("rapport_login").unwrap();
+        let csrf = page.field("csrf");
+        let known = server
+            .post_with_cookies(
+                "/login/link",
+                &pairing,
+                &[("csrf", &csrf), ("email", "ann@x.test")],
+            )
+            .await;
+        let unknown = server
+            .post_with_cookies(
+                "/login/link",
+                &pairing,
+                &[("csrf", &csrf), ("email", "nobody@x.test")],
+            )
+            .await;
+        assert_eq!((known.status, unknown.status), (200, 200));
+        let strip = |r: &Reply| {
+            r.body
+                .replace("ann@x.test", "ADDRESS")
+                .replace("nobody@x.test", "ADDRESS")
+        };
+        assert_eq!(strip(&known), strip(&unknown), "the answer does not tell");
+        assert_eq!(
+            app.request_portal_link("nobody@x.test", T0).await.unwrap(),
+            None
+        );
+        let forged = server
+            .post_with_cookies(
+                "/login/link",
+                "rapport_login=x",
+                &[("csrf", "y"), ("email", "ann@x.test")],
+            )
+            .await;
+        assert_eq!(forged.status, 403);
+        let typo = server
+            .post_with_cookies(
+                "/login/link",
+                &pairing,
+                &[("csrf", &csrf), ("email", "ann at x")],
+            )
+            .await;
+        assert_eq!(typo.status, 422);
+        assert!(typo.body.contains("does not look like an e-mail address"));
+
+        let (link, actor) = issued_link(&app, 0).await;
+        assert_eq!(actor, domain::Actor::Customer(ann.customer.id));
+
+        // Opening the link only asks to confirm (twice is fine: a scanner uses nothing up).
+        for _ in 0..2 {
+            let confirm = server.get(&link, None).await;
+            assert_eq!(confirm.status, 200, "{}", confirm.body);
+            assert!(confirm.body.contains("Sign in to your requests"));
+            assert_eq!(confirm.header("referrer-policy"), Some("no-referrer"));
+        }
+        let confirm = server.get(&link, None).await;
+        let pairing = confirm.cookie("rapport_login").unwrap();
+        let csrf = confirm.field("csrf");
+        // Posted from another site (no pairing cookie): refused, the link still works.
+        let cross_site = server.post_form(&link, None, &[("csrf", &csrf)]).await;
+        assert_eq!(cross_site.status, 403);
+
+        // A browser that brings a session (Bob's) gets a new one for Ann; Bob's ends.
+        let planted = server.session("bob@x.test", "pw-bob").await;
+        let signed_in = server
+            .post_with_cookies(
+                &link,
+                &format!("{pairing}; {}", planted.cookie),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        assert_eq!(signed_in.header("location"), Some("/portal"));
+        let session = signed_in.cookie("rapport_session").unwrap();
+        assert_ne!(session, planted.cookie);
+        assert_eq!(
+            server.get("/portal", Some(&planted.cookie)).await.status,
+            303
+        );
+        let used: Vec<_> = app
+            .store
+            .events_after(store::Cursor::default(), 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "portal_link_used")
+            .collect();
+        assert_eq!(used.len(), 1);
+        assert_eq!(
+            domain::Actor::from_parts(&used[0].actor_kind, used[0].actor_id),
+            Some(domain::Actor::Customer(ann.customer.id))
+        );
+
+        // Ann sees her own request, and never Bob's: not by URL, not through the API.
+        let home = server.get("/portal", Some(&session)).await;
+        assert_eq!(home.status, 200);
+        assert!(home.body.contains("parcel") && !home.body.contains("Bob"));
+        let mine = server
+            .get(
+                &format!("/portal/conversations/{}", ann.number),
+                Some(&session),
+            )
+            .await;
+        assert_eq!(mine.status, 200);
+        for path in [
+            format!("/portal/conversations/{}", bob.number),
+            format!("/api/v1/conversations/{}", bob.number),
+            format!("/api/v1/conversations/{}/messages", bob.number),
+        ] {
+            let other = server.get(&path, Some(&session)).await;
+            assert_eq!(other.status, 404, "{path}");
+            assert!(!other.body.contains("Wrong total"), "{path}");
+        }
+        let via_app = server
+            .get(
+                &format!("/app/conversations/{}", bob.number),
+                Some(&session),
+            )
+            .await;
+        assert_eq!(via_app.status, 303);
+        assert_eq!(
+            server
+                .get(via_app.header("location").unwrap(), Some(&session))
+                .await
+                .status,
+            404
+        );
+
+        // The link works once.
+        let again = server
+            .post_with_cookies(&link, &pairing, &[("csrf", &csrf)])
+            .await;
+        assert_eq!(again.status, 410);
+        assert!(again.body.contains("already been used"));
+        assert!(again.cookie("rapport_session").is_none());
+        assert_eq!(server.get(&link, None).await.status, 410);
+
+        // A link expires after 15 minutes.
+        app.request_portal_link("ann@x.test", T0)
+            .await
+            .unwrap()
+            .unwrap();
+        let (late, _) = issued_link(&app, 1).await;
+        server.set_time(T0 + app::PORTAL_LINK_TTL_MILLIS);
+        let page = server.get(&late, None).await;
+        assert_eq!(page.status, 410);
+        // Even with a valid pairing, posting it after the expiry signs nobody in.
+        let pairing = page.cookie("rapport_login").unwrap();
+        let csrf = pairing.trim_start_matches("rapport_login=").to_string();
+        let expired = server
+            .post_with_cookies(&late, &pairing, &[("csrf", &csrf)])
+            .await;
+        assert_eq!(expired.status, 410);
+        assert!(expired.cookie("rapport_session").is_none());
+
+        // At most three links per address in 15 minutes; later requests send nothing.
+        assert!(app
+            .request_portal_link("ann@x.test", T0)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            app.request_portal_link("ann@x.test", T0).await.unwrap(),
+            None
+        );
+        server.stop().await;
+    }
+}
+
+/// The live feed's reads (`Store::events_after` with a position kept in memory) follow the
+/// consumer horizon: an event whose transaction commits after a later one is still read.
+#[tokio::test]
+async fn on_postgres_the_live_feed_reads_an_event_that_commits_late() {
+    let Some(db) = postgres().await else { return };
+    let event = store::NewEvent {
+        conversation: None,
+        kind: "test",
+        actor_kind: "system",
+        actor_id: None,
+        at: T0,
+        payload: "{}",
+    };
+    let mut position = db.store.log_head().await.unwrap();
+    let mut a = db.store.begin().await.unwrap();
+    let id_a = a.append_event(&event).await.unwrap();
+    let mut b = db.store.begin().await.unwrap();
+    let id_b = b.append_event(&event).await.unwrap();
+    assert!(id_a < id_b);
+    b.commit().await.unwrap();
+    let mut read = Vec::new();
+    for row in db.store.events_after(position, 100).await.unwrap() {
+        position = store::Cursor::after(&row);
+        read.push(row.id);
+    }
+    assert!(!read.contains(&id_a), "A has not committed");
+    assert!(
+        !read.contains(&id_b),
+        "B is above the horizon while A is open"
+    );
+    a.commit().await.unwrap();
+    // Other tests' transactions may hold the horizon back for a while.
+    for _ in 0..1_000 {
+        for row in db.store.events_after(position, 100).await.unwrap() {
+            position = store::Cursor::after(&row);
+            read.push(row.id);
+        }
+        if read.contains(&id_a) && read.contains(&id_b) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    read.retain(|id| *id == id_a || *id == id_b);
+    assert_eq!(
+        read,
+        [id_a, id_b],
+        "both are read, once, in commit-safe order"
+    );
+    db.finish().await;
+}

@@ -1,0 +1,135 @@
+//! IMAP polling state: the cursor of each polled folder (`imap_cursors`, in 0004_mail.sql) and
+//! the messages taken from it by content (`imap_messages`, 0006_imap.sql), which make a
+//! re-fetch harmless and remember which after-processing actions are still to be applied.
+
+use crate::{run, Result, Store, Tx};
+
+impl Tx {
+    /// Moves a folder's cursor forward to `last_uid`, but only while the folder still has
+    /// `uid_validity` and never backwards (two nodes polling the same folder cannot undo each
+    /// other's progress). Returns whether it moved.
+    pub async fn advance_imap_cursor(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        now: i64,
+    ) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query(
+            "UPDATE imap_cursors SET last_uid = $4, updated_at = $5 \
+             WHERE account = $1 AND folder = $2 AND uid_validity = $3 AND last_uid < $4")
+            .bind(account).bind(folder).bind(uid_validity).bind(last_uid).bind(now)
+            .execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    /// The inbound message already made from these bytes in this folder, if any.
+    pub async fn imap_message_inbound(
+        &mut self,
+        account: &str,
+        folder: &str,
+        raw_sha256: &str,
+    ) -> Result<Option<i64>> {
+        run!(tx self, |c| Ok(sqlx::query_scalar(
+            "SELECT inbound_id FROM imap_messages WHERE account = $1 AND folder = $2 AND raw_sha256 = $3")
+            .bind(account).bind(folder).bind(raw_sha256).fetch_optional(&mut *c).await?))
+    }
+
+    /// Remembers that `inbound_id` was made from the message at (`uid_validity`, `uid`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_imap_message(
+        &mut self,
+        account: &str,
+        folder: &str,
+        raw_sha256: &str,
+        inbound_id: i64,
+        uid_validity: i64,
+        uid: i64,
+        action_pending: bool,
+        now: i64,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "INSERT INTO imap_messages (account, folder, raw_sha256, inbound_id, uid_validity, uid, action_pending, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(account).bind(folder).bind(raw_sha256).bind(inbound_id).bind(uid_validity)
+            .bind(uid).bind(action_pending).bind(now).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// A message taken before was seen again at a new place (its action applies there).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn resight_imap_message(
+        &mut self,
+        account: &str,
+        folder: &str,
+        raw_sha256: &str,
+        uid_validity: i64,
+        uid: i64,
+        action_pending: bool,
+        now: i64,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "UPDATE imap_messages SET uid_validity = $4, uid = $5, action_pending = $6, seen_at = $7 \
+             WHERE account = $1 AND folder = $2 AND raw_sha256 = $3")
+            .bind(account).bind(folder).bind(raw_sha256).bind(uid_validity).bind(uid)
+            .bind(action_pending).bind(now).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// The server confirmed the action on the messages with UIDs `first..=last`.
+    pub async fn imap_actions_done(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+        first: i64,
+        last: i64,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "UPDATE imap_messages SET action_pending = FALSE \
+             WHERE account = $1 AND folder = $2 AND uid_validity = $3 AND uid >= $4 AND uid <= $5 AND action_pending")
+            .bind(account).bind(folder).bind(uid_validity).bind(first).bind(last)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Forgets actions pending under another UIDVALIDITY: those UIDs mean nothing any more
+    /// (the messages still there are seen again under the new numbering).
+    pub async fn drop_stale_imap_actions(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "UPDATE imap_messages SET action_pending = FALSE \
+             WHERE account = $1 AND folder = $2 AND uid_validity <> $3 AND action_pending")
+            .bind(account).bind(folder).bind(uid_validity)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// UIDs (under `uid_validity`) whose after-processing action is still to be applied,
+    /// lowest first.
+    pub async fn imap_pending_actions(
+        &self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        run!(read self, |c| Ok(sqlx::query_scalar(
+            "SELECT uid FROM imap_messages WHERE account = $1 AND folder = $2 AND uid_validity = $3 AND action_pending \
+             ORDER BY uid LIMIT $4")
+            .bind(account).bind(folder).bind(uid_validity).bind(limit).fetch_all(c).await?))
+    }
+
+    /// How many messages were taken from a folder (for reports and tests).
+    pub async fn imap_message_count(&self, account: &str, folder: &str) -> Result<i64> {
+        run!(read self, |c| Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM imap_messages WHERE account = $1 AND folder = $2")
+            .bind(account).bind(folder).fetch_one(c).await?))
+    }
+}

@@ -1,0 +1,406 @@
+//! Management information: the KPI roll-up buckets, the per-conversation facts of the roll-up
+//! consumer, the administrators' KPI settings, and the drill-down from a figure to its
+//! conversations.
+
+use crate::{run, Dialect, Result, Store, Tx};
+
+/// One roll-up bucket (see `kpi::fold::Aggregate`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct KpiRollupRow {
+    pub dim: String,
+    pub dim_value: String,
+    pub measure: String,
+    pub day: i64,
+    pub n: i64,
+    pub total: f64,
+    pub total_sq: f64,
+    pub hist: String,
+}
+
+/// What the roll-up consumer remembers of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KpiFactsRow {
+    pub conversation_id: i64,
+    pub created_at: i64,
+    pub first_reply_at: Option<i64>,
+    pub first_solved_at: Option<i64>,
+    pub reopened_at: Option<i64>,
+    pub group_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    /// `kpi::ConversationFacts` as JSON.
+    pub facts: String,
+}
+
+/// An administrator's change to a KPI's target, thresholds or owner.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct KpiSettingsRow {
+    pub key: String,
+    pub target: Option<f64>,
+    pub amber: Option<f64>,
+    pub red: Option<f64>,
+    pub owner: String,
+    pub updated_at: i64,
+}
+
+/// Which instant of a conversation a drill-down selects on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrillOn {
+    Created,
+    FirstReply,
+    FirstSolved,
+    Reopened,
+}
+
+impl DrillOn {
+    fn column(self) -> &'static str {
+        match self {
+            DrillOn::Created => "created_at",
+            DrillOn::FirstReply => "first_reply_at",
+            DrillOn::FirstSolved => "first_solved_at",
+            DrillOn::Reopened => "reopened_at",
+        }
+    }
+}
+
+/// Rows per multi-row statement (8 columns each stays far below either database's limit on
+/// bound parameters).
+const CHUNK: usize = 500;
+
+/// `rows` tuples of `columns` placeholders. SQLite gets anonymous `?`: it looks numbered ones
+/// up by name, linearly in their count, which made big statements quadratic.
+fn placeholders(dialect: Dialect, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            if dialect == Dialect::Sqlite {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&(r * columns + c + 1).to_string());
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn list(dialect: Dialect, count: usize) -> String {
+    let tuple = placeholders(dialect, 1, count);
+    tuple[1..tuple.len() - 1].to_string()
+}
+
+impl Tx {
+    /// The stored facts of these conversations.
+    pub async fn kpi_facts(&mut self, conversations: &[i64]) -> Result<Vec<KpiFactsRow>> {
+        let mut out = Vec::with_capacity(conversations.len());
+        for chunk in conversations.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts \
+                 FROM kpi_conversations WHERE conversation_id IN ({})",
+                list(self.dialect(), chunk.len())
+            );
+            run!(tx self, |c| {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                out.extend(q.fetch_all(&mut *c).await?);
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes (inserts or replaces) conversations' facts.
+    pub async fn put_kpi_facts(&mut self, rows: &[KpiFactsRow]) -> Result<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO kpi_conversations (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
+                 VALUES {} ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, \
+                 first_reply_at = excluded.first_reply_at, first_solved_at = excluded.first_solved_at, \
+                 reopened_at = excluded.reopened_at, group_id = excluded.group_id, assignee_id = excluded.assignee_id, facts = excluded.facts",
+                placeholders(self.dialect(), chunk.len(), 8)
+            );
+            run!(tx self, |c| {
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(r.conversation_id).bind(r.created_at).bind(r.first_reply_at).bind(r.first_solved_at)
+                        .bind(r.reopened_at).bind(r.group_id).bind(r.assignee_id).bind(&r.facts);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Every bucket of these days (the consumer merges a batch into them).
+    pub async fn kpi_rollups_of_days(&mut self, days: &[i64]) -> Result<Vec<KpiRollupRow>> {
+        let mut out = Vec::new();
+        for chunk in days.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT dim, dim_value, measure, day, n, total, total_sq, hist FROM kpi_rollups WHERE day IN ({})",
+                list(self.dialect(), chunk.len())
+            );
+            run!(tx self, |c| {
+                let mut q = sqlx::query_as(&sql);
+                for day in chunk {
+                    q = q.bind(day);
+                }
+                out.extend(q.fetch_all(&mut *c).await?);
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes (inserts or replaces) buckets.
+    pub async fn put_kpi_rollups(&mut self, rows: &[KpiRollupRow]) -> Result<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES {} \
+                 ON CONFLICT (dim, dim_value, measure, day) DO UPDATE SET n = excluded.n, total = excluded.total, \
+                 total_sq = excluded.total_sq, hist = excluded.hist",
+                placeholders(self.dialect(), chunk.len(), 8)
+            );
+            run!(tx self, |c| {
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(&r.dim).bind(&r.dim_value).bind(&r.measure).bind(r.day).bind(r.n)
+                        .bind(r.total).bind(r.total_sq).bind(&r.hist);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Forgets every bucket and fact (a rebuild starts from the first event).
+    pub async fn clear_kpi_rollups(&mut self) -> Result<()> {
+        run!(tx self, |c| {
+            sqlx::query("DELETE FROM kpi_rollups").execute(&mut *c).await?;
+            sqlx::query("DELETE FROM kpi_conversations").execute(&mut *c).await?;
+        });
+        Ok(())
+    }
+
+    /// Records an administrator's KPI settings.
+    pub async fn put_kpi_settings(&mut self, row: &KpiSettingsRow) -> Result<()> {
+        run!(tx self, |c| {
+            sqlx::query(
+                "INSERT INTO kpi_settings (key, target, amber, red, owner, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (key) DO UPDATE SET target = excluded.target, amber = excluded.amber, red = excluded.red, \
+                 owner = excluded.owner, updated_at = excluded.updated_at")
+                .bind(&row.key).bind(row.target).bind(row.amber).bind(row.red).bind(&row.owner).bind(row.updated_at)
+                .execute(&mut *c).await?;
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The buckets of one slice between two UTC days (`from_day` included, `to_day` not).
+    pub async fn kpi_rollups(
+        &self,
+        dim: &str,
+        dim_value: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<KpiRollupRow>> {
+        const SQL: &str =
+            "SELECT dim, dim_value, measure, day, n, total, total_sq, hist FROM kpi_rollups \
+                           WHERE dim = $1 AND dim_value = $2 AND day >= $3 AND day < $4";
+        run!(read self, |c| Ok(sqlx::query_as(SQL).bind(dim).bind(dim_value).bind(from_day).bind(to_day).fetch_all(c).await?))
+    }
+
+    /// The administrators' KPI settings.
+    pub async fn kpi_settings(&self) -> Result<Vec<KpiSettingsRow>> {
+        const SQL: &str =
+            "SELECT key, target, amber, red, owner, updated_at FROM kpi_settings ORDER BY key";
+        run!(read self, |c| Ok(sqlx::query_as(SQL).fetch_all(c).await?))
+    }
+
+    /// The creation instants of the conversations open now (new, open, pending, on hold),
+    /// optionally of one group or one assignee.
+    pub async fn backlog_created_ats(
+        &self,
+        group: Option<i64>,
+        assignee: Option<i64>,
+    ) -> Result<Vec<i64>> {
+        const SQL: &str = "SELECT created_at FROM conversations \
+                           WHERE status IN ('new', 'open', 'pending', 'on_hold') AND merged_into IS NULL \
+                           AND ($1 IS NULL OR group_id = $1) AND ($2 IS NULL OR assignee_id = $2)";
+        run!(read self, |c| Ok(sqlx::query_scalar(SQL).bind(group).bind(assignee).fetch_all(c).await?))
+    }
+
+    /// The numbers of the conversations behind a figure: those whose `on` instant falls in
+    /// `[from, to)` (milliseconds), optionally of one group or agent (as the roll-up consumer
+    /// last saw them), newest first, at most `limit`.
+    pub async fn kpi_drill(
+        &self,
+        on: DrillOn,
+        from: i64,
+        to: i64,
+        group: Option<i64>,
+        agent: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        let column = on.column();
+        let sql = format!(
+            "SELECT k.conversation_id FROM kpi_conversations k \
+             WHERE k.{column} >= $1 AND k.{column} < $2 AND ($3 IS NULL OR k.group_id = $3) AND ($4 IS NULL OR k.assignee_id = $4) \
+             ORDER BY k.{column} DESC LIMIT $5"
+        );
+        run!(read self, |c| Ok(sqlx::query_scalar(&sql).bind(from).bind(to).bind(group).bind(agent).bind(limit).fetch_all(c).await?))
+    }
+}
+
+impl Store {
+    /// The id of the newest event (0 for an empty log): how big the log is, without a count.
+    pub async fn count_events(&self) -> Result<i64> {
+        const SQL: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM events";
+        run!(read self, |c| Ok(sqlx::query_scalar(SQL).fetch_one(c).await?))
+    }
+}
+
+/// The last status the alert check recorded for a KPI.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct KpiAlertRow {
+    pub key: String,
+    pub status: String,
+    pub value: Option<f64>,
+    pub changed_at: i64,
+}
+
+/// A published benchmark figure as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct KpiBenchmarkRow {
+    pub id: i64,
+    pub set_name: String,
+    pub index_name: String,
+    pub country: String,
+    pub period: String,
+    pub level: String,
+    pub entity: String,
+    pub score: f64,
+    pub source_url: String,
+    pub source_kind: String,
+    pub note: String,
+    pub imported_at: i64,
+}
+
+impl Tx {
+    /// The alert states, locked for this transaction on PostgreSQL (one checker at a time).
+    pub async fn kpi_alerts_for_update(&mut self) -> Result<Vec<KpiAlertRow>> {
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT key, status, value, changed_at FROM kpi_alerts ORDER BY key{lock}");
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).fetch_all(&mut *c).await?))
+    }
+
+    pub async fn put_kpi_alert(&mut self, row: &KpiAlertRow) -> Result<()> {
+        run!(tx self, |c| {
+            sqlx::query(
+                "INSERT INTO kpi_alerts (key, status, value, changed_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (key) DO UPDATE SET status = excluded.status, value = excluded.value, changed_at = excluded.changed_at")
+                .bind(&row.key).bind(&row.status).bind(row.value).bind(row.changed_at)
+                .execute(&mut *c).await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces a benchmark set with `rows` (their `id` and `set_name` are ignored).
+    pub async fn replace_kpi_benchmarks(
+        &mut self,
+        set_name: &str,
+        rows: &[KpiBenchmarkRow],
+    ) -> Result<()> {
+        run!(tx self, |c| {
+            sqlx::query("DELETE FROM kpi_benchmarks WHERE set_name = $1").bind(set_name).execute(&mut *c).await?;
+            for r in rows {
+                sqlx::query(
+                    "INSERT INTO kpi_benchmarks (set_name, index_name, country, period, level, entity, score, source_url, source_kind, note, imported_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                    .bind(set_name).bind(&r.index_name).bind(&r.country).bind(&r.period).bind(&r.level).bind(&r.entity)
+                    .bind(r.score).bind(&r.source_url).bind(&r.source_kind).bind(&r.note).bind(r.imported_at)
+                    .execute(&mut *c).await?;
+            }
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The KPIs whose last recorded status is amber or red.
+    pub async fn kpi_alerts(&self) -> Result<Vec<KpiAlertRow>> {
+        const SQL: &str = "SELECT key, status, value, changed_at FROM kpi_alerts WHERE status IN ('amber', 'red') ORDER BY changed_at DESC";
+        run!(read self, |c| Ok(sqlx::query_as(SQL).fetch_all(c).await?))
+    }
+
+    /// Every imported benchmark figure, by set, index and score.
+    pub async fn kpi_benchmarks(&self) -> Result<Vec<KpiBenchmarkRow>> {
+        const SQL: &str = "SELECT id, set_name, index_name, country, period, level, entity, score, source_url, source_kind, note, imported_at \
+                           FROM kpi_benchmarks ORDER BY set_name, index_name, level, score DESC, id";
+        run!(read self, |c| Ok(sqlx::query_as(SQL).fetch_all(c).await?))
+    }
+}
+
+impl Store {
+    /// [`Store::events_after`] for readers of whole logs (roll-up rebuilds). On SQLite a page
+    /// comes back as one JSON array built by SQLite itself: sqlx hands SQLite rows over from its
+    /// worker thread one at a time, and for millions of small rows those hand-overs, not the
+    /// reading, were the cost. PostgreSQL streams rows efficiently and reads them as usual.
+    pub async fn events_page(
+        &self,
+        cursor: crate::Cursor,
+        limit: u32,
+    ) -> Result<Vec<crate::EventRow>> {
+        let crate::Pools::Sqlite { readers, .. } = &self.pools else {
+            return self.events_after(cursor, limit).await;
+        };
+        const SQL: &str = "SELECT COALESCE(json_group_array(json_array(id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload)), '[]') \
+                           FROM (SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2)";
+        let packed: String = sqlx::query_scalar(SQL)
+            .bind(cursor.event_id)
+            .bind(i64::from(limit))
+            .fetch_one(readers)
+            .await?;
+        type Packed = (
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            Option<i64>,
+            i64,
+            String,
+        );
+        let rows: Vec<Packed> = serde_json::from_str(&packed)
+            .map_err(|e| crate::StoreError::Corrupt(format!("a packed page of events: {e}")))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload)| {
+                    crate::EventRow {
+                        id,
+                        tx_pos,
+                        conversation,
+                        kind,
+                        actor_kind,
+                        actor_id,
+                        at,
+                        payload,
+                    }
+                },
+            )
+            .collect())
+    }
+}

@@ -1,0 +1,540 @@
+//! Live updates of the workspace over server-sent events (`GET /app/events`), and presence
+//! (`POST /app/conversations/{n}/presence`: who is viewing or replying to a conversation).
+//!
+//! One poller per server tails the event log and fans each batch out to every open stream
+//! through a tokio broadcast channel, so N agents cost one read of the log per tick, not N.
+//! The poller runs only while someone listens. Each stream keeps what its agent may see
+//! (`app::LiveAudience`, decided in `app` with the visibility rules), names every event with
+//! its position in the log, and resumes after `Last-Event-ID` from the database, so a
+//! reconnecting browser misses nothing. A stream that falls behind the broadcast catches up
+//! from the database the same way. Presence is kept in memory with an expiry and travels on
+//! the same streams; it is not an event in the log (it changes nothing).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::{LiveAudience, LiveEvent};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use domain::permission::Reach;
+use domain::Principal;
+use store::Cursor;
+use tokio::sync::{broadcast, mpsc, watch};
+use web::AppState;
+
+use crate::error::{PageError, PageResult};
+use crate::form::Form;
+use crate::session::Viewer;
+
+/// How often the poller looks for new events.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Events read from the log per query.
+const BATCH: u32 = 500;
+/// A stream that resumes further back than this many events is told to reload instead.
+const MAX_REPLAY: usize = 2_000;
+/// How often a stream checks that its session is still valid (and re-reads the agent's groups).
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
+/// Presence lasts this long unless renewed (the page renews it every 10 s).
+pub(crate) const PRESENCE_TTL_MILLIS: i64 = 30_000;
+
+/// What the poller and presence send to every stream.
+#[derive(Clone)]
+enum Message {
+    Events(Arc<Vec<LiveEvent>>),
+    Presence(Arc<PresenceUpdate>),
+}
+
+/// Who is on a conversation now.
+struct PresenceUpdate {
+    conversation: i64,
+    reach: Reach,
+    people: Vec<Present>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Present {
+    agent_id: i64,
+    name: String,
+    state: PresenceState,
+    expires_at: i64,
+}
+
+/// What an agent is doing on a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PresenceState {
+    Viewing,
+    Typing,
+}
+
+impl PresenceState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PresenceState::Viewing => "viewing",
+            PresenceState::Typing => "typing",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Poller {
+    running: bool,
+    /// The position of the last batch broadcast: where a stream that wants only what comes
+    /// next starts.
+    head: Cursor,
+}
+
+struct Inner {
+    sender: broadcast::Sender<Message>,
+    poller: tokio::sync::Mutex<Poller>,
+    presence: Mutex<HashMap<i64, (Reach, Vec<Present>)>>,
+    closed: watch::Sender<bool>,
+}
+
+/// The live hub of one server: the log poller, the presence table and every open stream.
+/// Cheap to clone. [`Live::close`] ends every stream (for a graceful shutdown).
+#[derive(Clone)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        let (sender, _) = broadcast::channel(1024);
+        let (closed, _) = watch::channel(false);
+        Live {
+            inner: Arc::new(Inner {
+                sender,
+                poller: tokio::sync::Mutex::new(Poller::default()),
+                presence: Mutex::new(HashMap::new()),
+                closed,
+            }),
+        }
+    }
+}
+
+fn is_after(a: Cursor, b: Cursor) -> bool {
+    (a.tx_pos, a.event_id) > (b.tx_pos, b.event_id)
+}
+
+impl Live {
+    /// Ends every open stream and the poller; later streams end at once. The server calls
+    /// this when it shuts down, because an open stream would otherwise hold it up.
+    pub fn close(&self) {
+        let _ = self.inner.closed.send(true);
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.inner.closed.borrow()
+    }
+
+    /// Joins the broadcast and starts the poller if nobody listened. Returns the receiver
+    /// and the position of the last batch broadcast before it joined.
+    async fn subscribe(
+        &self,
+        state: &AppState,
+    ) -> app::Result<(broadcast::Receiver<Message>, Cursor)> {
+        let mut poller = self.inner.poller.lock().await;
+        let receiver = self.inner.sender.subscribe();
+        if !poller.running {
+            poller.head = state.app.live_head().await?;
+            poller.running = true;
+            tokio::spawn(poll(self.clone(), state.clone(), poller.head));
+        }
+        Ok((receiver, poller.head))
+    }
+
+    /// Records what an agent does on a conversation (`None`: they left) and tells the others
+    /// if that changed who is there. Returns everyone else on the conversation now.
+    pub(crate) fn set_presence(
+        &self,
+        conversation: i64,
+        reach: Reach,
+        agent_id: i64,
+        name: &str,
+        state: Option<PresenceState>,
+        now: i64,
+    ) -> Vec<(String, PresenceState)> {
+        let Ok(mut table) = self.inner.presence.lock() else {
+            return Vec::new();
+        };
+        let (stored_reach, people) = table
+            .entry(conversation)
+            .or_insert_with(|| (reach, Vec::new()));
+        *stored_reach = reach;
+        let before: Vec<(i64, PresenceState)> =
+            people.iter().map(|p| (p.agent_id, p.state)).collect();
+        people.retain(|p| p.expires_at > now && p.agent_id != agent_id);
+        if let Some(state) = state {
+            people.push(Present {
+                agent_id,
+                name: name.to_string(),
+                state,
+                expires_at: now + PRESENCE_TTL_MILLIS,
+            });
+            people.sort_by_key(|p| p.agent_id);
+        }
+        let after: Vec<(i64, PresenceState)> =
+            people.iter().map(|p| (p.agent_id, p.state)).collect();
+        let others = people
+            .iter()
+            .filter(|p| p.agent_id != agent_id)
+            .map(|p| (p.name.clone(), p.state))
+            .collect();
+        if before != after {
+            let update = PresenceUpdate {
+                conversation,
+                reach,
+                people: people.clone(),
+            };
+            let _ = self.inner.sender.send(Message::Presence(Arc::new(update)));
+        }
+        if people.is_empty() {
+            table.remove(&conversation);
+        }
+        others
+    }
+
+    /// Drops presence that was not renewed, and tells the streams.
+    fn expire_presence(&self, now: i64) {
+        let Ok(mut table) = self.inner.presence.lock() else {
+            return;
+        };
+        let mut updates = Vec::new();
+        table.retain(|conversation, (reach, people)| {
+            let before = people.len();
+            people.retain(|p| p.expires_at > now);
+            if people.len() != before {
+                updates.push(PresenceUpdate {
+                    conversation: *conversation,
+                    reach: *reach,
+                    people: people.clone(),
+                });
+            }
+            !people.is_empty()
+        });
+        for update in updates {
+            let _ = self.inner.sender.send(Message::Presence(Arc::new(update)));
+        }
+    }
+}
+
+/// The server's one reader of the log for live updates: reads what is new every tick and
+/// broadcasts it, until nobody listens (or the server stops).
+async fn poll(live: Live, state: AppState, mut head: Cursor) {
+    let mut closed = live.inner.closed.subscribe();
+    loop {
+        loop {
+            match state.app.live_events_after(head, BATCH).await {
+                Ok(batch) => {
+                    // Broadcast and move the head together, so that a stream joining now
+                    // either receives this batch or starts after it.
+                    let mut poller = live.inner.poller.lock().await;
+                    if !batch.events.is_empty() {
+                        let _ = live
+                            .inner
+                            .sender
+                            .send(Message::Events(Arc::new(batch.events)));
+                    }
+                    head = batch.next;
+                    poller.head = head;
+                    if batch.read < BATCH as usize {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live updates could not read the log; will retry");
+                    break;
+                }
+            }
+        }
+        live.expire_presence(state.now());
+        {
+            let mut poller = live.inner.poller.lock().await;
+            if live.inner.sender.receiver_count() == 0 || live.is_closed() {
+                poller.running = false;
+                return;
+            }
+        }
+        tokio::select! {
+            _ = closed.changed() => {}
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
+fn change_event(event: &LiveEvent) -> Event {
+    let data = serde_json::json!({
+        "conversation": event.conversation,
+        "kind": event.kind,
+        "event": event.id,
+    });
+    Event::default()
+        .event("change")
+        .id(app::position_text(event.position))
+        .data(data.to_string())
+}
+
+fn presence_event(update: &PresenceUpdate, me: Option<i64>) -> Event {
+    let people: Vec<serde_json::Value> = update
+        .people
+        .iter()
+        .filter(|p| Some(p.agent_id) != me)
+        .map(|p| serde_json::json!({"name": p.name, "state": p.state.as_str()}))
+        .collect();
+    let data = serde_json::json!({"conversation": update.conversation, "people": people});
+    Event::default().event("presence").data(data.to_string())
+}
+
+/// One open stream: replays from the database after its start, then follows the broadcast.
+struct Stream {
+    state: AppState,
+    live: Live,
+    session: String,
+    audience: LiveAudience,
+    last: Cursor,
+    out: mpsc::Sender<Event>,
+}
+
+impl Stream {
+    /// Sends what the log holds after `last` (what this agent may see). Past `MAX_REPLAY`
+    /// events, the page is told to reload instead. `false`: the browser is gone.
+    async fn catch_up(&mut self) -> bool {
+        let mut replayed = 0;
+        loop {
+            let batch = match self.state.app.live_events_after(self.last, BATCH).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a live stream could not catch up");
+                    return false;
+                }
+            };
+            for event in &batch.events {
+                if self.audience.sees(&event.reach)
+                    && self.out.send(change_event(event)).await.is_err()
+                {
+                    return false;
+                }
+            }
+            self.last = batch.next;
+            replayed += batch.read;
+            if batch.read < BATCH as usize {
+                return true;
+            }
+            if replayed >= MAX_REPLAY {
+                let head = match self.state.app.live_head().await {
+                    Ok(head) => head,
+                    Err(_) => return false,
+                };
+                if is_after(head, self.last) {
+                    self.last = head;
+                }
+                let reset = Event::default()
+                    .event("reset")
+                    .id(app::position_text(self.last))
+                    .data("{}");
+                return self.out.send(reset).await.is_ok();
+            }
+        }
+    }
+
+    async fn run(mut self, mut receiver: broadcast::Receiver<Message>, replay: bool) {
+        if replay && !self.catch_up().await {
+            return;
+        }
+        let mut closed = self.live.inner.closed.subscribe();
+        if *closed.borrow() {
+            return;
+        }
+        let mut recheck = tokio::time::interval(SESSION_RECHECK);
+        recheck.tick().await;
+        loop {
+            tokio::select! {
+                _ = closed.changed() => return,
+                _ = self.out.closed() => return,
+                _ = recheck.tick() => {
+                    let still = self.state.app.session_principal(&self.session, self.state.now()).await;
+                    match still.map(|(principal, _)| self.state.app.live_audience(&principal)) {
+                        Ok(Ok(audience)) => self.audience = audience,
+                        _ => return,
+                    }
+                }
+                message = receiver.recv() => match message {
+                    Ok(Message::Events(events)) => {
+                        for event in events.iter() {
+                            if !is_after(event.position, self.last) {
+                                continue;
+                            }
+                            self.last = event.position;
+                            if self.audience.sees(&event.reach)
+                                && self.out.send(change_event(event)).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(Message::Presence(update)) => {
+                        if self.audience.sees(&update.reach)
+                            && self.out.send(presence_event(&update, self.audience.agent_id())).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if !self.catch_up().await {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    }
+}
+
+/// `GET /app/events`: the live stream of the signed-in agent. It starts after
+/// `Last-Event-ID` (a reconnecting browser sends it), else after `?since=` (the position the
+/// page was rendered at), else at the newest event.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Extension(live): Extension<Live>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult<Response> {
+    let audience = state.app.live_audience(&viewer.principal)?;
+    let query = Form::from_query(query.as_deref());
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_string)
+        .or_else(|| query.get("since").map(str::to_string));
+    let since = since.as_deref().map(app::parse_position).transpose()?;
+    let (receiver, head) = live.subscribe(&state).await?;
+    let (out, mut events) = mpsc::channel::<Event>(64);
+    let stream = Stream {
+        session: viewer.session().to_string(),
+        state,
+        live,
+        audience,
+        last: since.unwrap_or(head),
+        out,
+    };
+    tokio::spawn(stream.run(receiver, since.is_some()));
+    let body = futures_util::stream::poll_fn(move |cx| {
+        events
+            .poll_recv(cx)
+            .map(|event| event.map(Ok::<Event, Infallible>))
+    });
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// `POST /app/conversations/{number}/presence` (`state=viewing|typing|left`, with the
+/// session's CSRF token): announces the agent on the conversation and answers who else is
+/// there, as JSON.
+pub(crate) async fn presence(
+    State(state): State<AppState>,
+    Extension(live): Extension<Live>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> PageResult<Response> {
+    let form = Form::from_body(&body);
+    viewer.check_csrf(&form)?;
+    let number = number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(PageError::NotFound)?;
+    let Principal::Agent { id: agent_id, .. } = viewer.principal else {
+        return Err(PageError::NotFound);
+    };
+    let presence_state = match form.get("state") {
+        Some("viewing") => Some(PresenceState::Viewing),
+        Some("typing") => Some(PresenceState::Typing),
+        Some("left") => None,
+        other => {
+            return Err(PageError::Invalid(format!(
+                "state {:?} is not one of viewing, typing, left",
+                other.unwrap_or_default()
+            )))
+        }
+    };
+    let reach = state
+        .app
+        .conversation_reach(&viewer.principal, number)
+        .await?;
+    let name = state
+        .app
+        .agents(&viewer.principal)
+        .await?
+        .into_iter()
+        .find(|a| a.id == agent_id)
+        .map(|a| if a.name.is_empty() { a.email } else { a.name })
+        .unwrap_or_default();
+    let others = live.set_presence(number, reach, agent_id, &name, presence_state, state.now());
+    let people: Vec<serde_json::Value> = others
+        .into_iter()
+        .map(|(name, state)| serde_json::json!({"name": name, "state": state.as_str()}))
+        .collect();
+    Ok((
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({"conversation": number, "people": people})),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reach() -> Reach {
+        Reach {
+            group_id: Some(1),
+            assignee_id: None,
+            customer_id: 9,
+        }
+    }
+
+    #[test]
+    fn presence_shows_the_others_and_expires_unless_renewed() {
+        let live = Live::default();
+        let mut receiver = live.inner.sender.subscribe();
+        assert!(live
+            .set_presence(5, reach(), 1, "Ann", Some(PresenceState::Viewing), 0)
+            .is_empty());
+        let others = live.set_presence(5, reach(), 2, "Bo", Some(PresenceState::Typing), 1_000);
+        assert_eq!(others, vec![("Ann".to_string(), PresenceState::Viewing)]);
+        // Each change was announced; renewing the same state is not a change.
+        assert!(matches!(receiver.try_recv(), Ok(Message::Presence(_))));
+        assert!(matches!(receiver.try_recv(), Ok(Message::Presence(_))));
+        live.set_presence(5, reach(), 2, "Bo", Some(PresenceState::Typing), 2_000);
+        assert!(receiver.try_recv().is_err());
+        // Ann did not renew: after the expiry only Bo is there.
+        live.expire_presence(PRESENCE_TTL_MILLIS + 1);
+        let names: Option<Vec<String>> = match receiver.try_recv() {
+            Ok(Message::Presence(update)) => {
+                Some(update.people.iter().map(|p| p.name.clone()).collect())
+            }
+            _ => None,
+        };
+        assert_eq!(names, Some(vec!["Bo".to_string()]));
+        // Bo leaves: nobody is left, and the conversation is forgotten.
+        live.set_presence(5, reach(), 2, "Bo", None, PRESENCE_TTL_MILLIS + 2);
+        assert!(live
+            .inner
+            .presence
+            .lock()
+            .map(|t| t.is_empty())
+            .unwrap_or(false));
+    }
+}
