@@ -233,6 +233,8 @@ impl App {
                 assignee_id: input.assignee_id,
                 customer_id,
                 custom_fields: &fields,
+                // Its first message, added below.
+                message_count: 1,
                 now,
             })
             .await?;
@@ -283,7 +285,8 @@ impl App {
             closed_at: None,
         };
         add_message_in_tx(&mut tx, &mut row, by, &input.message, origin, now).await?;
-        tx.update_conversation(&row).await?;
+        // The row was inserted with its first message counted: nothing left to write.
+        debug_assert_eq!(row.message_count, 1);
         tx.commit().await?;
         self.conversation_view(row).await
     }
@@ -401,6 +404,7 @@ impl App {
                     assignee_id: None,
                     customer_id: row.customer_id,
                     custom_fields: "{}",
+                    message_count: 0,
                     now,
                 })
                 .await?;

@@ -20,6 +20,8 @@ pub struct NewConversation<'a> {
     pub assignee_id: Option<i64>,
     pub customer_id: i64,
     pub custom_fields: &'a str,
+    /// The messages it starts with (written by the same transaction).
+    pub message_count: i64,
     pub now: i64,
 }
 
@@ -299,9 +301,9 @@ impl Tx {
     pub async fn insert_conversation(&mut self, new: &NewConversation<'_>) -> Result<i64> {
         run!(tx self, |c| Ok(sqlx::query_scalar(
             "INSERT INTO conversations (subject, channel, status, priority, group_id, assignee_id, customer_id, custom_fields, \
-             message_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9) RETURNING number")
+             message_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING number")
             .bind(new.subject).bind(new.channel).bind(new.status).bind(new.priority).bind(new.group_id)
-            .bind(new.assignee_id).bind(new.customer_id).bind(new.custom_fields).bind(new.now)
+            .bind(new.assignee_id).bind(new.customer_id).bind(new.custom_fields).bind(new.message_count).bind(new.now)
             .fetch_one(&mut *c).await?))
     }
 

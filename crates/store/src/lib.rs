@@ -162,7 +162,8 @@ pub(crate) use bind_all;
 
 impl Store {
     /// Opens (creating if needed) the SQLite database `rapport.db` in `data_dir`, in WAL
-    /// mode with full fsync on commit, and brings its schema up to date.
+    /// mode, and brings its schema up to date. Commits are on disk before they return: the
+    /// writer syncs the WAL itself, one fsync for many commits (see `group_commit`).
     pub async fn open_sqlite(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Open(format!(
@@ -179,14 +180,18 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory");
         // Page caches: 32 MiB for the writer, 16 MiB per reader (the OS caches the rest).
-        let writer_options = options.clone().pragma("cache_size", "-32768");
+        // The writer commits without waiting for the disk; its group commit syncs the WAL.
+        let writer_options = options
+            .clone()
+            .synchronous(SqliteSynchronous::Normal)
+            .pragma("cache_size", "-32768");
         let options = options.pragma("cache_size", "-16384");
         let writer = sqlx::ConnectOptions::connect(&writer_options)
             .await
             .map_err(|e| {
                 StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
             })?;
-        let writer = group_commit::shared(writer);
+        let writer = group_commit::shared(writer, data_dir.join("rapport.db-wal"));
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -276,7 +281,7 @@ impl Store {
             Pools::Sqlite { writer, .. } => {
                 let target = to.to_str().ok_or_else(|| StoreError::Open("the backup path is not UTF-8".into()))?;
                 let mut writer = writer.lock().await;
-                writer.commit_batch().await?;
+                writer.commit_durably().await?;
                 sqlx::query("VACUUM INTO $1").bind(target).execute(&mut writer.conn).await?;
                 Ok(())
             }
@@ -292,7 +297,7 @@ impl Store {
             Pools::Sqlite { writer, readers } => {
                 readers.close().await;
                 let mut writer = writer.lock().await;
-                if writer.commit_batch().await.is_ok() {
+                if writer.commit_durably().await.is_ok() {
                     let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                         .execute(&mut writer.conn)
                         .await;
@@ -345,11 +350,13 @@ impl Store {
             let sql = if fast {
                 "PRAGMA synchronous = OFF"
             } else {
-                "PRAGMA synchronous = FULL"
+                "PRAGMA synchronous = NORMAL"
             };
             let mut writer = writer.lock().await;
-            writer.commit_batch().await?;
+            writer.syncer.set_enabled(true);
+            writer.commit_durably().await?;
             sqlx::query(sql).execute(&mut writer.conn).await?;
+            writer.syncer.set_enabled(!fast);
         }
         Ok(())
     }

@@ -75,7 +75,7 @@ impl Store {
         match &self.pools {
             Pools::Sqlite { writer, .. } => {
                 let mut writer = writer.lock().await;
-                writer.commit_batch().await?;
+                writer.commit_durably().await?;
                 let conn = &mut writer.conn;
                 sqlx::query(CREATE).execute(&mut *conn).await?;
                 for &(version, name, script, _) in MIGRATIONS {

@@ -2,12 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use domain::Principal;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::support::*;
 
@@ -57,37 +55,24 @@ impl Api {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
+        let mut headers = Vec::new();
         if let Some(ct) = content_type {
-            request = request.header("content-type", ct);
+            headers.push(("content-type", ct.to_string()));
         }
         match who {
             As::Nobody => {}
-            As::Bearer(token) => {
-                request = request.header("authorization", format!("Bearer {token}"))
-            }
+            As::Bearer(token) => headers.push(("authorization", format!("Bearer {token}"))),
             As::Session { cookie, csrf } => {
-                request = request.header("cookie", cookie.clone());
+                headers.push(("cookie", cookie.clone()));
                 if let Some(csrf) = csrf {
-                    request = request.header("x-csrf-token", csrf.clone());
+                    headers.push(("x-csrf-token", csrf.clone()));
                 }
             }
         }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let answer = send(&self.router, method, uri, &headers, body).await;
+        let status = answer.status;
+        let cookie = answer.cookies().into_iter().next();
+        let body = answer.json();
         Reply {
             status,
             body,

@@ -267,37 +267,6 @@ async fn only_managers_record_initiatives_on_a_kpi_of_the_catalogue_and_each_is_
     }
 }
 
-async fn call(
-    router: &axum::Router,
-    method: &str,
-    uri: &str,
-    token: &str,
-    body: Option<serde_json::Value>,
-) -> (StatusCode, serde_json::Value) {
-    use tower::ServiceExt;
-    let mut request = axum::http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"));
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let request = request
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 #[tokio::test]
 async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() {
     for db in backends().await {
@@ -323,7 +292,7 @@ async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() 
         let state = web::AppState::new(app.clone(), std::sync::Arc::new(|| NOW), false);
         let router = web::router(state);
 
-        let (status, created) = call(
+        let (status, created) = bearer_json(
             &router,
             "POST",
             "/api/v1/initiatives",
@@ -345,7 +314,7 @@ async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() 
         assert_eq!(created["group_name"], "Support");
         let id = created["id"].as_i64().unwrap();
 
-        let (status, one) = call(
+        let (status, one) = bearer_json(
             &router,
             "GET",
             &format!("/api/v1/initiatives/{id}"),
@@ -355,7 +324,7 @@ async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() 
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(one["verdict"]["outcome"], "improved");
-        let (status, list) = call(&router, "GET", "/api/v1/initiatives", &admin, None).await;
+        let (status, list) = bearer_json(&router, "GET", "/api/v1/initiatives", &admin, None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(list["total"], 1);
         assert_eq!(list["items"][0]["id"], id);
@@ -364,10 +333,13 @@ async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() 
             ("/api/v1/initiatives/999999", StatusCode::NOT_FOUND),
             ("/api/v1/initiatives/first", StatusCode::NOT_FOUND),
         ] {
-            assert_eq!(call(&router, "GET", uri, &admin, None).await.0, expected);
+            assert_eq!(
+                bearer_json(&router, "GET", uri, &admin, None).await.0,
+                expected
+            );
         }
         assert_eq!(
-            call(&router, "GET", "/api/v1/initiatives", &reader, None)
+            bearer_json(&router, "GET", "/api/v1/initiatives", &reader, None)
                 .await
                 .0,
             StatusCode::FORBIDDEN
@@ -378,11 +350,11 @@ async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() 
             serde_json::json!({"name": "x", "kpi": "csat", "started_at": "2026-01-29", "period_days": 1000}),
         ] {
             let (status, error) =
-                call(&router, "POST", "/api/v1/initiatives", &admin, Some(body)).await;
+                bearer_json(&router, "POST", "/api/v1/initiatives", &admin, Some(body)).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
             assert!(error["error"]["message"].as_str().unwrap().len() > 10);
         }
-        let (status, _) = call(
+        let (status, _) = bearer_json(
             &router,
             "POST",
             "/api/v1/initiatives",

@@ -298,18 +298,8 @@ async fn each_role_sees_only_its_own_figures_and_only_admins_change_targets() {
 }
 
 async fn get(router: &axum::Router, uri: &str, token: &str) -> (axum::http::StatusCode, String) {
-    use tower::ServiceExt;
-    let request = axum::http::Request::builder()
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    let answer = bearer(router, "GET", uri, token, None).await;
+    (answer.status, answer.text())
 }
 
 #[tokio::test]

@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use domain::{MessageKind, Principal, Priority, Status};
-use tower::ServiceExt;
 
 use crate::support::*;
 
@@ -66,39 +64,13 @@ impl Pages {
         cookie: Option<&str>,
         body: Option<String>,
     ) -> (Page, Vec<String>) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        if body.is_some() {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body.unwrap_or_default())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let cookies = headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-            .collect();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        let answer = browse(&self.router, method, uri, cookie, body).await;
         let page = Page {
-            status,
-            location: headers
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string(),
-            body: String::from_utf8_lossy(&bytes).into_owned(),
+            status: answer.status,
+            location: answer.header("location"),
+            body: answer.text(),
         };
-        (page, cookies)
+        (page, answer.cookies())
     }
 
     pub async fn get(&self, uri: &str, who: &Browser) -> Page {

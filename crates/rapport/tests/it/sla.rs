@@ -461,40 +461,6 @@ async fn an_escalation_takes_effect_once_with_two_workers() {
     }
 }
 
-async fn http(
-    router: &axum::Router,
-    method: &str,
-    uri: &str,
-    token: &str,
-    body: Option<serde_json::Value>,
-) -> (axum::http::StatusCode, serde_json::Value) {
-    use tower::ServiceExt;
-    let mut request = axum::http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(json) => {
-            request = request.header("content-type", "application/json");
-            axum::body::Body::from(json.to_string())
-        }
-        None => axum::body::Body::empty(),
-    };
-    let response = router
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 #[tokio::test]
 async fn calendars_policies_and_sla_state_round_trip_over_http() {
     use axum::http::StatusCode;
@@ -522,7 +488,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         let router = web::router(state);
         let calendar = json!({"name": "Office", "time_zone": "Europe/Brussels", "hours": "mon-fri 09:00-17:00",
                               "holidays": ["--12-25"]});
-        let (status, _) = http(
+        let (status, _) = bearer_json(
             &router,
             "POST",
             "/api/v1/calendars",
@@ -531,7 +497,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         )
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, created) = http(
+        let (status, created) = bearer_json(
             &router,
             "POST",
             "/api/v1/calendars",
@@ -542,12 +508,12 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let calendar_id = created["id"].as_i64().unwrap();
         let (status, again) =
-            http(&router, "POST", "/api/v1/calendars", &admin, Some(calendar)).await;
+            bearer_json(&router, "POST", "/api/v1/calendars", &admin, Some(calendar)).await;
         assert_eq!(
             (status, again["error"]["code"].as_str()),
             (StatusCode::CONFLICT, Some("conflict"))
         );
-        let (status, bad) = http(
+        let (status, bad) = bearer_json(
             &router,
             "POST",
             "/api/v1/calendars",
@@ -562,7 +528,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         let policy = json!({"name": "Everyone", "calendar_id": calendar_id, "warn_at_percent": 50,
             "targets": [{"metric": "first_reply", "priority": "normal", "minutes": 60, "basis": "calendar"},
                         {"metric": "resolution", "priority": "normal", "minutes": 480, "basis": "business"}]});
-        let (status, created) = http(
+        let (status, created) = bearer_json(
             &router,
             "POST",
             "/api/v1/sla-policies",
@@ -574,7 +540,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         let policy_id = created["id"].as_i64().unwrap();
         let mut changed = policy.clone();
         changed["name"] = json!("All customers");
-        let (status, updated) = http(
+        let (status, updated) = bearer_json(
             &router,
             "PUT",
             &format!("/api/v1/sla-policies/{policy_id}"),
@@ -586,9 +552,10 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
             (status, updated["name"].as_str()),
             (StatusCode::OK, Some("All customers"))
         );
-        let (status, list) = http(&router, "GET", "/api/v1/sla-policies", &admin, None).await;
+        let (status, list) =
+            bearer_json(&router, "GET", "/api/v1/sla-policies", &admin, None).await;
         assert_eq!((status, list["total"].as_i64()), (StatusCode::OK, Some(1)));
-        let (status, _) = http(
+        let (status, _) = bearer_json(
             &router,
             "DELETE",
             &format!("/api/v1/calendars/{calendar_id}"),
@@ -607,7 +574,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
             .await
             .unwrap();
         clocks_catch_up(&app, T0).await;
-        let (status, sla) = http(
+        let (status, sla) = bearer_json(
             &router,
             "GET",
             &format!("/api/v1/conversations/{}/sla", c.number),
@@ -630,7 +597,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
             .unwrap()
             .iter()
             .any(|h| h["kind"] == "applied"));
-        let (status, _) = http(
+        let (status, _) = bearer_json(
             &router,
             "GET",
             "/api/v1/conversations/999999/sla",
@@ -639,7 +606,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = http(
+        let (status, _) = bearer_json(
             &router,
             "DELETE",
             &format!("/api/v1/sla-policies/{policy_id}"),
@@ -648,7 +615,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         )
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _) = http(
+        let (status, _) = bearer_json(
             &router,
             "DELETE",
             &format!("/api/v1/calendars/{calendar_id}"),

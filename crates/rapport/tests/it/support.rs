@@ -197,3 +197,127 @@ pub async fn index_everything(app: &App) -> usize {
     }
     panic!("the search indexer did not catch up");
 }
+
+/// What an in-process router answered.
+pub struct Answer {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON, or `Null` when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `name=value` of each cookie set.
+    pub fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .map(String::from)
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Sends one request through a router without a socket.
+pub async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Answer {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends a request with a bearer token and, when given, a JSON body.
+pub async fn bearer(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    json: Option<serde_json::Value>,
+) -> Answer {
+    let mut headers = vec![("authorization", format!("Bearer {token}"))];
+    if json.is_some() {
+        headers.push(("content-type", "application/json".to_string()));
+    }
+    let body = json.map(|j| j.to_string().into_bytes()).unwrap_or_default();
+    send(router, method, uri, &headers, body).await
+}
+
+/// A page request as a browser sends it: the session cookie and a form body when given.
+pub async fn browse(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<String>,
+) -> Answer {
+    let mut headers = Vec::new();
+    if let Some(cookie) = cookie {
+        headers.push(("cookie", cookie.to_string()));
+    }
+    if form.is_some() {
+        headers.push((
+            "content-type",
+            "application/x-www-form-urlencoded".to_string(),
+        ));
+    }
+    send(
+        router,
+        method,
+        uri,
+        &headers,
+        form.unwrap_or_default().into_bytes(),
+    )
+    .await
+}
+
+/// [`bearer`], answering the status and the JSON body (`Null` when not JSON).
+pub async fn bearer_json(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    json: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let answer = bearer(router, method, uri, token, json).await;
+    (answer.status, answer.json())
+}

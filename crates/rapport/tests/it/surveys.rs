@@ -7,13 +7,11 @@
 use std::sync::Arc;
 
 use app::{AnswerOutcome, App, JobOutcome, SurveyAnswer, SurveyOutcome, SurveySettings};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use domain::survey::{sampled, Scale, SkipReason, SurveyChannel, SurveyKind};
 use domain::{EventPayload, MessageKind, Principal, Status, DAY_MILLIS};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::support::*;
 
@@ -302,32 +300,18 @@ struct Page {
     body: String,
 }
 
-async fn send(
+/// A page request, signed in by `cookie` when given, with a form body when given.
+async fn visit(
     router: &Router,
     method: &str,
     uri: &str,
     cookie: Option<&str>,
     body: Option<String>,
 ) -> Page {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    if body.is_some() {
-        request = request.header("content-type", "application/x-www-form-urlencoded");
-    }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::from(body.unwrap_or_default())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let answer = browse(router, method, uri, cookie, body).await;
     Page {
-        status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        status: answer.status,
+        body: answer.text(),
     }
 }
 
@@ -358,19 +342,19 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
 
         // A scanner (or the customer) opens the link, twice: the question, nothing recorded.
         for _ in 0..2 {
-            let page = send(&router, "GET", &uri, None, None).await;
+            let page = visit(&router, "GET", &uri, None, None).await;
             assert_eq!(page.status, StatusCode::OK, "{}", db.name);
             assert!(page.body.contains("How satisfied are you"), "{}", page.body);
             assert!(!page.body.contains("<script>"), "no inline script");
         }
         assert_eq!(answered_count(&app, number).await, 0, "{}", db.name);
-        let page = send(&router, "GET", &uri, None, None).await;
+        let page = visit(&router, "GET", &uri, None, None).await;
         let form = hidden(&page.body, "form");
 
         // A POST without the page's form token, or without a score, records nothing.
-        let forged = send(&router, "POST", &uri, None, Some("score=5".into())).await;
+        let forged = visit(&router, "POST", &uri, None, Some("score=5".into())).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
-        let no_score = send(
+        let no_score = visit(
             &router,
             "POST",
             &uri,
@@ -389,10 +373,10 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
         // The person's submit records the answer, with its comment and kudos, once.
         let agent_id = team.agent_id;
         let body = format!("form={form}&score=4&comment=Quick+and+kind&kudos={agent_id}");
-        let done = send(&router, "POST", &uri, None, Some(body.clone())).await;
+        let done = visit(&router, "POST", &uri, None, Some(body.clone())).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
         assert!(done.body.contains("Thank you"), "{}", done.body);
-        let again = send(
+        let again = visit(
             &router,
             "POST",
             &uri,
@@ -401,7 +385,7 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
         )
         .await;
         assert!(again.body.contains("Already answered"), "{}", again.body);
-        let reopen = send(&router, "GET", &uri, None, None).await;
+        let reopen = visit(&router, "GET", &uri, None, None).await;
         assert!(reopen.body.contains("Already answered"), "{}", reopen.body);
         let answers = payloads(&app, number, "survey_answered").await;
         assert_eq!(
@@ -484,7 +468,7 @@ async fn kudos_go_only_to_agents_who_replied_publicly() {
         }
         // Through the page too: the answer is refused with the reason, nothing recorded.
         let router = pages(&app, now);
-        let page = send(
+        let page = visit(
             &router,
             "POST",
             &format!("/survey/{token}"),
@@ -545,10 +529,10 @@ async fn closed_and_unknown_links_say_so_and_record_nothing() {
         // answer_days is 14: on day 15 the link has closed.
         let late = pages(&app, due(solved_at) + 15 * DAY_MILLIS);
         let uri = format!("/survey/{token}");
-        let page = send(&late, "GET", &uri, None, None).await;
+        let page = visit(&late, "GET", &uri, None, None).await;
         assert_eq!(page.status, StatusCode::GONE, "{}", db.name);
         assert!(page.body.contains("has closed"), "{}", page.body);
-        let post = send(
+        let post = visit(
             &late,
             "POST",
             &uri,
@@ -564,10 +548,10 @@ async fn closed_and_unknown_links_say_so_and_record_nothing() {
             "/survey/short",
             "/research/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         ] {
-            let page = send(&late, "GET", unknown, None, None).await;
+            let page = visit(&late, "GET", unknown, None, None).await;
             assert_eq!(page.status, StatusCode::NOT_FOUND, "{unknown}");
             assert!(page.body.contains("not valid"), "{}", page.body);
-            let post = send(&late, "POST", unknown, None, Some("score=3".into())).await;
+            let post = visit(&late, "POST", unknown, None, Some("score=3".into())).await;
             assert_eq!(post.status, StatusCode::NOT_FOUND, "{unknown}");
         }
         db.finish().await;
@@ -598,7 +582,7 @@ async fn signed_in_customers_answer_their_own_surveys_in_the_portal() {
         let cookie = format!("rapport_session={}", login.session);
         let router = pages(&app, now);
 
-        let home = send(&router, "GET", "/portal", Some(&cookie), None).await;
+        let home = visit(&router, "GET", "/portal", Some(&cookie), None).await;
         assert_eq!(home.status, StatusCode::OK);
         let mine = app
             .store
@@ -622,7 +606,7 @@ async fn signed_in_customers_answer_their_own_surveys_in_the_portal() {
             .contains(&format!("/portal/surveys/{}", theirs.id)));
 
         // Someone else's survey is not there for this customer.
-        let page = send(
+        let page = visit(
             &router,
             "GET",
             &format!("/portal/surveys/{}", theirs.id),
@@ -632,13 +616,13 @@ async fn signed_in_customers_answer_their_own_surveys_in_the_portal() {
         .await;
         assert_eq!(page.status, StatusCode::NOT_FOUND);
         let uri = format!("/portal/surveys/{}", mine.id);
-        let page = send(&router, "GET", &uri, Some(&cookie), None).await;
+        let page = visit(&router, "GET", &uri, Some(&cookie), None).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert_eq!(answered_count(&app, number).await, 0);
         // The session's CSRF token is required.
-        let forged = send(&router, "POST", &uri, Some(&cookie), Some("score=2".into())).await;
+        let forged = visit(&router, "POST", &uri, Some(&cookie), Some("score=2".into())).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
-        let done = send(
+        let done = visit(
             &router,
             "POST",
             &uri,
@@ -651,7 +635,7 @@ async fn signed_in_customers_answer_their_own_surveys_in_the_portal() {
         .await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
         assert_eq!(answered_count(&app, number).await, 1, "{}", db.name);
-        let home = send(&router, "GET", "/portal", Some(&cookie), None).await;
+        let home = visit(&router, "GET", "/portal", Some(&cookie), None).await;
         assert!(
             !home.body.contains(&uri),
             "an answered survey leaves the list"
@@ -680,39 +664,24 @@ enum Who {
 }
 
 async fn call(router: &Router, method: &str, uri: &str, who: &Who, body: Option<Value>) -> Reply {
-    let mut request = Request::builder().method(method).uri(uri);
+    let mut headers = Vec::new();
     match who {
         Who::Nobody => {}
-        Who::Bearer(token) => request = request.header("authorization", format!("Bearer {token}")),
+        Who::Bearer(token) => headers.push(("authorization", format!("Bearer {token}"))),
         Who::Session(session, csrf) => {
-            request = request
-                .header("cookie", format!("rapport_session={session}"))
-                .header("x-csrf-token", csrf.clone())
+            headers.push(("cookie", format!("rapport_session={session}")));
+            headers.push(("x-csrf-token", csrf.clone()));
         }
     }
     if body.is_some() {
-        request = request.header("content-type", "application/json");
+        headers.push(("content-type", "application/json".to_string()));
     }
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let answer = send(router, method, uri, &headers, body).await;
     Reply {
-        status,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        status: answer.status,
+        content_type: answer.header("content-type"),
+        body: answer.text(),
     }
 }
 
@@ -1193,7 +1162,7 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
             .remove(0);
         let router = pages(&app, T0 + MIN);
         let uri = format!("/research/{}", invitation.token);
-        let page = send(&router, "GET", &uri, None, None).await;
+        let page = visit(&router, "GET", &uri, None, None).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(page.body.contains("Reliability") && page.body.contains("Empathy"));
         assert_eq!(
@@ -1208,7 +1177,7 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
             .find(|a| a.key == "reliability")
             .unwrap()
             .id;
-        let empty = send(&router, "POST", &uri, None, Some(format!("form={form}"))).await;
+        let empty = visit(&router, "POST", &uri, None, Some(format!("form={form}"))).await;
         assert_eq!(
             empty.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1217,9 +1186,9 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
         );
         let body =
             format!("form={form}&importance_{reliability}=7&performance_{reliability}=3&overall=5");
-        let done = send(&router, "POST", &uri, None, Some(body.clone())).await;
+        let done = visit(&router, "POST", &uri, None, Some(body.clone())).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-        let again = send(&router, "POST", &uri, None, Some(body)).await;
+        let again = visit(&router, "POST", &uri, None, Some(body)).await;
         assert!(again.body.contains("Already answered"), "{}", again.body);
         assert_eq!(
             app.store.research_responses().await.unwrap(),

@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 use domain::{MessageKind, Principal};
-use tower::ServiceExt;
 
 use crate::support::*;
 
@@ -99,28 +97,11 @@ impl Ui {
         cookie: Option<&str>,
         body: Option<String>,
     ) -> Page {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        if body.is_some() {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body.unwrap_or_default())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        let answer = browse(&self.router, method, uri, cookie, body).await;
         Page {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
+            status: answer.status,
+            body: answer.text(),
+            headers: answer.headers,
         }
     }
 
