@@ -294,15 +294,14 @@ impl App {
         let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
         let mut rollup = Rollup::default();
         let mut read = 0;
-        loop {
-            let events = self.store.events_page(cursor, batch).await?;
+        // The store reads ahead on another thread while this one folds.
+        let mut pages = self.store.scan_events(cursor, batch);
+        while let Some(events) = pages.recv().await {
+            let events = events?;
             let Some(last) = events.last() else { break };
             cursor = Cursor::after(last);
             read += events.len();
             fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
-            if events.len() < batch as usize {
-                break;
-            }
         }
         let rows: Vec<KpiRollupRow> = rollup.buckets.iter().map(|(k, a)| row_of(k, a)).collect();
         let fact_rows = facts_rows(&facts)?;

@@ -19,6 +19,7 @@ mod mail;
 mod migrate;
 mod portal;
 mod rows;
+mod scan;
 mod sla;
 mod surveys;
 
@@ -64,6 +65,12 @@ pub enum StoreError {
     Open(String),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Database(sqlx::Error::Protocol(format!("SQLite: {err}")))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
@@ -90,6 +97,8 @@ enum Pools {
     Sqlite {
         writer: group_commit::SharedWriter,
         readers: SqlitePool,
+        /// The database file, for the log scanner's own connection (see `scan`).
+        path: std::path::PathBuf,
     },
     Postgres(PgPool),
 }
@@ -201,7 +210,11 @@ impl Store {
                 StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
             })?;
         let store = Store {
-            pools: Pools::Sqlite { writer, readers },
+            pools: Pools::Sqlite {
+                writer,
+                readers,
+                path: data_dir.join("rapport.db"),
+            },
         };
         store.migrate().await?;
         Ok(store)
@@ -294,7 +307,9 @@ impl Store {
     /// Closes every connection (SQLite checkpoints its WAL).
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { writer, readers } => {
+            Pools::Sqlite {
+                writer, readers, ..
+            } => {
                 readers.close().await;
                 let mut writer = writer.lock().await;
                 if writer.commit_durably().await.is_ok() {
