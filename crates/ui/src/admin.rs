@@ -79,7 +79,7 @@ async fn benchmarks_page(
         notice,
         error,
     };
-    Ok(page.render().map_err(PageError::from)?)
+    page.render().map_err(PageError::from)
 }
 
 pub(crate) async fn benchmarks(
@@ -279,7 +279,7 @@ fn survey_settings_page(
         notice,
         error,
     };
-    Ok(page.render().map_err(PageError::from)?)
+    page.render().map_err(PageError::from)
 }
 
 pub(crate) async fn survey_settings(
