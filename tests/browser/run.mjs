@@ -307,6 +307,27 @@ try {
     check(again.status === 410, `a used link answered ${again.status}`);
     await customerContext.close();
   });
+  await step("the team view shows queues, SLA risks and loads, follows changes live and drills down", async () => {
+    await lead.goto(`${base}/app/team`);
+    await lead.getByRole("heading", { name: "Queues now" }).waitFor();
+    await lead.getByRole("heading", { name: "SLA at risk" }).waitFor();
+    await lead.getByRole("heading", { name: "Each agent's load" }).waitFor();
+    await lead.evaluate(() => { window.notReloaded = true; });
+    // A change anywhere the lead may see re-renders the page's regions in place.
+    await manager.goto(`${base}/app/conversations/${number}`);
+    await manager.getByLabel("New tag").fill(`team-${stamp}`);
+    await manager.getByRole("button", { name: "Add", exact: true }).click();
+    await lead.locator("[data-live-status]").getByText("Updated.").waitFor({ timeout: 15000 });
+    check(await lead.evaluate(() => window.notReloaded === true), "the team page was reloaded");
+    await lead.screenshot({ path: path.join(shots, "team.png"), fullPage: true });
+    // A queue's number opens the conversations it counts.
+    const cell = lead.locator(".team-queues tbody tr").first().locator("td").last().locator("a");
+    const counted = Number((await cell.textContent()).trim());
+    await Promise.all([lead.waitForURL((u) => u.pathname === "/app"), cell.click()]);
+    check(counted > 0, "the first queue counts no conversations");
+    check((await lead.locator("main").textContent()).length > 0, "the list behind the number is empty");
+  });
+
   await leadContext.close();
   await managerContext.close();
 

@@ -208,6 +208,9 @@ impl App {
     /// that did not commit, from the facts as they were before it.
     pub async fn run_kpi_rollups(&self, batch: u32, now: i64) -> Result<usize> {
         let mut total = 0;
+        // Loaded with the first batch that has events, then kept for the rest of the run: a
+        // calendar changed meanwhile applies from the next run.
+        let mut calendar: Option<Option<Calendar>> = None;
         loop {
             let mut tx = self.store.begin().await?;
             let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
@@ -217,9 +220,12 @@ impl App {
                 return Ok(total);
             };
             let next = Cursor::after(last);
-            let calendar = self.kpi_calendar(&mut tx).await?;
+            if calendar.is_none() {
+                calendar = Some(self.kpi_calendar(&mut tx).await?);
+            }
             let read = events.len();
-            self.fold_batch(&mut tx, &events, calendar.as_ref()).await?;
+            self.fold_batch(&mut tx, &events, calendar.as_ref().and_then(Option::as_ref))
+                .await?;
             tx.set_cursor(KPI_CONSUMER, next, now).await?;
             tx.commit().await?;
             total += read;
@@ -515,7 +521,15 @@ impl App {
         Ok((from_day, to_day))
     }
 
-    async fn inputs(&self, slice: &Slice, from_day: i64, to_day: i64) -> Result<Inputs> {
+    /// The roll-ups of a slice over whole days, as figure inputs; `only` narrows them to the
+    /// measures one KPI reads (histograms of other measures are not decoded).
+    async fn inputs(
+        &self,
+        slice: &Slice,
+        from_day: i64,
+        to_day: i64,
+        only: Option<&[Measure]>,
+    ) -> Result<Inputs> {
         let mut measures: HashMap<Measure, Aggregate> = HashMap::new();
         for row in self
             .store
@@ -525,6 +539,9 @@ impl App {
             let Some(measure) = Measure::parse(&row.measure) else {
                 continue;
             };
+            if only.is_some_and(|needed| !needed.contains(&measure)) {
+                continue;
+            }
             measures
                 .entry(measure)
                 .or_default()
@@ -559,25 +576,70 @@ impl App {
         now: i64,
     ) -> Result<Vec<KpiReport>> {
         Self::can_see_kpis(by, query)?;
+        let records = self.kpi_catalogue(by).await?;
+        self.reports_of(records, query, now, None).await
+    }
+
+    /// One KPI's figure for a period and slice: only its own measures are read and only its
+    /// figure is computed.
+    pub async fn kpi_report(
+        &self,
+        by: &Principal,
+        key: &str,
+        query: &KpiQuery,
+        now: i64,
+    ) -> Result<KpiReport> {
+        if kpi::find(key).is_none() {
+            return Err(AppError::NotFound(format!("KPI {key:?}")));
+        }
+        Self::can_see_kpis(by, query)?;
+        let record = self.kpi_record(by, key).await?;
+        let measures = record.definition.computation.measures();
+        self.reports_of(vec![record], query, now, Some(&measures))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "KPI {key:?} is live and only kept for the team, a group or an agent"
+                ))
+            })
+    }
+
+    /// The figures of `records` (with the previous period and the change). `only`: the
+    /// measures those records read, when they are fewer than all.
+    async fn reports_of(
+        &self,
+        records: Vec<KpiRecord>,
+        query: &KpiQuery,
+        now: i64,
+        only: Option<&[Measure]>,
+    ) -> Result<Vec<KpiReport>> {
         let slice = Self::slice_of(query)?;
         let (from_day, to_day) = Self::period_of(query, now)?;
         let length = to_day - from_day;
-        let mut current = self.inputs(&slice, from_day, to_day).await?;
-        let previous = self.inputs(&slice, from_day - length, from_day).await?;
-        if matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent) {
+        // The live backlog is only kept per group and agent.
+        let live_kept = matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent);
+        let records: Vec<KpiRecord> = records
+            .into_iter()
+            .filter(|r| live_kept || !r.definition.computation.is_live())
+            .collect();
+        let any_rolled_up = records.iter().any(|r| !r.definition.computation.is_live());
+        let any_live = records.iter().any(|r| r.definition.computation.is_live());
+        let (mut current, previous) = if any_rolled_up {
+            (
+                self.inputs(&slice, from_day, to_day, only).await?,
+                self.inputs(&slice, from_day - length, from_day, only)
+                    .await?,
+            )
+        } else {
+            (Inputs::default(), Inputs::default())
+        };
+        if any_live {
             current.backlog_ages = self.backlog_ages(query, now).await?;
         }
-        let records = self.kpi_catalogue(by).await?;
         Ok(records
             .into_iter()
-            .filter(|r| {
-                // The live backlog is only kept per group and agent.
-                !matches!(
-                    r.definition.computation,
-                    kpi::catalogue::Computation::Backlog
-                        | kpi::catalogue::Computation::BacklogAge { .. }
-                ) || matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent)
-            })
             .map(|r| {
                 let settings = KpiSettings {
                     target: r.target,
@@ -586,12 +648,7 @@ impl App {
                     owner: r.owner.clone(),
                 };
                 let figure = kpi::figure(&r.definition, &settings, &current);
-                let live = matches!(
-                    r.definition.computation,
-                    kpi::catalogue::Computation::Backlog
-                        | kpi::catalogue::Computation::BacklogAge { .. }
-                );
-                let (previous_figure, change) = if live {
+                let (previous_figure, change) = if r.definition.computation.is_live() {
                     (None, None)
                 } else {
                     (
@@ -615,28 +672,6 @@ impl App {
                 }
             })
             .collect())
-    }
-
-    /// One KPI's figure for a period and slice.
-    pub async fn kpi_report(
-        &self,
-        by: &Principal,
-        key: &str,
-        query: &KpiQuery,
-        now: i64,
-    ) -> Result<KpiReport> {
-        if kpi::find(key).is_none() {
-            return Err(AppError::NotFound(format!("KPI {key:?}")));
-        }
-        self.kpi_reports(by, query, now)
-            .await?
-            .into_iter()
-            .find(|r| r.figure.key == key)
-            .ok_or_else(|| {
-                AppError::Invalid(format!(
-                    "KPI {key:?} is live and only kept for the team, a group or an agent"
-                ))
-            })
     }
 
     /// The conversations behind a figure (newest first, at most `limit`), as far as the roll-up
@@ -695,6 +730,45 @@ impl App {
     }
 }
 
+/// Who hears of a KPI's alerts: its owner as written in the settings, read as an active
+/// agent's e-mail address, else an active agent's name, else a role ("service manager",
+/// "manager", "team lead", "lead", "administrator", "admin": every active agent with it).
+fn alert_recipients<'a>(owner: &str, agents: &'a [store::AgentRow]) -> Vec<&'a store::AgentRow> {
+    let owner = owner.trim().to_lowercase();
+    if owner.is_empty() {
+        return Vec::new();
+    }
+    let active = || agents.iter().filter(|a| a.active);
+    let by_email: Vec<_> = active()
+        .filter(|a| a.email.to_lowercase() == owner)
+        .collect();
+    if !by_email.is_empty() {
+        return by_email;
+    }
+    let by_name: Vec<_> = active()
+        .filter(|a| a.name.trim().to_lowercase() == owner)
+        .collect();
+    if !by_name.is_empty() {
+        return by_name;
+    }
+    let role = match owner.as_str() {
+        "service manager" | "manager" | "managers" => "manager",
+        "team lead" | "lead" | "team leads" | "leads" => "lead",
+        "administrator" | "admin" | "administrators" | "admins" => "admin",
+        _ => return Vec::new(),
+    };
+    active().filter(|a| a.role == role).collect()
+}
+
+fn alert_status_words(status: &str) -> &'static str {
+    match status {
+        "green" => "back on target",
+        "amber" => "amber (watch it)",
+        "red" => "red (off target)",
+        _ => "without a status",
+    }
+}
+
 /// A KPI in exception: amber or red over the rolling period.
 #[derive(Debug, Clone, Serialize)]
 pub struct KpiAlert {
@@ -721,6 +795,14 @@ impl App {
             ..KpiQuery::default()
         };
         let reports = self.kpi_reports(&Principal::System, &query, now).await?;
+        let owners: HashMap<String, String> = self
+            .kpi_catalogue(&Principal::System)
+            .await?
+            .into_iter()
+            .map(|r| (r.definition.key.to_string(), r.owner))
+            .collect();
+        let mailbox = self.store.mailboxes().await?.into_iter().next();
+        let agents = self.store.agents().await?;
         let mut tx = self.store.begin().await?;
         let known: HashMap<String, store::KpiAlertRow> = tx
             .kpi_alerts_for_update()
@@ -754,17 +836,112 @@ impl App {
                     now,
                     &EventPayload::KpiAlerted {
                         key: report.figure.key.clone(),
-                        from: before,
+                        from: before.clone(),
                         to: status.to_string(),
                         value: report.figure.value,
                     },
                 )
                 .await?;
+                // In the alert's transaction: the owner hears of each alert exactly once.
+                let owner = owners
+                    .get(&report.figure.key)
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                let recipients = alert_recipients(owner, &agents);
+                match (&mailbox, recipients.is_empty()) {
+                    (_, true) => tracing::warn!(
+                        kpi = %report.figure.key,
+                        owner,
+                        "a KPI alert was raised, but its owner is no active agent (an e-mail address, a name or a role); nobody was e-mailed"
+                    ),
+                    (None, false) => tracing::warn!(
+                        kpi = %report.figure.key,
+                        "a KPI alert was raised, but no mailbox is configured to send it from (add one with `rapport mailbox add`)"
+                    ),
+                    (Some(mailbox), false) => {
+                        for to in recipients {
+                            self.queue_alert_mail(
+                                &mut tx,
+                                mailbox,
+                                to,
+                                report,
+                                before.as_deref(),
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
                 raised.push(report.figure.key.clone());
             }
         }
         tx.commit().await?;
         Ok(raised)
+    }
+
+    /// Composes the alert e-mail for one recipient and puts it in the outbound queue, in `tx`.
+    async fn queue_alert_mail(
+        &self,
+        tx: &mut Tx,
+        mailbox: &store::MailboxRow,
+        to: &store::AgentRow,
+        report: &KpiReport,
+        before: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let link = format!(
+            "{}/app/kpis/{}",
+            self.settings.public_url.trim_end_matches('/'),
+            report.figure.key
+        );
+        let status = alert_status_words(report.figure.status);
+        let value = match report.figure.value {
+            Some(v) => format!("{v:.1} ({})", report.figure.unit),
+            None => "no value".to_string(),
+        };
+        let text = format!(
+            "Hello {name},\n\n{kpi} is {status} over the last {days} days: {value}, from {n} cases{was}.\n\n\
+             The definition, the figure and the conversations behind it:\n{link}\n\n\
+             You receive this because you own this KPI in Rapport.",
+            name = to.name,
+            kpi = report.name,
+            days = ALERT_PERIOD_DAYS,
+            n = report.figure.n,
+            was = before
+                .map(|b| format!(" (it was {})", alert_status_words(b)))
+                .unwrap_or_default(),
+        );
+        let composed = mail::compose::compose_notice(
+            &mail::compose::Notice {
+                from: mail::Mailbox {
+                    address: mailbox.address.clone(),
+                    name: Some(mailbox.name.clone()),
+                },
+                to: mail::Mailbox {
+                    address: to.email.clone(),
+                    name: Some(to.name.clone()),
+                },
+                subject: format!("KPI alert: {} is {status}", report.name),
+                text,
+                date_ms: now,
+            },
+            rand::random(),
+        )
+        .map_err(|e| AppError::Invalid(format!("cannot compose the KPI alert e-mail: {e}")))?;
+        self.enqueue_outbound(
+            tx,
+            &crate::outbound::Queued {
+                conversation: None,
+                message_id: None,
+                composed: &composed,
+                from: &mailbox.address,
+                to: &to.email,
+                automatic: true,
+            },
+            now,
+        )
+        .await?;
+        Ok(())
     }
 
     /// The KPIs in exception now (managers, admins and leads).

@@ -20,6 +20,7 @@ mod process;
 mod process_log;
 mod sla;
 mod surveys;
+mod team;
 mod views;
 mod webform;
 
@@ -56,6 +57,9 @@ pub use surveys::{
     AnswerOutcome, AttributeInput, KudosChoice, OpenSurvey, ResearchAnswer, ResearchForm,
     ResearchInvitation, SurveyAnswer, SurveyAnswerPage, SurveyAnswerQuery, SurveyForm,
     SurveyOutcome, SurveySettings, SurveySettingsView, SurveyState, SURVEY_SEND_JOB,
+};
+pub use team::{
+    AgentLoad, SlaRisk, TeamList, TeamQueue, TeamView, AT_RISK_CANDIDATES, AT_RISK_WITHIN_MILLIS,
 };
 pub use views::{
     AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,

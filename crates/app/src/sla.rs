@@ -150,9 +150,9 @@ pub struct Escalation {
 }
 
 /// The calendars and policies in force, checked.
-struct Rules {
-    version: i64,
-    policies: PolicySet,
+pub(crate) struct Rules {
+    pub(crate) version: i64,
+    pub(crate) policies: PolicySet,
 }
 
 fn json_list(text: &str, what: &str) -> Result<Vec<String>> {
@@ -237,7 +237,7 @@ fn policy_set(calendars: &[CalendarView], policies: &[PolicyView]) -> Result<Pol
     PolicySet::new(compiled, named).map_err(|e| AppError::Invalid(e.to_string()))
 }
 
-async fn load_rules(tx: &mut Tx) -> Result<Rules> {
+pub(crate) async fn load_rules(tx: &mut Tx) -> Result<Rules> {
     let version = tx.sla_version().await?;
     let calendars = tx
         .sla_calendars()

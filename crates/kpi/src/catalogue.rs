@@ -81,6 +81,30 @@ pub enum Computation {
     BacklogAge { q: f64 },
 }
 
+impl Computation {
+    /// The roll-up measures this computation reads (none for the live backlog, which is
+    /// counted from the open conversations), so that one figure loads only what it needs.
+    pub fn measures(self) -> Vec<Measure> {
+        match self {
+            Computation::Percentile { measure, .. }
+            | Computation::Proportion { measure }
+            | Computation::Mean { measure }
+            | Computation::Count { measure } => vec![measure],
+            Computation::Rate {
+                numerator,
+                denominator,
+            } => vec![numerator, denominator],
+            Computation::NetPromoterScore => vec![Measure::Nps],
+            Computation::Backlog | Computation::BacklogAge { .. } => Vec::new(),
+        }
+    }
+
+    /// Whether the figure is live (the open conversations now) rather than a roll-up.
+    pub fn is_live(self) -> bool {
+        matches!(self, Computation::Backlog | Computation::BacklogAge { .. })
+    }
+}
+
 fn measure_name<S: serde::Serializer>(measure: &Measure, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(measure.as_str())
 }

@@ -151,18 +151,18 @@ enum Way {
 
 /// A WHERE clause under construction, with its bound values numbered `$1, $2, ...`.
 #[derive(Default)]
-struct Where {
+pub(crate) struct Where {
     clauses: Vec<String>,
-    args: Vec<Arg>,
+    pub(crate) args: Vec<Arg>,
 }
 
 impl Where {
-    fn arg(&mut self, arg: Arg) -> String {
+    pub(crate) fn arg(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())
     }
 
-    fn push(&mut self, clause: String) {
+    pub(crate) fn push(&mut self, clause: String) {
         self.clauses.push(clause);
     }
 
@@ -181,7 +181,7 @@ impl Where {
         }
     }
 
-    fn visibility(&mut self, visibility: &Visibility) {
+    pub(crate) fn visibility(&mut self, visibility: &Visibility) {
         match visibility {
             Visibility::All => {}
             Visibility::Nothing => self.push("1 = 0".into()),
@@ -267,7 +267,7 @@ impl Where {
         }
     }
 
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         if self.clauses.is_empty() {
             "TRUE".into()
         } else {

@@ -22,6 +22,7 @@ mod rows;
 mod scan;
 mod sla;
 mod surveys;
+mod team;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -49,6 +50,7 @@ pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,
     SurveyAnswerFilter, SurveyAnswerRow, SurveyInvitationRow, SurveySettingsRow,
 };
+pub use team::{AgentStatusCount, OldestOpen, RunningSla, TeamQueueCount};
 
 /// Everything that can go wrong in the store, in terms the use cases can act on.
 #[derive(Debug, thiserror::Error)]

@@ -223,6 +223,8 @@
         }
       } else if (document.querySelector('[data-live-region="list"]')) {
         schedule("The list was updated.");
+      } else if (document.querySelector("[data-live-page]")) {
+        schedule("Updated.");
       }
     });
     source.addEventListener("reset", function () { schedule(""); });
@@ -231,6 +233,27 @@
       try { data = JSON.parse(e.data); } catch (err) { return; }
       if (openNumber && data.conversation === openNumber) showPresence(data.people || []);
     });
+  }
+
+  // A CSV chosen from a file goes into the form's text box (the form posts text, so it
+  // also works without a script, by pasting).
+  document.querySelectorAll("input[type=file][data-csv-into]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var target = document.getElementById(input.getAttribute("data-csv-into"));
+      var file = input.files && input.files[0];
+      if (!target || !file || !window.FileReader) return;
+      var reader = new FileReader();
+      reader.onload = function () { target.value = String(reader.result || ""); };
+      reader.readAsText(file);
+    });
+  });
+
+  // A page whose figures change with time alone (SLA deadlines come closer) re-renders
+  // itself now and then, besides the live stream.
+  var refreshEvery = document.querySelector("[data-refresh-seconds]");
+  if (refreshEvery) {
+    var seconds = Number(refreshEvery.getAttribute("data-refresh-seconds"));
+    if (seconds >= 10) setInterval(function () { if (!document.hidden) refresh(""); }, seconds * 1000);
   }
 
   if (openNumber && liveUrl) {

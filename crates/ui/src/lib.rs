@@ -7,6 +7,7 @@
 //! no inline script or style, nothing from another origin. Handlers call the use cases
 //! in `app`, which check the permissions; a conversation a caller may not see is a 404.
 
+mod admin;
 mod assets;
 mod dashboard;
 mod error;
@@ -19,6 +20,7 @@ mod portal;
 mod process;
 mod session;
 mod survey;
+mod team;
 mod webform;
 mod workspace;
 
@@ -67,6 +69,16 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
         .route("/app", get(workspace::inbox))
         .route("/app/events", get(live::events))
         .route("/app/dashboard", get(dashboard::dashboard))
+        .route("/app/team", get(team::page))
+        .route(
+            "/app/benchmarks",
+            get(admin::benchmarks).post(admin::import_benchmarks),
+        )
+        .route(
+            "/app/surveys/settings",
+            get(admin::survey_settings).post(admin::save_survey_settings),
+        )
+        .route("/app/team/conversations", get(team::drill))
         .route(
             "/app/kpis/{key}",
             get(dashboard::definition).post(dashboard::update),
@@ -151,6 +163,10 @@ pub(crate) struct Layout {
     pub(crate) live: String,
     /// A manager or administrator: the frame links the process map and the initiatives.
     pub(crate) manages: bool,
+    /// A team lead, manager or administrator: the frame links the team view.
+    pub(crate) leads: bool,
+    /// An administrator: the frame links the settings pages.
+    pub(crate) administers: bool,
 }
 
 impl Layout {
@@ -162,6 +178,8 @@ impl Layout {
             user: String::new(),
             live: String::new(),
             manages: false,
+            leads: false,
+            administers: false,
         }
     }
 
@@ -184,6 +202,14 @@ impl Layout {
                     ..
                 }
             ),
+            leads: matches!(
+                viewer.principal,
+                domain::Principal::Agent {
+                    role: domain::Role::Lead | domain::Role::Manager | domain::Role::Admin,
+                    ..
+                }
+            ),
+            administers: viewer.principal.can_administer(),
         }
     }
 

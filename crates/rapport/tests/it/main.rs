@@ -11,6 +11,7 @@ mod consumers;
 mod imap;
 mod initiatives;
 mod kpi;
+mod lead;
 mod mail;
 mod process_log;
 mod process_page;
