@@ -8,6 +8,7 @@
 //! in `app`, which check the permissions; a conversation a caller may not see is a 404.
 
 mod assets;
+mod chat;
 mod dashboard;
 mod error;
 mod form;
@@ -30,6 +31,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use web::AppState;
 
+pub use chat::CHAT_CONTENT_SECURITY_POLICY;
 pub use live::Live;
 pub use webform::EMBED_CONTENT_SECURITY_POLICY;
 
@@ -52,6 +54,11 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
     let embeddable = Router::new()
         .route("/form", get(webform::page).post(webform::submit))
         .layer(middleware::from_fn(webform::embed_headers));
+    // So may the chat widget, with its script and its socket.
+    let chat = Router::new()
+        .route("/chat", get(chat::page))
+        .route("/chat/ws", get(chat::socket))
+        .layer(middleware::from_fn(chat::chat_headers));
     Router::new()
         .route("/", get(session::home))
         .route("/login", get(session::login_page).post(session::login))
@@ -108,6 +115,8 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .layer(middleware::from_fn(page_headers))
         .merge(embeddable)
+        .merge(chat)
+        .layer(Extension(std::sync::Arc::new(chat::ChatLimits::default())))
         .layer(Extension(live.clone()))
         .layer(Extension(anonymous))
         .with_state(state)
