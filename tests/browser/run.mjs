@@ -327,6 +327,8 @@ try {
       await chat.getByLabel("Your message").fill(question);
       await chat.getByRole("button", { name: "Start chat" }).click();
       await chat.locator("#chat-log li.from-customer:not(.pending)").getByText(question).waitFor({ timeout: 15000 });
+      check(await chat.locator("#chat-start").isHidden(), "the start form is still shown once the chat started");
+      check(await chat.getByLabel("Message", { exact: true }).isVisible(), "no message box once the chat started");
       // The agent finds the chat among the new conversations and answers it.
       await lead.goto(`${base}/app?status=new&sort=-created_at`);
       const link = lead.getByRole("link", { name: new RegExp(`Chat with Chris Chatter: Is my chat ${stamp}`) });
@@ -349,6 +351,7 @@ try {
       await resumed.getByRole("heading", { name: "This chat has ended" }).waitFor();
       await resumed.getByRole("button", { name: "E-mail the transcript" }).click();
       await resumed.getByText("The transcript is on its way.").waitFor();
+      check(await resumed.locator("#chat-compose").isHidden(), "the message box is still shown after the chat ended");
       await visitor.screenshot({ path: path.join(shots, "chat-ended.png") });
     } finally {
       await visitorContext.close();
