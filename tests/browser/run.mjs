@@ -328,6 +328,57 @@ try {
     check((await lead.locator("main").textContent()).length > 0, "the list behind the number is empty");
   });
 
+  await step("a chat from the widget reaches an agent and the answer comes back", async () => {
+    const question = `Is my chat ${stamp} reaching you?`;
+    const answer = `Yes, chat ${stamp} reached Lena.`;
+    const visitorContext = await browser.newContext({ viewport: { width: 900, height: 900 } });
+    const visitor = watch(await visitorContext.newPage());
+    // Another site (another origin) that embeds the chat widget.
+    const site = http.createServer((request, response) => {
+      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      response.end(`<!doctype html><title>Acme Ltd</title><link rel="icon" href="data:,"><h1>Acme Ltd</h1><iframe src="${base}/chat" title="Chat with us" width="480" height="720"></iframe>`);
+    });
+    const sitePort = await freePort();
+    await new Promise((resolve) => site.listen(sitePort, "127.0.0.1", resolve));
+    try {
+      await visitor.goto(`http://127.0.0.1:${sitePort}/`);
+      const chat = visitor.frameLocator("iframe");
+      await chat.getByLabel("Your name").fill("Chris Chatter");
+      await chat.getByLabel(/Your e-mail address/).fill(`chat-${stamp}@demo.test`);
+      await chat.getByLabel("Your message").fill(question);
+      await chat.getByRole("button", { name: "Start chat" }).click();
+      await chat.locator("#chat-log li.from-customer:not(.pending)").getByText(question).waitFor({ timeout: 15000 });
+      check(await chat.locator("#chat-start").isHidden(), "the start form is still shown once the chat started");
+      check(await chat.getByLabel("Message", { exact: true }).isVisible(), "no message box once the chat started");
+      // The agent finds the chat among the new conversations and answers it.
+      await lead.goto(`${base}/app?status=new&sort=-created_at`);
+      const link = lead.getByRole("link", { name: new RegExp(`Chat with Chris Chatter: Is my chat ${stamp}`) });
+      await link.waitFor({ timeout: 15000 });
+      await Promise.all([lead.waitForURL(/\/app\/conversations\/\d+$/), link.click()]);
+      check((await lead.locator(".timeline").textContent()).includes(question), "the agent does not see the chat message");
+      await lead.getByLabel("Your reply or note").fill(answer);
+      await Promise.all([lead.waitForURL(/#m\d+$/), lead.getByRole("button", { name: "Send" }).click()]);
+      await lead.screenshot({ path: path.join(shots, "chat-agent.png"), fullPage: true });
+      // The answer arrives in the widget without a reload.
+      await chat.locator("#chat-log li.from-agent").getByText(answer).waitFor({ timeout: 15000 });
+      await visitor.screenshot({ path: path.join(shots, "chat-widget.png") });
+      // A reload resumes the same chat.
+      await visitor.reload();
+      const resumed = visitor.frameLocator("iframe");
+      await resumed.locator("#chat-log li.from-agent").getByText(answer).waitFor({ timeout: 15000 });
+      check(await resumed.getByText(question).isVisible(), "the resumed chat lost the customer's message");
+      // Ending it offers the transcript by e-mail.
+      await resumed.getByRole("button", { name: "End chat" }).click();
+      await resumed.getByRole("heading", { name: "This chat has ended" }).waitFor();
+      await resumed.getByRole("button", { name: "E-mail the transcript" }).click();
+      await resumed.getByText("The transcript is on its way.").waitFor();
+      check(await resumed.locator("#chat-compose").isHidden(), "the message box is still shown after the chat ended");
+      await visitor.screenshot({ path: path.join(shots, "chat-ended.png") });
+    } finally {
+      await visitorContext.close();
+      site.close();
+    }
+  });
   await leadContext.close();
   await managerContext.close();
 

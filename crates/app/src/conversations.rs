@@ -210,11 +210,33 @@ impl App {
         origin: Option<&MailOrigin>,
         now: i64,
     ) -> Result<ConversationView> {
-        let actor = by.actor();
         let mut tx = self.store.begin().await?;
+        let row = self
+            .create_in_tx(&mut tx, by, input, subject, tags, origin, None, now)
+            .await?;
+        tx.commit().await?;
+        self.conversation_view(row).await
+    }
+
+    /// Opens a conversation in `tx` (checked by the caller): the row, its first message and
+    /// their events. `customer_channel`: where a customer principal writes from (the portal,
+    /// `web`, when not said).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn create_in_tx(
+        &self,
+        tx: &mut Tx,
+        by: &Principal,
+        input: &NewConversationInput,
+        subject: &str,
+        tags: &[String],
+        origin: Option<&MailOrigin>,
+        customer_channel: Option<Channel>,
+        now: i64,
+    ) -> Result<ConversationRow> {
+        let actor = by.actor();
         let customer_id = match by {
             Principal::Customer { id } => *id,
-            _ => find_or_create_customer(&mut tx, &input.customer, now).await?,
+            _ => find_or_create_customer(tx, &input.customer, now).await?,
         };
         let priority = input.priority.unwrap_or(Priority::Normal);
         let status = if input.message.kind == MessageKind::Customer {
@@ -239,7 +261,7 @@ impl App {
             })
             .await?;
         record(
-            &mut tx,
+            tx,
             Some(number),
             actor,
             now,
@@ -257,7 +279,7 @@ impl App {
         for tag in tags {
             if tx.add_tag(number, tag).await? {
                 record(
-                    &mut tx,
+                    tx,
                     Some(number),
                     actor,
                     now,
@@ -284,11 +306,19 @@ impl App {
             solved_at: None,
             closed_at: None,
         };
-        add_message_in_tx(&mut tx, &mut row, by, &input.message, origin, now).await?;
+        add_message_in_tx(
+            tx,
+            &mut row,
+            by,
+            &input.message,
+            origin,
+            customer_channel,
+            now,
+        )
+        .await?;
         // The row was inserted with its first message counted: nothing left to write.
         debug_assert_eq!(row.message_count, 1);
-        tx.commit().await?;
-        self.conversation_view(row).await
+        Ok(row)
     }
 
     /// Checks that a group and an agent exist, and that the agent belongs to the group.
@@ -350,6 +380,23 @@ impl App {
         message: MessageInput,
         status_after: Option<Status>,
         origin: Option<&MailOrigin>,
+        now: i64,
+    ) -> Result<PostedMessage> {
+        self.add_message_via(by, number, message, status_after, origin, None, now)
+            .await
+    }
+
+    /// [`App::add_message_with`], with the channel a customer principal writes from
+    /// (`None`: the portal, `web`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn add_message_via(
+        &self,
+        by: &Principal,
+        number: i64,
+        message: MessageInput,
+        status_after: Option<Status>,
+        origin: Option<&MailOrigin>,
+        customer_channel: Option<Channel>,
         now: i64,
     ) -> Result<PostedMessage> {
         check_message_text(&message.text)?;
@@ -438,13 +485,30 @@ impl App {
                 .conversation_for_update(follow_up)
                 .await?
                 .ok_or_else(|| not_found(follow_up))?;
-            let message_id =
-                add_message_in_tx(&mut tx, &mut new_row, by, &message, origin, now).await?;
+            let message_id = add_message_in_tx(
+                &mut tx,
+                &mut new_row,
+                by,
+                &message,
+                origin,
+                customer_channel,
+                now,
+            )
+            .await?;
             tx.update_conversation(&new_row).await?;
             tx.commit().await?;
             return self.posted(by, message_id, new_row).await;
         }
-        let message_id = add_message_in_tx(&mut tx, &mut row, by, &message, origin, now).await?;
+        let message_id = add_message_in_tx(
+            &mut tx,
+            &mut row,
+            by,
+            &message,
+            origin,
+            customer_channel,
+            now,
+        )
+        .await?;
         if let Some(key) = &mail_key {
             let attachments = message
                 .attachments
@@ -1050,12 +1114,14 @@ pub(crate) async fn find_or_create_customer(
 }
 
 /// Stores a message with its attachments and its event, and counts it on the conversation.
+/// `customer_channel`: where a customer principal writes from (`None`: the portal, `web`).
 async fn add_message_in_tx(
     tx: &mut Tx,
     row: &mut ConversationRow,
     by: &Principal,
     message: &MessageInput,
     origin: Option<&MailOrigin>,
+    customer_channel: Option<Channel>,
     now: i64,
 ) -> Result<i64> {
     let actor = by.actor();
@@ -1066,7 +1132,9 @@ async fn add_message_in_tx(
         _ => actor,
     };
     let channel = match message.kind {
-        MessageKind::Customer if matches!(by, Principal::Customer { .. }) => Channel::Web,
+        MessageKind::Customer if matches!(by, Principal::Customer { .. }) => {
+            customer_channel.unwrap_or(Channel::Web)
+        }
         _ => Channel::parse(&row.channel).unwrap_or(Channel::Api),
     };
     let html = match origin.and_then(|o| o.html.as_deref()) {

@@ -6,6 +6,7 @@
 //! over these functions. Time is always passed in (`now`, milliseconds UTC).
 
 mod auth;
+mod chat;
 mod consumers;
 mod conversations;
 mod customers;
@@ -34,6 +35,10 @@ pub use crate::sla::{
     SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
 };
 pub use auth::{LoginOutcome, NewToken, TokenView};
+pub use chat::{
+    ChatAuthor, ChatHandle, ChatLine, ChatView, ChatVisitor, StartedChat, MAX_CHAT_MESSAGE_CHARS,
+    MAX_TRANSCRIPTS_PER_CHAT,
+};
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{
     AttachmentInput, ConversationList, CustomerInput, ListQuery, MessageInput,

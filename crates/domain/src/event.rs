@@ -232,6 +232,21 @@ pub enum EventPayload {
         kpi: String,
         started_at: i64,
     },
+    /// A customer started a live chat from the widget; its first message opened the
+    /// conversation (`identity`: `email` when they gave an address, else `chat`).
+    ChatStarted {
+        chat_id: i64,
+        identity: String,
+    },
+    /// The customer ended the chat.
+    ChatEnded {
+        chat_id: i64,
+    },
+    /// The customer asked for the chat's transcript by e-mail; it was queued.
+    ChatTranscriptQueued {
+        chat_id: i64,
+        outbound_id: i64,
+    },
 }
 
 /// What an SLA target measures (the definitions are in the `sla` crate).
@@ -347,6 +362,9 @@ impl EventPayload {
             EventPayload::KpiAlerted { .. } => "kpi_alerted",
             EventPayload::BenchmarksImported { .. } => "benchmarks_imported",
             EventPayload::InitiativeRecorded { .. } => "initiative_recorded",
+            EventPayload::ChatStarted { .. } => "chat_started",
+            EventPayload::ChatEnded { .. } => "chat_ended",
+            EventPayload::ChatTranscriptQueued { .. } => "chat_transcript_queued",
         }
     }
 

@@ -7,6 +7,7 @@
 //! Instants are `i64` milliseconds since the epoch (UTC); ids are `i64`.
 
 mod bulk;
+mod chat;
 mod conversations;
 mod directory;
 mod events;
@@ -33,6 +34,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use bulk::{sqlite_reference_commits, ReferenceMail, SqliteMailReference, Value};
+pub use chat::ChatRow;
 pub use conversations::{
     ConversationDetail, ConversationFilter, ConversationPage, ConversationSort, NewConversation,
     NewMessage, QueueCounts,

@@ -64,6 +64,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_initiatives.sql"),
         include_str!("../migrations/postgres/0010_initiatives.sql"),
     ),
+    (
+        11,
+        "chat",
+        include_str!("../migrations/sqlite/0011_chat.sql"),
+        include_str!("../migrations/postgres/0011_chat.sql"),
+    ),
 ];
 
 impl Store {

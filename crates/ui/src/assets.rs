@@ -6,11 +6,15 @@ use axum::response::{IntoResponse, Response};
 
 const APP_CSS: &str = include_str!("../assets/app.css");
 const APP_JS: &str = include_str!("../assets/app.js");
+const CHAT_CSS: &str = include_str!("../assets/chat.css");
+const CHAT_JS: &str = include_str!("../assets/chat.js");
 
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let (body, content_type) = match name.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "chat.css" => (CHAT_CSS, "text/css; charset=utf-8"),
+        "chat.js" => (CHAT_JS, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
     (

@@ -118,6 +118,9 @@ pub(crate) fn describe_event(event: &EventView, names: &Names) -> Option<String>
         "merged_from" => format!("#{} merged into this one", id("source").unwrap_or_default()),
         "follow_up_created" => format!("follow-up #{} opened", id("follow_up").unwrap_or_default()),
         "mail_queued" => "e-mail queued".into(),
+        "chat_started" => "chat started".into(),
+        "chat_ended" => "the customer ended the chat".into(),
+        "chat_transcript_queued" => "chat transcript sent to the customer".into(),
         "mail_delivery" => format!("e-mail {}", text("state")),
         "survey_sent" => format!(
             "{} survey sent ({})",

@@ -9,6 +9,7 @@
 
 mod admin;
 mod assets;
+mod chat;
 mod dashboard;
 mod error;
 mod form;
@@ -32,6 +33,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use web::AppState;
 
+pub use chat::CHAT_CONTENT_SECURITY_POLICY;
 pub use live::Live;
 pub use webform::EMBED_CONTENT_SECURITY_POLICY;
 
@@ -54,6 +56,11 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
     let embeddable = Router::new()
         .route("/form", get(webform::page).post(webform::submit))
         .layer(middleware::from_fn(webform::embed_headers));
+    // So may the chat widget, with its script and its socket.
+    let chat = Router::new()
+        .route("/chat", get(chat::page))
+        .route("/chat/ws", get(chat::socket))
+        .layer(middleware::from_fn(chat::chat_headers));
     Router::new()
         .route("/", get(session::home))
         .route("/login", get(session::login_page).post(session::login))
@@ -120,6 +127,8 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .layer(middleware::from_fn(page_headers))
         .merge(embeddable)
+        .merge(chat)
+        .layer(Extension(std::sync::Arc::new(chat::ChatLimits::default())))
         .layer(Extension(live.clone()))
         .layer(Extension(anonymous))
         .with_state(state)

@@ -43,15 +43,15 @@ const SESSION_RECHECK: Duration = Duration::from_secs(30);
 /// Presence lasts this long unless renewed (the page renews it every 10 s).
 pub(crate) const PRESENCE_TTL_MILLIS: i64 = 30_000;
 
-/// What the poller and presence send to every stream.
+/// What the poller and presence send to every stream (and to every chat socket).
 #[derive(Clone)]
-enum Message {
+pub(crate) enum Message {
     Events(Arc<Vec<LiveEvent>>),
     Presence(Arc<PresenceUpdate>),
 }
 
 /// Who is on a conversation now.
-struct PresenceUpdate {
+pub(crate) struct PresenceUpdate {
     conversation: i64,
     reach: Reach,
     people: Vec<Present>,
@@ -133,9 +133,14 @@ impl Live {
         *self.inner.closed.borrow()
     }
 
+    /// Changes when the server shuts down (see [`Live::close`]).
+    pub(crate) fn closed(&self) -> watch::Receiver<bool> {
+        self.inner.closed.subscribe()
+    }
+
     /// Joins the broadcast and starts the poller if nobody listened. Returns the receiver
     /// and the position of the last batch broadcast before it joined.
-    async fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
         state: &AppState,
     ) -> app::Result<(broadcast::Receiver<Message>, Cursor)> {

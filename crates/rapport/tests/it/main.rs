@@ -6,6 +6,7 @@
 //! turns a missing PostgreSQL into a failure instead of a skip.
 
 mod api;
+mod chat;
 mod cli;
 mod consumers;
 mod imap;

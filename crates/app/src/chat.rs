@@ -1,0 +1,601 @@
+//! Live chat: a customer writes from the embeddable widget, an agent answers in the
+//! workspace. A chat is a conversation like any other (channel `chat`): its first message
+//! opens the conversation through the same code as every other channel, and each later one
+//! is a customer message on it. The customer is recognised by the e-mail address they give,
+//! and otherwise by a chat handle the widget keeps (a random visitor id), so one customer
+//! spans e-mail, form and chat.
+//!
+//! The widget holds the chat's token, which names exactly one conversation; only its
+//! SHA-256 is stored. What the customer may see of that conversation is decided here: the
+//! customer's messages and the team's public replies, never notes, events or other
+//! conversations. A chat ends when the customer ends it, or when the team solves, closes or
+//! merges its conversation; the customer can then have the transcript sent by e-mail,
+//! through the outbound mail queue.
+
+use domain::conversation::{check_message_text, clean_subject};
+use domain::{
+    normalize_identity, Actor, Channel, EventPayload, IdentityKind, MessageKind, Principal, Status,
+};
+use store::ChatRow;
+
+use crate::auth::{secret, secret_hash};
+use crate::conversations::find_or_create_customer;
+use crate::outbound::Queued;
+use crate::views::status_of;
+use crate::{record, App, AppError, CustomerInput, MessageInput, NewConversationInput, Result};
+
+/// The longest chat message, in characters (a chat is not the place for essays; the web
+/// form and e-mail take long texts).
+pub const MAX_CHAT_MESSAGE_CHARS: usize = 4_000;
+/// How many transcripts one chat may send (each goes to an address the customer typed).
+pub const MAX_TRANSCRIPTS_PER_CHAT: i64 = 3;
+/// The prefix of the chat handles the widget keeps: `visitor-` and 32 hex digits.
+const VISITOR_PREFIX: &str = "visitor-";
+
+/// Who starts a chat, as typed in the widget.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatVisitor {
+    pub name: String,
+    /// Optional: "" when they gave none.
+    pub email: String,
+    /// The chat handle the widget kept from an earlier chat, if any (one the server made).
+    pub visitor: Option<String>,
+}
+
+/// An open chat, as the widget's connection holds it: which chat and which conversation.
+/// Made only by [`App::start_chat`] and [`App::resume_chat`], so holding one proves the
+/// token was presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatHandle {
+    id: i64,
+    conversation: i64,
+}
+
+impl ChatHandle {
+    /// The conversation this chat is.
+    pub fn conversation(&self) -> i64 {
+        self.conversation
+    }
+}
+
+/// Who wrote a line of the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatAuthor {
+    Customer,
+    Agent,
+}
+
+impl ChatAuthor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatAuthor::Customer => "customer",
+            ChatAuthor::Agent => "agent",
+        }
+    }
+}
+
+/// A line of the chat as the customer sees it: their own messages and public replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// The message's id (the widget uses it to show each line once).
+    pub id: i64,
+    pub author: ChatAuthor,
+    /// The customer's name, or the agent's.
+    pub name: String,
+    pub text: String,
+    pub at: i64,
+}
+
+/// What the customer sees of their chat now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatView {
+    pub conversation: i64,
+    pub visitor_name: String,
+    /// Where a transcript goes unless they give another address.
+    pub email: Option<String>,
+    pub lines: Vec<ChatLine>,
+    /// Ended by the customer, or solved, closed or merged by the team.
+    pub ended: bool,
+}
+
+/// A chat just started: the token for the widget (shown once), the chat and its first line.
+#[derive(Debug, Clone)]
+pub struct StartedChat {
+    pub token: String,
+    /// The chat handle to keep for the next chat (`visitor-…`).
+    pub visitor: String,
+    pub chat: ChatHandle,
+    pub line: ChatLine,
+}
+
+fn gone() -> AppError {
+    AppError::NotFound("chat (it may have been removed; start a new one)".into())
+}
+
+fn ended_error() -> AppError {
+    AppError::Invalid("This chat has ended. Start a new chat to write to us again.".into())
+}
+
+/// A chat handle made by this server, or nothing (anything else is not trusted, so nobody
+/// can name another visitor's handle by guessing a pattern).
+fn valid_visitor(handle: &str) -> Option<String> {
+    let hex = handle.trim().strip_prefix(VISITOR_PREFIX)?;
+    (hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| format!("{VISITOR_PREFIX}{hex}"))
+}
+
+/// Checks a chat message's text: not empty, not too long.
+fn check_chat_text(text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(AppError::Invalid("Write a message first.".into()));
+    }
+    let length = text.chars().count();
+    if length > MAX_CHAT_MESSAGE_CHARS {
+        return Err(AppError::Invalid(format!(
+            "The message is {length} characters long; a chat message may have up to {MAX_CHAT_MESSAGE_CHARS}. Split it, or use the contact form."
+        )));
+    }
+    check_message_text(text)?;
+    Ok(())
+}
+
+/// The conversation's subject: the start of the first message, on one line.
+fn chat_subject(name: &str, text: &str) -> String {
+    let first: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(80)
+        .collect();
+    let subject = format!("Chat with {name}: {first}");
+    clean_subject(&subject).unwrap_or_else(|_| format!("Chat with {name}"))
+}
+
+/// `HH:MM` UTC of an instant, for the transcript.
+fn clock_time(millis: i64) -> String {
+    jiff::Timestamp::from_millisecond(millis)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+impl App {
+    /// Checks who starts a chat before anything is written, so the widget can say what is
+    /// wrong at once. Returns the visitor as it will be used (trimmed, the e-mail address
+    /// normalised, an untrusted handle dropped).
+    pub fn check_chat_visitor(&self, visitor: &ChatVisitor) -> Result<ChatVisitor> {
+        let mut problems = Vec::new();
+        let name = visitor.name.trim();
+        if name.is_empty() {
+            problems.push("Enter your name, so that we know whom we are talking to.".to_string());
+        } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            problems.push("Your name must be at most 100 characters, on one line.".into());
+        }
+        let email = visitor.email.trim();
+        let email = if email.is_empty() {
+            String::new()
+        } else {
+            match normalize_identity(IdentityKind::Email, email) {
+                Ok(email) => email,
+                Err(_) => {
+                    problems.push(format!(
+                        "“{email}” does not look like an e-mail address (like name@example.com); leave it empty if you prefer."
+                    ));
+                    String::new()
+                }
+            }
+        };
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems.join(" ")));
+        }
+        Ok(ChatVisitor {
+            name: name.to_string(),
+            email,
+            visitor: visitor.visitor.as_deref().and_then(valid_visitor),
+        })
+    }
+
+    /// The first message of a chat: opens the conversation (channel `chat`) for the customer
+    /// with that e-mail address or chat handle (found, or created), with the chat bound to
+    /// it, in one transaction. The message is durable when this returns.
+    pub async fn start_chat(
+        &self,
+        visitor: &ChatVisitor,
+        text: &str,
+        now: i64,
+    ) -> Result<StartedChat> {
+        let visitor = self.check_chat_visitor(visitor)?;
+        check_chat_text(text)?;
+        let handle = visitor.visitor.clone().unwrap_or_else(|| {
+            format!(
+                "{VISITOR_PREFIX}{}",
+                hex::encode(rand::random::<[u8; 16]>())
+            )
+        });
+        let email = Some(visitor.email.clone()).filter(|e| !e.is_empty());
+        let input = NewConversationInput {
+            subject: chat_subject(&visitor.name, text),
+            customer: CustomerInput {
+                email: email.clone(),
+                phone: None,
+                chat: Some(handle.clone()),
+                name: Some(visitor.name.clone()),
+            },
+            message: MessageInput {
+                kind: MessageKind::Customer,
+                text: text.to_string(),
+                attachments: Vec::new(),
+            },
+            channel: Channel::Chat,
+            priority: None,
+            group_id: None,
+            assignee_id: None,
+            tags: Vec::new(),
+            custom_fields: serde_json::Map::new(),
+        };
+        let subject = clean_subject(&input.subject)?;
+        let token = secret();
+        // Two first contacts from one new address at once race to create the customer; the
+        // loser sees a uniqueness conflict and tries again (as every channel does).
+        let mut attempt = 0;
+        let (chat_id, row) = loop {
+            attempt += 1;
+            let mut tx = self.store.begin().await?;
+            let outcome = async {
+                let customer_id = find_or_create_customer(&mut tx, &input.customer, now).await?;
+                let by = Principal::Customer { id: customer_id };
+                let row = self
+                    .create_in_tx(
+                        &mut tx,
+                        &by,
+                        &input,
+                        &subject,
+                        &[],
+                        None,
+                        Some(Channel::Chat),
+                        now,
+                    )
+                    .await?;
+                let chat_id = tx
+                    .insert_chat(
+                        &secret_hash(&token),
+                        row.number,
+                        &visitor.name,
+                        email.as_deref(),
+                        now,
+                    )
+                    .await?;
+                record(
+                    &mut tx,
+                    Some(row.number),
+                    Actor::Customer(customer_id),
+                    now,
+                    &EventPayload::ChatStarted {
+                        chat_id,
+                        identity: if email.is_some() { "email" } else { "chat" }.into(),
+                    },
+                )
+                .await?;
+                Ok::<_, AppError>((chat_id, row))
+            }
+            .await;
+            match outcome {
+                Ok(done) => {
+                    tx.commit().await?;
+                    break done;
+                }
+                Err(AppError::Conflict(_)) if attempt < 3 => {
+                    tx.rollback().await?;
+                    continue;
+                }
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            }
+        };
+        let chat = ChatHandle {
+            id: chat_id,
+            conversation: row.number,
+        };
+        let line = self
+            .chat_view(&chat)
+            .await?
+            .lines
+            .into_iter()
+            .next()
+            .ok_or_else(gone)?;
+        Ok(StartedChat {
+            token,
+            visitor: handle,
+            chat,
+            line,
+        })
+    }
+
+    /// The chat a widget's token names (after a reload). Any other token is `NotFound`.
+    pub async fn resume_chat(&self, token: &str) -> Result<ChatHandle> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 200 {
+            return Err(gone());
+        }
+        let row = self
+            .store
+            .chat_by_token(&secret_hash(token))
+            .await?
+            .ok_or_else(gone)?;
+        Ok(ChatHandle {
+            id: row.id,
+            conversation: row.conversation,
+        })
+    }
+
+    async fn chat_row(&self, chat: &ChatHandle) -> Result<(ChatRow, store::ConversationRow)> {
+        let row = self.store.chat(chat.id).await?.ok_or_else(gone)?;
+        let conversation = self
+            .store
+            .conversation(row.conversation)
+            .await?
+            .ok_or_else(gone)?;
+        Ok((row, conversation))
+    }
+
+    /// What the customer sees of their chat: their messages and the team's public replies
+    /// (never notes), and whether it has ended.
+    pub async fn chat_view(&self, chat: &ChatHandle) -> Result<ChatView> {
+        let (row, conversation) = self.chat_row(chat).await?;
+        let status = status_of(&conversation)?;
+        let ended = row.ended_at.is_some()
+            || conversation.merged_into.is_some()
+            || matches!(status, Status::Solved | Status::Closed);
+        let mut agents: Vec<(i64, String)> = Vec::new();
+        let mut lines = Vec::new();
+        // Only this conversation's messages: a merged chat shows what it had, nothing of
+        // the conversation it was merged into.
+        for message in self.store.messages(row.conversation).await? {
+            let author = match MessageKind::parse(&message.kind) {
+                Some(MessageKind::Customer) => ChatAuthor::Customer,
+                Some(MessageKind::Reply) => ChatAuthor::Agent,
+                _ => continue,
+            };
+            let name = match (author, message.author_id) {
+                (ChatAuthor::Customer, _) => row.visitor_name.clone(),
+                (ChatAuthor::Agent, Some(id)) => match agents.iter().find(|(a, _)| *a == id) {
+                    Some((_, name)) => name.clone(),
+                    None => {
+                        let name = self
+                            .store
+                            .agent(id)
+                            .await?
+                            .map(|a| {
+                                if a.name.is_empty() {
+                                    "Support".into()
+                                } else {
+                                    a.name
+                                }
+                            })
+                            .unwrap_or_else(|| "Support".into());
+                        agents.push((id, name.clone()));
+                        name
+                    }
+                },
+                (ChatAuthor::Agent, None) => "Support".into(),
+            };
+            lines.push(ChatLine {
+                id: message.id,
+                author,
+                name,
+                text: message.body_text,
+                at: message.created_at,
+            });
+        }
+        Ok(ChatView {
+            conversation: row.conversation,
+            visitor_name: row.visitor_name,
+            email: row.email,
+            lines,
+            ended,
+        })
+    }
+
+    /// A later message of the chat: a customer message on its conversation, durable when
+    /// this returns. Refused once the chat has ended.
+    pub async fn post_chat_message(
+        &self,
+        chat: &ChatHandle,
+        text: &str,
+        now: i64,
+    ) -> Result<ChatLine> {
+        check_chat_text(text)?;
+        let (row, conversation) = self.chat_row(chat).await?;
+        let status = status_of(&conversation)?;
+        if row.ended_at.is_some()
+            || conversation.merged_into.is_some()
+            || matches!(status, Status::Solved | Status::Closed)
+        {
+            return Err(ended_error());
+        }
+        // The customer is whoever the conversation is for now (customers can be merged).
+        let by = Principal::Customer {
+            id: conversation.customer_id,
+        };
+        let posted = self
+            .add_message_via(
+                &by,
+                row.conversation,
+                MessageInput {
+                    kind: MessageKind::Customer,
+                    text: text.to_string(),
+                    attachments: Vec::new(),
+                },
+                None,
+                None,
+                Some(Channel::Chat),
+                now,
+            )
+            .await?;
+        Ok(ChatLine {
+            id: posted.message.id,
+            author: ChatAuthor::Customer,
+            name: row.visitor_name,
+            text: posted.message.text,
+            at: posted.message.created_at,
+        })
+    }
+
+    /// The customer ends the chat (once; ending it again changes nothing). The conversation
+    /// stays as it is: solving it is the team's decision.
+    pub async fn end_chat(&self, chat: &ChatHandle, now: i64) -> Result<()> {
+        let (_, conversation) = self.chat_row(chat).await?;
+        let mut tx = self.store.begin().await?;
+        if tx.end_chat(chat.id, now).await? {
+            record(
+                &mut tx,
+                Some(chat.conversation),
+                Actor::Customer(conversation.customer_id),
+                now,
+                &EventPayload::ChatEnded { chat_id: chat.id },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends the chat's transcript (what the customer saw: their messages and the public
+    /// replies) to `email`, or to the address they gave when starting, through the outbound
+    /// mail queue. At most [`MAX_TRANSCRIPTS_PER_CHAT`] per chat. Returns the outbound id.
+    pub async fn request_chat_transcript(
+        &self,
+        chat: &ChatHandle,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<i64> {
+        let view = self.chat_view(chat).await?;
+        let to = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(typed) => normalize_identity(IdentityKind::Email, typed).map_err(|_| {
+                AppError::Invalid(format!(
+                    "“{typed}” does not look like an e-mail address (like name@example.com)."
+                ))
+            })?,
+            None => view.email.clone().ok_or_else(|| {
+                AppError::Invalid("Enter the e-mail address the transcript should go to.".into())
+            })?,
+        };
+        let mailboxes = self.store.mailboxes().await?;
+        let Some(mailbox) = mailboxes.first() else {
+            tracing::warn!(
+                "a chat transcript was asked for, but no mailbox is configured to send it from (add one with `rapport mailbox add`)"
+            );
+            return Err(AppError::Invalid(
+                "Sorry, transcripts cannot be sent by e-mail from here yet.".into(),
+            ));
+        };
+        let (_, conversation) = self.chat_row(chat).await?;
+        let mut text = format!(
+            "Hello {},\n\nhere is the transcript of your chat with us (reference #{}).\n\n",
+            view.visitor_name, view.conversation
+        );
+        for line in &view.lines {
+            text.push_str(&format!(
+                "[{}] {}:\n{}\n\n",
+                clock_time(line.at),
+                line.name,
+                line.text.trim_end()
+            ));
+        }
+        text.push_str("Thank you for chatting with us.");
+        let composed = mail::compose::compose_notice(
+            &mail::compose::Notice {
+                from: mail::Mailbox {
+                    address: mailbox.address.clone(),
+                    name: Some(mailbox.name.clone()),
+                },
+                to: mail::Mailbox {
+                    address: to.clone(),
+                    name: None,
+                },
+                subject: format!("Transcript of your chat [#{}]", view.conversation),
+                text,
+                date_ms: now,
+            },
+            rand::random(),
+        )
+        .map_err(|e| AppError::Invalid(format!("cannot compose the transcript e-mail: {e}")))?;
+        let mut tx = self.store.begin().await?;
+        if !tx
+            .count_chat_transcript(chat.id, MAX_TRANSCRIPTS_PER_CHAT)
+            .await?
+        {
+            tx.rollback().await?;
+            return Err(AppError::Invalid(format!(
+                "The transcript of this chat was already sent {MAX_TRANSCRIPTS_PER_CHAT} times."
+            )));
+        }
+        let outbound_id = self
+            .enqueue_outbound(
+                &mut tx,
+                &Queued {
+                    conversation: Some(view.conversation),
+                    message_id: None,
+                    composed: &composed,
+                    from: &mailbox.address,
+                    to: &to,
+                    automatic: true,
+                },
+                now,
+            )
+            .await?;
+        record(
+            &mut tx,
+            Some(view.conversation),
+            Actor::Customer(conversation.customer_id),
+            now,
+            &EventPayload::ChatTranscriptQueued {
+                chat_id: chat.id,
+                outbound_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(outbound_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_handles_this_server_makes_are_trusted() {
+        let good = format!("{VISITOR_PREFIX}{}", "0123456789abcdef".repeat(2));
+        assert_eq!(valid_visitor(&good), Some(good.clone()));
+        for bad in [
+            "",
+            "visitor-",
+            "visitor-xyz",
+            "ann@example.com",
+            "visitor-0123456789ABCDEF0123456789abcdef",
+            "visitor-0123456789abcdef0123456789abcdef0",
+        ] {
+            assert_eq!(valid_visitor(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chat_text_must_be_there_and_short() {
+        assert!(check_chat_text("Hello").is_ok());
+        assert!(check_chat_text("  \n ").is_err());
+        assert!(check_chat_text(&"x".repeat(MAX_CHAT_MESSAGE_CHARS)).is_ok());
+        assert!(check_chat_text(&"x".repeat(MAX_CHAT_MESSAGE_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_subject_is_the_start_of_the_first_message_on_one_line() {
+        assert_eq!(
+            chat_subject("Ann", "Where is\n my   parcel?"),
+            "Chat with Ann: Where is my parcel?"
+        );
+        assert!(chat_subject("Ann", &"long ".repeat(100)).chars().count() < 100);
+    }
+}

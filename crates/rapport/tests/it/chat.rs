@@ -1,0 +1,610 @@
+//! The live-chat widget over a real WebSocket, against a real server on a loopback port:
+//! a chat is a conversation on the chat channel, the customer sees the team's public replies
+//! live and never its notes, a token opens only its own chat, the transcript goes through
+//! the outbound mail queue, and bad frames get error frames.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{Actor, Channel, IdentityKind, MessageKind, Principal, Status};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::support::*;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A server for one test on 127.0.0.1 (a port the system picks), with a clock the test sets.
+struct Server {
+    base: String,
+    db: TestDb,
+    clock: Arc<AtomicI64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(db: TestDb) -> Server {
+        let clock = Arc::new(AtomicI64::new(T0));
+        let now = clock.clone();
+        let state = web::AppState::new(
+            db.app(),
+            Arc::new(move || now.load(Ordering::SeqCst)),
+            false,
+        );
+        let live = ::ui::Live::default();
+        let router = web::router(state.clone()).merge(::ui::router_with(state, &live));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+                live.close();
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            db,
+            clock,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn set_time(&self, millis: i64) {
+        self.clock.store(millis, Ordering::SeqCst);
+    }
+
+    async fn widget(&self) -> Widget {
+        let (socket, response) =
+            tokio_tungstenite::connect_async(format!("ws://{}/chat/ws", self.base))
+                .await
+                .expect("the chat socket opens");
+        assert_eq!(response.status(), 101);
+        Widget { socket }
+    }
+
+    /// Stops the server; open sockets end with it.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the server stops although sockets are open")
+            .unwrap();
+        self.db.finish().await;
+    }
+}
+
+/// The widget's side of the socket.
+struct Widget {
+    socket: Socket,
+}
+
+impl Widget {
+    async fn send(&mut self, frame: Value) {
+        self.socket
+            .send(WsMessage::text(frame.to_string()))
+            .await
+            .unwrap();
+    }
+
+    async fn send_raw(&mut self, message: WsMessage) {
+        self.socket.send(message).await.unwrap();
+    }
+
+    /// The next frame the server sends, as JSON (`{"type":"closed","code":…}` for a close).
+    /// A socket silent for a minute fails the test instead of hanging it.
+    async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(60), self.socket.next())
+                .await
+                .expect("the chat socket sent nothing for a minute");
+            match message {
+                Some(Ok(WsMessage::Text(text))) => return serde_json::from_str(&text).unwrap(),
+                Some(Ok(WsMessage::Close(frame))) => {
+                    return json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))})
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return json!({"type": "closed", "code": null}),
+            }
+        }
+    }
+
+    /// Reads until a frame of this type, returning it and every frame before it.
+    async fn until(&mut self, kind: &str) -> (Value, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return (frame, before);
+            }
+            assert_ne!(frame["type"], "closed", "closed while waiting for {kind}");
+            before.push(frame);
+        }
+    }
+
+    /// Says hello and sends the first message: returns the `started` and `ack` frames.
+    async fn start(&mut self, name: &str, email: &str, text: &str) -> (Value, Value) {
+        self.send(json!({"type": "hello", "name": name, "email": email}))
+            .await;
+        assert_eq!(self.next().await["type"], "ready");
+        self.send(json!({"type": "message", "text": text, "ref": "first"}))
+            .await;
+        let started = self.next().await;
+        assert_eq!(started["type"], "started", "{started}");
+        let ack = self.next().await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        assert_eq!(ack["ref"], "first");
+        (started, ack)
+    }
+
+    async fn say(&mut self, text: &str, reference: &str) -> Value {
+        self.send(json!({"type": "message", "text": text, "ref": reference}))
+            .await;
+        self.next().await
+    }
+}
+
+async fn add_mailbox(app: &app::App) {
+    app.add_mailbox(
+        &Principal::System,
+        "support@t.test",
+        "Support",
+        None,
+        false,
+        T0,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and_notes_never() {
+    for db in backends().await {
+        let name = db.name;
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        // Ann wrote by e-mail before: the chat is hers too.
+        let by_mail = app
+            .create_conversation(
+                &Principal::System,
+                inbound("ann@x.test", "Parcel", "Where is it?", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap();
+
+        let mut ann = server.widget().await;
+        let (started, ack) = ann
+            .start("Ann", " Ann@X.test ", "Hello, where is my parcel?")
+            .await;
+        let number = started["conversation"].as_i64().unwrap();
+        let token = started["token"].as_str().unwrap().to_string();
+        assert!(token.len() >= 32, "an unguessable token ({name})");
+        assert_eq!(ack["message"]["from"], "customer");
+        assert_eq!(ack["message"]["name"], "Ann");
+
+        // Acknowledged means stored: the conversation is there, on the chat channel, for
+        // the customer Ann already was, with the customer as the author and actor.
+        let view = app.conversation(&team.admin, number).await.unwrap();
+        assert_eq!(view.channel, Channel::Chat, "{name}");
+        assert_eq!(view.status, Status::New);
+        assert_eq!(
+            view.customer.id, by_mail.customer.id,
+            "one customer ({name})"
+        );
+        let messages = app.messages(&team.admin, number).await.unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].text, "Hello, where is my parcel?");
+        assert_eq!(messages[0].kind, MessageKind::Customer);
+        assert_eq!(messages[0].channel, Channel::Chat);
+        assert_eq!(messages[0].author, Actor::Customer(view.customer.id));
+        let events = app.events(&team.admin, number).await.unwrap();
+        let chat_started = events.iter().find(|e| e.kind == "chat_started").unwrap();
+        assert_eq!(chat_started.actor, Actor::Customer(view.customer.id));
+        assert_eq!(chat_started.payload["identity"], "email");
+
+        let second = ann.say("It is order 1234.", "two").await;
+        assert_eq!(second["type"], "ack", "{second}");
+        assert_eq!(second["ref"], "two");
+        assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 2);
+
+        // The team writes a note, then a public reply: only the reply reaches the widget.
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Note, "NOTE: customer was rude last time"),
+            None,
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Reply, "It ships today."),
+            None,
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        let (reply, before) = ann.until("message").await;
+        assert_eq!(reply["message"]["from"], "agent", "{name}");
+        assert_eq!(reply["message"]["text"], "It ships today.");
+        assert_eq!(reply["message"]["name"], "admin@t.test");
+        assert!(
+            before.iter().all(|f| !f.to_string().contains("NOTE")),
+            "{before:?}"
+        );
+        // A note after the reply: the next frame is the next reply, never the note.
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Note, "NOTE: second note"),
+            None,
+            T0 + 3 * MIN,
+        )
+        .await
+        .unwrap();
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Reply, "Anything else?"),
+            None,
+            T0 + 4 * MIN,
+        )
+        .await
+        .unwrap();
+        let next = ann.next().await;
+        assert_eq!(next["message"]["text"], "Anything else?", "{next}");
+
+        // A reload resumes the chat with its token: the same lines, without the notes.
+        let mut reloaded = server.widget().await;
+        reloaded
+            .send(json!({"type": "resume", "token": token}))
+            .await;
+        let state = reloaded.next().await;
+        assert_eq!(state["type"], "state", "{state}");
+        assert_eq!(state["conversation"], number);
+        assert_eq!(state["ended"], false);
+        let texts: Vec<&str> = state["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "Hello, where is my parcel?",
+                "It is order 1234.",
+                "It ships today.",
+                "Anything else?"
+            ]
+        );
+        // The resumed widget writes on the same conversation.
+        assert_eq!(reloaded.say("No, thanks!", "r").await["type"], "ack");
+        assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 7);
+
+        // Bob, with no e-mail address, is a customer known by a chat handle; his token
+        // opens his chat only, and he hears nothing of Ann's.
+        let mut bob = server.widget().await;
+        let (bob_started, _) = bob.start("Bob", "", "Hi, a question").await;
+        let bob_number = bob_started["conversation"].as_i64().unwrap();
+        assert_ne!(bob_number, number);
+        let bob_view = app.conversation(&team.admin, bob_number).await.unwrap();
+        let bob_customer = app
+            .customer(&team.admin, bob_view.customer.id)
+            .await
+            .unwrap();
+        assert_eq!(bob_customer.name, "Bob");
+        assert!(
+            bob_customer
+                .identities
+                .iter()
+                .all(|(kind, _)| *kind == IdentityKind::Chat),
+            "{:?}",
+            bob_customer.identities
+        );
+        assert_eq!(
+            bob_started["visitor"].as_str(),
+            bob_customer
+                .identities
+                .first()
+                .map(|(_, handle)| handle.as_str())
+        );
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Reply, "For Ann only"),
+            None,
+            T0 + 5 * MIN,
+        )
+        .await
+        .unwrap();
+        app.add_message(
+            &team.admin,
+            bob_number,
+            message(MessageKind::Reply, "Hello Bob"),
+            None,
+            T0 + 6 * MIN,
+        )
+        .await
+        .unwrap();
+        let bob_next = bob.next().await;
+        assert_eq!(bob_next["message"]["text"], "Hello Bob", "{bob_next}");
+        let bob_token = bob_started["token"].as_str().unwrap();
+        let mut other = server.widget().await;
+        other
+            .send(json!({"type": "resume", "token": bob_token}))
+            .await;
+        let bob_state = other.next().await;
+        assert_eq!(bob_state["conversation"], bob_number);
+        assert!(
+            !bob_state.to_string().contains("For Ann only")
+                && !bob_state.to_string().contains("parcel"),
+            "{bob_state}"
+        );
+        // A token that is not one: nothing, and the same answer for a near miss.
+        let mut near_miss = token.clone();
+        near_miss.pop();
+        for wrong in [near_miss.as_str(), "", "x", &"a".repeat(10_000)] {
+            let mut stranger = server.widget().await;
+            stranger
+                .send(json!({"type": "resume", "token": wrong}))
+                .await;
+            let refused = stranger.next().await;
+            assert_eq!(refused["type"], "error", "{refused}");
+            assert_eq!(refused["code"], "not_found");
+            // And without a chat, a message is not written anywhere.
+            let nothing = stranger.say("let me in", "x").await;
+            assert_eq!(nothing["type"], "error", "{nothing}");
+        }
+        assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 8);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_chat_ends_by_the_customer_or_when_solved_and_its_transcript_is_queued_by_email() {
+    for db in backends().await {
+        let name = db.name;
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        add_mailbox(&app).await;
+
+        let mut ann = server.widget().await;
+        let (started, _) = ann.start("Ann", "ann@x.test", "My invoice is wrong").await;
+        let number = started["conversation"].as_i64().unwrap();
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Note, "NOTE: check the ledger"),
+            None,
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        app.add_message(
+            &team.admin,
+            number,
+            message(MessageKind::Reply, "Fixed, sorry!"),
+            None,
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        ann.until("message").await;
+        ann.send(json!({"type": "end"})).await;
+        assert_eq!(ann.next().await["type"], "ended", "{name}");
+        // An ended chat takes no more messages (the conversation stays for the team).
+        let refused = ann.say("one more thing", "late").await;
+        assert_eq!(refused["type"], "error", "{refused}");
+        assert_eq!(refused["ref"], "late");
+        assert!(refused["message"].as_str().unwrap().contains("ended"));
+        assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 3);
+
+        // The transcript goes to the address she gave, through the outbound queue.
+        ann.send(json!({"type": "transcript"})).await;
+        assert_eq!(ann.next().await["type"], "transcript_queued", "{name}");
+        let events = app.events(&team.admin, number).await.unwrap();
+        let ended = events.iter().find(|e| e.kind == "chat_ended").unwrap();
+        assert!(matches!(ended.actor, Actor::Customer(_)));
+        let queued = events
+            .iter()
+            .find(|e| e.kind == "chat_transcript_queued")
+            .unwrap();
+        let outbound_id = queued.payload["outbound_id"].as_i64().unwrap();
+        assert!(events
+            .iter()
+            .any(|e| e.kind == "mail_queued"
+                && e.payload["outbound_id"].as_i64() == Some(outbound_id)));
+        let mail = app.store.outbound_mail(outbound_id).await.unwrap().unwrap();
+        assert_eq!(mail.recipients, "ann@x.test");
+        assert_eq!(mail.conversation, Some(number));
+        assert_eq!(mail.state, "queued");
+        let raw = app.store.blob(&mail.raw_sha256).await.unwrap().unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(raw.contains("My invoice is wrong") && raw.contains("Fixed, sorry!"));
+        assert!(!raw.contains("NOTE"), "the transcript has no notes");
+        // Another address may be given; at most three transcripts per chat.
+        ann.send(json!({"type": "transcript", "email": "ann@home.test"}))
+            .await;
+        assert_eq!(ann.next().await["type"], "transcript_queued");
+        ann.send(json!({"type": "transcript", "email": "not an address"}))
+            .await;
+        assert_eq!(ann.next().await["code"], "invalid");
+        ann.send(json!({"type": "transcript"})).await;
+        assert_eq!(ann.next().await["type"], "transcript_queued");
+        ann.send(json!({"type": "transcript"})).await;
+        let fourth = ann.next().await;
+        assert_eq!(fourth["code"], "invalid", "{fourth}");
+        assert!(fourth["message"].as_str().unwrap().contains("3 times"));
+
+        // Bob gave no address: he must type one for the transcript.
+        let mut bob = server.widget().await;
+        let (bob_started, _) = bob.start("Bob", "", "Question").await;
+        let bob_number = bob_started["conversation"].as_i64().unwrap();
+        bob.send(json!({"type": "transcript"})).await;
+        assert_eq!(bob.next().await["code"], "invalid");
+        // The team solves Bob's conversation: his widget hears the chat has ended.
+        app.update_conversation(
+            &team.admin,
+            bob_number,
+            app::Patch {
+                status: Some(Status::Solved),
+                ..Default::default()
+            },
+            T0 + 3 * MIN,
+        )
+        .await
+        .unwrap();
+        let (_, before) = bob.until("ended").await;
+        assert!(before.iter().all(|f| f["type"] == "message"), "{before:?}");
+        assert_eq!(bob.say("hello?", "h").await["type"], "error");
+        let mut resumed = server.widget().await;
+        resumed
+            .send(json!({"type": "resume", "token": bob_started["token"]}))
+            .await;
+        assert_eq!(resumed.next().await["ended"], true);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_frame_and_the_chat_goes_on() {
+    let server = Server::start(sqlite().await).await;
+    let app = server.db.app();
+    let team = team(&app).await;
+    let mut widget = server.widget().await;
+    let cases: Vec<(WsMessage, &str)> = vec![
+        (WsMessage::text("not json"), "bad_frame"),
+        (WsMessage::text("[1,2]"), "bad_frame"),
+        (WsMessage::binary(vec![1u8, 2, 3]), "bad_frame"),
+        (WsMessage::text(r#"{"type":"dance"}"#), "bad_frame"),
+        (WsMessage::text(r#"{"text":"no type"}"#), "bad_frame"),
+        (WsMessage::text(r#"{"type":"message"}"#), "bad_frame"),
+        (
+            WsMessage::text(r#"{"type":"message","text":"hi"}"#),
+            "invalid",
+        ),
+        (WsMessage::text(r#"{"type":"end"}"#), "invalid"),
+        (
+            WsMessage::text(r#"{"type":"hello","name":"  "}"#),
+            "invalid",
+        ),
+        (
+            WsMessage::text(r#"{"type":"hello","name":"Ann","email":"ann@"}"#),
+            "invalid",
+        ),
+    ];
+    for (frame, code) in cases {
+        let shown = format!("{frame:?}");
+        widget.send_raw(frame).await;
+        let error = widget.next().await;
+        assert_eq!(error["type"], "error", "{shown}: {error}");
+        assert_eq!(error["code"], code, "{shown}: {error}");
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+    // Still usable: a proper hello and message start the chat.
+    let (started, _) = widget.start("Ann", "", "Hello").await;
+    let number = started["conversation"].as_i64().unwrap();
+    // Too long or empty messages are refused with a reason, and nothing is stored.
+    let long = "x".repeat(app::MAX_CHAT_MESSAGE_CHARS + 1);
+    let refused = widget.say(&long, "long").await;
+    assert_eq!(refused["code"], "invalid", "{refused}");
+    assert_eq!(refused["ref"], "long");
+    assert!(refused["message"].as_str().unwrap().contains("4000"));
+    assert_eq!(widget.say("   ", "empty").await["code"], "invalid");
+    assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 1);
+    // Messages are rate-limited per chat: a burst of 20 (two were refused above, and the
+    // limit counts attempts), then one every 1.5 s.
+    let mut accepted = 1;
+    let limited = loop {
+        let reply = widget.say("again", "burst").await;
+        if reply["type"] != "ack" {
+            break reply;
+        }
+        accepted += 1;
+        assert!(accepted < 100, "no limit");
+    };
+    assert_eq!(limited["code"], "rate_limited", "{limited}");
+    assert_eq!(limited["retry_after_ms"], 1_500);
+    assert_eq!(accepted, 19);
+    server.set_time(T0 + 1_500);
+    assert_eq!(widget.say("after a pause", "p").await["type"], "ack");
+    // A frame over 64 KiB closes the socket with 1009 (message too big).
+    widget
+        .send_raw(WsMessage::text(format!(
+            r#"{{"type":"message","text":"{}"}}"#,
+            "y".repeat(70_000)
+        )))
+        .await;
+    let closed = widget.next().await;
+    assert_eq!(closed["type"], "closed", "{closed}");
+    assert!(
+        closed["code"] == 1009 || closed["code"].is_null(),
+        "{closed}"
+    );
+    assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 20);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_chat_page_may_be_framed_by_any_site_and_every_other_page_by_none() {
+    let server = Server::start(sqlite().await).await;
+    let client = reqwest::Client::new();
+    let chat = client
+        .get(format!("http://{}/chat", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 200);
+    let policy = chat.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.contains("frame-ancestors *"), "{policy}");
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"));
+    assert!(chat.headers().get("x-frame-options").is_none());
+    let body = chat.text().await.unwrap();
+    assert!(body.contains(r#"<script src="/assets/chat.js" defer></script>"#));
+    assert!(!body.contains("<script>"), "no inline script");
+    for path in ["/login", "/assets/chat.js", "/app"] {
+        let response = client
+            .get(format!("http://{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+    }
+    // The socket's address refuses a plain request with a clear status, not a page.
+    let plain = client
+        .get(format!("http://{}/chat/ws", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.status().is_client_error(), "{}", plain.status());
+    server.stop().await;
+}

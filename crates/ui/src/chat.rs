@@ -1,0 +1,509 @@
+//! The live-chat widget: a page any site can put in an iframe (`/chat`, its own headers
+//! allow framing by any site and, unlike the contact form, its one script) and the
+//! WebSocket it talks over (`/chat/ws`).
+//!
+//! The socket speaks JSON text frames. The widget sends `hello` (name, optional e-mail, the
+//! visitor handle it kept), `message` (text and a `ref` the acknowledgement repeats),
+//! `resume` (the chat's token, after a reload), `end` and `transcript` (an optional address).
+//! The server answers `ready`, `started` (the token and visitor handle to keep), `ack`
+//! (only once the message is committed), `state` (the whole chat, after `resume`),
+//! `message` (a public reply), `ended`, `transcript_queued`, and `error` frames with a code
+//! and a sentence for a person. The use cases in `app` decide what the customer sees: this
+//! adapter only learns from the server's live feed (the one the agents' streams use) that
+//! its conversation changed, and asks `App::chat_view` again.
+//!
+//! Limits: frames over [`MAX_FRAME_BYTES`] close the socket (1009); messages per chat
+//! and chats started per client address are rate-limited with a token bucket each.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::{AppError, ChatHandle, ChatLine, ChatVisitor};
+use askama::Template;
+use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use web::AppState;
+
+use crate::error::PageResult;
+use crate::limit::{ClientAddress, TokenBucket};
+use crate::live::{Live, Message};
+
+/// The policy of the chat page: like every page's (its script and styles from this origin,
+/// its socket to this origin), except that any site may frame it.
+pub const CHAT_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors *";
+
+/// The largest frame the socket reads; a larger one closes it (1009, message too big).
+pub const MAX_FRAME_BYTES: usize = 64 << 10;
+/// Messages per chat: a burst of 20, then one every 1.5 seconds.
+const MESSAGE_BURST: u32 = 20;
+const MESSAGE_REFILL_MILLIS: i64 = 1_500;
+/// Chats started per client address: a burst of 5, then one a minute.
+const START_BURST: u32 = 5;
+const START_REFILL_MILLIS: i64 = 60_000;
+/// How often the socket pings the widget (and looks at its chat again, in case a change
+/// reached the log while the live feed was catching up).
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// The chat sockets' rate limits (per node, in memory, on the injected clock).
+pub(crate) struct ChatLimits {
+    messages: TokenBucket,
+    starts: TokenBucket,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        ChatLimits {
+            messages: TokenBucket::new(MESSAGE_BURST, MESSAGE_REFILL_MILLIS),
+            starts: TokenBucket::new(START_BURST, START_REFILL_MILLIS),
+        }
+    }
+}
+
+/// Headers of the chat page: framable by any site, everything else as strict as every page.
+pub(crate) async fn chat_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CHAT_CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Template)]
+#[template(path = "chat.html")]
+struct ChatPage {
+    max_chars: usize,
+}
+
+/// `GET /chat`: the widget.
+pub(crate) async fn page() -> PageResult<Response> {
+    let page = ChatPage {
+        max_chars: app::MAX_CHAT_MESSAGE_CHARS,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// `GET /chat/ws`: the widget's socket.
+pub(crate) async fn socket(
+    State(state): State<AppState>,
+    Extension(live): Extension<Live>,
+    Extension(limits): Extension<Arc<ChatLimits>>,
+    ClientAddress(client): ClientAddress,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            Connection {
+                state,
+                live,
+                limits,
+                client,
+                visitor: None,
+                chat: None,
+                shown: HashSet::new(),
+                ended: false,
+            }
+            .run(socket)
+        })
+}
+
+/// An error frame: a stable code and a sentence for a person.
+fn error_frame(code: &str, message: &str, reference: Option<&Value>) -> Value {
+    let mut frame = json!({"type": "error", "code": code, "message": message});
+    if let Some(reference) = reference {
+        frame["ref"] = reference.clone();
+    }
+    frame
+}
+
+/// What went wrong in a use case, as an error frame.
+fn app_error_frame(error: &AppError, reference: Option<&Value>) -> Value {
+    match error {
+        AppError::Invalid(message) => error_frame("invalid", message, reference),
+        AppError::NotFound(_) => error_frame(
+            "not_found",
+            "This chat is no longer available. Start a new chat.",
+            reference,
+        ),
+        AppError::Transition(_) => error_frame(
+            "ended",
+            "This chat has ended. Start a new chat to write to us again.",
+            reference,
+        ),
+        other => {
+            tracing::warn!(error = %other, "a chat request failed");
+            error_frame(
+                "internal",
+                "Something went wrong on our side and your last action was not saved. Please try again.",
+                reference,
+            )
+        }
+    }
+}
+
+fn line_json(line: &ChatLine) -> Value {
+    json!({
+        "id": line.id,
+        "from": line.author.as_str(),
+        "name": line.name,
+        "text": line.text,
+        "at": crate::format::iso(line.at),
+    })
+}
+
+/// One widget's socket.
+struct Connection {
+    state: AppState,
+    live: Live,
+    limits: Arc<ChatLimits>,
+    client: String,
+    /// Who said hello (before the first message opens the chat).
+    visitor: Option<ChatVisitor>,
+    chat: Option<ChatHandle>,
+    /// The lines the widget has (each is sent once).
+    shown: HashSet<i64>,
+    ended: bool,
+}
+
+/// The socket is gone (or the server is stopping).
+struct Gone;
+
+async fn send(socket: &mut WebSocket, frame: Value) -> Result<(), Gone> {
+    socket
+        .send(Frame::Text(frame.to_string().into()))
+        .await
+        .map_err(|_| Gone)
+}
+
+impl Connection {
+    async fn run(mut self, mut socket: WebSocket) {
+        // Subscribe before reading anything, so that no change can fall between a read and
+        // the subscription.
+        let mut receiver = match self.live.subscribe(&self.state).await {
+            Ok((receiver, _)) => receiver,
+            Err(e) => {
+                let _ = send(&mut socket, app_error_frame(&e, None)).await;
+                return;
+            }
+        };
+        let mut closed = self.live.closed();
+        if *closed.borrow() {
+            return;
+        }
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.tick().await;
+        loop {
+            let outcome = tokio::select! {
+                _ = closed.changed() => {
+                    let _ = socket.send(Frame::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: "the server is restarting; reconnect".into(),
+                    }))).await;
+                    return;
+                }
+                frame = socket.recv() => match frame {
+                    None | Some(Ok(Frame::Close(_))) => return,
+                    Some(Err(e)) => {
+                        // A frame over the limit, or a broken connection.
+                        tracing::debug!(error = %e, "a chat socket failed");
+                        let _ = socket.send(Frame::Close(Some(CloseFrame {
+                            code: 1009,
+                            reason: "frames may be at most 64 KiB".into(),
+                        }))).await;
+                        return;
+                    }
+                    Some(Ok(Frame::Text(text))) => self.on_text(&mut socket, text.as_str()).await,
+                    Some(Ok(Frame::Binary(_))) => send(&mut socket, error_frame(
+                        "bad_frame",
+                        "The chat speaks JSON text frames, not binary ones.",
+                        None,
+                    )).await,
+                    Some(Ok(_)) => Ok(()),
+                },
+                message = receiver.recv() => match message {
+                    Ok(Message::Events(events)) => {
+                        let mine = self.chat.as_ref().map(ChatHandle::conversation);
+                        if mine.is_some_and(|n| events.iter().any(|e| e.conversation == n)) {
+                            self.sync(&mut socket).await
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Ok(Message::Presence(_)) => Ok(()),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.sync(&mut socket).await,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = keepalive.tick() => {
+                    match socket.send(Frame::Ping(Vec::new().into())).await {
+                        Ok(()) => self.sync(&mut socket).await,
+                        Err(_) => Err(Gone),
+                    }
+                }
+            };
+            if outcome.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Sends the lines the widget does not have yet, and `ended` once the chat has ended.
+    async fn sync(&mut self, socket: &mut WebSocket) -> Result<(), Gone> {
+        let Some(chat) = &self.chat else {
+            return Ok(());
+        };
+        let view = match self.state.app.chat_view(chat).await {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::warn!(error = %e, "a chat could not be read");
+                return Ok(());
+            }
+        };
+        for line in &view.lines {
+            if self.shown.insert(line.id) {
+                send(
+                    socket,
+                    json!({"type": "message", "message": line_json(line)}),
+                )
+                .await?;
+            }
+        }
+        if view.ended && !self.ended {
+            self.ended = true;
+            send(socket, json!({"type": "ended"})).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Gone> {
+        let frame: Value = match serde_json::from_str(text) {
+            Ok(frame @ Value::Object(_)) => frame,
+            _ => {
+                return send(
+                    socket,
+                    error_frame(
+                        "bad_frame",
+                        "A frame must be a JSON object with a \"type\", like {\"type\":\"message\",\"text\":\"Hello\"}.",
+                        None,
+                    ),
+                )
+                .await
+            }
+        };
+        let reference = frame.get("ref").filter(|r| r.is_string() || r.is_number());
+        let field = |name: &str| frame.get(name).and_then(Value::as_str);
+        let now = self.state.now();
+        match frame.get("type").and_then(Value::as_str) {
+            Some("hello") => {
+                if self.chat.is_some() {
+                    return send(
+                        socket,
+                        error_frame("invalid", "This chat has already started.", reference),
+                    )
+                    .await;
+                }
+                let visitor = ChatVisitor {
+                    name: field("name").unwrap_or_default().to_string(),
+                    email: field("email").unwrap_or_default().to_string(),
+                    visitor: field("visitor").map(str::to_string),
+                };
+                match self.state.app.check_chat_visitor(&visitor) {
+                    Ok(visitor) => {
+                        self.visitor = Some(visitor);
+                        send(socket, json!({"type": "ready"})).await
+                    }
+                    Err(e) => send(socket, app_error_frame(&e, reference)).await,
+                }
+            }
+            Some("resume") => {
+                let token = field("token").unwrap_or_default();
+                let resumed = match self.state.app.resume_chat(token).await {
+                    Ok(chat) => self.state.app.chat_view(&chat).await.map(|v| (chat, v)),
+                    Err(e) => Err(e),
+                };
+                match resumed {
+                    Ok((chat, view)) => {
+                        self.chat = Some(chat);
+                        self.ended = view.ended;
+                        self.shown = view.lines.iter().map(|l| l.id).collect();
+                        let lines: Vec<Value> = view.lines.iter().map(line_json).collect();
+                        send(
+                            socket,
+                            json!({
+                                "type": "state",
+                                "conversation": view.conversation,
+                                "name": view.visitor_name,
+                                "has_email": view.email.is_some(),
+                                "ended": view.ended,
+                                "messages": lines,
+                            }),
+                        )
+                        .await
+                    }
+                    Err(e) => send(socket, app_error_frame(&e, reference)).await,
+                }
+            }
+            Some("message") => {
+                let Some(text) = field("text") else {
+                    return send(
+                        socket,
+                        error_frame("bad_frame", "A message needs its \"text\".", reference),
+                    )
+                    .await;
+                };
+                self.on_message(socket, text, reference, now).await
+            }
+            Some("end") => {
+                let Some(chat) = &self.chat else {
+                    return send(
+                        socket,
+                        error_frame("invalid", "There is no chat to end yet.", reference),
+                    )
+                    .await;
+                };
+                match self.state.app.end_chat(chat, now).await {
+                    Ok(()) => {
+                        self.ended = true;
+                        send(socket, json!({"type": "ended"})).await
+                    }
+                    Err(e) => send(socket, app_error_frame(&e, reference)).await,
+                }
+            }
+            Some("transcript") => {
+                let Some(chat) = &self.chat else {
+                    return send(
+                        socket,
+                        error_frame("invalid", "There is no chat to send yet.", reference),
+                    )
+                    .await;
+                };
+                let email = field("email");
+                match self
+                    .state
+                    .app
+                    .request_chat_transcript(chat, email, now)
+                    .await
+                {
+                    Ok(_) => send(socket, json!({"type": "transcript_queued"})).await,
+                    Err(e) => send(socket, app_error_frame(&e, reference)).await,
+                }
+            }
+            Some(other) => {
+                let other: String = other.chars().take(40).collect();
+                send(
+                    socket,
+                    error_frame(
+                        "bad_frame",
+                        &format!("{other:?} is not a frame type this chat knows (hello, message, resume, end, transcript)."),
+                        reference,
+                    ),
+                )
+                .await
+            }
+            None => {
+                send(
+                    socket,
+                    error_frame("bad_frame", "A frame needs a \"type\".", reference),
+                )
+                .await
+            }
+        }
+    }
+
+    /// A customer message: the first opens the chat. Acknowledged only once it is durable.
+    async fn on_message(
+        &mut self,
+        socket: &mut WebSocket,
+        text: &str,
+        reference: Option<&Value>,
+        now: i64,
+    ) -> Result<(), Gone> {
+        if self.chat.is_none() && self.visitor.is_none() {
+            return send(
+                socket,
+                error_frame(
+                    "invalid",
+                    "Tell us your name first (a \"hello\" frame).",
+                    reference,
+                ),
+            )
+            .await;
+        }
+        let (bucket, key) = match &self.chat {
+            Some(chat) => (
+                &self.limits.messages,
+                format!("chat:{}", chat.conversation()),
+            ),
+            None => (&self.limits.starts, self.client.clone()),
+        };
+        if let Err(wait) = bucket.take(&key, now) {
+            let mut frame = error_frame(
+                "rate_limited",
+                &format!(
+                    "You are writing faster than we can read. Please wait {} and send again.",
+                    crate::webform::wait_text(wait)
+                ),
+                reference,
+            );
+            frame["retry_after_ms"] = json!(wait);
+            return send(socket, frame).await;
+        }
+        if let Some(chat) = &self.chat {
+            return match self.state.app.post_chat_message(chat, text, now).await {
+                Ok(line) => {
+                    self.shown.insert(line.id);
+                    send(
+                        socket,
+                        json!({"type": "ack", "ref": reference, "message": line_json(&line)}),
+                    )
+                    .await
+                }
+                Err(e) => send(socket, app_error_frame(&e, reference)).await,
+            };
+        }
+        let Some(visitor) = &self.visitor else {
+            return Ok(());
+        };
+        match self.state.app.start_chat(visitor, text, now).await {
+            Ok(started) => {
+                self.shown.insert(started.line.id);
+                let conversation = started.chat.conversation();
+                self.chat = Some(started.chat);
+                send(
+                    socket,
+                    json!({
+                        "type": "started",
+                        "token": started.token,
+                        "visitor": started.visitor,
+                        "conversation": conversation,
+                    }),
+                )
+                .await?;
+                send(
+                    socket,
+                    json!({"type": "ack", "ref": reference, "message": line_json(&started.line)}),
+                )
+                .await
+            }
+            Err(e) => send(socket, app_error_frame(&e, reference)).await,
+        }
+    }
+}
