@@ -5,6 +5,7 @@
 //! together. HTTP handlers, the CLI and (later) the mail listeners are thin adapters
 //! over these functions. Time is always passed in (`now`, milliseconds UTC).
 
+mod admin;
 mod auth;
 mod consumers;
 mod conversations;
@@ -29,9 +30,10 @@ use domain::{Actor, EventPayload, TransitionError};
 use store::{NewEvent, Store, StoreError, Tx};
 
 pub use crate::sla::{
-    CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, SlaHistoryItem,
+    CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, QueueSla, SlaHistoryItem,
     SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
 };
+pub use admin::{AgentAdminView, GroupAdminView, MailboxInput};
 pub use auth::{LoginOutcome, NewToken, TokenView};
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{

@@ -64,6 +64,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_initiatives.sql"),
         include_str!("../migrations/postgres/0010_initiatives.sql"),
     ),
+    (
+        12,
+        "sla_next_breach_index",
+        include_str!("../migrations/sqlite/0012_sla_next_breach_index.sql"),
+        include_str!("../migrations/postgres/0012_sla_next_breach_index.sql"),
+    ),
 ];
 
 impl Store {

@@ -7,6 +7,7 @@
 //! no inline script or style, nothing from another origin. Handlers call the use cases
 //! in `app`, which check the permissions; a conversation a caller may not see is a 404.
 
+mod admin;
 mod assets;
 mod dashboard;
 mod error;
@@ -79,6 +80,32 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
             get(initiatives::page).post(initiatives::create),
         )
         .route("/app/bulk", post(workspace::bulk))
+        .route("/app/admin", get(admin::home))
+        .route(
+            "/app/admin/users",
+            get(admin::users).post(admin::create_user),
+        )
+        .route("/app/admin/users/{id}/role", post(admin::set_role))
+        .route("/app/admin/users/{id}/deactivate", post(admin::deactivate))
+        .route(
+            "/app/admin/groups",
+            get(admin::groups).post(admin::create_group),
+        )
+        .route("/app/admin/groups/{id}/members", post(admin::membership))
+        .route("/app/admin/mailboxes", get(admin::mailboxes))
+        .route(
+            "/app/admin/mailboxes/{id}",
+            get(admin::mailbox).post(admin::save_mailbox),
+        )
+        .route("/app/admin/sla", get(admin::sla))
+        .route(
+            "/app/admin/calendars/{id}",
+            get(admin::calendar).post(admin::save_calendar),
+        )
+        .route(
+            "/app/admin/policies/{id}",
+            get(admin::policy).post(admin::save_policy),
+        )
         .route(
             "/app/conversations/{number}",
             get(workspace::conversation).post(workspace::update),
@@ -151,6 +178,8 @@ pub(crate) struct Layout {
     pub(crate) live: String,
     /// A manager or administrator: the frame links the process map and the initiatives.
     pub(crate) manages: bool,
+    /// An administrator: the frame links the administration pages.
+    pub(crate) administers: bool,
 }
 
 impl Layout {
@@ -162,6 +191,7 @@ impl Layout {
             user: String::new(),
             live: String::new(),
             manages: false,
+            administers: false,
         }
     }
 
@@ -184,6 +214,7 @@ impl Layout {
                     ..
                 }
             ),
+            administers: viewer.principal.can_administer(),
         }
     }
 

@@ -12,19 +12,19 @@ use tower::ServiceExt;
 
 use crate::support::*;
 
-struct Ui {
+pub(crate) struct Ui {
     router: Router,
-    db: TestDb,
+    pub(crate) db: TestDb,
 }
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -48,7 +48,7 @@ impl Page {
     }
 
     /// The first hidden CSRF field of the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let start = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -60,9 +60,9 @@ impl Page {
 }
 
 /// A signed-in browser: its cookie and the session's CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     cookie: String,
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -84,7 +84,7 @@ fn encode(text: &str) -> String {
 }
 
 impl Ui {
-    async fn new(db: TestDb) -> Ui {
+    pub(crate) async fn new(db: TestDb) -> Ui {
         let state = web::AppState::new(db.app(), Arc::new(|| T0), false);
         Ui {
             router: web::router(state.clone()).merge(::ui::router(state)),
@@ -92,7 +92,7 @@ impl Ui {
         }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         uri: &str,
@@ -124,17 +124,17 @@ impl Ui {
         }
     }
 
-    async fn get(&self, uri: &str, who: &Browser) -> Page {
+    pub(crate) async fn get(&self, uri: &str, who: &Browser) -> Page {
         self.send("GET", uri, Some(&who.cookie), None).await
     }
 
-    async fn post(&self, uri: &str, who: &Browser, pairs: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, uri: &str, who: &Browser, pairs: &[(&str, &str)]) -> Page {
         self.send("POST", uri, Some(&who.cookie), Some(form(pairs)))
             .await
     }
 
     /// Signs in through the form, as a browser does.
-    async fn sign_in(&self, email: &str, password: &str) -> Browser {
+    pub(crate) async fn sign_in(&self, email: &str, password: &str) -> Browser {
         let login = self.send("GET", "/login", None, None).await;
         assert_eq!(login.status, StatusCode::OK);
         let pairing = login.cookie("rapport_login").expect("the form's cookie");
@@ -759,6 +759,139 @@ async fn the_dashboard_shows_figures_with_their_cases_and_only_admins_set_target
             "{}",
             drill.body
         );
+        ui.db.finish().await;
+    }
+}
+
+/// The n-th occurrence order of `#number` links in a page.
+fn row_order(body: &str, numbers: &[i64]) -> Vec<i64> {
+    let mut found: Vec<(usize, i64)> = numbers
+        .iter()
+        .map(|n| {
+            let at = body
+                .find(&format!("id=\"n{n}\""))
+                .unwrap_or_else(|| panic!("#{n} is not listed"));
+            (at, *n)
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, n)| n).collect()
+}
+
+#[tokio::test]
+async fn the_queue_shows_time_to_the_next_breach_and_the_side_panel_each_target() {
+    use ::sla::{Conditions, TargetRule};
+    use domain::{Priority, SlaBasis, SlaMetric};
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        let policy = app::PolicyInput {
+            name: "Everyone".into(),
+            position: None,
+            conditions: Conditions::default(),
+            calendar_id: None,
+            targets: vec![
+                TargetRule {
+                    metric: SlaMetric::FirstReply,
+                    priority: Priority::Normal,
+                    minutes: 60,
+                    basis: SlaBasis::Calendar,
+                },
+                TargetRule {
+                    metric: SlaMetric::Resolution,
+                    priority: Priority::Normal,
+                    minutes: 24 * 60,
+                    basis: SlaBasis::Calendar,
+                },
+            ],
+            warn_at_percent: Some(50),
+            on_hold_pauses: true,
+        };
+        app.add_sla_policy(&team.admin, policy, T0 - 200 * MIN)
+            .await
+            .unwrap();
+        let open = |email: &'static str, at: i64| {
+            let app = app.clone();
+            let support = team.support;
+            async move {
+                app.create_conversation(
+                    &Principal::System,
+                    inbound(email, "Parcel", "Where is it?", Some(support)),
+                    at,
+                )
+                .await
+                .unwrap()
+                .number
+            }
+        };
+        // The page's clock is T0: first reply overdue by 10m, warned with 20m left, 55m left.
+        let fine = open("fine@x.test", T0 - 5 * MIN).await;
+        let late = open("late@x.test", T0 - 70 * MIN).await;
+        let warned = open("warned@x.test", T0 - 40 * MIN).await;
+        app.recompute_sla(T0).await.unwrap();
+
+        let agent = ui.sign_in("agent@t.test", "pw-1234").await;
+        let list = ui.get("/app?sort=sla", &agent).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        assert!(list
+            .body
+            .contains("<option value=\"sla\" selected>Next SLA breach</option>"));
+        assert_eq!(
+            row_order(&list.body, &[fine, late, warned]),
+            vec![late, warned, fine],
+            "{}: soonest breach first",
+            ui.db.name
+        );
+        assert!(list.body.contains("sla-breached\""), "{}", list.body);
+        assert!(list.body.contains(">overdue 10m</time>"), "{}", list.body);
+        assert!(list.body.contains("sla sla-warned"), "{}", list.body);
+        assert!(list.body.contains(">20m left</time>"));
+        assert!(list.body.contains("sla sla-ok"));
+        assert!(list.body.contains(">55m left</time>"));
+
+        let page = ui.get(&format!("/app/conversations/{late}"), &agent).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Service level"));
+        assert!(page.body.contains("<strong>First reply</strong>"));
+        assert!(
+            page.body.contains("overdue by 10m of calendar time"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<strong>Resolution</strong>"));
+        assert!(
+            page.body.contains("22h 50m of calendar time left"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<summary>SLA history ("));
+        assert!(page.body.contains("First reply: breached"));
+
+        // A reply meets the first reply: it leaves the panel.
+        app.add_message(
+            &team.agent,
+            late,
+            message(MessageKind::Reply, "On its way"),
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+        let page = ui.get(&format!("/app/conversations/{late}"), &agent).await;
+        assert!(
+            !page.body.contains("<strong>First reply</strong>"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<strong>Resolution</strong>"));
+
+        // Another group's conversation stays a 404, SLA panel and all.
+        let biller = ui.sign_in("biller@t.test", "pw-1234").await;
+        let hidden = ui.get(&format!("/app/conversations/{late}"), &biller).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        let list = ui.get("/app?sort=sla", &biller).await;
+        assert!(!list.body.contains(&format!("id=\"n{late}\"")));
         ui.db.finish().await;
     }
 }
