@@ -38,7 +38,7 @@ pub use auth::{LoginOutcome, NewToken, TokenView};
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{
     AttachmentInput, ConversationList, CustomerInput, ListQuery, MessageInput,
-    NewConversationInput, Patch, PostedMessage,
+    NewConversationInput, Patch, PostedMessage, MAX_ATTACHMENT_BYTES,
 };
 pub use customers::CustomerView;
 pub use imap::{ImapBatchOutcome, ImapFolder, ImapMessage};

@@ -16,6 +16,7 @@ mod format;
 mod initiatives;
 mod limit;
 mod live;
+mod multipart;
 mod portal;
 mod process;
 mod session;

@@ -732,6 +732,7 @@ struct ConversationPage {
     back: String,
     sla_targets: Vec<SlaTarget>,
     sla_history: Vec<SlaLine>,
+    max_attachment_mib: usize,
 }
 
 fn parse_number(text: &str) -> PageResult<i64> {
@@ -914,20 +915,43 @@ pub(crate) async fn conversation(
         back: "/app".into(),
         sla_targets,
         sla_history,
+        max_attachment_mib: app::MAX_ATTACHMENT_BYTES >> 20,
         c,
     };
     Ok(Html(page.render()?).into_response())
 }
 
-/// `POST /app/conversations/{number}/messages`: a reply or an internal note.
+/// The largest composer body read: one attachment at the limit, plus the text. Each file
+/// is held to `app::MAX_ATTACHMENT_BYTES` by the use case.
+pub(crate) const MAX_COMPOSER_BYTES: usize = app::MAX_ATTACHMENT_BYTES + (1 << 20);
+
+/// `POST /app/conversations/{number}/messages`: a reply or an internal note, with files
+/// when the form is sent as `multipart/form-data`.
 pub(crate) async fn post_message(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(number): Path<String>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> PageResult<Response> {
     let number = parse_number(&number)?;
-    let form = Form::from_body(&body);
+    let too_large = || {
+        PageError::Invalid(format!(
+            "The files are too large: attach at most {} MiB to one message.",
+            app::MAX_ATTACHMENT_BYTES >> 20
+        ))
+    };
+    let body = axum::body::to_bytes(body, MAX_COMPOSER_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (form, files) = match crate::multipart::boundary(content_type) {
+        Some(boundary) => crate::multipart::parse(&body, &boundary).map_err(PageError::Invalid)?,
+        None => (Form::from_body(&body), Vec::new()),
+    };
     viewer.check_csrf(&form)?;
     let kind = match form.get("kind") {
         Some("note") => MessageKind::Note,
@@ -939,6 +963,19 @@ pub(crate) async fn post_message(
         ),
         None => None,
     };
+    let total: usize = files.iter().map(|f| f.data.len()).sum();
+    if total > app::MAX_ATTACHMENT_BYTES {
+        return Err(too_large());
+    }
+    let attachments = files
+        .into_iter()
+        .filter(|f| f.field == "files")
+        .map(|f| app::AttachmentInput {
+            filename: f.filename,
+            content_type: f.content_type,
+            data: f.data,
+        })
+        .collect();
     let posted = state
         .app
         .add_message(
@@ -947,7 +984,7 @@ pub(crate) async fn post_message(
             MessageInput {
                 kind,
                 text: form.raw("text").to_string(),
-                attachments: Vec::new(),
+                attachments,
             },
             status,
             state.now(),

@@ -124,6 +124,44 @@ impl Ui {
         }
     }
 
+    /// A request with a body of any type (a multipart form, say).
+    pub(crate) async fn send_typed(
+        &self,
+        uri: &str,
+        who: &Browser,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("cookie", who.cookie.clone())
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
+    /// The raw bytes behind a GET (a download).
+    pub(crate) async fn download(&self, uri: &str, who: &Browser) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .uri(uri)
+            .header("cookie", who.cookie.clone())
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
     pub(crate) async fn get(&self, uri: &str, who: &Browser) -> Page {
         self.send("GET", uri, Some(&who.cookie), None).await
     }
@@ -892,6 +930,125 @@ async fn the_queue_shows_time_to_the_next_breach_and_the_side_panel_each_target(
         assert_eq!(hidden.status, StatusCode::NOT_FOUND);
         let list = ui.get("/app?sort=sla", &biller).await;
         assert!(!list.body.contains(&format!("id=\"n{late}\"")));
+        ui.db.finish().await;
+    }
+}
+
+/// A `multipart/form-data` body with text fields and (name, bytes) files.
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----rapport-test-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    for (filename, data) in files {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{filename}\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn the_composer_attaches_files_stored_as_blobs_and_downloaded_by_who_may_see_them() {
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        let (number, _) =
+            customer_conversation(&ui, "ann@x.test", "Invoice", Some(team.support)).await;
+        let agent = ui.sign_in("agent@t.test", "pw-1234").await;
+        let page = ui
+            .get(&format!("/app/conversations/{number}"), &agent)
+            .await;
+        assert!(page.body.contains("enctype=\"multipart/form-data\""));
+        assert!(page
+            .body
+            .contains("<label for=\"files\">Attach files</label>"));
+
+        let invoice: Vec<u8> = b"%PDF-1.4\r\n--not a boundary\r\n\x00\xff binary"
+            .iter()
+            .copied()
+            .cycle()
+            .take(5000)
+            .collect();
+        let uri = format!("/app/conversations/{number}/messages");
+        let (content_type, body) = multipart(
+            &[
+                ("kind", "reply"),
+                ("text", "Here is your invoice."),
+                ("status", ""),
+            ],
+            &[("invoice 42.pdf", &invoice)],
+        );
+        let (status, _) = ui.send_typed(&uri, &agent, &content_type, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token, no message");
+
+        let (content_type, body) = multipart(
+            &[
+                ("csrf", &agent.csrf),
+                ("kind", "reply"),
+                ("text", "Here is your invoice."),
+                ("status", ""),
+            ],
+            &[("invoice 42.pdf", &invoice), ("", b"")],
+        );
+        let (status, answer) = ui.send_typed(&uri, &agent, &content_type, body).await;
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        let page = ui
+            .get(&format!("/app/conversations/{number}"), &agent)
+            .await;
+        assert!(page.body.contains("Here is your invoice."));
+        let start = page
+            .body
+            .find("href=\"/api/v1/attachments/")
+            .expect("a download link")
+            + 6;
+        let end = page.body[start..].find('"').unwrap() + start;
+        let link = page.body[start..end].to_string();
+        assert!(page.body.contains(">invoice 42.pdf</a>"));
+        let (status, bytes) = ui.download(&link, &agent).await;
+        assert_eq!((status, bytes == invoice), (StatusCode::OK, true));
+        let id: i64 = link.rsplit('/').next().unwrap().parse().unwrap();
+        let (row, _) = ui.db.store.attachment(id).await.unwrap().unwrap();
+        assert_eq!(row.blob_sha256.len(), 64, "addressed by its SHA-256");
+        assert_eq!(
+            ui.db.store.blob(&row.blob_sha256).await.unwrap(),
+            Some(invoice.clone())
+        );
+        let biller = ui.sign_in("biller@t.test", "pw-1234").await;
+        let (status, _) = ui.download(&link, &biller).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "another group's file stays hidden"
+        );
+
+        // Over the limit: a clear error, and nothing is added.
+        let big = vec![b'x'; app::MAX_ATTACHMENT_BYTES + 1];
+        let (content_type, body) = multipart(
+            &[("csrf", &agent.csrf), ("kind", "note"), ("text", "Too big")],
+            &[("big.bin", &big)],
+        );
+        let (status, answer) = ui.send_typed(&uri, &agent, &content_type, body).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            answer.contains("The files are too large: attach at most 10 MiB"),
+            "{answer}"
+        );
+        let messages = app.messages(&Principal::System, number).await.unwrap();
+        assert!(messages.iter().all(|m| !m.text.contains("Too big")));
         ui.db.finish().await;
     }
 }
