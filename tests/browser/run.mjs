@@ -322,6 +322,9 @@ try {
     await admin.getByLabel("First password").fill("short");
     await admin.getByRole("button", { name: "Add agent" }).click();
     await admin.locator("#password-error").waitFor();
+    // The refused form is answered 422 on purpose; chromium logs that as a failed load.
+    const expected = (text) => text.includes("/app/admin/users: Failed to load resource: the server responded with a status of 422");
+    for (let i = cspViolations.length - 1; i >= 0; i -= 1) if (expected(cspViolations[i])) cspViolations.splice(i, 1);
     check((await admin.getByLabel("Name", { exact: true }).inputValue()) === "Nico Newbie", "the typed name was lost");
     check((await admin.evaluate(() => document.activeElement && document.activeElement.id)) === "password", "the field in error has no focus");
     await admin.screenshot({ path: path.join(shots, "admin-user-error.png"), fullPage: true });

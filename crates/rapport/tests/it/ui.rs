@@ -882,11 +882,11 @@ async fn the_queue_shows_time_to_the_next_breach_and_the_side_panel_each_target(
             ui.db.name
         );
         assert!(list.body.contains("sla-breached\""), "{}", list.body);
-        assert!(list.body.contains(">overdue 10m</time>"), "{}", list.body);
+        assert!(list.body.contains(">overdue 10m</span>"), "{}", list.body);
         assert!(list.body.contains("sla sla-warned"), "{}", list.body);
-        assert!(list.body.contains(">20m left</time>"));
+        assert!(list.body.contains(">20m left</span>"));
         assert!(list.body.contains("sla sla-ok"));
-        assert!(list.body.contains(">55m left</time>"));
+        assert!(list.body.contains(">55m left</span>"));
 
         let page = ui.get(&format!("/app/conversations/{late}"), &agent).await;
         assert_eq!(page.status, StatusCode::OK);
