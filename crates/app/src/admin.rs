@@ -54,6 +54,17 @@ fn not_yourself(by: &Principal, agent_id: i64, what: &str) -> Result<()> {
     }
 }
 
+/// The acknowledgement text as stored: `None` for the standard text.
+fn check_acknowledgement(text: &str) -> Result<Option<String>> {
+    let text = text.trim();
+    if text.chars().count() > 10_000 {
+        return Err(AppError::Invalid(
+            "the acknowledgement is too long: keep it under 10,000 characters".into(),
+        ));
+    }
+    Ok(Some(text.to_string()).filter(|t| !t.is_empty()))
+}
+
 impl App {
     /// Every agent with role, state and groups (administrators only).
     pub async fn admin_agents(&self, by: &Principal) -> Result<Vec<AgentAdminView>> {
@@ -204,6 +215,58 @@ impl App {
         Ok(self.store.mailboxes().await?)
     }
 
+    /// Configures a support address with its group and acknowledgement in one go
+    /// (administrators only): `mailbox_added` names the address and the group.
+    pub async fn add_mailbox_with(
+        &self,
+        by: &Principal,
+        address: &str,
+        input: MailboxInput,
+        now: i64,
+    ) -> Result<MailboxRow> {
+        must_administer(by, "configure mailboxes")?;
+        let address = domain::normalize_identity(domain::IdentityKind::Email, address)?;
+        let acknowledgement = check_acknowledgement(&input.acknowledgement)?;
+        let mut tx = self.store.begin().await?;
+        if let Some(group) = input.group_id {
+            if tx.group(group).await?.is_none() {
+                return Err(AppError::Invalid(format!(
+                    "group {group} does not exist; add it first"
+                )));
+            }
+        }
+        let name = match input.name.trim() {
+            "" => address.clone(),
+            name => name.to_string(),
+        };
+        let id = tx
+            .insert_mailbox(&address, &name, input.group_id, input.acknowledge, now)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Conflict(_) => {
+                    AppError::Conflict(format!("the mailbox {address} is already configured"))
+                }
+                other => other.into(),
+            })?;
+        let row = MailboxRow {
+            id,
+            address: address.clone(),
+            name,
+            group_id: input.group_id,
+            acknowledge: input.acknowledge,
+            acknowledgement,
+            created_at: now,
+        };
+        tx.update_mailbox(&row).await?;
+        let added = EventPayload::MailboxAdded {
+            address,
+            group_id: input.group_id,
+        };
+        record(&mut tx, None, by.actor(), now, &added).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
     /// Changes a support address's name, group and acknowledgement (administrators only).
     pub async fn update_mailbox(
         &self,
@@ -213,12 +276,7 @@ impl App {
         now: i64,
     ) -> Result<MailboxRow> {
         must_administer(by, "configure mailboxes")?;
-        let acknowledgement = input.acknowledgement.trim();
-        if acknowledgement.chars().count() > 10_000 {
-            return Err(AppError::Invalid(
-                "the acknowledgement is too long: keep it under 10,000 characters".into(),
-            ));
-        }
+        let acknowledgement = check_acknowledgement(&input.acknowledgement)?;
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .mailbox(id)
@@ -237,7 +295,7 @@ impl App {
         };
         row.group_id = input.group_id;
         row.acknowledge = input.acknowledge;
-        row.acknowledgement = Some(acknowledgement.to_string()).filter(|t| !t.is_empty());
+        row.acknowledgement = acknowledgement;
         tx.update_mailbox(&row).await?;
         let changed = EventPayload::MailboxChanged {
             mailbox_id: id,

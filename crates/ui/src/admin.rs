@@ -638,37 +638,11 @@ pub(crate) async fn save_mailbox(
     };
     let now = state.now();
     if id == "new" {
-        let group_name = match group_id {
-            Some(g) => state
-                .app
-                .admin_groups(by)
-                .await?
-                .into_iter()
-                .find(|x| x.id == g)
-                .map(|x| x.name),
-            None => None,
-        };
         let created = state
             .app
-            .add_mailbox(
-                by,
-                form.raw("address"),
-                &input.name,
-                group_name.as_deref(),
-                input.acknowledge,
-                now,
-            )
-            .await;
-        let created = match created {
-            // A template given at creation is saved with the rest.
-            Ok(new_id) if !input.acknowledgement.trim().is_empty() => state
-                .app
-                .update_mailbox(by, new_id, input, now)
-                .await
-                .map(|_| ()),
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        };
+            .add_mailbox_with(by, form.raw("address"), input, now)
+            .await
+            .map(|_| ());
         return match created {
             Ok(()) => Ok(Redirect::to("/app/admin/mailboxes?done=created").into_response()),
             Err(e) => {
