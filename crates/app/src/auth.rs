@@ -333,8 +333,20 @@ impl App {
                 }
                 other => other.into(),
             })?;
+        let added = domain::EventPayload::AgentAdded {
+            agent_id: id,
+            email: email.clone(),
+            role: role.as_str().into(),
+        };
+        crate::record(&mut tx, None, by.actor(), now, &added).await?;
         for group in group_ids {
             tx.add_agent_to_group(id, group).await?;
+            let joined = domain::EventPayload::GroupMembershipChanged {
+                group_id: group,
+                agent_id: id,
+                member: true,
+            };
+            crate::record(&mut tx, None, by.actor(), now, &joined).await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -356,6 +368,11 @@ impl App {
             }
             other => other.into(),
         })?;
+        let added = domain::EventPayload::GroupAdded {
+            group_id: id,
+            name: name.to_string(),
+        };
+        crate::record(&mut tx, None, by.actor(), now, &added).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -107,7 +107,7 @@ pub struct ConversationList {
 /// Largest attachment accepted through the API, in bytes.
 pub const MAX_ATTACHMENT_BYTES: usize = 10 << 20;
 
-fn reach(row: &ConversationRow) -> Reach {
+pub(crate) fn reach(row: &ConversationRow) -> Reach {
     Reach {
         group_id: row.group_id,
         assignee_id: row.assignee_id,

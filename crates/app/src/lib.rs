@@ -5,6 +5,7 @@
 //! together. HTTP handlers, the CLI and (later) the mail listeners are thin adapters
 //! over these functions. Time is always passed in (`now`, milliseconds UTC).
 
+mod admin;
 mod auth;
 mod chat;
 mod consumers;
@@ -31,9 +32,10 @@ use domain::{Actor, EventPayload, TransitionError};
 use store::{NewEvent, Store, StoreError, Tx};
 
 pub use crate::sla::{
-    CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, SlaHistoryItem,
+    CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, QueueSla, SlaHistoryItem,
     SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
 };
+pub use admin::{AgentAdminView, GroupAdminView, MailboxInput};
 pub use auth::{LoginOutcome, NewToken, TokenView};
 pub use chat::{
     ChatAuthor, ChatHandle, ChatLine, ChatView, ChatVisitor, StartedChat, MAX_CHAT_MESSAGE_CHARS,
@@ -42,7 +44,7 @@ pub use chat::{
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{
     AttachmentInput, ConversationList, CustomerInput, ListQuery, MessageInput,
-    NewConversationInput, Patch, PostedMessage,
+    NewConversationInput, Patch, PostedMessage, MAX_ATTACHMENT_BYTES,
 };
 pub use customers::CustomerView;
 pub use imap::{ImapBatchOutcome, ImapFolder, ImapMessage};

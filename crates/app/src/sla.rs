@@ -132,6 +132,18 @@ pub struct SlaView {
     pub history: Vec<SlaHistoryItem>,
 }
 
+/// Where a conversation of a queue stands against its SLA: its earliest running target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSla {
+    pub conversation: i64,
+    /// When the earliest running target not yet met runs out (in the past when overdue).
+    pub next_breach_at: Option<i64>,
+    /// A running target not yet met is breached.
+    pub breached: bool,
+    /// A running target not yet met has passed its warning (and none is breached).
+    pub warned: bool,
+}
+
 /// What a recompute did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SlaRun {
@@ -463,11 +475,13 @@ fn state_row(
     now: i64,
 ) -> Result<SlaStateRow> {
     let next = clock.next_deadline();
+    // An overdue target keeps its (past) due instant, so the queue sorted by the next
+    // breach shows breached conversations first, not below those still in time.
     let next_breach_at = clock
         .state(&rules.policies, now)
         .metrics
         .iter()
-        .filter(|m| m.breached_at.is_none())
+        .filter(|m| m.fulfilled_at.is_none())
         .filter_map(|m| m.due_at)
         .min();
     Ok(SlaStateRow {
@@ -610,6 +624,12 @@ impl App {
         let mut tx = self.store.begin().await?;
         let mut row = calendar_row(0, &input, now);
         row.id = tx.insert_sla_calendar(&row).await?;
+        let changed = EventPayload::SlaCalendarChanged {
+            calendar_id: row.id,
+            name: row.name.clone(),
+            change: "added".into(),
+        };
+        record(&mut tx, None, by.actor(), now, &changed).await?;
         tx.bump_sla_version().await?;
         tx.commit().await?;
         calendar_view(row)
@@ -635,15 +655,29 @@ impl App {
         row.created_at = old.created_at;
         tx.update_sla_calendar(&row).await?;
         load_rules(&mut tx).await?;
+        let changed = EventPayload::SlaCalendarChanged {
+            calendar_id: id,
+            name: row.name.clone(),
+            change: "updated".into(),
+        };
+        record(&mut tx, None, by.actor(), now, &changed).await?;
+
         tx.bump_sla_version().await?;
         tx.commit().await?;
         calendar_view(row)
     }
 
     /// Deletes a business calendar no policy uses (administrators only).
-    pub async fn delete_sla_calendar(&self, by: &Principal, id: i64) -> Result<()> {
+    pub async fn delete_sla_calendar(&self, by: &Principal, id: i64, now: i64) -> Result<()> {
         must_administer(by)?;
         let mut tx = self.store.begin().await?;
+        let name = tx
+            .sla_calendars()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| c.name)
+            .unwrap_or_default();
         let users = tx.policies_using_calendar(id).await?;
         if !users.is_empty() {
             return Err(AppError::Conflict(format!(
@@ -654,6 +688,12 @@ impl App {
         if !tx.delete_sla_calendar(id).await? {
             return Err(AppError::NotFound(format!("calendar {id}")));
         }
+        let changed = EventPayload::SlaCalendarChanged {
+            calendar_id: id,
+            name,
+            change: "deleted".into(),
+        };
+        record(&mut tx, None, by.actor(), now, &changed).await?;
         tx.bump_sla_version().await?;
         tx.commit().await?;
         Ok(())
@@ -691,6 +731,13 @@ impl App {
         let mut row = policy_row(0, position, &input, now);
         row.id = tx.insert_sla_policy(&row).await?;
         load_rules(&mut tx).await?;
+        let changed = EventPayload::SlaPolicyChanged {
+            policy_id: row.id,
+            name: row.name.clone(),
+            change: "added".into(),
+        };
+        record(&mut tx, None, by.actor(), now, &changed).await?;
+
         tx.bump_sla_version().await?;
         tx.commit().await?;
         policy_view(row)
@@ -714,18 +761,38 @@ impl App {
         row.created_at = old.created_at;
         tx.update_sla_policy(&row).await?;
         load_rules(&mut tx).await?;
+        let changed = EventPayload::SlaPolicyChanged {
+            policy_id: id,
+            name: row.name.clone(),
+            change: "updated".into(),
+        };
+        record(&mut tx, None, by.actor(), now, &changed).await?;
+
         tx.bump_sla_version().await?;
         tx.commit().await?;
         policy_view(row)
     }
 
     /// Deletes an SLA policy (administrators only).
-    pub async fn delete_sla_policy(&self, by: &Principal, id: i64) -> Result<()> {
+    pub async fn delete_sla_policy(&self, by: &Principal, id: i64, now: i64) -> Result<()> {
         must_administer(by)?;
         let mut tx = self.store.begin().await?;
+        let name = tx
+            .sla_policies()
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name)
+            .unwrap_or_default();
         if !tx.delete_sla_policy(id).await? {
             return Err(AppError::NotFound(format!("SLA policy {id}")));
         }
+        let changed = EventPayload::SlaPolicyChanged {
+            policy_id: id,
+            name,
+            change: "deleted".into(),
+        };
+        record(&mut tx, None, by.actor(), now, &changed).await?;
         tx.bump_sla_version().await?;
         tx.commit().await?;
         Ok(())
@@ -740,7 +807,20 @@ impl App {
         let rules = load_rules(&mut tx).await?;
         let state = self.store.sla_state(number).await?;
         let clock = match state.filter(|s| s.version == rules.version) {
-            Some(state) => parse_clock(&state)?,
+            Some(state) => {
+                // Events the live path has not folded in yet (a reply a moment ago) count.
+                let mut clock = parse_clock(&state)?;
+                let mut ignored = Vec::new();
+                for event in tx.events_of_conversation(number).await? {
+                    if event.id <= state.through_event_id {
+                        continue;
+                    }
+                    if let Some(payload) = parse_event(&event).filter(is_clock_input) {
+                        clock.apply(&rules.policies, event.at, &payload, &mut ignored);
+                    }
+                }
+                clock
+            }
             None => {
                 // Not computed yet (or under older policies): fold the log in memory.
                 let events = tx.events_of_conversation(number).await?;
@@ -821,6 +901,69 @@ impl App {
             next_deadline_at: clock.next_deadline().map(|d| d.at),
             history,
         })
+    }
+
+    /// Where each of these conversations stands against its SLA at `now`, for a page of a
+    /// queue: only the conversations `by` may see, in the order asked; a conversation with
+    /// no clock yet has no running target. Read only, like [`App::conversation_sla`].
+    pub async fn queue_sla(
+        &self,
+        by: &Principal,
+        numbers: &[i64],
+        now: i64,
+    ) -> Result<Vec<QueueSla>> {
+        let visible: Vec<i64> = self
+            .store
+            .conversations_by_number(numbers)
+            .await?
+            .iter()
+            .filter(|row| by.can_see(&crate::conversations::reach(row)))
+            .map(|row| row.number)
+            .collect();
+        let states = self.store.sla_states_of(&visible).await?;
+        let mut tx = self.store.begin().await?;
+        let rules = load_rules(&mut tx).await?;
+        tx.rollback().await?;
+        let mut out = Vec::with_capacity(visible.len());
+        for number in visible {
+            let Some(state) = states.iter().find(|s| s.conversation == number) else {
+                out.push(QueueSla {
+                    conversation: number,
+                    next_breach_at: None,
+                    breached: false,
+                    warned: false,
+                });
+                continue;
+            };
+            if state.version != rules.version {
+                // Computed under older policies: the stored instant is the best there is
+                // until the clock is rebuilt.
+                out.push(QueueSla {
+                    conversation: number,
+                    next_breach_at: state.next_breach_at,
+                    breached: state.next_breach_at.is_some_and(|at| at <= now),
+                    warned: false,
+                });
+                continue;
+            }
+            let mut clock = parse_clock(state)?;
+            let mut ignored = Vec::new();
+            clock.advance_to(&rules.policies, now, &mut ignored);
+            let running: Vec<_> = clock
+                .state(&rules.policies, now)
+                .metrics
+                .into_iter()
+                .filter(|m| m.fulfilled_at.is_none() && m.due_at.is_some())
+                .collect();
+            let breached = running.iter().any(|m| m.breached_at.is_some());
+            out.push(QueueSla {
+                conversation: number,
+                next_breach_at: running.iter().filter_map(|m| m.due_at).min(),
+                breached,
+                warned: !breached && running.iter().any(|m| m.warned_at.is_some()),
+            });
+        }
+        Ok(out)
     }
 
     /// The live path: folds new events into the SLA clocks, a batch at a time. Each batch

@@ -247,6 +247,53 @@ pub enum EventPayload {
         chat_id: i64,
         outbound_id: i64,
     },
+    /// An administrator added an agent (no conversation).
+    AgentAdded {
+        agent_id: i64,
+        email: String,
+        role: String,
+    },
+    /// An administrator changed an agent's role (no conversation).
+    AgentRoleChanged {
+        agent_id: i64,
+        from: String,
+        to: String,
+    },
+    /// An administrator deactivated an agent: they can no longer sign in (no conversation).
+    AgentDeactivated {
+        agent_id: i64,
+    },
+    /// An administrator added a group (no conversation).
+    GroupAdded {
+        group_id: i64,
+        name: String,
+    },
+    /// An administrator added an agent to a group (`member`) or took them out of it.
+    GroupMembershipChanged {
+        group_id: i64,
+        agent_id: i64,
+        member: bool,
+    },
+    /// An administrator changed a support address: its name, group or acknowledgement.
+    MailboxChanged {
+        mailbox_id: i64,
+        address: String,
+        group_id: Option<i64>,
+        acknowledge: bool,
+    },
+    /// An administrator added, changed or deleted a business calendar (`change`:
+    /// `added`, `updated` or `deleted`; no conversation).
+    SlaCalendarChanged {
+        calendar_id: i64,
+        name: String,
+        change: String,
+    },
+    /// An administrator added, changed or deleted an SLA policy (`change` as for calendars).
+    SlaPolicyChanged {
+        policy_id: i64,
+        name: String,
+        change: String,
+    },
 }
 
 /// What an SLA target measures (the definitions are in the `sla` crate).
@@ -365,6 +412,14 @@ impl EventPayload {
             EventPayload::ChatStarted { .. } => "chat_started",
             EventPayload::ChatEnded { .. } => "chat_ended",
             EventPayload::ChatTranscriptQueued { .. } => "chat_transcript_queued",
+            EventPayload::AgentAdded { .. } => "agent_added",
+            EventPayload::AgentRoleChanged { .. } => "agent_role_changed",
+            EventPayload::AgentDeactivated { .. } => "agent_deactivated",
+            EventPayload::GroupAdded { .. } => "group_added",
+            EventPayload::GroupMembershipChanged { .. } => "group_membership_changed",
+            EventPayload::MailboxChanged { .. } => "mailbox_changed",
+            EventPayload::SlaCalendarChanged { .. } => "sla_calendar_changed",
+            EventPayload::SlaPolicyChanged { .. } => "sla_policy_changed",
         }
     }
 

@@ -66,6 +66,19 @@ pub enum ConversationSort {
     PriorityDesc,
     NumberDesc,
     NumberAsc,
+    /// Soonest SLA breach first; conversations with no running target last, by number.
+    NextBreachAsc,
+}
+
+/// Where a sort takes its rows from: one part of a page query. Most sorts read the
+/// conversations alone; the SLA sort reads the conversations with a running target through
+/// the `sla_states_next_breach` index, then the others by number.
+struct SortSource {
+    from: &'static str,
+    condition: Option<&'static str>,
+    /// The sort value of a row, the first half of the keyset.
+    key: &'static str,
+    order: &'static str,
 }
 
 impl ConversationSort {
@@ -78,31 +91,77 @@ impl ConversationSort {
             "-priority" | "priority:desc" => ConversationSort::PriorityDesc,
             "-number" | "number:desc" => ConversationSort::NumberDesc,
             "number" | "number:asc" => ConversationSort::NumberAsc,
+            "sla" | "next_breach_at" | "next_breach_at:asc" => ConversationSort::NextBreachAsc,
             _ => return None,
         })
     }
 
-    /// (column, descending)
-    fn key(self) -> (&'static str, bool) {
+    /// The text form [`ConversationSort::parse`] reads back (the first it accepts).
+    pub fn as_str(self) -> &'static str {
         match self {
-            ConversationSort::UpdatedDesc => ("c.updated_at", true),
-            ConversationSort::UpdatedAsc => ("c.updated_at", false),
-            ConversationSort::CreatedDesc => ("c.created_at", true),
-            ConversationSort::CreatedAsc => ("c.created_at", false),
-            ConversationSort::PriorityDesc => ("c.priority", true),
-            ConversationSort::NumberDesc => ("c.number", true),
-            ConversationSort::NumberAsc => ("c.number", false),
+            ConversationSort::UpdatedDesc => "-updated_at",
+            ConversationSort::UpdatedAsc => "updated_at",
+            ConversationSort::CreatedDesc => "-created_at",
+            ConversationSort::CreatedAsc => "created_at",
+            ConversationSort::PriorityDesc => "-priority",
+            ConversationSort::NumberDesc => "-number",
+            ConversationSort::NumberAsc => "number",
+            ConversationSort::NextBreachAsc => "sla",
         }
     }
 
-    fn value(self, row: &ConversationRow) -> i64 {
+    fn descending(self) -> bool {
+        !matches!(
+            self,
+            ConversationSort::UpdatedAsc
+                | ConversationSort::CreatedAsc
+                | ConversationSort::NumberAsc
+                | ConversationSort::NextBreachAsc
+        )
+    }
+
+    fn sources(self) -> Vec<SortSource> {
+        let plain = |key: &'static str, order: &'static str| SortSource {
+            from: "conversations c",
+            condition: None,
+            key,
+            order,
+        };
         match self {
-            ConversationSort::UpdatedDesc | ConversationSort::UpdatedAsc => row.updated_at,
-            ConversationSort::CreatedDesc | ConversationSort::CreatedAsc => row.created_at,
-            ConversationSort::PriorityDesc => row.priority,
-            ConversationSort::NumberDesc | ConversationSort::NumberAsc => row.number,
+            ConversationSort::UpdatedDesc => vec![plain("c.updated_at", "c.updated_at DESC, c.number DESC")],
+            ConversationSort::UpdatedAsc => vec![plain("c.updated_at", "c.updated_at ASC, c.number ASC")],
+            ConversationSort::CreatedDesc => vec![plain("c.created_at", "c.created_at DESC, c.number DESC")],
+            ConversationSort::CreatedAsc => vec![plain("c.created_at", "c.created_at ASC, c.number ASC")],
+            ConversationSort::PriorityDesc => vec![plain("c.priority", "c.priority DESC, c.number DESC")],
+            ConversationSort::NumberDesc => vec![plain("c.number", "c.number DESC")],
+            ConversationSort::NumberAsc => vec![plain("c.number", "c.number ASC")],
+            ConversationSort::NextBreachAsc => vec![
+                SortSource {
+                    from: "sla_states s JOIN conversations c ON c.number = s.conversation",
+                    condition: Some("s.next_breach_at IS NOT NULL"),
+                    key: "s.next_breach_at",
+                    order: "s.next_breach_at ASC, c.number ASC",
+                },
+                SortSource {
+                    from: "conversations c",
+                    condition: Some(
+                        "NOT EXISTS (SELECT 1 FROM sla_states s WHERE s.conversation = c.number AND s.next_breach_at IS NOT NULL)",
+                    ),
+                    // i64::MAX: after every real instant, so the keyset moves on to these.
+                    key: "9223372036854775807",
+                    order: "c.number ASC",
+                },
+            ],
         }
     }
+}
+
+/// A listed row with the value it was sorted by (the keyset of the next page).
+#[derive(sqlx::FromRow)]
+struct SortedRow {
+    #[sqlx(flatten)]
+    row: ConversationRow,
+    sort_key: i64,
 }
 
 /// One page of a listing.
@@ -518,9 +577,9 @@ impl Store {
         };
         let count_args = w.args.clone();
 
-        let (column, desc) = sort.key();
-        let dir = if desc { "DESC" } else { "ASC" };
-        let op = if desc { "<" } else { ">" };
+        let dir = if sort.descending() { "DESC" } else { "ASC" };
+        let op = if sort.descending() { "<" } else { ">" };
+        let sources = sort.sources();
         // One branch per status and per way of seeing (an agent sees conversations of their
         // groups, assigned to them, or, for leads, in no group): each branch walks one index
         // range and stops after a page, instead of sorting every matching row. A search is
@@ -551,42 +610,51 @@ impl Store {
         let mut branches = Vec::new();
         for statuses in &status_sets {
             for way in &ways {
-                let mut branch_filter = filter.clone();
-                branch_filter.statuses = statuses.clone();
-                page.way(way);
-                page.filter(&branch_filter, self.dialect());
-                if let Some((value, number)) = after {
-                    let v = page.arg(Arg::Int(value));
-                    let n = page.arg(Arg::Int(number));
-                    page.push(format!("({column}, c.number) {op} ({v}, {n})"));
+                for source in &sources {
+                    let mut branch_filter = filter.clone();
+                    branch_filter.statuses = statuses.clone();
+                    page.way(way);
+                    page.filter(&branch_filter, self.dialect());
+                    if let Some(condition) = source.condition {
+                        page.push(condition.to_string());
+                    }
+                    if let Some((value, number)) = after {
+                        let v = page.arg(Arg::Int(value));
+                        let n = page.arg(Arg::Int(number));
+                        page.push(format!("({}, c.number) {op} ({v}, {n})", source.key));
+                    }
+                    let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
+                    branches.push(format!(
+                        "SELECT * FROM (SELECT {CONVERSATION_COLUMNS}, CAST({} AS BIGINT) AS sort_key FROM {} WHERE {} ORDER BY {} LIMIT {limit_param}) AS b{}",
+                        source.key,
+                        source.from,
+                        page.sql(),
+                        source.order,
+                        branches.len()
+                    ));
+                    page.clauses.clear();
                 }
-                let limit_param = page.arg(Arg::Int(i64::from(limit) + 1));
-                branches.push(format!(
-                    "SELECT * FROM (SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} ORDER BY {column} {dir}, c.number {dir} LIMIT {limit_param}) AS b{}",
-                    page.sql(),
-                    branches.len()
-                ));
-                page.clauses.clear();
             }
         }
-        let bare = column.trim_start_matches("c.");
         // Each branch brings at most a page; a conversation seen two ways (my group and
         // assigned to me) comes twice and is kept once below.
         let page_sql = format!(
-            "SELECT * FROM ({}) AS u ORDER BY u.{bare} {dir}, u.number {dir}",
+            "SELECT * FROM ({}) AS u ORDER BY u.sort_key {dir}, u.number {dir}",
             branches.join(" UNION ALL ")
         );
-        let mut items: Vec<ConversationRow> = run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &page.args).fetch_all(p).await?);
+        let rows: Vec<SortedRow> = run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &page.args).fetch_all(p).await?);
         let total: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);
         let mut seen = std::collections::HashSet::new();
-        items.retain(|row| seen.insert(row.number));
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
+        let mut rows = rows;
+        rows.retain(|r| seen.insert(r.row.number));
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
         let next = if more {
-            items.last().map(|r| (sort.value(r), r.number))
+            rows.last().map(|r| (r.sort_key, r.row.number))
         } else {
             None
         };
+        let items: Vec<ConversationRow> = rows.into_iter().map(|r| r.row).collect();
         let total_is_lower_bound = match &filter.q {
             Some(q) => self.search_matches_more_than(q, SEARCH_CANDIDATES).await?,
             None => false,

@@ -93,9 +93,27 @@ impl Tx {
             .bind(email).bind(name).bind(role).bind(password_hash).bind(now).fetch_one(&mut *c).await?))
     }
 
-    pub async fn add_agent_to_group(&mut self, agent_id: i64, group_id: i64) -> Result<()> {
-        run!(tx self, |c| sqlx::query("INSERT INTO agent_groups (agent_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(agent_id).bind(group_id).execute(&mut *c).await.map(|_| ())?);
+    /// Puts an agent in a group; `false` when they were in it already.
+    pub async fn add_agent_to_group(&mut self, agent_id: i64, group_id: i64) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("INSERT INTO agent_groups (agent_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(agent_id).bind(group_id).execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    /// Takes an agent out of a group; `false` when they were not in it.
+    pub async fn remove_agent_from_group(&mut self, agent_id: i64, group_id: i64) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query("DELETE FROM agent_groups WHERE agent_id = $1 AND group_id = $2")
+            .bind(agent_id).bind(group_id).execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    pub async fn set_agent_role(&mut self, id: i64, role: &str) -> Result<()> {
+        run!(tx self, |c| sqlx::query("UPDATE agents SET role = $1 WHERE id = $2")
+            .bind(role).bind(id).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn set_agent_active(&mut self, id: i64, active: bool) -> Result<()> {
+        run!(tx self, |c| sqlx::query("UPDATE agents SET active = $1 WHERE id = $2")
+            .bind(active).bind(id).execute(&mut *c).await.map(|_| ())?);
         Ok(())
     }
 
@@ -181,6 +199,12 @@ impl Store {
     pub async fn agent_groups(&self, agent_id: i64) -> Result<Vec<i64>> {
         run!(read self, |p| Ok(sqlx::query_scalar("SELECT group_id FROM agent_groups WHERE agent_id = $1 ORDER BY group_id")
             .bind(agent_id).fetch_all(p).await?))
+    }
+
+    /// Every (agent, group) membership.
+    pub async fn group_memberships(&self) -> Result<Vec<(i64, i64)>> {
+        run!(read self, |p| Ok(sqlx::query_as("SELECT agent_id, group_id FROM agent_groups ORDER BY group_id, agent_id")
+            .fetch_all(p).await?))
     }
 
     pub async fn groups(&self) -> Result<Vec<GroupRow>> {

@@ -98,6 +98,19 @@ impl Tx {
             .bind(address).bind(name).bind(group_id).bind(acknowledge).bind(now).fetch_one(&mut *c).await?))
     }
 
+    pub async fn mailbox(&mut self, id: i64) -> Result<Option<MailboxRow>> {
+        run!(tx self, |c| Ok(sqlx::query_as("SELECT * FROM mailboxes WHERE id = $1").bind(id).fetch_optional(&mut *c).await?))
+    }
+
+    /// Changes a support address's name, group and acknowledgement (the address stays).
+    pub async fn update_mailbox(&mut self, row: &MailboxRow) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "UPDATE mailboxes SET name = $1, group_id = $2, acknowledge = $3, acknowledgement = $4 WHERE id = $5")
+            .bind(&row.name).bind(row.group_id).bind(row.acknowledge).bind(&row.acknowledgement).bind(row.id)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
     pub async fn insert_inbound_mail(&mut self, mail: &NewInboundMail<'_>) -> Result<i64> {
         run!(tx self, |c| Ok(sqlx::query_scalar(
             "INSERT INTO inbound_mail (transport, mail_from, recipients, raw_sha256, size, received_at, state) \

@@ -70,6 +70,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_chat.sql"),
         include_str!("../migrations/postgres/0011_chat.sql"),
     ),
+    (
+        12,
+        "sla_next_breach_index",
+        include_str!("../migrations/sqlite/0012_sla_next_breach_index.sql"),
+        include_str!("../migrations/postgres/0012_sla_next_breach_index.sql"),
+    ),
 ];
 
 impl Store {

@@ -38,7 +38,10 @@ impl Store {
                     loop {
                         let events = store.events_after(cursor, page).await;
                         let (last, full) = match &events {
-                            Ok(events) => (events.last().map(Cursor::after), events.len() >= page as usize),
+                            Ok(events) => (
+                                events.last().map(Cursor::after),
+                                events.len() >= page as usize,
+                            ),
                             Err(_) => (None, false),
                         };
                         if send.send(events).await.is_err() || !full {

@@ -1,7 +1,7 @@
 //! Service standards: business calendars, SLA policies, each conversation's SLA clock and
 //! the index a scheduler's tick walks to find what has come due (`sla_states_due`).
 
-use crate::{run, Dialect, EventRow, Result, Store, Tx};
+use crate::{bind_all, run, Arg, Dialect, EventRow, Result, Store, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SlaCalendarRow {
@@ -45,6 +45,8 @@ pub struct SlaStateRow {
     pub clock: String,
     pub next_deadline_at: Option<i64>,
     pub next_deadline_kind: Option<String>,
+    /// When the earliest running target not yet met runs out: in the past when it is
+    /// overdue, `None` when no target is running. The queue's `sla` sort orders by it.
     pub next_breach_at: Option<i64>,
     pub updated_at: i64,
 }
@@ -243,6 +245,20 @@ impl Store {
     pub async fn sla_state(&self, conversation: i64) -> Result<Option<SlaStateRow>> {
         let sql = format!("SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation = $1");
         run!(read self, |p| Ok(sqlx::query_as(&sql).bind(conversation).fetch_optional(p).await?))
+    }
+
+    /// The SLA states of several conversations (those that have one), for a page of a queue.
+    pub async fn sla_states_of(&self, conversations: &[i64]) -> Result<Vec<SlaStateRow>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (1..=conversations.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation IN ({})",
+            list.join(", ")
+        );
+        let args: Vec<Arg> = conversations.iter().map(|n| Arg::Int(*n)).collect();
+        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
     }
 
     /// How many SLA states have a warning or breach due at `now` (for tests and figures).

@@ -166,10 +166,4 @@ impl Store {
         let args = &scope.args;
         run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
     }
-
-    /// Every (agent, group) membership.
-    pub async fn group_memberships(&self) -> Result<Vec<(i64, i64)>> {
-        run!(read self, |p| Ok(sqlx::query_as("SELECT agent_id, group_id FROM agent_groups ORDER BY agent_id, group_id")
-            .fetch_all(p).await?))
-    }
 }

@@ -15,6 +15,10 @@ impl Form {
         )
     }
 
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Form {
+        Form(pairs)
+    }
+
     pub(crate) fn from_query(query: Option<&str>) -> Form {
         Form::from_body(&Bytes::copy_from_slice(
             query.unwrap_or_default().as_bytes(),

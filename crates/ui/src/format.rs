@@ -141,3 +141,38 @@ pub(crate) fn describe_event(event: &EventView, names: &Names) -> Option<String>
         other => other.replace('_', " "),
     })
 }
+
+/// A length of time as a person reads it: `45m`, `2h 05m`, `3d 4h` (the sign is dropped).
+pub(crate) fn duration(millis: i64) -> String {
+    let minutes = millis.unsigned_abs() / 60_000;
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {minutes:02}m")
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+pub(crate) fn sla_metric_label(metric: domain::SlaMetric) -> &'static str {
+    match metric {
+        domain::SlaMetric::FirstReply => "First reply",
+        domain::SlaMetric::NextReply => "Next reply",
+        domain::SlaMetric::PeriodicUpdate => "Periodic update",
+        domain::SlaMetric::Resolution => "Resolution",
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_in_the_largest_useful_units() {
+        assert_eq!(duration(0), "0m");
+        assert_eq!(duration(45 * 60_000 + 59_999), "45m");
+        assert_eq!(duration(-(125 * 60_000)), "2h 05m");
+        assert_eq!(duration((3 * 1440 + 4 * 60 + 7) * 60_000), "3d 4h");
+    }
+}

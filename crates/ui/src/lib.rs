@@ -17,9 +17,11 @@ mod format;
 mod initiatives;
 mod limit;
 mod live;
+mod multipart;
 mod portal;
 mod process;
 mod session;
+mod settings;
 mod survey;
 mod team;
 mod webform;
@@ -79,11 +81,11 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
         .route("/app/team", get(team::page))
         .route(
             "/app/benchmarks",
-            get(admin::benchmarks).post(admin::import_benchmarks),
+            get(settings::benchmarks).post(settings::import_benchmarks),
         )
         .route(
             "/app/surveys/settings",
-            get(admin::survey_settings).post(admin::save_survey_settings),
+            get(settings::survey_settings).post(settings::save_survey_settings),
         )
         .route("/app/team/conversations", get(team::drill))
         .route(
@@ -98,6 +100,32 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
             get(initiatives::page).post(initiatives::create),
         )
         .route("/app/bulk", post(workspace::bulk))
+        .route("/app/admin", get(admin::home))
+        .route(
+            "/app/admin/users",
+            get(admin::users).post(admin::create_user),
+        )
+        .route("/app/admin/users/{id}/role", post(admin::set_role))
+        .route("/app/admin/users/{id}/deactivate", post(admin::deactivate))
+        .route(
+            "/app/admin/groups",
+            get(admin::groups).post(admin::create_group),
+        )
+        .route("/app/admin/groups/{id}/members", post(admin::membership))
+        .route("/app/admin/mailboxes", get(admin::mailboxes))
+        .route(
+            "/app/admin/mailboxes/{id}",
+            get(admin::mailbox).post(admin::save_mailbox),
+        )
+        .route("/app/admin/sla", get(admin::sla))
+        .route(
+            "/app/admin/calendars/{id}",
+            get(admin::calendar).post(admin::save_calendar),
+        )
+        .route(
+            "/app/admin/policies/{id}",
+            get(admin::policy).post(admin::save_policy),
+        )
         .route(
             "/app/conversations/{number}",
             get(workspace::conversation).post(workspace::update),

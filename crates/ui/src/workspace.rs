@@ -52,6 +52,38 @@ struct Row {
     updated: String,
     updated_iso: String,
     href: String,
+    sla: Option<SlaCell>,
+}
+
+/// Time left to a conversation's next SLA breach, as the list shows it.
+struct SlaCell {
+    text: String,
+    /// `sla-breached` (red), `sla-warned` (amber) or `sla-ok`.
+    class: &'static str,
+    due: String,
+    due_iso: String,
+}
+
+fn sla_cell(sla: &app::QueueSla, now: i64) -> Option<SlaCell> {
+    let due = sla.next_breach_at?;
+    let class = if sla.breached || due <= now {
+        "sla-breached"
+    } else if sla.warned {
+        "sla-warned"
+    } else {
+        "sla-ok"
+    };
+    let text = if due <= now {
+        format!("overdue {}", format::duration(now - due))
+    } else {
+        format!("{} left", format::duration(due - now))
+    };
+    Some(SlaCell {
+        text,
+        class,
+        due: format::time(due),
+        due_iso: format::iso(due),
+    })
 }
 
 /// The list's filter as it appears in the URL; the same names as the API's parameters.
@@ -363,7 +395,23 @@ pub(crate) async fn inbox(
     } else {
         format!("{heading}: search “{}”", filter.q)
     };
-    let rows = list.items.into_iter().map(row).collect();
+    let now = state.now();
+    let numbers: Vec<i64> = list.items.iter().map(|c| c.number).collect();
+    let slas = state
+        .app
+        .queue_sla(&viewer.principal, &numbers, now)
+        .await?;
+    let rows = list
+        .items
+        .into_iter()
+        .map(|view| {
+            let sla = slas
+                .iter()
+                .find(|s| s.conversation == view.number)
+                .and_then(|s| sla_cell(s, now));
+            Row { sla, ..row(view) }
+        })
+        .collect();
     let total = format!(
         "{}{} conversation{}",
         list.total,
@@ -397,6 +445,7 @@ pub(crate) async fn inbox(
         ("-priority", "Priority"),
         ("-number", "Number, high to low"),
         ("number", "Number, low to high"),
+        ("sla", "Next SLA breach"),
     ];
     let page = InboxPage {
         layout: Layout::signed_in("Conversations", "app", &viewer, &own_name(&viewer, &names))
@@ -454,6 +503,7 @@ fn row(view: ConversationView) -> Row {
         tags: view.tags,
         updated: format::time(view.updated_at),
         updated_iso: format::iso(view.updated_at),
+        sla: None,
     }
 }
 
@@ -571,6 +621,90 @@ pub(crate) fn attachments(list: &[app::AttachmentView]) -> Vec<Attachment> {
         .collect()
 }
 
+/// An SLA target of the conversation, as the side panel shows it.
+struct SlaTarget {
+    metric: &'static str,
+    /// `business` or `calendar` time.
+    basis: &'static str,
+    target: String,
+    due: String,
+    due_iso: String,
+    /// `2h 05m left`, `overdue by 10m`, `paused, 20m left`.
+    state: String,
+    class: &'static str,
+}
+
+/// One line of the conversation's SLA history.
+struct SlaLine {
+    text: String,
+    at: String,
+    at_iso: String,
+}
+
+fn sla_panel(view: &app::SlaView) -> (Vec<SlaTarget>, Vec<SlaLine>) {
+    let targets = view
+        .metrics
+        .iter()
+        .filter(|m| m.fulfilled_at.is_none())
+        .filter_map(|m| {
+            let target = m.target_ms?;
+            let left = m.left_ms.unwrap_or(target);
+            let basis = match m.basis {
+                Some(domain::SlaBasis::Business) => "business",
+                _ => "calendar",
+            };
+            let (state, class) = if m.breached_at.is_some() || left <= 0 {
+                (
+                    format!("overdue by {} of {basis} time", format::duration(left)),
+                    "sla-breached",
+                )
+            } else if m.paused {
+                (
+                    format!("paused, {} of {basis} time left", format::duration(left)),
+                    "sla-paused",
+                )
+            } else {
+                (
+                    format!("{} of {basis} time left", format::duration(left)),
+                    if m.warned_at.is_some() {
+                        "sla-warned"
+                    } else {
+                        "sla-ok"
+                    },
+                )
+            };
+            Some(SlaTarget {
+                metric: format::sla_metric_label(m.metric),
+                basis,
+                target: format::duration(target),
+                due: m.due_at.map(format::time).unwrap_or_default(),
+                due_iso: m.due_at.map(format::iso).unwrap_or_default(),
+                state,
+                class,
+            })
+        })
+        .collect();
+    let history = view
+        .history
+        .iter()
+        .map(|h| SlaLine {
+            text: format!(
+                "{}: {}{}",
+                format::sla_metric_label(h.metric),
+                h.kind,
+                if h.cycle > 1 {
+                    format!(" (cycle {})", h.cycle)
+                } else {
+                    String::new()
+                }
+            ),
+            at: format::time(h.at),
+            at_iso: format::iso(h.at),
+        })
+        .collect();
+    (targets, history)
+}
+
 struct Other {
     href: String,
     number: i64,
@@ -596,6 +730,9 @@ struct ConversationPage {
     groups: Vec<Choice>,
     agents: Vec<Choice>,
     back: String,
+    sla_targets: Vec<SlaTarget>,
+    sla_history: Vec<SlaLine>,
+    max_attachment_mib: usize,
 }
 
 fn parse_number(text: &str) -> PageResult<i64> {
@@ -626,6 +763,20 @@ pub(crate) async fn conversation(
         .unwrap_or_default();
     let (names, agents) = names(&state, &viewer).await?;
     let customer = state.app.customer(principal, c.customer.id).await.ok();
+    let (sla_targets, sla_history) = match state
+        .app
+        .conversation_sla(principal, number, state.now())
+        .await
+    {
+        Ok(view) => sla_panel(&view),
+        Err(app::AppError::Store(e)) => return Err(app::AppError::Store(e).into()),
+        // Policies that no longer check out are the administrators' to fix; the
+        // conversation stays workable meanwhile.
+        Err(e) => {
+            tracing::warn!(error = %e, number, "SLA state not shown");
+            (Vec::new(), Vec::new())
+        }
+    };
 
     let mut timeline: Vec<(i64, usize, Entry)> = Vec::with_capacity(messages.len() + 8);
     for m in &messages {
@@ -762,20 +913,45 @@ pub(crate) async fn conversation(
         groups,
         agents: agent_choices,
         back: "/app".into(),
+        sla_targets,
+        sla_history,
+        max_attachment_mib: app::MAX_ATTACHMENT_BYTES >> 20,
         c,
     };
     Ok(Html(page.render()?).into_response())
 }
 
-/// `POST /app/conversations/{number}/messages`: a reply or an internal note.
+/// The largest composer body read: one attachment at the limit, plus the text. Each file
+/// is held to `app::MAX_ATTACHMENT_BYTES` by the use case.
+pub(crate) const MAX_COMPOSER_BYTES: usize = app::MAX_ATTACHMENT_BYTES + (1 << 20);
+
+/// `POST /app/conversations/{number}/messages`: a reply or an internal note, with files
+/// when the form is sent as `multipart/form-data`.
 pub(crate) async fn post_message(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(number): Path<String>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> PageResult<Response> {
     let number = parse_number(&number)?;
-    let form = Form::from_body(&body);
+    let too_large = || {
+        PageError::Invalid(format!(
+            "The files are too large: attach at most {} MiB to one message.",
+            app::MAX_ATTACHMENT_BYTES >> 20
+        ))
+    };
+    let body = axum::body::to_bytes(body, MAX_COMPOSER_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (form, files) = match crate::multipart::boundary(content_type) {
+        Some(boundary) => crate::multipart::parse(&body, &boundary).map_err(PageError::Invalid)?,
+        None => (Form::from_body(&body), Vec::new()),
+    };
     viewer.check_csrf(&form)?;
     let kind = match form.get("kind") {
         Some("note") => MessageKind::Note,
@@ -787,6 +963,19 @@ pub(crate) async fn post_message(
         ),
         None => None,
     };
+    let total: usize = files.iter().map(|f| f.data.len()).sum();
+    if total > app::MAX_ATTACHMENT_BYTES {
+        return Err(too_large());
+    }
+    let attachments = files
+        .into_iter()
+        .filter(|f| f.field == "files")
+        .map(|f| app::AttachmentInput {
+            filename: f.filename,
+            content_type: f.content_type,
+            data: f.data,
+        })
+        .collect();
     let posted = state
         .app
         .add_message(
@@ -795,7 +984,7 @@ pub(crate) async fn post_message(
             MessageInput {
                 kind,
                 text: form.raw("text").to_string(),
-                attachments: Vec::new(),
+                attachments,
             },
             status,
             state.now(),

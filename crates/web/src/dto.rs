@@ -145,7 +145,8 @@ pub struct ListParams {
     pub customer: Option<i64>,
     /// Full-text search over subjects and messages.
     pub q: Option<String>,
-    /// `-updated_at` (default), `updated_at`, `-created_at`, `created_at`, `-priority`, `-number`, `number`.
+    /// `-updated_at` (default), `updated_at`, `-created_at`, `created_at`, `-priority`, `-number`, `number`,
+    /// `sla` (soonest SLA breach first; conversations without a running target last).
     pub sort: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100, default 25.

@@ -332,7 +332,10 @@ pub async fn delete_calendar(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "calendar")?;
-    state.app.delete_sla_calendar(&principal, id).await?;
+    state
+        .app
+        .delete_sla_calendar(&principal, id, state.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -407,7 +410,10 @@ pub async fn delete_policy(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "SLA policy")?;
-    state.app.delete_sla_policy(&principal, id).await?;
+    state
+        .app
+        .delete_sla_policy(&principal, id, state.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,6 +5,7 @@
 //! at a PostgreSQL server, on PostgreSQL too; `RAPPORT_REQUIRE_POSTGRES=1` (set by CI)
 //! turns a missing PostgreSQL into a failure instead of a skip.
 
+mod admin;
 mod api;
 mod chat;
 mod cli;

@@ -138,7 +138,7 @@ async fn calendars_and_policies_are_for_administrators_and_sla_state_for_who_see
             Err(AppError::Invalid(_))
         ));
         assert!(matches!(
-            app.delete_sla_calendar(&team.admin, calendar).await,
+            app.delete_sla_calendar(&team.admin, calendar, T0).await,
             Err(AppError::Conflict(_))
         ));
         let mut renamed = everyone(calendar);
@@ -175,8 +175,10 @@ async fn calendars_and_policies_are_for_administrators_and_sla_state_for_who_see
             app.conversation_sla(&team.biller, c.number, T0).await,
             Err(AppError::NotFound(_))
         ));
-        app.delete_sla_policy(&team.admin, policy).await.unwrap();
-        app.delete_sla_calendar(&team.admin, calendar)
+        app.delete_sla_policy(&team.admin, policy, T0)
+            .await
+            .unwrap();
+        app.delete_sla_calendar(&team.admin, calendar, T0)
             .await
             .unwrap();
         assert!(app.sla_calendars(&team.admin).await.unwrap().is_empty());
@@ -624,6 +626,161 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
         )
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
+        db.finish().await;
+    }
+}
+
+/// The numbers of a listing, page by page (`limit` each), sorted by the next breach.
+async fn sla_order(app: &App, who: &Principal, statuses: &[&str], limit: u32) -> Vec<Vec<i64>> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let list = app
+            .list_conversations(
+                who,
+                app::ListQuery {
+                    filter: app::ConversationFilter {
+                        statuses: statuses.iter().map(|s| s.to_string()).collect(),
+                        ..Default::default()
+                    },
+                    sort: app::ConversationSort::NextBreachAsc,
+                    cursor,
+                    limit,
+                },
+            )
+            .await
+            .unwrap();
+        pages.push(list.items.iter().map(|c| c.number).collect());
+        match list.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_queue_sorted_by_sla_shows_the_soonest_breach_first_and_no_target_last() {
+    use axum::http::StatusCode;
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let open = |email: &'static str, at: i64, priority: Option<Priority>| {
+            let app = app.clone();
+            let support = team.support;
+            async move {
+                let mut input = inbound(email, "Help", "Please", Some(support));
+                input.priority = priority;
+                app.create_conversation(&Principal::System, input, at)
+                    .await
+                    .unwrap()
+                    .number
+            }
+        };
+        // First reply due: a at T0+60, b (high) at T0+35, c at T0+70; d is answered and
+        // solved (no running target), e is never folded into a clock (no state yet).
+        let a = open("a@x.test", T0, None).await;
+        let b = open("b@x.test", T0 + 5 * MIN, Some(Priority::High)).await;
+        let c = open("c@x.test", T0 + 10 * MIN, None).await;
+        let d = open("d@x.test", T0 + 11 * MIN, None).await;
+        app.add_message(
+            &team.agent,
+            d,
+            message(MessageKind::Reply, "Done"),
+            Some(Status::Solved),
+            T0 + 12 * MIN,
+        )
+        .await
+        .unwrap();
+        app.recompute_sla(T0 + 20 * MIN).await.unwrap();
+        let e = open("e@x.test", T0 + 21 * MIN, None).await;
+        assert_eq!(
+            db.store.sla_state(d).await.unwrap().unwrap().next_breach_at,
+            None,
+            "a solved conversation has no running target"
+        );
+
+        let everything = sla_order(&app, &team.admin, &[], 2).await;
+        assert_eq!(
+            everything,
+            vec![vec![b, a], vec![c, d], vec![e]],
+            "{}: soonest breach first, then the rest by number, across pages",
+            db.name
+        );
+        // An agent's queue of unsolved conversations: one branch per status and way.
+        assert_eq!(
+            sla_order(&app, &team.agent, &["new", "open", "pending"], 10).await,
+            vec![vec![b, a, c, e]],
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            sla_order(&app, &team.biller, &["new", "open"], 10).await,
+            vec![Vec::<i64>::new()],
+            "another group's conversations stay hidden"
+        );
+
+        // Once the first reply of b is overdue it stays first: a breach in the past sorts
+        // before one still to come.
+        app.run_sla_tick(100, T0 + 40 * MIN).await.unwrap();
+        assert_eq!(
+            db.store.sla_state(b).await.unwrap().unwrap().next_breach_at,
+            Some(T0 + 35 * MIN)
+        );
+        assert_eq!(
+            sla_order(&app, &team.agent, &["new", "open"], 10).await[0][..3],
+            [b, a, c]
+        );
+
+        // Over HTTP: `sort=sla`, with the cursor handed out.
+        let token = app
+            .create_token(
+                &Principal::System,
+                "reader",
+                &[domain::Scope::ConversationsRead],
+                T0,
+            )
+            .await
+            .unwrap()
+            .secret;
+        let router = web::router(web::AppState::new(
+            app.clone(),
+            std::sync::Arc::new(|| T0 + 40 * MIN),
+            false,
+        ));
+        let (status, page) = http(
+            &router,
+            "GET",
+            "/api/v1/conversations?sort=sla&limit=3",
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let numbers: Vec<i64> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["number"].as_i64().unwrap())
+            .collect();
+        assert_eq!(numbers, vec![b, a, c]);
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let (status, rest) = http(
+            &router,
+            "GET",
+            &format!("/api/v1/conversations?sort=sla&limit=3&cursor={cursor}"),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{rest}");
+        let numbers: Vec<i64> = rest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["number"].as_i64().unwrap())
+            .collect();
+        assert_eq!(numbers, vec![d, e]);
         db.finish().await;
     }
 }

@@ -10,19 +10,19 @@ use domain::{MessageKind, Principal};
 
 use crate::support::*;
 
-struct Ui {
+pub(crate) struct Ui {
     router: Router,
-    db: TestDb,
+    pub(crate) db: TestDb,
 }
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -46,7 +46,7 @@ impl Page {
     }
 
     /// The first hidden CSRF field of the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let start = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -58,9 +58,9 @@ impl Page {
 }
 
 /// A signed-in browser: its cookie and the session's CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     cookie: String,
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -82,7 +82,7 @@ fn encode(text: &str) -> String {
 }
 
 impl Ui {
-    async fn new(db: TestDb) -> Ui {
+    pub(crate) async fn new(db: TestDb) -> Ui {
         let state = web::AppState::new(db.app(), Arc::new(|| T0), false);
         Ui {
             router: web::router(state.clone()).merge(::ui::router(state)),
@@ -90,7 +90,7 @@ impl Ui {
         }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         uri: &str,
@@ -105,17 +105,55 @@ impl Ui {
         }
     }
 
-    async fn get(&self, uri: &str, who: &Browser) -> Page {
+    /// A request with a body of any type (a multipart form, say).
+    pub(crate) async fn send_typed(
+        &self,
+        uri: &str,
+        who: &Browser,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("cookie", who.cookie.clone())
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
+    /// The raw bytes behind a GET (a download).
+    pub(crate) async fn download(&self, uri: &str, who: &Browser) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .uri(uri)
+            .header("cookie", who.cookie.clone())
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
+    pub(crate) async fn get(&self, uri: &str, who: &Browser) -> Page {
         self.send("GET", uri, Some(&who.cookie), None).await
     }
 
-    async fn post(&self, uri: &str, who: &Browser, pairs: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, uri: &str, who: &Browser, pairs: &[(&str, &str)]) -> Page {
         self.send("POST", uri, Some(&who.cookie), Some(form(pairs)))
             .await
     }
 
     /// Signs in through the form, as a browser does.
-    async fn sign_in(&self, email: &str, password: &str) -> Browser {
+    pub(crate) async fn sign_in(&self, email: &str, password: &str) -> Browser {
         let login = self.send("GET", "/login", None, None).await;
         assert_eq!(login.status, StatusCode::OK);
         let pairing = login.cookie("rapport_login").expect("the form's cookie");
@@ -740,6 +778,258 @@ async fn the_dashboard_shows_figures_with_their_cases_and_only_admins_set_target
             "{}",
             drill.body
         );
+        ui.db.finish().await;
+    }
+}
+
+/// The n-th occurrence order of `#number` links in a page.
+fn row_order(body: &str, numbers: &[i64]) -> Vec<i64> {
+    let mut found: Vec<(usize, i64)> = numbers
+        .iter()
+        .map(|n| {
+            let at = body
+                .find(&format!("id=\"n{n}\""))
+                .unwrap_or_else(|| panic!("#{n} is not listed"));
+            (at, *n)
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, n)| n).collect()
+}
+
+#[tokio::test]
+async fn the_queue_shows_time_to_the_next_breach_and_the_side_panel_each_target() {
+    use ::sla::{Conditions, TargetRule};
+    use domain::{Priority, SlaBasis, SlaMetric};
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        let policy = app::PolicyInput {
+            name: "Everyone".into(),
+            position: None,
+            conditions: Conditions::default(),
+            calendar_id: None,
+            targets: vec![
+                TargetRule {
+                    metric: SlaMetric::FirstReply,
+                    priority: Priority::Normal,
+                    minutes: 60,
+                    basis: SlaBasis::Calendar,
+                },
+                TargetRule {
+                    metric: SlaMetric::Resolution,
+                    priority: Priority::Normal,
+                    minutes: 24 * 60,
+                    basis: SlaBasis::Calendar,
+                },
+            ],
+            warn_at_percent: Some(50),
+            on_hold_pauses: true,
+        };
+        app.add_sla_policy(&team.admin, policy, T0 - 200 * MIN)
+            .await
+            .unwrap();
+        let open = |email: &'static str, at: i64| {
+            let app = app.clone();
+            let support = team.support;
+            async move {
+                app.create_conversation(
+                    &Principal::System,
+                    inbound(email, "Parcel", "Where is it?", Some(support)),
+                    at,
+                )
+                .await
+                .unwrap()
+                .number
+            }
+        };
+        // The page's clock is T0: first reply overdue by 10m, warned with 20m left, 55m left.
+        let fine = open("fine@x.test", T0 - 5 * MIN).await;
+        let late = open("late@x.test", T0 - 70 * MIN).await;
+        let warned = open("warned@x.test", T0 - 40 * MIN).await;
+        app.recompute_sla(T0).await.unwrap();
+
+        let agent = ui.sign_in("agent@t.test", "pw-1234").await;
+        let list = ui.get("/app?sort=sla", &agent).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        assert!(list
+            .body
+            .contains("<option value=\"sla\" selected>Next SLA breach</option>"));
+        assert_eq!(
+            row_order(&list.body, &[fine, late, warned]),
+            vec![late, warned, fine],
+            "{}: soonest breach first",
+            ui.db.name
+        );
+        assert!(list.body.contains("sla-breached\""), "{}", list.body);
+        assert!(list.body.contains(">overdue 10m</span>"), "{}", list.body);
+        assert!(list.body.contains("sla sla-warned"), "{}", list.body);
+        assert!(list.body.contains(">20m left</span>"));
+        assert!(list.body.contains("sla sla-ok"));
+        assert!(list.body.contains(">55m left</span>"));
+
+        let page = ui.get(&format!("/app/conversations/{late}"), &agent).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Service level"));
+        assert!(page.body.contains("<strong>First reply</strong>"));
+        assert!(
+            page.body.contains("overdue by 10m of calendar time"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<strong>Resolution</strong>"));
+        assert!(
+            page.body.contains("22h 50m of calendar time left"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<summary>SLA history ("));
+        assert!(page.body.contains("First reply: breached"));
+
+        // A reply meets the first reply: it leaves the panel.
+        app.add_message(
+            &team.agent,
+            late,
+            message(MessageKind::Reply, "On its way"),
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+        let page = ui.get(&format!("/app/conversations/{late}"), &agent).await;
+        assert!(
+            !page.body.contains("<strong>First reply</strong>"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<strong>Resolution</strong>"));
+
+        // Another group's conversation stays a 404, SLA panel and all.
+        let biller = ui.sign_in("biller@t.test", "pw-1234").await;
+        let hidden = ui.get(&format!("/app/conversations/{late}"), &biller).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        let list = ui.get("/app?sort=sla", &biller).await;
+        assert!(!list.body.contains(&format!("id=\"n{late}\"")));
+        ui.db.finish().await;
+    }
+}
+
+/// A `multipart/form-data` body with text fields and (name, bytes) files.
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----rapport-test-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    for (filename, data) in files {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{filename}\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn the_composer_attaches_files_stored_as_blobs_and_downloaded_by_who_may_see_them() {
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        let (number, _) =
+            customer_conversation(&ui, "ann@x.test", "Invoice", Some(team.support)).await;
+        let agent = ui.sign_in("agent@t.test", "pw-1234").await;
+        let page = ui
+            .get(&format!("/app/conversations/{number}"), &agent)
+            .await;
+        assert!(page.body.contains("enctype=\"multipart/form-data\""));
+        assert!(page
+            .body
+            .contains("<label for=\"files\">Attach files</label>"));
+
+        let invoice: Vec<u8> = b"%PDF-1.4\r\n--not a boundary\r\n\x00\xff binary"
+            .iter()
+            .copied()
+            .cycle()
+            .take(5000)
+            .collect();
+        let uri = format!("/app/conversations/{number}/messages");
+        let (content_type, body) = multipart(
+            &[
+                ("kind", "reply"),
+                ("text", "Here is your invoice."),
+                ("status", ""),
+            ],
+            &[("invoice 42.pdf", &invoice)],
+        );
+        let (status, _) = ui.send_typed(&uri, &agent, &content_type, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token, no message");
+
+        let (content_type, body) = multipart(
+            &[
+                ("csrf", &agent.csrf),
+                ("kind", "reply"),
+                ("text", "Here is your invoice."),
+                ("status", ""),
+            ],
+            &[("invoice 42.pdf", &invoice), ("", b"")],
+        );
+        let (status, answer) = ui.send_typed(&uri, &agent, &content_type, body).await;
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        let page = ui
+            .get(&format!("/app/conversations/{number}"), &agent)
+            .await;
+        assert!(page.body.contains("Here is your invoice."));
+        let start = page
+            .body
+            .find("href=\"/api/v1/attachments/")
+            .expect("a download link")
+            + 6;
+        let end = page.body[start..].find('"').unwrap() + start;
+        let link = page.body[start..end].to_string();
+        assert!(page.body.contains(">invoice 42.pdf</a>"));
+        let (status, bytes) = ui.download(&link, &agent).await;
+        assert_eq!((status, bytes == invoice), (StatusCode::OK, true));
+        let id: i64 = link.rsplit('/').next().unwrap().parse().unwrap();
+        let (row, _) = ui.db.store.attachment(id).await.unwrap().unwrap();
+        assert_eq!(row.blob_sha256.len(), 64, "addressed by its SHA-256");
+        assert_eq!(
+            ui.db.store.blob(&row.blob_sha256).await.unwrap(),
+            Some(invoice.clone())
+        );
+        let biller = ui.sign_in("biller@t.test", "pw-1234").await;
+        let (status, _) = ui.download(&link, &biller).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "another group's file stays hidden"
+        );
+
+        // Over the limit: a clear error, and nothing is added.
+        let big = vec![b'x'; app::MAX_ATTACHMENT_BYTES + 1];
+        let (content_type, body) = multipart(
+            &[("csrf", &agent.csrf), ("kind", "note"), ("text", "Too big")],
+            &[("big.bin", &big)],
+        );
+        let (status, answer) = ui.send_typed(&uri, &agent, &content_type, body).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            answer.contains("The files are too large: attach at most 10 MiB"),
+            "{answer}"
+        );
+        let messages = app.messages(&Principal::System, number).await.unwrap();
+        assert!(messages.iter().all(|m| !m.text.contains("Too big")));
         ui.db.finish().await;
     }
 }
