@@ -748,7 +748,7 @@ async fn the_queue_sorted_by_sla_shows_the_soonest_breach_first_and_no_target_la
             std::sync::Arc::new(|| T0 + 40 * MIN),
             false,
         ));
-        let (status, page) = http(
+        let (status, page) = bearer_json(
             &router,
             "GET",
             "/api/v1/conversations?sort=sla&limit=3",
@@ -765,7 +765,7 @@ async fn the_queue_sorted_by_sla_shows_the_soonest_breach_first_and_no_target_la
             .collect();
         assert_eq!(numbers, vec![b, a, c]);
         let cursor = page["next_cursor"].as_str().unwrap();
-        let (status, rest) = http(
+        let (status, rest) = bearer_json(
             &router,
             "GET",
             &format!("/api/v1/conversations?sort=sla&limit=3&cursor={cursor}"),

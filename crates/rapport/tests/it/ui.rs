@@ -113,34 +113,18 @@ impl Ui {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Vec<u8>) {
-        let request = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header("cookie", who.cookie.clone())
-            .header("content-type", content_type)
-            .body(Body::from(body))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, bytes.to_vec())
+        let headers = [
+            ("cookie", who.cookie.clone()),
+            ("content-type", content_type.to_string()),
+        ];
+        let answer = send(&self.router, "POST", uri, &headers, body).await;
+        (answer.status, answer.body)
     }
 
     /// The raw bytes behind a GET (a download).
     pub(crate) async fn download(&self, uri: &str, who: &Browser) -> (StatusCode, Vec<u8>) {
-        let request = Request::builder()
-            .uri(uri)
-            .header("cookie", who.cookie.clone())
-            .body(Body::empty())
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, bytes.to_vec())
+        let answer = browse(&self.router, "GET", uri, Some(&who.cookie), None).await;
+        (answer.status, answer.body)
     }
 
     pub(crate) async fn get(&self, uri: &str, who: &Browser) -> Page {
