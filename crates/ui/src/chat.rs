@@ -23,7 +23,6 @@ use app::{AppError, ChatHandle, ChatLine, ChatVisitor};
 use askama::Template;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
@@ -68,22 +67,7 @@ impl Default for ChatLimits {
 
 /// Headers of the chat page: framable by any site, everything else as strict as every page.
 pub(crate) async fn chat_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CHAT_CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    crate::webform::framable(next.run(request).await, CHAT_CONTENT_SECURITY_POLICY)
 }
 
 #[derive(Template)]

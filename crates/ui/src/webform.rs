@@ -62,11 +62,15 @@ impl Anonymous {
 
 /// Headers of the embeddable pages (instead of the pages' own, which forbid framing).
 pub(crate) async fn embed_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+    framable(next.run(request).await, EMBED_CONTENT_SECURITY_POLICY)
+}
+
+/// The headers of a page any site may frame, under its own content security `policy`.
+pub(crate) fn framable(mut response: Response, policy: &'static str) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(EMBED_CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

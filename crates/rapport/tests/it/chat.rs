@@ -3,9 +3,6 @@
 //! live and never its notes, a token opens only its own chat, the transcript goes through
 //! the outbound mail queue, and bad frames get error frames.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{Actor, Channel, IdentityKind, MessageKind, Principal, Status};
@@ -18,73 +15,14 @@ use crate::support::*;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A server for one test on 127.0.0.1 (a port the system picks), with a clock the test sets.
-struct Server {
-    base: String,
-    db: TestDb,
-    clock: Arc<AtomicI64>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 impl Server {
-    async fn start(db: TestDb) -> Server {
-        let clock = Arc::new(AtomicI64::new(T0));
-        let now = clock.clone();
-        let state = web::AppState::new(
-            db.app(),
-            Arc::new(move || now.load(Ordering::SeqCst)),
-            false,
-        );
-        let live = ::ui::Live::default();
-        let router = web::router(state.clone()).merge(::ui::router_with(state, &live));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-                live.close();
-            })
-            .await
-            .unwrap();
-        });
-        Server {
-            base,
-            db,
-            clock,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn set_time(&self, millis: i64) {
-        self.clock.store(millis, Ordering::SeqCst);
-    }
-
     async fn widget(&self) -> Widget {
         let (socket, response) =
-            tokio_tungstenite::connect_async(format!("ws://{}/chat/ws", self.base))
+            tokio_tungstenite::connect_async(format!("ws://{}/chat/ws", self.addr))
                 .await
                 .expect("the chat socket opens");
         assert_eq!(response.status(), 101);
         Widget { socket }
-    }
-
-    /// Stops the server; open sockets end with it.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the server stops although sockets are open")
-            .unwrap();
-        self.db.finish().await;
     }
 }
 
@@ -570,7 +508,7 @@ async fn the_chat_page_may_be_framed_by_any_site_and_every_other_page_by_none() 
     let server = Server::start(sqlite().await).await;
     let client = reqwest::Client::new();
     let chat = client
-        .get(format!("http://{}/chat", server.base))
+        .get(format!("http://{}/chat", server.addr))
         .send()
         .await
         .unwrap();
@@ -587,7 +525,7 @@ async fn the_chat_page_may_be_framed_by_any_site_and_every_other_page_by_none() 
     assert!(!body.contains("<script>"), "no inline script");
     for path in ["/login", "/assets/chat.js", "/app"] {
         let response = client
-            .get(format!("http://{}{path}", server.base))
+            .get(format!("http://{}{path}", server.addr))
             .send()
             .await
             .unwrap();
@@ -601,7 +539,7 @@ async fn the_chat_page_may_be_framed_by_any_site_and_every_other_page_by_none() 
     }
     // The socket's address refuses a plain request with a clear status, not a page.
     let plain = client
-        .get(format!("http://{}/chat/ws", server.base))
+        .get(format!("http://{}/chat/ws", server.addr))
         .send()
         .await
         .unwrap();

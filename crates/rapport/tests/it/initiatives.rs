@@ -17,26 +17,6 @@ const HOUR: i64 = 3_600_000;
 const START: i64 = T0 + 28 * DAY;
 const NOW: i64 = START + 29 * DAY;
 
-/// Runs the roll-up consumer until it has read every event (on PostgreSQL it waits for other
-/// tests' open transactions).
-async fn rollup_everything(app: &app::App) {
-    let last = app.store.last_event_id().await.expect("last event");
-    for _ in 0..500 {
-        app.run_kpi_rollups(1000, T0).await.expect("roll-ups");
-        let cursor = app
-            .store
-            .cursor(app::KPI_CONSUMER)
-            .await
-            .expect("cursor")
-            .unwrap_or_default();
-        if cursor.event_id >= last {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the roll-up consumer did not catch up");
-}
-
 /// 40 conversations in each group before the start and 40 after, one every 12 hours, each
 /// answered and solved by its group's agent. Support answered in about 5 hours before and 20
 /// minutes after; Billing in 30, 60 or 90 minutes throughout.
@@ -92,7 +72,7 @@ async fn an_initiative_is_judged_on_its_kpi_before_and_after_the_start() {
         let app = db.app();
         let team = team(&app).await;
         play(&app, &team).await;
-        rollup_everything(&app).await;
+        rollup_everything(&app, 1000).await;
 
         let faster = app
             .record_initiative(
@@ -273,7 +253,7 @@ async fn the_api_and_the_page_record_and_show_initiatives_with_their_verdicts() 
         let app = db.app();
         let team = team(&app).await;
         play(&app, &team).await;
-        rollup_everything(&app).await;
+        rollup_everything(&app, 1000).await;
         let admin = app
             .create_token(&Principal::System, "admin", &[domain::Scope::Admin], T0)
             .await

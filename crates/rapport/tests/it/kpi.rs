@@ -9,26 +9,6 @@ use crate::support::*;
 
 const DAY: i64 = 86_400_000;
 
-/// Runs the roll-up consumer until it has read every event (on PostgreSQL it waits for other
-/// tests' open transactions, so this may take a few rounds).
-async fn rollup_everything(app: &App, batch: u32) {
-    let last = app.store.last_event_id().await.expect("last event");
-    for _ in 0..500 {
-        app.run_kpi_rollups(batch, T0).await.expect("roll-ups");
-        let cursor = app
-            .store
-            .cursor(app::KPI_CONSUMER)
-            .await
-            .expect("cursor")
-            .unwrap_or_default();
-        if cursor.event_id >= last {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the roll-up consumer did not catch up");
-}
-
 /// `count` conversations over a few days: conversation i gets its first reply after (i+1)*10
 /// minutes; every third is solved with one reply, every fifth solved after two replies and then
 /// reopened by the customer.

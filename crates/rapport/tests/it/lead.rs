@@ -17,42 +17,6 @@ use crate::support::*;
 
 const DAY: i64 = 86_400_000;
 
-async fn rollup_everything(app: &App) {
-    let last = app.store.last_event_id().await.expect("last event");
-    for _ in 0..500 {
-        app.run_kpi_rollups(7, T0).await.expect("roll-ups");
-        let cursor = app
-            .store
-            .cursor(app::KPI_CONSUMER)
-            .await
-            .expect("cursor")
-            .unwrap_or_default();
-        if cursor.event_id >= last {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the roll-up consumer did not catch up");
-}
-
-async fn clocks_catch_up(app: &App, now: i64) {
-    let last = app.store.last_event_id().await.unwrap();
-    for _ in 0..500 {
-        app.run_sla_clocks(50, now).await.unwrap();
-        let cursor = app
-            .store
-            .cursor(app::SLA_CONSUMER)
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        if cursor.event_id >= last {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the SLA clocks did not catch up");
-}
-
 /// `count` conversations in Support, each answered after 30 minutes, every other one solved.
 async fn answered(app: &App, team: &Team, count: i64) {
     for i in 0..count {
@@ -90,7 +54,7 @@ async fn one_kpi_alone_is_the_same_figure_as_in_the_whole_report() {
         let app = db.app();
         let team = team(&app).await;
         answered(&app, &team, 12).await;
-        rollup_everything(&app).await;
+        rollup_everything(&app, 7).await;
         let now = T0 + DAY;
         for query in [
             KpiQuery::default(),
@@ -222,7 +186,7 @@ async fn floor(app: &App, team: &Team) -> Floor {
     )
     .await
     .unwrap();
-    clocks_catch_up(app, T0).await;
+    clocks_catch_up(app, 50, T0).await;
     Floor {
         late,
         warned,
@@ -596,7 +560,7 @@ async fn a_kpi_alert_is_mailed_to_the_kpis_owner_once_with_a_link_to_the_kpi() {
         .await
         .unwrap();
         answered(&app, &team, 40).await;
-        rollup_everything(&app).await;
+        rollup_everything(&app, 7).await;
         let now = T0 + DAY;
         let about = |mails: &[(String, String)]| {
             mails

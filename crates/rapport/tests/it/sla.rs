@@ -63,26 +63,6 @@ async fn setup(app: &App, team: &Team) -> (i64, i64) {
     (calendar.id, policy.id)
 }
 
-/// Runs the live path until it has read every event written so far (on PostgreSQL the
-/// horizon waits for transactions still open anywhere in the database).
-async fn clocks_catch_up(app: &App, now: i64) {
-    let last = app.store.last_event_id().await.unwrap();
-    for _ in 0..500 {
-        app.run_sla_clocks(3, now).await.unwrap();
-        let cursor = app
-            .store
-            .cursor(app::SLA_CONSUMER)
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        if cursor.event_id >= last {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the SLA clocks did not catch up");
-}
-
 async fn sla_kinds(app: &App, number: i64) -> Vec<String> {
     app.events(&Principal::System, number)
         .await
@@ -198,9 +178,9 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
         .await
         .unwrap();
     let n = c.number;
-    clocks_catch_up(app, at(0)).await;
+    clocks_catch_up(app, 3, at(0)).await;
     app.run_sla_tick(100, at(45)).await.unwrap();
-    clocks_catch_up(app, at(45)).await;
+    clocks_catch_up(app, 3, at(45)).await;
     app.run_sla_tick(100, at(65)).await.unwrap();
     app.add_message(
         &team.agent,
@@ -211,7 +191,7 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
     )
     .await
     .unwrap();
-    clocks_catch_up(app, at(70)).await;
+    clocks_catch_up(app, 3, at(70)).await;
     let customer = Principal::Customer {
         id: app
             .conversation(&Principal::System, n)
@@ -229,7 +209,7 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
     )
     .await
     .unwrap();
-    clocks_catch_up(app, at(200)).await;
+    clocks_catch_up(app, 3, at(200)).await;
     app.update_conversation(
         &team.agent,
         n,
@@ -241,7 +221,7 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
     )
     .await
     .unwrap();
-    clocks_catch_up(app, at(205)).await;
+    clocks_catch_up(app, 3, at(205)).await;
     app.run_sla_tick(100, at(240)).await.unwrap();
     app.add_message(
         &team.agent,
@@ -252,7 +232,7 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
     )
     .await
     .unwrap();
-    clocks_catch_up(app, at(250)).await;
+    clocks_catch_up(app, 3, at(250)).await;
     app.run_sla_tick(100, at(300)).await.unwrap();
     n
 }
@@ -362,7 +342,7 @@ async fn the_tick_finds_due_warnings_and_breaches_by_their_deadline() {
                 .await
                 .unwrap();
             numbers.push(c.number);
-            clocks_catch_up(&app, T0 + i * 20 * MIN).await;
+            clocks_catch_up(&app, 3, T0 + i * 20 * MIN).await;
         }
         // At T0+61 the first conversation's warning (T0+30) and breach (T0+60) are due, and
         // the second one's warning (T0+50); the others' warnings fall due at T0+70 and T0+90.
@@ -396,7 +376,7 @@ async fn an_escalation_takes_effect_once_with_two_workers() {
             )
             .await
             .unwrap();
-        clocks_catch_up(&app, T0).await;
+        clocks_catch_up(&app, 3, T0).await;
         let now = T0 + 61 * MIN;
         assert_eq!(app.run_sla_tick(100, now).await.unwrap(), 2);
         let other = app.clone();
@@ -450,7 +430,7 @@ async fn an_escalation_takes_effect_once_with_two_workers() {
         assert_eq!(after.priority, Priority::High);
         assert_eq!(after.assignee.map(|a| a.id), Some(lead_id));
         // The raised priority re-targets the clocks on the live path.
-        clocks_catch_up(&app, now).await;
+        clocks_catch_up(&app, 3, now).await;
         let view = app
             .conversation_sla(&team.admin, c.number, now)
             .await
@@ -575,7 +555,7 @@ async fn calendars_policies_and_sla_state_round_trip_over_http() {
             )
             .await
             .unwrap();
-        clocks_catch_up(&app, T0).await;
+        clocks_catch_up(&app, 3, T0).await;
         let (status, sla) = bearer_json(
             &router,
             "GET",

@@ -321,3 +321,116 @@ pub async fn bearer_json(
     let answer = bearer(router, method, uri, token, json).await;
     (answer.status, answer.json())
 }
+
+/// Runs `step` (one pass of a consumer) until the consumer's cursor has passed every event
+/// written so far; on PostgreSQL the horizon waits for transactions still open elsewhere.
+async fn catch_up<F, Fut>(app: &App, consumer: &str, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let last = app.store.last_event_id().await.expect("last event");
+    for _ in 0..500 {
+        step().await;
+        let cursor = app
+            .store
+            .cursor(consumer)
+            .await
+            .expect("cursor")
+            .unwrap_or_default();
+        if cursor.event_id >= last {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the consumer {consumer} did not catch up");
+}
+
+/// Runs the KPI roll-up consumer, `batch` events at a time, until it has read every event.
+pub async fn rollup_everything(app: &App, batch: u32) {
+    catch_up(app, app::KPI_CONSUMER, || async {
+        app.run_kpi_rollups(batch, T0).await.expect("roll-ups");
+    })
+    .await;
+}
+
+/// Runs the SLA clocks' live path, `batch` events at a time, until it has read every event.
+pub async fn clocks_catch_up(app: &App, batch: u32, now: i64) {
+    catch_up(app, app::SLA_CONSUMER, || async {
+        app.run_sla_clocks(batch, now).await.expect("SLA clocks");
+    })
+    .await;
+}
+
+/// A server for one test, on 127.0.0.1 and a port the system picks, with a clock the test
+/// moves.
+pub struct Server {
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    /// `127.0.0.1:port`
+    pub addr: String,
+    pub db: TestDb,
+    clock: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(db: TestDb) -> Server {
+        let clock = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(T0));
+        let now = clock.clone();
+        let state = web::AppState::new(
+            db.app(),
+            std::sync::Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst)),
+            false,
+        );
+        let live = ::ui::Live::default();
+        let router = web::router(state.clone()).merge(::ui::router_with(state, &live));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let base = format!("http://{addr}");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+                live.close();
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            addr,
+            db,
+            clock,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn set_time(&self, millis: i64) {
+        self.clock
+            .store(millis, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops the server; open event streams end with it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.task)
+            .await
+            .expect("the server stops although streams or sockets are open")
+            .unwrap();
+        self.db.finish().await;
+    }
+}

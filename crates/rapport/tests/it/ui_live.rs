@@ -1,81 +1,13 @@
 //! Live updates (server-sent events), presence, the web form channel and magic-link sign-in,
 //! against a real server on a loopback port (event streams need a socket to stream on).
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{MessageKind, Principal};
 
 use crate::support::*;
 
-/// A server for one test, on 127.0.0.1 and a port the system picks, with a clock the test
-/// moves.
-struct Server {
-    base: String,
-    db: TestDb,
-    clock: Arc<AtomicI64>,
-    client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 impl Server {
-    async fn start(db: TestDb) -> Server {
-        let clock = Arc::new(AtomicI64::new(T0));
-        let now = clock.clone();
-        let state = web::AppState::new(
-            db.app(),
-            Arc::new(move || now.load(Ordering::SeqCst)),
-            false,
-        );
-        let live = ::ui::Live::default();
-        let router = web::router(state.clone()).merge(::ui::router_with(state, &live));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-                live.close();
-            })
-            .await
-            .unwrap();
-        });
-        Server {
-            base,
-            db,
-            clock,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn set_time(&self, millis: i64) {
-        self.clock.store(millis, Ordering::SeqCst);
-    }
-
-    /// Stops the server; open event streams end with it.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the server stops although streams are open")
-            .unwrap();
-        self.db.finish().await;
-    }
-
     /// A signed-in browser for `email` (the session cookie and its CSRF token).
     async fn session(&self, email: &str, password: &str) -> Session {
         let outcome = self.db.app().login(email, password, T0).await.unwrap();
