@@ -193,6 +193,10 @@ async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the
         let biller = server.session("biller@t.test", "pw-1234").await;
         let mut agent_stream = server.open_stream(&agent, None).await;
         let mut biller_stream = server.open_stream(&biller, None).await;
+        // On PostgreSQL a stream starts at the horizon, which other tests' open transactions
+        // can hold back: the creations above may still come. What follows comes after this.
+        let created = app.store.last_event_id().await.unwrap();
+        let after_creation = |e: &Sse| e.data["event"].as_i64() > Some(created);
 
         // First a change the agent may not see (Billing), then one they may (Support).
         app.add_message(
@@ -214,7 +218,7 @@ async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the
         .await
         .unwrap();
         let (reply, before) = agent_stream
-            .until(|e| is_change(e, support, "message_added"))
+            .until(|e| is_change(e, support, "message_added") && after_creation(e))
             .await;
         assert!(
             before.iter().all(|e| e.data["conversation"] != billing),
@@ -222,7 +226,7 @@ async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the
         );
         assert!(!reply.id.is_empty(), "every change carries its position");
         let (_, before) = biller_stream
-            .until(|e| is_change(e, billing, "message_added"))
+            .until(|e| is_change(e, billing, "message_added") && after_creation(e))
             .await;
         assert!(before.iter().all(|e| e.data["conversation"] != support));
         // The Support reply comes after the Billing note in the log: the biller's stream
