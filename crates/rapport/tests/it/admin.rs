@@ -5,7 +5,6 @@
 
 use axum::http::StatusCode;
 use domain::Principal;
-use store::Cursor;
 
 use crate::support::*;
 use crate::ui::{Browser, Ui};
@@ -23,29 +22,18 @@ const PAGES: &[&str] = &[
 
 /// Every event of the log that has no conversation, as (kind, actor id, payload).
 async fn admin_events(ui: &Ui) -> Vec<(String, Option<i64>, serde_json::Value)> {
-    let store = &ui.db.store;
-    let last = store.last_event_id().await.unwrap();
-    for _ in 0..500 {
-        let events = store
-            .events_after(Cursor::default(), 100_000)
-            .await
-            .unwrap();
-        if events.last().is_some_and(|e| e.id >= last) {
-            return events
-                .into_iter()
-                .filter(|e| e.conversation.is_none())
-                .map(|e| {
-                    (
-                        e.kind,
-                        e.actor_id,
-                        serde_json::from_str(&e.payload).unwrap(),
-                    )
-                })
-                .collect();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the log did not settle");
+    whole_log(&ui.db.store)
+        .await
+        .into_iter()
+        .filter(|e| e.conversation.is_none())
+        .map(|e| {
+            (
+                e.kind,
+                e.actor_id,
+                serde_json::from_str(&e.payload).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// The value attribute of the input named `name` on a page.

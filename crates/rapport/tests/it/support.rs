@@ -434,3 +434,20 @@ impl Server {
         self.db.finish().await;
     }
 }
+
+/// The whole log once every event written so far can be read: on PostgreSQL a reader sees
+/// only what lies below the horizon, which other tests' open transactions hold back.
+pub async fn whole_log(store: &Store) -> Vec<store::EventRow> {
+    let last = store.last_event_id().await.unwrap();
+    for _ in 0..1_000 {
+        let events = store
+            .events_after(store::Cursor::default(), 100_000)
+            .await
+            .unwrap();
+        if events.last().is_some_and(|e| e.id >= last) {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the log did not settle");
+}

@@ -852,11 +852,8 @@ async fn a_customer_signs_in_with_a_link_that_works_once_for_15_minutes_and_sees
             server.get("/portal", Some(&planted.cookie)).await.status,
             303
         );
-        let used: Vec<_> = app
-            .store
-            .events_after(store::Cursor::default(), 100_000)
+        let used: Vec<_> = whole_log(&app.store)
             .await
-            .unwrap()
             .into_iter()
             .filter(|e| e.kind == "portal_link_used")
             .collect();
