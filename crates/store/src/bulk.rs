@@ -104,10 +104,10 @@ impl Store {
         let mut tx = self.begin().await?;
         let indexed = match &mut tx {
             Tx::Sqlite(t) => {
-                sqlx::query("DELETE FROM message_search")
+                crate::sqlite::query("DELETE FROM message_search")
                     .execute(&mut **t)
                     .await?;
-                sqlx::query(
+                crate::sqlite::query(
                     "INSERT INTO message_search (rowid, subject, body) \
                      SELECT m.id, c.subject, m.body_text FROM messages m JOIN conversations c ON c.number = m.conversation",
                 )
@@ -131,7 +131,7 @@ impl Store {
         };
         let last: Option<(i64, i64)> = match &mut tx {
             Tx::Sqlite(t) => {
-                sqlx::query_as("SELECT tx_pos, id FROM events ORDER BY id DESC LIMIT 1")
+                crate::sqlite::query_as("SELECT tx_pos, id FROM events ORDER BY id DESC LIMIT 1")
                     .fetch_optional(&mut **t)
                     .await?
             }
@@ -187,27 +187,25 @@ impl Store {
 /// connection to a scratch database in `dir`, with the same settings as the store (WAL,
 /// synchronous=FULL), and no group commit. The caller times it.
 pub async fn sqlite_reference_commits(dir: &std::path::Path, count: u32) -> Result<()> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-    use sqlx::{ConnectOptions, Connection};
-    let path = dir.join("bench-reference.db");
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .connect()
-        .await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_reference (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)").execute(&mut conn).await?;
+    let conn = reference_connection(&dir.join("bench-reference.db"))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS bench_reference (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+    )?;
     for _ in 0..count {
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO bench_reference (payload) VALUES ($1)")
-            .bind("{\"reference\": true}")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        conn.prepare_cached("INSERT INTO bench_reference (payload) VALUES (?1)")?
+            .execute(["{\"reference\": true}"])?;
+        conn.execute_batch("COMMIT")?;
     }
-    conn.close().await?;
     Ok(())
+}
+
+/// A plain connection with the store's durability settings: WAL, `synchronous = FULL`.
+fn reference_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous = FULL")?;
+    Ok(conn)
 }
 
 /// One parsed inbound message for [`SqliteMailReference`].
@@ -222,65 +220,48 @@ pub struct ReferenceMail<'a> {
 /// store's durability settings (WAL, synchronous=FULL), inserting each message's raw bytes, its
 /// fields and one event, many messages per commit. No use cases, no protocol.
 pub struct SqliteMailReference {
-    conn: sqlx::SqliteConnection,
+    conn: rusqlite::Connection,
     path: std::path::PathBuf,
 }
 
 impl SqliteMailReference {
     pub async fn open(dir: &std::path::Path) -> Result<SqliteMailReference> {
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-        use sqlx::ConnectOptions;
         let path = dir.join("bench-mail-reference.db");
-        let mut conn = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .connect()
-            .await?;
-        sqlx::raw_sql(
+        let conn = reference_connection(&path)?;
+        conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS ref_blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS ref_mail (id INTEGER PRIMARY KEY, raw_sha256 TEXT NOT NULL, message_id TEXT, sender TEXT, subject TEXT);
              CREATE TABLE IF NOT EXISTS ref_events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL);",
-        )
-        .execute(&mut conn)
-        .await?;
+        )?;
         Ok(SqliteMailReference { conn, path })
     }
 
     /// Inserts the messages in one transaction.
     pub async fn insert_batch(&mut self, mails: &[ReferenceMail<'_>]) -> Result<()> {
-        use sqlx::Connection;
-        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for mail in mails {
             let address = crate::conversations::blob_address(mail.raw);
-            sqlx::query(
-                "INSERT INTO ref_blobs (sha256, data) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(&address)
-            .bind(mail.raw)
-            .execute(&mut *tx)
-            .await?;
-            let id: i64 = sqlx::query_scalar("INSERT INTO ref_mail (raw_sha256, message_id, sender, subject) VALUES ($1, $2, $3, $4) RETURNING id")
-                .bind(&address)
-                .bind(mail.message_id)
-                .bind(mail.from)
-                .bind(mail.subject)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO ref_events (kind, payload) VALUES ('mail_received', $1)")
-                .bind(format!("{{\"inbound_id\":{id}}}"))
-                .execute(&mut *tx)
-                .await?;
+            tx.prepare_cached(
+                "INSERT INTO ref_blobs (sha256, data) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(rusqlite::params![address, mail.raw])?;
+            let id: i64 = tx
+                .prepare_cached("INSERT INTO ref_mail (raw_sha256, message_id, sender, subject) VALUES (?1, ?2, ?3, ?4) RETURNING id")?
+                .query_row(rusqlite::params![address, mail.message_id, mail.from, mail.subject], |row| row.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO ref_events (kind, payload) VALUES ('mail_received', ?1)",
+            )?
+            .execute([format!("{{\"inbound_id\":{id}}}")])?;
         }
-        tx.commit().await?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Closes the connection and deletes the scratch database.
     pub async fn remove(self) -> Result<()> {
-        use sqlx::Connection;
-        self.conn.close().await?;
+        self.conn.close().map_err(|(_, err)| err)?;
         for suffix in ["", "-wal", "-shm"] {
             let mut name = self.path.clone().into_os_string();
             name.push(suffix);

@@ -2,16 +2,18 @@
 
 use crate::{run, Result, Store, Tx};
 
-/// A chat as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ChatRow {
-    pub id: i64,
-    pub conversation: i64,
-    pub visitor_name: String,
-    pub email: Option<String>,
-    pub created_at: i64,
-    pub ended_at: Option<i64>,
-    pub transcripts_sent: i64,
+stored_row! {
+    /// A chat as stored.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ChatRow {
+        pub id: i64,
+        pub conversation: i64,
+        pub visitor_name: String,
+        pub email: Option<String>,
+        pub created_at: i64,
+        pub ended_at: Option<i64>,
+        pub transcripts_sent: i64,
+    }
 }
 
 const CHAT_COLUMNS: &str =

@@ -164,6 +164,15 @@ struct SortedRow {
     sort_key: i64,
 }
 
+impl crate::sqlite::FromRow for SortedRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> Result<Self, crate::sqlite::Error> {
+        Ok(SortedRow {
+            row: <ConversationRow as crate::sqlite::FromRow>::from_row(row)?,
+            sort_key: row.get("sort_key")?,
+        })
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone)]
 pub struct ConversationPage {
@@ -460,11 +469,11 @@ impl Tx {
     ) -> Result<()> {
         match self {
             Tx::Sqlite(t) => {
-                sqlx::query("DELETE FROM message_search WHERE rowid = $1")
+                crate::sqlite::query("DELETE FROM message_search WHERE rowid = $1")
                     .bind(message_id)
                     .execute(&mut **t)
                     .await?;
-                sqlx::query(
+                crate::sqlite::query(
                     "INSERT INTO message_search (rowid, subject, body) VALUES ($1, $2, $3)",
                 )
                 .bind(message_id)
@@ -757,17 +766,19 @@ mod tests {
     }
 }
 
-/// The names a person needs beside a conversation row, fetched for a page in one query.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ConversationDetail {
-    pub number: i64,
-    pub group_name: Option<String>,
-    pub assignee_name: Option<String>,
-    pub assignee_email: Option<String>,
-    pub customer_name: Option<String>,
-    pub customer_email: Option<String>,
-    /// Tags separated by single spaces (tags never contain spaces).
-    pub tags: Option<String>,
+stored_row! {
+    /// The names a person needs beside a conversation row, fetched for a page in one query.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ConversationDetail {
+        pub number: i64,
+        pub group_name: Option<String>,
+        pub assignee_name: Option<String>,
+        pub assignee_email: Option<String>,
+        pub customer_name: Option<String>,
+        pub customer_email: Option<String>,
+        /// Tags separated by single spaces (tags never contain spaces).
+        pub tags: Option<String>,
+    }
 }
 
 impl Store {

@@ -82,7 +82,7 @@ impl Tx {
     pub async fn events_after(&mut self, cursor: Cursor, limit: u32) -> Result<Vec<EventRow>> {
         let columns = event_columns(self.dialect());
         match self {
-            Tx::Sqlite(t) => Ok(sqlx::query_as(&format!(
+            Tx::Sqlite(t) => Ok(crate::sqlite::query_as(&format!(
                 "SELECT {columns} FROM events WHERE id > $1 ORDER BY id LIMIT $2"
             ))
             .bind(cursor.event_id)

@@ -21,16 +21,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sqlx::{Executor, SqliteConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::sqlite::Conn;
 use crate::{Result, StoreError};
 
 /// Largest number of use cases in one batch; a full batch commits at once.
 const MAX_BATCH: u32 = 64;
 
 pub(crate) struct Writer {
-    pub(crate) conn: SqliteConnection,
+    pub(crate) conn: Conn,
     in_tx: bool,
     /// A savepoint whose use case ended without committing: to roll back first.
     dangling: Option<String>,
@@ -46,7 +46,7 @@ pub(crate) struct Writer {
 pub(crate) type SharedWriter = Arc<Mutex<Writer>>;
 
 /// `conn` must run in WAL mode with `synchronous = NORMAL`; `wal` is its WAL file.
-pub(crate) fn shared(conn: SqliteConnection, wal: PathBuf) -> SharedWriter {
+pub(crate) fn shared(conn: Conn, wal: PathBuf) -> SharedWriter {
     Arc::new(Mutex::new(Writer {
         conn,
         in_tx: false,
@@ -106,8 +106,7 @@ impl Writer {
     async fn settle(&mut self) -> Result<()> {
         if let Some(savepoint) = self.dangling.take() {
             self.conn
-                .execute(format!("ROLLBACK TO {savepoint}; RELEASE {savepoint}").as_str())
-                .await?;
+                .batch(&format!("ROLLBACK TO {savepoint}; RELEASE {savepoint}"))?;
         }
         Ok(())
     }
@@ -120,13 +119,13 @@ impl Writer {
         if !self.in_tx {
             return Ok(self.syncer.committed.load(Ordering::Acquire));
         }
-        let result = self.conn.execute("COMMIT").await;
+        let result = self.conn.batch("COMMIT");
         self.in_tx = false;
         self.members = 0;
         let batch = self.batch;
         self.batch += 1;
         if let Err(err) = result {
-            let _ = self.conn.execute("ROLLBACK").await;
+            let _ = self.conn.batch("ROLLBACK");
             self.failures.push_back((batch, err.to_string()));
             if self.failures.len() > 256 {
                 self.failures.pop_front();
@@ -158,12 +157,8 @@ impl SqliteTx {
         guard.settle().await?;
         let savepoint = format!("uc{}", guard.next_savepoint);
         guard.next_savepoint += 1;
-        // One round trip to the connection's thread for both statements.
         let begin = if guard.in_tx { "" } else { "BEGIN IMMEDIATE; " };
-        guard
-            .conn
-            .execute(format!("{begin}SAVEPOINT {savepoint}").as_str())
-            .await?;
+        guard.conn.batch(&format!("{begin}SAVEPOINT {savepoint}"))?;
         guard.in_tx = true;
         guard.members += 1;
         Ok(SqliteTx {
@@ -179,11 +174,7 @@ impl SqliteTx {
             .guard
             .take()
             .ok_or_else(|| StoreError::Corrupt("transaction already finished".into()))?;
-        if let Err(err) = guard
-            .conn
-            .execute(format!("RELEASE {}", self.savepoint).as_str())
-            .await
-        {
+        if let Err(err) = guard.conn.batch(&format!("RELEASE {}", self.savepoint)) {
             guard.dangling = Some(self.savepoint.clone());
             return Err(err.into());
         }
@@ -211,8 +202,7 @@ impl SqliteTx {
         if let Some(mut guard) = self.guard.take() {
             guard
                 .conn
-                .execute(format!("ROLLBACK TO {0}; RELEASE {0}", self.savepoint).as_str())
-                .await?;
+                .batch(&format!("ROLLBACK TO {0}; RELEASE {0}", self.savepoint))?;
             guard.members = guard.members.saturating_sub(1);
         }
         Ok(())
@@ -228,8 +218,8 @@ impl Drop for SqliteTx {
 }
 
 impl Deref for SqliteTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
         match &self.guard {
             Some(guard) => &guard.conn,
             // Unreachable: the guard is only taken by commit and rollback, which consume the Tx.
@@ -239,7 +229,7 @@ impl Deref for SqliteTx {
 }
 
 impl DerefMut for SqliteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut Conn {
         match &mut self.guard {
             Some(guard) => &mut guard.conn,
             None => unreachable_conn(),

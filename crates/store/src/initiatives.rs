@@ -2,21 +2,23 @@
 
 use crate::{run, Result, Store, Tx};
 
-/// One initiative as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct InitiativeRow {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    /// A key of the KPI catalogue.
-    pub kpi: String,
-    pub group_id: Option<i64>,
-    pub started_at: i64,
-    /// The length of each compared period, before and after the start.
-    pub period_days: i64,
-    /// The agent who recorded it (none when Rapport or an API token did).
-    pub created_by: Option<i64>,
-    pub created_at: i64,
+stored_row! {
+    /// One initiative as stored.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct InitiativeRow {
+        pub id: i64,
+        pub name: String,
+        pub description: String,
+        /// A key of the KPI catalogue.
+        pub kpi: String,
+        pub group_id: Option<i64>,
+        pub started_at: i64,
+        /// The length of each compared period, before and after the start.
+        pub period_days: i64,
+        /// The agent who recorded it (none when Rapport or an API token did).
+        pub created_by: Option<i64>,
+        pub created_at: i64,
+    }
 }
 
 const COLUMNS: &str =

@@ -3,13 +3,15 @@
 
 use crate::{run, Dialect, Result, Store, Tx};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Job {
-    pub id: i64,
-    pub kind: String,
-    pub payload: String,
-    pub attempts: i64,
-    pub max_attempts: i64,
+stored_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Job {
+        pub id: i64,
+        pub kind: String,
+        pub payload: String,
+        pub attempts: i64,
+        pub max_attempts: i64,
+    }
 }
 
 /// How long to wait before retry number `attempt` (1-based): 30 s, doubling, at most an hour.

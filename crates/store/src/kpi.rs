@@ -4,42 +4,48 @@
 
 use crate::{run, Dialect, Result, Store, Tx};
 
-/// One roll-up bucket (see `kpi::fold::Aggregate`).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct KpiRollupRow {
-    pub dim: String,
-    pub dim_value: String,
-    pub measure: String,
-    pub day: i64,
-    pub n: i64,
-    pub total: f64,
-    pub total_sq: f64,
-    pub hist: String,
+stored_row! {
+    /// One roll-up bucket (see `kpi::fold::Aggregate`).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct KpiRollupRow {
+        pub dim: String,
+        pub dim_value: String,
+        pub measure: String,
+        pub day: i64,
+        pub n: i64,
+        pub total: f64,
+        pub total_sq: f64,
+        pub hist: String,
+    }
 }
 
-/// What the roll-up consumer remembers of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct KpiFactsRow {
-    pub conversation_id: i64,
-    pub created_at: i64,
-    pub first_reply_at: Option<i64>,
-    pub first_solved_at: Option<i64>,
-    pub reopened_at: Option<i64>,
-    pub group_id: Option<i64>,
-    pub assignee_id: Option<i64>,
-    /// `kpi::ConversationFacts` as JSON.
-    pub facts: String,
+stored_row! {
+    /// What the roll-up consumer remembers of a conversation.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct KpiFactsRow {
+        pub conversation_id: i64,
+        pub created_at: i64,
+        pub first_reply_at: Option<i64>,
+        pub first_solved_at: Option<i64>,
+        pub reopened_at: Option<i64>,
+        pub group_id: Option<i64>,
+        pub assignee_id: Option<i64>,
+        /// `kpi::ConversationFacts` as JSON.
+        pub facts: String,
+    }
 }
 
-/// An administrator's change to a KPI's target, thresholds or owner.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct KpiSettingsRow {
-    pub key: String,
-    pub target: Option<f64>,
-    pub amber: Option<f64>,
-    pub red: Option<f64>,
-    pub owner: String,
-    pub updated_at: i64,
+stored_row! {
+    /// An administrator's change to a KPI's target, thresholds or owner.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct KpiSettingsRow {
+        pub key: String,
+        pub target: Option<f64>,
+        pub amber: Option<f64>,
+        pub red: Option<f64>,
+        pub owner: String,
+        pub updated_at: i64,
+    }
 }
 
 /// Which instant of a conversation a drill-down selects on.
@@ -267,30 +273,34 @@ impl Store {
     }
 }
 
-/// The last status the alert check recorded for a KPI.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct KpiAlertRow {
-    pub key: String,
-    pub status: String,
-    pub value: Option<f64>,
-    pub changed_at: i64,
+stored_row! {
+    /// The last status the alert check recorded for a KPI.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct KpiAlertRow {
+        pub key: String,
+        pub status: String,
+        pub value: Option<f64>,
+        pub changed_at: i64,
+    }
 }
 
-/// A published benchmark figure as stored.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct KpiBenchmarkRow {
-    pub id: i64,
-    pub set_name: String,
-    pub index_name: String,
-    pub country: String,
-    pub period: String,
-    pub level: String,
-    pub entity: String,
-    pub score: f64,
-    pub source_url: String,
-    pub source_kind: String,
-    pub note: String,
-    pub imported_at: i64,
+stored_row! {
+    /// A published benchmark figure as stored.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct KpiBenchmarkRow {
+        pub id: i64,
+        pub set_name: String,
+        pub index_name: String,
+        pub country: String,
+        pub period: String,
+        pub level: String,
+        pub entity: String,
+        pub score: f64,
+        pub source_url: String,
+        pub source_kind: String,
+        pub note: String,
+        pub imported_at: i64,
+    }
 }
 
 impl Tx {

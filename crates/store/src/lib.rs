@@ -6,6 +6,10 @@
 //!
 //! Instants are `i64` milliseconds since the epoch (UTC); ids are `i64`.
 
+// First, so that its `stored_row!` is there for the modules after it.
+#[macro_use]
+pub mod sqlite;
+
 mod bulk;
 mod chat;
 mod conversations;
@@ -30,8 +34,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::PgPool;
 
 pub use bulk::{sqlite_reference_commits, ReferenceMail, SqliteMailReference, Value};
 pub use chat::ChatRow;
@@ -65,13 +68,52 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("cannot open the database: {0}")]
     Open(String),
 }
 
+impl StoreError {
+    /// The database cannot serve now (down, busy, out of connections), as opposed to a
+    /// request it refuses: worth a retry later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(err) => {
+                let text = err.to_string();
+                text.contains("pool timed out")
+                    || text.contains("connection refused")
+                    || text.contains("closed")
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Database(sqlx::Error::Protocol(format!("SQLite: {err}")))
+        if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &err {
+            // "UNIQUE constraint failed: agents.email"
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation
+                && (failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+            {
+                let table = message
+                    .split_once(": ")
+                    .and_then(|(_, columns)| columns.split_once('.'))
+                    .map_or("a record", |(table, _)| table);
+                return StoreError::Conflict(table.to_string());
+            }
+        }
+        StoreError::Sqlite(err)
     }
 }
 
@@ -100,7 +142,7 @@ enum Pools {
     /// SQLite allows one writer: one group-committed connection for writes, a pool for reads.
     Sqlite {
         writer: group_commit::SharedWriter,
-        readers: SqlitePool,
+        readers: std::sync::Arc<sqlite::Readers>,
         /// The database file, for the log scanner's own connection (see `scan`).
         path: std::path::PathBuf,
     },
@@ -122,12 +164,15 @@ pub enum Tx {
 
 /// Runs the same body on whichever connection a [`Tx`] or [`Store`] holds. Inside the body,
 /// `$c` is `&mut Connection` (for a Tx) or `&Pool` (for reads); write queries against it
-/// once and they run on both databases.
+/// once and they run on both databases. On SQLite, `sqlx` in the body names the
+/// [`sqlite`] module, which has the same query shape and runs it inline with rusqlite.
 macro_rules! run {
     (tx $tx:expr, |$c:ident| $body:expr) => {
         match $tx {
             $crate::Tx::Sqlite(t) => {
-                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                #[allow(unused_imports)]
+                use $crate::sqlite as sqlx;
+                let $c: &mut $crate::sqlite::Conn = &mut *t;
                 $body
             }
             $crate::Tx::Postgres(t) => {
@@ -139,7 +184,9 @@ macro_rules! run {
     (read $store:expr, |$c:ident| $body:expr) => {
         match &$store.pools {
             $crate::Pools::Sqlite { readers, .. } => {
-                let $c = readers;
+                #[allow(unused_imports)]
+                use $crate::sqlite as sqlx;
+                let $c: &$crate::sqlite::Readers = readers;
                 $body
             }
             $crate::Pools::Postgres(pool) => {
@@ -184,40 +231,33 @@ impl Store {
                 data_dir.display()
             ))
         })?;
-        let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("rapport.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("temp_store", "memory");
+        let path = data_dir.join("rapport.db");
+        let open_error = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
         // Page caches: 32 MiB for the writer, 16 MiB per reader (the OS caches the rest).
         // The writer commits without waiting for the disk; its group commit syncs the WAL.
-        let writer_options = options
-            .clone()
-            .synchronous(SqliteSynchronous::Normal)
-            .pragma("cache_size", "-32768");
-        let options = options.pragma("cache_size", "-16384");
-        let writer = sqlx::ConnectOptions::connect(&writer_options)
-            .await
-            .map_err(|e| {
-                StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
-            })?;
+        let writer = sqlite::Conn::open(
+            &path,
+            sqlite::Settings {
+                synchronous: "NORMAL",
+                cache_kib: 32768,
+                query_only: false,
+            },
+        )
+        .map_err(open_error)?;
         let writer = group_commit::shared(writer, data_dir.join("rapport.db-wal"));
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                StoreError::Open(format!("{}: {e}", data_dir.join("rapport.db").display()))
-            })?;
+        let readers = std::sync::Arc::new(sqlite::Readers::new(
+            &path,
+            sqlite::Settings {
+                synchronous: "FULL",
+                cache_kib: 16384,
+                query_only: true,
+            },
+        ));
         let store = Store {
             pools: Pools::Sqlite {
                 writer,
                 readers,
-                path: data_dir.join("rapport.db"),
+                path,
             },
         };
         store.migrate().await?;
@@ -299,7 +339,7 @@ impl Store {
                 let target = to.to_str().ok_or_else(|| StoreError::Open("the backup path is not UTF-8".into()))?;
                 let mut writer = writer.lock().await;
                 writer.commit_durably().await?;
-                sqlx::query("VACUUM INTO $1").bind(target).execute(&mut writer.conn).await?;
+                sqlite::query("VACUUM INTO $1").bind(target).execute(&mut writer.conn).await?;
                 Ok(())
             }
             Pools::Postgres(_) => Err(StoreError::Open(
@@ -314,12 +354,10 @@ impl Store {
             Pools::Sqlite {
                 writer, readers, ..
             } => {
-                readers.close().await;
+                readers.close();
                 let mut writer = writer.lock().await;
                 if writer.commit_durably().await.is_ok() {
-                    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                        .execute(&mut writer.conn)
-                        .await;
+                    let _ = writer.conn.batch("PRAGMA wal_checkpoint(TRUNCATE)");
                 }
             }
             Pools::Postgres(pool) => pool.close().await,
@@ -374,7 +412,7 @@ impl Store {
             let mut writer = writer.lock().await;
             writer.syncer.set_enabled(true);
             writer.commit_durably().await?;
-            sqlx::query(sql).execute(&mut writer.conn).await?;
+            writer.conn.batch(sql)?;
             writer.syncer.set_enabled(!fast);
         }
         Ok(())

@@ -4,16 +4,18 @@
 
 use crate::{run, Result, Store, Tx};
 
-/// A support address and the group its new conversations go to.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct MailboxRow {
-    pub id: i64,
-    pub address: String,
-    pub name: String,
-    pub group_id: Option<i64>,
-    pub acknowledge: bool,
-    pub acknowledgement: Option<String>,
-    pub created_at: i64,
+stored_row! {
+    /// A support address and the group its new conversations go to.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct MailboxRow {
+        pub id: i64,
+        pub address: String,
+        pub name: String,
+        pub group_id: Option<i64>,
+        pub acknowledge: bool,
+        pub acknowledgement: Option<String>,
+        pub created_at: i64,
+    }
 }
 
 /// A message as it was accepted, before anything is made of it.
@@ -29,22 +31,24 @@ pub struct NewInboundMail<'a> {
     pub received_at: i64,
 }
 
-/// An accepted message and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct InboundMailRow {
-    pub id: i64,
-    pub transport: String,
-    pub mail_from: String,
-    pub recipients: String,
-    pub raw_sha256: String,
-    pub size: i64,
-    pub received_at: i64,
-    /// received, message, bounce, complaint, noise, quarantined, released.
-    pub state: String,
-    pub reason: Option<String>,
-    pub conversation: Option<i64>,
-    pub header_message_id: Option<String>,
-    pub processed_at: Option<i64>,
+stored_row! {
+    /// An accepted message and what became of it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct InboundMailRow {
+        pub id: i64,
+        pub transport: String,
+        pub mail_from: String,
+        pub recipients: String,
+        pub raw_sha256: String,
+        pub size: i64,
+        pub received_at: i64,
+        /// received, message, bounce, complaint, noise, quarantined, released.
+        pub state: String,
+        pub reason: Option<String>,
+        pub conversation: Option<i64>,
+        pub header_message_id: Option<String>,
+        pub processed_at: Option<i64>,
+    }
 }
 
 const INBOUND_COLUMNS: &str = "id, transport, mail_from, recipients, raw_sha256, size, received_at, state, reason, conversation, header_message_id, processed_at";
@@ -63,23 +67,25 @@ pub struct NewOutboundMail<'a> {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct OutboundMailRow {
-    pub id: i64,
-    /// Absent for mail about no conversation (a portal sign-in link).
-    pub conversation: Option<i64>,
-    pub message: Option<i64>,
-    pub header_message_id: String,
-    pub mail_from: String,
-    pub recipients: String,
-    pub raw_sha256: String,
-    pub automatic: bool,
-    /// queued, sent, deferred, failed.
-    pub state: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+stored_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct OutboundMailRow {
+        pub id: i64,
+        /// Absent for mail about no conversation (a portal sign-in link).
+        pub conversation: Option<i64>,
+        pub message: Option<i64>,
+        pub header_message_id: String,
+        pub mail_from: String,
+        pub recipients: String,
+        pub raw_sha256: String,
+        pub automatic: bool,
+        /// queued, sent, deferred, failed.
+        pub state: String,
+        pub attempts: i64,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 const OUTBOUND_COLUMNS: &str = "id, conversation, message, header_message_id, mail_from, recipients, raw_sha256, automatic, state, attempts, last_error, created_at, updated_at";
@@ -144,8 +150,8 @@ impl Tx {
     pub async fn inbound_mail_for_update(&mut self, id: i64) -> Result<Option<InboundMailRow>> {
         match self {
             Tx::Sqlite(t) => {
-                let c: &mut sqlx::SqliteConnection = &mut *t;
-                Ok(sqlx::query_as(&format!(
+                let c: &mut crate::sqlite::Conn = &mut *t;
+                Ok(crate::sqlite::query_as(&format!(
                     "SELECT {INBOUND_COLUMNS} FROM inbound_mail WHERE id = $1"
                 ))
                 .bind(id)
@@ -314,11 +320,12 @@ impl Tx {
 impl Store {
     /// Whether `address` is the customer's, or has written in conversation `number`.
     pub async fn is_mail_participant(&self, number: i64, address: &str) -> Result<bool> {
-        run!(read self, |c| Ok(sqlx::query_scalar::<_, i64>(
+        let found: Option<i64> = run!(read self, |c| sqlx::query_scalar(
             "SELECT v.number FROM conversations v JOIN customer_identities i ON i.customer_id = v.customer_id \
              WHERE v.number = $1 AND i.kind = 'email' AND i.value = $2 \
              UNION ALL SELECT m.id FROM inbound_mail m WHERE m.conversation = $1 AND m.mail_from = $2 LIMIT 1")
-            .bind(number).bind(address).fetch_optional(c).await?.is_some()))
+            .bind(number).bind(address).fetch_optional(c).await?);
+        Ok(found.is_some())
     }
 
     /// The conversation a Message-ID belongs to, if Rapport sent or received it.

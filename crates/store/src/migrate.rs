@@ -89,27 +89,27 @@ impl Store {
                 let mut writer = writer.lock().await;
                 writer.commit_durably().await?;
                 let conn = &mut writer.conn;
-                sqlx::query(CREATE).execute(&mut *conn).await?;
+                conn.batch(CREATE)?;
                 for &(version, name, script, _) in MIGRATIONS {
-                    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                    let done: Option<i64> = sqlx::query_scalar(
+                    conn.batch("BEGIN IMMEDIATE")?;
+                    let done: Option<i64> = crate::sqlite::query_scalar(
                         "SELECT version FROM schema_migrations WHERE version = $1",
                     )
                     .bind(version)
                     .fetch_optional(&mut *conn)
                     .await?;
                     if done.is_none() {
-                        if let Err(e) = sqlx::raw_sql(script).execute(&mut *conn).await {
-                            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                        if let Err(e) = conn.batch(script) {
+                            let _ = conn.batch("ROLLBACK");
                             return Err(e.into());
                         }
-                        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
+                        crate::sqlite::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
                             .bind(version)
                             .bind(name)
                             .execute(&mut *conn)
                             .await?;
                     }
-                    sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+                    conn.batch("COMMIT")?;
                 }
             }
             Pools::Postgres(pool) => {

@@ -3,15 +3,17 @@
 
 use crate::{run, Result, Store, Tx};
 
-/// A sign-in link as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct PortalLinkRow {
-    pub id: i64,
-    pub token_hash: String,
-    pub customer_id: i64,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
+stored_row! {
+    /// A sign-in link as stored.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PortalLinkRow {
+        pub id: i64,
+        pub token_hash: String,
+        pub customer_id: i64,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+    }
 }
 
 impl Tx {

@@ -3,52 +3,58 @@
 
 use crate::{bind_all, run, Arg, Dialect, EventRow, Result, Store, Tx};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SlaCalendarRow {
-    pub id: i64,
-    pub name: String,
-    pub time_zone: String,
-    pub hours: String,
-    /// JSON array of strings.
-    pub holidays: String,
-    /// JSON array of strings.
-    pub exceptions: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+stored_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SlaCalendarRow {
+        pub id: i64,
+        pub name: String,
+        pub time_zone: String,
+        pub hours: String,
+        /// JSON array of strings.
+        pub holidays: String,
+        /// JSON array of strings.
+        pub exceptions: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SlaPolicyRow {
-    pub id: i64,
-    pub name: String,
-    pub position: i64,
-    /// JSON (`sla::Conditions`).
-    pub conditions: String,
-    pub calendar_id: Option<i64>,
-    /// JSON (a list of `sla::TargetRule`).
-    pub targets: String,
-    pub warn_at_percent: Option<i64>,
-    pub on_hold_pauses: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
+stored_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SlaPolicyRow {
+        pub id: i64,
+        pub name: String,
+        pub position: i64,
+        /// JSON (`sla::Conditions`).
+        pub conditions: String,
+        pub calendar_id: Option<i64>,
+        /// JSON (a list of `sla::TargetRule`).
+        pub targets: String,
+        pub warn_at_percent: Option<i64>,
+        pub on_hold_pauses: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
-/// A conversation's SLA clock as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SlaStateRow {
-    pub conversation: i64,
-    /// The `sla_config` version the clock was computed under.
-    pub version: i64,
-    /// The last event of the conversation folded into the clock.
-    pub through_event_id: i64,
-    /// `sla::SlaClock` as JSON.
-    pub clock: String,
-    pub next_deadline_at: Option<i64>,
-    pub next_deadline_kind: Option<String>,
-    /// When the earliest running target not yet met runs out: in the past when it is
-    /// overdue, `None` when no target is running. The queue's `sla` sort orders by it.
-    pub next_breach_at: Option<i64>,
-    pub updated_at: i64,
+stored_row! {
+    /// A conversation's SLA clock as stored.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SlaStateRow {
+        pub conversation: i64,
+        /// The `sla_config` version the clock was computed under.
+        pub version: i64,
+        /// The last event of the conversation folded into the clock.
+        pub through_event_id: i64,
+        /// `sla::SlaClock` as JSON.
+        pub clock: String,
+        pub next_deadline_at: Option<i64>,
+        pub next_deadline_kind: Option<String>,
+        /// When the earliest running target not yet met runs out: in the past when it is
+        /// overdue, `None` when no target is running. The queue's `sla` sort orders by it.
+        pub next_breach_at: Option<i64>,
+        pub updated_at: i64,
+    }
 }
 
 const CALENDAR_COLUMNS: &str =

@@ -3,49 +3,53 @@
 
 use crate::{run, Dialect, Result, Store, Tx};
 
-/// The survey settings (one row).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct SurveySettingsRow {
-    pub enabled: bool,
-    /// csat, ces or nps.
-    pub kind: String,
-    pub csat_scale_min: i64,
-    pub csat_scale_max: i64,
-    /// Empty: the kind's default question.
-    pub question: String,
-    pub delay_minutes: i64,
-    /// email or portal.
-    pub channel: String,
-    pub sampling_rate: f64,
-    pub min_days_between: i64,
-    pub answer_days: i64,
-    pub public_url: String,
-    pub updated_at: i64,
+stored_row! {
+    /// The survey settings (one row).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct SurveySettingsRow {
+        pub enabled: bool,
+        /// csat, ces or nps.
+        pub kind: String,
+        pub csat_scale_min: i64,
+        pub csat_scale_max: i64,
+        /// Empty: the kind's default question.
+        pub question: String,
+        pub delay_minutes: i64,
+        /// email or portal.
+        pub channel: String,
+        pub sampling_rate: f64,
+        pub min_days_between: i64,
+        pub answer_days: i64,
+        pub public_url: String,
+        pub updated_at: i64,
+    }
 }
 
 const SETTINGS_COLUMNS: &str =
     "enabled, kind, csat_scale_min, csat_scale_max, question, delay_minutes, channel, \
      sampling_rate, min_days_between, answer_days, public_url, updated_at";
 
-/// A survey sent for a conversation, and its answer once given.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SurveyInvitationRow {
-    pub id: i64,
-    pub conversation: i64,
-    pub customer_id: i64,
-    pub kind: String,
-    pub scale_min: i64,
-    pub scale_max: i64,
-    pub question: String,
-    pub channel: String,
-    pub token_hash: String,
-    pub outbound_id: Option<i64>,
-    pub sent_at: i64,
-    pub expires_at: i64,
-    pub answered_at: Option<i64>,
-    pub score: Option<i64>,
-    pub comment: Option<String>,
-    pub kudos_agent_id: Option<i64>,
+stored_row! {
+    /// A survey sent for a conversation, and its answer once given.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SurveyInvitationRow {
+        pub id: i64,
+        pub conversation: i64,
+        pub customer_id: i64,
+        pub kind: String,
+        pub scale_min: i64,
+        pub scale_max: i64,
+        pub question: String,
+        pub channel: String,
+        pub token_hash: String,
+        pub outbound_id: Option<i64>,
+        pub sent_at: i64,
+        pub expires_at: i64,
+        pub answered_at: Option<i64>,
+        pub score: Option<i64>,
+        pub comment: Option<String>,
+        pub kudos_agent_id: Option<i64>,
+    }
 }
 
 const INVITATION_COLUMNS: &str =
@@ -67,26 +71,28 @@ pub struct NewSurveyInvitation<'a> {
     pub expires_at: i64,
 }
 
-/// An answered survey with what a manager filters and reads it by.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SurveyAnswerRow {
-    pub id: i64,
-    pub conversation: i64,
-    pub subject: String,
-    pub customer_id: i64,
-    pub customer_name: String,
-    pub kind: String,
-    pub scale_min: i64,
-    pub scale_max: i64,
-    pub score: i64,
-    pub comment: Option<String>,
-    pub kudos_agent_id: Option<i64>,
-    pub kudos_agent_name: Option<String>,
-    pub channel: String,
-    pub group_id: Option<i64>,
-    pub assignee_id: Option<i64>,
-    pub sent_at: i64,
-    pub answered_at: i64,
+stored_row! {
+    /// An answered survey with what a manager filters and reads it by.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SurveyAnswerRow {
+        pub id: i64,
+        pub conversation: i64,
+        pub subject: String,
+        pub customer_id: i64,
+        pub customer_name: String,
+        pub kind: String,
+        pub scale_min: i64,
+        pub scale_max: i64,
+        pub score: i64,
+        pub comment: Option<String>,
+        pub kudos_agent_id: Option<i64>,
+        pub kudos_agent_name: Option<String>,
+        pub channel: String,
+        pub group_id: Option<i64>,
+        pub assignee_id: Option<i64>,
+        pub sent_at: i64,
+        pub answered_at: i64,
+    }
 }
 
 /// Which answers to list: every filter left empty matches anything. Newest first, `limit`
@@ -105,31 +111,35 @@ pub struct SurveyAnswerFilter {
     pub limit: i64,
 }
 
-/// A service attribute of priorities research.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ResearchAttributeRow {
-    pub id: i64,
-    pub key: String,
-    pub label: String,
-    pub description: String,
-    pub builtin: bool,
-    pub active: bool,
-    pub position: i64,
-    pub created_at: i64,
+stored_row! {
+    /// A service attribute of priorities research.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ResearchAttributeRow {
+        pub id: i64,
+        pub key: String,
+        pub label: String,
+        pub description: String,
+        pub builtin: bool,
+        pub active: bool,
+        pub position: i64,
+        pub created_at: i64,
+    }
 }
 
 const ATTRIBUTE_COLUMNS: &str =
     "id, key, label, description, builtin, active, position, created_at";
 
-/// An invitation to priorities research.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ResearchInvitationRow {
-    pub id: i64,
-    pub customer_id: i64,
-    pub token_hash: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub answered_at: Option<i64>,
+stored_row! {
+    /// An invitation to priorities research.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ResearchInvitationRow {
+        pub id: i64,
+        pub customer_id: i64,
+        pub token_hash: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub answered_at: Option<i64>,
+    }
 }
 
 /// One rating of a research response: (response, attribute key, importance, performance).
@@ -155,8 +165,9 @@ impl Tx {
 
     /// Whether the conversation has been surveyed.
     pub async fn conversation_surveyed(&mut self, conversation: i64) -> Result<bool> {
-        run!(tx self, |c| Ok(sqlx::query_scalar::<_, i64>("SELECT id FROM survey_invitations WHERE conversation = $1")
-            .bind(conversation).fetch_optional(&mut *c).await?.is_some()))
+        let found: Option<i64> = run!(tx self, |c| sqlx::query_scalar("SELECT id FROM survey_invitations WHERE conversation = $1")
+            .bind(conversation).fetch_optional(&mut *c).await?);
+        Ok(found.is_some())
     }
 
     /// When the customer's survey sent closest to `at` (before or after) was sent.

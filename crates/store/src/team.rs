@@ -7,42 +7,50 @@ use domain::permission::Visibility;
 use crate::conversations::Where;
 use crate::{bind_all, run, Result, Store};
 
-/// Unsolved conversations of one group (`None`: no group) in one status, assigned or not.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct TeamQueueCount {
-    pub group_id: Option<i64>,
-    pub status: String,
-    pub unassigned: bool,
-    pub n: i64,
+stored_row! {
+    /// Unsolved conversations of one group (`None`: no group) in one status, assigned or not.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TeamQueueCount {
+        pub group_id: Option<i64>,
+        pub status: String,
+        pub unassigned: bool,
+        pub n: i64,
+    }
 }
 
-/// Unsolved conversations assigned to one agent in one status.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AgentStatusCount {
-    pub assignee_id: i64,
-    pub status: String,
-    pub n: i64,
+stored_row! {
+    /// Unsolved conversations assigned to one agent in one status.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AgentStatusCount {
+        pub assignee_id: i64,
+        pub status: String,
+        pub n: i64,
+    }
 }
 
-/// An agent's oldest open (new, open or on hold) conversation.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct OldestOpen {
-    pub assignee_id: i64,
-    pub number: i64,
-    pub created_at: i64,
+stored_row! {
+    /// An agent's oldest open (new, open or on hold) conversation.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct OldestOpen {
+        pub assignee_id: i64,
+        pub number: i64,
+        pub created_at: i64,
+    }
 }
 
-/// An unsolved conversation whose SLA clock runs towards a breach.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct RunningSla {
-    pub conversation: i64,
-    pub subject: String,
-    pub group_id: Option<i64>,
-    pub assignee_id: Option<i64>,
-    pub next_breach_at: i64,
-    pub version: i64,
-    /// `sla::SlaClock` as JSON.
-    pub clock: String,
+stored_row! {
+    /// An unsolved conversation whose SLA clock runs towards a breach.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct RunningSla {
+        pub conversation: i64,
+        pub subject: String,
+        pub group_id: Option<i64>,
+        pub assignee_id: Option<i64>,
+        pub next_breach_at: i64,
+        pub version: i64,
+        /// `sla::SlaClock` as JSON.
+        pub clock: String,
+    }
 }
 
 /// The statuses that count as an agent's open work (pending waits on the customer).

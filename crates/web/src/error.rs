@@ -123,9 +123,7 @@ impl From<app::AppError> for ApiError {
             E::Conflict(_) => ErrorCode::Conflict,
             E::BadCredentials => ErrorCode::BadCredentials,
             E::Unauthenticated => ErrorCode::Unauthenticated,
-            E::Store(store::StoreError::Database(sqlx_err)) if is_unavailable(sqlx_err) => {
-                ErrorCode::Unavailable
-            }
+            E::Store(err) if err.is_unavailable() => ErrorCode::Unavailable,
             E::Store(_) => ErrorCode::Internal,
         };
         if code == ErrorCode::Internal || code == ErrorCode::Unavailable {
@@ -134,13 +132,6 @@ impl From<app::AppError> for ApiError {
         }
         ApiError::new(code, message)
     }
-}
-
-fn is_unavailable(err: &dyn std::error::Error) -> bool {
-    let text = err.to_string();
-    text.contains("pool timed out")
-        || text.contains("connection refused")
-        || text.contains("closed")
 }
 
 #[cfg(test)]
