@@ -427,7 +427,8 @@ async fn load(app: &app::App, options: &BenchOptions) -> anyhow::Result<()> {
     }
 
     let mut message_id = 0i64;
-    let mut event_id = 0i64;
+    // Setting up the team above already wrote events (group_added, agent_added).
+    let mut event_id = store.last_event_id().await?;
     let per_batch = 5_000;
     for first in (0..n).step_by(per_batch) {
         let mut conversations = Vec::new();
