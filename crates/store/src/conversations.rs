@@ -651,8 +651,8 @@ impl Store {
             "SELECT * FROM ({}) AS u ORDER BY u.sort_key {dir}, u.number {dir}",
             branches.join(" UNION ALL ")
         );
-        let rows: Vec<SortedRow> = run!(read self, |p| bind_all!(sqlx::query_as(&page_sql), &page.args).fetch_all(p).await?);
-        let total: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);
+        let rows: Vec<SortedRow> = run!(long_read self, |p| bind_all!(sqlx::query_as(&page_sql), &page.args).fetch_all(p).await?);
+        let total: i64 = run!(long_read self, |p| bind_all!(sqlx::query_scalar(&count_sql), &count_args).fetch_one(p).await?);
         let mut seen = std::collections::HashSet::new();
         let mut rows = rows;
         rows.retain(|r| seen.insert(r.row.number));
@@ -686,7 +686,7 @@ impl Store {
             Dialect::Sqlite => fts5_query(q),
             Dialect::Postgres => q.to_string(),
         };
-        let n: i64 = run!(read self, |p| sqlx::query_scalar(sql).bind(&q).bind(limit + 1).fetch_one(p).await?);
+        let n: i64 = run!(long_read self, |p| sqlx::query_scalar(sql).bind(&q).bind(limit + 1).fetch_one(p).await?);
         Ok(n > limit)
     }
 
@@ -720,16 +720,14 @@ impl Store {
              WHERE {scope} AND {UNSOLVED} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT 20"
         );
         let args = &base.args;
-        let by_status: Vec<(String, i64)> = run!(read self, |p| bind_all!(sqlx::query_as(&by_status_sql), args).fetch_all(p).await?);
-        let unassigned: i64 = run!(read self, |p| bind_all!(sqlx::query_scalar(&unassigned_sql), args).fetch_one(p).await?);
-        let by_group: Vec<(Option<i64>, i64)> =
-            run!(read self, |p| bind_all!(sqlx::query_as(&by_group_sql), args).fetch_all(p).await?);
-        let by_tag: Vec<(String, i64)> =
-            run!(read self, |p| bind_all!(sqlx::query_as(&by_tag_sql), args).fetch_all(p).await?);
+        let by_status: Vec<(String, i64)> = run!(long_read self, |p| bind_all!(sqlx::query_as(&by_status_sql), args).fetch_all(p).await?);
+        let unassigned: i64 = run!(long_read self, |p| bind_all!(sqlx::query_scalar(&unassigned_sql), args).fetch_one(p).await?);
+        let by_group: Vec<(Option<i64>, i64)> = run!(long_read self, |p| bind_all!(sqlx::query_as(&by_group_sql), args).fetch_all(p).await?);
+        let by_tag: Vec<(String, i64)> = run!(long_read self, |p| bind_all!(sqlx::query_as(&by_tag_sql), args).fetch_all(p).await?);
         let mine = match agent_id {
             Some(me) => {
                 let sql = format!("SELECT {sum} FROM queue_counters c WHERE c.assignee_id = $1 AND {UNSOLVED} AND c.merged_into IS NULL");
-                run!(read self, |p| sqlx::query_scalar(&sql).bind(me).fetch_one(p).await?)
+                run!(long_read self, |p| sqlx::query_scalar(&sql).bind(me).fetch_one(p).await?)
             }
             None => 0,
         };

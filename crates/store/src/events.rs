@@ -142,7 +142,7 @@ impl Store {
             "SELECT {} FROM events WHERE id > $1 AND conversation IS NOT NULL ORDER BY id LIMIT $2",
             event_columns(self.dialect())
         );
-        run!(read self, |c| Ok(sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(c).await?))
+        run!(long_read self, |c| Ok(sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(c).await?))
     }
 }
 
@@ -161,7 +161,7 @@ impl Store {
             Dialect::Sqlite => {
                 let sql =
                     format!("SELECT {columns} FROM events WHERE id > $1 ORDER BY id LIMIT $2");
-                run!(read self, |p| Ok(sqlx::query_as(&sql)
+                run!(long_read self, |p| Ok(sqlx::query_as(&sql)
                     .bind(cursor.event_id).bind(limit).fetch_all(p).await?))
             }
             Dialect::Postgres => {
@@ -171,7 +171,7 @@ impl Store {
                        AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
                      ORDER BY tx_pos, id LIMIT $3"
                 );
-                run!(read self, |p| Ok(sqlx::query_as(&sql)
+                run!(long_read self, |p| Ok(sqlx::query_as(&sql)
                     .bind(cursor.tx_pos).bind(cursor.event_id).bind(limit).fetch_all(p).await?))
             }
         }

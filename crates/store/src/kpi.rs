@@ -220,7 +220,7 @@ impl Store {
         const SQL: &str =
             "SELECT dim, dim_value, measure, day, n, total, total_sq, hist FROM kpi_rollups \
                            WHERE dim = $1 AND dim_value = $2 AND day >= $3 AND day < $4";
-        run!(read self, |c| Ok(sqlx::query_as(SQL).bind(dim).bind(dim_value).bind(from_day).bind(to_day).fetch_all(c).await?))
+        run!(long_read self, |c| Ok(sqlx::query_as(SQL).bind(dim).bind(dim_value).bind(from_day).bind(to_day).fetch_all(c).await?))
     }
 
     /// The administrators' KPI settings.
@@ -240,7 +240,7 @@ impl Store {
         const SQL: &str = "SELECT created_at FROM conversations \
                            WHERE status IN ('new', 'open', 'pending', 'on_hold') AND merged_into IS NULL \
                            AND ($1 IS NULL OR group_id = $1) AND ($2 IS NULL OR assignee_id = $2)";
-        run!(read self, |c| Ok(sqlx::query_scalar(SQL).bind(group).bind(assignee).fetch_all(c).await?))
+        run!(long_read self, |c| Ok(sqlx::query_scalar(SQL).bind(group).bind(assignee).fetch_all(c).await?))
     }
 
     /// The numbers of the conversations behind a figure: those whose `on` instant falls in
@@ -261,7 +261,7 @@ impl Store {
              WHERE k.{column} >= $1 AND k.{column} < $2 AND ($3 IS NULL OR k.group_id = $3) AND ($4 IS NULL OR k.assignee_id = $4) \
              ORDER BY k.{column} DESC LIMIT $5"
         );
-        run!(read self, |c| Ok(sqlx::query_scalar(&sql).bind(from).bind(to).bind(group).bind(agent).bind(limit).fetch_all(c).await?))
+        run!(long_read self, |c| Ok(sqlx::query_scalar(&sql).bind(from).bind(to).bind(group).bind(agent).bind(limit).fetch_all(c).await?))
     }
 }
 
@@ -269,7 +269,7 @@ impl Store {
     /// The id of the newest event (0 for an empty log): how big the log is, without a count.
     pub async fn count_events(&self) -> Result<i64> {
         const SQL: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM events";
-        run!(read self, |c| Ok(sqlx::query_scalar(SQL).fetch_one(c).await?))
+        run!(long_read self, |c| Ok(sqlx::query_scalar(SQL).fetch_one(c).await?))
     }
 }
 

@@ -195,6 +195,22 @@ macro_rules! run {
             }
         }
     };
+    // A read that may take long (see `sqlite::Long`); the same as `read` on PostgreSQL.
+    (long_read $store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::Pools::Sqlite { readers, .. } => {
+                #[allow(unused_imports)]
+                use $crate::sqlite as sqlx;
+                let long = $crate::sqlite::Long(readers);
+                let $c = &long;
+                $body
+            }
+            $crate::Pools::Postgres(pool) => {
+                let $c = pool;
+                $body
+            }
+        }
+    };
 }
 pub(crate) use run;
 

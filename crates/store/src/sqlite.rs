@@ -138,6 +138,25 @@ impl Executor for &Readers {
     }
 }
 
+/// The readers, for a read that may take long (a whole queue counted, a report): on a
+/// multi-threaded runtime the worker thread hands its other tasks to another thread while the
+/// read runs (`block_in_place`), so that one long read does not hold up the requests queued
+/// behind it. Short reads run inline: the hand-over costs more than they do.
+pub struct Long<'r>(pub &'r Readers);
+
+impl Executor for &Long<'_> {
+    fn with<R>(self, work: impl FnOnce(&mut Conn) -> Result<R, Error>) -> Result<R, Error> {
+        let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if multi_threaded {
+            tokio::task::block_in_place(|| self.0.with(work))
+        } else {
+            self.0.with(work)
+        }
+    }
+}
+
 /// A row read into a value: the stored rows by column name, tuples by position.
 pub trait FromRow: Sized {
     fn from_row(row: &rusqlite::Row<'_>) -> Result<Self, Error>;

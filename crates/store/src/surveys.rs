@@ -403,7 +403,7 @@ impl Store {
              AND ($4 = 0 OR v.group_id = $4) AND ($5 = 0 OR v.assignee_id = $5) AND ($6 = 0 OR s.kudos_agent_id = $6) \
              AND ($7 = 0 OR s.id < $7) ORDER BY s.id DESC LIMIT $8";
         let kind = f.kind.clone().unwrap_or_default();
-        run!(read self, |c| Ok(sqlx::query_as(SQL)
+        run!(long_read self, |c| Ok(sqlx::query_as(SQL)
             .bind(kind).bind(f.from.unwrap_or(i64::MIN)).bind(f.to.unwrap_or(i64::MAX))
             .bind(f.group_id.unwrap_or(0)).bind(f.assignee_id.unwrap_or(0)).bind(f.kudos_agent_id.unwrap_or(0))
             .bind(f.before).bind(f.limit)
@@ -413,27 +413,27 @@ impl Store {
     pub async fn research_attributes(&self) -> Result<Vec<ResearchAttributeRow>> {
         let sql =
             format!("SELECT {ATTRIBUTE_COLUMNS} FROM research_attributes ORDER BY position, id");
-        run!(read self, |c| Ok(sqlx::query_as(&sql).fetch_all(c).await?))
+        run!(long_read self, |c| Ok(sqlx::query_as(&sql).fetch_all(c).await?))
     }
 
     pub async fn research_invitation_by_token(
         &self,
         token_hash: &str,
     ) -> Result<Option<ResearchInvitationRow>> {
-        run!(read self, |c| Ok(sqlx::query_as(
+        run!(long_read self, |c| Ok(sqlx::query_as(
             "SELECT id, customer_id, token_hash, created_at, expires_at, answered_at FROM research_invitations WHERE token_hash = $1")
             .bind(token_hash).fetch_optional(c).await?))
     }
 
     /// Every research response (id, overall satisfaction), oldest first.
     pub async fn research_responses(&self) -> Result<Vec<(i64, Option<i64>)>> {
-        run!(read self, |c| Ok(sqlx::query_as("SELECT id, overall_satisfaction FROM research_responses ORDER BY id")
+        run!(long_read self, |c| Ok(sqlx::query_as("SELECT id, overall_satisfaction FROM research_responses ORDER BY id")
             .fetch_all(c).await?))
     }
 
     /// Every rating of every research response, by response.
     pub async fn research_ratings(&self) -> Result<Vec<ResearchRating>> {
-        run!(read self, |c| Ok(sqlx::query_as(
+        run!(long_read self, |c| Ok(sqlx::query_as(
             "SELECT r.response_id, a.key, r.importance, r.performance FROM research_ratings r \
              JOIN research_attributes a ON a.id = r.attribute_id ORDER BY r.response_id, a.position, a.id")
             .fetch_all(c).await?))

@@ -76,7 +76,7 @@ impl Store {
             scope.sql()
         );
         let args = &scope.args;
-        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
+        run!(long_read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
     }
 
     /// Unsolved conversations per assignee and status, from the counters.
@@ -92,7 +92,7 @@ impl Store {
             scope.sql()
         );
         let args = &scope.args;
-        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
+        run!(long_read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
     }
 
     /// How many conversations each assignee has solved (and not reopened) since `since`.
@@ -110,7 +110,7 @@ impl Store {
             scope.sql()
         );
         let args = &scope.args;
-        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
+        run!(long_read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
     }
 
     /// The conversations an agent solved since `since`, latest solve first.
@@ -132,7 +132,7 @@ impl Store {
             scope.sql()
         );
         let args = &scope.args;
-        run!(read self, |p| Ok(bind_all!(sqlx::query_scalar(&sql), args).fetch_all(p).await?))
+        run!(long_read self, |p| Ok(bind_all!(sqlx::query_scalar(&sql), args).fetch_all(p).await?))
     }
 
     /// Each assignee's oldest open conversation (the lowest number when several were created
@@ -149,7 +149,7 @@ impl Store {
              WHERE {where_sql} AND {OPEN_WORK} GROUP BY c.assignee_id, m.oldest"
         );
         let args = &scope.args;
-        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
+        run!(long_read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
     }
 
     /// Unsolved conversations whose SLA clock runs towards a breach after `after`, soonest
@@ -172,6 +172,6 @@ impl Store {
             scope.sql()
         );
         let args = &scope.args;
-        run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
+        run!(long_read self, |p| Ok(bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await?))
     }
 }
