@@ -1,9 +1,8 @@
 //! Reading the whole event log (roll-up rebuilds, recomputes) as a stream of pages.
 //!
-//! sqlx hands SQLite rows over from its worker thread one at a time; for millions of small
-//! rows those hand-overs, not the reading, are the cost. So on SQLite the scan opens its own
-//! read-only connection (rusqlite, on the same SQLite library) on a blocking thread and sends
-//! whole pages: the database is read on one core while the caller folds on the other.
+//! On SQLite the scan opens its own read-only connection on a blocking thread, inside one
+//! read transaction, and sends whole pages: the database is read on one core while the
+//! caller folds on the other.
 //! PostgreSQL streams rows efficiently: there the pages come from [`Store::events_after`],
 //! read ahead by a task.
 
