@@ -572,7 +572,6 @@ async fn seed_demo(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 /// A follow-up exchange on conversation `number` after `t`: the customer writes again, then
 /// the agent answers and solves it, each after its wait (`waits`, drawn by `delay`). Answers
 /// the time of the answer, or `None` when the demo's `now` comes first.
@@ -616,6 +615,7 @@ async fn follow_up(
     Ok(Some(t))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn play(
     app: &app::App,
     team: &Team,

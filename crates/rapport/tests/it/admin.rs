@@ -459,17 +459,13 @@ async fn administrators_configure_mailboxes_with_a_group_and_an_acknowledgement(
             .body
             .contains("We have your request #{number}.</textarea>"));
         let billing = team.billing.to_string();
-        saved(
-            &ui,
-            &admin,
-            &format!("/app/admin/mailboxes/{}", mailbox.id),
-            &[
-                ("name", "Billing desk"),
-                ("group", &billing),
-                ("acknowledgement", ""),
-            ],
-        )
-        .await;
+        let edit_path = format!("/app/admin/mailboxes/{}", mailbox.id);
+        let pairs = [
+            ("name", "Billing desk"),
+            ("group", billing.as_str()),
+            ("acknowledgement", ""),
+        ];
+        saved(&ui, &admin, &edit_path, &pairs).await;
         let mailbox = mailbox_at(&ui, "help@acme.test").await;
         assert_eq!(
             (
@@ -532,23 +528,18 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         assert_eq!(calendar.holidays, vec!["--12-25", "2026-04-06"]);
         let calendar_id = calendar.id.to_string();
 
-        let bad = refused(
-            &ui,
-            &admin,
-            "/app/admin/policies/new",
-            &[
+        let gold = |targets: &'static str| {
+            vec![
                 ("name", "Gold"),
-                ("calendar", &calendar_id),
-                (
-                    "targets",
-                    "first_reply normal 60 business\nfirst_reply soon 30 business",
-                ),
+                ("calendar", calendar_id.as_str()),
+                ("targets", targets),
                 ("warn_at_percent", "75"),
                 ("priorities", "high"),
-            ],
-            "targets",
-        )
-        .await;
+            ]
+        };
+        let new_policy = "/app/admin/policies/new";
+        let form = gold("first_reply normal 60 business\nfirst_reply soon 30 business");
+        let bad = refused(&ui, &admin, new_policy, &form, "targets").await;
         assert!(
             field_error(&bad.body, "targets")
                 .unwrap()
@@ -561,24 +552,9 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         assert!(bad
             .body
             .contains(&format!("<option value=\"{calendar_id}\" selected>")));
-        saved(
-            &ui,
-            &admin,
-            "/app/admin/policies/new",
-            &[
-                ("name", "Gold"),
-                ("calendar", &calendar_id),
-                (
-                    "targets",
-                    "first_reply normal 60 business\nresolution high 240 business",
-                ),
-                ("warn_at_percent", "75"),
-                ("on_hold_pauses", "on"),
-                ("priorities", "high"),
-                ("tags", "VIP"),
-            ],
-        )
-        .await;
+        let mut form = gold("first_reply normal 60 business\nresolution high 240 business");
+        form.extend([("on_hold_pauses", "on"), ("tags", "VIP")]);
+        saved(&ui, &admin, new_policy, &form).await;
         let policy = app
             .sla_policies(&Principal::System)
             .await
@@ -599,17 +575,13 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
             "{}",
             edit.body
         );
-        saved(
-            &ui,
-            &admin,
-            &format!("/app/admin/policies/{}", policy.id),
-            &[
-                ("name", "Gold customers"),
-                ("calendar", &calendar_id),
-                ("targets", "first_reply normal 30 business"),
-            ],
-        )
-        .await;
+        let edit_path = format!("/app/admin/policies/{}", policy.id);
+        let pairs = [
+            ("name", "Gold customers"),
+            ("calendar", calendar_id.as_str()),
+            ("targets", "first_reply normal 30 business"),
+        ];
+        saved(&ui, &admin, &edit_path, &pairs).await;
         let sla = ui.get("/app/admin/sla", &admin).await;
         assert!(sla.body.contains("Gold customers") && sla.body.contains("Office"));
         let events = admin_events(&ui).await;

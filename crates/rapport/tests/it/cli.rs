@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{rapport, rapport_ok, BIN};
+use crate::support::{rapport, rapport_ok, seed_demo, BIN};
 
 /// Starts `rapport serve` on a port of its choosing; returns the child and its base URL.
 fn serve(data: &std::path::Path) -> (Child, String) {
@@ -130,14 +130,7 @@ fn every_configuration_problem_is_reported_at_once() {
 fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    rapport_ok(&[
-        "demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--seed-only",
-        "--conversations",
-        "120",
-    ]);
+    seed_demo(&data, 120);
     let again = rapport(&[
         "demo",
         "--data",

@@ -32,7 +32,7 @@ async fn play(app: &App, team: &Team, count: i64) -> Vec<i64> {
         let n = c.number;
         numbers.push(n);
         let reply_at = start + (i + 1) * 10 * MIN;
-        post_message(&app, &team.agent, n, MessageKind::Reply, "On it", reply_at).await;
+        post_message(app, &team.agent, n, MessageKind::Reply, "On it", reply_at).await;
         if i % 3 == 0 {
             app.add_message(
                 &team.agent,
@@ -55,7 +55,7 @@ async fn play(app: &App, team: &Team, count: i64) -> Vec<i64> {
             .unwrap();
             let customer = Principal::Customer { id: c.customer.id };
             post_message(
-                &app,
+                app,
                 &customer,
                 n,
                 MessageKind::Customer,

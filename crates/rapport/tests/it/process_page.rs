@@ -215,7 +215,7 @@ async fn play(app: &app::App, team: &Team) -> Played {
     for round in 1..=2 {
         let at = start + round * 60 * MIN;
         post_message(
-            &app,
+            app,
             &system,
             chatty,
             MessageKind::Customer,

@@ -201,7 +201,7 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
             .id,
     };
     post_message(
-        &app,
+        app,
         &customer,
         n,
         MessageKind::Customer,

@@ -537,3 +537,15 @@ pub async fn first_reply_thresholds(
         .await
         .expect("KPI settings");
 }
+
+/// `rapport demo --seed-only` of `conversations` conversations into the data directory `data`.
+pub fn seed_demo(data: &std::path::Path, conversations: u32) {
+    rapport_ok(&[
+        "demo",
+        "--data",
+        data.to_str().expect("a UTF-8 path"),
+        "--seed-only",
+        "--conversations",
+        &conversations.to_string(),
+    ]);
+}

@@ -1118,14 +1118,7 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
 fn the_demo_seeds_answered_surveys_and_priorities_research() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    rapport_ok(&[
-        "demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--seed-only",
-        "--conversations",
-        "200",
-    ]);
+    seed_demo(&data, 200);
     let csv = dir.path().join("research.csv");
     export_research(&data, &csv);
     let ipa = analyze(&["analyze", "ipa", "--csv", csv.to_str().unwrap()]);
