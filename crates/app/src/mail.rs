@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use domain::customer::{normalize_identity, IdentityKind};
 use domain::{Actor, EventPayload, Principal};
-use store::{InboundMailRow, MailboxRow, NewInboundMail};
+use store::{InboundMailRow, MailboxRow, NewInboundMail, Tx};
 
 use crate::{record, App, AppError, Result};
 
@@ -530,22 +530,9 @@ impl App {
             )
             .await?
         {
-            record(
-                &mut tx,
-                conversation,
-                Actor::System,
-                now,
-                &EventPayload::MailProcessed {
-                    inbound_id,
-                    outcome: outcome.to_string(),
-                    reason,
-                },
-            )
-            .await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
+            return commit_outcome(tx, inbound_id, conversation, outcome, reason, now).await;
         }
+        tx.rollback().await?;
         Ok(outcome.to_string())
     }
 
@@ -771,20 +758,7 @@ impl App {
             tx.set_address_undeliverable(&recipient.address.to_lowercase(), &reason, now)
                 .await?;
         }
-        record(
-            &mut tx,
-            conversation,
-            Actor::System,
-            now,
-            &EventPayload::MailProcessed {
-                inbound_id,
-                outcome: "bounce".into(),
-                reason: Some(reason),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok("bounce".into())
+        commit_outcome(tx, inbound_id, conversation, "bounce", Some(reason), now).await
     }
 
     /// A spam complaint: recorded, and the complaining address gets no more mail.
@@ -824,21 +798,28 @@ impl App {
             tx.set_address_undeliverable(&address.to_lowercase(), &reason, now)
                 .await?;
         }
-        record(
-            &mut tx,
-            conversation,
-            Actor::System,
-            now,
-            &EventPayload::MailProcessed {
-                inbound_id,
-                outcome: "complaint".into(),
-                reason: Some(reason),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok("complaint".into())
+        commit_outcome(tx, inbound_id, conversation, "complaint", Some(reason), now).await
     }
+}
+
+/// Records what became of inbound message `inbound_id` (an outcome other than a new message)
+/// and commits; answers the outcome.
+async fn commit_outcome(
+    mut tx: Tx,
+    inbound_id: i64,
+    conversation: Option<i64>,
+    outcome: &str,
+    reason: Option<String>,
+    now: i64,
+) -> Result<String> {
+    let processed = EventPayload::MailProcessed {
+        inbound_id,
+        outcome: outcome.to_string(),
+        reason,
+    };
+    record(&mut tx, conversation, Actor::System, now, &processed).await?;
+    tx.commit().await?;
+    Ok(outcome.to_string())
 }
 
 /// The group of the first support mailbox among the envelope recipients.

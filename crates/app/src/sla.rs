@@ -600,6 +600,20 @@ fn next_priority(priority: Priority) -> Priority {
     }
 }
 
+/// Records a change of the calendars or policies by `by` and commits it with a new SLA
+/// version, so that every clock is rebuilt under the new rules.
+async fn commit_sla_change(
+    mut tx: Tx,
+    by: &Principal,
+    now: i64,
+    changed: &EventPayload,
+) -> Result<()> {
+    record(&mut tx, None, by.actor(), now, changed).await?;
+    tx.bump_sla_version().await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 impl App {
     /// The business calendars (administrators only).
     pub async fn sla_calendars(&self, by: &Principal) -> Result<Vec<CalendarView>> {
@@ -629,9 +643,7 @@ impl App {
             name: row.name.clone(),
             change: "added".into(),
         };
-        record(&mut tx, None, by.actor(), now, &changed).await?;
-        tx.bump_sla_version().await?;
-        tx.commit().await?;
+        commit_sla_change(tx, by, now, &changed).await?;
         calendar_view(row)
     }
 
@@ -660,10 +672,7 @@ impl App {
             name: row.name.clone(),
             change: "updated".into(),
         };
-        record(&mut tx, None, by.actor(), now, &changed).await?;
-
-        tx.bump_sla_version().await?;
-        tx.commit().await?;
+        commit_sla_change(tx, by, now, &changed).await?;
         calendar_view(row)
     }
 
@@ -693,10 +702,7 @@ impl App {
             name,
             change: "deleted".into(),
         };
-        record(&mut tx, None, by.actor(), now, &changed).await?;
-        tx.bump_sla_version().await?;
-        tx.commit().await?;
-        Ok(())
+        commit_sla_change(tx, by, now, &changed).await
     }
 
     /// The SLA policies in match order (administrators only).
@@ -736,10 +742,7 @@ impl App {
             name: row.name.clone(),
             change: "added".into(),
         };
-        record(&mut tx, None, by.actor(), now, &changed).await?;
-
-        tx.bump_sla_version().await?;
-        tx.commit().await?;
+        commit_sla_change(tx, by, now, &changed).await?;
         policy_view(row)
     }
 
@@ -766,10 +769,7 @@ impl App {
             name: row.name.clone(),
             change: "updated".into(),
         };
-        record(&mut tx, None, by.actor(), now, &changed).await?;
-
-        tx.bump_sla_version().await?;
-        tx.commit().await?;
+        commit_sla_change(tx, by, now, &changed).await?;
         policy_view(row)
     }
 
@@ -792,10 +792,7 @@ impl App {
             name,
             change: "deleted".into(),
         };
-        record(&mut tx, None, by.actor(), now, &changed).await?;
-        tx.bump_sla_version().await?;
-        tx.commit().await?;
-        Ok(())
+        commit_sla_change(tx, by, now, &changed).await
     }
 
     /// Where the SLA clocks of a conversation stand at `now`, with their history, for

@@ -572,6 +572,49 @@ async fn seed_demo(
     Ok(())
 }
 
+/// A follow-up exchange on conversation `number` after `t`: the customer writes again, then
+/// the agent answers and solves it, each after its wait (`waits`, drawn by `delay`). Answers
+/// the time of the answer, or `None` when the demo's `now` comes first.
+async fn follow_up(
+    app: &app::App,
+    (customer, agent): (&Principal, &Principal),
+    number: i64,
+    rng: &mut StdRng,
+    delay: impl Fn(&mut StdRng, i64) -> i64,
+    (mut t, now): (i64, i64),
+    (customer_wait, agent_wait): (i64, i64),
+) -> anyhow::Result<Option<i64>> {
+    for (who, wait, kind, texts, after) in [
+        (
+            customer,
+            customer_wait,
+            MessageKind::Customer,
+            CUSTOMER_FOLLOW_UPS,
+            None,
+        ),
+        (
+            agent,
+            agent_wait,
+            MessageKind::Reply,
+            AGENT_FOLLOW_UPS,
+            Some(Status::Solved),
+        ),
+    ] {
+        t += delay(rng, wait);
+        if t > now {
+            return Ok(None);
+        }
+        let text = texts[rng.gen_range(0..texts.len())].to_string();
+        let message = app::MessageInput {
+            kind,
+            text,
+            attachments: vec![],
+        };
+        app.add_message(who, number, message, after, t).await?;
+    }
+    Ok(Some(t))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn play(
     app: &app::App,
@@ -716,40 +759,13 @@ async fn play(
 
     if !solved_first {
         if rng.gen_bool(0.7) {
-            t += delay(rng, 5 * HOUR);
-            if t > now {
+            let waits = (5 * HOUR, 2 * HOUR);
+            let who = (&system, &agent);
+            let Some(answered) = follow_up(app, who, number, rng, delay, (t, now), waits).await?
+            else {
                 return Ok(());
-            }
-            let text = CUSTOMER_FOLLOW_UPS[rng.gen_range(0..CUSTOMER_FOLLOW_UPS.len())].to_string();
-            app.add_message(
-                &system,
-                number,
-                app::MessageInput {
-                    kind: MessageKind::Customer,
-                    text,
-                    attachments: vec![],
-                },
-                None,
-                t,
-            )
-            .await?;
-            t += delay(rng, 2 * HOUR);
-            if t > now {
-                return Ok(());
-            }
-            let text = AGENT_FOLLOW_UPS[rng.gen_range(0..AGENT_FOLLOW_UPS.len())].to_string();
-            app.add_message(
-                &agent,
-                number,
-                app::MessageInput {
-                    kind: MessageKind::Reply,
-                    text,
-                    attachments: vec![],
-                },
-                Some(Status::Solved),
-                t,
-            )
-            .await?;
+            };
+            t = answered;
         } else {
             // No answer from the customer: solved after two days of waiting.
             t += 2 * DAY_MILLIS + delay(rng, HOUR);
@@ -771,40 +787,12 @@ async fn play(
 
     // Some customers write again after the solution: the conversation reopens.
     if rng.gen_bool(0.08) {
-        t += delay(rng, 20 * HOUR);
-        if t > now {
+        let waits = (20 * HOUR, 3 * HOUR);
+        let who = (&system, &agent);
+        let Some(answered) = follow_up(app, who, number, rng, delay, (t, now), waits).await? else {
             return Ok(());
-        }
-        let text = CUSTOMER_FOLLOW_UPS[rng.gen_range(0..CUSTOMER_FOLLOW_UPS.len())].to_string();
-        app.add_message(
-            &system,
-            number,
-            app::MessageInput {
-                kind: MessageKind::Customer,
-                text,
-                attachments: vec![],
-            },
-            None,
-            t,
-        )
-        .await?;
-        t += delay(rng, 3 * HOUR);
-        if t > now {
-            return Ok(());
-        }
-        let text = AGENT_FOLLOW_UPS[rng.gen_range(0..AGENT_FOLLOW_UPS.len())].to_string();
-        app.add_message(
-            &agent,
-            number,
-            app::MessageInput {
-                kind: MessageKind::Reply,
-                text,
-                attachments: vec![],
-            },
-            Some(Status::Solved),
-            t,
-        )
-        .await?;
+        };
+        t = answered;
     }
 
     // The auto-close job, played at the moment it would have run.

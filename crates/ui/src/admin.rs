@@ -133,6 +133,28 @@ fn html(status: StatusCode, page: impl Template) -> PageResult<Response> {
     Ok((status, Html(page.render()?)).into_response())
 }
 
+/// A list page (200): its frame titled `title` and the notice of the change that led here.
+fn list_page<P: Template>(
+    title: &str,
+    viewer: &Viewer,
+    query: Option<String>,
+    page: impl FnOnce(Layout, String) -> P,
+) -> PageResult<Response> {
+    let frame = layout(title, viewer);
+    html(StatusCode::OK, page(frame, notice(query.as_deref())))
+}
+
+/// The name of the entry whose id is `id` among `entries`, or nothing when there is none.
+fn name_among<T>(
+    entries: &[T],
+    id: Option<i64>,
+    id_and_name: impl Fn(&T) -> (i64, &str),
+) -> String {
+    id.and_then(|id| entries.iter().map(&id_and_name).find(|(x, _)| *x == id))
+        .map(|(_, name)| name.to_string())
+        .unwrap_or_default()
+}
+
 // ---------------------------------------------------------------- overview
 
 #[derive(Template)]
@@ -516,25 +538,20 @@ pub(crate) async fn mailboxes(
         .await?
         .into_iter()
         .map(|m| MailboxLine {
-            group: m
-                .group_id
-                .and_then(|g| groups.iter().find(|x| x.id == g))
-                .map(|g| g.name.clone())
-                .unwrap_or_default(),
+            group: name_among(&groups, m.group_id, |g| (g.id, &g.name)),
             id: m.id,
             address: m.address,
             name: m.name,
             acknowledge: m.acknowledge,
         })
         .collect();
-    html(
-        StatusCode::OK,
+    list_page("Mailboxes", &viewer, query, |layout, notice| {
         MailboxesPage {
-            layout: layout("Mailboxes", &viewer),
+            layout,
             mailboxes,
-            notice: notice(query.as_deref()),
-        },
-    )
+            notice,
+        }
+    })
 }
 
 #[derive(Template)]
@@ -723,34 +740,28 @@ pub(crate) async fn sla(
         .await?
         .into_iter()
         .map(|p| PolicyLine {
-            calendar: p
-                .calendar_id
-                .and_then(|c| calendars.iter().find(|x| x.id == c))
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
+            calendar: name_among(&calendars, p.calendar_id, |c| (c.id, &c.name)),
             id: p.id,
             position: p.position,
             name: p.name,
             targets: p.targets.len(),
         })
         .collect();
-    html(
-        StatusCode::OK,
-        SlaPage {
-            layout: layout("Service levels", &viewer),
-            calendars: calendars
-                .into_iter()
-                .map(|c| CalendarLine {
-                    id: c.id,
-                    name: c.name,
-                    time_zone: c.time_zone,
-                    hours: c.hours,
-                })
-                .collect(),
-            policies,
-            notice: notice(query.as_deref()),
-        },
-    )
+    let calendars = calendars
+        .into_iter()
+        .map(|c| CalendarLine {
+            id: c.id,
+            name: c.name,
+            time_zone: c.time_zone,
+            hours: c.hours,
+        })
+        .collect();
+    list_page("Service levels", &viewer, query, |layout, notice| SlaPage {
+        layout,
+        calendars,
+        policies,
+        notice,
+    })
 }
 
 #[derive(Template)]

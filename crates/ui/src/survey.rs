@@ -73,6 +73,16 @@ fn done(layout: Layout, status: StatusCode, heading: &'static str, message: Stri
     }
 }
 
+/// What a link's use case found, or `None` when the link is not one (the caller shows
+/// [`unknown_link`]).
+fn known<T>(found: Result<T, AppError>) -> PageResult<Option<T>> {
+    match found {
+        Ok(value) => Ok(Some(value)),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
 fn unknown_link(layout: Layout) -> Response {
     done(
         layout,
@@ -210,10 +220,8 @@ pub(crate) async fn show(
     Path(token): Path<String>,
 ) -> PageResult<Response> {
     let layout = || Layout::bare("How did we do?");
-    let survey = match state.app.survey_form(&token, state.now()).await {
-        Ok(survey) => survey,
-        Err(AppError::NotFound(_)) => return Ok(unknown_link(layout())),
-        Err(other) => return Err(other.into()),
+    let Some(survey) = known(state.app.survey_form(&token, state.now()).await)? else {
+        return Ok(unknown_link(layout()));
     };
     if let Some(page) = closed_page(layout(), survey.state) {
         return Ok(page);
@@ -238,10 +246,8 @@ pub(crate) async fn submit(
     let layout = || Layout::bare("How did we do?");
     let form = Form::from_body(&body);
     let now = state.now();
-    let survey = match state.app.survey_form(&token, now).await {
-        Ok(survey) => survey,
-        Err(AppError::NotFound(_)) => return Ok(unknown_link(layout())),
-        Err(other) => return Err(other.into()),
+    let Some(survey) = known(state.app.survey_form(&token, now).await)? else {
+        return Ok(unknown_link(layout()));
     };
     let again = |error: &str| -> PageResult<Response> {
         let html = survey_page(
@@ -445,10 +451,8 @@ pub(crate) async fn research_show(
     Path(token): Path<String>,
 ) -> PageResult<Response> {
     let layout = || Layout::bare("What matters to you?");
-    let research = match state.app.research_form(&token, state.now()).await {
-        Ok(research) => research,
-        Err(AppError::NotFound(_)) => return Ok(unknown_link(layout())),
-        Err(other) => return Err(other.into()),
+    let Some(research) = known(state.app.research_form(&token, state.now()).await)? else {
+        return Ok(unknown_link(layout()));
     };
     if let Some(page) = closed_page(layout(), research.state) {
         return Ok(page);
@@ -465,10 +469,8 @@ pub(crate) async fn research_submit(
     let layout = || Layout::bare("What matters to you?");
     let form = Form::from_body(&body);
     let now = state.now();
-    let research = match state.app.research_form(&token, now).await {
-        Ok(research) => research,
-        Err(AppError::NotFound(_)) => return Ok(unknown_link(layout())),
-        Err(other) => return Err(other.into()),
+    let Some(research) = known(state.app.research_form(&token, now).await)? else {
+        return Ok(unknown_link(layout()));
     };
     let again = |error: &str| -> PageResult<Response> {
         let html = research_page(&research, &token, Some(&form), error)?;

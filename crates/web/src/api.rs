@@ -388,18 +388,8 @@ pub async fn list_messages(
     Path(number): Path<String>,
 ) -> ApiResult<Json<ItemsOut<MessageOut>>> {
     let number = parse_number(&number, "conversation")?;
-    let items: Vec<MessageOut> = state
-        .app
-        .messages(&principal, number)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+    let views = state.app.messages(&principal, number).await?;
+    Ok(Json(ItemsOut::all(views)))
 }
 
 #[utoipa::path(get, path = "/api/v1/conversations/{number}/events", tag = "conversations", params(("number" = i64, Path)),
@@ -410,18 +400,8 @@ pub async fn list_events(
     Path(number): Path<String>,
 ) -> ApiResult<Json<ItemsOut<EventOut>>> {
     let number = parse_number(&number, "conversation")?;
-    let items: Vec<EventOut> = state
-        .app
-        .events(&principal, number)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+    let views = state.app.events(&principal, number).await?;
+    Ok(Json(ItemsOut::all(views)))
 }
 
 #[utoipa::path(post, path = "/api/v1/conversations/{number}/merge", tag = "conversations", params(("number" = i64, Path)), request_body = MergeIn,
@@ -582,18 +562,8 @@ pub async fn list_tokens(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<ItemsOut<TokenOut>>> {
-    let items: Vec<TokenOut> = state
-        .app
-        .tokens(&principal)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+    let views = state.app.tokens(&principal).await?;
+    Ok(Json(ItemsOut::all(views)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = i64, Path)),
@@ -641,7 +611,7 @@ pub async fn list_agents(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<ItemsOut<AgentListItem>>> {
-    let items: Vec<AgentListItem> = state
+    let items = state
         .app
         .agents(&principal)
         .await?
@@ -652,13 +622,8 @@ pub async fn list_agents(
             name: a.name,
             role: a.role,
             active: a.active,
-        })
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+        });
+    Ok(Json(ItemsOut::all(items)))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "admin", responses((status = 200, body = ItemsOut<GroupOut>), (status = 403, body = ErrorBody)))]
@@ -666,7 +631,7 @@ pub async fn list_groups(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<ItemsOut<GroupOut>>> {
-    let items: Vec<GroupOut> = state
+    let items = state
         .app
         .groups(&principal)
         .await?
@@ -674,13 +639,8 @@ pub async fn list_groups(
         .map(|g| GroupOut {
             id: g.id,
             name: g.name,
-        })
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+        });
+    Ok(Json(ItemsOut::all(items)))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "admin", request_body = NewGroupIn,

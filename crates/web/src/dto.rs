@@ -342,6 +342,18 @@ pub struct ItemsOut<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> ItemsOut<T> {
+    /// Every item on one page: the total is their number and there is no next page.
+    pub(crate) fn all<V: Into<T>>(items: impl IntoIterator<Item = V>) -> ItemsOut<T> {
+        let items: Vec<T> = items.into_iter().map(Into::into).collect();
+        ItemsOut {
+            total: items.len() as i64,
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdentityOut {
     /// `email`, `phone` or `chat`.

@@ -66,18 +66,8 @@ pub async fn conversation_mail(
     Path(number): Path<String>,
 ) -> ApiResult<Json<ItemsOut<OutboundMailOut>>> {
     let number = parse_id(&number, "conversation")?;
-    let items: Vec<OutboundMailOut> = state
-        .app
-        .outbound_mail(&principal, number)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+    let views = state.app.outbound_mail(&principal, number).await?;
+    Ok(Json(ItemsOut::all(views)))
 }
 
 /// A support address.
@@ -116,7 +106,7 @@ pub async fn list_mailboxes(
             "only administrators see the mailboxes",
         ));
     }
-    let items: Vec<MailboxOut> = state
+    let items = state
         .app
         .mailboxes()
         .await?
@@ -128,13 +118,8 @@ pub async fn list_mailboxes(
             group_id: m.group_id,
             acknowledge: m.acknowledge,
             created_at: time(m.created_at),
-        })
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+        });
+    Ok(Json(ItemsOut::all(items)))
 }
 
 #[utoipa::path(post, path = "/api/v1/mailboxes", tag = "mail", request_body = MailboxIn,
@@ -213,22 +198,18 @@ pub async fn quarantine(
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();
-    let items: Vec<QuarantinedOut> = rows
-        .into_iter()
-        .map(|m| QuarantinedOut {
-            id: m.id,
-            received_at: time(m.received_at),
-            transport: m.transport,
-            mail_from: m.mail_from,
-            recipients: m.recipients,
-            size: m.size,
-            reason: m.reason,
-        })
-        .collect();
+    let items = rows.into_iter().map(|m| QuarantinedOut {
+        id: m.id,
+        received_at: time(m.received_at),
+        transport: m.transport,
+        mail_from: m.mail_from,
+        recipients: m.recipients,
+        size: m.size,
+        reason: m.reason,
+    });
     Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
         next_cursor,
+        ..ItemsOut::all(items)
     }))
 }
 

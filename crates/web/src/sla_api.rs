@@ -252,169 +252,128 @@ impl From<app::SlaView> for SlaOut {
     }
 }
 
-fn items<T>(items: Vec<T>) -> ItemsOut<T> {
-    ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }
+/// Writes the five handlers of a resource administrators manage alike, business calendars
+/// and SLA policies: list, create, read one (404 naming `$what`), replace and delete, each
+/// one call of the use case named, each with its own OpenAPI attribute.
+macro_rules! administered {
+    (
+        $what:literal, $in:ty => $out:ty,
+        #[$list_doc:meta] $list:ident => $list_uc:ident,
+        #[$create_doc:meta] $create:ident => $add_uc:ident,
+        #[$get_doc:meta] $get:ident,
+        #[$put_doc:meta] $put:ident => $update_uc:ident,
+        #[$delete_doc:meta] $delete:ident => $delete_uc:ident $(,)?
+    ) => {
+        #[$list_doc]
+        pub async fn $list(
+            State(state): State<AppState>,
+            Auth(principal): Auth,
+        ) -> ApiResult<Json<ItemsOut<$out>>> {
+            Ok(Json(ItemsOut::all(state.app.$list_uc(&principal).await?)))
+        }
+
+        #[$create_doc]
+        pub async fn $create(
+            State(state): State<AppState>,
+            Auth(principal): Auth,
+            ApiJson(input): ApiJson<$in>,
+        ) -> ApiResult<(StatusCode, Json<$out>)> {
+            let now = state.now();
+            let view = state.app.$add_uc(&principal, input.into(), now).await?;
+            Ok((StatusCode::CREATED, Json(view.into())))
+        }
+
+        #[$get_doc]
+        pub async fn $get(
+            State(state): State<AppState>,
+            Auth(principal): Auth,
+            Path(id): Path<String>,
+        ) -> ApiResult<Json<$out>> {
+            let id = parse_id(&id, $what)?;
+            let view = state
+                .app
+                .$list_uc(&principal)
+                .await?
+                .into_iter()
+                .find(|v| v.id == id)
+                .ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotFound, format!("{} {id} not found", $what))
+                })?;
+            Ok(Json(view.into()))
+        }
+
+        #[$put_doc]
+        pub async fn $put(
+            State(state): State<AppState>,
+            Auth(principal): Auth,
+            Path(id): Path<String>,
+            ApiJson(input): ApiJson<$in>,
+        ) -> ApiResult<Json<$out>> {
+            let id = parse_id(&id, $what)?;
+            let now = state.now();
+            let view = state
+                .app
+                .$update_uc(&principal, id, input.into(), now)
+                .await?;
+            Ok(Json(view.into()))
+        }
+
+        #[$delete_doc]
+        pub async fn $delete(
+            State(state): State<AppState>,
+            Auth(principal): Auth,
+            Path(id): Path<String>,
+        ) -> ApiResult<StatusCode> {
+            let id = parse_id(&id, $what)?;
+            state.app.$delete_uc(&principal, id, state.now()).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+    };
 }
 
-#[utoipa::path(get, path = "/api/v1/calendars", tag = "sla",
+administered! {
+    "calendar", CalendarIn => CalendarOut,
+    #[utoipa::path(get, path = "/api/v1/calendars", tag = "sla",
     responses((status = 200, body = ItemsOut<CalendarOut>, description = "The business calendars"), (status = 403, body = ErrorBody)))]
-pub async fn list_calendars(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> ApiResult<Json<ItemsOut<CalendarOut>>> {
-    let calendars = state.app.sla_calendars(&principal).await?;
-    Ok(Json(items(calendars.into_iter().map(Into::into).collect())))
-}
-
-#[utoipa::path(post, path = "/api/v1/calendars", tag = "sla", request_body = CalendarIn,
+    list_calendars => sla_calendars,
+    #[utoipa::path(post, path = "/api/v1/calendars", tag = "sla", request_body = CalendarIn,
     responses((status = 201, body = CalendarOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "The name is taken"),
               (status = 422, body = ErrorBody, description = "Hours, holidays, exceptions or time zone do not parse")))]
-pub async fn create_calendar(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    ApiJson(input): ApiJson<CalendarIn>,
-) -> ApiResult<(StatusCode, Json<CalendarOut>)> {
-    let now = state.now();
-    let view = state
-        .app
-        .add_sla_calendar(&principal, input.into(), now)
-        .await?;
-    Ok((StatusCode::CREATED, Json(view.into())))
-}
-
-#[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "sla", params(("id" = i64, Path)),
+    create_calendar => add_sla_calendar,
+    #[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "sla", params(("id" = i64, Path)),
     responses((status = 200, body = CalendarOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_calendar(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<CalendarOut>> {
-    let id = parse_id(&id, "calendar")?;
-    let calendar = state
-        .app
-        .sla_calendars(&principal)
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("calendar {id} not found")))?;
-    Ok(Json(calendar.into()))
-}
-
-#[utoipa::path(put, path = "/api/v1/calendars/{id}", tag = "sla", params(("id" = i64, Path)), request_body = CalendarIn,
+    get_calendar,
+    #[utoipa::path(put, path = "/api/v1/calendars/{id}", tag = "sla", params(("id" = i64, Path)), request_body = CalendarIn,
     responses((status = 200, body = CalendarOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn put_calendar(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-    ApiJson(input): ApiJson<CalendarIn>,
-) -> ApiResult<Json<CalendarOut>> {
-    let id = parse_id(&id, "calendar")?;
-    let now = state.now();
-    let view = state
-        .app
-        .update_sla_calendar(&principal, id, input.into(), now)
-        .await?;
-    Ok(Json(view.into()))
-}
-
-#[utoipa::path(delete, path = "/api/v1/calendars/{id}", tag = "sla", params(("id" = i64, Path)),
+    put_calendar => update_sla_calendar,
+    #[utoipa::path(delete, path = "/api/v1/calendars/{id}", tag = "sla", params(("id" = i64, Path)),
     responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "A policy still uses the calendar")))]
-pub async fn delete_calendar(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "calendar")?;
-    state
-        .app
-        .delete_sla_calendar(&principal, id, state.now())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_calendar => delete_sla_calendar,
 }
 
-#[utoipa::path(get, path = "/api/v1/sla-policies", tag = "sla",
+administered! {
+    "SLA policy", PolicyIn => PolicyOut,
+    #[utoipa::path(get, path = "/api/v1/sla-policies", tag = "sla",
     responses((status = 200, body = ItemsOut<PolicyOut>, description = "The SLA policies in match order"), (status = 403, body = ErrorBody)))]
-pub async fn list_policies(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> ApiResult<Json<ItemsOut<PolicyOut>>> {
-    let policies = state.app.sla_policies(&principal).await?;
-    Ok(Json(items(policies.into_iter().map(Into::into).collect())))
-}
-
-#[utoipa::path(post, path = "/api/v1/sla-policies", tag = "sla", request_body = PolicyIn,
+    list_policies => sla_policies,
+    #[utoipa::path(post, path = "/api/v1/sla-policies", tag = "sla", request_body = PolicyIn,
     responses((status = 201, body = PolicyOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "The name is taken"),
               (status = 422, body = ErrorBody, description = "The policy cannot be used (unknown calendar, a zero or duplicate target, ...)")))]
-pub async fn create_policy(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    ApiJson(input): ApiJson<PolicyIn>,
-) -> ApiResult<(StatusCode, Json<PolicyOut>)> {
-    let now = state.now();
-    let view = state
-        .app
-        .add_sla_policy(&principal, input.into(), now)
-        .await?;
-    Ok((StatusCode::CREATED, Json(view.into())))
-}
-
-#[utoipa::path(get, path = "/api/v1/sla-policies/{id}", tag = "sla", params(("id" = i64, Path)),
+    create_policy => add_sla_policy,
+    #[utoipa::path(get, path = "/api/v1/sla-policies/{id}", tag = "sla", params(("id" = i64, Path)),
     responses((status = 200, body = PolicyOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_policy(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<PolicyOut>> {
-    let id = parse_id(&id, "SLA policy")?;
-    let policy = state
-        .app
-        .sla_policies(&principal)
-        .await?
-        .into_iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("SLA policy {id} not found")))?;
-    Ok(Json(policy.into()))
-}
-
-#[utoipa::path(put, path = "/api/v1/sla-policies/{id}", tag = "sla", params(("id" = i64, Path)), request_body = PolicyIn,
+    get_policy,
+    #[utoipa::path(put, path = "/api/v1/sla-policies/{id}", tag = "sla", params(("id" = i64, Path)), request_body = PolicyIn,
     responses((status = 200, body = PolicyOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn put_policy(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-    ApiJson(input): ApiJson<PolicyIn>,
-) -> ApiResult<Json<PolicyOut>> {
-    let id = parse_id(&id, "SLA policy")?;
-    let now = state.now();
-    let view = state
-        .app
-        .update_sla_policy(&principal, id, input.into(), now)
-        .await?;
-    Ok(Json(view.into()))
-}
-
-#[utoipa::path(delete, path = "/api/v1/sla-policies/{id}", tag = "sla", params(("id" = i64, Path)),
+    put_policy => update_sla_policy,
+    #[utoipa::path(delete, path = "/api/v1/sla-policies/{id}", tag = "sla", params(("id" = i64, Path)),
     responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_policy(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "SLA policy")?;
-    state
-        .app
-        .delete_sla_policy(&principal, id, state.now())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_policy => delete_sla_policy,
 }
 
 #[utoipa::path(get, path = "/api/v1/conversations/{number}/sla", tag = "sla", params(("number" = i64, Path)),

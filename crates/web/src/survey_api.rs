@@ -330,11 +330,9 @@ pub async fn list_answers(
 ) -> ApiResult<Json<ItemsOut<SurveyAnswerOut>>> {
     let query = params.query()?;
     let page = state.app.survey_answers(&principal, &query).await?;
-    let items: Vec<SurveyAnswerOut> = page.items.into_iter().map(Into::into).collect();
     Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
         next_cursor: page.next_cursor.map(|c| c.to_string()),
+        ..ItemsOut::all(page.items)
     }))
 }
 
@@ -421,18 +419,8 @@ pub async fn list_attributes(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<ItemsOut<AttributeOut>>> {
-    let items: Vec<AttributeOut> = state
-        .app
-        .research_attributes(&principal)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(ItemsOut {
-        total: items.len() as i64,
-        items,
-        next_cursor: None,
-    }))
+    let views = state.app.research_attributes(&principal).await?;
+    Ok(Json(ItemsOut::all(views)))
 }
 
 #[utoipa::path(post, path = "/api/v1/surveys/priorities/attributes", tag = "surveys", request_body = AttributeIn,
@@ -515,7 +503,7 @@ pub async fn create_invitations(
     ApiJson(input): ApiJson<InvitationsIn>,
 ) -> ApiResult<(StatusCode, Json<ItemsOut<InvitationOut>>)> {
     let now = state.now();
-    let items: Vec<InvitationOut> = state
+    let items = state
         .app
         .invite_to_research(&principal, &input.customer_ids, now)
         .await?
@@ -525,16 +513,8 @@ pub async fn create_invitations(
             customer_id: i.customer_id,
             link: i.link,
             expires_at: time(i.expires_at),
-        })
-        .collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(ItemsOut {
-            total: items.len() as i64,
-            items,
-            next_cursor: None,
-        }),
-    ))
+        });
+    Ok((StatusCode::CREATED, Json(ItemsOut::all(items))))
 }
 
 #[utoipa::path(get, path = "/api/v1/surveys/priorities/responses.csv", tag = "surveys",

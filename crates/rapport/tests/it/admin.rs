@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use domain::Principal;
 
 use crate::support::*;
-use crate::ui::{Browser, Ui};
+use crate::ui::{Browser, Page, Ui};
 
 const PAGES: &[&str] = &[
     "/app/admin",
@@ -53,6 +53,41 @@ fn field_error<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     let start = body.find(&marker)? + marker.len();
     let end = body[start..].find("</p>")? + start;
     Some(&body[start..end])
+}
+
+/// Posts an administration form as `who`, with the session's CSRF token first.
+async fn submit(ui: &Ui, who: &Browser, path: &str, pairs: &[(&str, &str)]) -> Page {
+    let mut form = vec![("csrf", who.csrf.as_str())];
+    form.extend_from_slice(pairs);
+    ui.post(path, who, &form).await
+}
+
+/// [`submit`] of a form that is accepted: 303 to where the change shows.
+async fn saved(ui: &Ui, who: &Browser, path: &str, pairs: &[(&str, &str)]) -> Page {
+    let page = submit(ui, who, path, pairs).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page
+}
+
+/// [`submit`] of a form that is refused: 422, with the reason beside `field`.
+async fn refused(ui: &Ui, who: &Browser, path: &str, pairs: &[(&str, &str)], field: &str) -> Page {
+    let page = submit(ui, who, path, pairs).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(field_error(&page.body, field).is_some(), "{}", page.body);
+    page
+}
+
+async fn mailbox_at(ui: &Ui, address: &str) -> store::MailboxRow {
+    let mailboxes = ui.db.app().mailboxes().await.unwrap();
+    mailboxes
+        .into_iter()
+        .find(|m| m.address == address)
+        .unwrap()
 }
 
 async fn admin(ui: &Ui) -> (Team, Browser) {
@@ -180,23 +215,20 @@ async fn administrators_add_agents_change_roles_and_deactivate_them() {
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
         // Refused: the reason beside the field, what was typed kept (never the password).
-        let csrf = admin.csrf.clone();
-        let bad = ui
-            .post(
-                "/app/admin/users",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("email", "not an address"),
-                    ("name", "Nora Typed"),
-                    ("role", "lead"),
-                    ("password", "long-enough-pw"),
-                    ("groups", &team.support.to_string()),
-                ],
-            )
-            .await;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-        assert!(field_error(&bad.body, "email").is_some(), "{}", bad.body);
+        let bad = refused(
+            &ui,
+            &admin,
+            "/app/admin/users",
+            &[
+                ("email", "not an address"),
+                ("name", "Nora Typed"),
+                ("role", "lead"),
+                ("password", "long-enough-pw"),
+                ("groups", &team.support.to_string()),
+            ],
+            "email",
+        )
+        .await;
         assert_eq!(input_value(&bad.body, "name"), "Nora Typed");
         assert_eq!(input_value(&bad.body, "email"), "not an address");
         assert!(bad.body.contains("<option value=\"lead\" selected>"));
@@ -204,54 +236,28 @@ async fn administrators_add_agents_change_roles_and_deactivate_them() {
             .body
             .contains("aria-invalid=\"true\" aria-describedby=\"email-error\" autofocus"));
         assert!(!bad.body.contains("long-enough-pw"));
-        let short = ui
-            .post(
-                "/app/admin/users",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("email", "nora@t.test"),
-                    ("role", "agent"),
-                    ("password", "short"),
-                ],
-            )
-            .await;
-        assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(field_error(&short.body, "password")
-            .unwrap()
-            .contains("12 characters"));
-        let taken = ui
-            .post(
-                "/app/admin/users",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("email", "agent@t.test"),
-                    ("role", "agent"),
-                    ("password", "long-enough-pw"),
-                ],
-            )
-            .await;
-        assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(field_error(&taken.body, "email")
-            .unwrap()
-            .contains("already exists"));
+        for (email, password, field, reason) in [
+            ("nora@t.test", "short", "password", "12 characters"),
+            ("agent@t.test", "long-enough-pw", "email", "already exists"),
+        ] {
+            let pairs = [("email", email), ("role", "agent"), ("password", password)];
+            let page = refused(&ui, &admin, "/app/admin/users", &pairs, field).await;
+            assert!(field_error(&page.body, field).unwrap().contains(reason));
+        }
 
-        let created = ui
-            .post(
-                "/app/admin/users",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("email", "nora@t.test"),
-                    ("name", "Nora"),
-                    ("role", "agent"),
-                    ("password", "long-enough-pw"),
-                    ("groups", &team.support.to_string()),
-                ],
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        saved(
+            &ui,
+            &admin,
+            "/app/admin/users",
+            &[
+                ("email", "nora@t.test"),
+                ("name", "Nora"),
+                ("role", "agent"),
+                ("password", "long-enough-pw"),
+                ("groups", &team.support.to_string()),
+            ],
+        )
+        .await;
         let nora = ui
             .db
             .app()
@@ -264,35 +270,33 @@ async fn administrators_add_agents_change_roles_and_deactivate_them() {
         let nora_browser = ui.sign_in("nora@t.test", "long-enough-pw").await;
         assert_eq!(ui.get("/app", &nora_browser).await.status, StatusCode::OK);
 
-        let role = ui
-            .post(
-                &format!("/app/admin/users/{}/role", nora.id),
-                &admin,
-                &[("csrf", &csrf), ("role", "lead")],
-            )
-            .await;
-        assert_eq!(role.status, StatusCode::SEE_OTHER);
+        saved(
+            &ui,
+            &admin,
+            &format!("/app/admin/users/{}/role", nora.id),
+            &[("role", "lead")],
+        )
+        .await;
         // An administrator cannot demote or deactivate themselves.
         let admin_id = match team.admin {
             Principal::Agent { id, .. } => id,
             _ => unreachable!(),
         };
-        let own = ui
-            .post(
-                &format!("/app/admin/users/{admin_id}/role"),
-                &admin,
-                &[("csrf", &csrf), ("role", "agent")],
-            )
-            .await;
+        let own = submit(
+            &ui,
+            &admin,
+            &format!("/app/admin/users/{admin_id}/role"),
+            &[("role", "agent")],
+        )
+        .await;
         assert_eq!(own.status, StatusCode::CONFLICT);
-        let deactivated = ui
-            .post(
-                &format!("/app/admin/users/{}/deactivate", nora.id),
-                &admin,
-                &[("csrf", &csrf)],
-            )
-            .await;
-        assert_eq!(deactivated.status, StatusCode::SEE_OTHER);
+        saved(
+            &ui,
+            &admin,
+            &format!("/app/admin/users/{}/deactivate", nora.id),
+            &[],
+        )
+        .await;
         // Her open session stops working at once.
         let after = ui.get("/app", &nora_browser).await;
         assert_eq!(after.status, StatusCode::SEE_OTHER);
@@ -325,35 +329,14 @@ async fn administrators_manage_groups_and_their_members() {
     for db in backends().await {
         let ui = Ui::new(db).await;
         let (team, admin) = admin(&ui).await;
-        let csrf = admin.csrf.clone();
-        let empty = ui
-            .post(
-                "/app/admin/groups",
-                &admin,
-                &[("csrf", &csrf), ("name", "  ")],
-            )
-            .await;
-        assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let empty = refused(&ui, &admin, "/app/admin/groups", &[("name", "  ")], "name").await;
         assert!(field_error(&empty.body, "name")
             .unwrap()
             .contains("needs a name"));
-        let taken = ui
-            .post(
-                "/app/admin/groups",
-                &admin,
-                &[("csrf", &csrf), ("name", "Billing")],
-            )
-            .await;
+        let taken = submit(&ui, &admin, "/app/admin/groups", &[("name", "Billing")]).await;
         assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(input_value(&taken.body, "name"), "Billing");
-        let created = ui
-            .post(
-                "/app/admin/groups",
-                &admin,
-                &[("csrf", &csrf), ("name", "Returns")],
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::SEE_OTHER);
+        saved(&ui, &admin, "/app/admin/groups", &[("name", "Returns")]).await;
         let returns = ui
             .db
             .store
@@ -363,14 +346,13 @@ async fn administrators_manage_groups_and_their_members() {
             .unwrap()
             .id;
         let agent = team.agent_id.to_string();
-        let joined = ui
-            .post(
-                &format!("/app/admin/groups/{returns}/members"),
-                &admin,
-                &[("csrf", &csrf), ("agent", &agent), ("member", "yes")],
-            )
-            .await;
-        assert_eq!(joined.status, StatusCode::SEE_OTHER);
+        saved(
+            &ui,
+            &admin,
+            &format!("/app/admin/groups/{returns}/members"),
+            &[("agent", &agent), ("member", "yes")],
+        )
+        .await;
         assert_eq!(
             ui.db.store.agent_groups(team.agent_id).await.unwrap(),
             vec![team.support, returns]
@@ -382,25 +364,24 @@ async fn administrators_manage_groups_and_their_members() {
             "{}",
             page.body
         );
-        let left = ui
-            .post(
-                &format!("/app/admin/groups/{}/members", team.support),
-                &admin,
-                &[("csrf", &csrf), ("agent", &agent), ("member", "no")],
-            )
-            .await;
-        assert_eq!(left.status, StatusCode::SEE_OTHER);
+        saved(
+            &ui,
+            &admin,
+            &format!("/app/admin/groups/{}/members", team.support),
+            &[("agent", &agent), ("member", "no")],
+        )
+        .await;
         assert_eq!(
             ui.db.store.agent_groups(team.agent_id).await.unwrap(),
             vec![returns]
         );
-        let missing = ui
-            .post(
-                "/app/admin/groups/9999/members",
-                &admin,
-                &[("csrf", &csrf), ("agent", &agent), ("member", "yes")],
-            )
-            .await;
+        let missing = submit(
+            &ui,
+            &admin,
+            "/app/admin/groups/9999/members",
+            &[("agent", &agent), ("member", "yes")],
+        )
+        .await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         let events = admin_events(&ui).await;
         assert!(events
@@ -429,51 +410,38 @@ async fn administrators_configure_mailboxes_with_a_group_and_an_acknowledgement(
     for db in backends().await {
         let ui = Ui::new(db).await;
         let (team, admin) = admin(&ui).await;
-        let csrf = admin.csrf.clone();
         let support = team.support.to_string();
-        let bad = ui
-            .post(
-                "/app/admin/mailboxes/new",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("address", "help at acme"),
-                    ("name", "Acme Help"),
-                    ("group", &support),
-                ],
-            )
-            .await;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-        assert!(field_error(&bad.body, "address").is_some(), "{}", bad.body);
+        let bad = refused(
+            &ui,
+            &admin,
+            "/app/admin/mailboxes/new",
+            &[
+                ("address", "help at acme"),
+                ("name", "Acme Help"),
+                ("group", &support),
+            ],
+            "address",
+        )
+        .await;
         assert_eq!(input_value(&bad.body, "address"), "help at acme");
         assert_eq!(input_value(&bad.body, "name"), "Acme Help");
         assert!(bad
             .body
             .contains(&format!("<option value=\"{support}\" selected>")));
-        let created = ui
-            .post(
-                "/app/admin/mailboxes/new",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("address", "help@acme.test"),
-                    ("name", "Acme Help"),
-                    ("group", &support),
-                    ("acknowledge", "on"),
-                    ("acknowledgement", "We have your request #{number}."),
-                ],
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-        let mailbox = ui
-            .db
-            .app()
-            .mailboxes()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|m| m.address == "help@acme.test")
-            .unwrap();
+        saved(
+            &ui,
+            &admin,
+            "/app/admin/mailboxes/new",
+            &[
+                ("address", "help@acme.test"),
+                ("name", "Acme Help"),
+                ("group", &support),
+                ("acknowledge", "on"),
+                ("acknowledgement", "We have your request #{number}."),
+            ],
+        )
+        .await;
+        let mailbox = mailbox_at(&ui, "help@acme.test").await;
         assert_eq!(
             (mailbox.group_id, mailbox.acknowledge),
             (Some(team.support), true)
@@ -491,28 +459,14 @@ async fn administrators_configure_mailboxes_with_a_group_and_an_acknowledgement(
             .body
             .contains("We have your request #{number}.</textarea>"));
         let billing = team.billing.to_string();
-        let saved = ui
-            .post(
-                &format!("/app/admin/mailboxes/{}", mailbox.id),
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("name", "Billing desk"),
-                    ("group", &billing),
-                    ("acknowledgement", ""),
-                ],
-            )
-            .await;
-        assert_eq!(saved.status, StatusCode::SEE_OTHER);
-        let mailbox = ui
-            .db
-            .app()
-            .mailboxes()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|m| m.address == "help@acme.test")
-            .unwrap();
+        let edit_path = format!("/app/admin/mailboxes/{}", mailbox.id);
+        let pairs = [
+            ("name", "Billing desk"),
+            ("group", billing.as_str()),
+            ("acknowledgement", ""),
+        ];
+        saved(&ui, &admin, &edit_path, &pairs).await;
+        let mailbox = mailbox_at(&ui, "help@acme.test").await;
         assert_eq!(
             (
                 mailbox.name.as_str(),
@@ -538,42 +492,33 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
     for db in backends().await {
         let ui = Ui::new(db).await;
         let (_, admin) = admin(&ui).await;
-        let csrf = admin.csrf.clone();
-        let bad = ui
-            .post(
-                "/app/admin/calendars/new",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("name", "Office"),
-                    ("time_zone", "Mars/Olympus"),
-                    ("hours", "mon-fri 09:00-17:00"),
-                    ("holidays", "--12-25"),
-                ],
-            )
-            .await;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-        assert!(
-            field_error(&bad.body, "time_zone").is_some(),
-            "{}",
-            bad.body
-        );
+        let bad = refused(
+            &ui,
+            &admin,
+            "/app/admin/calendars/new",
+            &[
+                ("name", "Office"),
+                ("time_zone", "Mars/Olympus"),
+                ("hours", "mon-fri 09:00-17:00"),
+                ("holidays", "--12-25"),
+            ],
+            "time_zone",
+        )
+        .await;
         assert_eq!(input_value(&bad.body, "time_zone"), "Mars/Olympus");
         assert!(bad.body.contains("--12-25</textarea>"));
-        let created = ui
-            .post(
-                "/app/admin/calendars/new",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("name", "Office"),
-                    ("time_zone", "Europe/Brussels"),
-                    ("hours", "mon-fri 09:00-17:00"),
-                    ("holidays", "--12-25\n2026-04-06"),
-                ],
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        saved(
+            &ui,
+            &admin,
+            "/app/admin/calendars/new",
+            &[
+                ("name", "Office"),
+                ("time_zone", "Europe/Brussels"),
+                ("hours", "mon-fri 09:00-17:00"),
+                ("holidays", "--12-25\n2026-04-06"),
+            ],
+        )
+        .await;
         let app = ui.db.app();
         let calendar = app
             .sla_calendars(&Principal::System)
@@ -583,24 +528,18 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         assert_eq!(calendar.holidays, vec!["--12-25", "2026-04-06"]);
         let calendar_id = calendar.id.to_string();
 
-        let bad = ui
-            .post(
-                "/app/admin/policies/new",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("name", "Gold"),
-                    ("calendar", &calendar_id),
-                    (
-                        "targets",
-                        "first_reply normal 60 business\nfirst_reply soon 30 business",
-                    ),
-                    ("warn_at_percent", "75"),
-                    ("priorities", "high"),
-                ],
-            )
-            .await;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let gold = |targets: &'static str| {
+            vec![
+                ("name", "Gold"),
+                ("calendar", calendar_id.as_str()),
+                ("targets", targets),
+                ("warn_at_percent", "75"),
+                ("priorities", "high"),
+            ]
+        };
+        let new_policy = "/app/admin/policies/new";
+        let form = gold("first_reply normal 60 business\nfirst_reply soon 30 business");
+        let bad = refused(&ui, &admin, new_policy, &form, "targets").await;
         assert!(
             field_error(&bad.body, "targets")
                 .unwrap()
@@ -613,26 +552,9 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         assert!(bad
             .body
             .contains(&format!("<option value=\"{calendar_id}\" selected>")));
-        let created = ui
-            .post(
-                "/app/admin/policies/new",
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("name", "Gold"),
-                    ("calendar", &calendar_id),
-                    (
-                        "targets",
-                        "first_reply normal 60 business\nresolution high 240 business",
-                    ),
-                    ("warn_at_percent", "75"),
-                    ("on_hold_pauses", "on"),
-                    ("priorities", "high"),
-                    ("tags", "VIP"),
-                ],
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let mut form = gold("first_reply normal 60 business\nresolution high 240 business");
+        form.extend([("on_hold_pauses", "on"), ("tags", "VIP")]);
+        saved(&ui, &admin, new_policy, &form).await;
         let policy = app
             .sla_policies(&Principal::System)
             .await
@@ -653,19 +575,13 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
             "{}",
             edit.body
         );
-        let renamed = ui
-            .post(
-                &format!("/app/admin/policies/{}", policy.id),
-                &admin,
-                &[
-                    ("csrf", &csrf),
-                    ("name", "Gold customers"),
-                    ("calendar", &calendar_id),
-                    ("targets", "first_reply normal 30 business"),
-                ],
-            )
-            .await;
-        assert_eq!(renamed.status, StatusCode::SEE_OTHER);
+        let edit_path = format!("/app/admin/policies/{}", policy.id);
+        let pairs = [
+            ("name", "Gold customers"),
+            ("calendar", calendar_id.as_str()),
+            ("targets", "first_reply normal 30 business"),
+        ];
+        saved(&ui, &admin, &edit_path, &pairs).await;
         let sla = ui.get("/app/admin/sla", &admin).await;
         assert!(sla.body.contains("Gold customers") && sla.body.contains("Office"));
         let events = admin_events(&ui).await;

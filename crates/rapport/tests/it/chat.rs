@@ -96,26 +96,24 @@ impl Widget {
     }
 }
 
-async fn add_mailbox(app: &app::App) {
-    app.add_mailbox(
-        &Principal::System,
-        "support@t.test",
-        "Support",
-        None,
-        false,
-        T0,
-    )
-    .await
-    .unwrap();
+/// `by` writes an internal note at `at`, then a public reply a minute later.
+async fn note_then_reply(
+    app: &app::App,
+    by: &Principal,
+    number: i64,
+    note: &str,
+    reply: &str,
+    at: i64,
+) {
+    post_message(app, by, number, MessageKind::Note, note, at).await;
+    post_message(app, by, number, MessageKind::Reply, reply, at + MIN).await;
 }
 
 #[tokio::test]
 async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and_notes_never() {
     for db in backends().await {
         let name = db.name;
-        let server = Server::start(db).await;
-        let app = server.db.app();
-        let team = team(&app).await;
+        let (server, app, team) = Server::start_with_team(db).await;
         // Ann wrote by e-mail before: the chat is hers too.
         let by_mail = app
             .create_conversation(
@@ -162,24 +160,15 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
         assert_eq!(app.messages(&team.admin, number).await.unwrap().len(), 2);
 
         // The team writes a note, then a public reply: only the reply reaches the widget.
-        app.add_message(
+        note_then_reply(
+            &app,
             &team.admin,
             number,
-            message(MessageKind::Note, "NOTE: customer was rude last time"),
-            None,
+            "NOTE: customer was rude last time",
+            "It ships today.",
             T0 + MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
-            &team.admin,
-            number,
-            message(MessageKind::Reply, "It ships today."),
-            None,
-            T0 + 2 * MIN,
-        )
-        .await
-        .unwrap();
+        .await;
         let (reply, before) = ann.until("message").await;
         assert_eq!(reply["message"]["from"], "agent", "{name}");
         assert_eq!(reply["message"]["text"], "It ships today.");
@@ -189,24 +178,15 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
             "{before:?}"
         );
         // A note after the reply: the next frame is the next reply, never the note.
-        app.add_message(
+        note_then_reply(
+            &app,
             &team.admin,
             number,
-            message(MessageKind::Note, "NOTE: second note"),
-            None,
+            "NOTE: second note",
+            "Anything else?",
             T0 + 3 * MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
-            &team.admin,
-            number,
-            message(MessageKind::Reply, "Anything else?"),
-            None,
-            T0 + 4 * MIN,
-        )
-        .await
-        .unwrap();
+        .await;
         let next = ann.next().await;
         assert_eq!(next["message"]["text"], "Anything else?", "{next}");
 
@@ -265,24 +245,24 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
                 .first()
                 .map(|(_, handle)| handle.as_str())
         );
-        app.add_message(
+        post_message(
+            &app,
             &team.admin,
             number,
-            message(MessageKind::Reply, "For Ann only"),
-            None,
+            MessageKind::Reply,
+            "For Ann only",
             T0 + 5 * MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
+        .await;
+        post_message(
+            &app,
             &team.admin,
             bob_number,
-            message(MessageKind::Reply, "Hello Bob"),
-            None,
+            MessageKind::Reply,
+            "Hello Bob",
             T0 + 6 * MIN,
         )
-        .await
-        .unwrap();
+        .await;
         let bob_next = bob.next().await;
         assert_eq!(bob_next["message"]["text"], "Hello Bob", "{bob_next}");
         let bob_token = bob_started["token"].as_str().unwrap();
@@ -321,32 +301,21 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
 async fn a_chat_ends_by_the_customer_or_when_solved_and_its_transcript_is_queued_by_email() {
     for db in backends().await {
         let name = db.name;
-        let server = Server::start(db).await;
-        let app = server.db.app();
-        let team = team(&app).await;
-        add_mailbox(&app).await;
+        let (server, app, team) = Server::start_with_team(db).await;
+        support_mailbox(&app).await;
 
         let mut ann = server.widget().await;
         let (started, _) = ann.start("Ann", "ann@x.test", "My invoice is wrong").await;
         let number = started["conversation"].as_i64().unwrap();
-        app.add_message(
+        note_then_reply(
+            &app,
             &team.admin,
             number,
-            message(MessageKind::Note, "NOTE: check the ledger"),
-            None,
+            "NOTE: check the ledger",
+            "Fixed, sorry!",
             T0 + MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
-            &team.admin,
-            number,
-            message(MessageKind::Reply, "Fixed, sorry!"),
-            None,
-            T0 + 2 * MIN,
-        )
-        .await
-        .unwrap();
+        .await;
         ann.until("message").await;
         ann.send(json!({"type": "end"})).await;
         assert_eq!(ann.next().await["type"], "ended", "{name}");

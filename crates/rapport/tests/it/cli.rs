@@ -8,16 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rapport");
-
-fn rapport(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .expect("run rapport")
-}
+use crate::support::{rapport, rapport_ok, seed_demo, BIN};
 
 /// Starts `rapport serve` on a port of its choosing; returns the child and its base URL.
 fn serve(data: &std::path::Path) -> (Child, String) {
@@ -49,7 +40,7 @@ fn serve(data: &std::path::Path) -> (Child, String) {
 }
 
 fn token(data: &std::path::Path) -> String {
-    let out = rapport(&[
+    let out = rapport_ok(&[
         "token",
         "create",
         "--data",
@@ -59,11 +50,6 @@ fn token(data: &std::path::Path) -> String {
         "--scopes",
         "admin",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
     stdout.trim().to_string()
@@ -74,13 +60,8 @@ fn token_create_prints_the_token_alone_and_user_add_makes_an_agent() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     assert!(token(dir.path()).starts_with("rpt_"));
-    let group = rapport(&["group", "add", "--data", data, "--name", "Support"]);
-    assert!(
-        group.status.success(),
-        "{}",
-        String::from_utf8_lossy(&group.stderr)
-    );
-    let user = rapport(&[
+    rapport_ok(&["group", "add", "--data", data, "--name", "Support"]);
+    rapport_ok(&[
         "user",
         "add",
         "--data",
@@ -94,11 +75,6 @@ fn token_create_prints_the_token_alone_and_user_add_makes_an_agent() {
         "--group",
         "Support",
     ]);
-    assert!(
-        user.status.success(),
-        "{}",
-        String::from_utf8_lossy(&user.stderr)
-    );
     let again = rapport(&[
         "user",
         "add",
@@ -154,19 +130,7 @@ fn every_configuration_problem_is_reported_at_once() {
 fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = rapport(&[
-        "demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--seed-only",
-        "--conversations",
-        "120",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    seed_demo(&data, 120);
     let again = rapport(&[
         "demo",
         "--data",
@@ -177,18 +141,13 @@ fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
     ]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("not seeding again"));
     let copy = dir.path().join("copy.db");
-    let out = rapport(&[
+    rapport_ok(&[
         "backup",
         "--data",
         data.to_str().unwrap(),
         "--to",
         copy.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let refuse = rapport(&[
         "backup",
         "--data",
@@ -344,9 +303,8 @@ fn every_message_that_got_250_survives_a_kill_exactly_once() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let out = rapport(&["group", "add", "--data", data, "--name", "Support"]);
-    assert!(out.status.success());
-    let out = rapport(&[
+    rapport_ok(&["group", "add", "--data", data, "--name", "Support"]);
+    rapport_ok(&[
         "mailbox",
         "add",
         "--data",
@@ -356,11 +314,6 @@ fn every_message_that_got_250_survives_a_kill_exactly_once() {
         "--group",
         "Support",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut child = Command::new(BIN)
         .args([
             "serve",

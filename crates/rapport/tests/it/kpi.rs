@@ -32,15 +32,7 @@ async fn play(app: &App, team: &Team, count: i64) -> Vec<i64> {
         let n = c.number;
         numbers.push(n);
         let reply_at = start + (i + 1) * 10 * MIN;
-        app.add_message(
-            &team.agent,
-            n,
-            message(MessageKind::Reply, "On it"),
-            None,
-            reply_at,
-        )
-        .await
-        .unwrap();
+        post_message(app, &team.agent, n, MessageKind::Reply, "On it", reply_at).await;
         if i % 3 == 0 {
             app.add_message(
                 &team.agent,
@@ -62,15 +54,15 @@ async fn play(app: &App, team: &Team, count: i64) -> Vec<i64> {
             .await
             .unwrap();
             let customer = Principal::Customer { id: c.customer.id };
-            app.add_message(
+            post_message(
+                app,
                 &customer,
                 n,
-                message(MessageKind::Customer, "Still broken"),
-                None,
+                MessageKind::Customer,
+                "Still broken",
                 reply_at + 3 * MIN,
             )
-            .await
-            .unwrap();
+            .await;
         }
     }
     numbers
@@ -392,15 +384,7 @@ async fn an_exception_alert_is_raised_once_when_a_kpi_crosses_its_threshold() {
         rollup_everything(&app, 1000).await;
         let now = T0 + 5 * DAY;
         // First replies took 10 to 400 minutes: red past two minutes.
-        let strict = ::kpi::KpiSettings {
-            target: Some(30.0),
-            amber: Some(60.0),
-            red: Some(120.0),
-            owner: "Ann".into(),
-        };
-        app.update_kpi_settings(&team.admin, "first_reply_median", strict, now)
-            .await
-            .unwrap();
+        first_reply_thresholds(&app, &team.admin, STRICT, "Ann", now).await;
         let raised = app.check_kpi_alerts(now).await.unwrap();
         assert!(
             raised.contains(&"first_reply_median".to_string()),
@@ -420,15 +404,7 @@ async fn an_exception_alert_is_raised_once_when_a_kpi_crosses_its_threshold() {
             Err(AppError::Forbidden(_))
         ));
         // Relaxed thresholds: back to green, which is news too.
-        let relaxed = ::kpi::KpiSettings {
-            target: Some(30_000.0),
-            amber: Some(60_000.0),
-            red: Some(90_000.0),
-            owner: "Ann".into(),
-        };
-        app.update_kpi_settings(&team.admin, "first_reply_median", relaxed, now)
-            .await
-            .unwrap();
+        first_reply_thresholds(&app, &team.admin, RELAXED, "Ann", now).await;
         assert_eq!(
             app.check_kpi_alerts(now + 2 * MIN).await.unwrap(),
             vec!["first_reply_median".to_string()]

@@ -3,16 +3,12 @@
 //! each number with its conversations) per role, a KPI alert e-mailed to its owner once, and the
 //! benchmark import and survey settings forms.
 
-use std::sync::Arc;
-
 use ::sla::{Conditions, TargetRule};
 use app::{App, AppError, CalendarInput, KpiQuery, PolicyInput, TeamList};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use domain::{MessageKind, Principal, Priority, SlaBasis, SlaMetric, Status};
-use tower::ServiceExt;
 
+use crate::process_page::{Browser, Page, Pages};
 use crate::support::*;
 
 const DAY: i64 = 86_400_000;
@@ -281,160 +277,15 @@ async fn the_team_view_shows_queues_risks_and_loads_to_leads_and_managers_only()
     }
 }
 
-struct Ui {
-    router: Router,
-}
-
-struct Page {
-    status: StatusCode,
-    body: String,
-    cookies: Vec<String>,
-    location: String,
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            b' ' => "+".into(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn csrf_of(body: &str) -> String {
-    let start = body.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    let end = body[start..].find('"').unwrap() + start;
-    body[start..end].to_string()
-}
-
-/// A signed-in browser: its session cookie and CSRF token.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-impl Ui {
-    fn new(app: App, now: i64) -> Ui {
-        let state = web::AppState::new(app, Arc::new(move || now), false);
-        Ui {
-            router: web::router(state.clone()).merge(::ui::router(state)),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        uri: &str,
-        cookie: Option<&str>,
-        body: Option<String>,
-    ) -> Page {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        if body.is_some() {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body.unwrap_or_default())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let cookies = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-            .collect();
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Page {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            cookies,
-            location,
-        }
-    }
-
-    async fn get(&self, uri: &str, who: &Browser) -> Page {
-        self.send("GET", uri, Some(&who.cookie), None).await
-    }
-
-    async fn post(&self, uri: &str, who: &Browser, pairs: &[(&str, &str)]) -> Page {
-        self.send("POST", uri, Some(&who.cookie), Some(form(pairs)))
-            .await
-    }
-
-    async fn sign_in(&self, email: &str) -> Browser {
-        let login = self.send("GET", "/login", None, None).await;
-        let pairing = login
-            .cookies
-            .iter()
-            .find(|c| c.starts_with("rapport_login="))
-            .unwrap()
-            .clone();
-        let token = csrf_of(&login.body);
-        let signed_in = self
-            .send(
-                "POST",
-                "/login",
-                Some(&pairing),
-                Some(form(&[
-                    ("csrf", &token),
-                    ("email", email),
-                    ("password", "pw-1234"),
-                ])),
-            )
-            .await;
-        assert_eq!(
-            signed_in.status,
-            StatusCode::SEE_OTHER,
-            "{}",
-            signed_in.body
-        );
-        let cookie = signed_in
-            .cookies
-            .iter()
-            .find(|c| c.starts_with("rapport_session="))
-            .unwrap()
-            .clone();
-        let home = self
-            .send("GET", &signed_in.location, Some(&cookie), None)
-            .await;
-        Browser {
-            csrf: csrf_of(&home.body),
-            cookie,
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_team_page_links_every_number_to_its_conversations_and_refuses_agents() {
     for db in backends().await {
         let app = db.app();
         let team = team(&app).await;
         let f = floor(&app, &team).await;
-        let ui = Ui::new(app.clone(), T0);
+        let ui = Pages::new(app.clone(), T0);
 
-        let lead = ui.sign_in("lead@t.test").await;
+        let lead = ui.sign_in("lead@t.test", "pw-1234").await;
         let page = ui.get("/app/team", &lead).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let agent = team.agent_id;
@@ -495,7 +346,7 @@ async fn the_team_page_links_every_number_to_its_conversations_and_refuses_agent
             ("agent@t.test", StatusCode::FORBIDDEN),
             ("biller@t.test", StatusCode::FORBIDDEN),
         ] {
-            let who = ui.sign_in(email).await;
+            let who = ui.sign_in(email, "pw-1234").await;
             let page = ui.get("/app/team", &who).await;
             assert_eq!(page.status, status, "{email}");
             assert_eq!(
@@ -549,16 +400,7 @@ async fn a_kpi_alert_is_mailed_to_the_kpis_owner_once_with_a_link_to_the_kpi() {
     for db in backends().await {
         let app = db.app();
         let team = team(&app).await;
-        app.add_mailbox(
-            &Principal::System,
-            "support@t.test",
-            "Support",
-            None,
-            false,
-            T0,
-        )
-        .await
-        .unwrap();
+        support_mailbox(&app).await;
         answered(&app, &team, 40).await;
         rollup_everything(&app, 7).await;
         let now = T0 + DAY;
@@ -570,15 +412,7 @@ async fn a_kpi_alert_is_mailed_to_the_kpis_owner_once_with_a_link_to_the_kpi() {
                 .collect::<Vec<_>>()
         };
         // Replies after 30 minutes: red past two.
-        let strict = ::kpi::KpiSettings {
-            target: Some(30.0),
-            amber: Some(60.0),
-            red: Some(120.0),
-            owner: "Manager@T.test".into(),
-        };
-        app.update_kpi_settings(&team.admin, "first_reply_median", strict, now)
-            .await
-            .unwrap();
+        first_reply_thresholds(&app, &team.admin, STRICT, "Manager@T.test", now).await;
         let raised = app.check_kpi_alerts(now).await.unwrap();
         assert!(raised.contains(&"first_reply_median".to_string()));
         let mails = about(&notices(&app).await);
@@ -600,15 +434,7 @@ async fn a_kpi_alert_is_mailed_to_the_kpis_owner_once_with_a_link_to_the_kpi() {
         assert_eq!(notices(&app).await.len(), before);
 
         // Back to green, now owned by the team leads (a role): they hear it.
-        let relaxed = ::kpi::KpiSettings {
-            target: Some(30_000.0),
-            amber: Some(60_000.0),
-            red: Some(90_000.0),
-            owner: "team lead".into(),
-        };
-        app.update_kpi_settings(&team.admin, "first_reply_median", relaxed, now)
-            .await
-            .unwrap();
+        first_reply_thresholds(&app, &team.admin, RELAXED, "team lead", now).await;
         assert_eq!(
             app.check_kpi_alerts(now + 2 * MIN).await.unwrap(),
             vec!["first_reply_median".to_string()]
@@ -619,15 +445,7 @@ async fn a_kpi_alert_is_mailed_to_the_kpis_owner_once_with_a_link_to_the_kpi() {
         assert!(mails[1].1.contains("back on target"), "{}", mails[1].1);
 
         // An owner who is nobody here: the alert stands, nobody is mailed.
-        let strict = ::kpi::KpiSettings {
-            target: Some(30.0),
-            amber: Some(60.0),
-            red: Some(120.0),
-            owner: "The board".into(),
-        };
-        app.update_kpi_settings(&team.admin, "first_reply_median", strict, now)
-            .await
-            .unwrap();
+        first_reply_thresholds(&app, &team.admin, STRICT, "The board", now).await;
         let before = notices(&app).await.len();
         assert_eq!(
             app.check_kpi_alerts(now + 3 * MIN).await.unwrap(),
@@ -638,7 +456,7 @@ async fn a_kpi_alert_is_mailed_to_the_kpis_owner_once_with_a_link_to_the_kpi() {
     }
 }
 
-async fn post_settings(ui: &Ui, who: &Browser, fields: Vec<(&'static str, String)>) -> Page {
+async fn post_settings(ui: &Pages, who: &Browser, fields: Vec<(&'static str, String)>) -> Page {
     let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     ui.post("/app/surveys/settings", who, &pairs).await
 }
@@ -651,8 +469,8 @@ async fn administrators_import_benchmarks_and_set_surveys_in_forms_that_keep_wha
     for db in backends().await {
         let app = db.app();
         let _team = team(&app).await;
-        let ui = Ui::new(app.clone(), T0);
-        let admin = ui.sign_in("admin@t.test").await;
+        let ui = Pages::new(app.clone(), T0);
+        let admin = ui.sign_in("admin@t.test", "pw-1234").await;
 
         // Benchmarks.
         let page = ui.get("/app/benchmarks", &admin).await;
@@ -767,7 +585,7 @@ async fn administrators_import_benchmarks_and_set_surveys_in_forms_that_keep_wha
 
         // Nobody else opens or posts these forms.
         for email in ["manager@t.test", "lead@t.test", "agent@t.test"] {
-            let who = ui.sign_in(email).await;
+            let who = ui.sign_in(email, "pw-1234").await;
             for path in ["/app/benchmarks", "/app/surveys/settings"] {
                 assert_eq!(
                     ui.get(path, &who).await.status,

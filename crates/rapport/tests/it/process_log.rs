@@ -2,7 +2,7 @@
 
 use domain::{MessageKind, Principal, Status};
 
-use crate::support::{backends, inbound, message, team, T0};
+use crate::support::{backends, inbound, message, post_message, team, T0};
 
 #[tokio::test]
 async fn the_conversation_log_maps_to_activities_and_only_managers_read_it() {
@@ -26,15 +26,15 @@ async fn the_conversation_log_maps_to_activities_and_only_managers_read_it() {
         )
         .await
         .unwrap();
-        app.add_message(
+        post_message(
+            &app,
             &Principal::System,
             c.number,
-            message(MessageKind::Customer, "Thanks"),
-            None,
+            MessageKind::Customer,
+            "Thanks",
             T0 + 120_000,
         )
-        .await
-        .unwrap();
+        .await;
         app.add_message(
             &t.agent,
             c.number,

@@ -214,15 +214,15 @@ async fn play(app: &app::App, team: &Team) -> Played {
     reply(chatty, Some(Status::Pending), start + 10 * MIN).await;
     for round in 1..=2 {
         let at = start + round * 60 * MIN;
-        app.add_message(
+        post_message(
+            app,
             &system,
             chatty,
-            message(MessageKind::Customer, "And another thing"),
-            None,
+            MessageKind::Customer,
+            "And another thing",
             at,
         )
-        .await
-        .unwrap();
+        .await;
         reply(chatty, Some(Status::Pending), at + 5 * MIN).await;
     }
     let start = T0 + 3 * DAY;
@@ -448,16 +448,6 @@ async fn the_sliders_and_filters_change_the_map_and_each_row_drills_to_its_conve
         }
         db.finish().await;
     }
-}
-
-/// `rapport …` with the environment of a test.
-fn rapport(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .expect("run rapport")
 }
 
 fn json_of(output: &std::process::Output) -> serde_json::Value {

@@ -200,15 +200,15 @@ async fn play(app: &App, team: &Team, email: &str, start: i64) -> i64 {
             .customer
             .id,
     };
-    app.add_message(
+    post_message(
+        app,
         &customer,
         n,
-        message(MessageKind::Customer, "Still broken"),
-        None,
+        MessageKind::Customer,
+        "Still broken",
         at(200),
     )
-    .await
-    .unwrap();
+    .await;
     clocks_catch_up(app, 3, at(200)).await;
     app.update_conversation(
         &team.agent,

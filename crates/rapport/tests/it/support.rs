@@ -417,6 +417,14 @@ impl Server {
         }
     }
 
+    /// [`Server::start`] with the small [`Team`]; also answers the server's app.
+    pub async fn start_with_team(db: TestDb) -> (Server, App, Team) {
+        let server = Server::start(db).await;
+        let app = server.db.app();
+        let team = team(&app).await;
+        (server, app, team)
+    }
+
     pub fn set_time(&self, millis: i64) {
         self.clock
             .store(millis, std::sync::atomic::Ordering::SeqCst);
@@ -450,4 +458,94 @@ pub async fn whole_log(store: &Store) -> Vec<store::EventRow> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("the log did not settle");
+}
+
+/// The `rapport` binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_rapport");
+
+/// `rapport …` as a test runs it: on SQLite (without `DATABASE_URL`), logging only warnings.
+pub fn rapport(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RAPPORT_LOG", "warn")
+        .output()
+        .expect("run rapport")
+}
+
+/// [`rapport`], failing the test with what the command wrote on stderr unless it succeeds.
+pub fn rapport_ok(args: &[&str]) -> std::process::Output {
+    let out = rapport(args);
+    assert!(
+        out.status.success(),
+        "rapport {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `by` adds a message of `kind` to conversation `number` at `at`, the status left to the
+/// lifecycle rules.
+pub async fn post_message(
+    app: &App,
+    by: &Principal,
+    number: i64,
+    kind: domain::MessageKind,
+    text: &str,
+    at: i64,
+) -> app::PostedMessage {
+    app.add_message(by, number, message(kind, text), None, at)
+        .await
+        .expect("message added")
+}
+
+/// The support address `support@t.test` (no group, no acknowledgement), which mail leaves from.
+pub async fn support_mailbox(app: &App) {
+    app.add_mailbox(
+        &Principal::System,
+        "support@t.test",
+        "Support",
+        None,
+        false,
+        T0,
+    )
+    .await
+    .expect("mailbox");
+}
+
+/// First-reply thresholds (target, amber, red, in seconds) under which a median of a few
+/// minutes is red.
+pub const STRICT: (f64, f64, f64) = (30.0, 60.0, 120.0);
+/// First-reply thresholds under which any median in these tests is green.
+pub const RELAXED: (f64, f64, f64) = (30_000.0, 60_000.0, 90_000.0);
+
+/// `by` sets the thresholds of the median first reply KPI, owned by `owner`.
+pub async fn first_reply_thresholds(
+    app: &App,
+    by: &Principal,
+    (target, amber, red): (f64, f64, f64),
+    owner: &str,
+    now: i64,
+) {
+    let settings = ::kpi::KpiSettings {
+        target: Some(target),
+        amber: Some(amber),
+        red: Some(red),
+        owner: owner.into(),
+    };
+    app.update_kpi_settings(by, "first_reply_median", settings, now)
+        .await
+        .expect("KPI settings");
+}
+
+/// `rapport demo --seed-only` of `conversations` conversations into the data directory `data`.
+pub fn seed_demo(data: &std::path::Path, conversations: u32) {
+    rapport_ok(&[
+        "demo",
+        "--data",
+        data.to_str().expect("a UTF-8 path"),
+        "--seed-only",
+        "--conversations",
+        &conversations.to_string(),
+    ]);
 }

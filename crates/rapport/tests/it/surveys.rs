@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rapport");
 const DELAY_MINUTES: i64 = 60;
 
 fn settings(rate: f64, channel: SurveyChannel, min_days: i64) -> SurveySettings {
@@ -92,15 +91,52 @@ async fn payloads(app: &App, number: i64, kind: &str) -> Vec<EventPayload> {
         .collect()
 }
 
-async fn sent_token(app: &App, number: i64, solved_at: i64) -> String {
-    match app
-        .send_survey(number, solved_at, due(solved_at), due(solved_at))
+/// What the send job decides for conversation `number` when its survey falls due.
+async fn send_when_due(app: &App, number: i64, solved_at: i64) -> SurveyOutcome {
+    app.send_survey(number, solved_at, due(solved_at), due(solved_at))
         .await
         .unwrap()
-    {
+}
+
+async fn sent_token(app: &App, number: i64, solved_at: i64) -> String {
+    match send_when_due(app, number, solved_at).await {
         SurveyOutcome::Sent { token, .. } => token,
         other => panic!("conversation {number} was not surveyed: {other:?}"),
     }
+}
+
+async fn customer_of(app: &App, number: i64) -> i64 {
+    app.conversation(&Principal::System, number)
+        .await
+        .unwrap()
+        .customer
+        .id
+}
+
+/// The customer of conversation `number`, who may now sign in to the portal with `pw-1234`.
+async fn portal_customer(app: &App, number: i64) -> i64 {
+    let customer = customer_of(app, number).await;
+    app.set_customer_password(&Principal::System, customer, "pw-1234")
+        .await
+        .unwrap();
+    customer
+}
+
+/// Portal surveys of every solved conversation, and one sent for a conversation `email`
+/// opened at T0 and solved: its number, when it was solved and the survey's link token.
+async fn portal_survey(app: &App, team: &Team, email: &str) -> (i64, i64, String) {
+    enable(app, 1.0, SurveyChannel::Portal, 30).await;
+    let (number, solved_at) = solved(app, team, email, T0).await;
+    let token = sent_token(app, number, solved_at).await;
+    (number, solved_at, token)
+}
+
+/// The form token of the survey behind `token` when it is due.
+async fn form_token(app: &App, token: &str, solved_at: i64) -> String {
+    app.survey_form(token, due(solved_at))
+        .await
+        .unwrap()
+        .form_token
 }
 
 #[tokio::test]
@@ -180,20 +216,11 @@ async fn the_send_job_surveys_by_email_once_per_customer_within_n_days() {
         // Reruns decide the same.
         for _ in 0..2 {
             assert_eq!(
-                app.send_survey(
-                    second,
-                    second_solved,
-                    due(second_solved),
-                    due(second_solved)
-                )
-                .await
-                .unwrap(),
+                send_when_due(&app, second, second_solved).await,
                 SurveyOutcome::Skipped(SkipReason::SurveyedRecently)
             );
             assert_eq!(
-                app.send_survey(first, first_solved, due(first_solved), due(first_solved))
-                    .await
-                    .unwrap(),
+                send_when_due(&app, first, first_solved).await,
                 SurveyOutcome::Skipped(SkipReason::AlreadySurveyed)
             );
         }
@@ -209,24 +236,17 @@ async fn the_send_job_surveys_by_email_once_per_customer_within_n_days() {
 
         // Reopened before the survey fell due: not surveyed.
         let (reopened, reopened_solved) = solved(&app, &team, "bob@c.test", T0).await;
-        app.add_message(
+        post_message(
+            &app,
             &Principal::System,
             reopened,
-            message(MessageKind::Customer, "Still not here."),
-            None,
+            MessageKind::Customer,
+            "Still not here.",
             reopened_solved + 10 * MIN,
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
-            app.send_survey(
-                reopened,
-                reopened_solved,
-                due(reopened_solved),
-                due(reopened_solved)
-            )
-            .await
-            .unwrap(),
+            send_when_due(&app, reopened, reopened_solved).await,
             SurveyOutcome::Skipped(SkipReason::NoLongerSolved)
         );
 
@@ -238,14 +258,7 @@ async fn the_send_job_surveys_by_email_once_per_customer_within_n_days() {
         tx.commit().await.unwrap();
         let (bounced, bounced_solved) = solved(&app, &team, "cid@c.test", T0).await;
         assert_eq!(
-            app.send_survey(
-                bounced,
-                bounced_solved,
-                due(bounced_solved),
-                due(bounced_solved)
-            )
-            .await
-            .unwrap(),
+            send_when_due(&app, bounced, bounced_solved).await,
             SurveyOutcome::Skipped(SkipReason::Undeliverable)
         );
         db.finish().await;
@@ -262,10 +275,7 @@ async fn sampling_follows_a_hash_of_the_conversation_so_reruns_agree() {
         for i in 0..16 {
             let (number, solved_at) =
                 solved(&app, &team, &format!("c{i}@s.test"), T0 + i * MIN).await;
-            let first = app
-                .send_survey(number, solved_at, due(solved_at), due(solved_at))
-                .await
-                .unwrap();
+            let first = send_when_due(&app, number, solved_at).await;
             let expected_in = sampled(number, 0.4);
             assert_eq!(
                 matches!(first, SurveyOutcome::Sent { .. }),
@@ -298,6 +308,11 @@ fn pages(app: &App, now: i64) -> Router {
 struct Page {
     status: StatusCode,
     body: String,
+}
+
+/// A form posted by someone who is not signed in (a survey link is all they have).
+async fn submit(router: &Router, uri: &str, form: String) -> Page {
+    visit(router, "POST", uri, None, Some(form)).await
 }
 
 /// A page request, signed in by `cookie` when given, with a form body when given.
@@ -334,9 +349,7 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
     for db in backends().await {
         let app = db.app();
         let team = team(&app).await;
-        enable(&app, 1.0, SurveyChannel::Portal, 30).await;
-        let (number, solved_at) = solved(&app, &team, "dee@c.test", T0).await;
-        let token = sent_token(&app, number, solved_at).await;
+        let (number, solved_at, token) = portal_survey(&app, &team, "dee@c.test").await;
         let router = pages(&app, due(solved_at) + MIN);
         let uri = format!("/survey/{token}");
 
@@ -352,16 +365,9 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
         let form = hidden(&page.body, "form");
 
         // A POST without the page's form token, or without a score, records nothing.
-        let forged = visit(&router, "POST", &uri, None, Some("score=5".into())).await;
+        let forged = submit(&router, &uri, "score=5".into()).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
-        let no_score = visit(
-            &router,
-            "POST",
-            &uri,
-            None,
-            Some(format!("form={form}&comment=hi")),
-        )
-        .await;
+        let no_score = submit(&router, &uri, format!("form={form}&comment=hi")).await;
         assert_eq!(no_score.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
             no_score.body.contains("choose a score"),
@@ -373,17 +379,10 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
         // The person's submit records the answer, with its comment and kudos, once.
         let agent_id = team.agent_id;
         let body = format!("form={form}&score=4&comment=Quick+and+kind&kudos={agent_id}");
-        let done = visit(&router, "POST", &uri, None, Some(body.clone())).await;
+        let done = submit(&router, &uri, body.clone()).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
         assert!(done.body.contains("Thank you"), "{}", done.body);
-        let again = visit(
-            &router,
-            "POST",
-            &uri,
-            None,
-            Some(body.replace("score=4", "score=1")),
-        )
-        .await;
+        let again = submit(&router, &uri, body.replace("score=4", "score=1")).await;
         assert!(again.body.contains("Already answered"), "{}", again.body);
         let reopen = visit(&router, "GET", &uri, None, None).await;
         assert!(reopen.body.contains("Already answered"), "{}", reopen.body);
@@ -411,12 +410,7 @@ async fn opening_a_link_records_nothing_and_a_submit_records_once() {
             .into_iter()
             .find(|e| e.kind == "survey_answered")
             .unwrap();
-        let customer = app
-            .conversation(&Principal::System, number)
-            .await
-            .unwrap()
-            .customer
-            .id;
+        let customer = customer_of(&app, number).await;
         assert_eq!(
             (event.actor_kind.as_str(), event.actor_id),
             ("customer", Some(customer))
@@ -433,15 +427,15 @@ async fn kudos_go_only_to_agents_who_replied_publicly() {
         enable(&app, 1.0, SurveyChannel::Portal, 30).await;
         let (number, solved_at) = solved(&app, &team, "eve@c.test", T0).await;
         // The lead only wrote an internal note: no kudos choice for them.
-        app.add_message(
+        post_message(
+            &app,
             &team.lead,
             number,
-            message(MessageKind::Note, "Checked."),
-            None,
+            MessageKind::Note,
+            "Checked.",
             solved_at + MIN,
         )
-        .await
-        .unwrap();
+        .await;
         let token = sent_token(&app, number, solved_at).await;
         let now = due(solved_at);
         let form = app.survey_form(&token, now).await.unwrap();
@@ -518,28 +512,15 @@ async fn closed_and_unknown_links_say_so_and_record_nothing() {
     for db in backends().await {
         let app = db.app();
         let team = team(&app).await;
-        enable(&app, 1.0, SurveyChannel::Portal, 30).await;
-        let (number, solved_at) = solved(&app, &team, "fay@c.test", T0).await;
-        let token = sent_token(&app, number, solved_at).await;
-        let form = app
-            .survey_form(&token, due(solved_at))
-            .await
-            .unwrap()
-            .form_token;
+        let (number, solved_at, token) = portal_survey(&app, &team, "fay@c.test").await;
+        let form = form_token(&app, &token, solved_at).await;
         // answer_days is 14: on day 15 the link has closed.
         let late = pages(&app, due(solved_at) + 15 * DAY_MILLIS);
         let uri = format!("/survey/{token}");
         let page = visit(&late, "GET", &uri, None, None).await;
         assert_eq!(page.status, StatusCode::GONE, "{}", db.name);
         assert!(page.body.contains("has closed"), "{}", page.body);
-        let post = visit(
-            &late,
-            "POST",
-            &uri,
-            None,
-            Some(format!("form={form}&score=3")),
-        )
-        .await;
+        let post = submit(&late, &uri, format!("form={form}&score=3")).await;
         assert_eq!(post.status, StatusCode::GONE);
         assert_eq!(answered_count(&app, number).await, 0);
 
@@ -551,7 +532,7 @@ async fn closed_and_unknown_links_say_so_and_record_nothing() {
             let page = visit(&late, "GET", unknown, None, None).await;
             assert_eq!(page.status, StatusCode::NOT_FOUND, "{unknown}");
             assert!(page.body.contains("not valid"), "{}", page.body);
-            let post = visit(&late, "POST", unknown, None, Some("score=3".into())).await;
+            let post = submit(&late, unknown, "score=3".into()).await;
             assert_eq!(post.status, StatusCode::NOT_FOUND, "{unknown}");
         }
         db.finish().await;
@@ -569,15 +550,7 @@ async fn signed_in_customers_answer_their_own_surveys_in_the_portal() {
         sent_token(&app, number, solved_at).await;
         sent_token(&app, other, other_solved).await;
         let now = due(solved_at) + MIN;
-        let gus = app
-            .conversation(&Principal::System, number)
-            .await
-            .unwrap()
-            .customer
-            .id;
-        app.set_customer_password(&Principal::System, gus, "pw-1234")
-            .await
-            .unwrap();
+        portal_customer(&app, number).await;
         let login = app.login("gus@c.test", "pw-1234", now).await.unwrap();
         let cookie = format!("rapport_session={}", login.session);
         let router = pages(&app, now);
@@ -690,14 +663,8 @@ async fn the_survey_api_answers_each_role_as_the_role_table_says() {
     for db in backends().await {
         let app = db.app();
         let team = team(&app).await;
-        enable(&app, 1.0, SurveyChannel::Portal, 30).await;
-        let (number, solved_at) = solved(&app, &team, "ivy@c.test", T0).await;
-        let token = sent_token(&app, number, solved_at).await;
-        let form = app
-            .survey_form(&token, due(solved_at))
-            .await
-            .unwrap()
-            .form_token;
+        let (number, solved_at, token) = portal_survey(&app, &team, "ivy@c.test").await;
+        let form = form_token(&app, &token, solved_at).await;
         app.answer_survey(
             &token,
             &form,
@@ -710,15 +677,7 @@ async fn the_survey_api_answers_each_role_as_the_role_table_says() {
         )
         .await
         .unwrap();
-        let ivy = app
-            .conversation(&Principal::System, number)
-            .await
-            .unwrap()
-            .customer
-            .id;
-        app.set_customer_password(&Principal::System, ivy, "pw-1234")
-            .await
-            .unwrap();
+        let ivy = portal_customer(&app, number).await;
 
         let router = web::router(web::AppState::new(
             app.clone(),
@@ -773,49 +732,82 @@ async fn the_survey_api_answers_each_role_as_the_role_table_says() {
         ];
         for (i, (name, administer, read_results, add_attribute)) in table.into_iter().enumerate() {
             let w = &who.iter().find(|(n, _)| *n == name).unwrap().1;
-            let code =
-                |ok: bool, success: StatusCode| if ok { success } else { StatusCode::FORBIDDEN };
-            let r = call(&router, "GET", "/api/v1/surveys/settings", w, None).await;
-            assert_eq!(
-                r.status,
-                code(administer, StatusCode::OK),
-                "{name} GET settings: {}",
-                r.body
-            );
-            let r = call(
-                &router,
-                "PUT",
-                "/api/v1/surveys/settings",
-                w,
-                Some(settings_body.clone()),
-            )
-            .await;
-            assert_eq!(
-                r.status,
-                code(administer, StatusCode::OK),
-                "{name} PUT settings: {}",
-                r.body
-            );
-            let r = call(&router, "GET", "/api/v1/surveys/answers?kind=csat", w, None).await;
-            assert_eq!(
-                r.status,
-                code(read_results, StatusCode::OK),
-                "{name} answers: {}",
-                r.body
-            );
+            let requests = [
+                (
+                    "GET",
+                    "/api/v1/surveys/settings",
+                    None,
+                    administer,
+                    StatusCode::OK,
+                ),
+                (
+                    "PUT",
+                    "/api/v1/surveys/settings",
+                    Some(settings_body.clone()),
+                    administer,
+                    StatusCode::OK,
+                ),
+                (
+                    "GET",
+                    "/api/v1/surveys/answers?kind=csat",
+                    None,
+                    read_results,
+                    StatusCode::OK,
+                ),
+                (
+                    "GET",
+                    "/api/v1/surveys/answers.csv",
+                    None,
+                    read_results,
+                    StatusCode::OK,
+                ),
+                (
+                    "GET",
+                    "/api/v1/surveys/priorities/attributes",
+                    None,
+                    read_results,
+                    StatusCode::OK,
+                ),
+                (
+                    "POST",
+                    "/api/v1/surveys/priorities/attributes",
+                    Some(attribute_body(i)),
+                    add_attribute,
+                    StatusCode::CREATED,
+                ),
+                (
+                    "POST",
+                    "/api/v1/surveys/priorities/invitations",
+                    Some(json!({"customer_ids": [ivy]})),
+                    read_results,
+                    StatusCode::CREATED,
+                ),
+                (
+                    "GET",
+                    "/api/v1/surveys/priorities/responses.csv",
+                    None,
+                    read_results,
+                    StatusCode::OK,
+                ),
+            ];
+            let mut replies = Vec::new();
+            for (method, uri, body, allowed, success) in requests {
+                let r = call(&router, method, uri, w, body).await;
+                let want = if allowed {
+                    success
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                assert_eq!(r.status, want, "{name} {method} {uri}: {}", r.body);
+                replies.push(r);
+            }
             if read_results {
+                let r = &replies[2];
                 let items = r.json()["items"].as_array().cloned().unwrap_or_default();
                 assert_eq!(items.len(), 1, "{}", r.body);
                 assert_eq!(items[0]["score"], 3);
                 assert_eq!(items[0]["kudos_agent_id"], team.agent_id);
-            }
-            let r = call(&router, "GET", "/api/v1/surveys/answers.csv", w, None).await;
-            assert_eq!(
-                r.status,
-                code(read_results, StatusCode::OK),
-                "{name} answers.csv"
-            );
-            if read_results {
+                let r = &replies[3];
                 assert!(r.content_type.starts_with("text/csv"), "{}", r.content_type);
                 assert_eq!(r.body.lines().count(), 2, "{}", r.body);
                 // A comment that looks like a formula is defused and quoted.
@@ -824,68 +816,12 @@ async fn the_survey_api_answers_each_role_as_the_role_table_says() {
                     "{}",
                     r.body
                 );
-            }
-            let r = call(
-                &router,
-                "GET",
-                "/api/v1/surveys/priorities/attributes",
-                w,
-                None,
-            )
-            .await;
-            assert_eq!(
-                r.status,
-                code(read_results, StatusCode::OK),
-                "{name} attributes"
-            );
-            let r = call(
-                &router,
-                "POST",
-                "/api/v1/surveys/priorities/attributes",
-                w,
-                Some(attribute_body(i)),
-            )
-            .await;
-            assert_eq!(
-                r.status,
-                code(add_attribute, StatusCode::CREATED),
-                "{name} add attribute: {}",
-                r.body
-            );
-            let r = call(
-                &router,
-                "POST",
-                "/api/v1/surveys/priorities/invitations",
-                w,
-                Some(json!({"customer_ids": [ivy]})),
-            )
-            .await;
-            assert_eq!(
-                r.status,
-                code(read_results, StatusCode::CREATED),
-                "{name} invite: {}",
-                r.body
-            );
-            if read_results {
-                let link = r.json()["items"][0]["link"]
+                let link = replies[6].json()["items"][0]["link"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
                 assert!(link.starts_with("https://help.t.test/research/"), "{link}");
             }
-            let r = call(
-                &router,
-                "GET",
-                "/api/v1/surveys/priorities/responses.csv",
-                w,
-                None,
-            )
-            .await;
-            assert_eq!(
-                r.status,
-                code(read_results, StatusCode::OK),
-                "{name} responses.csv"
-            );
         }
         let r = call(
             &router,
@@ -996,13 +932,7 @@ async fn collect_research(app: &App, team: &Team, count: i64) {
     let mut customers = Vec::new();
     for i in 0..count {
         let (number, _) = solved(app, team, &format!("r{i}@research.test"), T0 + i * MIN).await;
-        customers.push(
-            app.conversation(&Principal::System, number)
-                .await
-                .unwrap()
-                .customer
-                .id,
-        );
+        customers.push(customer_of(app, number).await);
     }
     let invitations = app
         .invite_to_research(&team.manager, &customers, T0)
@@ -1027,18 +957,20 @@ async fn collect_research(app: &App, team: &Team, count: i64) {
 }
 
 fn analyze(args: &[&str]) -> Value {
-    let out = std::process::Command::new(BIN)
-        .args(args)
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&rapport_ok(args).stdout).unwrap()
+}
+
+/// `rapport survey priorities export` of the SQLite data in `data` to `csv`.
+fn export_research(data: &std::path::Path, csv: &std::path::Path) {
+    rapport_ok(&[
+        "survey",
+        "priorities",
+        "export",
+        "--data",
+        data.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
 }
 
 fn check_analyses(csv: &std::path::Path, respondents: i64) {
@@ -1101,25 +1033,7 @@ async fn the_priorities_export_runs_through_rapport_analyze() {
         store.close().await;
     }
     let csv = dir.path().join("research.csv");
-    let out = std::process::Command::new(BIN)
-        .args([
-            "survey",
-            "priorities",
-            "export",
-            "--data",
-            data.to_str().unwrap(),
-            "--csv",
-            csv.to_str().unwrap(),
-        ])
-        .env_remove("DATABASE_URL")
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_research(&data, &csv);
     let text = std::fs::read_to_string(&csv).unwrap();
     let header = text.lines().next().unwrap();
     assert_eq!(
@@ -1149,12 +1063,7 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
         let app = db.app();
         let team = team(&app).await;
         let (number, _) = solved(&app, &team, "joy@c.test", T0).await;
-        let joy = app
-            .conversation(&Principal::System, number)
-            .await
-            .unwrap()
-            .customer
-            .id;
+        let joy = customer_of(&app, number).await;
         let invitation = app
             .invite_to_research(&team.manager, &[joy], T0)
             .await
@@ -1177,7 +1086,7 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
             .find(|a| a.key == "reliability")
             .unwrap()
             .id;
-        let empty = visit(&router, "POST", &uri, None, Some(format!("form={form}"))).await;
+        let empty = submit(&router, &uri, format!("form={form}")).await;
         assert_eq!(
             empty.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1186,9 +1095,9 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
         );
         let body =
             format!("form={form}&importance_{reliability}=7&performance_{reliability}=3&overall=5");
-        let done = visit(&router, "POST", &uri, None, Some(body.clone())).await;
+        let done = submit(&router, &uri, body.clone()).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-        let again = visit(&router, "POST", &uri, None, Some(body)).await;
+        let again = submit(&router, &uri, body).await;
         assert!(again.body.contains("Already answered"), "{}", again.body);
         assert_eq!(
             app.store.research_responses().await.unwrap(),
@@ -1209,44 +1118,9 @@ async fn the_research_page_records_only_a_submit_and_only_once() {
 fn the_demo_seeds_answered_surveys_and_priorities_research() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(BIN)
-        .args([
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--seed-only",
-            "--conversations",
-            "200",
-        ])
-        .env_remove("DATABASE_URL")
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    seed_demo(&data, 200);
     let csv = dir.path().join("research.csv");
-    let out = std::process::Command::new(BIN)
-        .args([
-            "survey",
-            "priorities",
-            "export",
-            "--data",
-            data.to_str().unwrap(),
-            "--csv",
-            csv.to_str().unwrap(),
-        ])
-        .env_remove("DATABASE_URL")
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_research(&data, &csv);
     let ipa = analyze(&["analyze", "ipa", "--csv", csv.to_str().unwrap()]);
     assert_eq!(ipa["rows"], 150, "about 150 research responses");
     assert_eq!(

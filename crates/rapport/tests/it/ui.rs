@@ -489,24 +489,24 @@ async fn a_customer_sees_only_their_own_conversations_and_gets_404_for_others() 
         let (theirs, _) =
             customer_conversation(&ui, "bob@x.test", "Bob's invoice", Some(team.billing)).await;
         let app = ui.db.app();
-        app.add_message(
+        post_message(
+            &app,
             &team.lead,
             mine,
-            message(MessageKind::Note, "Internal: check the depot"),
-            None,
+            MessageKind::Note,
+            "Internal: check the depot",
             T0 + MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
+        .await;
+        post_message(
+            &app,
             &team.agent,
             mine,
-            message(MessageKind::Reply, "It is on its way."),
-            None,
+            MessageKind::Reply,
+            "It is on its way.",
             T0 + 2 * MIN,
         )
-        .await
-        .unwrap();
+        .await;
 
         let ann = ui.sign_in("ann@x.test", "pw-cust").await;
         let home = ui.get("/portal", &ann).await;
@@ -620,9 +620,7 @@ async fn the_page_of_a_200_message_conversation_renders_every_message() {
             _ => (&team.agent, MessageKind::Note),
         };
         let text = format!("Message {i}: the parcel left the depot, then it came back, and now we wait.\n\nSecond paragraph.");
-        app.add_message(by, number, message(kind, &text), None, T0 + i * MIN)
-            .await
-            .unwrap();
+        post_message(&app, by, number, kind, &text, T0 + i * MIN).await;
     }
     assert_eq!(app.messages(&team.agent, number).await.unwrap().len(), 200);
     let agent = ui.sign_in("agent@t.test", "pw-1234").await;
@@ -654,15 +652,15 @@ async fn the_dashboard_shows_figures_with_their_cases_and_only_admins_set_target
                 )
                 .await
                 .unwrap();
-            app.add_message(
+            post_message(
+                &app,
                 &team.agent,
                 c.number,
-                message(MessageKind::Reply, "Hi"),
-                None,
+                MessageKind::Reply,
+                "Hi",
                 T0 - 1_800_000,
             )
-            .await
-            .unwrap();
+            .await;
         }
         for _ in 0..500 {
             app.run_kpi_rollups(1000, T0).await.unwrap();
@@ -872,15 +870,15 @@ async fn the_queue_shows_time_to_the_next_breach_and_the_side_panel_each_target(
         assert!(page.body.contains("First reply: breached"));
 
         // A reply meets the first reply: it leaves the panel.
-        app.add_message(
+        post_message(
+            &app,
             &team.agent,
             late,
-            message(MessageKind::Reply, "On its way"),
-            None,
+            MessageKind::Reply,
+            "On its way",
             T0,
         )
-        .await
-        .unwrap();
+        .await;
         let page = ui.get(&format!("/app/conversations/{late}"), &agent).await;
         assert!(
             !page.body.contains("<strong>First reply</strong>"),

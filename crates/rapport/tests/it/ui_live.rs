@@ -149,6 +149,19 @@ impl Stream {
     }
 }
 
+/// Two conversations opened at T0: Ann's in Support, Bob's in Billing (numbers in that order).
+async fn support_and_billing(app: &app::App, team: &Team) -> (i64, i64) {
+    let open = |email: &str, subject: &str, text: &str, group: i64| {
+        let input = inbound(email, subject, text, Some(group));
+        app.create_conversation(&Principal::System, input, T0)
+    };
+    let support = open("ann@x.test", "Support parcel", "Where is it?", team.support);
+    let support = support.await.unwrap().number;
+    let billing = open("bob@x.test", "Billing invoice", "Wrong total", team.billing);
+    let billing = billing.await.unwrap().number;
+    (support, billing)
+}
+
 fn is_change(event: &Sse, conversation: i64, kind: &str) -> bool {
     event.event == "change"
         && event.data["conversation"] == conversation
@@ -158,37 +171,8 @@ fn is_change(event: &Sse, conversation: i64, kind: &str) -> bool {
 #[tokio::test]
 async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the_last_event() {
     for db in backends().await {
-        let server = Server::start(db).await;
-        let app = server.db.app();
-        let team = team(&app).await;
-        let support = app
-            .create_conversation(
-                &Principal::System,
-                inbound(
-                    "ann@x.test",
-                    "Support parcel",
-                    "Where is it?",
-                    Some(team.support),
-                ),
-                T0,
-            )
-            .await
-            .unwrap()
-            .number;
-        let billing = app
-            .create_conversation(
-                &Principal::System,
-                inbound(
-                    "bob@x.test",
-                    "Billing invoice",
-                    "Wrong total",
-                    Some(team.billing),
-                ),
-                T0,
-            )
-            .await
-            .unwrap()
-            .number;
+        let (server, app, team) = Server::start_with_team(db).await;
+        let (support, billing) = support_and_billing(&app, &team).await;
         let agent = server.session("agent@t.test", "pw-1234").await;
         let biller = server.session("biller@t.test", "pw-1234").await;
         let mut agent_stream = server.open_stream(&agent, None).await;
@@ -199,24 +183,24 @@ async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the
         let after_creation = |e: &Sse| e.data["event"].as_i64() > Some(created);
 
         // First a change the agent may not see (Billing), then one they may (Support).
-        app.add_message(
+        post_message(
+            &app,
             &team.biller,
             billing,
-            message(MessageKind::Note, "Refund it"),
-            None,
+            MessageKind::Note,
+            "Refund it",
             T0 + MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
+        .await;
+        post_message(
+            &app,
             &team.agent,
             support,
-            message(MessageKind::Reply, "On its way"),
-            None,
+            MessageKind::Reply,
+            "On its way",
             T0 + MIN,
         )
-        .await
-        .unwrap();
+        .await;
         let (reply, before) = agent_stream
             .until(|e| is_change(e, support, "message_added") && after_creation(e))
             .await;
@@ -324,37 +308,8 @@ async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the
 #[tokio::test]
 async fn presence_is_shown_live_to_colleagues_who_may_see_the_conversation() {
     for db in backends().await {
-        let server = Server::start(db).await;
-        let app = server.db.app();
-        let team = team(&app).await;
-        let support = app
-            .create_conversation(
-                &Principal::System,
-                inbound(
-                    "ann@x.test",
-                    "Support parcel",
-                    "Where is it?",
-                    Some(team.support),
-                ),
-                T0,
-            )
-            .await
-            .unwrap()
-            .number;
-        let billing = app
-            .create_conversation(
-                &Principal::System,
-                inbound(
-                    "bob@x.test",
-                    "Billing invoice",
-                    "Wrong total",
-                    Some(team.billing),
-                ),
-                T0,
-            )
-            .await
-            .unwrap()
-            .number;
+        let (server, app, team) = Server::start_with_team(db).await;
+        let (support, billing) = support_and_billing(&app, &team).await;
         let agent = server.session("agent@t.test", "pw-1234").await;
         let lead = server.session("lead@t.test", "pw-1234").await;
         let biller = server.session("biller@t.test", "pw-1234").await;
@@ -526,9 +481,7 @@ impl Reply {
 #[tokio::test]
 async fn the_web_form_opens_a_conversation_for_the_customer_known_by_their_address() {
     for db in backends().await {
-        let server = Server::start(db).await;
-        let app = server.db.app();
-        let team = team(&app).await;
+        let (server, app, team) = Server::start_with_team(db).await;
         let by_mail = app
             .create_conversation(
                 &Principal::System,
@@ -727,19 +680,8 @@ async fn issued_link(app: &app::App, seen: usize) -> (String, domain::Actor) {
 #[tokio::test]
 async fn a_customer_signs_in_with_a_link_that_works_once_for_15_minutes_and_sees_only_their_own() {
     for db in backends().await {
-        let server = Server::start(db).await;
-        let app = server.db.app();
-        let team = team(&app).await;
-        app.add_mailbox(
-            &Principal::System,
-            "support@t.test",
-            "Support",
-            None,
-            false,
-            T0,
-        )
-        .await
-        .unwrap();
+        let (server, app, team) = Server::start_with_team(db).await;
+        support_mailbox(&app).await;
         let ann = app
             .create_conversation(
                 &Principal::System,

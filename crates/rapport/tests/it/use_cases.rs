@@ -52,16 +52,8 @@ async fn replies_open_pending_waits_and_a_customer_message_reopens_a_solved_conv
             .await
             .unwrap()
             .number;
-        let posted = app
-            .add_message(
-                &team.agent,
-                n,
-                message(MessageKind::Reply, "On it."),
-                None,
-                T0 + MIN,
-            )
-            .await
-            .unwrap();
+        let posted =
+            post_message(&app, &team.agent, n, MessageKind::Reply, "On it.", T0 + MIN).await;
         assert_eq!(posted.conversation.status, Status::Open);
         let posted = app
             .add_message(
@@ -75,16 +67,15 @@ async fn replies_open_pending_waits_and_a_customer_message_reopens_a_solved_conv
             .unwrap();
         assert_eq!(posted.conversation.status, Status::Solved);
         assert_eq!(posted.conversation.solved_at, Some(T0 + 2 * MIN));
-        let posted = app
-            .add_message(
-                &Principal::System,
-                n,
-                message(MessageKind::Customer, "Not yet!"),
-                None,
-                T0 + 3 * MIN,
-            )
-            .await
-            .unwrap();
+        let posted = post_message(
+            &app,
+            &Principal::System,
+            n,
+            MessageKind::Customer,
+            "Not yet!",
+            T0 + 3 * MIN,
+        )
+        .await;
         assert_eq!(posted.conversation.status, Status::Open, "{}", db.name);
         assert_eq!(posted.conversation.solved_at, None);
         let changes: Vec<_> = app
@@ -173,16 +164,15 @@ async fn invalid_transitions_are_refused_and_closed_is_final() {
             "{err:?}"
         );
         // The customer writing again starts a follow-up that points back.
-        let posted = app
-            .add_message(
-                &Principal::System,
-                n,
-                message(MessageKind::Customer, "Again"),
-                None,
-                T0 + 3 * MIN,
-            )
-            .await
-            .unwrap();
+        let posted = post_message(
+            &app,
+            &Principal::System,
+            n,
+            MessageKind::Customer,
+            "Again",
+            T0 + 3 * MIN,
+        )
+        .await;
         assert_ne!(posted.conversation.number, n);
         assert_eq!(posted.conversation.status, Status::New);
         let old = app.events(&team.agent, n).await.unwrap();
@@ -353,24 +343,24 @@ async fn customers_see_their_own_conversations_without_notes_and_tokens_keep_to_
             )
             .await
             .unwrap();
-        app.add_message(
+        post_message(
+            &app,
             &team.agent,
             mine.number,
-            message(MessageKind::Note, "internal"),
-            None,
+            MessageKind::Note,
+            "internal",
             T0 + MIN,
         )
-        .await
-        .unwrap();
-        app.add_message(
+        .await;
+        post_message(
+            &app,
             &team.agent,
             mine.number,
-            message(MessageKind::Reply, "public"),
-            None,
+            MessageKind::Reply,
+            "public",
             T0 + 2 * MIN,
         )
-        .await
-        .unwrap();
+        .await;
         let me = Principal::Customer {
             id: mine.customer.id,
         };
@@ -825,15 +815,15 @@ async fn full_text_search_finds_subjects_and_bodies_once_indexed() {
             .await
             .unwrap()
             .number;
-        app.add_message(
+        post_message(
+            &app,
             &team.agent,
             b,
-            message(MessageKind::Note, "Photo shows a crushed corner"),
-            None,
+            MessageKind::Note,
+            "Photo shows a crushed corner",
             T0 + MIN,
         )
-        .await
-        .unwrap();
+        .await;
         let _hidden = app
             .create_conversation(
                 &Principal::System,
