@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use calendar::Calendar;
 use domain::{EventPayload, Principal, Role};
 use kpi::{
-    Aggregate, BucketKey, ConversationFacts, DimKind, FoldEvent, Histogram, Inputs, KpiDefinition,
-    KpiSettings, Measure, Rollup, Slice,
+    Aggregate, BucketKey, ConversationFacts, DimKind, FactsMap, FoldEvent, FoldPayload, Histogram,
+    Inputs, KpiDefinition, KpiSettings, Measure, Rollup, Slice,
 };
 use serde::Serialize;
 use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, Tx};
@@ -63,15 +63,6 @@ pub struct KpiReport {
     pub change: Option<stats::significance::TestResult>,
 }
 
-fn fold_event<'a>(row: &'a store::EventRow, payload: &'a EventPayload) -> FoldEvent<'a> {
-    FoldEvent {
-        at: row.at,
-        actor_kind: &row.actor_kind,
-        actor_id: row.actor_id,
-        payload,
-    }
-}
-
 /// The rows to write for the buckets of a batch merged into what was stored.
 fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollupRow>> {
     let mut existing: HashMap<(String, String, String, i64), KpiRollupRow> = stored
@@ -83,8 +74,8 @@ fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollu
             )
         })
         .collect();
-    let mut out = Vec::with_capacity(rollup.buckets.len());
-    for (key, agg) in rollup.buckets {
+    let mut out = Vec::with_capacity(rollup.len());
+    for (key, agg) in rollup.iter() {
         let id = (
             key.slice.kind.as_str().to_string(),
             key.slice.value.clone(),
@@ -95,7 +86,7 @@ fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollu
             Some(row) => aggregate_of(&row)?,
             None => Aggregate::default(),
         };
-        merged.merge(&agg);
+        merged.merge(agg);
         out.push(row_of(&key, &merged));
     }
     Ok(out)
@@ -137,7 +128,7 @@ fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow
         reopened_at: facts.reopened_at,
         group_id: facts.group,
         assignee_id: facts.assignee,
-        facts: serde_json::to_string(facts).map_err(|e| corrupt(format!("kpi facts: {e}")))?,
+        facts: facts.encode(),
     })
 }
 
@@ -146,7 +137,7 @@ fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow
 /// repaired here, and one bad row must not stop management information).
 fn fold_rows(
     events: &[store::EventRow],
-    facts: &mut HashMap<i64, Option<ConversationFacts>>,
+    facts: &mut FactsMap,
     calendar: Option<&Calendar>,
     rollup: &mut Rollup,
 ) {
@@ -154,23 +145,29 @@ fn fold_rows(
         let Some(conversation) = row.conversation else {
             continue;
         };
-        if !kpi::FOLDED_KINDS.contains(&row.kind.as_str()) {
-            continue;
-        }
-        let Ok(payload) = serde_json::from_str::<EventPayload>(&row.payload) else {
-            tracing::warn!(event = row.id, kind = %row.kind, "an event's payload does not parse; the KPI roll-ups skip it");
-            continue;
+        let payload = match FoldPayload::parse(&row.kind, &row.payload) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(event = row.id, kind = %row.kind, %err, "an event's payload does not parse; the KPI roll-ups skip it");
+                continue;
+            }
         };
         kpi::apply(
             facts.entry(conversation).or_default(),
-            fold_event(row, &payload),
+            FoldEvent {
+                at: row.at,
+                actor_kind: &row.actor_kind,
+                actor_id: row.actor_id,
+                payload,
+            },
             calendar,
             rollup,
         );
     }
 }
 
-fn facts_rows(facts: &HashMap<i64, Option<ConversationFacts>>) -> Result<Vec<KpiFactsRow>> {
+fn facts_rows(facts: &FactsMap) -> Result<Vec<KpiFactsRow>> {
     let mut rows = Vec::with_capacity(facts.len());
     for (conversation, state) in facts {
         if let Some(state) = state {
@@ -248,9 +245,17 @@ impl App {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::with_capacity(ids.len());
+        let mut facts = FactsMap::with_capacity_and_hasher(ids.len(), Default::default());
         for row in tx.kpi_facts(&ids).await? {
-            let state: ConversationFacts = serde_json::from_str(&row.facts).map_err(|e| {
+            let columns = kpi::FactColumns {
+                created_at: row.created_at,
+                first_reply_at: row.first_reply_at,
+                first_solved_at: row.first_solved_at,
+                reopened_at: row.reopened_at,
+                group: row.group_id,
+                assignee: row.assignee_id,
+            };
+            let state = ConversationFacts::decode(&row.facts, columns).map_err(|e| {
                 corrupt(format!(
                     "kpi facts of conversation {}: {e}",
                     row.conversation_id
@@ -260,13 +265,7 @@ impl App {
         }
         let mut rollup = Rollup::default();
         fold_rows(events, &mut facts, calendar, &mut rollup);
-        let days: Vec<i64> = rollup
-            .buckets
-            .keys()
-            .map(|k| i64::from(k.day))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let days: Vec<i64> = rollup.days().into_iter().map(i64::from).collect();
         let stored = tx.kpi_rollups_of_days(&days).await?;
         let rows = merged_rows(stored, rollup)?;
         tx.put_kpi_rollups(&rows).await?;
@@ -297,7 +296,7 @@ impl App {
             tx_pos: 0,
             event_id: 0,
         };
-        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+        let mut facts = FactsMap::default();
         let mut rollup = Rollup::default();
         let mut read = 0;
         // The store reads ahead on another thread while this one folds.
@@ -309,7 +308,7 @@ impl App {
             read += events.len();
             fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
         }
-        let rows: Vec<KpiRollupRow> = rollup.buckets.iter().map(|(k, a)| row_of(k, a)).collect();
+        let rows: Vec<KpiRollupRow> = rollup.iter().map(|(k, a)| row_of(&k, a)).collect();
         let fact_rows = facts_rows(&facts)?;
         let mut tx = self.store.begin().await?;
         tx.lock_cursor(KPI_CONSUMER, now).await?;
