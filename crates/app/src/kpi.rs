@@ -36,7 +36,8 @@ pub struct KpiRecord {
 }
 
 /// Which period and slice a figure is for. `from`/`to` are milliseconds; the period is rounded
-/// out to whole UTC days.
+/// out to whole days of the team's business calendar (local days in its time zone; UTC days
+/// when there is no calendar), the days the roll-ups are bucketed in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KpiQuery {
     pub from: Option<i64>,
@@ -55,7 +56,8 @@ pub struct KpiReport {
     pub figure: kpi::Figure,
     pub name: String,
     pub polarity: kpi::catalogue::Polarity,
-    /// The period, as UTC day starts in milliseconds (`from` included, `to` excluded).
+    /// The period, as the starts of the team's local days in milliseconds (`from` included,
+    /// `to` excluded).
     pub from: i64,
     pub to: i64,
     pub slice: String,
@@ -177,10 +179,6 @@ fn facts_rows(facts: &FactsMap) -> Result<Vec<KpiFactsRow>> {
     Ok(rows)
 }
 
-fn day_floor(ms: i64) -> i64 {
-    ms.div_euclid(DAY_MS)
-}
-
 impl App {
     /// The calendar that business-time KPIs count in: the first calendar by name, if any.
     async fn kpi_calendar(&self, tx: &mut Tx) -> Result<Option<Calendar>> {
@@ -198,6 +196,25 @@ impl App {
         Ok(Some(spec.build().map_err(|e| {
             AppError::Invalid(format!("calendar {:?}: {e}", row.name))
         })?))
+    }
+
+    /// The calendar whose time zone the team's days are counted in (see `kpi_calendar`).
+    pub(crate) async fn team_calendar(&self) -> Result<Option<Calendar>> {
+        let mut tx = self.store.begin().await?;
+        let calendar = self.kpi_calendar(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(calendar)
+    }
+
+    /// The first instant of the team's day at `now` (local midnight in the business calendar's
+    /// time zone, UTC midnight without a calendar).
+    pub(crate) async fn team_day_start(&self, now: i64) -> Result<i64> {
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        Ok(kpi::local_day_start(
+            calendar,
+            kpi::local_day_of(calendar, now),
+        ))
     }
 
     /// Folds new events into the roll-ups; returns how many events it read. Each batch commits
@@ -286,12 +303,7 @@ impl App {
                 "only administrators rebuild the roll-ups".into(),
             ));
         }
-        let calendar = {
-            let mut tx = self.store.begin().await?;
-            let calendar = self.kpi_calendar(&mut tx).await?;
-            tx.rollback().await?;
-            calendar
-        };
+        let calendar = self.team_calendar().await?;
         let mut cursor = Cursor {
             tx_pos: 0,
             event_id: 0,
@@ -498,15 +510,16 @@ impl App {
         }
     }
 
-    /// The period of a query in whole UTC days: `to` defaults to the end of today, `from` to 28
-    /// days before `to`.
-    fn period_of(query: &KpiQuery, now: i64) -> Result<(i64, i64)> {
+    /// The period of a query in whole local days of `calendar` (see [`KpiQuery`]): `to`
+    /// defaults to the end of today, `from` to 28 days before `to`.
+    fn period_of(query: &KpiQuery, now: i64, calendar: Option<&Calendar>) -> Result<(i64, i64)> {
+        let day = |at: i64| i64::from(kpi::local_day_of(calendar, at));
         let to_day = match query.to {
-            Some(to) => day_floor(to - 1) + 1,
-            None => day_floor(now) + 1,
+            Some(to) => day(to - 1) + 1,
+            None => day(now) + 1,
         };
         let from_day = match query.from {
-            Some(from) => day_floor(from),
+            Some(from) => day(from),
             None => to_day - 28,
         };
         if from_day >= to_day {
@@ -615,7 +628,10 @@ impl App {
         only: Option<&[Measure]>,
     ) -> Result<Vec<KpiReport>> {
         let slice = Self::slice_of(query)?;
-        let (from_day, to_day) = Self::period_of(query, now)?;
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        let (from_day, to_day) = Self::period_of(query, now, calendar)?;
+        let day_start = |day: i64| kpi::local_day_start(calendar, day as i32);
         let length = to_day - from_day;
         // The live backlog is only kept per group and agent.
         let live_kept = matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent);
@@ -659,8 +675,8 @@ impl App {
                     figure,
                     name: r.definition.name.to_string(),
                     polarity: r.definition.polarity,
-                    from: from_day * DAY_MS,
-                    to: to_day * DAY_MS,
+                    from: day_start(from_day),
+                    to: day_start(to_day),
                     slice: if slice.kind == DimKind::All {
                         "all".to_string()
                     } else {
@@ -714,13 +730,15 @@ impl App {
             Measure::Reopened => DrillOn::Reopened,
             _ => DrillOn::FirstSolved,
         };
-        let (from_day, to_day) = Self::period_of(query, now)?;
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        let (from_day, to_day) = Self::period_of(query, now, calendar)?;
         Ok(self
             .store
             .kpi_drill(
                 on,
-                from_day * DAY_MS,
-                to_day * DAY_MS,
+                kpi::local_day_start(calendar, from_day as i32),
+                kpi::local_day_start(calendar, to_day as i32),
                 query.group,
                 query.agent,
                 limit.clamp(1, 1000),

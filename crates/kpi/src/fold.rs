@@ -13,8 +13,9 @@
 //! - SLA attainment: every cycle of an SLA metric that ended, met (fulfilled before any breach)
 //!   or missed (breached); a cycle counts once, at the first of the two.
 //!
-//! Buckets are UTC days of the instant the fact happened (the reply, the solve, the answer);
-//! volume is bucketed on the creation day.
+//! Buckets are days of the instant the fact happened (the reply, the solve, the answer) on the
+//! team's wall clock: local days in the business calendar's time zone, UTC days without a
+//! calendar. Volume is bucketed on the creation day.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -526,9 +527,53 @@ pub struct Rollup {
     tag_numbers: HashMap<String, u32, FoldHasher>,
     /// The slices of the observation being made (kept to reuse its memory).
     slices: Vec<SliceKey>,
+    /// Recently met local days as (first instant, first instant of the next day, day), by the
+    /// UTC day modulo their number: most events fall on a day met just before.
+    days: [(i64, i64, i32); 8],
+}
+
+/// The day number of an instant on the team's wall clock: the calendar's local day, or the UTC
+/// day without a calendar.
+pub fn local_day_of(calendar: Option<&Calendar>, at_ms: i64) -> i32 {
+    match calendar {
+        Some(calendar) => calendar.local_day(at_ms) as i32,
+        None => day_of(at_ms),
+    }
+}
+
+/// The first instant of a day numbered by [`local_day_of`].
+pub fn local_day_start(calendar: Option<&Calendar>, day: i32) -> i64 {
+    match calendar {
+        Some(calendar) => calendar.local_day_start(i64::from(day)),
+        None => day_start(day),
+    }
 }
 
 impl Rollup {
+    /// The bucket day of an instant (see [`local_day_of`]), remembering the day's bounds.
+    fn day(&mut self, calendar: Option<&Calendar>, at: i64) -> i32 {
+        let Some(calendar) = calendar else {
+            return day_of(at);
+        };
+        let slot = at.div_euclid(DAY_MS).rem_euclid(self.days.len() as i64) as usize;
+        if let Some(&(start, end, day)) = self.days.get(slot) {
+            if start <= at && at < end {
+                return day;
+            }
+        }
+        let day = calendar.local_day(at);
+        let (start, end) = (
+            calendar.local_day_start(day),
+            calendar.local_day_start(day + 1),
+        );
+        if let Some(cached) = self.days.get_mut(slot) {
+            if start <= at && at < end {
+                *cached = (start, end, day as i32);
+            }
+        }
+        day as i32
+    }
+
     fn tag_number(&mut self, tag: &str) -> u32 {
         if let Some(&number) = self.tag_numbers.get(tag) {
             return number;
@@ -687,7 +732,7 @@ pub fn apply(
             sla_counted: Vec::new(),
         };
         out.select(&state, None);
-        let day = day_of(event.at);
+        let day = out.day(calendar, event.at);
         out.observe(day, Measure::Created, 1.0);
         *facts = Some(state);
         return;
@@ -710,7 +755,7 @@ pub fn apply(
                     state.assignee
                 };
                 out.select(state, agent);
-                let day = day_of(event.at);
+                let day = out.day(calendar, event.at);
                 out.observe(
                     day,
                     Measure::FirstReply,
@@ -733,7 +778,7 @@ pub fn apply(
             if now_solved && !state.solved && state.first_solved_at.is_none() {
                 state.first_solved_at = Some(event.at);
                 out.select(state, state.assignee);
-                let day = day_of(event.at);
+                let day = out.day(calendar, event.at);
                 out.observe(
                     day,
                     Measure::Resolution,
@@ -748,7 +793,7 @@ pub fn apply(
             } else if !now_solved && state.solved && state.reopened_at.is_none() {
                 state.reopened_at = Some(event.at);
                 out.select(state, state.assignee);
-                let day = day_of(event.at);
+                let day = out.day(calendar, event.at);
                 out.observe(day, Measure::Reopened, 1.0);
             }
             state.solved = now_solved;
@@ -765,7 +810,7 @@ pub fn apply(
                 let number = out.tag_number(&tag);
                 out.slices.clear();
                 out.slices.push(SliceKey::Tag(number));
-                let day = day_of(state.created_at);
+                let day = out.day(calendar, state.created_at);
                 out.observe(day, Measure::Created, 1.0);
             }
         }
@@ -780,7 +825,7 @@ pub fn apply(
             if !state.sla_counted.contains(&key) {
                 state.sla_counted.push(key);
                 out.select(state, state.assignee);
-                let day = day_of(at);
+                let day = out.day(calendar, at);
                 out.observe(day, Measure::of_sla(metric), if met { 1.0 } else { 0.0 });
             }
         }
@@ -792,7 +837,7 @@ pub fn apply(
             kudos_agent,
         } => {
             out.select(state, kudos_agent.or(state.assignee));
-            let day = day_of(event.at);
+            let day = out.day(calendar, event.at);
             let score = score as f64;
             if measure == Measure::Csat {
                 // Satisfied: the top two points of a scale of five or more points, the top

@@ -589,3 +589,82 @@ fn conversation_facts_round_trip_through_their_stored_text() {
     assert!(ConversationFacts::decode("email low - x - [[],[]]", Default::default()).is_err());
     assert!(ConversationFacts::decode("email low - 0 1 [[],[]]", Default::default()).is_err());
 }
+
+/// With a business calendar, buckets are the team's local days: around the spring change in
+/// Brussels (UTC+1 before, UTC+2 after), an instant just after local midnight belongs to the
+/// new local day although it is still the previous day in UTC. Without a calendar, UTC days.
+#[test]
+fn buckets_are_local_days_of_the_calendar_across_a_daylight_saving_change() {
+    let brussels = calendar::CalendarSpec {
+        time_zone: "Europe/Brussels".into(),
+        hours: "mon-fri 09:00-17:00".into(),
+        holidays: vec![],
+        exceptions: vec![],
+    }
+    .build()
+    .unwrap();
+    let at = |text: &str| calendar::parse_instant(text).unwrap();
+    // Noon UTC falls on the same date in Brussels.
+    let local = |date: &str| brussels.local_day(at(&format!("{date}T12:00:00Z"))) as i32;
+    // 00:30 on 28 March (UTC+1), created; 00:30 on 30 March (UTC+2, after the change), solved.
+    let created = at("2026-03-27T23:30:00Z");
+    let solved = at("2026-03-29T22:30:00Z");
+    let events = [
+        (created, "customer", Some(7), created_payload()),
+        (
+            solved,
+            "agent",
+            Some(5),
+            status(Status::Open, Status::Solved),
+        ),
+    ];
+    let days_of = |calendar: Option<&calendar::Calendar>| {
+        let mut facts = None;
+        let mut rollup = Rollup::default();
+        for (at, actor, id, payload) in &events {
+            apply(
+                &mut facts,
+                FoldEvent {
+                    at: *at,
+                    actor_kind: actor,
+                    actor_id: *id,
+                    payload: FoldPayload::of(payload).unwrap(),
+                },
+                calendar,
+                &mut rollup,
+            );
+        }
+        let day = |measure| {
+            rollup
+                .iter()
+                .find(|(k, _)| k.measure == measure && k.slice == Slice::all())
+                .map(|(k, _)| k.day)
+                .unwrap()
+        };
+        (day(Measure::Created), day(Measure::Resolution))
+    };
+    assert_eq!(
+        days_of(Some(&brussels)),
+        (local("2026-03-28"), local("2026-03-30"))
+    );
+    assert_eq!(days_of(None), (day_of(created), day_of(solved)));
+    assert_eq!(
+        (day_of(created), day_of(solved)),
+        (local("2026-03-27"), local("2026-03-29"))
+    );
+    // A local day's bounds: the spring day is 23 hours long.
+    let spring = local("2026-03-29");
+    assert_eq!(
+        crate::fold::local_day_start(Some(&brussels), spring + 1)
+            - crate::fold::local_day_start(Some(&brussels), spring),
+        23 * 60 * MIN
+    );
+    assert_eq!(
+        crate::fold::local_day_of(Some(&brussels), at("2026-03-28T23:00:00Z")),
+        spring
+    );
+}
+
+fn created_payload() -> EventPayload {
+    created(None)
+}
