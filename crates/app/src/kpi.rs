@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use calendar::Calendar;
 use domain::{EventPayload, Principal, Role};
 use kpi::{
-    Aggregate, BucketKey, ConversationFacts, DimKind, FoldEvent, Histogram, Inputs, KpiDefinition,
-    KpiSettings, Measure, Rollup, Slice,
+    Aggregate, BucketKey, ConversationFacts, DimKind, FactsMap, FoldEvent, FoldPayload, Histogram,
+    Inputs, KpiDefinition, KpiSettings, Measure, Rollup, Slice,
 };
 use serde::Serialize;
 use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, Tx};
@@ -36,7 +36,8 @@ pub struct KpiRecord {
 }
 
 /// Which period and slice a figure is for. `from`/`to` are milliseconds; the period is rounded
-/// out to whole UTC days.
+/// out to whole days of the team's business calendar (local days in its time zone; UTC days
+/// when there is no calendar), the days the roll-ups are bucketed in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KpiQuery {
     pub from: Option<i64>,
@@ -55,21 +56,13 @@ pub struct KpiReport {
     pub figure: kpi::Figure,
     pub name: String,
     pub polarity: kpi::catalogue::Polarity,
-    /// The period, as UTC day starts in milliseconds (`from` included, `to` excluded).
+    /// The period, as the starts of the team's local days in milliseconds (`from` included,
+    /// `to` excluded).
     pub from: i64,
     pub to: i64,
     pub slice: String,
     pub previous: Option<kpi::Figure>,
     pub change: Option<stats::significance::TestResult>,
-}
-
-fn fold_event<'a>(row: &'a store::EventRow, payload: &'a EventPayload) -> FoldEvent<'a> {
-    FoldEvent {
-        at: row.at,
-        actor_kind: &row.actor_kind,
-        actor_id: row.actor_id,
-        payload,
-    }
 }
 
 /// The rows to write for the buckets of a batch merged into what was stored.
@@ -83,8 +76,8 @@ fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollu
             )
         })
         .collect();
-    let mut out = Vec::with_capacity(rollup.buckets.len());
-    for (key, agg) in rollup.buckets {
+    let mut out = Vec::with_capacity(rollup.len());
+    for (key, agg) in rollup.iter() {
         let id = (
             key.slice.kind.as_str().to_string(),
             key.slice.value.clone(),
@@ -95,7 +88,7 @@ fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollu
             Some(row) => aggregate_of(&row)?,
             None => Aggregate::default(),
         };
-        merged.merge(&agg);
+        merged.merge(agg);
         out.push(row_of(&key, &merged));
     }
     Ok(out)
@@ -137,7 +130,7 @@ fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow
         reopened_at: facts.reopened_at,
         group_id: facts.group,
         assignee_id: facts.assignee,
-        facts: serde_json::to_string(facts).map_err(|e| corrupt(format!("kpi facts: {e}")))?,
+        facts: facts.encode(),
     })
 }
 
@@ -146,7 +139,7 @@ fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow
 /// repaired here, and one bad row must not stop management information).
 fn fold_rows(
     events: &[store::EventRow],
-    facts: &mut HashMap<i64, Option<ConversationFacts>>,
+    facts: &mut FactsMap,
     calendar: Option<&Calendar>,
     rollup: &mut Rollup,
 ) {
@@ -154,23 +147,29 @@ fn fold_rows(
         let Some(conversation) = row.conversation else {
             continue;
         };
-        if !kpi::FOLDED_KINDS.contains(&row.kind.as_str()) {
-            continue;
-        }
-        let Ok(payload) = serde_json::from_str::<EventPayload>(&row.payload) else {
-            tracing::warn!(event = row.id, kind = %row.kind, "an event's payload does not parse; the KPI roll-ups skip it");
-            continue;
+        let payload = match FoldPayload::parse(&row.kind, &row.payload) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(event = row.id, kind = %row.kind, %err, "an event's payload does not parse; the KPI roll-ups skip it");
+                continue;
+            }
         };
         kpi::apply(
             facts.entry(conversation).or_default(),
-            fold_event(row, &payload),
+            FoldEvent {
+                at: row.at,
+                actor_kind: &row.actor_kind,
+                actor_id: row.actor_id,
+                payload,
+            },
             calendar,
             rollup,
         );
     }
 }
 
-fn facts_rows(facts: &HashMap<i64, Option<ConversationFacts>>) -> Result<Vec<KpiFactsRow>> {
+fn facts_rows(facts: &FactsMap) -> Result<Vec<KpiFactsRow>> {
     let mut rows = Vec::with_capacity(facts.len());
     for (conversation, state) in facts {
         if let Some(state) = state {
@@ -178,10 +177,6 @@ fn facts_rows(facts: &HashMap<i64, Option<ConversationFacts>>) -> Result<Vec<Kpi
         }
     }
     Ok(rows)
-}
-
-fn day_floor(ms: i64) -> i64 {
-    ms.div_euclid(DAY_MS)
 }
 
 impl App {
@@ -201,6 +196,25 @@ impl App {
         Ok(Some(spec.build().map_err(|e| {
             AppError::Invalid(format!("calendar {:?}: {e}", row.name))
         })?))
+    }
+
+    /// The calendar whose time zone the team's days are counted in (see `kpi_calendar`).
+    pub(crate) async fn team_calendar(&self) -> Result<Option<Calendar>> {
+        let mut tx = self.store.begin().await?;
+        let calendar = self.kpi_calendar(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(calendar)
+    }
+
+    /// The first instant of the team's day at `now` (local midnight in the business calendar's
+    /// time zone, UTC midnight without a calendar).
+    pub(crate) async fn team_day_start(&self, now: i64) -> Result<i64> {
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        Ok(kpi::local_day_start(
+            calendar,
+            kpi::local_day_of(calendar, now),
+        ))
     }
 
     /// Folds new events into the roll-ups; returns how many events it read. Each batch commits
@@ -248,9 +262,17 @@ impl App {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::with_capacity(ids.len());
+        let mut facts = FactsMap::with_capacity_and_hasher(ids.len(), Default::default());
         for row in tx.kpi_facts(&ids).await? {
-            let state: ConversationFacts = serde_json::from_str(&row.facts).map_err(|e| {
+            let columns = kpi::FactColumns {
+                created_at: row.created_at,
+                first_reply_at: row.first_reply_at,
+                first_solved_at: row.first_solved_at,
+                reopened_at: row.reopened_at,
+                group: row.group_id,
+                assignee: row.assignee_id,
+            };
+            let state = ConversationFacts::decode(&row.facts, columns).map_err(|e| {
                 corrupt(format!(
                     "kpi facts of conversation {}: {e}",
                     row.conversation_id
@@ -260,13 +282,7 @@ impl App {
         }
         let mut rollup = Rollup::default();
         fold_rows(events, &mut facts, calendar, &mut rollup);
-        let days: Vec<i64> = rollup
-            .buckets
-            .keys()
-            .map(|k| i64::from(k.day))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let days: Vec<i64> = rollup.days().into_iter().map(i64::from).collect();
         let stored = tx.kpi_rollups_of_days(&days).await?;
         let rows = merged_rows(stored, rollup)?;
         tx.put_kpi_rollups(&rows).await?;
@@ -287,17 +303,12 @@ impl App {
                 "only administrators rebuild the roll-ups".into(),
             ));
         }
-        let calendar = {
-            let mut tx = self.store.begin().await?;
-            let calendar = self.kpi_calendar(&mut tx).await?;
-            tx.rollback().await?;
-            calendar
-        };
+        let calendar = self.team_calendar().await?;
         let mut cursor = Cursor {
             tx_pos: 0,
             event_id: 0,
         };
-        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+        let mut facts = FactsMap::default();
         let mut rollup = Rollup::default();
         let mut read = 0;
         // The store reads ahead on another thread while this one folds.
@@ -309,7 +320,7 @@ impl App {
             read += events.len();
             fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
         }
-        let rows: Vec<KpiRollupRow> = rollup.buckets.iter().map(|(k, a)| row_of(k, a)).collect();
+        let rows: Vec<KpiRollupRow> = rollup.iter().map(|(k, a)| row_of(&k, a)).collect();
         let fact_rows = facts_rows(&facts)?;
         let mut tx = self.store.begin().await?;
         tx.lock_cursor(KPI_CONSUMER, now).await?;
@@ -499,15 +510,16 @@ impl App {
         }
     }
 
-    /// The period of a query in whole UTC days: `to` defaults to the end of today, `from` to 28
-    /// days before `to`.
-    fn period_of(query: &KpiQuery, now: i64) -> Result<(i64, i64)> {
+    /// The period of a query in whole local days of `calendar` (see [`KpiQuery`]): `to`
+    /// defaults to the end of today, `from` to 28 days before `to`.
+    fn period_of(query: &KpiQuery, now: i64, calendar: Option<&Calendar>) -> Result<(i64, i64)> {
+        let day = |at: i64| i64::from(kpi::local_day_of(calendar, at));
         let to_day = match query.to {
-            Some(to) => day_floor(to - 1) + 1,
-            None => day_floor(now) + 1,
+            Some(to) => day(to - 1) + 1,
+            None => day(now) + 1,
         };
         let from_day = match query.from {
-            Some(from) => day_floor(from),
+            Some(from) => day(from),
             None => to_day - 28,
         };
         if from_day >= to_day {
@@ -616,7 +628,10 @@ impl App {
         only: Option<&[Measure]>,
     ) -> Result<Vec<KpiReport>> {
         let slice = Self::slice_of(query)?;
-        let (from_day, to_day) = Self::period_of(query, now)?;
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        let (from_day, to_day) = Self::period_of(query, now, calendar)?;
+        let day_start = |day: i64| kpi::local_day_start(calendar, day as i32);
         let length = to_day - from_day;
         // The live backlog is only kept per group and agent.
         let live_kept = matches!(slice.kind, DimKind::All | DimKind::Group | DimKind::Agent);
@@ -660,8 +675,8 @@ impl App {
                     figure,
                     name: r.definition.name.to_string(),
                     polarity: r.definition.polarity,
-                    from: from_day * DAY_MS,
-                    to: to_day * DAY_MS,
+                    from: day_start(from_day),
+                    to: day_start(to_day),
                     slice: if slice.kind == DimKind::All {
                         "all".to_string()
                     } else {
@@ -715,13 +730,15 @@ impl App {
             Measure::Reopened => DrillOn::Reopened,
             _ => DrillOn::FirstSolved,
         };
-        let (from_day, to_day) = Self::period_of(query, now)?;
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        let (from_day, to_day) = Self::period_of(query, now, calendar)?;
         Ok(self
             .store
             .kpi_drill(
                 on,
-                from_day * DAY_MS,
-                to_day * DAY_MS,
+                kpi::local_day_start(calendar, from_day as i32),
+                kpi::local_day_start(calendar, to_day as i32),
                 query.group,
                 query.agent,
                 limit.clamp(1, 1000),

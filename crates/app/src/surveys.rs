@@ -436,8 +436,9 @@ impl App {
         })
     }
 
-    /// Replaces the survey settings (administrators). They apply to conversations solved from
-    /// now on; surveys already sent keep their question, scale and closing date.
+    /// Replaces the survey settings (administrators), recorded as an event with its actor. They
+    /// apply to conversations solved from now on; surveys already sent keep their question,
+    /// scale and closing date.
     pub async fn set_survey_settings(
         &self,
         by: &Principal,
@@ -462,6 +463,26 @@ impl App {
         };
         let mut tx = self.store.begin().await?;
         tx.put_survey_settings(&row).await?;
+        crate::record(
+            &mut tx,
+            None,
+            by.actor(),
+            now,
+            &EventPayload::SurveySettingsChanged {
+                enabled: row.enabled,
+                survey_kind: row.kind.clone(),
+                csat_scale_min: row.csat_scale_min,
+                csat_scale_max: row.csat_scale_max,
+                question: row.question.clone(),
+                delay_minutes: row.delay_minutes,
+                channel: row.channel.clone(),
+                sampling_rate: row.sampling_rate,
+                min_days_between: row.min_days_between,
+                answer_days: row.answer_days,
+                public_url: row.public_url.clone(),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(SurveySettingsView {
             settings: s,

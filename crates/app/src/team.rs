@@ -16,7 +16,6 @@ use crate::{App, AppError, Result};
 pub const AT_RISK_WITHIN_MILLIS: i64 = 3_600_000;
 /// At most this many running SLA clocks are judged per view (soonest breach first).
 pub const AT_RISK_CANDIDATES: i64 = 2_000;
-const DAY_MS: i64 = 86_400_000;
 
 /// One group's queue (`group_id` `None`: conversations in no group).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -55,7 +54,7 @@ pub struct AgentLoad {
     pub open: i64,
     /// Waiting on the customer.
     pub pending: i64,
-    /// Solved (and not reopened) since the start of today (UTC).
+    /// Solved (and not reopened) since the start of today (in the team's time zone).
     pub solved_today: i64,
     /// The oldest open conversation: its number and when it was created.
     pub oldest_open: Option<(i64, i64)>,
@@ -65,7 +64,8 @@ pub struct AgentLoad {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeamView {
     pub as_of: i64,
-    /// The start of "today" for `solved_today` (UTC midnight).
+    /// The start of "today" for `solved_today`: midnight in the business calendar's time zone
+    /// (UTC midnight without a calendar).
     pub day_start: i64,
     pub queues: Vec<TeamQueue>,
     pub at_risk: Vec<SlaRisk>,
@@ -101,7 +101,7 @@ impl App {
     /// The team view at `now` (leads: their groups; managers and administrators: everyone).
     pub async fn team_view(&self, by: &Principal, now: i64) -> Result<TeamView> {
         let visibility = team_visibility(by)?;
-        let day_start = now.div_euclid(DAY_MS) * DAY_MS;
+        let day_start = self.team_day_start(now).await?;
         let groups: HashMap<i64, String> = self
             .store
             .groups()
@@ -161,7 +161,7 @@ impl App {
         let limit = limit.clamp(1, 1000);
         match list {
             TeamList::SolvedToday { agent } => {
-                let day_start = now.div_euclid(DAY_MS) * DAY_MS;
+                let day_start = self.team_day_start(now).await?;
                 Ok(self
                     .store
                     .solved_since(&visibility, agent, day_start, limit)

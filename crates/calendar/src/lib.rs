@@ -184,6 +184,37 @@ impl Calendar {
         &self.zone
     }
 
+    /// The local day (days since 1970-01-01 on the calendar's wall clock) of an instant.
+    ///
+    /// ```
+    /// # use calendar::{Calendar, WeeklyHours};
+    /// let brussels = jiff::tz::TimeZone::get("Europe/Brussels").unwrap();
+    /// let calendar = Calendar::new(brussels, WeeklyHours::always_open());
+    /// // 2026-03-28T23:30:00Z is 00:30 on 29 March in Brussels (UTC+1 that night).
+    /// let instant = calendar::parse_instant("2026-03-28T23:30:00Z").unwrap();
+    /// assert_eq!(calendar.local_day(instant), calendar.local_day(instant - 23 * 3_600_000) + 1);
+    /// ```
+    pub fn local_day(&self, instant: Millis) -> i64 {
+        let offset = Timestamp::from_millisecond(instant)
+            .map(|t| self.zone.to_offset(t).seconds())
+            .unwrap_or(0);
+        (instant + i64::from(offset) * 1000).div_euclid(DAY_MILLIS)
+    }
+
+    /// The first instant of a local day (days since 1970-01-01): its midnight, or the first
+    /// instant after midnight when a daylight-saving change skips it. A day outside the
+    /// supported years starts as a UTC day would.
+    pub fn local_day_start(&self, day: i64) -> Millis {
+        let (year, month, day_of_month) = civil_from_days(day);
+        i16::try_from(year)
+            .ok()
+            .and_then(|year| Date::new(year, month as i8, day_of_month as i8).ok())
+            .and_then(|date| date.to_zoned(self.zone.clone()).ok())
+            .and_then(|zoned| zoned.start_of_day().ok())
+            .map(|start| start.timestamp().as_millisecond())
+            .unwrap_or(day * DAY_MILLIS)
+    }
+
     /// The usual weekly hours.
     pub fn weekly_hours(&self) -> &WeeklyHours {
         &self.weekly

@@ -464,3 +464,45 @@ proptest! {
         prop_assert_eq!(indexed.next_opening(inside), calendar.next_opening(inside));
     }
 }
+
+/// Local days follow the wall clock across daylight-saving changes: the spring day is 23
+/// hours long, the autumn day 25, and a zone whose midnight is skipped starts its day at the
+/// first instant after the gap.
+#[test]
+fn local_days_follow_the_wall_clock_across_daylight_saving_changes() {
+    let brussels = calendar("Europe/Brussels", "mon-fri 09:00-17:00", &[], &[]);
+    let spring = days_from_civil(2026, 3, 29);
+    let autumn = days_from_civil(2026, 10, 25);
+    // Before the spring change Brussels is UTC+1, after it UTC+2.
+    assert_eq!(brussels.local_day_start(spring), at("2026-03-28T23:00:00Z"));
+    assert_eq!(
+        brussels.local_day_start(spring + 1),
+        at("2026-03-29T22:00:00Z")
+    );
+    assert_eq!(brussels.local_day(at("2026-03-28T22:59:59Z")), spring - 1);
+    assert_eq!(brussels.local_day(at("2026-03-28T23:00:00Z")), spring);
+    assert_eq!(brussels.local_day(at("2026-03-29T21:59:59Z")), spring);
+    assert_eq!(brussels.local_day(at("2026-03-29T22:00:00Z")), spring + 1);
+    assert_eq!(
+        brussels.local_day_start(spring + 1) - brussels.local_day_start(spring),
+        23 * HOUR
+    );
+    assert_eq!(brussels.local_day_start(autumn), at("2026-10-24T22:00:00Z"));
+    assert_eq!(
+        brussels.local_day_start(autumn + 1) - brussels.local_day_start(autumn),
+        25 * HOUR
+    );
+    assert_eq!(brussels.local_day(at("2026-10-25T22:59:59Z")), autumn);
+    assert_eq!(brussels.local_day(at("2026-10-25T23:00:00Z")), autumn + 1);
+    // Santiago de Chile moved its clocks from 00:00 to 01:00 on 2026-09-06: no midnight.
+    let santiago = calendar("America/Santiago", "mon-fri 09:00-17:00", &[], &[]);
+    let skipped = days_from_civil(2026, 9, 6);
+    let start = santiago.local_day_start(skipped);
+    assert_eq!(santiago.local_day(start), skipped);
+    assert_eq!(santiago.local_day(start - 1), skipped - 1);
+    // A day far outside the zone database's range still has a start.
+    assert_eq!(
+        santiago.local_day(santiago.local_day_start(-700_000)),
+        -700_000
+    );
+}

@@ -224,6 +224,25 @@ pub enum EventPayload {
         set_name: String,
         rows: i64,
     },
+    /// An administrator changed the survey settings (no conversation): the settings now in
+    /// force, which apply to conversations solved from then on.
+    SurveySettingsChanged {
+        enabled: bool,
+        /// `csat`, `ces` or `nps`.
+        survey_kind: String,
+        csat_scale_min: i64,
+        csat_scale_max: i64,
+        /// Empty: the kind's default question.
+        question: String,
+        delay_minutes: i64,
+        /// `email` or `portal`.
+        channel: String,
+        /// The share of solved conversations surveyed, 0 to 1.
+        sampling_rate: f64,
+        min_days_between: i64,
+        answer_days: i64,
+        public_url: String,
+    },
     /// A manager recorded an improvement initiative: a change, when it started and the KPI it
     /// should move (no conversation).
     InitiativeRecorded {
@@ -408,6 +427,7 @@ impl EventPayload {
             EventPayload::KpiSettingsChanged { .. } => "kpi_settings_changed",
             EventPayload::KpiAlerted { .. } => "kpi_alerted",
             EventPayload::BenchmarksImported { .. } => "benchmarks_imported",
+            EventPayload::SurveySettingsChanged { .. } => "survey_settings_changed",
             EventPayload::InitiativeRecorded { .. } => "initiative_recorded",
             EventPayload::ChatStarted { .. } => "chat_started",
             EventPayload::ChatEnded { .. } => "chat_ended",
@@ -476,6 +496,19 @@ mod tests {
                 scale_max: 10,
                 comment: Some("quick".into()),
                 kudos_agent_id: Some(3),
+            },
+            EventPayload::SurveySettingsChanged {
+                enabled: true,
+                survey_kind: "ces".into(),
+                csat_scale_min: 1,
+                csat_scale_max: 5,
+                question: String::new(),
+                delay_minutes: 60,
+                channel: "portal".into(),
+                sampling_rate: 0.5,
+                min_days_between: 30,
+                answer_days: 14,
+                public_url: "https://help.example.test/".into(),
             },
         ];
         for payload in samples {

@@ -1,10 +1,9 @@
 //! The roll-up fold's own speed (no database): events folded per second, median of 5 runs.
 //! `cargo bench -p kpi --bench fold [-- EVENTS]`
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use kpi::{apply, ConversationFacts, FoldEvent, Rollup};
+use kpi::{apply, FactsMap, FoldEvent, FoldPayload, Rollup};
 
 fn main() {
     let events: usize = std::env::args()
@@ -15,9 +14,12 @@ fn main() {
     let mut rates = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+        let mut facts = FactsMap::default();
         let mut rollup = Rollup::default();
         for (conversation, at, actor_kind, actor_id, payload) in &stream {
+            let Some(payload) = FoldPayload::of(payload) else {
+                continue;
+            };
             let state = facts.entry(*conversation).or_default();
             apply(
                 state,

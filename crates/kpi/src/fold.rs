@@ -13,19 +13,30 @@
 //! - SLA attainment: every cycle of an SLA metric that ended, met (fulfilled before any breach)
 //!   or missed (breached); a cycle counts once, at the first of the two.
 //!
-//! Buckets are UTC days of the instant the fact happened (the reply, the solve, the answer);
-//! volume is bucketed on the creation day.
+//! Buckets are days of the instant the fact happened (the reply, the solve, the answer) on the
+//! team's wall clock: local days in the business calendar's time zone, UTC days without a
+//! calendar. Volume is bucketed on the creation day.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use calendar::Calendar;
-use domain::{EventPayload, MessageKind, SlaMetric, Status};
+use domain::{Channel, EventPayload, MessageKind, Priority, SlaMetric, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::hist::Histogram;
 use crate::measure::{DimKind, Measure, Slice};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// The hasher of the fold's maps. The fold hashes small keys (a conversation id, a bucket key)
+/// millions of times per rebuild; SipHash, the standard one, cost more than the fold's own work.
+/// foldhash is fast on such keys and still seeded per map.
+pub type FoldHasher = foldhash::fast::RandomState;
+
+/// Each conversation's facts, as the consumer keeps them while it folds (`None` until its
+/// `created` event).
+pub type FactsMap = HashMap<i64, Option<ConversationFacts>, FoldHasher>;
 
 /// The event kinds the fold reads; a consumer may skip every other event without parsing it.
 pub const FOLDED_KINDS: &[&str] = &[
@@ -53,11 +64,11 @@ pub fn day_start(day: i32) -> i64 {
 }
 
 /// What the fold remembers of one conversation between events.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationFacts {
     pub created_at: i64,
-    pub channel: String,
-    pub priority: String,
+    pub channel: Channel,
+    pub priority: Priority,
     pub group: Option<i64>,
     pub assignee: Option<i64>,
     #[serde(default)]
@@ -82,34 +93,370 @@ pub struct ConversationFacts {
     pub sla_counted: Vec<(u8, u32)>,
 }
 
+/// The instants and owners of a conversation's facts that are stored as columns of their own
+/// (for the drill-down); [`ConversationFacts::encode`] leaves them out of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FactColumns {
+    pub created_at: i64,
+    pub first_reply_at: Option<i64>,
+    pub first_solved_at: Option<i64>,
+    pub reopened_at: Option<i64>,
+    pub group: Option<i64>,
+    pub assignee: Option<i64>,
+}
+
 impl ConversationFacts {
-    fn slices(&self, agent: Option<i64>) -> Vec<Slice> {
-        let mut slices = Vec::with_capacity(5 + self.tags.len());
-        slices.push(Slice::all());
-        if let Some(group) = self.group {
-            slices.push(Slice::of(DimKind::Group, group.to_string()));
+    /// The facts kept as columns.
+    pub fn columns(&self) -> FactColumns {
+        FactColumns {
+            created_at: self.created_at,
+            first_reply_at: self.first_reply_at,
+            first_solved_at: self.first_solved_at,
+            reopened_at: self.reopened_at,
+            group: self.group,
+            assignee: self.assignee,
         }
-        if let Some(agent) = agent {
-            slices.push(Slice::of(DimKind::Agent, agent.to_string()));
+    }
+
+    /// The rest as a short text (a rebuild writes one per conversation, so its size counts):
+    /// `channel priority flags replies sla-cycles [tags,counted-tags]`, e.g.
+    /// `email high os 2 0.1,3.1 [["refund"],["refund"]]`. Flags: `a` an agent opened it, `o` the
+    /// opening was seen, `s` solved now (`-` for none); SLA cycles as metric.cycle (`-` for none).
+    pub fn encode(&self) -> String {
+        let mut flags = String::new();
+        for (set, flag) in [
+            (self.opened_by_agent, 'a'),
+            (self.opening_seen, 'o'),
+            (self.solved, 's'),
+        ] {
+            if set {
+                flags.push(flag);
+            }
         }
-        slices.push(Slice::of(DimKind::Channel, self.channel.clone()));
-        slices.push(Slice::of(DimKind::Priority, self.priority.clone()));
-        for tag in &self.tags {
-            slices.push(Slice::of(DimKind::Tag, tag.clone()));
+        if flags.is_empty() {
+            flags.push('-');
         }
-        slices
+        let sla = if self.sla_counted.is_empty() {
+            "-".to_string()
+        } else {
+            self.sla_counted
+                .iter()
+                .map(|(metric, cycle)| format!("{metric}.{cycle}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let tags = serde_json::to_string(&(&self.tags, &self.counted_tags))
+            .unwrap_or_else(|_| "[[],[]]".to_string());
+        format!(
+            "{} {} {flags} {} {sla} {tags}",
+            self.channel.as_str(),
+            self.priority.as_str(),
+            self.public_replies
+        )
+    }
+
+    /// Reads the text of [`ConversationFacts::encode`] (or the JSON of every fact that earlier
+    /// versions stored) with the columns; an error says what does not read.
+    pub fn decode(text: &str, columns: FactColumns) -> Result<ConversationFacts, String> {
+        if text.starts_with('{') {
+            return serde_json::from_str(text).map_err(|e| format!("facts JSON: {e}"));
+        }
+        let mut parts = text.splitn(6, ' ');
+        let mut next = |what: &str| {
+            parts
+                .next()
+                .ok_or_else(|| format!("the facts {text:?} lack their {what}"))
+        };
+        let channel = next("channel")?;
+        let channel =
+            Channel::parse(channel).ok_or_else(|| format!("unknown channel {channel:?}"))?;
+        let priority = next("priority")?;
+        let priority =
+            Priority::parse(priority).ok_or_else(|| format!("unknown priority {priority:?}"))?;
+        let flags = next("flags")?;
+        let replies = next("replies")?;
+        let public_replies = replies
+            .parse()
+            .map_err(|_| format!("replies must be a whole number, got {replies:?}"))?;
+        let sla = next("SLA cycles")?;
+        let sla_counted = if sla == "-" {
+            Vec::new()
+        } else {
+            sla.split(',')
+                .map(|pair| {
+                    pair.split_once('.')
+                        .and_then(|(m, c)| Some((m.parse().ok()?, c.parse().ok()?)))
+                        .ok_or_else(|| format!("an SLA cycle must be metric.cycle, got {pair:?}"))
+                })
+                .collect::<Result<Vec<(u8, u32)>, String>>()?
+        };
+        let (tags, counted_tags): (Vec<String>, Vec<String>) =
+            serde_json::from_str(next("tags")?).map_err(|e| format!("facts tags: {e}"))?;
+        Ok(ConversationFacts {
+            created_at: columns.created_at,
+            channel,
+            priority,
+            group: columns.group,
+            assignee: columns.assignee,
+            tags,
+            counted_tags,
+            opened_by_agent: flags.contains('a'),
+            opening_seen: flags.contains('o'),
+            first_reply_at: columns.first_reply_at,
+            first_solved_at: columns.first_solved_at,
+            reopened_at: columns.reopened_at,
+            public_replies,
+            solved: flags.contains('s'),
+            sla_counted,
+        })
+    }
+}
+
+/// What the fold reads of an event's payload: only the fields it needs, borrowed from the
+/// stored JSON where they are text, so folding an event allocates nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FoldPayload<'a> {
+    Created {
+        channel: Channel,
+        status: Status,
+        priority: Priority,
+        group: Option<i64>,
+        assignee: Option<i64>,
+    },
+    MessageAdded {
+        kind: MessageKind,
+    },
+    StatusChanged {
+        to: Status,
+    },
+    PriorityChanged {
+        to: Priority,
+    },
+    GroupChanged {
+        to: Option<i64>,
+    },
+    AssigneeChanged {
+        to: Option<i64>,
+    },
+    TagAdded {
+        tag: Cow<'a, str>,
+    },
+    TagRemoved {
+        tag: Cow<'a, str>,
+    },
+    /// An SLA cycle ended: `met` when fulfilled, not when breached.
+    SlaCycleEnded {
+        metric: SlaMetric,
+        cycle: u32,
+        at: i64,
+        met: bool,
+    },
+    SurveyAnswered {
+        /// [`Measure::Csat`], [`Measure::Ces`] or [`Measure::Nps`].
+        measure: Measure,
+        score: i64,
+        scale_min: i64,
+        scale_max: i64,
+        kudos_agent: Option<i64>,
+    },
+}
+
+/// The stored JSON of the payloads the fold reads, one shape per kind. serde skips every other
+/// field (the `kind` tag, the subject, a survey's comment) without copying it.
+mod stored {
+    use std::borrow::Cow;
+
+    use domain::{Channel, MessageKind, Priority, SlaMetric, Status};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Created {
+        pub channel: Channel,
+        pub status: Status,
+        pub priority: Priority,
+        pub group_id: Option<i64>,
+        pub assignee_id: Option<i64>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct MessageAdded {
+        pub message_kind: MessageKind,
+    }
+
+    #[derive(Deserialize)]
+    pub struct To<T> {
+        pub to: T,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Tag<'a> {
+        #[serde(borrow)]
+        pub tag: Cow<'a, str>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct SlaCycle {
+        pub metric: SlaMetric,
+        pub cycle: u32,
+        pub at: i64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct SurveyAnswered<'a> {
+        #[serde(borrow)]
+        pub survey_kind: Cow<'a, str>,
+        pub score: i64,
+        pub scale_min: i64,
+        pub scale_max: i64,
+        pub kudos_agent_id: Option<i64>,
+    }
+}
+
+fn survey_measure(kind: &str) -> Option<Measure> {
+    match kind {
+        "csat" => Some(Measure::Csat),
+        "ces" => Some(Measure::Ces),
+        "nps" => Some(Measure::Nps),
+        _ => None,
+    }
+}
+
+impl<'a> FoldPayload<'a> {
+    /// What the fold reads of a payload; `None` for payloads it does not read.
+    pub fn of(payload: &'a EventPayload) -> Option<FoldPayload<'a>> {
+        Some(match payload {
+            EventPayload::Created {
+                channel,
+                status,
+                priority,
+                group_id,
+                assignee_id,
+                ..
+            } => FoldPayload::Created {
+                channel: *channel,
+                status: *status,
+                priority: *priority,
+                group: *group_id,
+                assignee: *assignee_id,
+            },
+            EventPayload::MessageAdded { message_kind, .. } => FoldPayload::MessageAdded {
+                kind: *message_kind,
+            },
+            EventPayload::StatusChanged { to, .. } => FoldPayload::StatusChanged { to: *to },
+            EventPayload::PriorityChanged { to, .. } => FoldPayload::PriorityChanged { to: *to },
+            EventPayload::GroupChanged { to, .. } => FoldPayload::GroupChanged { to: *to },
+            EventPayload::AssigneeChanged { to, .. } => FoldPayload::AssigneeChanged { to: *to },
+            EventPayload::TagAdded { tag } => FoldPayload::TagAdded {
+                tag: Cow::Borrowed(tag),
+            },
+            EventPayload::TagRemoved { tag } => FoldPayload::TagRemoved {
+                tag: Cow::Borrowed(tag),
+            },
+            EventPayload::SlaBreached { metric, cycle, at } => FoldPayload::SlaCycleEnded {
+                metric: *metric,
+                cycle: *cycle,
+                at: *at,
+                met: false,
+            },
+            EventPayload::SlaFulfilled { metric, cycle, at } => FoldPayload::SlaCycleEnded {
+                metric: *metric,
+                cycle: *cycle,
+                at: *at,
+                met: true,
+            },
+            EventPayload::SurveyAnswered {
+                kind,
+                score,
+                scale_min,
+                scale_max,
+                kudos_agent_id,
+                ..
+            } => FoldPayload::SurveyAnswered {
+                measure: survey_measure(kind)?,
+                score: *score,
+                scale_min: *scale_min,
+                scale_max: *scale_max,
+                kudos_agent: *kudos_agent_id,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Reads the stored JSON payload of an event of `kind` (the log's `kind` column): `Ok(None)`
+    /// for kinds the fold does not read (without parsing), an error when the JSON does not hold
+    /// what the kind promises.
+    pub fn parse(kind: &str, json: &'a str) -> Result<Option<FoldPayload<'a>>, serde_json::Error> {
+        Ok(Some(match kind {
+            "created" => {
+                let p: stored::Created = serde_json::from_str(json)?;
+                FoldPayload::Created {
+                    channel: p.channel,
+                    status: p.status,
+                    priority: p.priority,
+                    group: p.group_id,
+                    assignee: p.assignee_id,
+                }
+            }
+            "message_added" => {
+                let p: stored::MessageAdded = serde_json::from_str(json)?;
+                FoldPayload::MessageAdded {
+                    kind: p.message_kind,
+                }
+            }
+            "status_changed" => FoldPayload::StatusChanged {
+                to: serde_json::from_str::<stored::To<Status>>(json)?.to,
+            },
+            "priority_changed" => FoldPayload::PriorityChanged {
+                to: serde_json::from_str::<stored::To<Priority>>(json)?.to,
+            },
+            "group_changed" => FoldPayload::GroupChanged {
+                to: serde_json::from_str::<stored::To<Option<i64>>>(json)?.to,
+            },
+            "assignee_changed" => FoldPayload::AssigneeChanged {
+                to: serde_json::from_str::<stored::To<Option<i64>>>(json)?.to,
+            },
+            "tag_added" => FoldPayload::TagAdded {
+                tag: serde_json::from_str::<stored::Tag<'a>>(json)?.tag,
+            },
+            "tag_removed" => FoldPayload::TagRemoved {
+                tag: serde_json::from_str::<stored::Tag<'a>>(json)?.tag,
+            },
+            "sla_breached" | "sla_fulfilled" => {
+                let p: stored::SlaCycle = serde_json::from_str(json)?;
+                FoldPayload::SlaCycleEnded {
+                    metric: p.metric,
+                    cycle: p.cycle,
+                    at: p.at,
+                    met: kind == "sla_fulfilled",
+                }
+            }
+            "survey_answered" => {
+                let p: stored::SurveyAnswered<'a> = serde_json::from_str(json)?;
+                let Some(measure) = survey_measure(&p.survey_kind) else {
+                    return Ok(None);
+                };
+                FoldPayload::SurveyAnswered {
+                    measure,
+                    score: p.score,
+                    scale_min: p.scale_min,
+                    scale_max: p.scale_max,
+                    kudos_agent: p.kudos_agent_id,
+                }
+            }
+            _ => return Ok(None),
+        }))
     }
 }
 
 /// One event as the fold reads it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FoldEvent<'a> {
     /// When it happened, milliseconds since the epoch.
     pub at: i64,
     /// `agent`, `customer`, `api_token` or `system`.
     pub actor_kind: &'a str,
     pub actor_id: Option<i64>,
-    pub payload: &'a EventPayload,
+    pub payload: FoldPayload<'a>,
 }
 
 /// The key of a roll-up row.
@@ -132,10 +479,15 @@ pub struct Aggregate {
 impl Aggregate {
     /// Counts one observation.
     pub fn observe(&mut self, measure: Measure, value: f64) {
+        self.add(value, measure.binning().bin(value));
+    }
+
+    /// Counts one observation whose bin is already known.
+    fn add(&mut self, value: f64, bin: i32) {
         self.count += 1;
         self.sum += value;
         self.sum_sq += value * value;
-        self.hist.add_bin(measure.binning().bin(value), 1);
+        self.hist.add_bin(bin, 1);
     }
 
     /// Adds another aggregate of the same measure.
@@ -147,27 +499,149 @@ impl Aggregate {
     }
 }
 
+/// A slice as the fold keys its buckets: plain values, no text, so an observation allocates
+/// nothing. Tags are numbered in the order the roll-up first meets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SliceKey {
+    All,
+    Group(i64),
+    Agent(i64),
+    Channel(Channel),
+    Priority(Priority),
+    Tag(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    day: i32,
+    measure: Measure,
+    slice: SliceKey,
+}
+
 /// Observations gathered from a batch of events, ready to be added to the stored buckets.
 #[derive(Debug, Default)]
 pub struct Rollup {
-    pub buckets: HashMap<BucketKey, Aggregate>,
+    buckets: HashMap<Key, Aggregate, FoldHasher>,
+    /// The tags met so far, by number, and their numbers.
+    tags: Vec<String>,
+    tag_numbers: HashMap<String, u32, FoldHasher>,
+    /// The slices of the observation being made (kept to reuse its memory).
+    slices: Vec<SliceKey>,
+    /// Recently met local days as (first instant, first instant of the next day, day), by the
+    /// UTC day modulo their number: most events fall on a day met just before.
+    days: [(i64, i64, i32); 8],
+}
+
+/// The day number of an instant on the team's wall clock: the calendar's local day, or the UTC
+/// day without a calendar.
+pub fn local_day_of(calendar: Option<&Calendar>, at_ms: i64) -> i32 {
+    match calendar {
+        Some(calendar) => calendar.local_day(at_ms) as i32,
+        None => day_of(at_ms),
+    }
+}
+
+/// The first instant of a day numbered by [`local_day_of`].
+pub fn local_day_start(calendar: Option<&Calendar>, day: i32) -> i64 {
+    match calendar {
+        Some(calendar) => calendar.local_day_start(i64::from(day)),
+        None => day_start(day),
+    }
 }
 
 impl Rollup {
-    fn observe(&mut self, day: i32, measure: Measure, slices: &[Slice], value: f64) {
-        for slice in slices {
+    /// The bucket day of an instant (see [`local_day_of`]), remembering the day's bounds.
+    fn day(&mut self, calendar: Option<&Calendar>, at: i64) -> i32 {
+        let Some(calendar) = calendar else {
+            return day_of(at);
+        };
+        let slot = at.div_euclid(DAY_MS).rem_euclid(self.days.len() as i64) as usize;
+        if let Some(&(start, end, day)) = self.days.get(slot) {
+            if start <= at && at < end {
+                return day;
+            }
+        }
+        let day = calendar.local_day(at);
+        let (start, end) = (
+            calendar.local_day_start(day),
+            calendar.local_day_start(day + 1),
+        );
+        if let Some(cached) = self.days.get_mut(slot) {
+            if start <= at && at < end {
+                *cached = (start, end, day as i32);
+            }
+        }
+        day as i32
+    }
+
+    fn tag_number(&mut self, tag: &str) -> u32 {
+        if let Some(&number) = self.tag_numbers.get(tag) {
+            return number;
+        }
+        let number = self.tags.len() as u32;
+        self.tags.push(tag.to_string());
+        self.tag_numbers.insert(tag.to_string(), number);
+        number
+    }
+
+    /// Chooses the slices a conversation's observation counts in: the whole team, its group,
+    /// `agent`, its channel, its priority and each of its tags.
+    fn select(&mut self, state: &ConversationFacts, agent: Option<i64>) {
+        let mut slices = std::mem::take(&mut self.slices);
+        slices.clear();
+        slices.push(SliceKey::All);
+        if let Some(group) = state.group {
+            slices.push(SliceKey::Group(group));
+        }
+        if let Some(agent) = agent {
+            slices.push(SliceKey::Agent(agent));
+        }
+        slices.push(SliceKey::Channel(state.channel));
+        slices.push(SliceKey::Priority(state.priority));
+        for tag in &state.tags {
+            slices.push(SliceKey::Tag(self.tag_number(tag)));
+        }
+        self.slices = slices;
+    }
+
+    /// Counts `value` in every selected slice.
+    fn observe(&mut self, day: i32, measure: Measure, value: f64) {
+        let bin = measure.binning().bin(value);
+        for &slice in &self.slices {
             self.buckets
-                .entry(BucketKey {
+                .entry(Key {
                     day,
                     measure,
-                    slice: slice.clone(),
+                    slice,
                 })
                 .or_default()
-                .observe(measure, value);
+                .add(value, bin);
         }
     }
 
-    /// The number of observations (each counted once per slice).
+    fn slice(&self, key: SliceKey) -> Slice {
+        match key {
+            SliceKey::All => Slice::all(),
+            SliceKey::Group(group) => Slice::of(DimKind::Group, group.to_string()),
+            SliceKey::Agent(agent) => Slice::of(DimKind::Agent, agent.to_string()),
+            SliceKey::Channel(channel) => Slice::of(DimKind::Channel, channel.as_str()),
+            SliceKey::Priority(priority) => Slice::of(DimKind::Priority, priority.as_str()),
+            SliceKey::Tag(number) => Slice::of(
+                DimKind::Tag,
+                self.tags.get(number as usize).cloned().unwrap_or_default(),
+            ),
+        }
+    }
+
+    fn bucket_key(&self, key: &Key) -> BucketKey {
+        BucketKey {
+            day: key.day,
+            measure: key.measure,
+            slice: self.slice(key.slice),
+        }
+    }
+
+    /// The number of buckets.
     pub fn len(&self) -> usize {
         self.buckets.len()
     }
@@ -175,6 +649,39 @@ impl Rollup {
     /// True when nothing was observed.
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
+    }
+
+    /// Every bucket, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (BucketKey, &Aggregate)> + '_ {
+        self.buckets
+            .iter()
+            .map(|(key, aggregate)| (self.bucket_key(key), aggregate))
+    }
+
+    /// The days that have a bucket, each once, in order.
+    pub fn days(&self) -> Vec<i32> {
+        let mut days: Vec<i32> = self.buckets.keys().map(|k| k.day).collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+
+    /// Adds every bucket of `other` (folded from other conversations, e.g. on another thread).
+    pub fn merge(&mut self, other: Rollup) {
+        let numbers: Vec<u32> = other.tags.iter().map(|t| self.tag_number(t)).collect();
+        for (mut key, aggregate) in other.buckets {
+            if let SliceKey::Tag(number) = key.slice {
+                key.slice = SliceKey::Tag(numbers.get(number as usize).copied().unwrap_or(number));
+            }
+            match self.buckets.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut mine) => {
+                    mine.get_mut().merge(&aggregate)
+                }
+                std::collections::hash_map::Entry::Vacant(free) => {
+                    free.insert(aggregate);
+                }
+            }
+        }
     }
 }
 
@@ -199,34 +706,41 @@ pub fn apply(
     calendar: Option<&Calendar>,
     out: &mut Rollup,
 ) {
-    if let EventPayload::Created {
+    if let FoldPayload::Created {
         channel,
         status,
         priority,
-        group_id,
-        assignee_id,
-        ..
+        group,
+        assignee,
     } = event.payload
     {
         let state = ConversationFacts {
             created_at: event.at,
-            channel: channel.as_str().to_string(),
-            priority: priority.as_str().to_string(),
-            group: *group_id,
-            assignee: *assignee_id,
+            channel,
+            priority,
+            group,
+            assignee,
+            tags: Vec::new(),
+            counted_tags: Vec::new(),
             opened_by_agent: event.actor_kind == "agent",
-            solved: is_solved(*status),
-            ..ConversationFacts::default()
+            opening_seen: false,
+            first_reply_at: None,
+            first_solved_at: None,
+            reopened_at: None,
+            public_replies: 0,
+            solved: is_solved(status),
+            sla_counted: Vec::new(),
         };
-        out.observe(day_of(event.at), Measure::Created, &state.slices(None), 1.0);
+        out.select(&state, None);
+        let day = out.day(calendar, event.at);
+        out.observe(day, Measure::Created, 1.0);
         *facts = Some(state);
         return;
     }
     let Some(state) = facts.as_mut() else { return };
     match event.payload {
-        EventPayload::MessageAdded {
-            message_kind: MessageKind::Reply,
-            ..
+        FoldPayload::MessageAdded {
+            kind: MessageKind::Reply,
         } if matches!(event.actor_kind, "agent" | "api_token") => {
             if state.opened_by_agent && !state.opening_seen {
                 state.opening_seen = true;
@@ -240,153 +754,115 @@ pub fn apply(
                 } else {
                     state.assignee
                 };
-                let slices = state.slices(agent);
-                let day = day_of(event.at);
+                out.select(state, agent);
+                let day = out.day(calendar, event.at);
                 out.observe(
                     day,
                     Measure::FirstReply,
-                    &slices,
                     seconds(state.created_at, event.at),
                 );
                 if let Some(business) = business_seconds(calendar, state.created_at, event.at) {
-                    out.observe(day, Measure::FirstReplyBusiness, &slices, business);
+                    out.observe(day, Measure::FirstReplyBusiness, business);
                 }
             }
         }
-        EventPayload::MessageAdded {
-            message_kind: MessageKind::Customer,
-            ..
+        FoldPayload::MessageAdded {
+            kind: MessageKind::Customer,
         } => {
             // A customer writing first on a conversation an agent opened: the agent's next
             // public message answers it.
             state.opening_seen = true;
         }
-        EventPayload::StatusChanged { to, .. } => {
-            let now_solved = is_solved(*to);
+        FoldPayload::StatusChanged { to } => {
+            let now_solved = is_solved(to);
             if now_solved && !state.solved && state.first_solved_at.is_none() {
                 state.first_solved_at = Some(event.at);
-                let slices = state.slices(state.assignee);
-                let day = day_of(event.at);
+                out.select(state, state.assignee);
+                let day = out.day(calendar, event.at);
                 out.observe(
                     day,
                     Measure::Resolution,
-                    &slices,
                     seconds(state.created_at, event.at),
                 );
                 if let Some(business) = business_seconds(calendar, state.created_at, event.at) {
-                    out.observe(day, Measure::ResolutionBusiness, &slices, business);
+                    out.observe(day, Measure::ResolutionBusiness, business);
                 }
                 let first_contact = state.public_replies == 1;
-                out.observe(
-                    day,
-                    Measure::Solved,
-                    &slices,
-                    if first_contact { 1.0 } else { 0.0 },
-                );
-                out.observe(
-                    day,
-                    Measure::Replies,
-                    &slices,
-                    f64::from(state.public_replies),
-                );
+                out.observe(day, Measure::Solved, if first_contact { 1.0 } else { 0.0 });
+                out.observe(day, Measure::Replies, f64::from(state.public_replies));
             } else if !now_solved && state.solved && state.reopened_at.is_none() {
                 state.reopened_at = Some(event.at);
-                out.observe(
-                    day_of(event.at),
-                    Measure::Reopened,
-                    &state.slices(state.assignee),
-                    1.0,
-                );
+                out.select(state, state.assignee);
+                let day = out.day(calendar, event.at);
+                out.observe(day, Measure::Reopened, 1.0);
             }
             state.solved = now_solved;
         }
-        EventPayload::PriorityChanged { to, .. } => state.priority = to.as_str().to_string(),
-        EventPayload::GroupChanged { to, .. } => state.group = *to,
-        EventPayload::AssigneeChanged { to, .. } => state.assignee = *to,
-        EventPayload::TagAdded { tag } => {
-            if !state.tags.contains(tag) {
-                state.tags.push(tag.clone());
+        FoldPayload::PriorityChanged { to } => state.priority = to,
+        FoldPayload::GroupChanged { to } => state.group = to,
+        FoldPayload::AssigneeChanged { to } => state.assignee = to,
+        FoldPayload::TagAdded { tag } => {
+            if !state.tags.iter().any(|t| *t == tag) {
+                state.tags.push(tag.to_string());
             }
-            if !state.counted_tags.contains(tag) {
-                state.counted_tags.push(tag.clone());
-                out.observe(
-                    day_of(state.created_at),
-                    Measure::Created,
-                    &[Slice::of(DimKind::Tag, tag.clone())],
-                    1.0,
-                );
+            if !state.counted_tags.iter().any(|t| *t == tag) {
+                state.counted_tags.push(tag.to_string());
+                let number = out.tag_number(&tag);
+                out.slices.clear();
+                out.slices.push(SliceKey::Tag(number));
+                let day = out.day(calendar, state.created_at);
+                out.observe(day, Measure::Created, 1.0);
             }
         }
-        EventPayload::TagRemoved { tag } => state.tags.retain(|t| t != tag),
-        EventPayload::SlaBreached { metric, cycle, at } => {
-            sla_cycle_ended(state, *metric, *cycle, *at, false, out);
+        FoldPayload::TagRemoved { tag } => state.tags.retain(|t| *t != tag),
+        FoldPayload::SlaCycleEnded {
+            metric,
+            cycle,
+            at,
+            met,
+        } => {
+            let key = (metric.index() as u8, cycle);
+            if !state.sla_counted.contains(&key) {
+                state.sla_counted.push(key);
+                out.select(state, state.assignee);
+                let day = out.day(calendar, at);
+                out.observe(day, Measure::of_sla(metric), if met { 1.0 } else { 0.0 });
+            }
         }
-        EventPayload::SlaFulfilled { metric, cycle, at } => {
-            sla_cycle_ended(state, *metric, *cycle, *at, true, out);
-        }
-        EventPayload::SurveyAnswered {
-            kind,
+        FoldPayload::SurveyAnswered {
+            measure,
             score,
             scale_min,
             scale_max,
-            kudos_agent_id,
-            ..
+            kudos_agent,
         } => {
-            let agent = kudos_agent_id.or(state.assignee);
-            let slices = state.slices(agent);
-            let day = day_of(event.at);
-            let score = *score as f64;
-            match kind.as_str() {
-                "csat" => {
-                    // Satisfied: the top two points of a scale of five or more points, the top
-                    // point of a shorter one.
-                    let top = if scale_max - scale_min >= 4 {
-                        (*scale_max - 1) as f64
-                    } else {
-                        *scale_max as f64
-                    };
-                    let satisfied = if score >= top { 1.0 } else { 0.0 };
-                    for slice in &slices {
-                        let agg = out
-                            .buckets
-                            .entry(BucketKey {
-                                day,
-                                measure: Measure::Csat,
-                                slice: slice.clone(),
-                            })
-                            .or_default();
-                        agg.count += 1;
-                        agg.sum += satisfied;
-                        agg.sum_sq += satisfied;
-                        agg.hist.add_bin(score.round() as i32, 1);
-                    }
+            out.select(state, kudos_agent.or(state.assignee));
+            let day = out.day(calendar, event.at);
+            let score = score as f64;
+            if measure == Measure::Csat {
+                // Satisfied: the top two points of a scale of five or more points, the top
+                // point of a shorter one. The histogram keeps the score.
+                let top = if scale_max - scale_min >= 4 {
+                    (scale_max - 1) as f64
+                } else {
+                    scale_max as f64
+                };
+                let satisfied = if score >= top { 1.0 } else { 0.0 };
+                let bin = score.round() as i32;
+                for &slice in &out.slices {
+                    out.buckets
+                        .entry(Key {
+                            day,
+                            measure,
+                            slice,
+                        })
+                        .or_default()
+                        .add(satisfied, bin);
                 }
-                "ces" => out.observe(day, Measure::Ces, &slices, score),
-                "nps" => out.observe(day, Measure::Nps, &slices, score),
-                _ => {}
+            } else {
+                out.observe(day, measure, score);
             }
         }
         _ => {}
     }
-}
-
-fn sla_cycle_ended(
-    state: &mut ConversationFacts,
-    metric: SlaMetric,
-    cycle: u32,
-    at: i64,
-    met: bool,
-    out: &mut Rollup,
-) {
-    let key = (metric.index() as u8, cycle);
-    if state.sla_counted.contains(&key) {
-        return;
-    }
-    state.sla_counted.push(key);
-    out.observe(
-        day_of(at),
-        Measure::of_sla(metric),
-        &state.slices(state.assignee),
-        if met { 1.0 } else { 0.0 },
-    );
 }

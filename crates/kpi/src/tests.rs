@@ -5,7 +5,7 @@ use domain::{Channel, EventPayload, MessageKind, Priority, SlaMetric, Status};
 
 use crate::catalogue::{catalogue, find};
 use crate::figure::{compare, figure, Inputs};
-use crate::fold::{apply, day_of, Aggregate, ConversationFacts, FoldEvent, Rollup};
+use crate::fold::{apply, day_of, Aggregate, ConversationFacts, FoldEvent, FoldPayload, Rollup};
 use crate::measure::{DimKind, Measure, Slice};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -47,6 +47,9 @@ fn fold(events: &[(i64, &str, Option<i64>, EventPayload)]) -> (Option<Conversati
     let mut facts = None;
     let mut rollup = Rollup::default();
     for (at, actor, id, payload) in events {
+        let Some(payload) = FoldPayload::of(payload) else {
+            continue;
+        };
         apply(
             &mut facts,
             FoldEvent {
@@ -64,7 +67,6 @@ fn fold(events: &[(i64, &str, Option<i64>, EventPayload)]) -> (Option<Conversati
 
 fn agg(rollup: &Rollup, measure: Measure, slice: Slice) -> Option<&Aggregate> {
     rollup
-        .buckets
         .iter()
         .find(|(k, _)| k.measure == measure && k.slice == slice)
         .map(|(_, a)| a)
@@ -210,7 +212,6 @@ fn events_of_an_unseen_conversation_are_ignored_and_tags_count_volume_once() {
         (T0 + 3 * 86_400_000, "agent", Some(5), tag("billing")),
     ]);
     let by_tag: Vec<_> = rollup
-        .buckets
         .iter()
         .filter(|(k, _)| k.slice.kind == DimKind::Tag)
         .collect();
@@ -350,14 +351,13 @@ fn the_synthetic_stream_folds_into_every_measure_it_feeds() {
                 at,
                 actor_kind: actor,
                 actor_id: id,
-                payload: &payload,
+                payload: FoldPayload::of(&payload).unwrap(),
             },
             None,
             &mut rollup,
         );
     }
     let created: u64 = rollup
-        .buckets
         .iter()
         .filter(|(k, _)| k.measure == Measure::Created && k.slice == Slice::all())
         .map(|(_, a)| a.count)
@@ -378,7 +378,7 @@ fn each_figure_needs_only_the_measures_its_computation_names() {
                 at,
                 actor_kind: actor,
                 actor_id: id,
-                payload: &payload,
+                payload: FoldPayload::of(&payload).unwrap(),
             },
             None,
             &mut rollup,
@@ -386,7 +386,7 @@ fn each_figure_needs_only_the_measures_its_computation_names() {
     }
     let halves = |first: bool| {
         let mut measures: HashMap<Measure, Aggregate> = HashMap::new();
-        for (key, a) in &rollup.buckets {
+        for (key, a) in rollup.iter() {
             if key.slice == Slice::all() && (key.day % 2 == 0) == first {
                 measures.entry(key.measure).or_default().merge(a);
             }
@@ -429,4 +429,242 @@ fn each_figure_needs_only_the_measures_its_computation_names() {
         compared += usize::from(change.is_some());
     }
     assert!(compared > 5, "the synthetic log makes most KPIs comparable");
+}
+
+fn sorted(rollup: &Rollup) -> Vec<(crate::fold::BucketKey, Aggregate)> {
+    let mut buckets: Vec<_> = rollup.iter().map(|(k, a)| (k, a.clone())).collect();
+    buckets.sort_by(|a, b| a.0.cmp(&b.0));
+    buckets
+}
+
+/// The fold reads stored payloads through its own narrow shapes; they must read exactly what the
+/// full payload says, for every kind it folds, escapes in text included.
+#[test]
+fn stored_payloads_read_as_the_payloads_they_were_written_from() {
+    let mut payloads: Vec<EventPayload> = crate::synthetic::events(2_000, T0)
+        .into_iter()
+        .map(|(_, _, _, _, payload)| payload)
+        .collect();
+    payloads.extend([
+        EventPayload::TagAdded {
+            tag: "caf\u{e9} \"quoted\" \\ tab\t".into(),
+        },
+        EventPayload::TagRemoved { tag: "x\ny".into() },
+        EventPayload::SlaBreached {
+            metric: SlaMetric::Resolution,
+            cycle: 3,
+            at: T0,
+        },
+        EventPayload::GroupChanged {
+            from: Some(1),
+            to: None,
+        },
+        EventPayload::PriorityChanged {
+            from: Priority::Low,
+            to: Priority::Urgent,
+        },
+        EventPayload::SurveyAnswered {
+            survey_id: 1,
+            kind: "nps".into(),
+            score: 9,
+            scale_min: 0,
+            scale_max: 10,
+            comment: Some("fine, \"really\"".into()),
+            kudos_agent_id: None,
+        },
+        EventPayload::SurveyAnswered {
+            survey_id: 1,
+            kind: "unknown".into(),
+            score: 9,
+            scale_min: 0,
+            scale_max: 10,
+            comment: None,
+            kudos_agent_id: None,
+        },
+        EventPayload::SubjectChanged {
+            from: "a".into(),
+            to: "b".into(),
+        },
+    ]);
+    for payload in &payloads {
+        let json = payload.to_json();
+        let read = FoldPayload::parse(payload.kind(), &json).unwrap();
+        assert_eq!(read, FoldPayload::of(payload), "{json}");
+        assert!(
+            read.is_some()
+                || !crate::FOLDED_KINDS.contains(&payload.kind())
+                || json.contains("unknown"),
+            "{json}"
+        );
+    }
+    assert!(FoldPayload::parse("status_changed", "{\"kind\":\"status_changed\"}").is_err());
+    assert!(FoldPayload::parse("tag_added", "not json").is_err());
+}
+
+/// Folding the conversations in two parts (as two threads do) and merging the parts gives the
+/// same buckets as folding everything in one.
+#[test]
+fn folding_in_parts_and_merging_equals_folding_at_once() {
+    let events = crate::synthetic::events(20_000, T0);
+    let fold_where = |keep: &dyn Fn(i64) -> bool| {
+        let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+        let mut rollup = Rollup::default();
+        for (c, at, actor, id, payload) in &events {
+            if keep(*c) {
+                apply(
+                    facts.entry(*c).or_default(),
+                    FoldEvent {
+                        at: *at,
+                        actor_kind: actor,
+                        actor_id: *id,
+                        payload: FoldPayload::of(payload).unwrap(),
+                    },
+                    None,
+                    &mut rollup,
+                );
+            }
+        }
+        rollup
+    };
+    let whole = fold_where(&|_| true);
+    // Different tag orders on each side: the merge renumbers tags by name.
+    let mut merged = fold_where(&|c| c % 3 == 0);
+    merged.merge(fold_where(&|c| c % 3 != 0));
+    let (whole, merged) = (sorted(&whole), sorted(&merged));
+    assert_eq!(whole.len(), merged.len());
+    for ((key, a), (other_key, b)) in whole.iter().zip(&merged) {
+        assert_eq!(key, other_key);
+        assert_eq!((a.count, &a.hist), (b.count, &b.hist), "{key:?}");
+        assert!(
+            (a.sum - b.sum).abs() <= 1e-6 * a.sum.abs().max(1.0),
+            "{key:?}"
+        );
+    }
+}
+
+/// The facts a rebuild stores per conversation read back as they were, tags with spaces,
+/// quotes and separators included; facts stored as JSON by earlier versions still read.
+#[test]
+fn conversation_facts_round_trip_through_their_stored_text() {
+    let mut facts = ConversationFacts {
+        created_at: T0,
+        channel: Channel::Chat,
+        priority: Priority::Urgent,
+        group: Some(3),
+        assignee: None,
+        tags: vec!["a b".into(), "x;\"y\" ]".into()],
+        counted_tags: vec!["a b".into(), "gone".into()],
+        opened_by_agent: true,
+        opening_seen: false,
+        first_reply_at: Some(T0 + MIN),
+        first_solved_at: None,
+        reopened_at: Some(T0 + 9 * MIN),
+        public_replies: 7,
+        solved: true,
+        sla_counted: vec![(0, 1), (3, 12)],
+    };
+    let text = facts.encode();
+    assert!(text.len() < 100, "{text}");
+    assert_eq!(
+        ConversationFacts::decode(&text, facts.columns()),
+        Ok(facts.clone())
+    );
+    facts.tags.clear();
+    facts.counted_tags.clear();
+    facts.sla_counted.clear();
+    facts.opened_by_agent = false;
+    facts.solved = false;
+    let text = facts.encode();
+    assert_eq!(
+        ConversationFacts::decode(&text, facts.columns()),
+        Ok(facts.clone())
+    );
+    let json = serde_json::to_string(&facts).unwrap();
+    assert_eq!(
+        ConversationFacts::decode(&json, crate::fold::FactColumns::default()),
+        Ok(facts)
+    );
+    assert!(ConversationFacts::decode("email", Default::default()).is_err());
+    assert!(ConversationFacts::decode("fax low - 0 - [[],[]]", Default::default()).is_err());
+    assert!(ConversationFacts::decode("email low - x - [[],[]]", Default::default()).is_err());
+    assert!(ConversationFacts::decode("email low - 0 1 [[],[]]", Default::default()).is_err());
+}
+
+/// With a business calendar, buckets are the team's local days: around the spring change in
+/// Brussels (UTC+1 before, UTC+2 after), an instant just after local midnight belongs to the
+/// new local day although it is still the previous day in UTC. Without a calendar, UTC days.
+#[test]
+fn buckets_are_local_days_of_the_calendar_across_a_daylight_saving_change() {
+    let brussels = calendar::CalendarSpec {
+        time_zone: "Europe/Brussels".into(),
+        hours: "mon-fri 09:00-17:00".into(),
+        holidays: vec![],
+        exceptions: vec![],
+    }
+    .build()
+    .unwrap();
+    let at = |text: &str| calendar::parse_instant(text).unwrap();
+    // Noon UTC falls on the same date in Brussels.
+    let local = |date: &str| brussels.local_day(at(&format!("{date}T12:00:00Z"))) as i32;
+    // 00:30 on 28 March (UTC+1), created; 00:30 on 30 March (UTC+2, after the change), solved.
+    let created = at("2026-03-27T23:30:00Z");
+    let solved = at("2026-03-29T22:30:00Z");
+    let events = [
+        (created, "customer", Some(7), created_payload()),
+        (
+            solved,
+            "agent",
+            Some(5),
+            status(Status::Open, Status::Solved),
+        ),
+    ];
+    let days_of = |calendar: Option<&calendar::Calendar>| {
+        let mut facts = None;
+        let mut rollup = Rollup::default();
+        for (at, actor, id, payload) in &events {
+            apply(
+                &mut facts,
+                FoldEvent {
+                    at: *at,
+                    actor_kind: actor,
+                    actor_id: *id,
+                    payload: FoldPayload::of(payload).unwrap(),
+                },
+                calendar,
+                &mut rollup,
+            );
+        }
+        let day = |measure| {
+            rollup
+                .iter()
+                .find(|(k, _)| k.measure == measure && k.slice == Slice::all())
+                .map(|(k, _)| k.day)
+                .unwrap()
+        };
+        (day(Measure::Created), day(Measure::Resolution))
+    };
+    assert_eq!(
+        days_of(Some(&brussels)),
+        (local("2026-03-28"), local("2026-03-30"))
+    );
+    assert_eq!(days_of(None), (day_of(created), day_of(solved)));
+    assert_eq!(
+        (day_of(created), day_of(solved)),
+        (local("2026-03-27"), local("2026-03-29"))
+    );
+    // A local day's bounds: the spring day is 23 hours long.
+    let spring = local("2026-03-29");
+    assert_eq!(
+        crate::fold::local_day_start(Some(&brussels), spring + 1)
+            - crate::fold::local_day_start(Some(&brussels), spring),
+        23 * 60 * MIN
+    );
+    assert_eq!(
+        crate::fold::local_day_of(Some(&brussels), at("2026-03-28T23:00:00Z")),
+        spring
+    );
+}
+
+fn created_payload() -> EventPayload {
+    created(None)
 }

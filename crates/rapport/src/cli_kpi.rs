@@ -201,10 +201,12 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
 
     // The ceiling: the pure fold over the same events, in memory.
     let started = Instant::now();
-    let mut facts: std::collections::HashMap<i64, Option<kpi::ConversationFacts>> =
-        Default::default();
+    let mut facts = kpi::FactsMap::default();
     let mut rollup = kpi::Rollup::default();
     for (conversation, at, actor_kind, actor_id, payload) in &stream {
+        let Some(payload) = kpi::FoldPayload::of(payload) else {
+            continue;
+        };
         kpi::apply(
             facts.entry(*conversation).or_default(),
             kpi::FoldEvent {

@@ -30,7 +30,7 @@ stored_row! {
         pub reopened_at: Option<i64>,
         pub group_id: Option<i64>,
         pub assignee_id: Option<i64>,
-        /// `kpi::ConversationFacts` as JSON.
+        /// The rest of `kpi::ConversationFacts`, as `ConversationFacts::encode` writes it.
         pub facts: String,
     }
 }

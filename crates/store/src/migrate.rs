@@ -76,6 +76,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_sla_next_breach_index.sql"),
         include_str!("../migrations/postgres/0012_sla_next_breach_index.sql"),
     ),
+    (
+        14,
+        "kpi_local_days",
+        include_str!("../migrations/sqlite/0014_kpi_local_days.sql"),
+        include_str!("../migrations/postgres/0014_kpi_local_days.sql"),
+    ),
 ];
 
 impl Store {

@@ -156,10 +156,11 @@ fn query_of(form: &Form, viewer: &Viewer, now: i64) -> (KpiQuery, i64) {
         .unwrap_or(28);
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
     let agent = form.get("agent").and_then(|a| a.parse::<i64>().ok());
-    let to = (now.div_euclid(DAY) + 1) * DAY;
+    // The app rounds the period out to whole days of the team's time zone: the last `days`
+    // days up to and including today.
     let mut query = KpiQuery {
-        from: Some(to - days * DAY),
-        to: Some(to),
+        from: Some(now - (days - 1) * DAY),
+        to: Some(now + 1),
         group,
         agent,
         ..KpiQuery::default()

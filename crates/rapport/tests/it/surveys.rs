@@ -1153,3 +1153,65 @@ fn the_demo_seeds_answered_surveys_and_priorities_research() {
         store.close().await;
     });
 }
+
+/// Changing the survey settings is an event naming who changed them and what is now in force;
+/// an agent may not change them, and a refused change records nothing.
+#[tokio::test]
+async fn a_survey_settings_change_is_recorded_with_its_actor() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let domain::Actor::Agent(admin_id) = team.admin.actor() else {
+            panic!("the team's administrator is an agent");
+        };
+        let mut changed = settings(0.25, SurveyChannel::Portal, 45);
+        changed.kind = SurveyKind::Nps;
+        changed.question = "Would you recommend us?".into();
+        assert!(matches!(
+            app.set_survey_settings(&team.agent, changed.clone(), T0)
+                .await,
+            Err(app::AppError::Forbidden(_))
+        ));
+        app.set_survey_settings(&team.admin, changed, T0 + MIN)
+            .await
+            .unwrap();
+        let recorded: Vec<store::EventRow> = whole_log(&app.store)
+            .await
+            .into_iter()
+            .filter(|e| e.kind == "survey_settings_changed")
+            .collect();
+        assert_eq!(recorded.len(), 1, "{}", db.name);
+        let event = &recorded[0];
+        assert_eq!(
+            (
+                event.actor_kind.as_str(),
+                event.actor_id,
+                event.at,
+                event.conversation
+            ),
+            ("agent", Some(admin_id), T0 + MIN, None),
+            "{}",
+            db.name
+        );
+        let payload: EventPayload = serde_json::from_str(&event.payload).unwrap();
+        assert_eq!(
+            payload,
+            EventPayload::SurveySettingsChanged {
+                enabled: true,
+                survey_kind: "nps".into(),
+                csat_scale_min: 1,
+                csat_scale_max: 5,
+                question: "Would you recommend us?".into(),
+                delay_minutes: DELAY_MINUTES,
+                channel: "portal".into(),
+                sampling_rate: 0.25,
+                min_days_between: 45,
+                answer_days: 14,
+                // As stored: without the trailing slash.
+                public_url: "https://help.t.test".into(),
+            },
+            "{}",
+            db.name
+        );
+    }
+}
