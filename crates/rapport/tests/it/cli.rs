@@ -248,6 +248,28 @@ fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
         let channels: std::collections::BTreeSet<_> =
             list.items.iter().map(|c| c.channel).collect();
         assert!(channels.len() >= 2, "{channels:?}");
+        // A real quarter has work that goes back and forth: the seeded demo shows ping-pong
+        // between groups and between agents, each row drilling to its conversations.
+        let manager = app
+            .login("manager@demo.test", "demo", 0)
+            .await
+            .unwrap()
+            .principal;
+        for dimension in [mining::OrgDimension::Group, mining::OrgDimension::Resource] {
+            let query = app::ProcessQuery {
+                ping_pong_by: dimension,
+                ..Default::default()
+            };
+            let map = app.process_map(&manager, &query, 0).await.unwrap();
+            let first = map
+                .ping_pong
+                .first()
+                .unwrap_or_else(|| panic!("no ping-pong by {dimension:?} in the demo"));
+            assert!(
+                first.occurrences > 0 && first.first != first.second,
+                "{dimension:?}"
+            );
+        }
     });
 }
 
