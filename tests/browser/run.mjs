@@ -421,6 +421,59 @@ try {
     await adminContext.close();
   });
 
+  await step("a manager opens the process map and its bottleneck, rework and ping-pong tables, each drilling to conversations; an agent is refused", async () => {
+    const managerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const manager = await managerContext.newPage();
+    manager.on("console", (message) => { if (message.type() === "error") cspViolations.push(`process: ${message.text()}`); });
+    manager.on("pageerror", (error) => cspViolations.push(`process: ${error}`));
+    await signIn(manager, base, "manager@demo.test", "demo");
+    const response = await manager.goto(`${base}/app/process`);
+    check(response.status() === 200, `the process map answered ${response.status()}`);
+    const map = manager.locator(".process-map svg");
+    await map.waitFor();
+    const boxes = await map.locator("text").allTextContents();
+    for (const activity of ["Created", "First reply", "Solved"]) {
+      check(boxes.some((t) => t.includes(activity)), `the map has no "${activity}" step: ${boxes.slice(0, 20).join(", ")}`);
+    }
+    const rows = async (table) => manager.locator(`table[data-table=${table}] tbody tr`).count();
+    for (const table of ["variants", "bottlenecks-total", "rework", "ping-pong"]) {
+      check((await rows(table)) > 0, `the ${table} table is empty`);
+    }
+    await manager.screenshot({ path: path.join(shots, "process.png"), fullPage: true });
+
+    // Ping-pong between agents: chosen in the form, like a person would.
+    await manager.getByLabel("Ping-pong between").selectOption("agent");
+    await Promise.all([manager.waitForURL(/by=agent/), manager.getByRole("button", { name: "Show" }).click()]);
+    check((await manager.getByRole("heading", { name: "Ping-pong between agents" }).count()) === 1, "no agents' ping-pong heading");
+    check((await rows("ping-pong")) > 0, "no ping-pong between agents in the demo");
+    const pair = (await manager.locator("table[data-table=ping-pong] tbody tr").first().locator("td").allTextContents()).slice(0, 2);
+    check(pair.every((who) => who.includes("@demo.test")) && pair[0] !== pair[1], `ping-pong between ${pair.join(" and ")}`);
+    await manager.screenshot({ path: path.join(shots, "process-ping-pong.png"), fullPage: true });
+
+    // Each table drills down to the conversations behind a row.
+    for (const table of ["ping-pong", "rework", "bottlenecks-total"]) {
+      await manager.goto(`${base}/app/process?by=agent`);
+      const link = manager.locator(`table[data-table=${table}] tbody tr`).first().locator("a").first();
+      await Promise.all([manager.waitForURL(/\/app\/process\/conversations/), link.click()]);
+      check((await manager.locator("h1").textContent()).includes("Conversations where"), `the ${table} drill-down has no heading`);
+      const listed = await manager.locator("a[href^='/app/conversations/']").count();
+      check(listed > 0, `the ${table} drill-down lists no conversation`);
+    }
+    await manager.screenshot({ path: path.join(shots, "process-drill-down.png"), fullPage: true });
+    await managerContext.close();
+
+    const agentContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const agent = await agentContext.newPage();
+    await signIn(agent, base, "agent@demo.test", "demo");
+    for (const uri of ["/app/process", "/app/process?by=agent", "/app/process/conversations?edge_from=Created&edge_to=Assigned+to+agent"]) {
+      const refused = await agent.goto(`${base}${uri}`);
+      check(refused.status() === 403, `an agent got ${refused.status()} for ${uri}`);
+      check((await agent.locator(".process-map").count()) === 0, `an agent sees a process map at ${uri}`);
+    }
+    check((await agent.locator("a[href='/app/process']").count()) === 0, "an agent's frame links the process map");
+    await agentContext.close();
+  });
+
   await step("no script errors or CSP violations were reported", async () => {
     check(cspViolations.length === 0, `console errors:\n${cspViolations.join("\n")}`);
   });

@@ -25,10 +25,34 @@ use mining::{EventFields, EventLog, LogBuilder, NONE};
 
 use crate::{App, AppError, Result};
 
-/// What the mapping remembers of a case while reading its events in order.
-/// One activity of a case: name, instant, resource, group.
-type Step = (String, i64, String, Option<i64>);
+/// The kinds of event the table above maps; the log is read for these only, so the rest (SLA
+/// transitions, mail, surveys, …) is skipped by the query itself.
+pub(crate) const MAPPED_KINDS: &[&str] = &[
+    "created",
+    "message_added",
+    "status_changed",
+    "group_changed",
+    "assignee_changed",
+    "priority_changed",
+    "merged_into",
+];
 
+/// Events read per page of the scan.
+const PAGE: u32 = 10_000;
+
+/// Who wrote an event, as the log row says.
+#[derive(Clone, Copy)]
+enum Author {
+    Agent(i64),
+    Customer,
+    ApiToken,
+    System,
+}
+
+/// One mapped event of a case, as read: its id (for the order), instant, author and payload.
+type Read = (i64, i64, Author, EventPayload);
+
+/// What the mapping remembers of a case while reading its events in order.
 #[derive(Default)]
 struct CaseState {
     /// The opening message (part of "Created") has been seen.
@@ -71,87 +95,31 @@ impl App {
             .into_iter()
             .map(|a| (a.id, a.email))
             .collect();
-        // Events arrive in id order, interleaved across conversations: gather each case's
-        // activities first, then build the log case by case.
-        let mut cases: HashMap<i64, Vec<Step>> = HashMap::new();
-        let mut states: HashMap<i64, CaseState> = HashMap::new();
-        let mut after = 0;
-        loop {
-            let page = self.store.conversation_events_page(after, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            for event in &page {
+        // Events arrive in log order, interleaved across conversations: gather each case's
+        // events first (the store reads the next page on another thread meanwhile), then
+        // map and build the log case by case.
+        let mut cases: HashMap<i64, Vec<Read>> = HashMap::new();
+        let mut pages =
+            self.store
+                .scan_events_of_kinds(store::Cursor::default(), PAGE, MAPPED_KINDS);
+        while let Some(page) = pages.recv().await {
+            for event in page? {
                 let Some(number) = event.conversation else {
                     continue;
                 };
                 let Ok(payload) = serde_json::from_str::<EventPayload>(&event.payload) else {
                     continue;
                 };
-                let state = states.entry(number).or_default();
-                let activity = match &payload {
-                    EventPayload::Created { group_id, .. } => {
-                        state.group = *group_id;
-                        Some("Created".to_string())
-                    }
-                    EventPayload::MessageAdded { message_kind, .. } => match message_kind {
-                        MessageKind::Customer => {
-                            let opening = !state.opened;
-                            state.opened = true;
-                            (!opening).then(|| "Customer replied".to_string())
-                        }
-                        MessageKind::Reply if !state.replied => {
-                            state.opened = true;
-                            state.replied = true;
-                            Some("First reply".to_string())
-                        }
-                        MessageKind::Reply => Some("Agent replied".to_string()),
-                        MessageKind::Note => Some("Internal note".to_string()),
-                    },
-                    EventPayload::StatusChanged { from, to } => match (from, to) {
-                        (Status::Solved | Status::Closed, Status::Open | Status::New) => {
-                            Some("Reopened".to_string())
-                        }
-                        (_, Status::Pending) => Some("Pending".to_string()),
-                        (_, Status::OnHold) => Some("On hold".to_string()),
-                        (_, Status::Solved) => Some("Solved".to_string()),
-                        (_, Status::Closed) => Some("Closed".to_string()),
-                        _ => None,
-                    },
-                    EventPayload::GroupChanged { to, .. } => {
-                        state.group = *to;
-                        to.map(|g| {
-                            format!(
-                                "Assigned to group {}",
-                                groups.get(&g).map_or("?", String::as_str)
-                            )
-                        })
-                    }
-                    EventPayload::AssigneeChanged { to: Some(_), .. } => {
-                        Some("Assigned to agent".to_string())
-                    }
-                    EventPayload::PriorityChanged { from, to } => Some(if to > from {
-                        "Priority raised".to_string()
-                    } else {
-                        "Priority lowered".to_string()
-                    }),
-                    EventPayload::MergedInto { .. } => Some("Merged".to_string()),
-                    _ => None,
+                let author = match (event.actor_kind.as_str(), event.actor_id) {
+                    ("agent", Some(id)) => Author::Agent(id),
+                    ("customer", _) => Author::Customer,
+                    ("api_token", _) => Author::ApiToken,
+                    _ => Author::System,
                 };
-                let Some(activity) = activity else { continue };
-                let resource = match (event.actor_kind.as_str(), event.actor_id) {
-                    ("agent", Some(id)) => agents
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| format!("agent {id}")),
-                    ("customer", _) => "customer".to_string(),
-                    ("api_token", _) => "api token".to_string(),
-                    _ => "system".to_string(),
-                };
-                let group = state.group;
                 cases
                     .entry(number)
                     .or_default()
-                    .push((activity, event.at, resource, group));
+                    .push((event.id, event.at, author, payload));
             }
         }
         let mut numbers: Vec<i64> = cases.keys().copied().collect();
@@ -159,16 +127,36 @@ impl App {
         let total: usize = cases.values().map(Vec::len).sum();
         let mut builder = LogBuilder::with_capacity(total);
         for number in numbers {
-            let Some(events) = cases.get(&number) else {
+            let Some(events) = cases.get_mut(&number) else {
                 continue;
             };
-            builder.start_case();
-            let name = builder.intern(&number.to_string());
-            builder.set_case_name(name);
-            for (activity, at, resource, group) in events {
-                let activity = builder.intern_activity(activity);
-                let resource = builder.intern(resource);
-                let group = match group.and_then(|g| groups.get(&g)) {
+            // On PostgreSQL the log comes in commit order; a case's steps go by event id.
+            if !events.is_sorted_by_key(|read| read.0) {
+                events.sort_by_key(|read| read.0);
+            }
+            let mut state = CaseState::default();
+            let mut started = false;
+            for (_, at, author, payload) in events.iter() {
+                let Some(activity) = activity_of(payload, &mut state, &groups) else {
+                    continue;
+                };
+                if !started {
+                    builder.start_case();
+                    let name = builder.intern(&number.to_string());
+                    builder.set_case_name(name);
+                    started = true;
+                }
+                let activity = builder.intern_activity(&activity);
+                let resource = match author {
+                    Author::Agent(id) => match agents.get(id) {
+                        Some(email) => builder.intern(email),
+                        None => builder.intern(&format!("agent {id}")),
+                    },
+                    Author::Customer => builder.intern("customer"),
+                    Author::ApiToken => builder.intern("api token"),
+                    Author::System => builder.intern("system"),
+                };
+                let group = match state.group.and_then(|g| groups.get(&g)) {
                     Some(name) => builder.intern(name),
                     None => NONE,
                 };
@@ -180,8 +168,66 @@ impl App {
                     group,
                 });
             }
-            builder.end_case();
+            if started {
+                builder.end_case();
+            }
         }
         Ok(builder.finish())
+    }
+}
+
+/// The activity an event maps to (the table at the top), if any, updating what the case
+/// remembers.
+fn activity_of(
+    payload: &EventPayload,
+    state: &mut CaseState,
+    groups: &HashMap<i64, String>,
+) -> Option<String> {
+    match payload {
+        EventPayload::Created { group_id, .. } => {
+            state.group = *group_id;
+            Some("Created".to_string())
+        }
+        EventPayload::MessageAdded { message_kind, .. } => match message_kind {
+            MessageKind::Customer => {
+                let opening = !state.opened;
+                state.opened = true;
+                (!opening).then(|| "Customer replied".to_string())
+            }
+            MessageKind::Reply if !state.replied => {
+                state.opened = true;
+                state.replied = true;
+                Some("First reply".to_string())
+            }
+            MessageKind::Reply => Some("Agent replied".to_string()),
+            MessageKind::Note => Some("Internal note".to_string()),
+        },
+        EventPayload::StatusChanged { from, to } => match (from, to) {
+            (Status::Solved | Status::Closed, Status::Open | Status::New) => {
+                Some("Reopened".to_string())
+            }
+            (_, Status::Pending) => Some("Pending".to_string()),
+            (_, Status::OnHold) => Some("On hold".to_string()),
+            (_, Status::Solved) => Some("Solved".to_string()),
+            (_, Status::Closed) => Some("Closed".to_string()),
+            _ => None,
+        },
+        EventPayload::GroupChanged { to, .. } => {
+            state.group = *to;
+            to.map(|g| {
+                format!(
+                    "Assigned to group {}",
+                    groups.get(&g).map_or("?", String::as_str)
+                )
+            })
+        }
+        EventPayload::AssigneeChanged { to: Some(_), .. } => Some("Assigned to agent".to_string()),
+        EventPayload::PriorityChanged { from, to } => Some(if to > from {
+            "Priority raised".to_string()
+        } else {
+            "Priority lowered".to_string()
+        }),
+        EventPayload::MergedInto { .. } => Some("Merged".to_string()),
+        _ => None,
     }
 }

@@ -690,8 +690,11 @@ impl App {
         let users = tx.policies_using_calendar(id).await?;
         if !users.is_empty() {
             return Err(AppError::Conflict(format!(
-                "calendar {id} is used by the SLA policies {}; change them first",
-                users.join(", ")
+                "the calendar {name} is used by the SLA {} {}; give {} another calendar or delete {} first",
+                if users.len() == 1 { "policy" } else { "policies" },
+                users.join(", "),
+                if users.len() == 1 { "it" } else { "them" },
+                if users.len() == 1 { "it" } else { "them" },
             )));
         }
         if !tx.delete_sla_calendar(id).await? {

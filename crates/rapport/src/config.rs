@@ -49,6 +49,11 @@ pub struct Config {
     pub smtp_relay_password: Option<String>,
     /// IMAP folders to take mail from (`[[imap]]` tables).
     pub imap: Vec<ImapConfig>,
+    /// The sites that may embed the chat widget: a CSP `frame-ancestors` source list, e.g.
+    /// `'self' https://shop.example.com` (default `*`, any site).
+    pub chat_frame_ancestors: String,
+    /// Chat sockets one client address may hold open at once (default 20).
+    pub chat_max_sockets_per_address: u32,
 }
 
 /// One IMAP folder Rapport takes mail from: an `[[imap]]` table in the config file.
@@ -125,6 +130,8 @@ impl Default for Config {
             smtp_relay_user: None,
             smtp_relay_password: None,
             imap: Vec::new(),
+            chat_frame_ancestors: ui::DEFAULT_CHAT_FRAME_ANCESTORS.into(),
+            chat_max_sockets_per_address: ui::DEFAULT_CHAT_SOCKETS_PER_ADDRESS,
         }
     }
 }
@@ -142,6 +149,10 @@ pub struct Overrides {
     pub smtp_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lmtp_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_frame_ancestors: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_max_sockets_per_address: Option<u32>,
 }
 
 /// Every setting's name (in files; as `RAPPORT_NAME` in the environment).
@@ -166,6 +177,8 @@ const KEYS: &[&str] = &[
     "smtp_relay_user",
     "smtp_relay_password",
     "imap",
+    "chat_frame_ancestors",
+    "chat_max_sockets_per_address",
 ];
 
 impl Config {
@@ -203,6 +216,15 @@ impl Config {
         read!(mail_hostname);
         read!(max_message_bytes);
         read!(smtp_relay_security);
+        read!(chat_frame_ancestors);
+        read!(chat_max_sockets_per_address);
+        match ui::check_frame_ancestors(&config.chat_frame_ancestors) {
+            Ok(sources) => config.chat_frame_ancestors = sources,
+            Err(why) => problems.push(format!("chat_frame_ancestors: {why}")),
+        }
+        if config.chat_max_sockets_per_address == 0 {
+            problems.push("chat_max_sockets_per_address must be at least 1".into());
+        }
         for (key, slot) in [
             ("smtp_tls_cert", &mut config.smtp_tls_cert),
             ("smtp_tls_key", &mut config.smtp_tls_key),
@@ -376,6 +398,14 @@ impl Config {
                 .unwrap_or_else(|| format!("http://{}", self.listen))
                 .trim_end_matches('/')
                 .to_string(),
+        }
+    }
+
+    /// The chat widget's settings, as the pages take them.
+    pub fn chat_options(&self) -> ui::ChatOptions {
+        ui::ChatOptions {
+            frame_ancestors: self.chat_frame_ancestors.clone(),
+            max_sockets_per_address: self.chat_max_sockets_per_address,
         }
     }
 

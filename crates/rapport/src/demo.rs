@@ -137,6 +137,18 @@ const NOTES: &[&str] = &[
     "Looks like a bug in the checkout flow; reported to the product team.",
     "Verified the customer's identity by the last four digits of the card.",
 ];
+/// What a team writes when a conversation it was handed goes back where it came from.
+const HANDED_BACK_NOTES: &[&str] = &[
+    "Not one for us: the account side looks fine. Sending it back with what I found.",
+    "Checked our logs, nothing on our end. Back to you; see the note above.",
+    "This needs the original team after all; I have added the details I could find.",
+];
+/// What a colleague writes before giving a conversation back to the agent who asked.
+const SECOND_OPINION_NOTES: &[&str] = &[
+    "Had a look as asked: the order is correct. Giving it back to you to answer.",
+    "I have seen this before; the refund guideline applies. Back to you.",
+    "Confirmed with the warehouse. You can answer the customer now.",
+];
 const CUSTOMER_FOLLOW_UPS: &[&str] = &[
     "Thanks for the quick answer. I tried that but it still does not work, could you check again?",
     "Here is the extra information you asked for. Let me know if you need anything else.",
@@ -301,6 +313,64 @@ impl Team {
         let (id, principal, _) = candidates[rng.gen_range(0..candidates.len())];
         Some((*id, principal.clone()))
     }
+
+    /// A working agent of the group other than `not`.
+    fn pick_other_agent(
+        &self,
+        rng: &mut StdRng,
+        group: &str,
+        not: i64,
+    ) -> Option<(i64, Principal)> {
+        let candidates: Vec<&(i64, Principal, Vec<&str>)> = self
+            .agents
+            .iter()
+            .filter(|(id, p, groups)| {
+                *id != not
+                    && groups.contains(&group)
+                    && !matches!(
+                        p,
+                        Principal::Agent {
+                            role: Role::Admin | Role::Manager,
+                            ..
+                        }
+                    )
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let (id, principal, _) = candidates[rng.gen_range(0..candidates.len())];
+        Some((*id, principal.clone()))
+    }
+}
+
+/// Work that goes back and forth before the first reply, as in any real quarter: the ping-pong
+/// a process map should show.
+#[derive(Clone, Copy, PartialEq)]
+enum Handover {
+    None,
+    /// The agent hands it to another team, which sends it back.
+    ToTeamAndBack,
+    /// The agent asks a colleague of the team, who gives it back.
+    ToColleagueAndBack,
+}
+
+impl Handover {
+    /// About one conversation in sixteen goes to another team and back, one in twenty-five
+    /// to a colleague and back.
+    fn draw(rng: &mut StdRng) -> Handover {
+        match rng.gen_range(0..100) {
+            0..=5 => Handover::ToTeamAndBack,
+            6..=9 => Handover::ToColleagueAndBack,
+            _ => Handover::None,
+        }
+    }
+}
+
+/// The handovers draw from their own generator, so adding them left every other step of the
+/// demo as it was for the same seed.
+fn handover_rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ 0x7069_6e67_2d70_6f6e) // "ping-pon"
 }
 
 /// Seeds the demo when the database has no agents yet; `false` when it already had data.
@@ -474,6 +544,7 @@ async fn seed_demo(
     now: i64,
 ) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let mut handovers = handover_rng(seed);
     let system = Principal::System;
     let start = (now / DAY_MILLIS - 90) * DAY_MILLIS;
     let setup_time = start - DAY_MILLIS;
@@ -559,7 +630,15 @@ async fn seed_demo(
         }
         let person = &people[customer_index];
         let sample = &samples[sample_index];
-        play(app, &team, &mut rng, person, sample, channel, created, now).await?;
+        let handover = Handover::draw(&mut handovers);
+        let plan = Plan {
+            person,
+            sample,
+            channel,
+            created,
+            handover,
+        };
+        play(app, &team, &mut rng, &mut handovers, plan, now).await?;
     }
 
     let casey = app
@@ -615,17 +694,30 @@ async fn follow_up(
     Ok(Some(t))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One conversation to play.
+struct Plan<'a> {
+    person: &'a Customer,
+    sample: &'a Sample,
+    channel: Channel,
+    created: i64,
+    handover: Handover,
+}
+
 async fn play(
     app: &app::App,
     team: &Team,
     rng: &mut StdRng,
-    person: &Customer,
-    sample: &Sample,
-    channel: Channel,
-    created: i64,
+    handovers: &mut StdRng,
+    plan: Plan<'_>,
     now: i64,
 ) -> anyhow::Result<()> {
+    let Plan {
+        person,
+        sample,
+        channel,
+        created,
+        handover,
+    } = plan;
     let system = Principal::System;
     let group_name = group_for(&sample.category);
     let priority = match rng.gen_range(0..100) {
@@ -729,6 +821,22 @@ async fn play(
         .await?;
     }
 
+    // Before the first reply, some conversations go to another team or a colleague and back.
+    let handover_steps = HandoverSteps {
+        app,
+        team,
+        number,
+        group: group_name,
+        agent_id,
+        agent: &agent,
+        slow,
+        now,
+    };
+    let Some(back_at) = handover_steps.play(handovers, handover, t).await? else {
+        return Ok(());
+    };
+    t = back_at;
+
     // First reply: solved at once (first-contact resolution) or waiting on the customer.
     t += delay(rng, 45 * MINUTE);
     if t > now {
@@ -810,4 +918,119 @@ async fn play(
         .await?;
     }
     Ok(())
+}
+
+/// The handover before the first reply of one conversation.
+struct HandoverSteps<'a> {
+    app: &'a app::App,
+    team: &'a Team,
+    number: i64,
+    /// The conversation's team and its agent.
+    group: &'static str,
+    agent_id: i64,
+    agent: &'a Principal,
+    /// The busy last week's slowdown.
+    slow: i64,
+    now: i64,
+}
+
+impl HandoverSteps<'_> {
+    /// Plays `handover` from `t`; the instant the work is back with the agent, or `None` when
+    /// that lies in the future (the conversation stays where it is now).
+    async fn play(
+        &self,
+        rng: &mut StdRng,
+        handover: Handover,
+        mut t: i64,
+    ) -> anyhow::Result<Option<i64>> {
+        let app = self.app;
+        let team = self.team;
+        let number = self.number;
+        let wait = |rng: &mut StdRng, median: i64| delay(rng, median * self.slow);
+        let note = |text: &str| app::MessageInput {
+            kind: MessageKind::Note,
+            text: text.to_string(),
+            attachments: vec![],
+        };
+        match handover {
+            Handover::None => Ok(Some(t)),
+            Handover::ToTeamAndBack => {
+                let others: Vec<&str> = GROUPS
+                    .iter()
+                    .copied()
+                    .filter(|g| *g != self.group)
+                    .collect();
+                let other = others[rng.gen_range(0..others.len())];
+                let Some((helper_id, helper)) = team.pick_other_agent(rng, other, self.agent_id)
+                else {
+                    return Ok(Some(t));
+                };
+                t += wait(rng, 30 * MINUTE);
+                if t > self.now {
+                    return Ok(None);
+                }
+                let to_other = app::Patch {
+                    group_id: Some(team.group_id(other)),
+                    assignee_id: Some(None),
+                    ..Default::default()
+                };
+                app.update_conversation(self.agent, number, to_other, t)
+                    .await?;
+                t += wait(rng, 50 * MINUTE);
+                if t > self.now {
+                    return Ok(None);
+                }
+                let take = app::Patch {
+                    assignee_id: Some(Some(helper_id)),
+                    ..Default::default()
+                };
+                app.update_conversation(&helper, number, take, t).await?;
+                t += wait(rng, 25 * MINUTE);
+                if t > self.now {
+                    return Ok(None);
+                }
+                let text = HANDED_BACK_NOTES[rng.gen_range(0..HANDED_BACK_NOTES.len())];
+                app.add_message(&helper, number, note(text), None, t)
+                    .await?;
+                let back = app::Patch {
+                    group_id: Some(team.group_id(self.group)),
+                    assignee_id: Some(Some(self.agent_id)),
+                    ..Default::default()
+                };
+                app.update_conversation(&helper, number, back, t + MINUTE)
+                    .await?;
+                Ok(Some(t + MINUTE))
+            }
+            Handover::ToColleagueAndBack => {
+                let Some((colleague_id, colleague)) =
+                    team.pick_other_agent(rng, self.group, self.agent_id)
+                else {
+                    return Ok(Some(t));
+                };
+                t += wait(rng, 15 * MINUTE);
+                if t > self.now {
+                    return Ok(None);
+                }
+                let ask = app::Patch {
+                    assignee_id: Some(Some(colleague_id)),
+                    ..Default::default()
+                };
+                app.update_conversation(self.agent, number, ask, t).await?;
+                t += wait(rng, 30 * MINUTE);
+                if t > self.now {
+                    return Ok(None);
+                }
+                let text = SECOND_OPINION_NOTES[rng.gen_range(0..SECOND_OPINION_NOTES.len())];
+                app.add_message(&colleague, number, note(text), None, t)
+                    .await?;
+                let back = app::Patch {
+                    assignee_id: Some(Some(self.agent_id)),
+                    ..Default::default()
+                };
+                app.update_conversation(&colleague, number, back, t + MINUTE)
+                    .await?;
+                Ok(Some(t + MINUTE))
+            }
+        }
+    }
 }

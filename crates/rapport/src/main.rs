@@ -60,6 +60,17 @@ struct MailListenArgs {
     lmtp_listen: Option<String>,
 }
 
+/// The chat widget's settings (`chat_frame_ancestors`, `chat_max_sockets_per_address`).
+#[derive(clap::Args, Default)]
+struct ChatArgs {
+    /// The sites that may embed the chat widget (CSP frame-ancestors), e.g. "'self' https://shop.example.com".
+    #[arg(long)]
+    chat_frame_ancestors: Option<String>,
+    /// Chat sockets one client address may hold open at once.
+    #[arg(long)]
+    chat_max_sockets_per_address: Option<u32>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server.
@@ -71,6 +82,8 @@ enum Command {
         listen: Option<String>,
         #[command(flatten)]
         mail: MailListenArgs,
+        #[command(flatten)]
+        chat: ChatArgs,
     },
     /// Seeds a realistic quarter of a service team's work (if the database is empty), then serves.
     Demo {
@@ -80,6 +93,8 @@ enum Command {
         listen: Option<String>,
         #[command(flatten)]
         mail: MailListenArgs,
+        #[command(flatten)]
+        chat: ChatArgs,
         /// Seed and exit.
         #[arg(long)]
         seed_only: bool,
@@ -341,7 +356,13 @@ pub(crate) fn load(
     db: DbArgs,
     listen: Option<String>,
 ) -> anyhow::Result<Config> {
-    load_with_mail(cli_config, db, listen, MailListenArgs::default())
+    load_with_mail(
+        cli_config,
+        db,
+        listen,
+        MailListenArgs::default(),
+        ChatArgs::default(),
+    )
 }
 
 fn load_with_mail(
@@ -349,6 +370,7 @@ fn load_with_mail(
     db: DbArgs,
     listen: Option<String>,
     mail: MailListenArgs,
+    chat: ChatArgs,
 ) -> anyhow::Result<Config> {
     Config::load(
         cli_config,
@@ -358,6 +380,8 @@ fn load_with_mail(
             listen,
             smtp_listen: mail.smtp_listen,
             lmtp_listen: mail.lmtp_listen,
+            chat_frame_ancestors: chat.chat_frame_ancestors,
+            chat_max_sockets_per_address: chat.chat_max_sockets_per_address,
         },
     )
 }
@@ -394,8 +418,13 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { db, listen, mail } => {
-            let config = load_with_mail(cli.config, db, listen, mail)?;
+        Command::Serve {
+            db,
+            listen,
+            mail,
+            chat,
+        } => {
+            let config = load_with_mail(cli.config, db, listen, mail, chat)?;
             init_logging(&config.log);
             let store = config.open_store().await?;
             server::serve(&config, store, None).await
@@ -404,11 +433,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             listen,
             mail,
+            chat,
             seed_only,
             seed,
             conversations,
         } => {
-            let config = load_with_mail(cli.config, db, listen, mail)?;
+            let config = load_with_mail(cli.config, db, listen, mail, chat)?;
             init_logging(&config.log);
             let store = config.open_store().await?;
             let app = app::App::new(store.clone(), config.settings());

@@ -19,7 +19,11 @@ pub async fn serve(
     let state = web::AppState::new(app.clone(), Arc::new(now_millis), config.secure_cookies);
     // The pages' live hub: closed at shutdown, so that open event streams end.
     let live = ui::Live::default();
-    let router = web::router(state.clone()).merge(ui::router_with(state, &live));
+    let router = web::router(state.clone()).merge(ui::router_configured(
+        state,
+        &live,
+        &config.chat_options(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

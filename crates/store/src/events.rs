@@ -177,6 +177,52 @@ impl Store {
         }
     }
 
+    /// [`Store::events_after`] for only these kinds of event (all when `kinds` is empty): the
+    /// whole-log scan on PostgreSQL ([`Store::scan_events_of_kinds`]).
+    pub(crate) async fn events_after_of_kinds(
+        &self,
+        cursor: Cursor,
+        limit: u32,
+        kinds: &[&str],
+    ) -> Result<Vec<EventRow>> {
+        if kinds.is_empty() {
+            return self.events_after(cursor, limit).await;
+        }
+        let columns = event_columns(self.dialect());
+        // Placeholders in the order they are bound: position, kinds, limit.
+        let (sql, mut args) = match self.dialect() {
+            Dialect::Sqlite => (
+                format!(
+                    "SELECT {columns} FROM events WHERE id > $1{} ORDER BY id LIMIT ${}",
+                    crate::scan::kind_filter(kinds.len(), 2, '$'),
+                    kinds.len() + 2
+                ),
+                vec![crate::Arg::Int(cursor.event_id)],
+            ),
+            Dialect::Postgres => (
+                format!(
+                    "SELECT {columns} FROM events \
+                     WHERE (tx_pos, id) > (($1::bigint)::text::xid8, $2) \
+                       AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()){} \
+                     ORDER BY tx_pos, id LIMIT ${}",
+                    crate::scan::kind_filter(kinds.len(), 3, '$'),
+                    kinds.len() + 3
+                ),
+                vec![
+                    crate::Arg::Int(cursor.tx_pos),
+                    crate::Arg::Int(cursor.event_id),
+                ],
+            ),
+        };
+        args.extend(
+            kinds
+                .iter()
+                .map(|kind| crate::Arg::Text((*kind).to_string())),
+        );
+        args.push(crate::Arg::Int(i64::from(limit)));
+        run!(read self, |p| Ok(crate::bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
+    }
+
     /// The position of the newest event that is safe to read (below the horizon on
     /// PostgreSQL): where a live reader that wants only what comes next starts.
     pub async fn log_head(&self) -> Result<Cursor> {

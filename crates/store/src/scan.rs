@@ -19,13 +19,25 @@ impl Store {
     /// closes after the last page (or after an error, which is sent). On PostgreSQL the scan
     /// stops at the horizon of committed transactions, as [`Store::events_after`] does.
     pub fn scan_events(&self, from: Cursor, page: u32) -> mpsc::Receiver<Result<Vec<EventRow>>> {
+        self.scan_events_of_kinds(from, page, &[])
+    }
+
+    /// [`Store::scan_events`] for a reader that wants only some kinds of event (all of them
+    /// when `kinds` is empty): the others are skipped by the query, so they are never copied
+    /// out of the database nor sent. A page is full when it has `page` events of these kinds.
+    pub fn scan_events_of_kinds(
+        &self,
+        from: Cursor,
+        page: u32,
+        kinds: &'static [&'static str],
+    ) -> mpsc::Receiver<Result<Vec<EventRow>>> {
         let (send, receive) = mpsc::channel(AHEAD);
         let page = page.max(1);
         match &self.pools {
             Pools::Sqlite { path, .. } => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(err) = scan_sqlite(&path, from, page, &send) {
+                    if let Err(err) = scan_sqlite(&path, from, page, kinds, &send) {
                         let _ = send.blocking_send(Err(err));
                     }
                 });
@@ -35,7 +47,7 @@ impl Store {
                 tokio::spawn(async move {
                     let mut cursor = from;
                     loop {
-                        let events = store.events_after(cursor, page).await;
+                        let events = store.events_after_of_kinds(cursor, page, kinds).await;
                         let (last, full) = match &events {
                             Ok(events) => (
                                 events.last().map(Cursor::after),
@@ -62,6 +74,7 @@ fn scan_sqlite(
     path: &std::path::Path,
     from: Cursor,
     page: u32,
+    kinds: &[&str],
     send: &mpsc::Sender<Result<Vec<EventRow>>>,
 ) -> Result<()> {
     let conn = Connection::open_with_flags(
@@ -71,10 +84,13 @@ fn scan_sqlite(
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // One read transaction: the scan sees one consistent log even while writers append.
     conn.execute_batch("BEGIN")?;
-    let mut statement = conn.prepare(
-        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1 ORDER BY id",
-    )?;
-    let mut rows = statement.query([from.event_id])?;
+    let mut statement = conn.prepare(&format!(
+        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1{} ORDER BY id",
+        kind_filter(kinds.len(), 2, '?')
+    ))?;
+    let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&from.event_id];
+    parameters.extend(kinds.iter().map(|kind| kind as &dyn rusqlite::ToSql));
+    let mut rows = statement.query(parameters.as_slice())?;
     let mut batch = Vec::with_capacity(page as usize);
     while let Some(row) = rows.next()? {
         batch.push(EventRow {
@@ -98,4 +114,16 @@ fn scan_sqlite(
         let _ = send.blocking_send(Ok(batch));
     }
     Ok(())
+}
+
+/// ` AND kind IN ($first, …)` for `count` kinds, numbered from `first` (`?first, …` with
+/// `marker` `?`, as rusqlite writes them); nothing when there are none (every kind).
+pub(crate) fn kind_filter(count: usize, first: usize, marker: char) -> String {
+    if count == 0 {
+        return String::new();
+    }
+    let placeholders: Vec<String> = (first..first + count)
+        .map(|i| format!("{marker}{i}"))
+        .collect();
+    format!(" AND kind IN ({})", placeholders.join(", "))
 }

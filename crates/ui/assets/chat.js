@@ -205,7 +205,9 @@
       });
       setConnection(event.code === 1009
         ? 'That message was too long. Reconnecting…'
-        : 'Connection lost. Reconnecting…');
+        : event.code === 1013
+          ? 'Too many chats are open from your network. Trying again shortly…'
+          : 'Connection lost. Reconnecting…');
       window.setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 30000);
     });

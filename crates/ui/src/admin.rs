@@ -1206,3 +1206,150 @@ pub(crate) async fn save_policy(
         }
     }
 }
+
+// ---------------------------------------------------------------- deleting
+
+#[derive(Template)]
+#[template(path = "admin_delete.html")]
+struct DeletePage {
+    layout: Layout,
+    /// "calendar" or "SLA policy".
+    what: &'static str,
+    name: String,
+    /// What the deletion changes, in a sentence.
+    consequence: &'static str,
+    action: String,
+    back: String,
+    /// Why the deletion was refused, if it was.
+    error: String,
+}
+
+const CALENDAR_GONE: &str = "Policies can no longer use this calendar.";
+const POLICY_GONE: &str = "Conversations it matched are matched by the next policy in order, \
+     and their SLA clocks follow.";
+
+fn delete_page(page: DeletePage) -> PageResult<Response> {
+    let status = if page.error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    html(status, page)
+}
+
+async fn calendar_name(state: &AppState, viewer: &Viewer, id: i64) -> PageResult<String> {
+    state
+        .app
+        .sla_calendars(&viewer.principal)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| c.name)
+        .ok_or(PageError::NotFound)
+}
+
+async fn policy_name(state: &AppState, viewer: &Viewer, id: i64) -> PageResult<String> {
+    state
+        .app
+        .sla_policies(&viewer.principal)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(|p| p.name)
+        .ok_or(PageError::NotFound)
+}
+
+fn calendar_delete(viewer: &Viewer, id: i64, name: String, error: String) -> PageResult<Response> {
+    delete_page(DeletePage {
+        layout: layout(&format!("Delete the calendar {name}"), viewer),
+        what: "calendar",
+        name,
+        consequence: CALENDAR_GONE,
+        action: format!("/app/admin/calendars/{id}/delete"),
+        back: format!("/app/admin/calendars/{id}"),
+        error,
+    })
+}
+
+fn policy_delete(viewer: &Viewer, id: i64, name: String, error: String) -> PageResult<Response> {
+    delete_page(DeletePage {
+        layout: layout(&format!("Delete the SLA policy {name}"), viewer),
+        what: "SLA policy",
+        name,
+        consequence: POLICY_GONE,
+        action: format!("/app/admin/policies/{id}/delete"),
+        back: format!("/app/admin/policies/{id}"),
+        error,
+    })
+}
+
+/// `GET /app/admin/calendars/{id}/delete`: asks the administrator to confirm.
+pub(crate) async fn calendar_delete_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
+    let id = parse_id(&id)?;
+    let name = calendar_name(&state, &viewer, id).await?;
+    calendar_delete(&viewer, id, name, String::new())
+}
+
+/// `POST /app/admin/calendars/{id}/delete`: deletes the calendar when the form confirms it
+/// (`App::delete_sla_calendar`, the same use case as the API's); a calendar that a policy
+/// still uses is refused with the policies' names.
+pub(crate) async fn delete_calendar(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> PageResult<Response> {
+    let id = parse_id(&id)?;
+    let form = Form::from_body(&body);
+    viewer.check_csrf(&form)?;
+    let name = calendar_name(&state, &viewer, id).await?;
+    if form.get("confirm") != Some("yes") {
+        return calendar_delete(&viewer, id, name, String::new());
+    }
+    match state
+        .app
+        .delete_sla_calendar(&viewer.principal, id, state.now())
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/app/admin/sla?done=deleted").into_response()),
+        Err(AppError::Conflict(message)) => calendar_delete(&viewer, id, name, message),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `GET /app/admin/policies/{id}/delete`: asks the administrator to confirm.
+pub(crate) async fn policy_delete_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
+    let id = parse_id(&id)?;
+    let name = policy_name(&state, &viewer, id).await?;
+    policy_delete(&viewer, id, name, String::new())
+}
+
+/// `POST /app/admin/policies/{id}/delete`: deletes the policy when the form confirms it
+/// (`App::delete_sla_policy`, the same use case as the API's).
+pub(crate) async fn delete_policy(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> PageResult<Response> {
+    let id = parse_id(&id)?;
+    let form = Form::from_body(&body);
+    viewer.check_csrf(&form)?;
+    let name = policy_name(&state, &viewer, id).await?;
+    if form.get("confirm") != Some("yes") {
+        return policy_delete(&viewer, id, name, String::new());
+    }
+    state
+        .app
+        .delete_sla_policy(&viewer.principal, id, state.now())
+        .await?;
+    Ok(Redirect::to("/app/admin/sla?done=deleted").into_response())
+}

@@ -13,7 +13,10 @@
 //! its conversation changed, and asks `App::chat_view` again.
 //!
 //! Limits: frames over [`MAX_FRAME_BYTES`] close the socket (1009); messages per chat
-//! and chats started per client address are rate-limited with a token bucket each.
+//! and chats started per client address are rate-limited with a token bucket each; a client
+//! address may hold at most [`ChatOptions::max_sockets_per_address`] sockets open at once
+//! (one more gets a `too_many_chats` error frame and is closed with 1013, try again later).
+//! Which sites may frame the widget is [`ChatOptions::frame_ancestors`] (any, by default).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use app::{AppError, ChatHandle, ChatLine, ChatVisitor};
 use askama::Template;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
@@ -31,12 +35,117 @@ use tokio::sync::broadcast;
 use web::AppState;
 
 use crate::error::PageResult;
-use crate::limit::{ClientAddress, TokenBucket};
+use crate::limit::{ClientAddress, OpenSockets, SocketSlot, TokenBucket};
 use crate::live::{Live, Message};
 
-/// The policy of the chat page: like every page's (its script and styles from this origin,
-/// its socket to this origin), except that any site may frame it.
+/// The policy of the chat page by default: like every page's (its script and styles from
+/// this origin, its socket to this origin), except that any site may frame it.
 pub const CHAT_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors *";
+
+/// The chat page's policy when only the sites in `frame_ancestors` (a checked source list,
+/// see [`check_frame_ancestors`]) may frame it.
+pub fn chat_content_security_policy(frame_ancestors: &str) -> String {
+    let base = CHAT_CONTENT_SECURITY_POLICY.trim_end_matches("frame-ancestors *");
+    format!("{base}frame-ancestors {frame_ancestors}")
+}
+
+/// Which sites may frame the widget unless configured: any.
+pub const DEFAULT_CHAT_FRAME_ANCESTORS: &str = "*";
+/// Open chat sockets per client address unless configured. Generous, since a whole office
+/// behind one address may chat at once; it bounds what one address can hold open.
+pub const DEFAULT_CHAT_SOCKETS_PER_ADDRESS: u32 = 20;
+
+/// The configurable side of the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatOptions {
+    /// The `frame-ancestors` sources of the widget page, e.g. `https://shop.example.com`.
+    pub frame_ancestors: String,
+    /// Sockets one client address may hold open at once (at least 1).
+    pub max_sockets_per_address: u32,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        ChatOptions {
+            frame_ancestors: DEFAULT_CHAT_FRAME_ANCESTORS.into(),
+            max_sockets_per_address: DEFAULT_CHAT_SOCKETS_PER_ADDRESS,
+        }
+    }
+}
+
+/// Checks a `frame-ancestors` source list and returns it with single spaces: `*`, `'self'`,
+/// `'none'` (alone), schemes such as `https:`, and hosts such as `https://shop.example.com`,
+/// `*.example.com` or `example.com:8443`. Anything that could end the directive or add
+/// another (`;`, `,`, quotes, other keywords) is refused with the reason.
+pub fn check_frame_ancestors(value: &str) -> Result<String, String> {
+    let sources: Vec<&str> = value.split_whitespace().collect();
+    let example = "e.g. \"*\", \"'self'\" or \"'self' https://shop.example.com\"";
+    if sources.is_empty() {
+        return Err(format!(
+            "it is empty; give the sites that may embed the chat ({example})"
+        ));
+    }
+    for source in &sources {
+        let valid = match *source {
+            "*" | "'self'" => true,
+            // Without quotes these would be hosts named "self" or "none": surely a slip.
+            "self" | "none" => false,
+            "'none'" => sources.len() == 1,
+            other => is_scheme_source(other) || is_host_source(other),
+        };
+        if !valid {
+            let why = if *source == "'none'" {
+                "'none' stands alone".to_string()
+            } else if matches!(*source, "self" | "none") {
+                format!("write '{source}' with its single quotes")
+            } else {
+                format!("{source:?} is not a source a browser accepts here")
+            };
+            return Err(format!("{why} ({example})"));
+        }
+    }
+    Ok(sources.join(" "))
+}
+
+/// `https:`, `http:`, …: a scheme followed by a colon.
+fn is_scheme_source(source: &str) -> bool {
+    source.strip_suffix(':').is_some_and(is_scheme)
+}
+
+fn is_scheme(scheme: &str) -> bool {
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// `[scheme://]host[:port][/path]` with `host` `*`, `*.name` or a name.
+fn is_host_source(source: &str) -> bool {
+    let rest = match source.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => rest,
+        Some(_) => return false,
+        None => source,
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let path_ok = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~' | '%'));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| p == "*" || (!p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let host_ok = host == "*"
+        || (!name.is_empty()
+            && name.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }));
+    path_ok && port_ok && host_ok
+}
 
 /// The largest frame the socket reads; a larger one closes it (1009, message too big).
 pub const MAX_FRAME_BYTES: usize = 64 << 10;
@@ -50,24 +159,41 @@ const START_REFILL_MILLIS: i64 = 60_000;
 /// reached the log while the live feed was catching up).
 const KEEPALIVE: Duration = Duration::from_secs(20);
 
-/// The chat sockets' rate limits (per node, in memory, on the injected clock).
+/// The chat sockets' limits (per node, in memory; the rates on the injected clock) and the
+/// widget page's policy.
 pub(crate) struct ChatLimits {
     messages: TokenBucket,
     starts: TokenBucket,
+    sockets: Arc<OpenSockets>,
+    policy: HeaderValue,
 }
 
-impl Default for ChatLimits {
-    fn default() -> Self {
+impl ChatLimits {
+    /// The limits and policy of these options (an unusable policy falls back to the default;
+    /// the binary checks the configuration with [`check_frame_ancestors`] first).
+    pub(crate) fn new(options: &ChatOptions) -> ChatLimits {
+        let policy = check_frame_ancestors(&options.frame_ancestors)
+            .ok()
+            .and_then(|sources| HeaderValue::try_from(chat_content_security_policy(&sources)).ok())
+            .unwrap_or_else(|| HeaderValue::from_static(CHAT_CONTENT_SECURITY_POLICY));
         ChatLimits {
             messages: TokenBucket::new(MESSAGE_BURST, MESSAGE_REFILL_MILLIS),
             starts: TokenBucket::new(START_BURST, START_REFILL_MILLIS),
+            sockets: Arc::new(OpenSockets::new(options.max_sockets_per_address)),
+            policy,
         }
     }
 }
 
-/// Headers of the chat page: framable by any site, everything else as strict as every page.
+/// Headers of the chat page: framable by the configured sites, everything else as strict as
+/// every page.
 pub(crate) async fn chat_headers(request: Request, next: Next) -> Response {
-    crate::webform::framable(next.run(request).await, CHAT_CONTENT_SECURITY_POLICY)
+    let policy = request
+        .extensions()
+        .get::<Arc<ChatLimits>>()
+        .map(|limits| limits.policy.clone())
+        .unwrap_or_else(|| HeaderValue::from_static(CHAT_CONTENT_SECURITY_POLICY));
+    crate::webform::framable_with(next.run(request).await, policy)
 }
 
 #[derive(Template)]
@@ -92,10 +218,16 @@ pub(crate) async fn socket(
     ClientAddress(client): ClientAddress,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // The place is taken before the upgrade and given back when the connection ends.
+    let slot = OpenSockets::open(&limits.sockets, &client);
+    let cap = limits.sockets.cap();
     upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            let Some(slot) = slot else {
+                return refuse_over_cap(socket, cap).await;
+            };
             Connection {
                 state,
                 live,
@@ -105,9 +237,26 @@ pub(crate) async fn socket(
                 chat: None,
                 shown: HashSet::new(),
                 ended: false,
+                _slot: slot,
             }
             .run(socket)
+            .await
         })
+}
+
+/// One socket too many from this address: say why, then close with 1013 (try again later),
+/// so the widget retries later, when another chat may have closed.
+async fn refuse_over_cap(mut socket: WebSocket, cap: u32) {
+    let message = format!(
+        "Too many chats are open from your network (at most {cap} at once). Close a chat in another tab or window, or try again in a minute."
+    );
+    let _ = send(&mut socket, error_frame("too_many_chats", &message, None)).await;
+    let _ = socket
+        .send(Frame::Close(Some(CloseFrame {
+            code: 1013,
+            reason: "too many open chats from this address".into(),
+        })))
+        .await;
 }
 
 /// An error frame: a stable code and a sentence for a person.
@@ -166,6 +315,8 @@ struct Connection {
     /// The lines the widget has (each is sent once).
     shown: HashSet<i64>,
     ended: bool,
+    /// This socket's place among its address's open sockets, given back on drop.
+    _slot: SocketSlot,
 }
 
 /// The socket is gone (or the server is stopping).
@@ -488,6 +639,60 @@ impl Connection {
                 .await
             }
             Err(e) => send(socket, app_error_frame(&e, reference)).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_lets_any_site_frame_the_widget() {
+        assert_eq!(
+            chat_content_security_policy(DEFAULT_CHAT_FRAME_ANCESTORS),
+            CHAT_CONTENT_SECURITY_POLICY
+        );
+        assert!(
+            chat_content_security_policy("'self' https://shop.example.com")
+                .ends_with("; frame-ancestors 'self' https://shop.example.com")
+        );
+    }
+
+    #[test]
+    fn frame_ancestors_take_the_sources_a_browser_accepts_and_nothing_that_adds_a_directive() {
+        for (given, kept) in [
+            ("*", "*"),
+            ("'self'", "'self'"),
+            ("'none'", "'none'"),
+            (
+                "  'self'   https://shop.example.com ",
+                "'self' https://shop.example.com",
+            ),
+            ("https:", "https:"),
+            ("*.example.com", "*.example.com"),
+            ("https://*.example.com:8443", "https://*.example.com:8443"),
+            ("http://localhost:*", "http://localhost:*"),
+            ("https://example.com/help/", "https://example.com/help/"),
+            ("'self'\n\thttps://a.example", "'self' https://a.example"),
+        ] {
+            assert_eq!(check_frame_ancestors(given).as_deref(), Ok(kept), "{given}");
+        }
+        for bad in [
+            "",
+            "   ",
+            "*; script-src *",
+            "https://a.example, https://b.example",
+            "'unsafe-inline'",
+            "'none' 'self'",
+            "self",
+            "https://exa_mple.com",
+            "none",
+            "https://example.com:80a",
+            "https://",
+        ] {
+            let refused = check_frame_ancestors(bad);
+            assert!(refused.is_err(), "{bad:?} was accepted: {refused:?}");
         }
     }
 }

@@ -35,7 +35,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use web::AppState;
 
-pub use chat::CHAT_CONTENT_SECURITY_POLICY;
+pub use chat::{
+    chat_content_security_policy, check_frame_ancestors, ChatOptions, CHAT_CONTENT_SECURITY_POLICY,
+    DEFAULT_CHAT_FRAME_ANCESTORS, DEFAULT_CHAT_SOCKETS_PER_ADDRESS,
+};
 pub use live::Live;
 pub use webform::EMBED_CONTENT_SECURITY_POLICY;
 
@@ -53,6 +56,12 @@ pub fn router(state: AppState) -> Router {
 /// The pages and their assets, with the server's live hub (which the server closes when it
 /// shuts down, so that open event streams do not hold it up).
 pub fn router_with(state: AppState, live: &Live) -> Router {
+    router_configured(state, live, &ChatOptions::default())
+}
+
+/// [`router_with`] with the chat configured (which sites may frame the widget, the cap on
+/// open sockets per client address).
+pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOptions) -> Router {
     let anonymous = std::sync::Arc::new(webform::Anonymous::default());
     // The contact form may be framed by any site, so it has headers of its own.
     let embeddable = Router::new()
@@ -127,6 +136,14 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
             get(admin::policy).post(admin::save_policy),
         )
         .route(
+            "/app/admin/calendars/{id}/delete",
+            get(admin::calendar_delete_page).post(admin::delete_calendar),
+        )
+        .route(
+            "/app/admin/policies/{id}/delete",
+            get(admin::policy_delete_page).post(admin::delete_policy),
+        )
+        .route(
             "/app/conversations/{number}",
             get(workspace::conversation).post(workspace::update),
         )
@@ -156,7 +173,9 @@ pub fn router_with(state: AppState, live: &Live) -> Router {
         .layer(middleware::from_fn(page_headers))
         .merge(embeddable)
         .merge(chat)
-        .layer(Extension(std::sync::Arc::new(chat::ChatLimits::default())))
+        .layer(Extension(std::sync::Arc::new(chat::ChatLimits::new(
+            chat_options,
+        ))))
         .layer(Extension(live.clone()))
         .layer(Extension(anonymous))
         .with_state(state)

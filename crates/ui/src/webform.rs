@@ -66,12 +66,14 @@ pub(crate) async fn embed_headers(request: Request, next: Next) -> Response {
 }
 
 /// The headers of a page any site may frame, under its own content security `policy`.
-pub(crate) fn framable(mut response: Response, policy: &'static str) -> Response {
+pub(crate) fn framable(response: Response, policy: &'static str) -> Response {
+    framable_with(response, HeaderValue::from_static(policy))
+}
+
+/// [`framable`] with a policy made at run time (the chat's configured frame ancestors).
+pub(crate) fn framable_with(mut response: Response, policy: HeaderValue) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -601,3 +601,160 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         ui.db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn administrators_delete_calendars_and_policies_after_confirming_and_a_used_calendar_is_kept()
+{
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let (team, admin) = admin(&ui).await;
+        let csrf = admin.csrf.clone();
+        let app = ui.db.app();
+        let calendar = app
+            .add_sla_calendar(
+                &team.admin,
+                app::CalendarInput {
+                    name: "Office".into(),
+                    time_zone: "Europe/Brussels".into(),
+                    hours: "mon-fri 09:00-17:00".into(),
+                    holidays: vec![],
+                    exceptions: vec![],
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let policy = app
+            .add_sla_policy(
+                &team.admin,
+                app::PolicyInput {
+                    name: "Gold".into(),
+                    position: None,
+                    conditions: ::sla::Conditions::default(),
+                    calendar_id: Some(calendar.id),
+                    targets: vec![::sla::TargetRule {
+                        metric: domain::SlaMetric::FirstReply,
+                        priority: domain::Priority::Normal,
+                        minutes: 60,
+                        basis: domain::SlaBasis::Business,
+                    }],
+                    warn_at_percent: None,
+                    on_hold_pauses: true,
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let calendar_delete = format!("/app/admin/calendars/{}/delete", calendar.id);
+        let policy_delete = format!("/app/admin/policies/{}/delete", policy.id);
+
+        // The edit pages link to a confirmation page whose form carries the CSRF token.
+        let edit = ui
+            .get(&format!("/app/admin/calendars/{}", calendar.id), &admin)
+            .await;
+        assert!(edit.body.contains(&format!("href=\"{calendar_delete}\"")));
+        let edit = ui
+            .get(&format!("/app/admin/policies/{}", policy.id), &admin)
+            .await;
+        assert!(edit.body.contains(&format!("href=\"{policy_delete}\"")));
+        let confirm = ui.get(&calendar_delete, &admin).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        assert!(confirm.body.contains("Delete the calendar Office?"));
+        assert!(
+            confirm.body.contains("name=\"csrf\"") && confirm.body.contains("name=\"confirm\"")
+        );
+
+        // Refused: without the CSRF token; by anyone but an administrator; unconfirmed.
+        let forged = ui
+            .post(&calendar_delete, &admin, &[("confirm", "yes")])
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+        for (email, password) in [("manager@t.test", "pw-1234"), ("lead@t.test", "pw-1234")] {
+            let who = ui.sign_in(email, password).await;
+            for path in [&calendar_delete, &policy_delete] {
+                assert_eq!(ui.get(path, &who).await.status, StatusCode::FORBIDDEN);
+                let page = ui
+                    .post(path, &who, &[("csrf", &who.csrf), ("confirm", "yes")])
+                    .await;
+                assert_eq!(page.status, StatusCode::FORBIDDEN, "{email} {path}");
+            }
+        }
+        let unconfirmed = ui.post(&policy_delete, &admin, &[("csrf", &csrf)]).await;
+        assert_eq!(unconfirmed.status, StatusCode::OK);
+        assert!(unconfirmed.body.contains("Delete the SLA policy Gold?"));
+        assert_eq!(app.sla_policies(&team.admin).await.unwrap().len(), 1);
+
+        // A calendar a policy still uses stays, and the page says which policy.
+        let used = ui
+            .post(
+                &calendar_delete,
+                &admin,
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(
+            used.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            used.body
+        );
+        let reason = field_error(&used.body, "delete").expect("the reason is shown");
+        assert!(reason.contains("Gold"), "{reason}");
+        assert_eq!(app.sla_calendars(&team.admin).await.unwrap().len(), 1);
+
+        // Policy first, then the calendar.
+        let deleted = ui
+            .post(
+                &policy_delete,
+                &admin,
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+        assert_eq!(deleted.location(), "/app/admin/sla?done=deleted");
+        assert!(app.sla_policies(&team.admin).await.unwrap().is_empty());
+        let deleted = ui
+            .post(
+                &calendar_delete,
+                &admin,
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+        assert!(app.sla_calendars(&team.admin).await.unwrap().is_empty());
+        let sla = ui.get("/app/admin/sla?done=deleted", &admin).await;
+        assert!(sla.body.contains("Deleted."));
+        assert_eq!(
+            ui.get(&calendar_delete, &admin).await.status,
+            StatusCode::NOT_FOUND
+        );
+
+        // Each deletion is an event naming the administrator.
+        let admin_id = app
+            .agents(&Principal::System)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.email == "admin@t.test")
+            .unwrap()
+            .id;
+        let deletions: Vec<(String, Option<i64>, String)> = admin_events(&ui)
+            .await
+            .into_iter()
+            .filter(|(_, _, p)| p["change"] == "deleted")
+            .map(|(k, actor, p)| (k, actor, p["name"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            deletions,
+            vec![
+                ("sla_policy_changed".into(), Some(admin_id), "Gold".into()),
+                (
+                    "sla_calendar_changed".into(),
+                    Some(admin_id),
+                    "Office".into()
+                ),
+            ]
+        );
+        ui.db.finish().await;
+    }
+}

@@ -207,6 +207,28 @@ fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
         let channels: std::collections::BTreeSet<_> =
             list.items.iter().map(|c| c.channel).collect();
         assert!(channels.len() >= 2, "{channels:?}");
+        // A real quarter has work that goes back and forth: the seeded demo shows ping-pong
+        // between groups and between agents, each row drilling to its conversations.
+        let manager = app
+            .login("manager@demo.test", "demo", 0)
+            .await
+            .unwrap()
+            .principal;
+        for dimension in [mining::OrgDimension::Group, mining::OrgDimension::Resource] {
+            let query = app::ProcessQuery {
+                ping_pong_by: dimension,
+                ..Default::default()
+            };
+            let map = app.process_map(&manager, &query, 0).await.unwrap();
+            let first = map
+                .ping_pong
+                .first()
+                .unwrap_or_else(|| panic!("no ping-pong by {dimension:?} in the demo"));
+            assert!(
+                first.occurrences > 0 && first.first != first.second,
+                "{dimension:?}"
+            );
+        }
     });
 }
 
@@ -423,4 +445,163 @@ fn every_message_that_got_250_survives_a_kill_exactly_once() {
             "at most one unacknowledged message per sender"
         );
     });
+}
+
+/// The chat's settings come from the file, then `RAPPORT_*`, then the flags; what the
+/// widget page's policy allows and how many sockets one address may hold follow them.
+#[test]
+fn the_chat_frame_ancestors_and_socket_cap_are_configured_by_file_environment_and_flag() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rapport.toml");
+    std::fs::write(
+        &file,
+        "chat_frame_ancestors = \"https://file.example\"\nchat_max_sockets_per_address = 5\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--chat-max-sockets-per-address",
+            "1",
+        ])
+        .env_remove("DATABASE_URL")
+        .env("RAPPORT_LOG", "warn")
+        .env(
+            "RAPPORT_CHAT_FRAME_ANCESTORS",
+            "'self'   https://shop.example.com",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rapport serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert!(address.starts_with("127.0.0.1:"), "{line}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let page = reqwest::get(format!("http://{address}/chat"))
+            .await
+            .unwrap();
+        let policy = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            policy.ends_with("; frame-ancestors 'self' https://shop.example.com"),
+            "the environment wins over the file: {policy}"
+        );
+        let login = reqwest::get(format!("http://{address}/login"))
+            .await
+            .unwrap();
+        assert!(login.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+
+        let url = format!("ws://{address}/chat/ws");
+        let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        first
+            .send(WsMessage::text(r#"{"type":"hello","name":"Ann"}"#))
+            .await
+            .unwrap();
+        let ready = first.next().await.unwrap().unwrap();
+        assert!(ready.to_text().unwrap().contains("ready"), "{ready:?}");
+        // The flag's cap of one: a second socket from the same address is told why and closed.
+        let (mut second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let refusal = second.next().await.unwrap().unwrap();
+        let refusal: serde_json::Value = serde_json::from_str(refusal.to_text().unwrap()).unwrap();
+        assert_eq!(refusal["code"], "too_many_chats", "{refusal}");
+        assert!(
+            refusal["message"].as_str().unwrap().contains("at most 1"),
+            "{refusal}"
+        );
+        match second.next().await {
+            Some(Ok(WsMessage::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1013),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        // Once the first one closes, its place is free again.
+        first.close(None).await.unwrap();
+        while let Some(Ok(_)) = first.next().await {}
+        let mut opened = false;
+        for _ in 0..100 {
+            let (mut again, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+            again
+                .send(WsMessage::text(r#"{"type":"hello","name":"Ann"}"#))
+                .await
+                .unwrap();
+            let answer = again.next().await.unwrap().unwrap();
+            if answer.to_text().unwrap().contains("ready") {
+                opened = true;
+                break;
+            }
+            // The server may not have seen the first socket's end yet.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(opened, "a closed socket frees its place");
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn bad_chat_settings_are_reported_with_the_other_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rapport.toml");
+    std::fs::write(
+        &file,
+        "chat_frame_ancestors = \"*; script-src *\"\nchat_max_sockets_per_address = 0\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("2 problem(s)")
+            && stderr.contains("chat_frame_ancestors")
+            && stderr.contains("chat_max_sockets_per_address must be at least 1"),
+        "{stderr}"
+    );
+    let flag = Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+            "--chat-frame-ancestors",
+            "self",
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&flag.stderr).contains("write 'self' with its single quotes"),
+        "{}",
+        String::from_utf8_lossy(&flag.stderr)
+    );
 }
