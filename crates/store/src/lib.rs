@@ -251,7 +251,7 @@ impl Store {
         let open_error = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
         // Page caches: 32 MiB for the writer, 16 MiB per reader (the OS caches the rest).
         // The writer commits without waiting for the disk; its group commit syncs the WAL.
-        let writer = sqlite::Conn::open(
+        let mut writer = sqlite::Conn::open(
             &path,
             sqlite::Settings {
                 synchronous: "NORMAL",
@@ -260,6 +260,12 @@ impl Store {
             },
         )
         .map_err(open_error)?;
+        writer
+            .batch(&format!(
+                "PRAGMA wal_autocheckpoint = {}",
+                sqlite::WRITER_AUTOCHECKPOINT_PAGES
+            ))
+            .map_err(open_error)?;
         let writer = group_commit::shared(writer, data_dir.join("rapport.db-wal"));
         let readers = std::sync::Arc::new(sqlite::Readers::new(
             &path,
@@ -269,6 +275,8 @@ impl Store {
                 query_only: true,
             },
         ));
+        sqlite::spawn_checkpointer(&path, std::sync::Arc::downgrade(&readers))
+            .map_err(|e| StoreError::Open(format!("cannot start the WAL checkpointer: {e}")))?;
         let store = Store {
             pools: Pools::Sqlite {
                 writer,

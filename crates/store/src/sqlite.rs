@@ -118,6 +118,47 @@ impl Readers {
     }
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The writer checkpoints itself only past this many WAL pages (about 80 MiB): a backstop
+/// should the checkpointer stop.
+pub const WRITER_AUTOCHECKPOINT_PAGES: u32 = 20_000;
+
+/// Copies committed WAL frames back into the database file on a thread of its own, so that
+/// the writer never does it while holding the write lock (SQLite's automatic checkpoint runs
+/// in the COMMIT that crosses 1,000 pages, and waits for the disk twice). A PASSIVE checkpoint
+/// neither waits for nor blocks readers and the writer. The thread ends once `alive` is gone
+/// (the store was dropped).
+pub fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<Readers>) -> std::io::Result<()> {
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            let settings = Settings {
+                synchronous: "NORMAL",
+                cache_kib: 1024,
+                query_only: false,
+            };
+            let conn = match Conn::open(&path, settings) {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::error!(%err, "cannot open the checkpoint connection; the writer checkpoints itself");
+                    return;
+                }
+            };
+            while alive.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(err) =
+                    conn.inner
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%err, "WAL checkpoint failed; it is retried");
+                }
+            }
+        })
+        .map(|_| ())
+}
+
 /// Where a statement runs: a connection held (`&mut Conn`) or one from the readers.
 pub trait Executor {
     fn with<R>(self, work: impl FnOnce(&mut Conn) -> Result<R, Error>) -> Result<R, Error>;
@@ -238,8 +279,8 @@ pub fn query_scalar<O: rusqlite::types::FromSql>(sql: &str) -> QueryScalar<'_, O
 
 impl<'q> Query<'q> {
     pub fn bind<T: ToSql>(mut self, value: T) -> Self {
-        match value.to_sql() {
-            Ok(output) => self.args.push(owned(output)),
+        match value.to_sql().and_then(owned) {
+            Ok(value) => self.args.push(value),
             Err(err) => {
                 self.args.push(Value::Null);
                 self.bad.get_or_insert(err);
@@ -299,12 +340,14 @@ fn numbered(name: &str) -> Option<usize> {
     digits.parse().ok().filter(|n| *n >= 1)
 }
 
-fn owned(output: ToSqlOutput<'_>) -> Value {
+fn owned(output: ToSqlOutput<'_>) -> Result<Value, Error> {
     match output {
-        ToSqlOutput::Borrowed(value) => value.into(),
-        ToSqlOutput::Owned(value) => value,
+        ToSqlOutput::Borrowed(value) => Ok(value.into()),
+        ToSqlOutput::Owned(value) => Ok(value),
         // Other forms (zero blobs, pointers) are not used by the store.
-        _ => Value::Null,
+        _ => Err(Error::ToSqlConversionFailure(
+            "a value the store does not bind (zero blob or pointer)".into(),
+        )),
     }
 }
 
@@ -383,6 +426,36 @@ mod tests {
         assert_eq!(numbered("?12"), Some(12));
         assert_eq!(numbered("$0"), None);
         assert_eq!(numbered(":name"), None);
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing(
+    ) -> Result<(), crate::StoreError> {
+        let dir = std::env::temp_dir().join(format!("rapport-checkpoint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::Store::open_sqlite(&dir).await?;
+        store.create_reference_table().await?;
+        let before = std::fs::metadata(dir.join("rapport.db")).map_or(0, |m| m.len());
+        // About 8 MiB: past SQLite's own 1,000-page checkpoint, short of the writer's backstop.
+        let payload = "x".repeat(4096);
+        for _ in 0..2000 {
+            store.reference_commit(&payload).await?;
+        }
+        let mut after = before;
+        for _ in 0..100 {
+            after = std::fs::metadata(dir.join("rapport.db")).map_or(0, |m| m.len());
+            if after > before + 8_000_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            after > before + 8_000_000,
+            "the database file grew from {before} to {after} bytes only"
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 
     #[tokio::test]
