@@ -37,11 +37,16 @@ pub struct KpiRecord {
 
 /// Which period and slice a figure is for. `from`/`to` are milliseconds; the period is rounded
 /// out to whole days of the team's business calendar (local days in its time zone; UTC days
-/// when there is no calendar), the days the roll-ups are bucketed in.
+/// when there is no calendar), the days the roll-ups are bucketed in. A bound a person typed
+/// as a date goes in `from_date`/`to_date` instead: that local day of the same calendar.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KpiQuery {
     pub from: Option<i64>,
     pub to: Option<i64>,
+    /// The first day, as a date: that local day (not UTC midnight). Instead of `from`.
+    pub from_date: Option<jiff::civil::Date>,
+    /// The day after the last, as a date: that local day. Instead of `to`.
+    pub to_date: Option<jiff::civil::Date>,
     pub group: Option<i64>,
     pub agent: Option<i64>,
     pub channel: Option<String>,
@@ -179,6 +184,51 @@ fn facts_rows(facts: &FactsMap) -> Result<Vec<KpiFactsRow>> {
     Ok(rows)
 }
 
+fn both_given(bound: &str) -> AppError {
+    AppError::Invalid(format!(
+        "{bound} is given both as an instant and as a date; give one"
+    ))
+}
+
+/// The number of a local day typed as a date: days since 1970-01-01, the numbering of
+/// [`kpi::local_day_of`] in every time zone.
+fn local_day_of_date(date: jiff::civil::Date) -> Result<i64> {
+    date.since(jiff::civil::date(1970, 1, 1))
+        .map(|span| i64::from(span.get_days()))
+        .map_err(|e| AppError::Invalid(format!("the date {date}: {e}")))
+}
+
+/// The time zone the roll-ups count days in: that of the first calendar by name (see
+/// `App::kpi_calendar`), none (UTC) without a calendar.
+pub(crate) async fn kpi_time_zone(tx: &mut Tx) -> Result<Option<String>> {
+    Ok(tx
+        .sla_calendars()
+        .await?
+        .into_iter()
+        .next()
+        .map(|row| row.time_zone))
+}
+
+/// After a change of the calendars in `tx`: when the roll-ups' days moved to another time zone
+/// (`before` is [`kpi_time_zone`] before the change), forgets the buckets and the facts and
+/// rewinds the roll-up consumer in the same transaction, as migration 0014 did, so that its
+/// next run folds the whole log again into the new local days. Returns whether it rewound.
+pub(crate) async fn rewind_kpi_rollups_if_days_moved(
+    tx: &mut Tx,
+    before: Option<String>,
+    now: i64,
+) -> Result<bool> {
+    if kpi_time_zone(tx).await? == before {
+        return Ok(false);
+    }
+    // Locked first, as the consumer and the rebuild do, so a batch folding meanwhile finishes
+    // before the rewind and the consumer sees the rewound cursor (and the new calendar) next.
+    tx.lock_cursor(KPI_CONSUMER, now).await?;
+    tx.clear_kpi_rollups().await?;
+    tx.set_cursor(KPI_CONSUMER, Cursor::default(), now).await?;
+    Ok(true)
+}
+
 impl App {
     /// The calendar that business-time KPIs count in: the first calendar by name, if any.
     async fn kpi_calendar(&self, tx: &mut Tx) -> Result<Option<Calendar>> {
@@ -223,8 +273,11 @@ impl App {
     pub async fn run_kpi_rollups(&self, batch: u32, now: i64) -> Result<usize> {
         let mut total = 0;
         // Loaded with the first batch that has events, then kept for the rest of the run: a
-        // calendar changed meanwhile applies from the next run.
+        // calendar changed meanwhile applies from the next run, unless the change moved the
+        // days and rewound the cursor (`rewind_kpi_rollups_if_days_moved`): then it is loaded
+        // again, so the refold counts in the new days.
         let mut calendar: Option<Option<Calendar>> = None;
+        let mut expected: Option<Cursor> = None;
         loop {
             let mut tx = self.store.begin().await?;
             let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
@@ -234,9 +287,10 @@ impl App {
                 return Ok(total);
             };
             let next = Cursor::after(last);
-            if calendar.is_none() {
+            if calendar.is_none() || expected.is_some_and(|e| e != cursor) {
                 calendar = Some(self.kpi_calendar(&mut tx).await?);
             }
+            expected = Some(next);
             let read = events.len();
             self.fold_batch(&mut tx, &events, calendar.as_ref().and_then(Option::as_ref))
                 .await?;
@@ -514,13 +568,17 @@ impl App {
     /// defaults to the end of today, `from` to 28 days before `to`.
     fn period_of(query: &KpiQuery, now: i64, calendar: Option<&Calendar>) -> Result<(i64, i64)> {
         let day = |at: i64| i64::from(kpi::local_day_of(calendar, at));
-        let to_day = match query.to {
-            Some(to) => day(to - 1) + 1,
-            None => day(now) + 1,
+        let to_day = match (query.to, query.to_date) {
+            (Some(_), Some(_)) => return Err(both_given("to")),
+            (_, Some(date)) => local_day_of_date(date)?,
+            (Some(to), None) => day(to - 1) + 1,
+            (None, None) => day(now) + 1,
         };
-        let from_day = match query.from {
-            Some(from) => day(from),
-            None => to_day - 28,
+        let from_day = match (query.from, query.from_date) {
+            (Some(_), Some(_)) => return Err(both_given("from")),
+            (_, Some(date)) => local_day_of_date(date)?,
+            (Some(from), None) => day(from),
+            (None, None) => to_day - 28,
         };
         if from_day >= to_day {
             return Err(AppError::Invalid("from must be before to".into()));

@@ -636,8 +636,10 @@ impl App {
         must_administer(by)?;
         check_calendar(&input)?;
         let mut tx = self.store.begin().await?;
+        let kpi_zone = crate::kpi::kpi_time_zone(&mut tx).await?;
         let mut row = calendar_row(0, &input, now);
         row.id = tx.insert_sla_calendar(&row).await?;
+        crate::kpi::rewind_kpi_rollups_if_days_moved(&mut tx, kpi_zone, now).await?;
         let changed = EventPayload::SlaCalendarChanged {
             calendar_id: row.id,
             name: row.name.clone(),
@@ -648,7 +650,8 @@ impl App {
     }
 
     /// Replaces a business calendar (administrators only). Clocks follow after a recompute
-    /// (the live path rebuilds each conversation's clock at its next event).
+    /// (the live path rebuilds each conversation's clock at its next event); when the KPI
+    /// roll-ups' days move to another time zone, their consumer is rewound to refold the log.
     pub async fn update_sla_calendar(
         &self,
         by: &Principal,
@@ -663,10 +666,13 @@ impl App {
         let Some(old) = existing.into_iter().find(|c| c.id == id) else {
             return Err(AppError::NotFound(format!("calendar {id}")));
         };
+        let kpi_zone = crate::kpi::kpi_time_zone(&mut tx).await?;
         let mut row = calendar_row(id, &input, now);
         row.created_at = old.created_at;
         tx.update_sla_calendar(&row).await?;
         load_rules(&mut tx).await?;
+        // The KPI roll-ups count days in the first calendar's time zone: a new zone refolds them.
+        crate::kpi::rewind_kpi_rollups_if_days_moved(&mut tx, kpi_zone, now).await?;
         let changed = EventPayload::SlaCalendarChanged {
             calendar_id: id,
             name: row.name.clone(),
@@ -680,6 +686,7 @@ impl App {
     pub async fn delete_sla_calendar(&self, by: &Principal, id: i64, now: i64) -> Result<()> {
         must_administer(by)?;
         let mut tx = self.store.begin().await?;
+        let kpi_zone = crate::kpi::kpi_time_zone(&mut tx).await?;
         let name = tx
             .sla_calendars()
             .await?
@@ -700,6 +707,7 @@ impl App {
         if !tx.delete_sla_calendar(id).await? {
             return Err(AppError::NotFound(format!("calendar {id}")));
         }
+        crate::kpi::rewind_kpi_rollups_if_days_moved(&mut tx, kpi_zone, now).await?;
         let changed = EventPayload::SlaCalendarChanged {
             calendar_id: id,
             name,

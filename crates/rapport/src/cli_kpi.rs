@@ -33,10 +33,11 @@ pub enum KpiCommand {
         db: crate::DbArgs,
         /// One KPI key (default: all).
         key: Option<String>,
-        /// First day, YYYY-MM-DD (UTC); default 28 days before --to.
+        /// First day, YYYY-MM-DD (a local day of the business calendar, as the roll-ups
+        /// count days); default 28 days before --to.
         #[arg(long)]
         from: Option<String>,
-        /// Day after the last, YYYY-MM-DD (UTC); default tomorrow.
+        /// Day after the last, YYYY-MM-DD (a local day, like --from); default tomorrow.
         #[arg(long)]
         to: Option<String>,
         #[arg(long)]
@@ -46,14 +47,10 @@ pub enum KpiCommand {
     },
 }
 
-fn day(text: &str) -> anyhow::Result<i64> {
-    let date: jiff::civil::Date = text
-        .parse()
-        .with_context(|| format!("{text:?} is not a YYYY-MM-DD date"))?;
-    Ok(date
-        .to_zoned(jiff::tz::TimeZone::UTC)?
-        .timestamp()
-        .as_millisecond())
+/// A typed day; the app reads it as that local day of the team's calendar.
+fn day(text: &str) -> anyhow::Result<jiff::civil::Date> {
+    text.parse()
+        .with_context(|| format!("{text:?} is not a YYYY-MM-DD date"))
 }
 
 pub async fn run(config: Option<std::path::PathBuf>, command: KpiCommand) -> anyhow::Result<()> {
@@ -106,8 +103,8 @@ pub async fn run(config: Option<std::path::PathBuf>, command: KpiCommand) -> any
             let now = crate::now_millis();
             app.run_kpi_rollups(20_000, now).await?;
             let query = app::KpiQuery {
-                from: from.as_deref().map(day).transpose()?,
-                to: to.as_deref().map(day).transpose()?,
+                from_date: from.as_deref().map(day).transpose()?,
+                to_date: to.as_deref().map(day).transpose()?,
                 group,
                 agent,
                 ..app::KpiQuery::default()

@@ -67,8 +67,10 @@ impl From<app::KpiRecord> for KpiOut {
     }
 }
 
-/// Which period and slice. Times are RFC 3339 instants or `YYYY-MM-DD` dates (UTC); the
-/// period is rounded out to whole UTC days; the default is the 28 days up to today.
+/// Which period and slice. Times are RFC 3339 instants or `YYYY-MM-DD` dates; a date is that
+/// local day of the team's business calendar (the days the roll-ups are kept in, UTC days
+/// without a calendar), and the period is rounded out to whole such days; the default is the 28
+/// days up to today.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -101,15 +103,33 @@ pub(crate) fn instant(text: &str, what: &str) -> ApiResult<i64> {
     ))
 }
 
+/// A period bound: an RFC 3339 instant, or a `YYYY-MM-DD` date that the app reads as a local
+/// day of the team's calendar (not UTC midnight).
+fn bound(text: Option<&str>, what: &str) -> ApiResult<(Option<i64>, Option<jiff::civil::Date>)> {
+    let Some(text) = text else {
+        return Ok((None, None));
+    };
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok((Some(t.as_millisecond()), None));
+    }
+    if let Ok(d) = text.parse::<jiff::civil::Date>() {
+        return Ok((None, Some(d)));
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidParameter,
+        format!("{what} must be an RFC 3339 instant or a YYYY-MM-DD date, got {text:?}"),
+    ))
+}
+
 impl KpiParams {
     fn query(&self) -> ApiResult<app::KpiQuery> {
+        let (from, from_date) = bound(self.from.as_deref(), "from")?;
+        let (to, to_date) = bound(self.to.as_deref(), "to")?;
         Ok(app::KpiQuery {
-            from: self
-                .from
-                .as_deref()
-                .map(|t| instant(t, "from"))
-                .transpose()?,
-            to: self.to.as_deref().map(|t| instant(t, "to")).transpose()?,
+            from,
+            to,
+            from_date,
+            to_date,
             group: self.group,
             agent: self.agent,
             channel: self.channel.clone(),

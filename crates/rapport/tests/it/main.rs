@@ -13,6 +13,7 @@ mod consumers;
 mod imap;
 mod initiatives;
 mod kpi;
+mod kpi_days;
 mod lead;
 mod mail;
 mod process_log;

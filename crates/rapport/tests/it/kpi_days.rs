@@ -1,0 +1,259 @@
+//! KPI days are the business calendar's local days everywhere: a period typed as dates (in the
+//! app, the API and `rapport kpi show`) covers those local days, the same as the buckets; and a
+//! new time zone for the roll-ups' calendar rewinds the roll-up consumer, which refolds the log
+//! into the new days.
+
+use app::{App, CalendarInput, KpiQuery};
+use domain::Principal;
+
+use crate::support::*;
+
+const HOUR: i64 = 3_600_000;
+/// 2026-01-02T00:00:00Z.
+const JAN_2: i64 = 1_767_312_000_000;
+/// Los Angeles is eight hours behind UTC in January: its 2 January runs from 08:00Z to
+/// 08:00Z on the 3rd.
+const LA: &str = "America/Los_Angeles";
+
+/// Three conversations: one late on 1 January in Los Angeles (06:00Z on the 2nd), two on
+/// 2 January there (10:00Z on the 2nd and 07:00Z on the 3rd). In UTC days: two on the 2nd and
+/// one on the 3rd.
+async fn three_conversations(app: &App, team: &Team) -> Vec<i64> {
+    let mut numbers = Vec::new();
+    for (i, at) in [JAN_2 + 6 * HOUR, JAN_2 + 10 * HOUR, JAN_2 + 31 * HOUR]
+        .into_iter()
+        .enumerate()
+    {
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    &format!("d{i}@x.test"),
+                    "Help",
+                    "Please",
+                    Some(team.support),
+                ),
+                at,
+            )
+            .await
+            .unwrap();
+        numbers.push(c.number);
+    }
+    numbers
+}
+
+fn office(time_zone: &str, hours: &str) -> CalendarInput {
+    CalendarInput {
+        name: "Office".into(),
+        time_zone: time_zone.into(),
+        hours: hours.into(),
+        holidays: vec![],
+        exceptions: vec![],
+    }
+}
+
+fn dates(from: &str, to: &str) -> KpiQuery {
+    KpiQuery {
+        from_date: Some(from.parse().unwrap()),
+        to_date: Some(to.parse().unwrap()),
+        ..KpiQuery::default()
+    }
+}
+
+const NOW: i64 = JAN_2 + 5 * 24 * HOUR;
+
+async fn volume(app: &App, team: &Team, query: &KpiQuery) -> Option<f64> {
+    app.kpi_report(&team.manager, "volume", query, NOW)
+        .await
+        .unwrap()
+        .figure
+        .value
+}
+
+async fn drilled(app: &App, team: &Team, query: &KpiQuery) -> Vec<i64> {
+    let mut numbers = app
+        .kpi_drill(&team.manager, "volume", query, 1000, NOW)
+        .await
+        .unwrap();
+    numbers.sort_unstable();
+    numbers
+}
+
+#[tokio::test]
+async fn a_period_typed_as_dates_is_the_local_days_of_the_calendar() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        app.add_sla_calendar(&team.admin, office(LA, "mon-fri 09:00-17:00"), T0)
+            .await
+            .unwrap();
+        let numbers = three_conversations(&app, &team).await;
+        rollup_everything(&app, 100).await;
+
+        // 2 January as a date is 2 January in Los Angeles: the second and third conversations
+        // (UTC midnight would have started the period on 1 January there and counted all three).
+        let jan_2 = dates("2026-01-02", "2026-01-03");
+        assert_eq!(volume(&app, &team, &jan_2).await, Some(2.0), "{}", db.name);
+        assert_eq!(drilled(&app, &team, &jan_2).await, numbers[1..].to_vec());
+        assert_eq!(
+            drilled(&app, &team, &dates("2026-01-01", "2026-01-02")).await,
+            numbers[..1].to_vec(),
+            "{}",
+            db.name
+        );
+        // The same figures as the buckets of that local day given as instants.
+        let local_day = KpiQuery {
+            from: Some(JAN_2 + 8 * HOUR),
+            to: Some(JAN_2 + 32 * HOUR),
+            ..KpiQuery::default()
+        };
+        let by_dates = app.kpi_reports(&team.manager, &jan_2, NOW).await.unwrap();
+        let by_instants = app
+            .kpi_reports(&team.manager, &local_day, NOW)
+            .await
+            .unwrap();
+        let figures = |r: &[app::KpiReport]| {
+            r.iter()
+                .map(|x| (x.figure.clone(), x.from, x.to, x.previous.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(figures(&by_dates), figures(&by_instants), "{}", db.name);
+        assert_eq!(by_dates[0].from, JAN_2 + 8 * HOUR);
+
+        // A bound given both ways is refused, not guessed.
+        let both = KpiQuery {
+            from: Some(JAN_2),
+            ..dates("2026-01-02", "2026-01-03")
+        };
+        assert!(matches!(
+            app.kpi_report(&team.manager, "volume", &both, NOW).await,
+            Err(app::AppError::Invalid(_))
+        ));
+
+        // The API reads a date the same way; an instant stays an instant.
+        let admin = app
+            .create_token(&Principal::System, "admin", &[domain::Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let state = web::AppState::new(app.clone(), std::sync::Arc::new(|| NOW), false);
+        let router = web::router(state);
+        for (uri, expected, from) in [
+            (
+                "/api/v1/kpis/volume?from=2026-01-02&to=2026-01-03",
+                2.0,
+                "2026-01-02T08:00:00Z",
+            ),
+            (
+                "/api/v1/kpis/volume?from=2026-01-01&to=2026-01-02",
+                1.0,
+                "2026-01-01T08:00:00Z",
+            ),
+            (
+                "/api/v1/kpis/volume?from=2026-01-02T08:00:00Z&to=2026-01-03T08:00:00Z",
+                2.0,
+                "2026-01-02T08:00:00Z",
+            ),
+        ] {
+            let answer = bearer(&router, "GET", uri, &admin, None).await;
+            assert_eq!(answer.status, axum::http::StatusCode::OK, "{uri}");
+            let body: serde_json::Value = serde_json::from_str(&answer.text()).unwrap();
+            assert_eq!(body["value"], expected, "{uri} on {}: {body}", db.name);
+            assert_eq!(body["from"], from, "{uri}");
+        }
+        let answer = bearer(
+            &router,
+            "GET",
+            "/api/v1/kpis/volume?from=yesterday",
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, axum::http::StatusCode::BAD_REQUEST);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn rapport_kpi_show_reads_dates_as_local_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open_sqlite(dir.path()).await.unwrap();
+    let app = App::new(store.clone(), app::Settings::default());
+    let team = team(&app).await;
+    app.add_sla_calendar(&team.admin, office(LA, "mon-fri 09:00-17:00"), T0)
+        .await
+        .unwrap();
+    three_conversations(&app, &team).await;
+    store.close().await;
+    let data = dir.path().to_str().unwrap();
+    for (from, to, expected) in [
+        ("2026-01-02", "2026-01-03", 2.0),
+        ("2026-01-01", "2026-01-02", 1.0),
+    ] {
+        let out = rapport_ok(&[
+            "kpi", "show", "volume", "--data", data, "--from", from, "--to", to,
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["value"], expected, "{from}..{to}: {report}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_time_zone_for_the_calendar_refolds_the_rollups_into_its_days() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let calendar = app
+            .add_sla_calendar(&team.admin, office("UTC", "mon-fri 09:00-17:00"), T0)
+            .await
+            .unwrap();
+        let numbers = three_conversations(&app, &team).await;
+        rollup_everything(&app, 100).await;
+        let jan_2 = dates("2026-01-02", "2026-01-03");
+        // In UTC days, 2 January holds the first two.
+        assert_eq!(drilled(&app, &team, &jan_2).await, numbers[..2].to_vec());
+
+        // New hours in the same zone: the days stay, the roll-ups too (no refold needed).
+        app.update_sla_calendar(
+            &team.admin,
+            calendar.id,
+            office("UTC", "mon-sat 08:00-18:00"),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(volume(&app, &team, &jan_2).await, Some(2.0), "{}", db.name);
+
+        // A new zone: in the same transaction the roll-ups are forgotten and the consumer is
+        // rewound, so nothing is counted in the old days meanwhile…
+        app.update_sla_calendar(
+            &team.admin,
+            calendar.id,
+            office(LA, "mon-sat 08:00-18:00"),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(volume(&app, &team, &jan_2).await, Some(0.0), "{}", db.name);
+        assert_eq!(drilled(&app, &team, &jan_2).await, Vec::<i64>::new());
+        // … and its next run refolds the whole log into Los Angeles days.
+        rollup_everything(&app, 2).await;
+        assert_eq!(drilled(&app, &team, &jan_2).await, numbers[1..].to_vec());
+        assert_eq!(volume(&app, &team, &jan_2).await, Some(2.0), "{}", db.name);
+        assert_eq!(
+            volume(&app, &team, &dates("2026-01-01", "2026-01-02")).await,
+            Some(1.0),
+            "{}",
+            db.name
+        );
+        // What a rebuild in the new days gives.
+        let live = app.kpi_reports(&team.manager, &jan_2, NOW).await.unwrap();
+        app.rebuild_kpi_rollups(&Principal::System, 5, T0)
+            .await
+            .unwrap();
+        let rebuilt = app.kpi_reports(&team.manager, &jan_2, NOW).await.unwrap();
+        let figures = |r: &[app::KpiReport]| r.iter().map(|x| x.figure.clone()).collect::<Vec<_>>();
+        assert_eq!(figures(&rebuilt), figures(&live), "{}", db.name);
+        db.finish().await;
+    }
+}
