@@ -99,7 +99,14 @@ pub async fn serve(
 async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
     let worker = format!("{}-{}", std::process::id(), now_millis());
     let mut last_alert_check = 0;
+    let mut last_compaction = 0;
     loop {
+        if now_millis() - last_compaction >= 10_000 {
+            last_compaction = now_millis();
+            if let Err(e) = app.store.compact_queue_counters().await {
+                tracing::warn!(error = %e, "compacting the queue counters failed; will retry");
+            }
+        }
         if let Err(e) = app.run_search_indexer(500, now_millis()).await {
             tracing::warn!(error = %e, "search indexing failed; will retry");
         }

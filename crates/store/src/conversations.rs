@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 
 use crate::rows::CONVERSATION_COLUMNS;
 use crate::{
-    bind_all, run, Arg, AttachmentRow, ConversationRow, Dialect, MessageRow, Result, Store, Tx,
+    bind_all, run, Arg, AttachmentRow, ConversationRow, Dialect, MessageRow, Pools, Result, Store,
+    Tx,
 };
 
 /// A conversation about to be stored.
@@ -507,6 +508,26 @@ impl Tx {
 }
 
 impl Store {
+    /// Folds the queue counters back into one row per key (PostgreSQL appends a row per change;
+    /// see migration 0015). Safe beside concurrent changes: it deletes and sums only the rows
+    /// its statement sees, and rows committed meanwhile stay as they are. Answers the rows
+    /// folded. Nothing to do on SQLite.
+    pub async fn compact_queue_counters(&self) -> Result<u64> {
+        let Pools::Postgres(pool) = &self.pools else {
+            return Ok(0);
+        };
+        let folded = sqlx::query(
+            "WITH gone AS (DELETE FROM queue_counters RETURNING group_id, assignee_id, status, merged_into, n) \
+             INSERT INTO queue_counters (group_id, assignee_id, status, merged_into, n) \
+             SELECT group_id, assignee_id, status, merged_into, SUM(n) FROM gone \
+             GROUP BY group_id, assignee_id, status, merged_into HAVING SUM(n) <> 0",
+        )
+        .execute(pool)
+        .await?
+        .rows_affected();
+        Ok(folded)
+    }
+
     pub async fn conversation(&self, number: i64) -> Result<Option<ConversationRow>> {
         let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.number = $1");
         run!(read self, |p| Ok(sqlx::query_as(&sql).bind(number).fetch_optional(p).await?))

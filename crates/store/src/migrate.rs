@@ -82,6 +82,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0014_kpi_local_days.sql"),
         include_str!("../migrations/postgres/0014_kpi_local_days.sql"),
     ),
+    (
+        15,
+        "queue_counter_deltas",
+        include_str!("../migrations/sqlite/0015_queue_counter_deltas.sql"),
+        include_str!("../migrations/postgres/0015_queue_counter_deltas.sql"),
+    ),
 ];
 
 impl Store {

@@ -920,3 +920,77 @@ async fn attachments_are_stored_once_by_content() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn queue_counts_survive_compaction_of_their_counters_and_concurrent_creates() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        // Creates running at once: on PostgreSQL each appends its own counter row.
+        let creates = (0..12).map(|i| {
+            let app = app.clone();
+            let group = if i % 3 == 0 {
+                team.billing
+            } else {
+                team.support
+            };
+            async move {
+                let input = inbound(&format!("c{i}@x.test"), "Hello", "text", Some(group));
+                app.create_conversation(&Principal::System, input, T0 + i * MIN)
+                    .await
+                    .map(|c| c.number)
+            }
+        });
+        let numbers: Vec<i64> = futures_util::future::try_join_all(creates).await.unwrap();
+        // Three in Support, where the agent works.
+        for number in [numbers[1], numbers[2], numbers[4]] {
+            app.update_conversation(
+                &team.admin,
+                number,
+                Patch {
+                    assignee_id: Some(Some(team.agent_id)),
+                    status: Some(Status::Pending),
+                    ..Default::default()
+                },
+                T0 + 20 * MIN,
+            )
+            .await
+            .unwrap();
+        }
+        let before = app.queue_counts(&team.admin).await.unwrap();
+        assert_eq!(
+            before.by_group.iter().map(|(_, n)| n).sum::<i64>(),
+            12,
+            "{}",
+            db.name
+        );
+        app.store.compact_queue_counters().await.unwrap();
+        assert_eq!(
+            app.queue_counts(&team.admin).await.unwrap(),
+            before,
+            "{}",
+            db.name
+        );
+        // Changes after the compaction count on top of the folded rows.
+        app.update_conversation(
+            &team.admin,
+            numbers[1],
+            Patch {
+                status: Some(Status::Open),
+                ..Default::default()
+            },
+            T0 + 30 * MIN,
+        )
+        .await
+        .unwrap();
+        app.store.compact_queue_counters().await.unwrap();
+        let after = app.queue_counts(&team.admin).await.unwrap();
+        assert_eq!(
+            (after.pending, after.open),
+            (before.pending - 1, before.open + 1),
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
