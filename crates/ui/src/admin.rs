@@ -1237,50 +1237,97 @@ fn delete_page(page: DeletePage) -> PageResult<Response> {
     html(status, page)
 }
 
-async fn calendar_name(state: &AppState, viewer: &Viewer, id: i64) -> PageResult<String> {
-    state
-        .app
-        .sla_calendars(&viewer.principal)
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .map(|c| c.name)
-        .ok_or(PageError::NotFound)
+/// What the SLA admin pages can delete, behind one confirmation page and one delete handler.
+#[derive(Clone, Copy)]
+enum Deletable {
+    Calendar,
+    Policy,
 }
 
-async fn policy_name(state: &AppState, viewer: &Viewer, id: i64) -> PageResult<String> {
-    state
-        .app
-        .sla_policies(&viewer.principal)
-        .await?
-        .into_iter()
-        .find(|p| p.id == id)
-        .map(|p| p.name)
-        .ok_or(PageError::NotFound)
-}
+impl Deletable {
+    async fn name(self, state: &AppState, viewer: &Viewer, id: i64) -> PageResult<String> {
+        let found = match self {
+            Deletable::Calendar => state
+                .app
+                .sla_calendars(&viewer.principal)
+                .await?
+                .into_iter()
+                .find(|c| c.id == id)
+                .map(|c| c.name),
+            Deletable::Policy => state
+                .app
+                .sla_policies(&viewer.principal)
+                .await?
+                .into_iter()
+                .find(|p| p.id == id)
+                .map(|p| p.name),
+        };
+        found.ok_or(PageError::NotFound)
+    }
 
-fn calendar_delete(viewer: &Viewer, id: i64, name: String, error: String) -> PageResult<Response> {
-    delete_page(DeletePage {
-        layout: layout(&format!("Delete the calendar {name}"), viewer),
-        what: "calendar",
-        name,
-        consequence: CALENDAR_GONE,
-        action: format!("/app/admin/calendars/{id}/delete"),
-        back: format!("/app/admin/calendars/{id}"),
-        error,
-    })
-}
+    fn page(self, viewer: &Viewer, id: i64, name: String, error: String) -> PageResult<Response> {
+        let (what, consequence, path) = match self {
+            Deletable::Calendar => ("calendar", CALENDAR_GONE, "calendars"),
+            Deletable::Policy => ("SLA policy", POLICY_GONE, "policies"),
+        };
+        delete_page(DeletePage {
+            layout: layout(&format!("Delete the {what} {name}"), viewer),
+            what,
+            name,
+            consequence,
+            action: format!("/app/admin/{path}/{id}/delete"),
+            back: format!("/app/admin/{path}/{id}"),
+            error,
+        })
+    }
 
-fn policy_delete(viewer: &Viewer, id: i64, name: String, error: String) -> PageResult<Response> {
-    delete_page(DeletePage {
-        layout: layout(&format!("Delete the SLA policy {name}"), viewer),
-        what: "SLA policy",
-        name,
-        consequence: POLICY_GONE,
-        action: format!("/app/admin/policies/{id}/delete"),
-        back: format!("/app/admin/policies/{id}"),
-        error,
-    })
+    /// The same use cases as the API's, which record the event with the administrator as actor.
+    async fn delete(self, state: &AppState, viewer: &Viewer, id: i64) -> Result<(), AppError> {
+        match self {
+            Deletable::Calendar => {
+                state
+                    .app
+                    .delete_sla_calendar(&viewer.principal, id, state.now())
+                    .await
+            }
+            Deletable::Policy => {
+                state
+                    .app
+                    .delete_sla_policy(&viewer.principal, id, state.now())
+                    .await
+            }
+        }
+    }
+
+    /// The confirmation page.
+    async fn confirm(self, state: &AppState, viewer: &Viewer, id: &str) -> PageResult<Response> {
+        let id = parse_id(id)?;
+        let name = self.name(state, viewer, id).await?;
+        self.page(viewer, id, name, String::new())
+    }
+
+    /// Deletes when the form confirms it; a refusal (a calendar that a policy still uses) is
+    /// shown on the confirmation page with its reason.
+    async fn submit(
+        self,
+        state: &AppState,
+        viewer: &Viewer,
+        id: &str,
+        body: &Bytes,
+    ) -> PageResult<Response> {
+        let id = parse_id(id)?;
+        let form = Form::from_body(body);
+        viewer.check_csrf(&form)?;
+        let name = self.name(state, viewer, id).await?;
+        if form.get("confirm") != Some("yes") {
+            return self.page(viewer, id, name, String::new());
+        }
+        match self.delete(state, viewer, id).await {
+            Ok(()) => Ok(Redirect::to("/app/admin/sla?done=deleted").into_response()),
+            Err(AppError::Conflict(message)) => self.page(viewer, id, name, message),
+            Err(other) => Err(other.into()),
+        }
+    }
 }
 
 /// `GET /app/admin/calendars/{id}/delete`: asks the administrator to confirm.
@@ -1289,36 +1336,20 @@ pub(crate) async fn calendar_delete_page(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult<Response> {
-    let id = parse_id(&id)?;
-    let name = calendar_name(&state, &viewer, id).await?;
-    calendar_delete(&viewer, id, name, String::new())
+    Deletable::Calendar.confirm(&state, &viewer, &id).await
 }
 
-/// `POST /app/admin/calendars/{id}/delete`: deletes the calendar when the form confirms it
-/// (`App::delete_sla_calendar`, the same use case as the API's); a calendar that a policy
-/// still uses is refused with the policies' names.
+/// `POST /app/admin/calendars/{id}/delete`: deletes the calendar when the form confirms it;
+/// a calendar that a policy still uses is refused with the policies' names.
 pub(crate) async fn delete_calendar(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> PageResult<Response> {
-    let id = parse_id(&id)?;
-    let form = Form::from_body(&body);
-    viewer.check_csrf(&form)?;
-    let name = calendar_name(&state, &viewer, id).await?;
-    if form.get("confirm") != Some("yes") {
-        return calendar_delete(&viewer, id, name, String::new());
-    }
-    match state
-        .app
-        .delete_sla_calendar(&viewer.principal, id, state.now())
+    Deletable::Calendar
+        .submit(&state, &viewer, &id, &body)
         .await
-    {
-        Ok(()) => Ok(Redirect::to("/app/admin/sla?done=deleted").into_response()),
-        Err(AppError::Conflict(message)) => calendar_delete(&viewer, id, name, message),
-        Err(other) => Err(other.into()),
-    }
 }
 
 /// `GET /app/admin/policies/{id}/delete`: asks the administrator to confirm.
@@ -1327,29 +1358,15 @@ pub(crate) async fn policy_delete_page(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult<Response> {
-    let id = parse_id(&id)?;
-    let name = policy_name(&state, &viewer, id).await?;
-    policy_delete(&viewer, id, name, String::new())
+    Deletable::Policy.confirm(&state, &viewer, &id).await
 }
 
-/// `POST /app/admin/policies/{id}/delete`: deletes the policy when the form confirms it
-/// (`App::delete_sla_policy`, the same use case as the API's).
+/// `POST /app/admin/policies/{id}/delete`: deletes the policy when the form confirms it.
 pub(crate) async fn delete_policy(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> PageResult<Response> {
-    let id = parse_id(&id)?;
-    let form = Form::from_body(&body);
-    viewer.check_csrf(&form)?;
-    let name = policy_name(&state, &viewer, id).await?;
-    if form.get("confirm") != Some("yes") {
-        return policy_delete(&viewer, id, name, String::new());
-    }
-    state
-        .app
-        .delete_sla_policy(&viewer.principal, id, state.now())
-        .await?;
-    Ok(Redirect::to("/app/admin/sla?done=deleted").into_response())
+    Deletable::Policy.submit(&state, &viewer, &id, &body).await
 }
