@@ -85,9 +85,11 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         .pool_max_idle_per_host(options.clients * 2)
         .build()?;
     let cpu_before = cpu_seconds(server.0.id());
-    let creates = create_load(&client, &url, &token, options).await;
-    let server_cpu_per_1000 =
-        (cpu_seconds(server.0.id()) - cpu_before) / (creates.ok.max(1) as f64) * 1000.0;
+    let client_cpu_before = cpu_seconds(std::process::id());
+    let creates = create_load(&url, &token, options).await;
+    let per_1000 = |seconds: f64| seconds / (creates.ok.max(1) as f64) * 1000.0;
+    let server_cpu_per_1000 = per_1000(cpu_seconds(server.0.id()) - cpu_before);
+    let client_cpu_per_1000 = per_1000(cpu_seconds(std::process::id()) - client_cpu_before);
     let created_per_second = creates.ok as f64 / creates.seconds;
     eprintln!(
         "created {} conversations in {:.1} s with {} clients",
@@ -157,6 +159,7 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
             "p50_ms": round(percentile(&creates.latencies_ms, 0.50)),
             "p99_ms": round(percentile(&creates.latencies_ms, 0.99)),
             "server_cpu_seconds_per_1000": round(server_cpu_per_1000),
+            "load_generator_cpu_seconds_per_1000": round(client_cpu_per_1000),
         },
         "queue_first_page_with_count": summary(&queue_ms),
         "queue_first_page_by_queue": queue_by_path.iter().map(|(path, ms)| (path.clone(), summary(ms))).collect::<serde_json::Map<_, _>>(),
@@ -259,28 +262,25 @@ struct CreateLoad {
     latencies_ms: Vec<f64>,
 }
 
-async fn create_load(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    options: &BenchOptions,
-) -> CreateLoad {
+/// The create load: each client holds one keep-alive HTTP/1.1 connection (hyper's, without
+/// reqwest's pool), so the load generator, which shares the machine's cores with the server,
+/// costs as little as it can.
+async fn create_load(url: &str, token: &str, options: &BenchOptions) -> CreateLoad {
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let started = Instant::now();
     let texts = Arc::new(samples());
+    let authority = url.trim_start_matches("http://").to_string();
+    let authorization = format!("Bearer {token}");
     let mut tasks = Vec::new();
     for worker in 0..options.clients {
-        let (client, url, token, texts) = (
-            client.clone(),
-            url.to_string(),
-            token.to_string(),
-            texts.clone(),
-        );
+        let (authority, authorization, texts) =
+            (authority.clone(), authorization.clone(), texts.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             let mut rng = StdRng::seed_from_u64(worker as u64);
             let mut i = 0u64;
+            let mut connection = None;
             while Instant::now() < deadline {
                 i += 1;
                 let sample = &texts[rng.gen_range(0..texts.len())];
@@ -292,12 +292,13 @@ async fn create_load(
                     "tags": [sample.category],
                 });
                 let sent = Instant::now();
-                match client.post(format!("{url}/api/v1/conversations")).bearer_auth(&token).json(&body).send().await {
-                    Ok(response) if response.status().as_u16() == 201 => {
-                        let _ = response.bytes().await;
-                        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                match post_json(&mut connection, &authority, &authorization, &body).await {
+                    Ok(201) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        connection = None;
                     }
-                    _ => errors += 1,
                 }
             }
             (latencies, errors)
@@ -319,6 +320,39 @@ async fn create_load(
         seconds,
         latencies_ms,
     }
+}
+
+type Connection = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// POSTs `body` to `/api/v1/conversations` over `connection`, opening it when there is none,
+/// reads the whole answer and returns its status.
+async fn post_json(
+    connection: &mut Option<Connection>,
+    authority: &str,
+    authorization: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<u16> {
+    if connection.is_none() {
+        let stream = tokio::net::TcpStream::connect(authority).await?;
+        stream.set_nodelay(true)?;
+        let (sender, driver) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(driver);
+        *connection = Some(sender);
+    }
+    let sender = connection.as_mut().context("a connection")?;
+    sender.ready().await?;
+    let request = hyper::Request::post("/api/v1/conversations")
+        .header("host", authority)
+        .header("authorization", authorization)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            serde_json::to_vec(body)?,
+        )))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    http_body_util::BodyExt::collect(response.into_body()).await?;
+    Ok(status)
 }
 
 /// GETs the paths round-robin, one at a time, and returns the sorted latencies in ms, in

@@ -26,6 +26,10 @@ use domain::{Principal, Role, Scope};
 
 use crate::config::{Config, Overrides};
 
+/// mimalloc instead of glibc's malloc: see the note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rapport",

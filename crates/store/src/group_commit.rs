@@ -26,18 +26,23 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::sqlite::Conn;
 use crate::{Result, StoreError};
 
+/// The writer holds one use case at a time, so one savepoint name serves them all, and its
+/// statements are prepared once.
+const SAVEPOINT_USE_CASE: &str = "SAVEPOINT use_case";
+const RELEASE_USE_CASE: &str = "RELEASE use_case";
+const ROLLBACK_USE_CASE: &str = "ROLLBACK TO use_case";
+
 /// Largest number of use cases in one batch; a full batch commits at once.
 const MAX_BATCH: u32 = 64;
 
 pub(crate) struct Writer {
     pub(crate) conn: Conn,
     in_tx: bool,
-    /// A savepoint whose use case ended without committing: to roll back first.
-    dangling: Option<String>,
+    /// The savepoint of a use case that ended without committing: to roll back first.
+    dangling: bool,
     /// The id of the open batch.
     batch: u64,
     members: u32,
-    next_savepoint: u64,
     /// Batches whose COMMIT failed, with the reason (the most recent few).
     failures: VecDeque<(u64, String)>,
     pub(crate) syncer: Arc<Syncer>,
@@ -50,10 +55,9 @@ pub(crate) fn shared(conn: Conn, wal: PathBuf) -> SharedWriter {
     Arc::new(Mutex::new(Writer {
         conn,
         in_tx: false,
-        dangling: None,
+        dangling: false,
         batch: 1,
         members: 0,
-        next_savepoint: 1,
         failures: VecDeque::new(),
         syncer: Arc::new(Syncer {
             wal,
@@ -104,9 +108,9 @@ impl Syncer {
 impl Writer {
     /// Rolls back what a failed use case left behind.
     async fn settle(&mut self) -> Result<()> {
-        if let Some(savepoint) = self.dangling.take() {
-            self.conn
-                .batch(&format!("ROLLBACK TO {savepoint}; RELEASE {savepoint}"))?;
+        if std::mem::take(&mut self.dangling) {
+            self.conn.run_cached(ROLLBACK_USE_CASE)?;
+            self.conn.run_cached(RELEASE_USE_CASE)?;
         }
         Ok(())
     }
@@ -119,7 +123,7 @@ impl Writer {
         if !self.in_tx {
             return Ok(self.syncer.committed.load(Ordering::Acquire));
         }
-        let result = self.conn.batch("COMMIT");
+        let result = self.conn.run_cached("COMMIT");
         self.in_tx = false;
         self.members = 0;
         let batch = self.batch;
@@ -148,23 +152,21 @@ impl Writer {
 pub struct SqliteTx {
     guard: Option<OwnedMutexGuard<Writer>>,
     writer: SharedWriter,
-    savepoint: String,
 }
 
 impl SqliteTx {
     pub(crate) async fn begin(writer: &SharedWriter) -> Result<SqliteTx> {
         let mut guard = writer.clone().lock_owned().await;
         guard.settle().await?;
-        let savepoint = format!("uc{}", guard.next_savepoint);
-        guard.next_savepoint += 1;
-        let begin = if guard.in_tx { "" } else { "BEGIN IMMEDIATE; " };
-        guard.conn.batch(&format!("{begin}SAVEPOINT {savepoint}"))?;
+        if !guard.in_tx {
+            guard.conn.run_cached("BEGIN IMMEDIATE")?;
+        }
+        guard.conn.run_cached(SAVEPOINT_USE_CASE)?;
         guard.in_tx = true;
         guard.members += 1;
         Ok(SqliteTx {
             guard: Some(guard),
             writer: writer.clone(),
-            savepoint,
         })
     }
 
@@ -174,8 +176,8 @@ impl SqliteTx {
             .guard
             .take()
             .ok_or_else(|| StoreError::Corrupt("transaction already finished".into()))?;
-        if let Err(err) = guard.conn.batch(&format!("RELEASE {}", self.savepoint)) {
-            guard.dangling = Some(self.savepoint.clone());
+        if let Err(err) = guard.conn.run_cached(RELEASE_USE_CASE) {
+            guard.dangling = true;
             return Err(err.into());
         }
         let batch = guard.batch;
@@ -200,9 +202,8 @@ impl SqliteTx {
 
     pub(crate) async fn rollback(mut self) -> Result<()> {
         if let Some(mut guard) = self.guard.take() {
-            guard
-                .conn
-                .batch(&format!("ROLLBACK TO {0}; RELEASE {0}", self.savepoint))?;
+            guard.conn.run_cached(ROLLBACK_USE_CASE)?;
+            guard.conn.run_cached(RELEASE_USE_CASE)?;
             guard.members = guard.members.saturating_sub(1);
         }
         Ok(())
@@ -212,7 +213,7 @@ impl SqliteTx {
 impl Drop for SqliteTx {
     fn drop(&mut self) {
         if let Some(guard) = self.guard.as_mut() {
-            guard.dangling = Some(self.savepoint.clone());
+            guard.dangling = true;
         }
     }
 }

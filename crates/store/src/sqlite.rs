@@ -57,6 +57,12 @@ impl Conn {
         let inner = Connection::open_with_flags(path, flags)?;
         inner.busy_timeout(Duration::from_secs(10))?;
         inner.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Plans do not depend on the values bound: otherwise, with the statistics of ANALYZE
+        // (STAT4), binding a new value expires a cached statement and every run re-prepares.
+        inner.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         // Answers the mode it is in; the query form reads (and ignores) that row.
         inner.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         inner.execute_batch(&format!(
@@ -70,6 +76,12 @@ impl Conn {
     /// Runs statements that take no parameters and answer nothing (BEGIN, SAVEPOINT, scripts).
     pub fn batch(&mut self, sql: &str) -> Result<(), Error> {
         self.inner.execute_batch(sql)
+    }
+
+    /// Runs one statement without parameters through the statement cache (SAVEPOINT,
+    /// RELEASE, COMMIT: the writer's per-use-case statements, prepared once).
+    pub fn run_cached(&mut self, sql: &str) -> Result<(), Error> {
+        self.inner.prepare_cached(sql)?.execute([]).map(|_| ())
     }
 
     /// The underlying connection, for the few things the query shape does not cover.
@@ -393,6 +405,21 @@ fetchers!(QueryAs, FromRow, |row| O::from_row(row)?);
 fetchers!(QueryScalar, rusqlite::types::FromSql, |row| row
     .get::<_, O>(0)?);
 
+/// A column of `row` by name, looked for first where the struct's field order puts it (most
+/// queries select the fields in that order), so reading a row is not a search per column.
+pub fn column<T: rusqlite::types::FromSql>(
+    row: &rusqlite::Row<'_>,
+    position: usize,
+    name: &str,
+) -> Result<T, Error> {
+    let statement: &rusqlite::Statement<'_> = row.as_ref();
+    if statement.column_name(position).is_ok_and(|n| n == name) {
+        row.get(position)
+    } else {
+        row.get(name)
+    }
+}
+
 /// Declares a stored row: the struct, readable by sqlx on PostgreSQL and by column name here.
 macro_rules! stored_row {
     (
@@ -408,9 +435,16 @@ macro_rules! stored_row {
         }
 
         impl $crate::sqlite::FromRow for $name {
+            // The last field's position is counted and never read.
+            #[allow(unused_assignments)]
             fn from_row(row: &rusqlite::Row<'_>) -> Result<Self, $crate::sqlite::Error> {
+                let mut position = 0usize;
                 Ok($name {
-                    $($field: row.get(stringify!($field))?),*
+                    $($field: {
+                        let value = $crate::sqlite::column(row, position, stringify!($field))?;
+                        position += 1;
+                        value
+                    }),*
                 })
             }
         }
