@@ -597,15 +597,34 @@ impl Store {
             && filter.customer_id.is_none()
             && !filter.include_merged
             && !matches!(visibility, Visibility::Customer(_));
-        let count_sql = if countable {
-            format!(
+        // A queue of one tag is counted from that tag's rows, which carry the conversation's
+        // status, group, assignee and merge (migration 0016).
+        let by_tag_rows = filter.tag.is_some()
+            && filter.q.is_none()
+            && filter.customer_id.is_none()
+            && !matches!(visibility, Visibility::Customer(_));
+        let (count_sql, count_args) = if countable {
+            let sql = format!(
                 "SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM queue_counters c WHERE {}",
                 w.sql()
-            )
+            );
+            (sql, w.args.clone())
+        } else if let (true, Some(tag)) = (by_tag_rows, &filter.tag) {
+            let mut t = Where::default();
+            t.visibility(visibility);
+            let untagged = ConversationFilter {
+                tag: None,
+                ..filter.clone()
+            };
+            t.filter(&untagged, self.dialect());
+            let p = t.arg(Arg::Text(tag.clone()));
+            t.push(format!("c.tag = {p}"));
+            let sql = format!("SELECT COUNT(*) FROM conversation_tags c WHERE {}", t.sql());
+            (sql, t.args)
         } else {
-            format!("SELECT COUNT(*) FROM conversations c WHERE {}", w.sql())
+            let sql = format!("SELECT COUNT(*) FROM conversations c WHERE {}", w.sql());
+            (sql, w.args.clone())
         };
-        let count_args = w.args.clone();
 
         let dir = if sort.descending() { "DESC" } else { "ASC" };
         let op = if sort.descending() { "<" } else { ">" };
@@ -727,6 +746,14 @@ impl Store {
         } else {
             "queue_counters"
         };
+        // The tag rows carry what the scope asks of an agent (migration 0016); a customer's
+        // scope needs the conversation.
+        let tags = if matches!(visibility, Visibility::Customer(_)) {
+            "(SELECT t.tag, x.group_id, x.assignee_id, x.status, x.customer_id, x.merged_into \
+              FROM conversation_tags t JOIN conversations x ON x.number = t.conversation)"
+        } else {
+            "conversation_tags"
+        };
         let sum = "CAST(COALESCE(SUM(c.n), 0) AS BIGINT)";
         let by_status_sql = format!(
             "SELECT c.status, {sum} FROM {table} c WHERE {scope} AND {UNSOLVED} GROUP BY c.status"
@@ -737,8 +764,7 @@ impl Store {
         let by_group_sql =
             format!("SELECT c.group_id, {sum} FROM {table} c WHERE {scope} AND {UNSOLVED} GROUP BY c.group_id HAVING {sum} > 0 ORDER BY c.group_id");
         let by_tag_sql = format!(
-            "SELECT t.tag, COUNT(*) AS n FROM conversation_tags t JOIN conversations c ON c.number = t.conversation \
-             WHERE {scope} AND {UNSOLVED} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT 20"
+            "SELECT c.tag, COUNT(*) AS n FROM {tags} c WHERE {scope} AND {UNSOLVED} GROUP BY c.tag ORDER BY n DESC, c.tag LIMIT 20"
         );
         let args = &base.args;
         let by_status: Vec<(String, i64)> = run!(long_read self, |p| bind_all!(sqlx::query_as(&by_status_sql), args).fetch_all(p).await?);

@@ -88,6 +88,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0015_queue_counter_deltas.sql"),
         include_str!("../migrations/postgres/0015_queue_counter_deltas.sql"),
     ),
+    (
+        16,
+        "tag_queue_columns",
+        include_str!("../migrations/sqlite/0016_tag_queue_columns.sql"),
+        include_str!("../migrations/postgres/0016_tag_queue_columns.sql"),
+    ),
 ];
 
 impl Store {

@@ -767,6 +767,72 @@ async fn queues_filter_sort_page_and_count() {
             .unwrap();
         let got: Vec<i64> = list.items.iter().map(|c| c.number).collect();
         assert_eq!(got, [numbers[2], numbers[4], numbers[6]]);
+        assert_eq!(list.total, 3, "{}", db.name);
+
+        // A tag queue is counted from the tag's rows: they follow a solve, a merge, a tag
+        // added later and a move to another group.
+        let patch = |status: Option<Status>, add_tags: Vec<String>| Patch {
+            status,
+            add_tags,
+            ..Default::default()
+        };
+        app.update_conversation(
+            &team.agent,
+            numbers[2],
+            patch(Some(Status::Solved), vec![]),
+            T0 + 11 * MIN,
+        )
+        .await
+        .unwrap();
+        app.merge_conversations(&team.admin, numbers[4], numbers[6], T0 + 12 * MIN)
+            .await
+            .unwrap();
+        app.update_conversation(
+            &team.agent,
+            numbers[1],
+            patch(None, vec!["even".into()]),
+            T0 + 13 * MIN,
+        )
+        .await
+        .unwrap();
+        let even_new = |limit| ListQuery {
+            filter: app::ConversationFilter {
+                tag: Some("even".into()),
+                statuses: vec!["new".into()],
+                ..Default::default()
+            },
+            sort: app::ConversationSort::NumberAsc,
+            limit,
+            ..Default::default()
+        };
+        let list = app
+            .list_conversations(&team.agent, even_new(10))
+            .await
+            .unwrap();
+        let got: Vec<i64> = list.items.iter().map(|c| c.number).collect();
+        assert_eq!(got, [numbers[1], numbers[6]], "{}", db.name);
+        assert_eq!(list.total, 2, "{}", db.name);
+        let counts = app.queue_counts(&team.agent).await.unwrap();
+        assert_eq!(counts.by_tag, [("even".to_string(), 3)], "{}", db.name);
+        // Out of the agent's groups, out of the agent's tag queue.
+        app.update_conversation(
+            &team.admin,
+            numbers[6],
+            Patch {
+                group_id: Some(Some(team.billing)),
+                ..Default::default()
+            },
+            T0 + 14 * MIN,
+        )
+        .await
+        .unwrap();
+        let list = app
+            .list_conversations(&team.agent, even_new(1))
+            .await
+            .unwrap();
+        assert_eq!(list.total, 1, "{}", db.name);
+        let counts = app.queue_counts(&team.agent).await.unwrap();
+        assert_eq!(counts.by_tag, [("even".to_string(), 2)], "{}", db.name);
         assert!(app
             .list_conversations(
                 &team.agent,
