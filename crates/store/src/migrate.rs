@@ -88,6 +88,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0015_queue_counter_deltas.sql"),
         include_str!("../migrations/postgres/0015_queue_counter_deltas.sql"),
     ),
+    (
+        16,
+        "channel_routes",
+        include_str!("../migrations/sqlite/0016_channel_routes.sql"),
+        include_str!("../migrations/postgres/0016_channel_routes.sql"),
+    ),
 ];
 
 impl Store {

@@ -126,6 +126,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
             "/app/admin/mailboxes/{id}",
             get(admin::mailbox).post(admin::save_mailbox),
         )
+        .route(
+            "/app/admin/routing",
+            get(admin::routing).post(admin::save_routing),
+        )
         .route("/app/admin/sla", get(admin::sla))
         .route(
             "/app/admin/calendars/{id}",
@@ -156,6 +160,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
         .route("/portal/new", get(portal::new_page))
         .route("/portal/conversations", post(portal::create))
         .route("/portal/conversations/{number}", get(portal::conversation))
+        .route(
+            "/portal/conversations/{number}/events",
+            get(live::portal_events),
+        )
         .route(
             "/portal/conversations/{number}/messages",
             post(portal::post_message),
