@@ -186,6 +186,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
         ))))
         .layer(Extension(live.clone()))
         .layer(Extension(anonymous))
+        // Pages and assets travel gzipped to browsers that ask (a 200-message conversation is
+        // ~260 KB of HTML, ~10% of that gzipped); event streams are never compressed, so each
+        // event still arrives at once.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 

@@ -466,6 +466,32 @@ async fn the_portal_follows_only_the_customers_own_conversation_and_never_hears_
         };
         assert_eq!(stale.next().await.id, solved.id);
 
+        // Pages travel gzipped to a browser that asks; event streams never do (an event must
+        // arrive at once, not wait in a compressor's buffer).
+        let gzipped = server
+            .client
+            .get(format!("{}/portal/conversations/{support}", server.base))
+            .header("cookie", &ann.cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+        let streamed = server
+            .client
+            .get(format!(
+                "{}/portal/conversations/{support}/events?seen={}",
+                server.base, solved.id
+            ))
+            .header("cookie", &ann.cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 200);
+        assert!(streamed.headers().get("content-encoding").is_none());
+        drop(streamed);
+
         // Bob's conversation is not Ann's: 404, however she asks. The team has no portal
         // stream, and nobody signed out has one.
         let other = digest_of_other(&app, billing).await;
