@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { MAX_PAGE_BYTES, formatTable, measurePages } from "./perf.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
@@ -258,6 +259,33 @@ try {
     await lead.locator("[data-presence]").waitFor({ state: "hidden", timeout: 15000 });
   });
 
+  await step("the customer's open portal page shows an agent's reply and the new status without a reload, and never a note", async () => {
+    const customerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const customer = watch(await customerContext.newPage());
+    try {
+      await signIn(customer, base, "customer@demo.test", "demo");
+      await customer.goto(`${base}/portal/conversations/${number}`);
+      await customer.evaluate(() => { window.notReloaded = true; });
+      const note = `Not for the customer ${stamp}`;
+      const answer = `Live to the portal ${stamp}`;
+      await lead.goto(`${base}/app/conversations/${number}`);
+      await lead.getByRole("radio", { name: "Internal note" }).check();
+      await lead.getByLabel("Your reply or note").fill(note);
+      await Promise.all([lead.waitForURL(/#m\d+$/), lead.getByRole("button", { name: "Send" }).click()]);
+      await lead.getByRole("radio", { name: "Reply to the customer" }).check();
+      await lead.getByLabel("Your reply or note").fill(answer);
+      await lead.getByLabel("Then set status").selectOption("pending");
+      await Promise.all([lead.waitForURL(/#m\d+$/), lead.getByRole("button", { name: "Send" }).click()]);
+      await customer.locator(".timeline").getByText(answer).waitFor({ timeout: 15000 });
+      await customer.locator(".meta .badge").getByText("Awaiting your reply").waitFor({ timeout: 15000 });
+      check(await customer.evaluate(() => window.notReloaded === true), "the portal page was reloaded");
+      check(!(await customer.locator("main").textContent()).includes(note), "the customer sees an internal note");
+      await customer.screenshot({ path: path.join(shots, "portal-live.png"), fullPage: true });
+    } finally {
+      await customerContext.close();
+    }
+  });
+
   await step("the web form, embedded in another site's page, opens a conversation an agent sees live", async () => {
     const formSubject = `Form question ${stamp}`;
     await lead.goto(`${base}/app?status=new&sort=-created_at`);
@@ -333,16 +361,18 @@ try {
     const answer = `Yes, chat ${stamp} reached Lena.`;
     const visitorContext = await browser.newContext({ viewport: { width: 900, height: 900 } });
     const visitor = watch(await visitorContext.newPage());
-    // Another site (another origin) that embeds the chat widget.
+    // Another site (another origin) that embeds the chat with the one-line loader: a
+    // floating button that opens the widget.
     const site = http.createServer((request, response) => {
       response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-      response.end(`<!doctype html><title>Acme Ltd</title><link rel="icon" href="data:,"><h1>Acme Ltd</h1><iframe src="${base}/chat" title="Chat with us" width="480" height="720"></iframe>`);
+      response.end(`<!doctype html><title>Acme Ltd</title><link rel="icon" href="data:,"><h1>Acme Ltd</h1><script src="${base}/assets/chat-embed.js" defer></script>`);
     });
     const sitePort = await freePort();
     await new Promise((resolve) => site.listen(sitePort, "127.0.0.1", resolve));
     try {
       await visitor.goto(`http://127.0.0.1:${sitePort}/`);
-      const chat = visitor.frameLocator("iframe");
+      await visitor.getByRole("button", { name: "Chat with us" }).click();
+      const chat = visitor.frameLocator("#rapport-chat-frame");
       await chat.getByLabel("Your name").fill("Chris Chatter");
       await chat.getByLabel(/Your e-mail address/).fill(`chat-${stamp}@demo.test`);
       await chat.getByLabel("Your message").fill(question);
@@ -364,7 +394,8 @@ try {
       await visitor.screenshot({ path: path.join(shots, "chat-widget.png") });
       // A reload resumes the same chat.
       await visitor.reload();
-      const resumed = visitor.frameLocator("iframe");
+      await visitor.getByRole("button", { name: "Chat with us" }).click();
+      const resumed = visitor.frameLocator("#rapport-chat-frame");
       await resumed.locator("#chat-log li.from-agent").getByText(answer).waitFor({ timeout: 15000 });
       check(await resumed.getByText(question).isVisible(), "the resumed chat lost the customer's message");
       // Ending it offers the transcript by e-mail.
@@ -472,6 +503,60 @@ try {
     }
     check((await agent.locator("a[href='/app/process']").count()) === 0, "an agent's frame links the process map");
     await agentContext.close();
+  });
+
+  await step("page weight and first paint of the main pages (weight <= 200 KB before images; paint reported only)", async () => {
+    // One signed-in browser state per role, copied into a fresh context for each page.
+    const sessions = {};
+    for (const [role, email] of [["lead", "lead@demo.test"], ["manager", "manager@demo.test"], ["admin", "admin@demo.test"], ["customer", "customer@demo.test"]]) {
+      const context = await browser.newContext();
+      await signIn(await context.newPage(), base, email, "demo");
+      sessions[role] = await context.storageState();
+      await context.close();
+    }
+    // A 200-message conversation (the issue's long case), written through the API.
+    const adminContext = await browser.newContext({ storageState: sessions.admin });
+    const admin = await adminContext.newPage();
+    await admin.goto(`${base}/app`);
+    const csrf = await admin.locator('input[name="csrf"]').first().inputValue();
+    const api = (uri, data) => admin.request.post(`${base}/api/v1${uri}`, { headers: { "x-csrf-token": csrf }, data });
+    const paragraph = "Thank you for the details. I checked the order history, the carrier's tracking and the warehouse log; the parcel left us on time and is now with the local depot, which expects to deliver it tomorrow morning.";
+    const created = await api("/conversations", {
+      subject: `A long story ${stamp}`,
+      customer: { email: `long-story-${stamp}@demo.test`, name: "Long Story" },
+      message: { kind: "customer", text: `Where is my parcel? ${paragraph}` },
+      channel: "email",
+    });
+    check(created.status() === 201, `creating the long conversation answered ${created.status()}`);
+    const long = (await created.json()).number;
+    for (let i = 1; i < 200; i += 1) {
+      const posted = await api(`/conversations/${long}/messages`, { kind: i % 3 === 2 ? "note" : "reply", text: `${i}. ${paragraph}` });
+      check(posted.status() === 201, `message ${i} answered ${posted.status()}`);
+    }
+    await adminContext.close();
+    const rows = await measurePages(browser, base, sessions, [
+      { name: "sign-in", url: "/login", as: null },
+      { name: "workspace (queue)", url: "/app", as: "lead" },
+      { name: "workspace, all unsolved", url: "/app?status=unsolved", as: "lead" },
+      { name: "conversation", url: `/app/conversations/${number}`, as: "lead" },
+      { name: "conversation, 200 messages", url: `/app/conversations/${long}`, as: "admin" },
+      { name: "portal", url: "/portal", as: "customer" },
+      { name: "portal conversation", url: `/portal/conversations/${number}`, as: "customer" },
+      { name: "admin", url: "/app/admin", as: "admin" },
+      { name: "admin users", url: "/app/admin/users", as: "admin" },
+      { name: "admin SLA", url: "/app/admin/sla", as: "admin" },
+      { name: "reports (KPI dashboard)", url: "/app/dashboard", as: "manager" },
+      { name: "team", url: "/app/team", as: "lead" },
+      { name: "process map", url: "/app/process", as: "manager" },
+      { name: "chat widget", url: "/chat", as: null },
+      { name: "web form", url: "/form", as: null },
+    ]);
+    console.log(formatTable(rows));
+    fs.writeFileSync(path.join(shots, "perf.json"), JSON.stringify({ base, binary, rows }, null, 2));
+    for (const row of rows) {
+      check(row.status === 200, `${row.page} answered ${row.status}`);
+      check(row.totalBytes > 0 && row.totalBytes <= MAX_PAGE_BYTES, `${row.page} weighs ${row.totalBytes} bytes before images (at most ${MAX_PAGE_BYTES})`);
+    }
   });
 
   await step("no script errors or CSP violations were reported", async () => {

@@ -37,7 +37,7 @@ pub struct MailboxInput {
     pub acknowledgement: String,
 }
 
-fn must_administer(by: &Principal, what: &str) -> Result<()> {
+pub(crate) fn must_administer(by: &Principal, what: &str) -> Result<()> {
     if by.can_administer() {
         Ok(())
     } else {

@@ -195,9 +195,9 @@ impl App {
         })
     }
 
-    /// The first message of a chat: opens the conversation (channel `chat`) for the customer
-    /// with that e-mail address or chat handle (found, or created), with the chat bound to
-    /// it, in one transaction. The message is durable when this returns.
+    /// The first message of a chat: opens the conversation (channel `chat`, in the chat's
+    /// group) for the customer with that e-mail address or chat handle (found, or created),
+    /// with the chat bound to it, in one transaction. The message is durable when this returns.
     pub async fn start_chat(
         &self,
         visitor: &ChatVisitor,
@@ -213,6 +213,8 @@ impl App {
             )
         });
         let email = Some(visitor.email.clone()).filter(|e| !e.is_empty());
+        // Chats go to the chat's group (`channel_routing`), like e-mail to its mailbox's.
+        let group_id = self.channel_routing().await?.chat_group_id;
         let input = NewConversationInput {
             subject: chat_subject(&visitor.name, text),
             customer: CustomerInput {
@@ -228,7 +230,7 @@ impl App {
             },
             channel: Channel::Chat,
             priority: None,
-            group_id: None,
+            group_id,
             assignee_id: None,
             tags: Vec::new(),
             custom_fields: serde_json::Map::new(),

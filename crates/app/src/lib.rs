@@ -20,6 +20,7 @@ mod outbound;
 mod portal_links;
 mod process;
 mod process_log;
+mod routing;
 mod sla;
 mod surveys;
 mod team;
@@ -50,7 +51,7 @@ pub use customers::CustomerView;
 pub use imap::{ImapBatchOutcome, ImapFolder, ImapMessage};
 pub use initiatives::{InitiativeInput, InitiativeVerdict, InitiativeView};
 pub use kpi::{KpiAlert, KpiQuery, KpiRecord, KpiReport, ALERT_PERIOD_DAYS, KPI_CONSUMER};
-pub use live::{parse_position, position_text, LiveAudience, LiveBatch, LiveEvent};
+pub use live::{parse_position, position_text, LiveAudience, LiveBatch, LiveEvent, PortalDigest};
 pub use mail::{mailbox_of, AcceptedMail, Transport, MAIL_INGEST_JOB};
 pub use mining::OrgDimension;
 pub use outbound::{MailSender, SendOutcome, MAIL_ACKNOWLEDGE_JOB, MAIL_SEND_JOB};
@@ -59,6 +60,7 @@ pub use process::{
     EdgeRow, PingPongRow, ProcessCases, ProcessDrill, ProcessMap, ProcessQuery, ReworkRow,
     VariantRow, MEDIAN_MIN_COUNT, PROCESS_DRILL_LIMIT, PROCESS_LOG_MAX_AGE_MS,
 };
+pub use routing::{parse_web_topics, ChannelRouting, MAX_WEB_FORM_TOPICS};
 pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
 pub use surveys::{
     AnswerOutcome, AttributeInput, KudosChoice, OpenSurvey, ResearchAnswer, ResearchForm,
@@ -71,7 +73,7 @@ pub use team::{
 pub use views::{
     AgentRef, AttachmentView, ConversationView, CustomerRef, EventView, GroupRef, MessageView,
 };
-pub use webform::{WebFormInput, WebFormTokens, WEB_FORM_TOKEN_TTL_MILLIS};
+pub use webform::{WebFormInput, WebFormReceipt, WebFormTokens, WEB_FORM_TOKEN_TTL_MILLIS};
 
 /// Settings that shape the rules (not the wiring).
 #[derive(Debug, Clone)]

@@ -58,6 +58,36 @@ impl LiveAudience {
     }
 }
 
+/// What a customer's open conversation page shows that can change: its status and its
+/// public messages (never notes). The portal's live stream compares digests and tells the page
+/// to refresh only when it changed, so a note, or anything about another conversation, sends
+/// the customer nothing at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalDigest(String);
+
+impl PortalDigest {
+    /// The digest of a conversation with this status and these public messages (oldest
+    /// first; notes left out by the caller).
+    pub fn new(status: domain::Status, public_message_ids: &[i64]) -> PortalDigest {
+        PortalDigest(format!(
+            "{}.{}.{}",
+            status.as_str(),
+            public_message_ids.len(),
+            public_message_ids.last().copied().unwrap_or_default()
+        ))
+    }
+
+    /// As the page carries it (`status.public_messages.last_public_message`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the page rendered with `seen` (a digest it carried) shows this state.
+    pub fn matches(&self, seen: &str) -> bool {
+        self.0 == seen.trim()
+    }
+}
+
 /// A log position as text (`tx_pos.event_id`), as the live feed hands it out in event ids.
 pub fn position_text(position: Cursor) -> String {
     format!("{}.{}", position.tx_pos, position.event_id)
@@ -152,6 +182,26 @@ impl App {
             })
             .collect();
         Ok(LiveBatch { events, next, read })
+    }
+
+    /// The digest of a customer's own conversation as the portal shows it (`NotFound` for a
+    /// conversation that is not theirs; the portal's live stream is for customers only).
+    pub async fn portal_digest(&self, by: &Principal, number: i64) -> Result<PortalDigest> {
+        if !matches!(by, Principal::Customer { .. }) {
+            return Err(AppError::Forbidden(
+                "the portal's live updates are for customers".into(),
+            ));
+        }
+        let view = self.conversation(by, number).await?;
+        let public: Vec<i64> = self
+            .store
+            .messages(number)
+            .await?
+            .into_iter()
+            .filter(|m| m.kind != domain::MessageKind::Note.as_str())
+            .map(|m| m.id)
+            .collect();
+        Ok(PortalDigest::new(view.status, &public))
     }
 
     /// The reach of a conversation that `by` may see (`NotFound` otherwise): what presence

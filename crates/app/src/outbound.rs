@@ -63,6 +63,15 @@ const DEFAULT_ACKNOWLEDGEMENT: &str = "Thank you for writing to us. We have rece
 and will answer as soon as we can. Your reference is #{number}: \"{subject}\".\n\n\
 This is an automatic message; there is no need to answer it.";
 
+/// The support address that serves a group (the first configured for it).
+fn group_mailbox(
+    mailboxes: &[store::MailboxRow],
+    group_id: Option<i64>,
+) -> Option<&store::MailboxRow> {
+    let group = group_id?;
+    mailboxes.iter().find(|m| m.group_id == Some(group))
+}
+
 impl App {
     /// Composes and queues an e-mail to the conversation's customer, in `tx`. Returns `None`
     /// when there is nobody to write to (no e-mail address, no mailbox).
@@ -82,8 +91,11 @@ impl App {
             .first_inbound_recipients(row.number)
             .await?
             .and_then(|r| r.split(',').map(mailbox_of).next());
+        // The address the customer wrote to, else the address of the conversation's group
+        // (a web form or chat conversation), else the first.
         let Some(mailbox) = came_to
             .and_then(|a| mailboxes.iter().find(|m| m.address == a))
+            .or_else(|| group_mailbox(&mailboxes, row.group_id))
             .or_else(|| mailboxes.first())
         else {
             return Ok(None);
@@ -325,6 +337,7 @@ impl App {
             .and_then(|r| r.split(',').map(mailbox_of).next());
         let template = came_to
             .and_then(|a| mailboxes.iter().find(|m| m.address == a))
+            .or_else(|| group_mailbox(&mailboxes, row.group_id))
             .and_then(|m| m.acknowledgement.clone())
             .unwrap_or_else(|| DEFAULT_ACKNOWLEDGEMENT.to_string());
         let text = template

@@ -28,6 +28,16 @@ pub struct WebFormInput {
     pub email: String,
     pub subject: String,
     pub text: String,
+    /// The topic chosen from the form's list (empty when the form offers none).
+    pub topic: String,
+}
+
+/// What became of a message sent with the form.
+#[derive(Debug, Clone)]
+pub struct WebFormReceipt {
+    pub conversation: ConversationView,
+    /// An acknowledgement e-mail will go to the visitor (a mailbox is configured to send it).
+    pub acknowledged: bool,
 }
 
 /// Signs and checks the tokens of the web form.
@@ -95,9 +105,13 @@ impl App {
     }
 
     /// A message sent with the web form: a new conversation on the `web` channel for the
-    /// customer with that e-mail address (found, or created). Every problem with the input
-    /// is reported at once, in words the visitor understands.
-    pub async fn submit_web_form(&self, input: WebFormInput, now: i64) -> Result<ConversationView> {
+    /// customer with that e-mail address (found, or created), in the group of the chosen
+    /// topic or else the form's group (`channel_routing`). When a mailbox is configured, the
+    /// `mail.acknowledge` job is queued in the same transaction, so the visitor gets the
+    /// acknowledgement through the outbound queue (the mailbox of the conversation's group, or
+    /// else the first). Every problem with the input is reported at once, in words the visitor
+    /// understands.
+    pub async fn submit_web_form(&self, input: WebFormInput, now: i64) -> Result<WebFormReceipt> {
         let mut problems = Vec::new();
         let email = input.email.trim();
         if email.is_empty() {
@@ -121,9 +135,18 @@ impl App {
         } else if let Err(e) = check_message_text(&input.text) {
             problems.push(format!("The message: {e}."));
         }
+        let routing = self.channel_routing().await?;
+        let group_id = match routing.web_group(&input.topic) {
+            Ok(group) => group,
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
         if !problems.is_empty() {
             return Err(AppError::Invalid(problems.join(" ")));
         }
+        let subject = clean_subject(&input.subject)?;
         let new = NewConversationInput {
             subject: input.subject,
             customer: CustomerInput {
@@ -139,12 +162,57 @@ impl App {
             },
             channel: Channel::Web,
             priority: None,
-            group_id: None,
+            group_id,
             assignee_id: None,
             tags: Vec::new(),
             custom_fields: serde_json::Map::new(),
         };
-        self.create_conversation(&Principal::System, new, now).await
+        let acknowledged = !self.store.mailboxes().await?.is_empty();
+        // Two first contacts from one new address at once race to create the customer; the
+        // loser sees a uniqueness conflict and tries again (as `create_conversation` does).
+        let mut attempt = 0;
+        let row = loop {
+            attempt += 1;
+            let mut tx = self.store.begin().await?;
+            let created = self
+                .create_in_tx(
+                    &mut tx,
+                    &Principal::System,
+                    &new,
+                    &subject,
+                    &[],
+                    None,
+                    None,
+                    now,
+                )
+                .await;
+            let row = match created {
+                Err(AppError::Conflict(_)) if attempt < 3 => continue,
+                other => other?,
+            };
+            if acknowledged {
+                let key = format!("mail.acknowledge:web:{}", row.number);
+                tx.enqueue_job(
+                    crate::MAIL_ACKNOWLEDGE_JOB,
+                    &row.number.to_string(),
+                    now,
+                    Some(&key),
+                    5,
+                    now,
+                )
+                .await?;
+            }
+            match tx.commit().await {
+                Err(store::StoreError::Conflict(_)) if attempt < 3 => continue,
+                other => other?,
+            }
+            break row;
+        };
+        let conversation = self.conversation(&Principal::System, row.number).await?;
+        Ok(WebFormReceipt {
+            conversation,
+            acknowledged,
+        })
     }
 }
 

@@ -313,6 +313,14 @@ pub enum EventPayload {
         name: String,
         change: String,
     },
+    /// An administrator changed where the web form's and the chat's new conversations go
+    /// (no conversation): the routing now in force.
+    ChannelRoutingChanged {
+        web_group_id: Option<i64>,
+        /// The web form's topics and their groups, in the form's order.
+        web_topics: Vec<(String, i64)>,
+        chat_group_id: Option<i64>,
+    },
 }
 
 /// What an SLA target measures (the definitions are in the `sla` crate).
@@ -440,6 +448,7 @@ impl EventPayload {
             EventPayload::MailboxChanged { .. } => "mailbox_changed",
             EventPayload::SlaCalendarChanged { .. } => "sla_calendar_changed",
             EventPayload::SlaPolicyChanged { .. } => "sla_policy_changed",
+            EventPayload::ChannelRoutingChanged { .. } => "channel_routing_changed",
         }
     }
 
@@ -509,6 +518,11 @@ mod tests {
                 min_days_between: 30,
                 answer_days: 14,
                 public_url: "https://help.example.test/".into(),
+            },
+            EventPayload::ChannelRoutingChanged {
+                web_group_id: Some(1),
+                web_topics: vec![("Billing question".into(), 2)],
+                chat_group_id: None,
             },
         ];
         for payload in samples {

@@ -23,6 +23,7 @@ mod kpi;
 mod mail;
 mod migrate;
 mod portal;
+mod routing;
 mod rows;
 mod scan;
 mod sla;
@@ -49,6 +50,7 @@ pub use jobs::{retry_delay_millis, Job};
 pub use kpi::{DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRollupRow, KpiSettingsRow};
 pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
 pub use portal::PortalLinkRow;
+pub use routing::ChannelRouteRow;
 pub use rows::*;
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
 pub use surveys::{

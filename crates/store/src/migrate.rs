@@ -94,6 +94,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0016_tag_queue_columns.sql"),
         include_str!("../migrations/postgres/0016_tag_queue_columns.sql"),
     ),
+    (
+        17,
+        "channel_routes",
+        include_str!("../migrations/sqlite/0017_channel_routes.sql"),
+        include_str!("../migrations/postgres/0017_channel_routes.sql"),
+    ),
 ];
 
 impl Store {

@@ -1,6 +1,6 @@
 // Rapport's pages work without this script; it only adds comfort: keyboard shortcuts,
 // a help overlay, filters that apply on change, "tick all", local times, live updates and
-// presence in the workspace.
+// presence in the workspace, and live updates of a customer's open conversation in the portal.
 (function () {
   "use strict";
 
@@ -256,7 +256,9 @@
     if (seconds >= 10) setInterval(function () { if (!document.hidden) refresh(""); }, seconds * 1000);
   }
 
-  if (openNumber && liveUrl) {
+  // Presence is the team's: a customer's portal page follows its conversation but announces
+  // nobody.
+  if (openNumber && liveUrl && document.body.classList.contains("area-app")) {
     var presenceUrl = "/app/conversations/" + openNumber + "/presence";
     var doing = "viewing";
     var lastTyping = 0;

@@ -1370,3 +1370,128 @@ pub(crate) async fn delete_policy(
 ) -> PageResult<Response> {
     Deletable::Policy.submit(&state, &viewer, &id, &body).await
 }
+
+// ---------------------------------------------------------------- web form and chat routing
+
+#[derive(Template)]
+#[template(path = "admin_routing.html")]
+struct RoutingPage {
+    layout: Layout,
+    notice: String,
+    web_groups: Vec<Choice>,
+    chat_groups: Vec<Choice>,
+    f: Fields,
+}
+
+async fn routing_page(
+    state: &AppState,
+    viewer: &Viewer,
+    notice: String,
+    f: Fields,
+) -> PageResult<Response> {
+    let groups = state.app.admin_groups(&viewer.principal).await?;
+    let options = |field: &str| {
+        let chosen = f.value(field).to_string();
+        let mut choices = vec![choice("", "No group", chosen.is_empty())];
+        choices.extend(groups.iter().map(|g| {
+            let value = g.id.to_string();
+            let selected = value == chosen;
+            choice(value, g.name.clone(), selected)
+        }));
+        choices
+    };
+    let page = RoutingPage {
+        layout: layout("Web form and chat", viewer),
+        notice,
+        web_groups: options("web_group"),
+        chat_groups: options("chat_group"),
+        f,
+    };
+    let status = status_for(&page.f);
+    html(status, page)
+}
+
+/// `GET /app/admin/routing`: where web form and chat conversations go.
+pub(crate) async fn routing(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawQuery(query): RawQuery,
+) -> PageResult<Response> {
+    let groups = state.app.admin_groups(&viewer.principal).await?;
+    let routing = state.app.channel_routing().await?;
+    let group_name = |id: i64| {
+        groups
+            .iter()
+            .find(|g| g.id == id)
+            .map(|g| g.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let topics: Vec<String> = routing
+        .web_topics
+        .iter()
+        .map(|(topic, group)| format!("{topic} = {}", group_name(*group)))
+        .collect();
+    let id_text = |id: Option<i64>| id.map(|g| g.to_string()).unwrap_or_default();
+    let f = Fields::default()
+        .with("web_group", id_text(routing.web_group_id))
+        .with("web_topics", topics.join("\n"))
+        .with("chat_group", id_text(routing.chat_group_id));
+    routing_page(&state, &viewer, notice(query.as_deref()), f).await
+}
+
+/// `POST /app/admin/routing`.
+pub(crate) async fn save_routing(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> PageResult<Response> {
+    let form = Form::from_body(&body);
+    viewer.check_csrf(&form)?;
+    let by = &viewer.principal;
+    let f = Fields::typed(&form, &["web_group", "web_topics", "chat_group"]);
+    let group = |field: &str| -> PageResult<Option<i64>> {
+        match form.get(field).map(str::trim).filter(|g| !g.is_empty()) {
+            None => Ok(None),
+            Some(g) => g
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| PageError::Invalid(format!("{g:?} is not a group"))),
+        }
+    };
+    let (web_group_id, chat_group_id) = (group("web_group")?, group("chat_group")?);
+    let groups: Vec<(i64, String)> = state
+        .app
+        .admin_groups(by)
+        .await?
+        .into_iter()
+        .map(|g| (g.id, g.name))
+        .collect();
+    let saved = match app::parse_web_topics(form.raw("web_topics"), &groups) {
+        Ok(web_topics) => {
+            let routing = app::ChannelRouting {
+                web_group_id,
+                web_topics,
+                chat_group_id,
+            };
+            state
+                .app
+                .set_channel_routing(by, routing, state.now())
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(()) => Ok(Redirect::to("/app/admin/routing?done=saved").into_response()),
+        Err(e) => {
+            let f = refused(e, f, |m| {
+                if m.contains("topic") {
+                    "web_topics"
+                } else {
+                    "web_group"
+                }
+            })?;
+            routing_page(&state, &viewer, String::new(), f).await
+        }
+    }
+}

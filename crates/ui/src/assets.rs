@@ -8,6 +8,8 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 const APP_JS: &str = include_str!("../assets/app.js");
 const CHAT_CSS: &str = include_str!("../assets/chat.css");
 const CHAT_JS: &str = include_str!("../assets/chat.js");
+/// The loader another site includes to get a floating chat button (see the file's header).
+const CHAT_EMBED_JS: &str = include_str!("../assets/chat-embed.js");
 
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let (body, content_type) = match name.as_str() {
@@ -15,6 +17,7 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Response {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "chat.css" => (CHAT_CSS, "text/css; charset=utf-8"),
         "chat.js" => (CHAT_JS, "text/javascript; charset=utf-8"),
+        "chat-embed.js" => (CHAT_EMBED_JS, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
     (

@@ -126,6 +126,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
             "/app/admin/mailboxes/{id}",
             get(admin::mailbox).post(admin::save_mailbox),
         )
+        .route(
+            "/app/admin/routing",
+            get(admin::routing).post(admin::save_routing),
+        )
         .route("/app/admin/sla", get(admin::sla))
         .route(
             "/app/admin/calendars/{id}",
@@ -157,6 +161,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
         .route("/portal/conversations", post(portal::create))
         .route("/portal/conversations/{number}", get(portal::conversation))
         .route(
+            "/portal/conversations/{number}/events",
+            get(live::portal_events),
+        )
+        .route(
             "/portal/conversations/{number}/messages",
             post(portal::post_message),
         )
@@ -178,6 +186,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
         ))))
         .layer(Extension(live.clone()))
         .layer(Extension(anonymous))
+        // Pages and assets travel gzipped to browsers that ask (a 200-message conversation is
+        // ~260 KB of HTML, ~10% of that gzipped); event streams are never compressed, so each
+        // event still arrives at once.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 

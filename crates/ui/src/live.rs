@@ -442,6 +442,140 @@ pub(crate) async fn events(
         .into_response())
 }
 
+/// `GET /portal/conversations/{number}/events?seen=…`: the live stream of a customer's open
+/// conversation page. It carries no content and nothing from the log: only a `change` event
+/// when what the page shows (the status and the public messages, `app::PortalDigest`) differs
+/// from what it showed (`seen`, the digest the page was rendered with, or `Last-Event-ID`,
+/// the digest of the last change announced), and the page then fetches itself again. A note, or any change to another conversation, sends nothing. The
+/// conversation must be the customer's own (a 404 otherwise), and the session is checked again
+/// every 30 s.
+pub(crate) async fn portal_events(
+    State(state): State<AppState>,
+    Extension(live): Extension<Live>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult<Response> {
+    let number = number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(PageError::NotFound)?;
+    // A reconnecting browser names the last change it heard of (each event's id is the
+    // digest it announces); a new page, what it was rendered with.
+    let query = Form::from_query(query.as_deref());
+    let seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| query.get("seen"))
+        .unwrap_or_default()
+        .to_string();
+    // Checks that the conversation is the customer's, before anything is subscribed.
+    state.app.portal_digest(&viewer.principal, number).await?;
+    // Subscribe before reading the state the stream compares with, so no change falls between.
+    let (receiver, _) = live.subscribe(&state).await?;
+    let (out, mut events) = mpsc::channel::<Event>(8);
+    let stream = PortalStream {
+        state,
+        live,
+        session: viewer.session().to_string(),
+        principal: viewer.principal.clone(),
+        number,
+        seen,
+        out,
+    };
+    tokio::spawn(stream.run(receiver));
+    let body = futures_util::stream::poll_fn(move |cx| {
+        events
+            .poll_recv(cx)
+            .map(|event| event.map(Ok::<Event, Infallible>))
+    });
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// One customer's stream on one of their conversations.
+struct PortalStream {
+    state: AppState,
+    live: Live,
+    session: String,
+    principal: Principal,
+    number: i64,
+    /// The digest the page shows.
+    seen: String,
+    out: mpsc::Sender<Event>,
+}
+
+impl PortalStream {
+    /// Compares what the page shows with the conversation now and tells the page when they
+    /// differ. `false`: the stream should end (the browser left, or the conversation is no
+    /// longer the customer's).
+    async fn sync(&mut self) -> bool {
+        match self
+            .state
+            .app
+            .portal_digest(&self.principal, self.number)
+            .await
+        {
+            Ok(digest) if digest.matches(&self.seen) => true,
+            Ok(digest) => {
+                self.seen = digest.as_str().to_string();
+                let data = serde_json::json!({"conversation": self.number});
+                let event = Event::default()
+                    .event("change")
+                    .id(digest.as_str())
+                    .data(data.to_string());
+                self.out.send(event).await.is_ok()
+            }
+            Err(app::AppError::NotFound(_) | app::AppError::Forbidden(_)) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "a portal stream could not read its conversation");
+                true
+            }
+        }
+    }
+
+    async fn run(mut self, mut receiver: broadcast::Receiver<Message>) {
+        if !self.sync().await {
+            return;
+        }
+        let mut closed = self.live.closed();
+        if *closed.borrow() {
+            return;
+        }
+        let mut recheck = tokio::time::interval(SESSION_RECHECK);
+        recheck.tick().await;
+        loop {
+            let keep_going = tokio::select! {
+                _ = closed.changed() => false,
+                _ = self.out.closed() => false,
+                _ = recheck.tick() => {
+                    let still = self.state.app.session_principal(&self.session, self.state.now()).await;
+                    matches!(still, Ok((principal, _)) if principal == self.principal)
+                }
+                message = receiver.recv() => match message {
+                    Ok(Message::Events(events)) => {
+                        if events.iter().any(|e| e.conversation == self.number) {
+                            self.sync().await
+                        } else {
+                            true
+                        }
+                    }
+                    Ok(Message::Presence(_)) => true,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.sync().await,
+                    Err(broadcast::error::RecvError::Closed) => false,
+                },
+            };
+            if !keep_going {
+                return;
+            }
+        }
+    }
+}
+
 /// `POST /app/conversations/{number}/presence` (`state=viewing|typing|left`, with the
 /// session's CSRF token): announces the agent on the conversation and answers who else is
 /// there, as JSON.

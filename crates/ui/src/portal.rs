@@ -127,9 +127,14 @@ pub(crate) async fn conversation(
     let c = state.app.conversation(&viewer.principal, number).await?;
     let messages = state.app.messages(&viewer.principal, number).await?;
     let agent_name = c.assignee.as_ref().map(|a| a.name.clone());
-    let messages = messages
+    let messages: Vec<_> = messages
         .into_iter()
         .filter(|m| m.kind != MessageKind::Note)
+        .collect();
+    let public: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let digest = app::PortalDigest::new(c.status, &public);
+    let messages = messages
+        .into_iter()
         .map(|m| {
             let mine = matches!(m.author, Actor::Customer(_));
             let author = match (&m.author, &agent_name) {
@@ -152,8 +157,15 @@ pub(crate) async fn conversation(
             }
         })
         .collect();
+    let mut layout = Layout::signed_in(&c.subject, "portal", &viewer, "");
+    // The page follows its own conversation (see `live::portal_events`).
+    layout.live = format!(
+        "/portal/conversations/{}/events?seen={}",
+        c.number,
+        digest.as_str()
+    );
     let page = ConversationPage {
-        layout: Layout::signed_in(&c.subject, "portal", &viewer, ""),
+        layout,
         number: c.number,
         status_label: format::customer_status_label(c.status),
         closed: c.status == domain::Status::Closed,

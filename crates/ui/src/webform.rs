@@ -97,6 +97,11 @@ struct FormPage {
     error: String,
     sent: bool,
     number: i64,
+    /// The topics the form offers (empty: no choice), with the one chosen.
+    topic: String,
+    topics: Vec<String>,
+    /// An acknowledgement e-mail is on its way.
+    acknowledged: bool,
 }
 
 impl FormPage {
@@ -110,6 +115,9 @@ impl FormPage {
             error: String::new(),
             sent: false,
             number: 0,
+            topic: input.topic.clone(),
+            topics: Vec::new(),
+            acknowledged: false,
         }
     }
 }
@@ -125,6 +133,14 @@ async fn render_form(
             .tokens(state)
             .await?
             .issue(state.now(), rand::random());
+        page.topics = state
+            .app
+            .channel_routing()
+            .await?
+            .web_topics
+            .into_iter()
+            .map(|(topic, _)| topic)
+            .collect();
     }
     Ok((status, Html(page.render()?)).into_response())
 }
@@ -165,6 +181,7 @@ pub(crate) async fn submit(
         email: form.raw("email").to_string(),
         subject: form.raw("subject").to_string(),
         text: form.raw("text").to_string(),
+        topic: form.raw("topic").to_string(),
     };
     let now = state.now();
     if let Err(wait) = anonymous.form_limit.take(&client, now) {
@@ -192,10 +209,11 @@ pub(crate) async fn submit(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(view) => {
+        Ok(receipt) => {
             let mut page = FormPage::from_input(&input);
             page.sent = true;
-            page.number = view.number;
+            page.number = receipt.conversation.number;
+            page.acknowledged = receipt.acknowledged;
             render_form(&state, &anonymous, StatusCode::OK, page).await
         }
         Err(AppError::Invalid(message)) => {

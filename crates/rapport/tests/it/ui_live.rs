@@ -305,6 +305,233 @@ async fn a_live_stream_carries_only_what_its_agent_may_see_and_resumes_after_the
     }
 }
 
+impl Server {
+    /// The portal's stream of one conversation, as the page opens it.
+    async fn portal_stream(&self, who: &Session, number: i64, seen: &str) -> reqwest::Response {
+        self.client
+            .get(format!(
+                "{}/portal/conversations/{number}/events?seen={seen}",
+                self.base
+            ))
+            .header("cookie", &who.cookie)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_portal_follows_only_the_customers_own_conversation_and_never_hears_of_notes() {
+    for db in backends().await {
+        let (server, app, team) = Server::start_with_team(db).await;
+        let (support, billing) = support_and_billing(&app, &team).await;
+        let ann_id = app
+            .conversation(&Principal::System, support)
+            .await
+            .unwrap()
+            .customer
+            .id;
+        app.set_customer_password(&Principal::System, ann_id, "pw-cust")
+            .await
+            .unwrap();
+        let ann = server.session("ann@x.test", "pw-cust").await;
+        let ann_principal = Principal::Customer { id: ann_id };
+        let digest = |n: i64| {
+            let app = app.clone();
+            let who = ann_principal.clone();
+            async move { app.portal_digest(&who, n).await.unwrap() }
+        };
+
+        // The page names its stream with what it shows.
+        let seen = digest(support).await;
+        let page = server
+            .client
+            .get(format!("{}/portal/conversations/{support}", server.base))
+            .header("cookie", &ann.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(&format!("events?seen={}", seen.as_str())),
+            "the page does not follow its conversation: {html}"
+        );
+        let response = server.portal_stream(&ann, support, seen.as_str()).await;
+        assert_eq!(response.status(), 200);
+        let mut stream = Stream {
+            response,
+            buffer: String::new(),
+        };
+
+        // A note on Ann's conversation, and a reply and a status change on Bob's: nothing
+        // for Ann. Then the team's public reply to Ann: the first thing her page hears of,
+        // named with the state that shows that reply.
+        post_message(
+            &app,
+            &team.agent,
+            support,
+            MessageKind::Note,
+            "Secret: customer is grumpy",
+            T0 + MIN,
+        )
+        .await;
+        post_message(
+            &app,
+            &team.biller,
+            billing,
+            MessageKind::Reply,
+            "Bob, your refund is done",
+            T0 + MIN,
+        )
+        .await;
+        app.update_conversation(
+            &team.biller,
+            billing,
+            app::Patch {
+                status: Some(domain::Status::Solved),
+                ..Default::default()
+            },
+            T0 + MIN,
+        )
+        .await
+        .unwrap();
+        assert_eq!(digest(support).await, seen, "a note changed what Ann sees");
+        post_message(
+            &app,
+            &team.agent,
+            support,
+            MessageKind::Reply,
+            "It ships today",
+            T0 + 2 * MIN,
+        )
+        .await;
+        let replied = digest(support).await;
+        assert_ne!(replied, seen);
+        let first = stream.next().await;
+        assert_eq!(first.event, "change");
+        assert_eq!(first.data, serde_json::json!({"conversation": support}));
+        assert_eq!(
+            first.id,
+            replied.as_str(),
+            "the first event Ann's page got was not the reply"
+        );
+
+        // A status change reaches her page too; another note does not.
+        post_message(
+            &app,
+            &team.agent,
+            support,
+            MessageKind::Note,
+            "Another secret",
+            T0 + 3 * MIN,
+        )
+        .await;
+        app.update_conversation(
+            &team.agent,
+            support,
+            app::Patch {
+                status: Some(domain::Status::Solved),
+                ..Default::default()
+            },
+            T0 + 3 * MIN,
+        )
+        .await
+        .unwrap();
+        let solved = stream.next().await;
+        assert_eq!(solved.id, digest(support).await.as_str());
+        assert!(solved.id.starts_with("solved."), "{solved:?}");
+
+        // The page refreshes itself: it shows the reply and never a note.
+        let html = server
+            .client
+            .get(format!("{}/portal/conversations/{support}", server.base))
+            .header("cookie", &ann.cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("It ships today"));
+        assert!(!html.contains("secret") && !html.contains("Secret"));
+
+        // A page that reconnects after the last change it heard of hears nothing old; one
+        // that missed a change hears of it at once.
+        let stale = server.portal_stream(&ann, support, seen.as_str()).await;
+        let mut stale = Stream {
+            response: stale,
+            buffer: String::new(),
+        };
+        assert_eq!(stale.next().await.id, solved.id);
+
+        // Pages travel gzipped to a browser that asks; event streams never do (an event must
+        // arrive at once, not wait in a compressor's buffer).
+        let gzipped = server
+            .client
+            .get(format!("{}/portal/conversations/{support}", server.base))
+            .header("cookie", &ann.cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+        let streamed = server
+            .client
+            .get(format!(
+                "{}/portal/conversations/{support}/events?seen={}",
+                server.base, solved.id
+            ))
+            .header("cookie", &ann.cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 200);
+        assert!(streamed.headers().get("content-encoding").is_none());
+        drop(streamed);
+
+        // Bob's conversation is not Ann's: 404, however she asks. The team has no portal
+        // stream, and nobody signed out has one.
+        let other = digest_of_other(&app, billing).await;
+        let refused = server.portal_stream(&ann, billing, &other).await;
+        assert_eq!(refused.status(), 404);
+        let agent = server.session("agent@t.test", "pw-1234").await;
+        let refused = server.portal_stream(&agent, support, seen.as_str()).await;
+        assert_eq!(refused.status(), 403);
+        let anonymous = server
+            .client
+            .get(format!(
+                "{}/portal/conversations/{support}/events",
+                server.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(anonymous.status(), 200);
+
+        drop(stream);
+        drop(stale);
+        server.stop().await;
+    }
+}
+
+/// The digest Bob's own page would carry (what a curious Ann could guess at best).
+async fn digest_of_other(app: &app::App, number: i64) -> String {
+    let bob = app
+        .conversation(&Principal::System, number)
+        .await
+        .unwrap()
+        .customer
+        .id;
+    app.portal_digest(&Principal::Customer { id: bob }, number)
+        .await
+        .unwrap()
+        .as_str()
+        .to_string()
+}
+
 #[tokio::test]
 async fn presence_is_shown_live_to_colleagues_who_may_see_the_conversation() {
     for db in backends().await {
@@ -930,4 +1157,209 @@ async fn on_postgres_the_live_feed_reads_an_event_that_commits_late() {
         "both are read, once, in commit-safe order"
     );
     db.finish().await;
+}
+
+/// Runs every due job.
+async fn run_due_jobs(app: &app::App, now: i64) {
+    for _ in 0..1000 {
+        if app.run_one_job("test", now).await.unwrap() == app::JobOutcome::Nothing {
+            return;
+        }
+    }
+    panic!("jobs did not finish");
+}
+
+#[tokio::test]
+async fn the_web_form_routes_by_topic_and_acknowledges_by_mail_when_a_mailbox_is_configured() {
+    for db in backends().await {
+        let (server, app, team) = Server::start_with_team(db).await;
+        let send = |token: String, email: &'static str, topic: &'static str| {
+            let server = &server;
+            async move {
+                server
+                    .post_form(
+                        "/form",
+                        None,
+                        &[
+                            ("token", &token),
+                            ("name", "Ann Lee"),
+                            ("email", email),
+                            ("topic", topic),
+                            ("subject", "My invoice"),
+                            ("text", "The total is wrong."),
+                        ],
+                    )
+                    .await
+            }
+        };
+        let number_of = |body: &str| -> i64 {
+            let after = body.split("reference #").nth(1).expect("a reference");
+            after[..after.find(')').unwrap()].parse().unwrap()
+        };
+
+        // No mailbox and no routing: a conversation with no group, and no e-mail promised.
+        let token = server.get("/form", None).await.field("token");
+        assert!(!server
+            .get("/form", None)
+            .await
+            .body
+            .contains("id=\"topic\""));
+        let sent = send(token.clone(), "ann@x.test", "").await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        assert!(!sent.body.contains("confirmation"));
+        let plain = number_of(&sent.body);
+        let view = app.conversation(&Principal::System, plain).await.unwrap();
+        assert!(view.group.is_none());
+        run_due_jobs(&app, T0 + 1).await;
+        assert!(app
+            .outbound_mail(&team.admin, plain)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // An administrator routes the form by topic and the chat to Support, on the admin page.
+        let admin = server.session("admin@t.test", "pw-1234").await;
+        let support = team.support.to_string();
+        let page = server.get("/app/admin/routing", Some(&admin.cookie)).await;
+        assert_eq!(page.status, 200);
+        let bad = server
+            .post_form(
+                "/app/admin/routing",
+                Some(&admin),
+                &[
+                    ("csrf", &admin.csrf),
+                    ("web_group", &support),
+                    ("web_topics", "Billing question = Billing\nSales = Sales"),
+                    ("chat_group", ""),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(
+            bad.body.contains("line 2: there is no group “Sales”"),
+            "{}",
+            bad.body
+        );
+        let saved = server
+            .post_form(
+                "/app/admin/routing",
+                Some(&admin),
+                &[
+                    ("csrf", &admin.csrf),
+                    ("web_group", &support),
+                    (
+                        "web_topics",
+                        "Billing question = Billing\nSomething broke = support",
+                    ),
+                    ("chat_group", &support),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let routing = app.channel_routing().await.unwrap();
+        assert_eq!(
+            routing,
+            app::ChannelRouting {
+                web_group_id: Some(team.support),
+                web_topics: vec![
+                    ("Billing question".into(), team.billing),
+                    ("Something broke".into(), team.support)
+                ],
+                chat_group_id: Some(team.support),
+            }
+        );
+        let events = whole_log(&app.store).await;
+        let changed: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "channel_routing_changed")
+            .collect();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].actor_kind, "agent");
+        assert!(changed[0].conversation.is_none());
+        // Only administrators route.
+        let lead = server.session("lead@t.test", "pw-1234").await;
+        let refused = server
+            .post_form(
+                "/app/admin/routing",
+                Some(&lead),
+                &[
+                    ("csrf", &lead.csrf),
+                    ("web_group", ""),
+                    ("web_topics", ""),
+                    ("chat_group", ""),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+        assert_eq!(app.channel_routing().await.unwrap(), routing);
+
+        // Billing's own address, with its own acknowledgement; another address besides.
+        support_mailbox(&app).await;
+        app.add_mailbox_with(
+            &Principal::System,
+            "billing@t.test",
+            app::MailboxInput {
+                name: "Billing".into(),
+                group_id: Some(team.billing),
+                acknowledge: false,
+                acknowledgement: "Billing has your message #{number} ({subject}).".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+
+        // The form now asks for a topic, and routes by it.
+        let form = server.get("/form", None).await;
+        assert!(form.body.contains("id=\"topic\"") && form.body.contains("Billing question"));
+        let token = form.field("token");
+        let missing = send(token.clone(), "bob@x.test", "").await;
+        assert_eq!(missing.status, 422);
+        assert!(missing.body.contains("Choose the topic"));
+        let unknown = send(token.clone(), "bob@x.test", "Free money").await;
+        assert_eq!(unknown.status, 422);
+        let sent = send(token.clone(), "bob@x.test", "Billing question").await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        assert!(sent
+            .body
+            .contains("A confirmation with your reference is on its way"));
+        let billed = number_of(&sent.body);
+        let view = app.conversation(&Principal::System, billed).await.unwrap();
+        assert_eq!(view.group.map(|g| g.id), Some(team.billing));
+        // The acknowledgement goes through the outbound queue, from Billing's address, with
+        // Billing's text.
+        run_due_jobs(&app, T0 + 1).await;
+        let mails = app.outbound_mail(&team.admin, billed).await.unwrap();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert!(mails[0].automatic);
+        assert_eq!(mails[0].mail_from, "billing@t.test");
+        assert_eq!(mails[0].recipients, "bob@x.test");
+        let raw = app.store.blob(&mails[0].raw_sha256).await.unwrap().unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(
+            raw.contains(&format!("Billing has your message #{billed} (My invoice).")),
+            "{raw}"
+        );
+
+        // A chat goes to the chat's group.
+        let started = app
+            .start_chat(
+                &app::ChatVisitor {
+                    name: "Cleo".into(),
+                    email: "cleo@x.test".into(),
+                    visitor: None,
+                },
+                "Hello, is anyone there?",
+                T0 + 2,
+            )
+            .await
+            .unwrap();
+        let chat = app
+            .conversation(&Principal::System, started.chat.conversation())
+            .await
+            .unwrap();
+        assert_eq!(chat.channel, domain::Channel::Chat);
+        assert_eq!(chat.group.map(|g| g.id), Some(team.support));
+        server.stop().await;
+    }
 }
