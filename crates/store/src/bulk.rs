@@ -136,7 +136,7 @@ impl Store {
                     .await?
             }
             Tx::Postgres(t) => sqlx::query_as(
-                "SELECT tx_pos::text::bigint, id FROM events ORDER BY tx_pos DESC, id DESC LIMIT 1",
+                "SELECT tx_pos::text::bigint, id FROM events ORDER BY events.tx_pos DESC, events.id DESC LIMIT 1",
             )
             .fetch_optional(&mut **t)
             .await?,

@@ -93,7 +93,7 @@ impl Tx {
                 "SELECT {columns} FROM events \
                  WHERE (tx_pos, id) > (($1::bigint)::text::xid8, $2) \
                    AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY tx_pos, id LIMIT $3"
+                 ORDER BY events.tx_pos, events.id LIMIT $3"
             ))
             .bind(cursor.tx_pos)
             .bind(cursor.event_id)
@@ -169,7 +169,7 @@ impl Store {
                     "SELECT {columns} FROM events \
                      WHERE (tx_pos, id) > (($1::bigint)::text::xid8, $2) \
                        AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
-                     ORDER BY tx_pos, id LIMIT $3"
+                     ORDER BY events.tx_pos, events.id LIMIT $3"
                 );
                 run!(long_read self, |p| Ok(sqlx::query_as(&sql)
                     .bind(cursor.tx_pos).bind(cursor.event_id).bind(limit).fetch_all(p).await?))
@@ -204,7 +204,7 @@ impl Store {
                     "SELECT {columns} FROM events \
                      WHERE (tx_pos, id) > (($1::bigint)::text::xid8, $2) \
                        AND tx_pos < pg_snapshot_xmin(pg_current_snapshot()){} \
-                     ORDER BY tx_pos, id LIMIT ${}",
+                     ORDER BY events.tx_pos, events.id LIMIT ${}",
                     crate::scan::kind_filter(kinds.len(), 3, '$'),
                     kinds.len() + 3
                 ),
@@ -231,7 +231,7 @@ impl Store {
             Dialect::Postgres => {
                 "SELECT tx_pos::text::bigint, id FROM events \
                  WHERE tx_pos < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY tx_pos DESC, id DESC LIMIT 1"
+                 ORDER BY events.tx_pos DESC, events.id DESC LIMIT 1"
             }
         };
         let row: Option<(i64, i64)> =
