@@ -24,8 +24,12 @@ pub struct InitiativeInput {
     /// A key of the KPI catalogue (not a live one such as the backlog).
     pub kpi: String,
     pub group_id: Option<i64>,
-    /// When the change took effect (ms); periods are whole UTC days from its day.
+    /// When the change took effect (ms); periods are whole local days of the team's business
+    /// calendar (its time zone, as the KPI days) from its day. Leave it 0 when giving
+    /// `started_on`.
     pub started_at: i64,
+    /// The day the change took effect, as a date: that local day's first instant.
+    pub started_on: Option<jiff::civil::Date>,
     /// Days in each compared period (default 28).
     pub period_days: Option<i64>,
 }
@@ -36,7 +40,7 @@ pub struct InitiativeVerdict {
     pub outcome: Outcome,
     /// The outcome in a sentence, with the cases and the p-value it rests on.
     pub summary: String,
-    /// The periods compared, as UTC day starts in ms (`from` included, `to` excluded); the
+    /// The periods compared, as the starts of the team's local days in ms (`from` included, `to` excluded); the
     /// period after ends at the end of today while it is still running.
     pub before_from: i64,
     pub before_to: i64,
@@ -135,7 +139,19 @@ impl App {
                 PERIOD_DAYS.end()
             )));
         }
-        if input.started_at <= 0 || input.started_at > now + 366 * DAY_MS {
+        let started_at = match input.started_on {
+            Some(_) if input.started_at != 0 => {
+                return Err(AppError::Invalid(
+                    "the start is given both as an instant and as a date; give one".into(),
+                ))
+            }
+            Some(date) => {
+                let calendar = self.team_calendar().await?;
+                crate::kpi::local_date_start(calendar.as_ref(), date)?
+            }
+            None => input.started_at,
+        };
+        if started_at <= 0 || started_at > now + 366 * DAY_MS {
             return Err(AppError::Invalid(
                 "the start must be a date from 1970 to a year from now".into(),
             ));
@@ -157,7 +173,7 @@ impl App {
                 description,
                 kpi: definition.key.to_string(),
                 group_id: input.group_id,
-                started_at: input.started_at,
+                started_at,
                 period_days,
                 created_by,
                 created_at: now,
@@ -172,7 +188,7 @@ impl App {
                 initiative_id: id,
                 name,
                 kpi: definition.key.to_string(),
-                started_at: input.started_at,
+                started_at,
             },
         )
         .await?;
@@ -241,15 +257,20 @@ impl App {
         definition: &kpi::KpiDefinition,
         now: i64,
     ) -> Result<InitiativeVerdict> {
-        let start_day = row.started_at.div_euclid(DAY_MS) * DAY_MS;
-        let planned_end = start_day + row.period_days * DAY_MS;
+        // Whole local days of the team's calendar, as the roll-ups count them.
+        let calendar = self.team_calendar().await?;
+        let calendar = calendar.as_ref();
+        let first_day = kpi::local_day_of(calendar, row.started_at);
+        let period = i32::try_from(row.period_days).unwrap_or(i32::MAX / 4);
+        let day_start = |day: i32| kpi::local_day_start(calendar, day);
+        let start_day = day_start(first_day);
+        let planned_end = day_start(first_day.saturating_add(period));
         if now <= row.started_at {
-            let days = row.period_days * DAY_MS;
             return Ok(InitiativeVerdict {
                 outcome: Outcome::TooFewCases,
                 summary: "It has not started yet: there is nothing after the start to compare."
                     .into(),
-                before_from: start_day - days,
+                before_from: day_start(first_day.saturating_sub(period)),
                 before_to: start_day,
                 after_from: start_day,
                 after_to: planned_end,
@@ -267,8 +288,11 @@ impl App {
             ..KpiQuery::default()
         };
         let report = self.kpi_report(by, &row.kpi, &query, now).await?;
-        let length = report.to - report.from;
+        // The report's period in local days (the previous period has as many).
+        let from_day = kpi::local_day_of(calendar, report.from);
+        let days = kpi::local_day_of(calendar, report.to) - from_day;
         let outcome = match &report.previous {
+            _ if report.recomputing => Outcome::Recomputing,
             Some(before) => judge(definition, before, &report.figure, report.change.as_ref()),
             None => Outcome::TooFewCases,
         };
@@ -295,18 +319,18 @@ impl App {
                 "Too few cases to judge: {n_before} before and {n_after} after; each side needs at least {}.",
                 stats::MIN_CASES
             ),
+            Outcome::Recomputing => format!("No verdict yet: {}.", crate::RECOMPUTING_NOTICE),
         };
         if running {
             summary.push_str(&format!(
                 " The period after is still running ({} of {} days).",
-                length / DAY_MS,
-                row.period_days
+                days, row.period_days
             ));
         }
         Ok(InitiativeVerdict {
             outcome,
             summary,
-            before_from: report.from - length,
+            before_from: day_start(from_day - days),
             before_to: report.from,
             after_from: report.from,
             after_to: report.to,

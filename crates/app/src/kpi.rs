@@ -22,6 +22,12 @@ pub const KPI_CONSUMER: &str = "kpi_rollups";
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The status of a figure while the roll-ups are being computed from the start of the log.
+pub const RECOMPUTING: &str = "recomputing";
+
+/// What a reader is told while the roll-ups are being computed from the start of the log.
+pub const RECOMPUTING_NOTICE: &str = "the KPI roll-ups are being computed again from the whole event log (after a change of the business calendar's time zone, or before their first run); the figures are back once that is done";
+
 /// A KPI record as people see it: the catalogue's definition with the settings in force.
 #[derive(Debug, Clone, Serialize)]
 pub struct KpiRecord {
@@ -68,6 +74,10 @@ pub struct KpiReport {
     pub slice: String,
     pub previous: Option<kpi::Figure>,
     pub change: Option<stats::significance::TestResult>,
+    /// The roll-ups are being computed from the start of the log (see
+    /// [`App::kpi_rollups_recomputing`]): the figure has no value yet and its status says
+    /// `recomputing`, rather than showing zeros.
+    pub recomputing: bool,
 }
 
 /// The rows to write for the buckets of a batch merged into what was stored.
@@ -198,6 +208,31 @@ fn local_day_of_date(date: jiff::civil::Date) -> Result<i64> {
         .map_err(|e| AppError::Invalid(format!("the date {date}: {e}")))
 }
 
+/// The first instant of a date read as a local day of `calendar` (UTC without one).
+pub(crate) fn local_date_start(
+    calendar: Option<&Calendar>,
+    date: jiff::civil::Date,
+) -> Result<i64> {
+    let day = local_day_of_date(date)?;
+    let day = i32::try_from(day)
+        .map_err(|_| AppError::Invalid(format!("the date {date} is out of range")))?;
+    Ok(kpi::local_day_start(calendar, day))
+}
+
+/// A bound given as an instant or as a date (that local day of `calendar`), not both.
+pub(crate) fn instant_or_date(
+    instant: Option<i64>,
+    date: Option<jiff::civil::Date>,
+    bound: &str,
+    calendar: Option<&Calendar>,
+) -> Result<Option<i64>> {
+    match (instant, date) {
+        (Some(_), Some(_)) => Err(both_given(bound)),
+        (_, Some(date)) => Ok(Some(local_date_start(calendar, date)?)),
+        (instant, None) => Ok(instant),
+    }
+}
+
 /// The time zone the roll-ups count days in: that of the first calendar by name (see
 /// `App::kpi_calendar`), none (UTC) without a calendar.
 pub(crate) async fn kpi_time_zone(tx: &mut Tx) -> Result<Option<String>> {
@@ -256,6 +291,15 @@ impl App {
         Ok(calendar)
     }
 
+    /// The time zone the team's days are counted in: the business calendar's (see
+    /// `kpi_calendar`), UTC without a calendar. For showing those days' dates.
+    pub async fn team_time_zone(&self) -> Result<jiff::tz::TimeZone> {
+        Ok(self
+            .team_calendar()
+            .await?
+            .map_or(jiff::tz::TimeZone::UTC, |c| c.zone().clone()))
+    }
+
     /// The first instant of the team's day at `now` (local midnight in the business calendar's
     /// time zone, UTC midnight without a calendar).
     pub(crate) async fn team_day_start(&self, now: i64) -> Result<i64> {
@@ -270,6 +314,11 @@ impl App {
     /// Folds new events into the roll-ups; returns how many events it read. Each batch commits
     /// the buckets and the facts together with the cursor, so a crash replays at most the batch
     /// that did not commit, from the facts as they were before it.
+    ///
+    /// From the start of the log (the first run, or after a new time zone rewound the consumer)
+    /// it folds the whole log at once, as a rebuild does, and commits it in one transaction:
+    /// until then the figures say they are being recomputed ([`App::kpi_rollups_recomputing`])
+    /// instead of showing part of the log.
     pub async fn run_kpi_rollups(&self, batch: u32, now: i64) -> Result<usize> {
         let mut total = 0;
         // Loaded with the first batch that has events, then kept for the rest of the run: a
@@ -281,6 +330,17 @@ impl App {
         loop {
             let mut tx = self.store.begin().await?;
             let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
+            if cursor == Cursor::default() {
+                tx.rollback().await?;
+                match self.refold(batch, now, true).await? {
+                    Some(0) => return Ok(total),
+                    Some(read) => total += read,
+                    None => {} // Another run refolded meanwhile.
+                }
+                calendar = None;
+                expected = None;
+                continue;
+            }
             let events = tx.events_after(cursor, batch).await?;
             let Some(last) = events.last() else {
                 tx.rollback().await?;
@@ -301,6 +361,16 @@ impl App {
                 return Ok(total);
             }
         }
+    }
+
+    /// True while the roll-ups are being computed from the start of the log: before the
+    /// consumer's first run, and after a new time zone for the roll-ups' calendar rewound it,
+    /// until its refold commits. Their figures are not the log's meanwhile.
+    pub async fn kpi_rollups_recomputing(&self) -> Result<bool> {
+        if self.store.cursor(KPI_CONSUMER).await?.unwrap_or_default() != Cursor::default() {
+            return Ok(false);
+        }
+        Ok(self.store.last_event_id().await? > 0)
     }
 
     async fn fold_batch(
@@ -357,34 +427,59 @@ impl App {
                 "only administrators rebuild the roll-ups".into(),
             ));
         }
-        let calendar = self.team_calendar().await?;
-        let mut cursor = Cursor {
-            tx_pos: 0,
-            event_id: 0,
-        };
-        let mut facts = FactsMap::default();
-        let mut rollup = Rollup::default();
-        let mut read = 0;
-        // The store reads ahead on another thread while this one folds.
-        let mut pages = self.store.scan_events(cursor, batch);
-        while let Some(events) = pages.recv().await {
-            let events = events?;
-            let Some(last) = events.last() else { break };
-            cursor = Cursor::after(last);
-            read += events.len();
-            fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
-        }
-        let rows: Vec<KpiRollupRow> = rollup.iter().map(|(k, a)| row_of(&k, a)).collect();
-        let fact_rows = facts_rows(&facts)?;
-        let mut tx = self.store.begin().await?;
-        tx.lock_cursor(KPI_CONSUMER, now).await?;
-        tx.clear_kpi_rollups().await?;
-        tx.put_kpi_rollups(&rows).await?;
-        tx.put_kpi_facts(&fact_rows).await?;
-        tx.set_cursor(KPI_CONSUMER, cursor, now).await?;
-        tx.commit().await?;
+        let read = self.refold(batch, now, false).await?.unwrap_or_default();
         // Whatever was appended while the log was being read.
         Ok(read + self.run_kpi_rollups(batch, now).await?)
+    }
+
+    /// Folds the whole log in memory (the store reads it ahead on another thread while this one
+    /// folds), then replaces every bucket, every fact and the cursor in one transaction. With
+    /// `from_start`, only while the consumer's cursor is still at the start of the log: when
+    /// another run got there first it gives way (`None`). When the roll-ups' time zone changed
+    /// while the log was being read, it folds again in the new days.
+    async fn refold(&self, batch: u32, now: i64, from_start: bool) -> Result<Option<usize>> {
+        loop {
+            let (zone, calendar) = {
+                let mut tx = self.store.begin().await?;
+                let zone = kpi_time_zone(&mut tx).await?;
+                let calendar = self.kpi_calendar(&mut tx).await?;
+                tx.rollback().await?;
+                (zone, calendar)
+            };
+            let mut cursor = Cursor::default();
+            let mut facts = FactsMap::default();
+            let mut rollup = Rollup::default();
+            let mut read = 0;
+            let mut pages = self.store.scan_events(cursor, batch);
+            while let Some(events) = pages.recv().await {
+                let events = events?;
+                let Some(last) = events.last() else { break };
+                cursor = Cursor::after(last);
+                read += events.len();
+                fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
+            }
+            let mut rows: Vec<KpiRollupRow> = rollup.iter().map(|(k, a)| row_of(&k, a)).collect();
+            drop(rollup);
+            let mut fact_rows = facts_rows(&facts)?;
+            drop(facts);
+            if from_start && read == 0 {
+                return Ok(Some(0)); // An empty log: nothing to write.
+            }
+            let mut tx = self.store.begin().await?;
+            let current = tx.lock_cursor(KPI_CONSUMER, now).await?;
+            if from_start && current != Cursor::default() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            if kpi_time_zone(&mut tx).await? != zone {
+                tx.rollback().await?;
+                continue;
+            }
+            tx.replace_kpi_rollups(&mut rows, &mut fact_rows).await?;
+            tx.set_cursor(KPI_CONSUMER, cursor, now).await?;
+            tx.commit().await?;
+            return Ok(Some(read));
+        }
     }
 
     fn can_see_kpis(by: &Principal, query: &KpiQuery) -> Result<()> {
@@ -699,7 +794,8 @@ impl App {
             .collect();
         let any_rolled_up = records.iter().any(|r| !r.definition.computation.is_live());
         let any_live = records.iter().any(|r| r.definition.computation.is_live());
-        let (mut current, previous) = if any_rolled_up {
+        let recomputing = any_rolled_up && self.kpi_rollups_recomputing().await?;
+        let (mut current, previous) = if any_rolled_up && !recomputing {
             (
                 self.inputs(&slice, from_day, to_day, only).await?,
                 self.inputs(&slice, from_day - length, from_day, only)
@@ -720,8 +816,20 @@ impl App {
                     red: r.red,
                     owner: r.owner.clone(),
                 };
-                let figure = kpi::figure(&r.definition, &settings, &current);
-                let (previous_figure, change) = if r.definition.computation.is_live() {
+                let mut figure = kpi::figure(&r.definition, &settings, &current);
+                let live = r.definition.computation.is_live();
+                let (previous_figure, change) = if live {
+                    (None, None)
+                } else if recomputing {
+                    figure = kpi::Figure {
+                        value: None,
+                        n: 0,
+                        ci_low: None,
+                        ci_high: None,
+                        status: RECOMPUTING,
+                        too_few_cases: false,
+                        ..figure
+                    };
                     (None, None)
                 } else {
                     (
@@ -742,6 +850,7 @@ impl App {
                     },
                     previous: previous_figure,
                     change,
+                    recomputing: recomputing && !live,
                 }
             })
             .collect())
@@ -788,6 +897,11 @@ impl App {
             Measure::Reopened => DrillOn::Reopened,
             _ => DrillOn::FirstSolved,
         };
+        if self.kpi_rollups_recomputing().await? {
+            return Err(AppError::Conflict(format!(
+                "{RECOMPUTING_NOTICE}; the conversations behind the figure are listed again then"
+            )));
+        }
         let calendar = self.team_calendar().await?;
         let calendar = calendar.as_ref();
         let (from_day, to_day) = Self::period_of(query, now, calendar)?;

@@ -50,7 +50,10 @@ pub use conversations::{
 pub use customers::CustomerView;
 pub use imap::{ImapBatchOutcome, ImapFolder, ImapMessage};
 pub use initiatives::{InitiativeInput, InitiativeVerdict, InitiativeView};
-pub use kpi::{KpiAlert, KpiQuery, KpiRecord, KpiReport, ALERT_PERIOD_DAYS, KPI_CONSUMER};
+pub use kpi::{
+    KpiAlert, KpiQuery, KpiRecord, KpiReport, ALERT_PERIOD_DAYS, KPI_CONSUMER, RECOMPUTING,
+    RECOMPUTING_NOTICE,
+};
 pub use live::{parse_position, position_text, LiveAudience, LiveBatch, LiveEvent, PortalDigest};
 pub use mail::{mailbox_of, AcceptedMail, Transport, MAIL_INGEST_JOB};
 pub use mining::OrgDimension;

@@ -162,8 +162,15 @@ pub struct OpenSurvey {
 #[derive(Debug, Clone, Default)]
 pub struct SurveyAnswerQuery {
     pub kind: Option<SurveyKind>,
+    /// Answered at or after this instant (ms).
     pub from: Option<i64>,
+    /// Answered before this instant (ms).
     pub to: Option<i64>,
+    /// Answered on or after this local day of the team's business calendar (its time zone, as
+    /// the KPI days; UTC without a calendar). Instead of `from`.
+    pub from_date: Option<jiff::civil::Date>,
+    /// Answered before this local day (the day after the last). Instead of `to`.
+    pub to_date: Option<jiff::civil::Date>,
     pub group_id: Option<i64>,
     pub assignee_id: Option<i64>,
     pub kudos_agent_id: Option<i64>,
@@ -857,6 +864,21 @@ impl App {
         Ok(AnswerOutcome::Recorded)
     }
 
+    /// The instants a query's bounds stand for: a date is that local day of the team's
+    /// calendar, as for the KPIs.
+    async fn answer_bounds(&self, query: &SurveyAnswerQuery) -> Result<(Option<i64>, Option<i64>)> {
+        let calendar = if query.from_date.is_some() || query.to_date.is_some() {
+            self.team_calendar().await?
+        } else {
+            None
+        };
+        let calendar = calendar.as_ref();
+        Ok((
+            crate::kpi::instant_or_date(query.from, query.from_date, "from", calendar)?,
+            crate::kpi::instant_or_date(query.to, query.to_date, "to", calendar)?,
+        ))
+    }
+
     /// Answered surveys, newest first, a page at a time (managers and administrators).
     pub async fn survey_answers(
         &self,
@@ -868,7 +890,8 @@ impl App {
         if !(1..=500).contains(&limit) {
             return Err(invalid("limit is from 1 to 500"));
         }
-        let filter = answer_filter(query, query.cursor.unwrap_or(0), limit + 1);
+        let (from, to) = self.answer_bounds(query).await?;
+        let filter = answer_filter(query, from, to, query.cursor.unwrap_or(0), limit + 1);
         let mut items = self.store.survey_answers(&filter).await?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -886,6 +909,7 @@ impl App {
         query: &SurveyAnswerQuery,
     ) -> Result<String> {
         must_read_results(by)?;
+        let (from, to) = self.answer_bounds(query).await?;
         let agents = self.store.agents().await?;
         let groups = self.store.groups().await?;
         let agent_name = |id: Option<i64>| {
@@ -901,7 +925,7 @@ impl App {
         loop {
             let page = self
                 .store
-                .survey_answers(&answer_filter(query, before, 1000))
+                .survey_answers(&answer_filter(query, from, to, before, 1000))
                 .await?;
             for r in &page {
                 let group = r
@@ -1206,11 +1230,17 @@ impl App {
     }
 }
 
-fn answer_filter(query: &SurveyAnswerQuery, before: i64, limit: i64) -> SurveyAnswerFilter {
+fn answer_filter(
+    query: &SurveyAnswerQuery,
+    from: Option<i64>,
+    to: Option<i64>,
+    before: i64,
+    limit: i64,
+) -> SurveyAnswerFilter {
     SurveyAnswerFilter {
         kind: query.kind.map(|k| k.as_str().to_string()),
-        from: query.from,
-        to: query.to,
+        from,
+        to,
         group_id: query.group_id,
         assignee_id: query.assignee_id,
         kudos_agent_id: query.kudos_agent_id,

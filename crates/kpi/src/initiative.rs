@@ -23,6 +23,8 @@ pub enum Outcome {
     NoClearChange,
     /// One side rests on too few cases (or none yet) to judge.
     TooFewCases,
+    /// The KPI's roll-ups are being computed again from the whole log: no figures to judge yet.
+    Recomputing,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             Outcome::Worsened => "worsened",
             Outcome::NoClearChange => "no_clear_change",
             Outcome::TooFewCases => "too_few_cases",
+            Outcome::Recomputing => "recomputing",
         }
     }
 
@@ -43,6 +46,7 @@ impl Outcome {
             Outcome::Worsened => "Significant worsening",
             Outcome::NoClearChange => "No clear change",
             Outcome::TooFewCases => "Too few cases",
+            Outcome::Recomputing => "Being recomputed",
         }
     }
 }

@@ -26,11 +26,23 @@ impl Mix {
 /// About `events` events (10 per conversation) over 90 days starting at `start_ms`, in time
 /// order per conversation and conversation order overall.
 pub fn events(events: usize, start_ms: i64) -> Vec<SyntheticEvent> {
+    stream(events, start_ms).collect()
+}
+
+/// The events of [`events`], made as they are taken (a big log need not fit in memory).
+pub fn stream(events: usize, start_ms: i64) -> impl Iterator<Item = SyntheticEvent> {
     let mut mix = Mix(42);
     let conversations = events.div_ceil(10);
-    let mut out = Vec::with_capacity(conversations * 10);
+    (0..conversations as i64)
+        .flat_map(move |c| conversation(&mut mix, c, conversations, start_ms))
+        .take(events)
+}
+
+/// The ten events of conversation `c` of `conversations`.
+fn conversation(mix: &mut Mix, c: i64, conversations: usize, start_ms: i64) -> Vec<SyntheticEvent> {
+    let mut out = Vec::with_capacity(10);
     let span = 90 * 86_400_000i64;
-    for c in 0..conversations as i64 {
+    {
         let created = start_ms + (c * span) / conversations.max(1) as i64;
         let channel = [Channel::Email, Channel::Web, Channel::Chat][mix.below(3) as usize];
         let priority = [
@@ -163,6 +175,5 @@ pub fn events(events: usize, start_ms: i64) -> Vec<SyntheticEvent> {
             },
         ));
     }
-    out.truncate(events);
     out
 }

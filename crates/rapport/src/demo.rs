@@ -443,6 +443,7 @@ async fn seed_initiatives(app: &app::App, now: i64) -> anyhow::Result<()> {
             kpi: "first_reply_median".into(),
             group_id: None,
             started_at: today - 7 * DAY_MILLIS,
+            started_on: None,
             period_days: Some(7),
         },
         app::InitiativeInput {
@@ -451,6 +452,7 @@ async fn seed_initiatives(app: &app::App, now: i64) -> anyhow::Result<()> {
             kpi: "first_contact_resolution".into(),
             group_id: billing,
             started_at: today - 49 * DAY_MILLIS,
+            started_on: None,
             period_days: Some(28),
         },
     ];

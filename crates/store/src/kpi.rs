@@ -194,6 +194,101 @@ impl Tx {
         Ok(())
     }
 
+    /// Replaces every bucket and every fact with these (a rebuild or a refold from the start
+    /// of the log). The emptied tables are written in key order with plain INSERTs, no
+    /// upserts; on SQLite one row per statement (a cached statement, and no statement journal
+    /// for a multi-row statement that might fail halfway), on PostgreSQL many rows per statement
+    /// (round trips count there). The facts' secondary indexes are dropped first and created
+    /// again after, so that each is built once, by sorting, instead of row by row (on
+    /// PostgreSQL that locks the facts table until the commit: drill-downs wait for the new
+    /// facts rather than read the old ones).
+    pub async fn replace_kpi_rollups(
+        &mut self,
+        rollups: &mut [KpiRollupRow],
+        facts: &mut [KpiFactsRow],
+    ) -> Result<()> {
+        self.clear_kpi_rollups().await?;
+        let indexes = self.secondary_indexes("kpi_conversations").await?;
+        for (name, _) in &indexes {
+            let sql = format!("DROP INDEX {name}");
+            run!(tx self, |c| sqlx::query(&sql).execute(&mut *c).await.map(|_| ())?);
+        }
+        facts.sort_unstable_by_key(|r| r.conversation_id);
+        rollups.sort_unstable_by(|a, b| {
+            (&a.dim, &a.dim_value, &a.measure, a.day).cmp(&(
+                &b.dim,
+                &b.dim_value,
+                &b.measure,
+                b.day,
+            ))
+        });
+        const FACTS: &str = "INSERT INTO kpi_conversations (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) VALUES ";
+        const ROLLUPS: &str = "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES ";
+        let per_statement = if self.dialect() == Dialect::Sqlite {
+            1
+        } else {
+            CHUNK
+        };
+        let dialect = self.dialect();
+        let statement =
+            |head: &str, rows: usize| format!("{head}{}", placeholders(dialect, rows, 8));
+        let full = statement(FACTS, per_statement);
+        for chunk in facts.chunks(per_statement) {
+            let partial;
+            let sql = if chunk.len() == per_statement {
+                &full
+            } else {
+                partial = statement(FACTS, chunk.len());
+                &partial
+            };
+            run!(tx self, |c| {
+                let mut q = sqlx::query(sql);
+                for r in chunk {
+                    q = q.bind(r.conversation_id).bind(r.created_at).bind(r.first_reply_at).bind(r.first_solved_at)
+                        .bind(r.reopened_at).bind(r.group_id).bind(r.assignee_id).bind(&r.facts);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        let full = statement(ROLLUPS, per_statement);
+        for chunk in rollups.chunks(per_statement) {
+            let partial;
+            let sql = if chunk.len() == per_statement {
+                &full
+            } else {
+                partial = statement(ROLLUPS, chunk.len());
+                &partial
+            };
+            run!(tx self, |c| {
+                let mut q = sqlx::query(sql);
+                for r in chunk {
+                    q = q.bind(&r.dim).bind(&r.dim_value).bind(&r.measure).bind(r.day).bind(r.n)
+                        .bind(r.total).bind(r.total_sq).bind(&r.hist);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        for (_, create) in &indexes {
+            run!(tx self, |c| sqlx::query(create).execute(&mut *c).await.map(|_| ())?);
+        }
+        Ok(())
+    }
+
+    /// The indexes of `table` other than its primary key, as (name, the SQL that creates it),
+    /// read from the database's catalogue (so they stay as the migrations made them).
+    async fn secondary_indexes(&mut self, table: &str) -> Result<Vec<(String, String)>> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
+            }
+            Dialect::Postgres => {
+                "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 \
+                 AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%' ORDER BY indexname"
+            }
+        };
+        run!(tx self, |c| Ok(sqlx::query_as(sql).bind(table).fetch_all(&mut *c).await?))
+    }
+
     /// Records an administrator's KPI settings.
     pub async fn put_kpi_settings(&mut self, row: &KpiSettingsRow) -> Result<()> {
         run!(tx self, |c| {

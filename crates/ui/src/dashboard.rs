@@ -47,6 +47,7 @@ fn status_label(status: &str) -> &'static str {
         "amber" => "Watch",
         "red" => "Off target",
         "too_few_cases" => "Too few cases",
+        app::RECOMPUTING => "Being recomputed",
         _ => "No threshold",
     }
 }
@@ -75,6 +76,7 @@ fn line(r: &KpiReport, pairs: &[(&str, &str)]) -> Line {
         _ => "–".into(),
     };
     let change = match &r.change {
+        _ if r.recomputing => "being recomputed".into(),
         Some(test) if test.significant => test.verdict.clone().unwrap_or_default(),
         Some(_) => "no clear change".into(),
         None => match &r.previous {
@@ -272,6 +274,7 @@ pub(crate) async fn dashboard(
         .iter()
         .find(|r| r.figure.key == "csat")
         .map(|r| match (r.figure.value, r.figure.too_few_cases) {
+            _ if r.recomputing => "being recomputed".to_string(),
             (Some(v), false) => format!("{v:.1}% satisfied ({} answers)", r.figure.n),
             (Some(v), true) => format!(
                 "{v:.1}% satisfied, but only {} answers: too few to compare",
@@ -280,6 +283,15 @@ pub(crate) async fn dashboard(
             (None, _) => "no answers in this period".to_string(),
         })
         .unwrap_or_default();
+    // No silent zeros while the roll-ups are computed again from the whole log.
+    let notice = if reports.iter().any(|r| r.recomputing) {
+        format!(
+            "Being recomputed: {}. Reload this page in a moment.",
+            app::RECOMPUTING_NOTICE
+        )
+    } else {
+        String::new()
+    };
     let page = DashboardPage {
         alerts,
         benchmarks,
@@ -294,7 +306,7 @@ pub(crate) async fn dashboard(
             .map(|d| crate::workspace::choice(d.to_string(), format!("Last {d} days"), *d == days))
             .collect(),
         groups: group_choices,
-        notice: String::new(),
+        notice,
     };
     Ok(Html(page.render().map_err(PageError::from)?).into_response())
 }

@@ -48,13 +48,15 @@ fn figure_text(figure: Option<&kpi::Figure>, unit: &str) -> String {
     }
 }
 
-fn date(ms: i64) -> String {
+/// The team's local date of an instant (the days the periods are counted in).
+fn date(ms: i64, zone: &jiff::tz::TimeZone) -> String {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .map(|t| t.to_zoned(zone.clone()).strftime("%Y-%m-%d").to_string())
         .unwrap_or_default()
 }
 
-fn line(v: &app::InitiativeView) -> Line {
+fn line(v: &app::InitiativeView, zone: &jiff::tz::TimeZone) -> Line {
+    let date = |ms: i64| date(ms, zone);
     let verdict = &v.verdict;
     Line {
         name: v.name.clone(),
@@ -86,6 +88,7 @@ async fn render(state: &AppState, viewer: &Viewer, notice: String) -> PageResult
         .app
         .initiatives(&viewer.principal, state.now())
         .await?;
+    let zone = state.app.team_time_zone().await?;
     let kpis = state
         .app
         .kpi_catalogue(&viewer.principal)
@@ -111,7 +114,7 @@ async fn render(state: &AppState, viewer: &Viewer, notice: String) -> PageResult
     );
     let page = InitiativesPage {
         layout: Layout::signed_in("Improvement initiatives", "app", viewer, ""),
-        lines: views.iter().map(line).collect(),
+        lines: views.iter().map(|v| line(v, &zone)).collect(),
         kpis,
         groups,
         notice,
@@ -144,16 +147,12 @@ pub(crate) async fn create(
     let form = Form::from_body(&body);
     viewer.check_csrf(&form)?;
     let started = form.get("started").unwrap_or_default();
-    let started_at = started
-        .parse::<jiff::civil::Date>()
-        .ok()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| z.timestamp().as_millisecond())
-        .ok_or_else(|| {
-            PageError::Invalid(format!(
-                "the start must be a date (YYYY-MM-DD), got {started:?}"
-            ))
-        })?;
+    // A local day of the team's calendar: the app finds its first instant.
+    let started_on = started.parse::<jiff::civil::Date>().map_err(|_| {
+        PageError::Invalid(format!(
+            "the start must be a date (YYYY-MM-DD), got {started:?}"
+        ))
+    })?;
     let group_id = match form.get("group") {
         None => None,
         Some(text) => Some(text.parse::<i64>().map_err(|_| {
@@ -175,7 +174,8 @@ pub(crate) async fn create(
                 description: form.raw("description").to_string(),
                 kpi: form.get("kpi").unwrap_or_default().to_string(),
                 group_id,
-                started_at,
+                started_at: 0,
+                started_on: Some(started_on),
                 period_days,
             },
             state.now(),

@@ -27,7 +27,8 @@ pub struct InitiativeIn {
     pub kpi: String,
     /// Judge the KPI of this group only (default: the whole team).
     pub group_id: Option<i64>,
-    /// When the change took effect: an RFC 3339 instant or a `YYYY-MM-DD` date (UTC).
+    /// When the change took effect: an RFC 3339 instant or a `YYYY-MM-DD` date (a local day of
+    /// the business calendar, as the KPIs count days).
     pub started_at: String,
     /// Days in each compared period, before and after the start (7 to 366, default 28).
     pub period_days: Option<i64>,
@@ -122,7 +123,7 @@ pub async fn create_initiative(
     Auth(principal): Auth,
     ApiJson(input): ApiJson<InitiativeIn>,
 ) -> ApiResult<(StatusCode, Json<InitiativeOut>)> {
-    let started_at = crate::kpi_api::instant(&input.started_at, "started_at")
+    let (started_at, started_on) = crate::kpi_api::bound(Some(&input.started_at), "started_at")
         .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.message))?;
     let view = state
         .app
@@ -133,7 +134,8 @@ pub async fn create_initiative(
                 description: input.description,
                 kpi: input.kpi,
                 group_id: input.group_id,
-                started_at,
+                started_at: started_at.unwrap_or_default(),
+                started_on,
                 period_days: input.period_days,
             },
             state.now(),

@@ -88,24 +88,12 @@ pub struct KpiParams {
     pub limit: Option<i64>,
 }
 
-pub(crate) fn instant(text: &str, what: &str) -> ApiResult<i64> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Ok(t.as_millisecond());
-    }
-    if let Ok(d) = text.parse::<jiff::civil::Date>() {
-        if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp().as_millisecond());
-        }
-    }
-    Err(ApiError::new(
-        ErrorCode::InvalidParameter,
-        format!("{what} must be an RFC 3339 instant or a YYYY-MM-DD date, got {text:?}"),
-    ))
-}
-
 /// A period bound: an RFC 3339 instant, or a `YYYY-MM-DD` date that the app reads as a local
 /// day of the team's calendar (not UTC midnight).
-fn bound(text: Option<&str>, what: &str) -> ApiResult<(Option<i64>, Option<jiff::civil::Date>)> {
+pub(crate) fn bound(
+    text: Option<&str>,
+    what: &str,
+) -> ApiResult<(Option<i64>, Option<jiff::civil::Date>)> {
     let Some(text) = text else {
         return Ok((None, None));
     };
@@ -151,9 +139,13 @@ pub struct KpiFigureOut {
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub target: Option<f64>,
-    /// green, amber, red, too_few_cases or unknown.
+    /// green, amber, red, too_few_cases, unknown, or recomputing (see `recomputing`).
     pub status: String,
     pub too_few_cases: bool,
+    /// True while the roll-ups are being computed again from the whole event log (after a
+    /// change of the business calendar's time zone, or before their first run): the figure has
+    /// no value until that is done, instead of a zero.
+    pub recomputing: bool,
     pub name: String,
     pub from: String,
     pub to: String,
@@ -179,6 +171,7 @@ impl From<app::KpiReport> for KpiFigureOut {
             target: r.figure.target,
             status: r.figure.status.to_string(),
             too_few_cases: r.figure.too_few_cases,
+            recomputing: r.recomputing,
             name: r.name,
             from: crate::dto::time(r.from),
             to: crate::dto::time(r.to),

@@ -196,9 +196,11 @@ pub async fn put_settings(
 pub struct AnswerParams {
     /// `csat`, `ces` or `nps`.
     pub kind: Option<String>,
-    /// Answered at or after this instant (RFC 3339).
+    /// Answered at or after this instant (RFC 3339), or on or after this day (`YYYY-MM-DD`, a
+    /// local day of the business calendar, as the KPIs count days).
     pub from: Option<String>,
-    /// Answered before this instant (RFC 3339).
+    /// Answered before this instant (RFC 3339), or before this day (`YYYY-MM-DD`, a local day:
+    /// the day after the last).
     pub to: Option<String>,
     /// The conversation's group.
     pub group: Option<i64>,
@@ -210,21 +212,6 @@ pub struct AnswerParams {
     pub cursor: Option<String>,
     /// 1 to 500, default 50 (not for the export).
     pub limit: Option<u32>,
-}
-
-fn instant(text: &Option<String>, name: &str) -> ApiResult<Option<i64>> {
-    text.as_deref()
-        .map(|t| {
-            t.parse::<jiff::Timestamp>()
-                .map(|ts| ts.as_millisecond())
-                .map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::InvalidParameter,
-                        format!("{name} must be an RFC 3339 instant such as 2026-01-31T00:00:00Z"),
-                    )
-                })
-        })
-        .transpose()
 }
 
 impl AnswerParams {
@@ -259,10 +246,14 @@ impl AnswerParams {
                 "limit is from 1 to 500",
             ));
         }
+        let (from, from_date) = crate::kpi_api::bound(self.from.as_deref(), "from")?;
+        let (to, to_date) = crate::kpi_api::bound(self.to.as_deref(), "to")?;
         Ok(app::SurveyAnswerQuery {
             kind,
-            from: instant(&self.from, "from")?,
-            to: instant(&self.to, "to")?,
+            from,
+            to,
+            from_date,
+            to_date,
             group_id: self.group,
             assignee_id: self.agent,
             kudos_agent_id: self.kudos_agent,

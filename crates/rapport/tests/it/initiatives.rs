@@ -62,6 +62,7 @@ fn input(name: &str, kpi: &str, group: Option<i64>, started_at: i64) -> Initiati
         kpi: kpi.into(),
         group_id: group,
         started_at,
+        started_on: None,
         period_days: None,
     }
 }

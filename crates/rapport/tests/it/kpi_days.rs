@@ -1,7 +1,9 @@
 //! KPI days are the business calendar's local days everywhere: a period typed as dates (in the
-//! app, the API and `rapport kpi show`) covers those local days, the same as the buckets; and a
-//! new time zone for the roll-ups' calendar rewinds the roll-up consumer, which refolds the log
-//! into the new days.
+//! app, the API and `rapport kpi show`) covers those local days, the same as the buckets, and so
+//! do an improvement initiative's start typed as a date and the date bounds of the survey
+//! answers; and a new time zone for the roll-ups' calendar rewinds the roll-up consumer, which
+//! refolds the log into the new days at once, the figures saying meanwhile that they are being
+//! recomputed (never zeros).
 
 use app::{App, CalendarInput, KpiQuery};
 use domain::Principal;
@@ -234,9 +236,11 @@ async fn a_new_time_zone_for_the_calendar_refolds_the_rollups_into_its_days() {
         )
         .await
         .unwrap();
-        assert_eq!(volume(&app, &team, &jan_2).await, Some(0.0), "{}", db.name);
-        assert_eq!(drilled(&app, &team, &jan_2).await, Vec::<i64>::new());
-        // … and its next run refolds the whole log into Los Angeles days.
+        assert_recomputing(&app, &team, &jan_2, db.name).await;
+        // … and its next run refolds the whole log into Los Angeles days, in one transaction
+        // however small its batches.
+        app.run_kpi_rollups(2, T0).await.unwrap();
+        assert!(!app.kpi_rollups_recomputing().await.unwrap());
         rollup_everything(&app, 2).await;
         assert_eq!(drilled(&app, &team, &jan_2).await, numbers[1..].to_vec());
         assert_eq!(volume(&app, &team, &jan_2).await, Some(2.0), "{}", db.name);
@@ -254,6 +258,371 @@ async fn a_new_time_zone_for_the_calendar_refolds_the_rollups_into_its_days() {
         let rebuilt = app.kpi_reports(&team.manager, &jan_2, NOW).await.unwrap();
         let figures = |r: &[app::KpiReport]| r.iter().map(|x| x.figure.clone()).collect::<Vec<_>>();
         assert_eq!(figures(&rebuilt), figures(&live), "{}", db.name);
+        db.finish().await;
+    }
+}
+
+/// While the roll-ups are recomputed, every figure kept in them says so (no value, status
+/// `recomputing`, no previous period), in the app, the API and the page; the drill-down
+/// answers that it cannot list the conversations yet; the exception alerts raise nothing; and
+/// the live backlog, which does not come from the roll-ups, is still shown.
+async fn assert_recomputing(app: &App, team: &Team, period: &KpiQuery, name: &str) {
+    assert!(app.kpi_rollups_recomputing().await.unwrap(), "{name}");
+    let reports = app.kpi_reports(&team.manager, period, NOW).await.unwrap();
+    for report in &reports {
+        if report.figure.key.starts_with("backlog") {
+            assert!(!report.recomputing, "{name}: {report:?}");
+            continue;
+        }
+        assert!(report.recomputing, "{name}: {report:?}");
+        assert_eq!(report.figure.value, None, "{name}: {report:?}");
+        assert_eq!(report.figure.status, app::RECOMPUTING, "{name}");
+        assert!(report.previous.is_none() && report.change.is_none());
+    }
+    assert_eq!(
+        reports
+            .iter()
+            .find(|r| r.figure.key == "backlog")
+            .and_then(|r| r.figure.value),
+        Some(3.0),
+        "{name}"
+    );
+    assert!(matches!(
+        app.kpi_drill(&team.manager, "volume", period, 1000, NOW)
+            .await,
+        Err(app::AppError::Conflict(_))
+    ));
+    let raised = app.check_kpi_alerts(NOW).await.unwrap();
+    assert!(
+        raised.iter().all(|key| key.starts_with("backlog")),
+        "{name}: {raised:?}"
+    );
+    let admin = app
+        .create_token(
+            &Principal::System,
+            "recomputing",
+            &[domain::Scope::Admin],
+            T0,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let router = web::router(web::AppState::new(
+        app.clone(),
+        std::sync::Arc::new(|| NOW),
+        false,
+    ));
+    let answer = bearer(
+        &router,
+        "GET",
+        "/api/v1/kpis/volume?from=2026-01-02&to=2026-01-03",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, axum::http::StatusCode::OK);
+    let body = answer.json();
+    assert_eq!(body["recomputing"], true, "{name}: {body}");
+    assert_eq!(body["status"], "recomputing", "{body}");
+    assert!(body["value"].is_null(), "{body}");
+    let answer = bearer(
+        &router,
+        "GET",
+        "/api/v1/kpis/volume/conversations?from=2026-01-02&to=2026-01-03",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, axum::http::StatusCode::CONFLICT, "{name}");
+}
+
+#[tokio::test]
+async fn before_the_first_run_of_the_consumer_the_figures_say_they_are_being_computed() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        three_conversations(&app, &team).await;
+        let jan_2 = dates("2026-01-02", "2026-01-03");
+        assert_recomputing(&app, &team, &jan_2, db.name).await;
+        rollup_everything(&app, 1000).await;
+        let report = app
+            .kpi_report(&team.manager, "volume", &jan_2, NOW)
+            .await
+            .unwrap();
+        assert!(!report.recomputing);
+        assert_eq!(report.figure.value, Some(2.0), "{}", db.name);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_initiative_started_on_a_date_starts_on_that_local_day() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        app.add_sla_calendar(&team.admin, office(LA, "mon-fri 09:00-17:00"), T0)
+            .await
+            .unwrap();
+        three_conversations(&app, &team).await;
+        rollup_everything(&app, 100).await;
+        let input = app::InitiativeInput {
+            name: "Shorter replies".into(),
+            kpi: "volume".into(),
+            started_on: Some("2026-01-02".parse().unwrap()),
+            period_days: Some(7),
+            ..app::InitiativeInput::default()
+        };
+        let view = app
+            .record_initiative(&team.manager, input.clone(), NOW)
+            .await
+            .unwrap();
+        // Midnight in Los Angeles, not UTC midnight.
+        assert_eq!(view.started_at, JAN_2 + 8 * HOUR, "{}", db.name);
+        assert_eq!(view.verdict.after_from, JAN_2 + 8 * HOUR);
+        assert_eq!(view.verdict.before_to, JAN_2 + 8 * HOUR);
+        // The period after so far is 2 to 6 January there, which holds two of the three; the
+        // period before it has as many local days (27 December to 1 January).
+        assert_eq!(view.verdict.before_from, JAN_2 + 8 * HOUR - 5 * 24 * HOUR);
+        assert_eq!(view.verdict.after.as_ref().unwrap().n, 2, "{}", db.name);
+        // Both an instant and a date: refused, not guessed.
+        let both = app::InitiativeInput {
+            started_at: JAN_2,
+            ..input
+        };
+        assert!(matches!(
+            app.record_initiative(&team.manager, both, NOW).await,
+            Err(app::AppError::Invalid(_))
+        ));
+
+        // The API reads a date the same way; an instant stays an instant.
+        let admin = app
+            .create_token(&Principal::System, "admin", &[domain::Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let router = web::router(web::AppState::new(
+            app.clone(),
+            std::sync::Arc::new(|| NOW),
+            false,
+        ));
+        for (started_at, expected) in [
+            ("2026-01-02", "2026-01-02T08:00:00Z"),
+            ("2026-01-02T00:00:00Z", "2026-01-02T00:00:00Z"),
+        ] {
+            let (status, created) = bearer_json(
+                &router,
+                "POST",
+                "/api/v1/initiatives",
+                &admin,
+                Some(serde_json::json!({
+                    "name": "Shorter replies",
+                    "kpi": "volume",
+                    "started_at": started_at,
+                    "period_days": 7,
+                })),
+            )
+            .await;
+            assert_eq!(status, axum::http::StatusCode::CREATED, "{created}");
+            assert_eq!(created["started_at"], expected, "{}: {created}", db.name);
+        }
+        let (_, created) = bearer_json(
+            &router,
+            "POST",
+            "/api/v1/initiatives",
+            &admin,
+            Some(serde_json::json!({"name": "x", "kpi": "volume", "started_at": "2026-01-02"})),
+        )
+        .await;
+        assert_eq!(created["verdict"]["after_from"], "2026-01-02T08:00:00Z");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_date_bounds_of_the_survey_answers_are_local_days() {
+    use app::{SurveyAnswer, SurveyOutcome, SurveySettings};
+    use domain::survey::{Scale, SurveyChannel, SurveyKind};
+    use domain::{MessageKind, Status};
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        app.add_sla_calendar(&team.admin, office(LA, "mon-fri 09:00-17:00"), T0)
+            .await
+            .unwrap();
+        let settings = SurveySettings {
+            enabled: true,
+            kind: SurveyKind::Csat,
+            csat_scale: Scale { min: 1, max: 5 },
+            question: String::new(),
+            delay_minutes: 0,
+            channel: SurveyChannel::Portal,
+            sampling_rate: 1.0,
+            min_days_between: 0,
+            answer_days: 14,
+            public_url: "https://help.t.test/".into(),
+        };
+        app.set_survey_settings(&Principal::System, settings, T0)
+            .await
+            .unwrap();
+        // Answered late on 1 January in Los Angeles (06:00Z on the 2nd), and twice on 2 January
+        // there (10:00Z on the 2nd and 07:00Z on the 3rd).
+        let mut surveys = Vec::new();
+        for (i, answered_at) in [JAN_2 + 6 * HOUR, JAN_2 + 10 * HOUR, JAN_2 + 31 * HOUR]
+            .into_iter()
+            .enumerate()
+        {
+            let opened = JAN_2 - 24 * HOUR;
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("s{i}@x.test"),
+                        "Help",
+                        "Please",
+                        Some(team.support),
+                    ),
+                    opened,
+                )
+                .await
+                .unwrap();
+            app.add_message(
+                &team.agent,
+                c.number,
+                message(MessageKind::Reply, "Done"),
+                Some(Status::Solved),
+                opened + HOUR,
+            )
+            .await
+            .unwrap();
+            let token = match app
+                .send_survey(c.number, opened + HOUR, opened + HOUR, opened + HOUR)
+                .await
+                .unwrap()
+            {
+                SurveyOutcome::Sent { token, .. } => token,
+                other => panic!("not surveyed: {other:?}"),
+            };
+            let form = app
+                .survey_form(&token, opened + HOUR)
+                .await
+                .unwrap()
+                .form_token;
+            app.answer_survey(
+                &token,
+                &form,
+                SurveyAnswer {
+                    score: 5,
+                    comment: None,
+                    kudos_agent_id: None,
+                },
+                answered_at,
+            )
+            .await
+            .unwrap();
+            surveys.push(c.number);
+        }
+        let answered = |query: app::SurveyAnswerQuery| {
+            let app = app.clone();
+            async move {
+                let mut numbers: Vec<i64> = app
+                    .survey_answers(&Principal::System, &query)
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|r| r.conversation)
+                    .collect();
+                numbers.sort_unstable();
+                numbers
+            }
+        };
+        let on_jan_2 = app::SurveyAnswerQuery {
+            from_date: Some("2026-01-02".parse().unwrap()),
+            to_date: Some("2026-01-03".parse().unwrap()),
+            ..app::SurveyAnswerQuery::default()
+        };
+        assert_eq!(
+            answered(on_jan_2.clone()).await,
+            surveys[1..].to_vec(),
+            "{}",
+            db.name
+        );
+        let on_jan_1 = app::SurveyAnswerQuery {
+            from_date: Some("2026-01-01".parse().unwrap()),
+            to_date: Some("2026-01-02".parse().unwrap()),
+            ..app::SurveyAnswerQuery::default()
+        };
+        assert_eq!(
+            answered(on_jan_1).await,
+            surveys[..1].to_vec(),
+            "{}",
+            db.name
+        );
+        let both = app::SurveyAnswerQuery {
+            from: Some(JAN_2),
+            ..on_jan_2
+        };
+        assert!(matches!(
+            app.survey_answers(&Principal::System, &both).await,
+            Err(app::AppError::Invalid(_))
+        ));
+
+        // The API and its CSV export read a date the same way; an instant stays an instant.
+        let admin = app
+            .create_token(&Principal::System, "admin", &[domain::Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let router = web::router(web::AppState::new(
+            app.clone(),
+            std::sync::Arc::new(|| NOW),
+            false,
+        ));
+        for (query, expected) in [
+            ("from=2026-01-02&to=2026-01-03", &surveys[1..]),
+            ("from=2026-01-01&to=2026-01-02", &surveys[..1]),
+            (
+                "from=2026-01-02T00:00:00Z&to=2026-01-03T00:00:00Z",
+                &surveys[..2],
+            ),
+        ] {
+            let (status, body) = bearer_json(
+                &router,
+                "GET",
+                &format!("/api/v1/surveys/answers?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+            assert_eq!(status, axum::http::StatusCode::OK, "{body}");
+            let mut numbers: Vec<i64> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["conversation"].as_i64().unwrap())
+                .collect();
+            numbers.sort_unstable();
+            assert_eq!(numbers, expected.to_vec(), "{query} on {}", db.name);
+            let csv = bearer(
+                &router,
+                "GET",
+                &format!("/api/v1/surveys/answers.csv?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+            assert_eq!(csv.status, axum::http::StatusCode::OK);
+            assert_eq!(csv.text().lines().count(), 1 + expected.len(), "{query}");
+        }
+        let (status, _) = bearer_json(
+            &router,
+            "GET",
+            "/api/v1/surveys/answers?from=yesterday",
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
         db.finish().await;
     }
 }
