@@ -88,6 +88,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0015_queue_counter_deltas.sql"),
         include_str!("../migrations/postgres/0015_queue_counter_deltas.sql"),
     ),
+    (
+        16,
+        "imap_failures_and_leases",
+        include_str!("../migrations/sqlite/0016_imap_failures_and_leases.sql"),
+        include_str!("../migrations/postgres/0016_imap_failures_and_leases.sql"),
+    ),
 ];
 
 impl Store {
