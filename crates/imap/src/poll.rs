@@ -216,6 +216,15 @@ impl<'a> Poller<'a> {
         }
     }
 
+    /// Ticks every third of the lease, first after one third: when to renew it while waiting.
+    fn lease_renewal(&self) -> tokio::time::Interval {
+        let mut keep = tokio::time::interval(
+            (self.account.limits.lease / 3).max(std::time::Duration::from_millis(100)),
+        );
+        keep.reset();
+        keep
+    }
+
     /// Gives the lease up so another node can take over at once (a failure only delays that
     /// until the lease runs out).
     async fn release_lease(&self) {
@@ -291,13 +300,26 @@ impl<'a> Poller<'a> {
                 continue;
             }
             if !connection.offers.idle {
-                tokio::select! {
-                    _ = stop.changed() => {
-                        connection.logout(self.account).await;
-                        return Ok(());
+                // Wait for the next poll, renewing the lease meanwhile.
+                let next_poll = tokio::time::sleep(self.account.poll_interval);
+                tokio::pin!(next_poll);
+                let mut keep = self.lease_renewal();
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => {
+                            connection.logout(self.account).await;
+                            return Ok(());
+                        }
+                        _ = &mut next_poll => break,
+                        _ = keep.tick() => {
+                            if let Err(error) = self.keep_lease().await {
+                                connection.logout(self.account).await;
+                                return Err(error);
+                            }
+                        }
                     }
-                    _ = tokio::time::sleep(self.account.poll_interval) => continue,
                 }
+                continue;
             }
             let Connection {
                 session,
@@ -329,11 +351,7 @@ impl<'a> Poller<'a> {
                 tokio::pin!(wait);
                 let renew = tokio::time::sleep(self.account.limits.idle_renew);
                 tokio::pin!(renew);
-                // The lease is renewed while idling, well before it runs out.
-                let mut keep = tokio::time::interval(
-                    (self.account.limits.lease / 3).max(std::time::Duration::from_millis(100)),
-                );
-                keep.reset();
+                let mut keep = self.lease_renewal();
                 loop {
                     tokio::select! {
                         woke = &mut wait => {
