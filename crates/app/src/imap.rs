@@ -5,6 +5,8 @@
 //! renumbered the folder with a new UIDVALIDITY) is recognised by its bytes and not accepted
 //! twice.
 
+use std::collections::HashMap;
+
 use domain::{Actor, EventPayload};
 
 use crate::mail::{insert_accepted, AcceptedMail, Transport, MAIL_INGEST_JOB};
@@ -57,6 +59,8 @@ impl App {
         tx.set_imap_cursor(&folder.account, &folder.folder, folder.uid_validity, 0, now)
             .await?;
         tx.drop_stale_imap_actions(&folder.account, &folder.folder, folder.uid_validity)
+            .await?;
+        tx.forget_imap_fetch_failures(&folder.account, &folder.folder, folder.uid_validity, 0)
             .await?;
         tx.commit().await?;
         Ok(())
@@ -160,6 +164,13 @@ impl App {
             now,
         )
         .await?;
+        tx.forget_imap_fetch_failures(
+            &folder.account,
+            &folder.folder,
+            folder.uid_validity,
+            last_uid,
+        )
+        .await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -192,4 +203,94 @@ impl App {
         tx.commit().await?;
         Ok(())
     }
+
+    /// The messages of the folder whose fetch failed, by UID: (failed lone fetches, the
+    /// last error). Kept in the store, so that a restart or another node goes on counting.
+    pub async fn imap_fetch_failures(
+        &self,
+        folder: &ImapFolder,
+    ) -> Result<HashMap<i64, (i64, String)>> {
+        Ok(self
+            .store
+            .imap_fetch_failures(&folder.account, &folder.folder, folder.uid_validity)
+            .await?
+            .into_iter()
+            .map(|row| (row.uid, (row.failures, row.last_error)))
+            .collect())
+    }
+
+    /// Records that fetching the messages `uids` failed with `error`: each failure counts
+    /// when the message was fetched alone (`counted`); a failed batch only marks its
+    /// messages to be fetched alone. The cursor passing them forgets them.
+    pub async fn record_imap_fetch_failure(
+        &self,
+        folder: &ImapFolder,
+        uids: &[i64],
+        counted: bool,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for &uid in uids {
+            tx.record_imap_fetch_failure(
+                &folder.account,
+                &folder.folder,
+                folder.uid_validity,
+                uid,
+                counted,
+                error,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes or renews the lease on a polled folder for `holder` (a name unique to one
+    /// poller, see [`new_lease_holder`]) until `now + lease_millis`, so that only one node
+    /// polls a folder at a time. `false` while another holder's lease runs.
+    pub async fn hold_imap_lease(
+        &self,
+        account: &str,
+        folder: &str,
+        holder: &str,
+        now: i64,
+        lease_millis: i64,
+    ) -> Result<bool> {
+        if lease_millis <= 0 {
+            return Err(AppError::Invalid("an IMAP lease must last a while".into()));
+        }
+        let mut tx = self.store.begin().await?;
+        let held = tx
+            .hold_imap_lease(
+                account,
+                folder,
+                holder,
+                now,
+                now.saturating_add(lease_millis),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Gives up the lease on a folder (if `holder` has it), so another node can take over
+    /// at once.
+    pub async fn release_imap_lease(
+        &self,
+        account: &str,
+        folder: &str,
+        holder: &str,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.release_imap_lease(account, folder, holder).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A name for one poller's leases, unique across nodes and restarts.
+pub fn new_lease_holder() -> String {
+    format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
 }

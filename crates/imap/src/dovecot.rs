@@ -16,8 +16,10 @@ const TEMPLATE: &str = include_str!("dovecot-loopback.conf");
 pub struct Dovecot {
     dir: PathBuf,
     conf: PathBuf,
-    /// The IMAP port (plain text, 127.0.0.1).
+    /// The IMAP port (plain text, or STARTTLS when started with TLS; 127.0.0.1).
     pub port: u16,
+    /// The IMAPS port (TLS from the first byte), when started with TLS.
+    pub imaps_port: Option<u16>,
     running: bool,
 }
 
@@ -39,6 +41,28 @@ impl Dovecot {
     /// user per (name, password), and `extra` appended to the configuration (for example
     /// `imap_capability = IMAP4rev1 UIDPLUS` to hide IDLE and MOVE). Returns once IMAP answers.
     pub fn start(dir: &Path, users: &[(&str, &str)], extra: &str) -> Result<Dovecot, String> {
+        Dovecot::launch(dir, users, extra, None)
+    }
+
+    /// Like [`Dovecot::start`], with TLS: STARTTLS on `port` and TLS from the first byte
+    /// (IMAPS) on `imaps_port`, both with this certificate and key (PEM files; the key must
+    /// be readable by root only as far as Dovecot cares, it reads it while still root).
+    pub fn start_with_tls(
+        dir: &Path,
+        users: &[(&str, &str)],
+        extra: &str,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Dovecot, String> {
+        Dovecot::launch(dir, users, extra, Some((cert, key)))
+    }
+
+    fn launch(
+        dir: &Path,
+        users: &[(&str, &str)],
+        extra: &str,
+        tls: Option<(&Path, &Path)>,
+    ) -> Result<Dovecot, String> {
         let dir = dir
             .canonicalize()
             .map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -46,10 +70,27 @@ impl Dovecot {
             .to_str()
             .ok_or_else(|| format!("{} is not UTF-8", dir.display()))?;
         let (imap_port, lmtp_port) = (free_port()?, free_port()?);
-        let conf_text = TEMPLATE
+        let mut conf_text = TEMPLATE
             .replace("@DIR@", text)
             .replace("port = 10143", &format!("port = {imap_port}"))
             .replace("port = 10024", &format!("port = {lmtp_port}"));
+        let mut imaps_port = None;
+        if let Some((cert, key)) = tls {
+            let port = free_port()?;
+            imaps_port = Some(port);
+            conf_text = conf_text.replace(
+                "inet_listener imaps {\n    port = 0\n  }",
+                &format!("inet_listener imaps {{\n    address = 127.0.0.1\n    port = {port}\n    ssl = yes\n  }}"),
+            );
+            if !conf_text.contains(&format!("port = {port}\n    ssl = yes")) {
+                return Err("the Dovecot template has no imaps listener to enable".into());
+            }
+            conf_text.push_str(&format!(
+                "\nssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         let conf = dir.join("dovecot.conf");
         std::fs::write(&conf, format!("{conf_text}\n{extra}\n"))
             .map_err(|e| format!("writing {}: {e}", conf.display()))?;
@@ -69,6 +110,7 @@ impl Dovecot {
             dir: dir.clone(),
             conf,
             port: imap_port,
+            imaps_port,
             running: false,
         };
         // The master daemonises and keeps the standard streams it was given: pipes would

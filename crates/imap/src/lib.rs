@@ -8,14 +8,18 @@
 //! batch accepted durably with the cursor in one transaction, and only then the configured
 //! action on the server (set \Seen, move, delete). A message over `max_message_bytes` is not
 //! fetched: its header goes to the quarantine with the reason and the message stays where it
-//! is; a message whose fetch keeps failing goes the same way, so neither blocks the others.
+//! is; a message whose fetch keeps failing goes the same way (its failures are counted in the
+//! store, so a restart goes on counting), so neither blocks the others.
 //! Then IDLE where the server offers it (renewed well within 29 minutes), polling otherwise,
-//! and reconnecting with backoff after any error. Each account runs on its own.
+//! and reconnecting with backoff after any error. Each account runs on its own, and only the
+//! poller holding a folder's lease in the store polls it (one node of several).
+//! Folder names are written in modified UTF-7 on the wire (`utf7`).
 
 mod connect;
 pub mod dovecot;
 mod plan;
 mod poll;
+pub mod utf7;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -103,6 +107,10 @@ pub struct Limits {
     pub idle_renew: Duration,
     /// The longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// How long a poller's hold on a folder lasts unless renewed (it is renewed every third
+    /// of it while connected): only one node polls a folder at a time, and when it dies
+    /// another takes over after at most this long.
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -116,6 +124,7 @@ impl Default for Limits {
             min_fetch_bytes_per_second: 64 * 1024,
             idle_renew: Duration::from_secs(20 * 60),
             max_backoff: Duration::from_secs(300),
+            lease: Duration::from_secs(120),
         }
     }
 }
@@ -132,7 +141,8 @@ pub struct Account {
     pub tls_ca_file: Option<PathBuf>,
     pub user: String,
     pub password: String,
-    /// The folder to take mail from (e.g. `INBOX`).
+    /// The folder to take mail from (e.g. `INBOX`, `Entwürfe`), as people read it: it is
+    /// written in modified UTF-7 on the wire (`Entw&APw-rfe`).
     pub folder: String,
     /// The support address this mail counts as sent to (a configured mailbox).
     pub mailbox: String,
@@ -166,6 +176,8 @@ pub enum Error {
     },
     #[error("IMAP {command} got no answer within {seconds} s")]
     Timeout { command: String, seconds: u64 },
+    #[error("another poller (another node) is polling folder {folder} of IMAP account {account}")]
+    Leased { account: String, folder: String },
     #[error("{0}")]
     Server(String),
     #[error("{0}")]

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::connect::{imap_error, open, within, ImapSession};
 use crate::plan::{self, Step};
+use crate::utf7;
 use crate::{Account, AfterAction, Clock, Error, Result};
 
 /// What one drain of a folder did.
@@ -45,27 +46,65 @@ impl PollReport {
 }
 
 /// Connects once, drains the folder, applies the actions and signs out (`rapport mail poll`).
+/// Refused with [`Error::Leased`] while another poller (another node) holds the folder.
 pub async fn poll_once(app: &App, account: &Account, clock: &Clock) -> Result<PollReport> {
     let mut poller = Poller::new(app, account, clock);
-    let mut connection = poller.connect().await?;
-    let (report, _) = poller.drain(&mut connection).await?;
-    connection.logout(account).await;
-    Ok(report)
+    poller.keep_lease().await?;
+    let result = async {
+        let mut connection = poller.connect().await?;
+        let (report, _) = poller.drain(&mut connection).await?;
+        connection.logout(account).await;
+        Ok(report)
+    }
+    .await;
+    poller.release_lease().await;
+    result
 }
 
-/// Polls one account until `stop` turns true: connect, drain, then IDLE (or sleep) and drain
-/// again; after an error, reconnect with backoff. Never returns an error: a failing account
-/// is logged and retried, and does not touch the others.
+/// Polls one account until `stop` turns true: take the folder's lease, connect, drain, then
+/// IDLE (or sleep) and drain again, renewing the lease meanwhile; after an error, reconnect
+/// with backoff. While another node holds the lease, stand by and try to take it every half
+/// lease. Never returns an error: a failing account is logged and retried, and does not
+/// touch the others.
 pub async fn run(app: App, account: Account, clock: Clock, mut stop: watch::Receiver<bool>) {
     let mut poller = Poller::new(&app, &account, &clock);
     let mut failures = 0u32;
+    let mut standing_by = false;
     loop {
         if *stop.borrow() {
+            poller.release_lease().await;
             return;
         }
-        match poller.stay(&mut stop, &mut failures).await {
-            Ok(()) => return,
+        let outcome = match poller.keep_lease().await {
+            Ok(()) => {
+                standing_by = false;
+                poller.stay(&mut stop, &mut failures).await
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => {
+                poller.release_lease().await;
+                return;
+            }
+            Err(Error::Leased { .. }) => {
+                if !standing_by {
+                    standing_by = true;
+                    tracing::info!(
+                        account = %account.name,
+                        folder = %account.folder,
+                        "another poller holds this IMAP folder; standing by"
+                    );
+                }
+                failures = 0;
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep((account.limits.lease / 2).max(std::time::Duration::from_millis(100))) => {}
+                }
+            }
             Err(error) => {
+                // Another node may fare better meanwhile.
+                poller.release_lease().await;
                 let wait = plan::backoff(failures, &account.limits);
                 failures = failures.saturating_add(1);
                 tracing::warn!(
@@ -97,6 +136,8 @@ struct Connection {
     offers: Offers,
     /// Untagged responses outside any command: an EXISTS among them means new mail.
     news: async_channel::Receiver<UnsolicitedResponse>,
+    /// New mail announced during one of our own fetches (`uid_fetch_checked`).
+    announced: bool,
 }
 
 impl Connection {
@@ -108,8 +149,8 @@ impl Connection {
     }
 
     /// Empties the queue of untagged responses; whether new mail was among them.
-    fn take_news(&self) -> bool {
-        let mut new_mail = false;
+    fn take_news(&mut self) -> bool {
+        let mut new_mail = std::mem::take(&mut self.announced);
         while let Ok(response) = self.news.try_recv() {
             if matches!(
                 response,
@@ -127,10 +168,13 @@ struct Poller<'a> {
     app: &'a App,
     account: &'a Account,
     clock: &'a Clock,
-    /// UID → failed lone fetches, under `suspects_validity`: their batch failed, so they
-    /// are fetched alone, and given up on after `max_fetch_failures`.
+    /// Names this poller in the folder's lease.
+    holder: String,
+    /// UID → failed lone fetches, read from the store at each drain: their batch failed, so
+    /// they are fetched alone, and given up on after `max_fetch_failures`.
     suspects: HashMap<u32, u32>,
-    suspects_validity: i64,
+    /// UID → the last error fetching it (for the quarantine's reason).
+    last_errors: HashMap<u32, String>,
     warned_expunge: bool,
 }
 
@@ -140,9 +184,83 @@ impl<'a> Poller<'a> {
             app,
             account,
             clock,
+            holder: app::new_lease_holder(),
             suspects: HashMap::new(),
-            suspects_validity: -1,
+            last_errors: HashMap::new(),
             warned_expunge: false,
+        }
+    }
+
+    /// Takes or renews the folder's lease; [`Error::Leased`] while another poller holds it.
+    async fn keep_lease(&self) -> Result<()> {
+        let millis = i64::try_from(self.account.limits.lease.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let held = self
+            .app
+            .hold_imap_lease(
+                &self.account.name,
+                &self.account.folder,
+                &self.holder,
+                self.now(),
+                millis,
+            )
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(Error::Leased {
+                account: self.account.name.clone(),
+                folder: self.account.folder.clone(),
+            })
+        }
+    }
+
+    /// Ticks every third of the lease, first after one third: when to renew it while waiting.
+    fn lease_renewal(&self) -> tokio::time::Interval {
+        let mut keep = tokio::time::interval(
+            (self.account.limits.lease / 3).max(std::time::Duration::from_millis(100)),
+        );
+        keep.reset();
+        keep
+    }
+
+    /// Gives the lease up so another node can take over at once (a failure only delays that
+    /// until the lease runs out).
+    async fn release_lease(&self) {
+        if let Err(error) = self
+            .app
+            .release_imap_lease(&self.account.name, &self.account.folder, &self.holder)
+            .await
+        {
+            tracing::warn!(account = %self.account.name, folder = %self.account.folder, %error, "could not give up the IMAP lease; it runs out by itself");
+        }
+    }
+
+    /// Remembers a failed fetch in the store, so that a restart or another node goes on
+    /// counting (a failure to remember is logged: the fetch's own error is what matters).
+    async fn record_fetch_failure(
+        &mut self,
+        folder: &ImapFolder,
+        uids: &[u32],
+        counted: bool,
+        error: &Error,
+    ) {
+        let ids: Vec<i64> = uids.iter().map(|&uid| i64::from(uid)).collect();
+        let text = error.to_string();
+        for uid in uids {
+            let failures = self.suspects.entry(*uid).or_insert(0);
+            if counted {
+                *failures = failures.saturating_add(1);
+            }
+            self.last_errors.insert(*uid, text.clone());
+        }
+        if let Err(e) = self
+            .app
+            .record_imap_fetch_failure(folder, &ids, counted, &text, self.now())
+            .await
+        {
+            tracing::warn!(account = %folder.account, folder = %folder.folder, error = %e, "could not record a failed IMAP fetch");
         }
     }
 
@@ -182,18 +300,32 @@ impl<'a> Poller<'a> {
                 continue;
             }
             if !connection.offers.idle {
-                tokio::select! {
-                    _ = stop.changed() => {
-                        connection.logout(self.account).await;
-                        return Ok(());
+                // Wait for the next poll, renewing the lease meanwhile.
+                let next_poll = tokio::time::sleep(self.account.poll_interval);
+                tokio::pin!(next_poll);
+                let mut keep = self.lease_renewal();
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => {
+                            connection.logout(self.account).await;
+                            return Ok(());
+                        }
+                        _ = &mut next_poll => break,
+                        _ = keep.tick() => {
+                            if let Err(error) = self.keep_lease().await {
+                                connection.logout(self.account).await;
+                                return Err(error);
+                            }
+                        }
                     }
-                    _ = tokio::time::sleep(self.account.poll_interval) => continue,
                 }
+                continue;
             }
             let Connection {
                 session,
                 offers,
                 news,
+                announced: _,
             } = connection;
             let mut idle = session.idle();
             within(self.limit(), "IDLE", async {
@@ -212,15 +344,32 @@ impl<'a> Poller<'a> {
                 }
                 any
             };
+            let mut lost_lease = None;
             if !announced {
                 // The library's own timeout restarts on every keep-alive, so ours bounds it.
                 let (wait, _interrupt) = idle.wait_with_timeout(self.account.limits.idle_renew);
-                tokio::select! {
-                    woke = wait => {
-                        woke.map_err(imap_error("IDLE"))?;
+                tokio::pin!(wait);
+                let renew = tokio::time::sleep(self.account.limits.idle_renew);
+                tokio::pin!(renew);
+                let mut keep = self.lease_renewal();
+                loop {
+                    tokio::select! {
+                        woke = &mut wait => {
+                            woke.map_err(imap_error("IDLE"))?;
+                            break;
+                        }
+                        _ = &mut renew => break,
+                        _ = stop.changed() => {
+                            stopped = true;
+                            break;
+                        }
+                        _ = keep.tick() => {
+                            if let Err(error) = self.keep_lease().await {
+                                lost_lease = Some(error);
+                                break;
+                            }
+                        }
                     }
-                    _ = tokio::time::sleep(self.account.limits.idle_renew) => {}
-                    _ = stop.changed() => stopped = true,
                 }
             }
             let session = within(self.limit(), "DONE", async {
@@ -231,10 +380,15 @@ impl<'a> Poller<'a> {
                 session,
                 offers,
                 news,
+                announced: false,
             };
             if stopped {
                 connection.logout(self.account).await;
                 return Ok(());
+            }
+            if let Some(error) = lost_lease {
+                connection.logout(self.account).await;
+                return Err(error);
             }
         }
     }
@@ -264,7 +418,8 @@ impl<'a> Poller<'a> {
             uidplus: capabilities.has_str("UIDPLUS"),
         };
         if let AfterAction::Move(target) = &self.account.after {
-            let pattern = quoted(target);
+            let wire = utf7::encode(target);
+            let pattern = quoted(&wire);
             let exists = within(self.limit(), "LIST", async {
                 let names: Vec<_> = session
                     .list(Some(""), Some(&pattern))
@@ -273,13 +428,15 @@ impl<'a> Poller<'a> {
                     .try_collect()
                     .await
                     .map_err(imap_error("LIST"))?;
-                Ok(names.iter().any(|n| n.name() == target.as_str()))
+                Ok(names.iter().any(|n| {
+                    n.name() == wire || utf7::decode(n.name()).is_ok_and(|name| name == *target)
+                }))
             })
             .await?;
             if !exists {
                 tracing::info!(account = %self.account.name, folder = %target, "creating the IMAP folder processed mail moves to");
                 within(self.limit(), "CREATE", async {
-                    session.create(target).await.map_err(imap_error("CREATE"))
+                    session.create(&wire).await.map_err(imap_error("CREATE"))
                 })
                 .await?;
             }
@@ -289,6 +446,7 @@ impl<'a> Poller<'a> {
             session,
             offers,
             news,
+            announced: false,
         })
     }
 
@@ -298,10 +456,12 @@ impl<'a> Poller<'a> {
     async fn drain(&mut self, connection: &mut Connection) -> Result<(PollReport, bool)> {
         let account = self.account;
         let folder_name = account.folder.as_str();
+        let wire_name = utf7::encode(folder_name);
+        self.keep_lease().await?;
         let mailbox = within(self.limit(), "SELECT", async {
             connection
                 .session
-                .select(folder_name)
+                .select(&wire_name)
                 .await
                 .map_err(imap_error("SELECT"))
         })
@@ -341,9 +501,14 @@ impl<'a> Poller<'a> {
             }
         };
         report.last_uid = last_uid;
-        if self.suspects_validity != uid_validity {
-            self.suspects.clear();
-            self.suspects_validity = uid_validity;
+        self.suspects.clear();
+        self.last_errors.clear();
+        for (uid, (failures, error)) in self.app.imap_fetch_failures(&folder).await? {
+            if let Ok(uid) = u32::try_from(uid) {
+                self.suspects
+                    .insert(uid, u32::try_from(failures).unwrap_or(u32::MAX));
+                self.last_errors.insert(uid, error);
+            }
         }
 
         // Actions that a stop between commit and action left undone.
@@ -386,17 +551,11 @@ impl<'a> Poller<'a> {
     async fn sizes(&self, connection: &mut Connection, last_uid: i64) -> Result<Vec<(u32, u64)>> {
         let from = last_uid + 1;
         within(self.limit(), "UID FETCH (RFC822.SIZE)", async {
-            let fetches: Vec<_> = connection
-                .session
-                .uid_fetch(format!("{from}:*"), "(UID RFC822.SIZE)")
-                .await
-                .map_err(imap_error("UID FETCH"))?
-                .try_collect()
-                .await
-                .map_err(imap_error("UID FETCH"))?;
+            let fetches =
+                uid_fetch_checked(connection, &format!("{from}:*"), "(UID RFC822.SIZE)").await?;
             Ok(fetches
                 .iter()
-                .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
+                .map(|f| (f.uid, u64::from(f.size.unwrap_or(0))))
                 .filter(|&(uid, _)| i64::from(uid) > last_uid)
                 .collect())
         })
@@ -416,6 +575,7 @@ impl<'a> Poller<'a> {
         let Some(&last) = uids.iter().max() else {
             return Ok(());
         };
+        self.keep_lease().await?;
         let messages = match step {
             Step::Fetch(uids) => {
                 let bytes: u64 = uids.iter().filter_map(|u| size_of.get(u)).sum();
@@ -424,12 +584,8 @@ impl<'a> Poller<'a> {
                     Err(error) => {
                         // Fetch the batch's messages alone from now on, and count the
                         // failures of a lone one, so that one bad message cannot stall the rest.
-                        for uid in uids {
-                            let failures = self.suspects.entry(*uid).or_insert(0);
-                            if uids.len() == 1 {
-                                *failures += 1;
-                            }
-                        }
+                        self.record_fetch_failure(folder, uids, uids.len() == 1, &error)
+                            .await;
                         return Err(error);
                     }
                 }
@@ -446,8 +602,13 @@ impl<'a> Poller<'a> {
                     .await?
             }
             Step::GaveUp { uid, failures } => {
+                let last_error = self
+                    .last_errors
+                    .get(uid)
+                    .map(|e| format!(" (the last time: {e})"))
+                    .unwrap_or_default();
                 let reason = format!(
-                    "fetching the message failed {failures} times; it stays in folder {} of IMAP account {} (UIDVALIDITY {}, UID {uid}); only its header is kept here",
+                    "fetching the message failed {failures} times{last_error}; it stays in folder {} of IMAP account {} (UIDVALIDITY {}, UID {uid}); only its header is kept here",
                     folder.folder, folder.account, folder.uid_validity
                 );
                 self.fetch_header_for_quarantine(connection, folder, *uid, reason)
@@ -508,19 +669,12 @@ impl<'a> Poller<'a> {
             plan::fetch_timeout(bytes, &self.account.limits),
             "UID FETCH (BODY.PEEK[])",
             async {
-                let fetches: Vec<_> = connection
-                    .session
-                    .uid_fetch(&set, "(UID BODY.PEEK[])")
-                    .await
-                    .map_err(imap_error("UID FETCH"))?
-                    .try_collect()
-                    .await
-                    .map_err(imap_error("UID FETCH"))?;
+                let fetches = uid_fetch_checked(connection, &set, "(UID BODY.PEEK[])").await?;
                 let mut messages: Vec<ImapMessage> = fetches
-                    .iter()
+                    .into_iter()
                     .filter_map(|f| {
-                        let uid = f.uid.filter(|u| wanted.contains(u))?;
-                        let raw = f.body()?.to_vec();
+                        let uid = Some(f.uid).filter(|u| wanted.contains(u))?;
+                        let raw = f.section?;
                         Some(ImapMessage {
                             uid: i64::from(uid),
                             mail_from: plan::return_path(&raw),
@@ -556,21 +710,16 @@ impl<'a> Poller<'a> {
                 plan::fetch_timeout(HEADER_BYTES, &self.account.limits),
                 "UID FETCH (BODY.PEEK[HEADER])",
                 async {
-                    let fetches: Vec<_> = connection
-                        .session
-                        .uid_fetch(
-                            uid.to_string(),
-                            format!("(UID BODY.PEEK[HEADER]<0.{HEADER_BYTES}>)"),
-                        )
-                        .await
-                        .map_err(imap_error("UID FETCH"))?
-                        .try_collect()
-                        .await
-                        .map_err(imap_error("UID FETCH"))?;
+                    let fetches = uid_fetch_checked(
+                        connection,
+                        &uid.to_string(),
+                        &format!("(UID BODY.PEEK[HEADER]<0.{HEADER_BYTES}>)"),
+                    )
+                    .await?;
                     Ok(fetches
-                        .iter()
-                        .find(|f| f.uid == Some(uid))
-                        .map(|f| f.header().unwrap_or_default().to_vec()))
+                        .into_iter()
+                        .find(|f| f.uid == uid)
+                        .map(|f| f.section.unwrap_or_default()))
                 },
             )
             .await;
@@ -578,7 +727,8 @@ impl<'a> Poller<'a> {
                 Ok(None) => return Ok(Vec::new()), // gone from the folder
                 Ok(Some(header)) => Some(header),
                 Err(error) => {
-                    *self.suspects.entry(uid).or_insert(0) += 1;
+                    self.record_fetch_failure(folder, &[uid], true, &error)
+                        .await;
                     return Err(error);
                 }
             }
@@ -619,7 +769,7 @@ impl<'a> Poller<'a> {
                 within(self.limit(), "UID MOVE", async {
                     connection
                         .session
-                        .uid_mv(&set, target)
+                        .uid_mv(&set, utf7::encode(target))
                         .await
                         .map_err(imap_error("UID MOVE"))
                 })
@@ -629,7 +779,7 @@ impl<'a> Poller<'a> {
                 within(self.limit(), "UID COPY", async {
                     connection
                         .session
-                        .uid_copy(&set, target)
+                        .uid_copy(&set, utf7::encode(target))
                         .await
                         .map_err(imap_error("UID COPY"))
                 })
@@ -699,4 +849,81 @@ impl<'a> Poller<'a> {
 /// A folder name as an IMAP quoted string.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// One message's answer to a UID FETCH.
+struct Fetched {
+    uid: u32,
+    size: Option<u32>,
+    /// The first body section's bytes (`BODY[]`, `BODY[HEADER]<0.N>`), if asked for.
+    section: Option<Vec<u8>>,
+}
+
+/// `UID FETCH set items`, read to its tagged answer, which must be OK. (async-imap's own fetch
+/// stream ends at the tagged answer whatever it says, so a FETCH the server failed, with NO
+/// or BAD, would look like messages that vanished, and the cursor would pass them.) An
+/// untagged EXISTS or RECENT on the way is remembered as news.
+async fn uid_fetch_checked(
+    connection: &mut Connection,
+    set: &str,
+    items: &str,
+) -> Result<Vec<Fetched>> {
+    use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, Status};
+    let command = format!("UID FETCH {set} {items}");
+    let tag = connection
+        .session
+        .run_command(&command)
+        .await
+        .map_err(imap_error("UID FETCH"))?;
+    let mut fetched = Vec::new();
+    loop {
+        let response = connection
+            .session
+            .read_response()
+            .await
+            .map_err(|e| imap_error("UID FETCH")(e.into()))?
+            .ok_or_else(|| {
+                Error::Server(format!(
+                    "the server closed the connection during UID FETCH {set}"
+                ))
+            })?;
+        match response.parsed() {
+            Response::Fetch(_, attributes) => {
+                let mut uid = None;
+                let mut size = None;
+                let mut section = None;
+                for attribute in attributes {
+                    match attribute {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Rfc822Size(n) => size = Some(*n),
+                        AttributeValue::BodySection { data, .. } if section.is_none() => {
+                            section = Some(data.as_deref().unwrap_or_default().to_vec());
+                        }
+                        _ => {}
+                    }
+                }
+                // A FETCH without UID is a flag change someone else made: not ours.
+                if let Some(uid) = uid {
+                    fetched.push(Fetched { uid, size, section });
+                }
+            }
+            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                connection.announced = true;
+            }
+            Response::Done {
+                tag: done,
+                status,
+                outcome,
+            } if *done == tag => {
+                return match status {
+                    Status::Ok => Ok(fetched),
+                    other => Err(Error::Server(format!(
+                        "UID FETCH {set} {items} failed: the server answered {other:?} {}",
+                        outcome.information.as_deref().unwrap_or("")
+                    ))),
+                };
+            }
+            _ => {}
+        }
+    }
 }

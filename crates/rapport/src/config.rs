@@ -70,7 +70,8 @@ pub struct ImapConfig {
     /// none, starttls or tls.
     #[serde(default = "default_imap_tls")]
     pub tls: String,
-    /// Extra trusted CA certificates (PEM), besides the public roots.
+    /// Extra trusted certificates (PEM), besides the public roots: a private CA, or the
+    /// server's self-signed certificate itself. Verification is never switched off.
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
     pub user: String,

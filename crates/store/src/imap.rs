@@ -1,8 +1,29 @@
 //! IMAP polling state: the cursor of each polled folder (`imap_cursors`, in 0004_mail.sql) and
 //! the messages taken from it by content (`imap_messages`, 0006_imap.sql), which make a
-//! re-fetch harmless and remember which after-processing actions are still to be applied.
+//! re-fetch harmless and remember which after-processing actions are still to be applied;
+//! the messages whose fetch failed (`imap_fetch_failures`) and who polls a folder
+//! (`imap_leases`, both 0018_imap_failures_and_leases.sql).
 
 use crate::{run, Result, Store, Tx};
+
+stored_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct ImapLeaseRow {
+        holder: String,
+        expires_at: i64,
+    }
+}
+
+stored_row! {
+    /// A message of a polled folder whose fetch failed.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ImapFetchFailureRow {
+        pub uid: i64,
+        /// Failed fetches of it alone; 0 when only its batch failed.
+        pub failures: i64,
+        pub last_error: String,
+    }
+}
 
 impl Tx {
     /// Moves a folder's cursor forward to `last_uid`, but only while the folder still has
@@ -110,7 +131,104 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Counts a failed fetch of the message at (`uid_validity`, `uid`): `counted` adds one
+    /// failure (it was fetched alone), otherwise it is only remembered (its batch failed).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_imap_fetch_failure(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+        uid: i64,
+        counted: bool,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        let add: i64 = if counted { 1 } else { 0 };
+        run!(tx self, |c| sqlx::query(
+            "INSERT INTO imap_fetch_failures (account, folder, uid_validity, uid, failures, last_error, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (account, folder, uid_validity, uid) DO UPDATE SET \
+             failures = imap_fetch_failures.failures + excluded.failures, \
+             last_error = excluded.last_error, updated_at = excluded.updated_at")
+            .bind(account).bind(folder).bind(uid_validity).bind(uid).bind(add).bind(error).bind(now)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Forgets the failures the cursor has passed (`uid <= up_to_uid`) and those under
+    /// another UIDVALIDITY.
+    pub async fn forget_imap_fetch_failures(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+        up_to_uid: i64,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "DELETE FROM imap_fetch_failures WHERE account = $1 AND folder = $2 AND (uid_validity <> $3 OR uid <= $4)")
+            .bind(account).bind(folder).bind(uid_validity).bind(up_to_uid)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Takes or renews the lease on a folder for `holder` until `expires_at`: granted when
+    /// nobody holds it, `holder` already does, or the holder's lease ran out by `now`.
+    /// Returns whether `holder` holds it now.
+    pub async fn hold_imap_lease(
+        &mut self,
+        account: &str,
+        folder: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool> {
+        run!(tx self, |c| Ok(sqlx::query(
+            "INSERT INTO imap_leases (account, folder, holder, expires_at) VALUES ($1, $2, $3, $5) \
+             ON CONFLICT (account, folder) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE imap_leases.holder = excluded.holder OR imap_leases.expires_at <= $4")
+            .bind(account).bind(folder).bind(holder).bind(now).bind(expires_at)
+            .execute(&mut *c).await?.rows_affected() == 1))
+    }
+
+    /// Gives the lease up, if `holder` has it.
+    pub async fn release_imap_lease(
+        &mut self,
+        account: &str,
+        folder: &str,
+        holder: &str,
+    ) -> Result<()> {
+        run!(tx self, |c| sqlx::query(
+            "DELETE FROM imap_leases WHERE account = $1 AND folder = $2 AND holder = $3")
+            .bind(account).bind(folder).bind(holder)
+            .execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+}
+
 impl Store {
+    /// The messages of a folder (under `uid_validity`) whose fetch failed, lowest UID first.
+    pub async fn imap_fetch_failures(
+        &self,
+        account: &str,
+        folder: &str,
+        uid_validity: i64,
+    ) -> Result<Vec<ImapFetchFailureRow>> {
+        run!(read self, |c| Ok(sqlx::query_as(
+            "SELECT uid, failures, last_error FROM imap_fetch_failures \
+             WHERE account = $1 AND folder = $2 AND uid_validity = $3 ORDER BY uid")
+            .bind(account).bind(folder).bind(uid_validity).fetch_all(c).await?))
+    }
+
+    /// Who holds the lease on a folder, and until when.
+    pub async fn imap_lease(&self, account: &str, folder: &str) -> Result<Option<(String, i64)>> {
+        let row: Option<ImapLeaseRow> = run!(read self, |c| sqlx::query_as(
+            "SELECT holder, expires_at FROM imap_leases WHERE account = $1 AND folder = $2")
+            .bind(account).bind(folder).fetch_optional(c).await?);
+        Ok(row.map(|r| (r.holder, r.expires_at)))
+    }
+
     /// UIDs (under `uid_validity`) whose after-processing action is still to be applied,
     /// lowest first.
     pub async fn imap_pending_actions(

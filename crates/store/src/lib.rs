@@ -45,6 +45,7 @@ pub use conversations::{
 };
 pub use directory::Table;
 pub use events::{ConversationReach, Cursor, NewEvent};
+pub use imap::ImapFetchFailureRow;
 pub use initiatives::InitiativeRow;
 pub use jobs::{retry_delay_millis, Job};
 pub use kpi::{DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRollupRow, KpiSettingsRow};

@@ -100,6 +100,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0017_channel_routes.sql"),
         include_str!("../migrations/postgres/0017_channel_routes.sql"),
     ),
+    (
+        18,
+        "imap_failures_and_leases",
+        include_str!("../migrations/sqlite/0018_imap_failures_and_leases.sql"),
+        include_str!("../migrations/postgres/0018_imap_failures_and_leases.sql"),
+    ),
 ];
 
 impl Store {

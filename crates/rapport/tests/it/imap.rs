@@ -22,22 +22,80 @@ const SUPPORT: &str = "support@mx.test";
 /// A running Dovecot and the folder it lives in (dropped in this order: stop, then remove).
 struct Peer {
     dovecot: Dovecot,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Starts Dovecot with `extra` configuration, or `None` (skipped) when it is not installed.
 fn dovecot(extra: &str) -> Option<Peer> {
-    if !Dovecot::installed() {
-        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
-            panic!("RAPPORT_REQUIRE_PEERS=1 but dovecot is not installed (apt-get install dovecot-imapd)");
-        }
-        eprintln!("skipped: dovecot not installed");
+    if !dovecot_installed() {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let dovecot = Dovecot::start(dir.path(), &[(USER, PASSWORD)], extra)
         .unwrap_or_else(|e| panic!("Dovecot did not start: {e}"));
-    Some(Peer { dovecot, _dir: dir })
+    Some(Peer { dovecot, dir })
+}
+
+/// A throwaway self-signed certificate for 127.0.0.1 (cert.pem, key.pem in `dir`), or `None`
+/// (skipped) without the openssl command.
+fn test_certificate(dir: &std::path::Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_PEERS=1 but openssl cannot make a test certificate");
+        }
+        eprintln!("skipped: the IMAP TLS tests need the openssl command");
+        return None;
+    }
+    Some((cert, key))
+}
+
+/// Dovecot with STARTTLS on `port` and IMAPS on `imaps_port`, with a throwaway certificate;
+/// the certificate's file comes back to be trusted (or not) by the test.
+fn dovecot_with_tls() -> Option<(Peer, std::path::PathBuf)> {
+    if !dovecot_installed() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = test_certificate(dir.path())?;
+    let dovecot = Dovecot::start_with_tls(dir.path(), &[(USER, PASSWORD)], "", &cert, &key)
+        .unwrap_or_else(|e| panic!("Dovecot did not start: {e}"));
+    Some((Peer { dovecot, dir }, cert))
+}
+
+/// Whether Dovecot can be run: false (skipped) when not, a failure under RAPPORT_REQUIRE_PEERS=1.
+fn dovecot_installed() -> bool {
+    if !Dovecot::installed() {
+        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("RAPPORT_REQUIRE_PEERS=1 but dovecot is not installed (apt-get install dovecot-imapd)");
+        }
+        eprintln!("skipped: dovecot not installed");
+        return false;
+    }
+    true
 }
 
 fn account(peer: &Peer, folder: &str, after: imap::AfterAction) -> imap::Account {
@@ -568,77 +626,74 @@ async fn idle_picks_up_a_message_that_arrives_while_connected() {
     db.finish().await;
 }
 
-/// STARTTLS before LOGIN: an untrusted certificate is refused (no falling back to plain
-/// text); trusted through `tls_ca_file`, the session runs over TLS (Dovecot logs it).
+/// STARTTLS before LOGIN, and TLS from the first byte (IMAPS): an untrusted certificate is
+/// refused (no falling back to plain text, no login); trusted through `tls_ca_file` (here the
+/// self-signed certificate itself), the session runs over TLS (Dovecot logs it).
 #[tokio::test]
-async fn starttls_is_used_before_login() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    if !made.is_ok_and(|o| o.status.success()) {
-        if std::env::var("RAPPORT_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
-            panic!("RAPPORT_REQUIRE_PEERS=1 but openssl cannot make a test certificate");
-        }
-        eprintln!("skipped: the IMAP STARTTLS test needs the openssl command");
+async fn starttls_and_tls_from_the_first_byte_are_used_before_login() {
+    let Some((peer, cert)) = dovecot_with_tls() else {
         return;
-    }
-    std::process::Command::new("chmod")
-        .arg("0644")
-        .arg(&key)
-        .status()
-        .unwrap();
-    let extra = format!(
-        "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
-        cert.display(),
-        key.display()
-    );
-    let Some(peer) = dovecot(&extra) else { return };
+    };
+    let imaps_port = peer.dovecot.imaps_port.unwrap();
     let db = crate::support::sqlite().await;
     let app = db.app();
     setup(&app).await;
-    peer.dovecot
-        .save(USER, "INBOX", &message(1, "Over TLS"))
-        .unwrap();
-    let mut account = account(&peer, "INBOX", imap::AfterAction::Seen);
-    account.security = imap::Security::StartTls;
-    let refused = imap::poll_once(&app, &account, &clock()).await.unwrap_err();
-    assert!(matches!(refused, imap::Error::Tls { .. }), "{refused}");
+    for (security, port, n) in [
+        (imap::Security::StartTls, peer.dovecot.port, 1),
+        (imap::Security::Tls, imaps_port, 2),
+    ] {
+        peer.dovecot
+            .save(
+                USER,
+                "INBOX",
+                &message(n, &format!("Over TLS ({security:?})")),
+            )
+            .unwrap();
+        let mut account = account(&peer, "INBOX", imap::AfterAction::Seen);
+        account.security = security;
+        account.port = port;
+        let logins_before = tls_logins(&peer);
+        let refused = imap::poll_once(&app, &account, &clock()).await.unwrap_err();
+        assert!(
+            matches!(refused, imap::Error::Tls { .. }),
+            "{security:?}: {refused}"
+        );
+        assert!(
+            refused.to_string().contains("certificate"),
+            "{security:?}: the reason names the certificate: {refused}"
+        );
+        assert_eq!(
+            peer.dovecot.status(USER, "INBOX", "unseen").unwrap(),
+            1,
+            "{security:?}: nothing was taken over an untrusted connection"
+        );
+        account.tls_ca_file = Some(cert.clone());
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 1, "{security:?}");
+        assert_eq!(
+            tls_logins(&peer).len(),
+            logins_before.len() + 1,
+            "{security:?}: one more login, over TLS: {:?}",
+            tls_logins(&peer)
+        );
+        assert_eq!(peer.dovecot.status(USER, "INBOX", "unseen").unwrap(), 0);
+    }
+    let log = std::fs::read_to_string(peer.dir.path().join("dovecot.log")).unwrap();
     assert!(
-        !peer.dovecot.log_tail().contains("Login: user=<"),
-        "no login after a refused certificate"
+        !log.lines()
+            .any(|l| l.contains(&format!("Login: user=<{USER}>")) && !l.contains("TLS")),
+        "every login ran over TLS: {log}"
     );
-    account.tls_ca_file = Some(cert.clone());
-    let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
-    assert_eq!(report.accepted.len(), 1);
-    let log = peer.dovecot.log_tail();
-    let login = log
-        .lines()
-        .find(|l| l.contains(&format!("Login: user=<{USER}>")))
-        .unwrap_or_else(|| panic!("Dovecot logged the login: {log}"));
-    assert!(login.contains(", TLS"), "{login}");
     db.finish().await;
+}
+
+/// Dovecot's log lines of logins over TLS.
+fn tls_logins(peer: &Peer) -> Vec<String> {
+    let log = std::fs::read_to_string(peer.dir.path().join("dovecot.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains(&format!("Login: user=<{USER}>")) && l.contains(", TLS"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// `rapport mail poll` with an `[[imap]]` table in the config file, through the binary.
@@ -729,4 +784,305 @@ async fn wait_for_inbound(app: &app::App, count: i64) -> bool {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+/// Folder names go to the server in modified UTF-7 (RFC 3501 5.1.3): a folder named
+/// `Entwürfe` in the configuration is selected, and mail is moved to a new folder with
+/// non-ASCII letters and an `&` in its name, which is created first.
+#[tokio::test]
+async fn folders_with_non_ascii_names_are_selected_created_and_moved_to() {
+    let Some(peer) = dovecot("") else { return };
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    setup(&app).await;
+    let (source, target) = ("Entwürfe", "Erledigt/Geschäft & Co");
+    peer.dovecot.create_folder(USER, source).unwrap();
+    for n in 1..=2 {
+        peer.dovecot
+            .save(USER, source, &message(n, "Grüße"))
+            .unwrap();
+    }
+    let account = account(&peer, source, imap::AfterAction::Move(target.into()));
+    let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(report.accepted.len(), 2);
+    assert_eq!(report.folder, source);
+    assert_eq!(peer.dovecot.status(USER, source, "messages").unwrap(), 0);
+    assert_eq!(
+        peer.dovecot.status(USER, target, "messages").unwrap(),
+        2,
+        "moved into the folder, created under its own name"
+    );
+    let listed = peer
+        .dovecot
+        .doveadm(&["mailbox", "list", "-u", USER], None)
+        .unwrap();
+    assert!(
+        listed.lines().any(|l| l.trim() == target),
+        "the server knows the folder by its real name, not a mangled one: {listed}"
+    );
+    assert_eq!(
+        app.imap_cursor(&account.name, source)
+            .await
+            .unwrap()
+            .map(|(_, last)| last),
+        Some(2),
+        "the cursor is kept under the name people read"
+    );
+    // A second poll finds the target folder (LIST decodes it) rather than creating it again.
+    peer.dovecot
+        .save(USER, source, &message(3, "Noch eine"))
+        .unwrap();
+    let again = imap::poll_once(&app, &account, &clock()).await.unwrap();
+    assert_eq!(again.accepted.len(), 1);
+    assert_eq!(peer.dovecot.status(USER, target, "messages").unwrap(), 3);
+    db.finish().await;
+}
+
+/// A message the server cannot serve (here: its file unreadable to Dovecot) fails its
+/// fetch on every poll. The failures are counted in the store, so pollers that each start
+/// afresh (a restart every time) still give up on it after `max_fetch_failures` and put it
+/// in the quarantine with the reason, while the messages around it come in.
+#[tokio::test]
+async fn a_message_whose_fetch_keeps_failing_is_quarantined_with_its_reason_across_restarts() {
+    let Some(peer) = dovecot("") else { return };
+    for db in backends().await {
+        let app = db.app();
+        let t = setup(&app).await;
+        let folder = format!("Broken-{}", db.name);
+        peer.dovecot.create_folder(USER, &folder).unwrap();
+        for n in 1..=3 {
+            peer.dovecot
+                .save(USER, &folder, &message(n, "Maybe readable"))
+                .unwrap();
+        }
+        let unreadable = maildir_file_of(&peer, &folder, "imap-2@example.org");
+        let status = std::process::Command::new("chown")
+            .arg("root:root")
+            .arg(&unreadable)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::set_permissions(
+            &unreadable,
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        let mut account = account(&peer, &folder, imap::AfterAction::Seen);
+        account.limits.max_fetch_failures = 2;
+        let imap_folder = app::ImapFolder {
+            account: account.name.clone(),
+            folder: folder.clone(),
+            uid_validity: i64::try_from(peer.dovecot.status(USER, &folder, "uidvalidity").unwrap())
+                .unwrap(),
+        };
+
+        let mut failed_polls = 0;
+        let report = loop {
+            // A fresh poller each time, as after a restart: nothing is remembered in memory.
+            match imap::poll_once(&app, &account, &clock()).await {
+                Ok(report) => break report,
+                Err(error) => {
+                    failed_polls += 1;
+                    assert!(
+                        failed_polls <= 8,
+                        "{}: still failing after {failed_polls} polls: {error}",
+                        db.name
+                    );
+                    let failures = app.imap_fetch_failures(&imap_folder).await.unwrap();
+                    assert!(
+                        failures.contains_key(&2),
+                        "{}: the failure is in the store: {failures:?} ({error})",
+                        db.name
+                    );
+                }
+            }
+        };
+        assert!(
+            failed_polls >= 3,
+            "{}: the batch, then the message alone twice: {failed_polls}",
+            db.name
+        );
+        assert_eq!(report.quarantined.len(), 1, "{}", db.name);
+        assert_eq!(report.last_uid, 3);
+        let entry = app
+            .store
+            .inbound_mail(report.quarantined[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.state, "quarantined");
+        let reason = entry.reason.clone().unwrap();
+        assert!(reason.contains("fetching the message failed"), "{reason}");
+        assert!(reason.contains("UID 2"), "{reason}");
+        assert!(
+            reason.contains("(the last time: ") && reason.contains("UID FETCH"),
+            "the reason carries the server's error: {reason}"
+        );
+        assert_eq!(app.quarantine(&t.admin, 0, 10).await.unwrap().len(), 1);
+        assert!(
+            app.imap_fetch_failures(&imap_folder)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the cursor passed the message: its failures are forgotten"
+        );
+        let states = app.store.inbound_mail_states().await.unwrap();
+        assert_eq!(
+            states.iter().map(|(_, n)| n).sum::<i64>(),
+            3,
+            "{}: messages 1 and 3 and the quarantine entry: {states:?}",
+            db.name
+        );
+        let again = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(
+            (again.accepted.len(), again.quarantined.len()),
+            (0, 0),
+            "quarantined once"
+        );
+        db.finish().await;
+    }
+}
+
+/// The file under Dovecot's Maildir folder that holds the message with this Message-ID.
+fn maildir_file_of(peer: &Peer, folder: &str, message_id: &str) -> std::path::PathBuf {
+    let maildir = peer
+        .dir
+        .path()
+        .join("mail")
+        .join(USER)
+        .join("Maildir")
+        .join(format!(".{}", imap::utf7::encode(folder)));
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(maildir.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if std::fs::read_to_string(&path).is_ok_and(|text| text.contains(message_id)) {
+                return path;
+            }
+        }
+    }
+    panic!("no file in {} holds {message_id}", maildir.display());
+}
+
+/// Two pollers of one folder on one store (two nodes): only the one holding the folder's
+/// lease connects and fetches; the other stands by, and takes over when the first stops.
+#[tokio::test]
+async fn two_pollers_of_one_folder_do_not_both_fetch() {
+    let Some(peer) = dovecot("") else { return };
+    for db in backends().await {
+        let app = db.app();
+        setup(&app).await;
+        let folder = format!("Shared-{}", db.name);
+        peer.dovecot.create_folder(USER, &folder).unwrap();
+        for n in 1..=20 {
+            peer.dovecot
+                .save(USER, &folder, &message(n, "For one node"))
+                .unwrap();
+        }
+        let mut account = account(&peer, &folder, imap::AfterAction::Seen);
+        account.limits.batch_messages = 3;
+        account.limits.lease = Duration::from_millis(600);
+        let log_before = body_fetches(&peer);
+
+        // Another node holds the folder: a poll here is refused, and fetches nothing.
+        assert!(app
+            .hold_imap_lease(&account.name, &folder, "node-a", T0, 60_000)
+            .await
+            .unwrap());
+        let refused = imap::poll_once(&app, &account, &clock()).await.unwrap_err();
+        assert!(
+            matches!(refused, imap::Error::Leased { .. }),
+            "{}: {refused}",
+            db.name
+        );
+        assert_eq!(
+            peer.dovecot.status(USER, &folder, "unseen").unwrap(),
+            20,
+            "nothing was taken"
+        );
+        app.release_imap_lease(&account.name, &folder, "node-a")
+            .await
+            .unwrap();
+
+        // Two running pollers at once: every message is fetched exactly once.
+        let (stop_first, stop_rx) = tokio::sync::watch::channel(false);
+        let first = tokio::spawn(imap::run(app.clone(), account.clone(), clock(), stop_rx));
+        let (stop_second, stop_rx) = tokio::sync::watch::channel(false);
+        let second = tokio::spawn(imap::run(app.clone(), account.clone(), clock(), stop_rx));
+        let arrived = wait_for_inbound(&app, 20).await;
+        // Once all is taken, one poller idles on the folder and the other stands by.
+        peer.dovecot
+            .save(USER, &folder, &message(21, "While both run"))
+            .unwrap();
+        let arrived_while_both_run = wait_for_inbound(&app, 21).await;
+        // One stops (whichever it is, the other is on duty afterwards).
+        let _ = stop_first.send(true);
+        tokio::time::timeout(Duration::from_secs(30), first)
+            .await
+            .unwrap()
+            .unwrap();
+        peer.dovecot
+            .save(USER, &folder, &message(22, "After one stopped"))
+            .unwrap();
+        let arrived_after_stop = wait_for_inbound(&app, 22).await;
+        let _ = stop_second.send(true);
+        tokio::time::timeout(Duration::from_secs(30), second)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(arrived, "{}: the mail came in", db.name);
+        assert!(
+            arrived_while_both_run,
+            "{}: one poller was on duty",
+            db.name
+        );
+        assert!(
+            arrived_after_stop,
+            "{}: the other poller took over",
+            db.name
+        );
+        assert_eq!(
+            app.store
+                .imap_message_count(&account.name, &folder)
+                .await
+                .unwrap(),
+            22
+        );
+        assert_eq!(
+            body_fetches(&peer) - log_before,
+            22,
+            "{}: Dovecot served each message's body once (no duplicate fetch by a second poller)",
+            db.name
+        );
+        assert_eq!(
+            app.store.imap_lease(&account.name, &folder).await.unwrap(),
+            None,
+            "a stopped poller gives up its lease"
+        );
+        db.finish().await;
+    }
+}
+
+/// The message bodies Dovecot served, from its log lines of ended sessions (`body_count=`),
+/// once every session that logged in has ended (Dovecot logs the end just after LOGOUT).
+fn body_fetches(peer: &Peer) -> u64 {
+    let read = || std::fs::read_to_string(peer.dir.path().join("dovecot.log")).unwrap_or_default();
+    let mut log = read();
+    for _ in 0..50 {
+        let logins = log.lines().filter(|l| l.contains("Login: user=<")).count();
+        let ended = log.lines().filter(|l| l.contains(" body_count=")).count();
+        if ended >= logins {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        log = read();
+    }
+    log.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" body_count=")?;
+            rest.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
 }
