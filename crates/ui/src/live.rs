@@ -296,6 +296,18 @@ fn presence_event(update: &PresenceUpdate, me: Option<i64>) -> Event {
     Event::default().event("presence").data(data.to_string())
 }
 
+/// The SSE answer that forwards what a stream's task sends, with keep-alives.
+fn event_stream(mut events: mpsc::Receiver<Event>) -> Response {
+    let body = futures_util::stream::poll_fn(move |cx| {
+        events
+            .poll_recv(cx)
+            .map(|event| event.map(Ok::<Event, Infallible>))
+    });
+    Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
 /// One open stream: replays from the database after its start, then follows the broadcast.
 struct Stream {
     state: AppState,
@@ -422,7 +434,7 @@ pub(crate) async fn events(
         .or_else(|| query.get("since").map(str::to_string));
     let since = since.as_deref().map(app::parse_position).transpose()?;
     let (receiver, head) = live.subscribe(&state).await?;
-    let (out, mut events) = mpsc::channel::<Event>(64);
+    let (out, events) = mpsc::channel::<Event>(64);
     let stream = Stream {
         session: viewer.session().to_string(),
         state,
@@ -432,14 +444,7 @@ pub(crate) async fn events(
         out,
     };
     tokio::spawn(stream.run(receiver, since.is_some()));
-    let body = futures_util::stream::poll_fn(move |cx| {
-        events
-            .poll_recv(cx)
-            .map(|event| event.map(Ok::<Event, Infallible>))
-    });
-    Ok(Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    Ok(event_stream(events))
 }
 
 /// `GET /portal/conversations/{number}/events?seen=…`: the live stream of a customer's open
@@ -476,7 +481,7 @@ pub(crate) async fn portal_events(
     state.app.portal_digest(&viewer.principal, number).await?;
     // Subscribe before reading the state the stream compares with, so no change falls between.
     let (receiver, _) = live.subscribe(&state).await?;
-    let (out, mut events) = mpsc::channel::<Event>(8);
+    let (out, events) = mpsc::channel::<Event>(8);
     let stream = PortalStream {
         state,
         live,
@@ -487,14 +492,7 @@ pub(crate) async fn portal_events(
         out,
     };
     tokio::spawn(stream.run(receiver));
-    let body = futures_util::stream::poll_fn(move |cx| {
-        events
-            .poll_recv(cx)
-            .map(|event| event.map(Ok::<Event, Infallible>))
-    });
-    Ok(Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    Ok(event_stream(events))
 }
 
 /// One customer's stream on one of their conversations.
