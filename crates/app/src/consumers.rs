@@ -24,28 +24,39 @@ impl App {
     /// Feeds new messages into the full-text index; returns how many events it read.
     /// Each batch commits the index rows together with the cursor, so a crash replays
     /// at most the batch that did not commit, and indexing a message twice is harmless.
+    ///
+    /// The events and the messages' text are read without the writer; the writer is taken
+    /// only to write the index rows, after checking that the cursor has not moved meanwhile
+    /// (another node indexed the batch first: then it reads again from where that one ended).
     pub async fn run_search_indexer(&self, batch: u32, now: i64) -> Result<usize> {
         let mut total = 0;
         loop {
-            let mut tx = self.store.begin().await?;
-            let cursor = tx.lock_cursor(SEARCH_CONSUMER, now).await?;
-            let events = tx.events_after(cursor, batch).await?;
+            let cursor = self
+                .store
+                .cursor(SEARCH_CONSUMER)
+                .await?
+                .unwrap_or_default();
+            let events = self.store.events_after(cursor, batch).await?;
             let Some(last) = events.last() else {
-                tx.rollback().await?;
                 return Ok(total);
             };
             let next = Cursor::after(last);
-            for event in &events {
-                if event.kind != "message_added" {
-                    continue;
-                }
-                if let Ok(EventPayload::MessageAdded { message_id, .. }) =
-                    serde_json::from_str(&event.payload)
-                {
-                    if let Some((subject, body)) = tx.message_for_index(message_id).await? {
-                        tx.index_message(message_id, &subject, &body).await?;
-                    }
-                }
+            let ids: Vec<i64> = events
+                .iter()
+                .filter(|e| e.kind == "message_added")
+                .filter_map(|e| match serde_json::from_str(&e.payload) {
+                    Ok(EventPayload::MessageAdded { message_id, .. }) => Some(message_id),
+                    _ => None,
+                })
+                .collect();
+            let messages = self.store.messages_for_index(&ids).await?;
+            let mut tx = self.store.begin().await?;
+            if tx.lock_cursor(SEARCH_CONSUMER, now).await? != cursor {
+                tx.rollback().await?;
+                continue;
+            }
+            for (message_id, subject, body) in &messages {
+                tx.index_message(*message_id, subject, body).await?;
             }
             tx.set_cursor(SEARCH_CONSUMER, next, now).await?;
             tx.commit().await?;

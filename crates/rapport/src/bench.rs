@@ -86,7 +86,11 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         .build()?;
     let cpu_before = cpu_seconds(server.0.id());
     let client_cpu_before = cpu_seconds(std::process::id());
+    let holds_before = writer_holds(&client, &url).await;
     let creates = create_load(&url, &token, options).await;
+    let holds = writer_holds(&client, &url)
+        .await
+        .since(&holds_before, creates.seconds);
     let per_1000 = |seconds: f64| seconds / (creates.ok.max(1) as f64) * 1000.0;
     let server_cpu_per_1000 = per_1000(cpu_seconds(server.0.id()) - cpu_before);
     let client_cpu_per_1000 = per_1000(cpu_seconds(std::process::id()) - client_cpu_before);
@@ -161,6 +165,7 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
             "server_cpu_seconds_per_1000": round(server_cpu_per_1000),
             "load_generator_cpu_seconds_per_1000": round(client_cpu_per_1000),
         },
+        "sqlite_writer_holds_during_creates": holds,
         "queue_first_page_with_count": summary(&queue_ms),
         "queue_first_page_by_queue": queue_by_path.iter().map(|(path, ms)| (path.clone(), summary(ms))).collect::<serde_json::Map<_, _>>(),
         "full_text_search": summary(&search_ms),
@@ -172,6 +177,73 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// The server's `rapport_sqlite_writer_hold_seconds` summaries (SQLite only), by site:
+/// count, total seconds and the window's largest.
+#[derive(Default)]
+struct WriterHolds(std::collections::BTreeMap<String, (f64, f64, f64)>);
+
+async fn writer_holds(client: &reqwest::Client, url: &str) -> WriterHolds {
+    let Ok(answer) = client.get(format!("{url}/metrics")).send().await else {
+        return WriterHolds::default();
+    };
+    let text = answer.text().await.unwrap_or_default();
+    let mut holds = WriterHolds::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("rapport_sqlite_writer_hold_seconds") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let Some(site) = labels
+            .split("site=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        else {
+            continue;
+        };
+        let entry = holds.0.entry(site.to_string()).or_default();
+        if labels.starts_with("_count") {
+            entry.0 = value;
+        } else if labels.starts_with("_sum") {
+            entry.1 = value;
+        } else if labels.contains("quantile=\"1\"") {
+            entry.2 = value;
+        }
+    }
+    holds
+}
+
+impl WriterHolds {
+    /// What happened between `before` and now, over `seconds` of wall time, busiest first.
+    fn since(&self, before: &WriterHolds, seconds: f64) -> serde_json::Value {
+        let mut sites: Vec<(String, f64, f64, f64)> = self
+            .0
+            .iter()
+            .map(|(site, (count, sum, max))| {
+                let (count0, sum0, _) = before.0.get(site).copied().unwrap_or_default();
+                (site.clone(), count - count0, sum - sum0, *max)
+            })
+            .filter(|(_, count, _, _)| *count > 0.0)
+            .collect();
+        sites.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let busy: f64 = sites.iter().map(|s| s.2).sum();
+        json!({
+            "busy_percent_of_wall_time": round(busy / seconds.max(f64::EPSILON) * 100.0),
+            "by_site": sites.iter().take(12).map(|(site, count, sum, max)| json!({
+                "site": site,
+                "holds": count,
+                "percent_of_wall_time": round(sum / seconds.max(f64::EPSILON) * 100.0),
+                "mean_ms": round(sum / count * 1000.0),
+                "max_ms_recent": round(max * 1000.0),
+            })).collect::<Vec<_>>(),
+        })
+    }
 }
 
 pub(crate) fn round(x: f64) -> f64 {

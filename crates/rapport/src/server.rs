@@ -116,7 +116,10 @@ async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
         if let Err(e) = app.run_sla_tick(500, now_millis()).await {
             tracing::warn!(error = %e, "SLA tick failed; will retry");
         }
-        if let Err(e) = app.run_kpi_rollups(5_000, now_millis()).await {
+        // Batches of 1,000 events hold the one SQLite writer for a few milliseconds each,
+        // where 5,000 held it for up to 140 ms under load (`rapport bench api` reports the
+        // holds), and every request behind them waited.
+        if let Err(e) = app.run_kpi_rollups(1_000, now_millis()).await {
             tracing::warn!(error = %e, "KPI roll-ups failed; will retry");
         }
         if now_millis() - last_alert_check >= 60_000 {

@@ -223,6 +223,9 @@ enum Way {
 pub(crate) struct Where {
     clauses: Vec<String>,
     pub(crate) args: Vec<Arg>,
+    /// The messages a search matched, found once per listing ([`Store::search_candidates`])
+    /// and written as an array literal of the dialect (`[1,2]` or `{1,2}`).
+    search_ids: Option<String>,
 }
 
 impl Where {
@@ -315,24 +318,20 @@ impl Where {
             let p = self.arg(Arg::Int(customer));
             self.push(format!("c.customer_id = {p}"));
         }
-        if let Some(q) = &filter.q {
-            match dialect {
-                Dialect::Sqlite => {
-                    let p = self.arg(Arg::Text(fts5_query(q)));
-                    self.push(format!(
-                        "c.number IN (SELECT m.conversation FROM messages m WHERE m.id IN \
-                         (SELECT rowid FROM message_search WHERE message_search MATCH {p} ORDER BY rowid DESC LIMIT {SEARCH_CANDIDATES}))"
-                    ));
-                }
-                Dialect::Postgres => {
-                    let p = self.arg(Arg::Text(q.clone()));
-                    self.push(format!(
-                        "c.number IN (SELECT m.conversation FROM messages m WHERE m.id IN \
-                         (SELECT message_id FROM message_search WHERE doc @@ plainto_tsquery('simple', {p}) \
-                          ORDER BY message_id DESC LIMIT {SEARCH_CANDIDATES}))"
-                    ));
-                }
-            }
+        if filter.q.is_some() {
+            let ids = self.search_ids.clone().unwrap_or_else(|| match dialect {
+                Dialect::Sqlite => "[]".into(),
+                Dialect::Postgres => "{}".into(),
+            });
+            let p = self.arg(Arg::Text(ids));
+            self.push(match dialect {
+                Dialect::Sqlite => format!(
+                    "c.number IN (SELECT m.conversation FROM messages m WHERE m.id IN (SELECT value FROM json_each({p})))"
+                ),
+                Dialect::Postgres => format!(
+                    "c.number IN (SELECT m.conversation FROM messages m WHERE m.id = ANY(CAST({p} AS TEXT)::BIGINT[]))"
+                ),
+            });
         }
     }
 
@@ -407,7 +406,10 @@ impl Tx {
 
     /// Adds a tag; `false` when the conversation already had it.
     pub async fn add_tag(&mut self, conversation: i64, tag: &str) -> Result<bool> {
-        run!(tx self, |c| Ok(sqlx::query("INSERT INTO conversation_tags (conversation, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        // With the conversation's queue columns, so that the row is written once (0022).
+        run!(tx self, |c| Ok(sqlx::query("INSERT INTO conversation_tags (conversation, tag, status, group_id, assignee_id, merged_into) \
+              SELECT number, $2, status, group_id, assignee_id, merged_into FROM conversations WHERE number = $1 \
+              ON CONFLICT DO NOTHING")
             .bind(conversation).bind(tag).execute(&mut *c).await?.rows_affected() == 1))
     }
 
@@ -498,12 +500,29 @@ impl Tx {
         }
         Ok(())
     }
+}
 
-    /// A message with its conversation's subject, for indexing.
-    pub async fn message_for_index(&mut self, message_id: i64) -> Result<Option<(String, String)>> {
-        run!(tx self, |c| Ok(sqlx::query_as(
-            "SELECT c.subject, m.body_text FROM messages m JOIN conversations c ON c.number = m.conversation WHERE m.id = $1")
-            .bind(message_id).fetch_optional(&mut *c).await?))
+impl Store {
+    /// Messages with their conversation's subject, for indexing, read without the writer:
+    /// `(message id, subject, body)` for those of `ids` that exist.
+    pub async fn messages_for_index(&self, ids: &[i64]) -> Result<Vec<(i64, String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let (sql, literal) = match self.dialect() {
+            Dialect::Sqlite => (
+                "SELECT m.id, c.subject, m.body_text FROM messages m JOIN conversations c ON c.number = m.conversation \
+                 WHERE m.id IN (SELECT value FROM json_each($1))",
+                format!("[{list}]"),
+            ),
+            Dialect::Postgres => (
+                "SELECT m.id, c.subject, m.body_text FROM messages m JOIN conversations c ON c.number = m.conversation \
+                 WHERE m.id = ANY(CAST($1 AS TEXT)::BIGINT[])",
+                format!("{{{list}}}"),
+            ),
+        };
+        run!(long_read self, |p| Ok(sqlx::query_as(sql).bind(&literal).fetch_all(p).await?))
     }
 }
 
@@ -587,7 +606,18 @@ impl Store {
         after: Option<(i64, i64)>,
         limit: u32,
     ) -> Result<ConversationPage> {
-        let mut w = Where::default();
+        // A search runs once: the page and the count both take its matches.
+        let (search_ids, total_is_lower_bound) = match &filter.q {
+            Some(q) => {
+                let (ids, more) = self.search_candidates(q).await?;
+                (Some(ids), more)
+            }
+            None => (None, false),
+        };
+        let mut w = Where {
+            search_ids: search_ids.clone(),
+            ..Where::default()
+        };
         w.visibility(visibility);
         w.filter(filter, self.dialect());
         // Queues filtered only by status, group, assignee and who may see them are counted
@@ -610,7 +640,10 @@ impl Store {
             );
             (sql, w.args.clone())
         } else if let (true, Some(tag)) = (by_tag_rows, &filter.tag) {
-            let mut t = Where::default();
+            let mut t = Where {
+                search_ids: search_ids.clone(),
+                ..Where::default()
+            };
             t.visibility(visibility);
             let untagged = ConversationFilter {
                 tag: None,
@@ -655,7 +688,10 @@ impl Store {
             }
             other => vec![Way::Whole(other.clone())],
         };
-        let mut page = Where::default();
+        let mut page = Where {
+            search_ids,
+            ..Where::default()
+        };
         let mut branches = Vec::new();
         for statuses in &status_sets {
             for way in &ways {
@@ -704,10 +740,6 @@ impl Store {
             None
         };
         let items: Vec<ConversationRow> = rows.into_iter().map(|r| r.row).collect();
-        let total_is_lower_bound = match &filter.q {
-            Some(q) => self.search_matches_more_than(q, SEARCH_CANDIDATES).await?,
-            None => false,
-        };
         Ok(ConversationPage {
             items,
             total,
@@ -716,21 +748,33 @@ impl Store {
         })
     }
 
-    /// Whether more than `limit` messages match a search.
-    async fn search_matches_more_than(&self, q: &str, limit: i64) -> Result<bool> {
-        let sql = match self.dialect() {
-            Dialect::Sqlite => "SELECT COUNT(*) FROM (SELECT rowid FROM message_search WHERE message_search MATCH $1 LIMIT $2)",
-            Dialect::Postgres => "SELECT COUNT(*) FROM (SELECT 1 FROM message_search WHERE doc @@ plainto_tsquery('simple', $1) LIMIT $2) AS m",
+    /// The most recent messages that match a search, at most [`SEARCH_CANDIDATES`], as an
+    /// array literal of the dialect, and whether more matched.
+    async fn search_candidates(&self, q: &str) -> Result<(String, bool)> {
+        let limit = SEARCH_CANDIDATES + 1;
+        let mut ids: Vec<i64> = match self.dialect() {
+            Dialect::Sqlite => {
+                let q = fts5_query(q);
+                run!(long_read self, |p| sqlx::query_scalar(
+                    "SELECT rowid FROM message_search WHERE message_search MATCH $1 ORDER BY rowid DESC LIMIT $2")
+                    .bind(&q).bind(limit).fetch_all(p).await?)
+            }
+            Dialect::Postgres => {
+                run!(long_read self, |p| sqlx::query_scalar(
+                    "SELECT message_id FROM message_search WHERE doc @@ plainto_tsquery('simple', $1) ORDER BY message_id DESC LIMIT $2")
+                    .bind(q).bind(limit).fetch_all(p).await?)
+            }
         };
-        let q = match self.dialect() {
-            Dialect::Sqlite => fts5_query(q),
-            Dialect::Postgres => q.to_string(),
+        let more = ids.len() as i64 > SEARCH_CANDIDATES;
+        ids.truncate(SEARCH_CANDIDATES as usize);
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let literal = match self.dialect() {
+            Dialect::Sqlite => format!("[{list}]"),
+            Dialect::Postgres => format!("{{{list}}}"),
         };
-        let n: i64 = run!(long_read self, |p| sqlx::query_scalar(sql).bind(&q).bind(limit + 1).fetch_one(p).await?);
-        Ok(n > limit)
+        Ok((literal, more))
     }
 
-    /// The queue counts an agent (or anyone with this visibility) sees in the sidebar.
     pub async fn queue_counts(
         &self,
         visibility: &Visibility,

@@ -17,9 +17,11 @@
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -148,15 +150,36 @@ impl Writer {
     }
 }
 
+/// How long each holder kept the one writer, by the place in the code that began the
+/// transaction (`rapport_sqlite_writer_hold_seconds{site="crates/app/src/sla.rs:983"}`),
+/// and `site="commit"` for committing a batch. Everything else waits meanwhile, so this
+/// is where the latency of writes comes from.
+fn record_hold(site: &'static Location<'static>, since: Instant) {
+    metrics::histogram!("rapport_sqlite_writer_hold_seconds", "site" => format!("{}:{}", site.file(), site.line()))
+        .record(since.elapsed().as_secs_f64());
+}
+
+fn record_commit_hold(since: Instant) {
+    metrics::histogram!("rapport_sqlite_writer_hold_seconds", "site" => "commit")
+        .record(since.elapsed().as_secs_f64());
+}
+
 /// One use case's share of the writer: a savepoint in the open batch.
 pub struct SqliteTx {
     guard: Option<OwnedMutexGuard<Writer>>,
     writer: SharedWriter,
+    /// Where the transaction began, and when it got the writer.
+    site: &'static Location<'static>,
+    held_since: Instant,
 }
 
 impl SqliteTx {
-    pub(crate) async fn begin(writer: &SharedWriter) -> Result<SqliteTx> {
+    pub(crate) async fn begin(
+        writer: &SharedWriter,
+        site: &'static Location<'static>,
+    ) -> Result<SqliteTx> {
         let mut guard = writer.clone().lock_owned().await;
+        let held_since = Instant::now();
         guard.settle().await?;
         if !guard.in_tx {
             guard.conn.run_cached("BEGIN IMMEDIATE")?;
@@ -167,6 +190,8 @@ impl SqliteTx {
         Ok(SqliteTx {
             guard: Some(guard),
             writer: writer.clone(),
+            site,
+            held_since,
         })
     }
 
@@ -183,15 +208,23 @@ impl SqliteTx {
         let batch = guard.batch;
         let syncer = guard.syncer.clone();
         if guard.members >= MAX_BATCH {
-            guard.commit_batch().await?;
+            let committing = Instant::now();
+            let committed = guard.commit_batch().await;
             drop(guard);
+            record_hold(self.site, self.held_since);
+            record_commit_hold(committing);
+            committed?;
             return syncer.durable(batch).await;
         }
         drop(guard);
+        record_hold(self.site, self.held_since);
         // Queue again behind everyone waiting; whoever is first back commits the batch.
         let mut guard = self.writer.lock().await;
         if guard.batch == batch {
-            guard.commit_batch().await?;
+            let committing = Instant::now();
+            let committed = guard.commit_batch().await;
+            record_commit_hold(committing);
+            committed?;
         } else if let Some((_, reason)) = guard.failures.iter().find(|(b, _)| *b == batch) {
             return Err(StoreError::Corrupt(format!("the commit failed: {reason}")));
         }
@@ -202,9 +235,18 @@ impl SqliteTx {
 
     pub(crate) async fn rollback(mut self) -> Result<()> {
         if let Some(mut guard) = self.guard.take() {
-            guard.conn.run_cached(ROLLBACK_USE_CASE)?;
-            guard.conn.run_cached(RELEASE_USE_CASE)?;
-            guard.members = guard.members.saturating_sub(1);
+            let rolled_back = guard
+                .conn
+                .run_cached(ROLLBACK_USE_CASE)
+                .and_then(|()| guard.conn.run_cached(RELEASE_USE_CASE));
+            if rolled_back.is_err() {
+                guard.dangling = true;
+            } else {
+                guard.members = guard.members.saturating_sub(1);
+            }
+            drop(guard);
+            record_hold(self.site, self.held_since);
+            rolled_back?;
         }
         Ok(())
     }
@@ -212,8 +254,10 @@ impl SqliteTx {
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if let Some(guard) = self.guard.as_mut() {
+        if let Some(mut guard) = self.guard.take() {
             guard.dangling = true;
+            drop(guard);
+            record_hold(self.site, self.held_since);
         }
     }
 }

@@ -349,14 +349,19 @@ impl Store {
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so that it never fails half-way for want of it.
-    pub async fn begin(&self) -> Result<Tx> {
-        Ok(match &self.pools {
-            Pools::Sqlite { writer, .. } => {
-                Tx::Sqlite(group_commit::SqliteTx::begin(writer).await?)
-            }
-            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+    /// (`BEGIN IMMEDIATE`) so that it never fails half-way for want of it; how long the
+    /// caller then holds it is recorded under the caller's place in the code.
+    #[track_caller]
+    pub fn begin(&self) -> impl std::future::Future<Output = Result<Tx>> + Send + '_ {
+        let site = std::panic::Location::caller();
+        async move {
+            Ok(match &self.pools {
+                Pools::Sqlite { writer, .. } => {
+                    Tx::Sqlite(group_commit::SqliteTx::begin(writer, site).await?)
+                }
+                Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            })
+        }
     }
 
     /// Writes a consistent copy of a live SQLite database to `to` (`VACUUM INTO`).
