@@ -18,6 +18,7 @@ mod live;
 mod mail;
 mod outbound;
 mod portal_links;
+mod presence;
 mod process;
 mod process_log;
 mod routing;
@@ -59,6 +60,7 @@ pub use mail::{mailbox_of, AcceptedMail, Transport, MAIL_INGEST_JOB};
 pub use mining::OrgDimension;
 pub use outbound::{MailSender, SendOutcome, MAIL_ACKNOWLEDGE_JOB, MAIL_SEND_JOB};
 pub use portal_links::{MAX_PORTAL_LINKS_PER_WINDOW, PORTAL_LINK_TTL_MILLIS};
+pub use presence::{ConversationPresence, PresenceState, Present, PRESENCE_TTL_MILLIS};
 pub use process::{
     EdgeRow, PingPongRow, ProcessCases, ProcessDrill, ProcessMap, ProcessQuery, ReworkRow,
     VariantRow, MEDIAN_MIN_COUNT, PROCESS_DRILL_LIMIT, PROCESS_LOG_MAX_AGE_MS,

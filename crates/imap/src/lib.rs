@@ -180,6 +180,11 @@ pub enum Error {
     Leased { account: String, folder: String },
     #[error("{0}")]
     Server(String),
+    /// The server refused a command that changes the folder (NO or BAD), or opened the folder
+    /// read-only so that such a command would do nothing: the connection is fine, and the
+    /// action was not done.
+    #[error("the IMAP server refused {command}: {answer}")]
+    Refused { command: String, answer: String },
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]

@@ -31,6 +31,9 @@ pub struct PollReport {
     pub duplicates: usize,
     /// Messages the action (seen, move, delete) was applied to.
     pub acted_on: usize,
+    /// Messages taken in whose action the server refused (or could not do: the folder was
+    /// opened read-only). Their action stays pending and is tried again at the next drain.
+    pub actions_refused: usize,
     /// Messages that vanished from the folder between listing and fetching.
     pub vanished: usize,
 }
@@ -41,6 +44,7 @@ impl PollReport {
             && self.quarantined.is_empty()
             && self.duplicates == 0
             && self.acted_on == 0
+            && self.actions_refused == 0
             && self.vanished == 0
     }
 }
@@ -176,6 +180,9 @@ struct Poller<'a> {
     /// UID → the last error fetching it (for the quarantine's reason).
     last_errors: HashMap<u32, String>,
     warned_expunge: bool,
+    /// Why the selected folder cannot take the action (read-only, or the flag it needs is
+    /// not kept): set at each SELECT.
+    cannot_act: Option<String>,
 }
 
 impl<'a> Poller<'a> {
@@ -188,6 +195,7 @@ impl<'a> Poller<'a> {
             suspects: HashMap::new(),
             last_errors: HashMap::new(),
             warned_expunge: false,
+            cannot_act: None,
         }
     }
 
@@ -459,14 +467,11 @@ impl<'a> Poller<'a> {
         let wire_name = utf7::encode(folder_name);
         self.keep_lease().await?;
         let mailbox = within(self.limit(), "SELECT", async {
-            connection
-                .session
-                .select(&wire_name)
-                .await
-                .map_err(imap_error("SELECT"))
+            select_checked(connection, &wire_name).await
         })
         .await?;
         connection.take_news();
+        self.cannot_act = mailbox.cannot_act(&account.after, connection.offers);
         let uid_validity = i64::from(mailbox.uid_validity.ok_or_else(|| {
             Error::Server(format!(
                 "the server did not report the UIDVALIDITY of {folder_name}"
@@ -521,7 +526,16 @@ impl<'a> Poller<'a> {
             let (Some(&first), Some(&last)) = (pending.first(), pending.last()) else {
                 break;
             };
-            self.act(connection, &uids).await?;
+            match self.act(connection, &uids).await {
+                Ok(()) => {}
+                Err(error @ Error::Refused { .. }) => {
+                    // Left pending; the new mail is still taken in (and its actions tried).
+                    self.warn_refused(&error, uids.len());
+                    report.actions_refused += uids.len();
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
             self.app.imap_actions_done(&folder, first, last).await?;
             report.acted_on += uids.len();
             if pending.len() < 500 {
@@ -647,11 +661,21 @@ impl<'a> Poller<'a> {
         report.accepted.extend(outcome.accepted);
         report.quarantined.extend(outcome.quarantined);
         if let (Some(&first), Some(&last)) = (to_act.iter().min(), to_act.iter().max()) {
-            self.act(connection, &to_act).await?;
-            self.app
-                .imap_actions_done(folder, i64::from(first), i64::from(last))
-                .await?;
-            report.acted_on += to_act.len();
+            match self.act(connection, &to_act).await {
+                Ok(()) => {
+                    self.app
+                        .imap_actions_done(folder, i64::from(first), i64::from(last))
+                        .await?;
+                    report.acted_on += to_act.len();
+                }
+                // Taken in, but not done on the server: the action stays pending (tried
+                // again at the next drain), and the next batches still come in.
+                Err(error @ Error::Refused { .. }) => {
+                    self.warn_refused(&error, to_act.len());
+                    report.actions_refused += to_act.len();
+                }
+                Err(error) => return Err(error),
+            }
         }
         Ok(())
     }
@@ -752,10 +776,29 @@ impl<'a> Poller<'a> {
         }])
     }
 
-    /// Applies the configured action to messages that are durably taken in.
+    fn warn_refused(&self, error: &Error, messages: usize) {
+        tracing::warn!(
+            account = %self.account.name,
+            folder = %self.account.folder,
+            messages,
+            %error,
+            "the IMAP server did not take the action on mail already taken in; it stays pending and is tried again at the next poll"
+        );
+    }
+
+    /// Applies the configured action to messages that are durably taken in. Every command
+    /// is checked to its tagged answer: a NO or BAD (or a folder opened read-only, where a
+    /// server may answer OK and do nothing) is [`Error::Refused`], and the action stays
+    /// pending.
     async fn act(&mut self, connection: &mut Connection, uids: &[u32]) -> Result<()> {
         if uids.is_empty() {
             return Ok(());
+        }
+        if let Some(reason) = &self.cannot_act {
+            return Err(Error::Refused {
+                command: "the action".into(),
+                answer: reason.clone(),
+            });
         }
         let set = plan::uid_set(uids);
         let offers = connection.offers;
@@ -771,7 +814,7 @@ impl<'a> Poller<'a> {
                         .session
                         .uid_mv(&set, utf7::encode(target))
                         .await
-                        .map_err(imap_error("UID MOVE"))
+                        .map_err(refused_or_failed("UID MOVE"))
                 })
                 .await
             }
@@ -781,7 +824,7 @@ impl<'a> Poller<'a> {
                         .session
                         .uid_copy(&set, utf7::encode(target))
                         .await
-                        .map_err(imap_error("UID COPY"))
+                        .map_err(refused_or_failed("UID COPY"))
                 })
                 .await?;
                 self.store_flag(connection, &set, "\\Deleted").await?;
@@ -791,16 +834,9 @@ impl<'a> Poller<'a> {
     }
 
     async fn store_flag(&self, connection: &mut Connection, set: &str, flag: &str) -> Result<()> {
+        let command = format!("UID STORE {set} +FLAGS.SILENT ({flag})");
         within(self.limit(), "UID STORE", async {
-            let _: Vec<_> = connection
-                .session
-                .uid_store(set, format!("+FLAGS.SILENT ({flag})"))
-                .await
-                .map_err(imap_error("UID STORE"))?
-                .try_collect()
-                .await
-                .map_err(imap_error("UID STORE"))?;
-            Ok(())
+            command_checked(connection, &command, "UID STORE").await
         })
         .await
     }
@@ -814,16 +850,9 @@ impl<'a> Poller<'a> {
         offers: Offers,
     ) -> Result<()> {
         if offers.uidplus {
+            let command = format!("UID EXPUNGE {set}");
             return within(self.limit(), "UID EXPUNGE", async {
-                let _: Vec<_> = connection
-                    .session
-                    .uid_expunge(set)
-                    .await
-                    .map_err(imap_error("UID EXPUNGE"))?
-                    .try_collect()
-                    .await
-                    .map_err(imap_error("UID EXPUNGE"))?;
-                Ok(())
+                command_checked(connection, &command, "UID EXPUNGE").await
             })
             .await;
         }
@@ -832,15 +861,7 @@ impl<'a> Poller<'a> {
             tracing::warn!(account = %self.account.name, "the server lacks UIDPLUS: EXPUNGE removes every message marked \\Deleted in the folder");
         }
         within(self.limit(), "EXPUNGE", async {
-            let _: Vec<_> = connection
-                .session
-                .expunge()
-                .await
-                .map_err(imap_error("EXPUNGE"))?
-                .try_collect()
-                .await
-                .map_err(imap_error("EXPUNGE"))?;
-            Ok(())
+            command_checked(connection, "EXPUNGE", "EXPUNGE").await
         })
         .await
     }
@@ -849,6 +870,156 @@ impl<'a> Poller<'a> {
 /// A folder name as an IMAP quoted string.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A NO or BAD from the server is a refusal ([`Error::Refused`]); anything else a failure.
+fn refused_or_failed(command: &str) -> impl FnOnce(async_imap::error::Error) -> Error + '_ {
+    move |source| match source {
+        async_imap::error::Error::No(answer) | async_imap::error::Error::Bad(answer) => {
+            Error::Refused {
+                command: command.to_string(),
+                answer,
+            }
+        }
+        source => imap_error(command)(source),
+    }
+}
+
+/// Runs a command that changes the folder (UID STORE, UID EXPUNGE, EXPUNGE) and reads to its
+/// tagged answer, which must be OK: a NO or BAD is [`Error::Refused`]. (async-imap's streams
+/// for these commands end at the tagged answer whatever it says, so a refused \Seen, \Deleted
+/// or expunge would look done.) An untagged EXISTS or RECENT on the way is remembered as news.
+async fn command_checked(connection: &mut Connection, command: &str, name: &str) -> Result<()> {
+    use async_imap::imap_proto::{MailboxDatum, Response, Status};
+    let tag = connection
+        .session
+        .run_command(command)
+        .await
+        .map_err(imap_error(name))?;
+    loop {
+        let response = connection
+            .session
+            .read_response()
+            .await
+            .map_err(|e| imap_error(name)(e.into()))?
+            .ok_or_else(|| {
+                Error::Server(format!("the server closed the connection during {command}"))
+            })?;
+        match response.parsed() {
+            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                connection.announced = true;
+            }
+            Response::Done {
+                tag: done,
+                status,
+                outcome,
+            } if *done == tag => {
+                return match status {
+                    Status::Ok => Ok(()),
+                    other => Err(Error::Refused {
+                        command: command.to_string(),
+                        answer: format!(
+                            "{other:?} {}",
+                            outcome.information.as_deref().unwrap_or("")
+                        )
+                        .trim()
+                        .to_string(),
+                    }),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a SELECT told about the folder.
+#[derive(Debug, Default)]
+struct Selected {
+    exists: u32,
+    uid_validity: Option<u32>,
+    uid_next: Option<u32>,
+    /// `None`: the server named none (then every flag of FLAGS is kept, RFC 3501).
+    permanent_flags: Option<Vec<String>>,
+    /// The tagged OK said `[READ-ONLY]`.
+    read_only: bool,
+}
+
+impl Selected {
+    /// Why the configured action cannot be done in this folder, if it cannot: a read-only
+    /// folder (a server may answer OK to STORE or EXPUNGE there and do nothing, as Dovecot
+    /// does), or a flag the action needs that the folder does not keep.
+    fn cannot_act(&self, after: &AfterAction, offers: Offers) -> Option<String> {
+        if self.read_only {
+            return Some("the server opened the folder read-only ([READ-ONLY])".into());
+        }
+        let needed = match after {
+            AfterAction::Seen => "\\Seen",
+            AfterAction::Delete => "\\Deleted",
+            AfterAction::Move(_) if offers.mv => return None,
+            AfterAction::Move(_) => "\\Deleted",
+        };
+        let flags = self.permanent_flags.as_ref()?;
+        let kept = flags
+            .iter()
+            .any(|f| f == "\\*" || f.eq_ignore_ascii_case(needed));
+        (!kept).then(|| {
+            format!(
+                "the folder does not keep the {needed} flag (PERMANENTFLAGS ({}))",
+                flags.join(" ")
+            )
+        })
+    }
+}
+
+/// `SELECT folder`, read to its tagged answer (async-imap's own select drops `[READ-ONLY]`
+/// and cannot tell an empty PERMANENTFLAGS from none). A NO or BAD is an error.
+async fn select_checked(connection: &mut Connection, wire_name: &str) -> Result<Selected> {
+    use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
+    let command = format!("SELECT {}", quoted(wire_name));
+    let tag = connection
+        .session
+        .run_command(&command)
+        .await
+        .map_err(imap_error("SELECT"))?;
+    let mut selected = Selected::default();
+    loop {
+        let response = connection
+            .session
+            .read_response()
+            .await
+            .map_err(|e| imap_error("SELECT")(e.into()))?
+            .ok_or_else(|| {
+                Error::Server(format!("the server closed the connection during {command}"))
+            })?;
+        match response.parsed() {
+            Response::MailboxData(MailboxDatum::Exists(n)) => selected.exists = *n,
+            Response::Data { outcome, .. } => match &outcome.code {
+                Some(ResponseCode::UidValidity(v)) => selected.uid_validity = Some(*v),
+                Some(ResponseCode::UidNext(n)) => selected.uid_next = Some(*n),
+                Some(ResponseCode::PermanentFlags(flags)) => {
+                    selected.permanent_flags = Some(flags.iter().map(|f| f.to_string()).collect());
+                }
+                _ => {}
+            },
+            Response::Done {
+                tag: done,
+                status,
+                outcome,
+            } if *done == tag => {
+                return match status {
+                    Status::Ok => {
+                        selected.read_only = matches!(outcome.code, Some(ResponseCode::ReadOnly));
+                        Ok(selected)
+                    }
+                    other => Err(Error::Server(format!(
+                        "{command} failed: the server answered {other:?} {}",
+                        outcome.information.as_deref().unwrap_or("")
+                    ))),
+                };
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One message's answer to a UID FETCH.

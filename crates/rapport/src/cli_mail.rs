@@ -146,6 +146,7 @@ pub async fn run(config: Option<PathBuf>, command: MailCommand) -> anyhow::Resul
                                 "quarantined": report.quarantined,
                                 "duplicates": report.duplicates,
                                 "acted_on": report.acted_on,
+                                "actions_refused": report.actions_refused,
                                 "vanished": report.vanished,
                             })
                         );

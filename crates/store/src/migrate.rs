@@ -107,6 +107,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/postgres/0018_imap_failures_and_leases.sql"),
     ),
     (
+        21,
+        "presence",
+        include_str!("../migrations/sqlite/0021_presence.sql"),
+        include_str!("../migrations/postgres/0021_presence.sql"),
+    ),
+    (
         22,
         "tag_rows_written_once",
         include_str!("../migrations/sqlite/0022_tag_rows_written_once.sql"),

@@ -7,25 +7,27 @@
 //! (`app::LiveAudience`, decided in `app` with the visibility rules), names every event with
 //! its position in the log, and resumes after `Last-Event-ID` from the database, so a
 //! reconnecting browser misses nothing. A stream that falls behind the broadcast catches up
-//! from the database the same way. Presence is kept in memory with an expiry and travels on
-//! the same streams; it is not an event in the log (it changes nothing).
+//! from the database the same way. Presence is kept in the store with an expiry
+//! (`app/src/presence.rs`), so it is shared by every node; it is not an event in the log (it
+//! changes nothing). The same poller reads its change counter every tick, reads who is present
+//! only when the counter moved or someone shown expired, and sends what changed on the same
+//! streams.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use app::{LiveAudience, LiveEvent};
+use app::{ConversationPresence, LiveAudience, LiveEvent, PresenceState};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use domain::permission::Reach;
 use domain::Principal;
 use store::Cursor;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 use web::AppState;
 
 use crate::error::{PageError, PageResult};
@@ -40,44 +42,73 @@ const BATCH: u32 = 500;
 const MAX_REPLAY: usize = 2_000;
 /// How often a stream checks that its session is still valid (and re-reads the agent's groups).
 const SESSION_RECHECK: Duration = Duration::from_secs(30);
-/// Presence lasts this long unless renewed (the page renews it every 10 s).
-pub(crate) const PRESENCE_TTL_MILLIS: i64 = 30_000;
 
-/// What the poller and presence send to every stream (and to every chat socket).
+/// What the poller sends to every stream (and to every chat socket).
 #[derive(Clone)]
 pub(crate) enum Message {
     Events(Arc<Vec<LiveEvent>>),
-    Presence(Arc<PresenceUpdate>),
+    /// Who is on a conversation now (nobody: `people` is empty).
+    Presence(Arc<ConversationPresence>),
 }
 
-/// Who is on a conversation now.
-pub(crate) struct PresenceUpdate {
-    conversation: i64,
-    reach: Reach,
-    people: Vec<Present>,
+/// The presence a server last told its streams of, to send only what changed.
+#[derive(Debug, Default)]
+struct PresenceShown {
+    /// The store's change counter when this was read.
+    version: i64,
+    by_conversation: BTreeMap<i64, ConversationPresence>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Present {
-    agent_id: i64,
-    name: String,
-    state: PresenceState,
-    expires_at: i64,
-}
+impl PresenceShown {
+    /// Who is present now, as the store says at the start of a poller.
+    async fn read(state: &AppState) -> app::Result<PresenceShown> {
+        // The counter before the rows: a change between the two reads is read again.
+        let version = state.app.presence_version().await?;
+        let now = state.app.presence_now(state.now()).await?;
+        let mut shown = PresenceShown::default();
+        shown.replace(version, now);
+        Ok(shown)
+    }
 
-/// What an agent is doing on a conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PresenceState {
-    Viewing,
-    Typing,
-}
+    /// Whether someone shown has expired by `now` (nobody writes when presence runs out).
+    fn expired_by(&self, now: i64) -> bool {
+        self.by_conversation
+            .values()
+            .flat_map(|c| &c.people)
+            .any(|p| p.expires_at <= now)
+    }
 
-impl PresenceState {
-    fn as_str(self) -> &'static str {
-        match self {
-            PresenceState::Viewing => "viewing",
-            PresenceState::Typing => "typing",
+    /// Takes what the store says now and answers the conversations whose people (or what
+    /// they do) changed: a renewal alone changes nothing shown; a conversation that nobody
+    /// is on any more is answered with nobody.
+    fn replace(
+        &mut self,
+        version: i64,
+        now: Vec<ConversationPresence>,
+    ) -> Vec<ConversationPresence> {
+        fn who(c: &ConversationPresence) -> Vec<(i64, PresenceState)> {
+            c.people.iter().map(|p| (p.agent_id, p.state)).collect()
         }
+        let mut now: BTreeMap<i64, ConversationPresence> =
+            now.into_iter().map(|c| (c.conversation, c)).collect();
+        let mut changed = Vec::new();
+        for (number, before) in &self.by_conversation {
+            if !now.contains_key(number) {
+                changed.push(ConversationPresence {
+                    people: Vec::new(),
+                    ..before.clone()
+                });
+            }
+        }
+        for (number, after) in &now {
+            if self.by_conversation.get(number).map(who) != Some(who(after)) {
+                changed.push(after.clone());
+            }
+        }
+        changed.sort_by_key(|c| c.conversation);
+        self.version = version;
+        std::mem::swap(&mut self.by_conversation, &mut now);
+        changed
     }
 }
 
@@ -92,11 +123,13 @@ struct Poller {
 struct Inner {
     sender: broadcast::Sender<Message>,
     poller: tokio::sync::Mutex<Poller>,
-    presence: Mutex<HashMap<i64, (Reach, Vec<Present>)>>,
+    /// Wakes the poller before its next tick (presence was just posted to this node).
+    nudge: Notify,
     closed: watch::Sender<bool>,
 }
 
-/// The live hub of one server: the log poller, the presence table and every open stream.
+/// The live hub of one server: the log poller, what it last showed of presence and every
+/// open stream.
 /// Cheap to clone. [`Live::close`] ends every stream (for a graceful shutdown).
 #[derive(Clone)]
 pub struct Live {
@@ -111,7 +144,7 @@ impl Default for Live {
             inner: Arc::new(Inner {
                 sender,
                 poller: tokio::sync::Mutex::new(Poller::default()),
-                presence: Mutex::new(HashMap::new()),
+                nudge: Notify::new(),
                 closed,
             }),
         }
@@ -148,90 +181,50 @@ impl Live {
         let receiver = self.inner.sender.subscribe();
         if !poller.running {
             poller.head = state.app.live_head().await?;
+            // Read before anyone is told the poller runs, so a change made after this
+            // subscription is one the poller sees as a change.
+            let presence = PresenceShown::read(state).await?;
             poller.running = true;
-            tokio::spawn(poll(self.clone(), state.clone(), poller.head));
+            tokio::spawn(poll(self.clone(), state.clone(), poller.head, presence));
         }
         Ok((receiver, poller.head))
     }
 
-    /// Records what an agent does on a conversation (`None`: they left) and tells the others
-    /// if that changed who is there. Returns everyone else on the conversation now.
-    pub(crate) fn set_presence(
-        &self,
-        conversation: i64,
-        reach: Reach,
-        agent_id: i64,
-        name: &str,
-        state: Option<PresenceState>,
-        now: i64,
-    ) -> Vec<(String, PresenceState)> {
-        let Ok(mut table) = self.inner.presence.lock() else {
-            return Vec::new();
-        };
-        let (stored_reach, people) = table
-            .entry(conversation)
-            .or_insert_with(|| (reach, Vec::new()));
-        *stored_reach = reach;
-        let before: Vec<(i64, PresenceState)> =
-            people.iter().map(|p| (p.agent_id, p.state)).collect();
-        people.retain(|p| p.expires_at > now && p.agent_id != agent_id);
-        if let Some(state) = state {
-            people.push(Present {
-                agent_id,
-                name: name.to_string(),
-                state,
-                expires_at: now + PRESENCE_TTL_MILLIS,
-            });
-            people.sort_by_key(|p| p.agent_id);
-        }
-        let after: Vec<(i64, PresenceState)> =
-            people.iter().map(|p| (p.agent_id, p.state)).collect();
-        let others = people
-            .iter()
-            .filter(|p| p.agent_id != agent_id)
-            .map(|p| (p.name.clone(), p.state))
-            .collect();
-        if before != after {
-            let update = PresenceUpdate {
-                conversation,
-                reach,
-                people: people.clone(),
-            };
-            let _ = self.inner.sender.send(Message::Presence(Arc::new(update)));
-        }
-        if people.is_empty() {
-            table.remove(&conversation);
-        }
-        others
+    /// Has the poller look at presence now rather than at its next tick (presence was
+    /// posted to this node; other nodes see it at their next tick).
+    fn nudge(&self) {
+        self.inner.nudge.notify_one();
     }
+}
 
-    /// Drops presence that was not renewed, and tells the streams.
-    fn expire_presence(&self, now: i64) {
-        let Ok(mut table) = self.inner.presence.lock() else {
+/// Sends the streams what changed in presence since the poller last looked: reads the
+/// store's change counter (one row), and who is present only when it moved or when someone
+/// shown has expired.
+async fn follow_presence(live: &Live, state: &AppState, shown: &mut PresenceShown) {
+    let now = state.now();
+    let version = match state.app.presence_version().await {
+        Ok(version) => version,
+        Err(e) => {
+            tracing::warn!(error = %e, "live updates could not read presence; will retry");
             return;
-        };
-        let mut updates = Vec::new();
-        table.retain(|conversation, (reach, people)| {
-            let before = people.len();
-            people.retain(|p| p.expires_at > now);
-            if people.len() != before {
-                updates.push(PresenceUpdate {
-                    conversation: *conversation,
-                    reach: *reach,
-                    people: people.clone(),
-                });
-            }
-            !people.is_empty()
-        });
-        for update in updates {
-            let _ = self.inner.sender.send(Message::Presence(Arc::new(update)));
         }
+    };
+    if version == shown.version && !shown.expired_by(now) {
+        return;
+    }
+    match state.app.presence_now(now).await {
+        Ok(present) => {
+            for update in shown.replace(version, present) {
+                let _ = live.inner.sender.send(Message::Presence(Arc::new(update)));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "live updates could not read presence; will retry"),
     }
 }
 
 /// The server's one reader of the log for live updates: reads what is new every tick and
 /// broadcasts it, until nobody listens (or the server stops).
-async fn poll(live: Live, state: AppState, mut head: Cursor) {
+async fn poll(live: Live, state: AppState, mut head: Cursor, mut presence: PresenceShown) {
     let mut closed = live.inner.closed.subscribe();
     loop {
         loop {
@@ -258,7 +251,7 @@ async fn poll(live: Live, state: AppState, mut head: Cursor) {
                 }
             }
         }
-        live.expire_presence(state.now());
+        follow_presence(&live, &state, &mut presence).await;
         {
             let mut poller = live.inner.poller.lock().await;
             if live.inner.sender.receiver_count() == 0 || live.is_closed() {
@@ -268,6 +261,7 @@ async fn poll(live: Live, state: AppState, mut head: Cursor) {
         }
         tokio::select! {
             _ = closed.changed() => {}
+            _ = live.inner.nudge.notified() => {}
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
@@ -285,7 +279,7 @@ fn change_event(event: &LiveEvent) -> Event {
         .data(data.to_string())
 }
 
-fn presence_event(update: &PresenceUpdate, me: Option<i64>) -> Event {
+fn presence_event(update: &ConversationPresence, me: Option<i64>) -> Event {
     let people: Vec<serde_json::Value> = update
         .people
         .iter()
@@ -591,36 +585,28 @@ pub(crate) async fn presence(
         .ok()
         .filter(|n| *n > 0)
         .ok_or(PageError::NotFound)?;
-    let Principal::Agent { id: agent_id, .. } = viewer.principal else {
+    if !matches!(viewer.principal, Principal::Agent { .. }) {
         return Err(PageError::NotFound);
-    };
+    }
     let presence_state = match form.get("state") {
-        Some("viewing") => Some(PresenceState::Viewing),
-        Some("typing") => Some(PresenceState::Typing),
         Some("left") => None,
-        other => {
-            return Err(PageError::Invalid(format!(
-                "state {:?} is not one of viewing, typing, left",
-                other.unwrap_or_default()
-            )))
-        }
+        other => Some(
+            PresenceState::parse(other.unwrap_or_default()).ok_or_else(|| {
+                PageError::Invalid(format!(
+                    "state {:?} is not one of viewing, typing, left",
+                    other.unwrap_or_default()
+                ))
+            })?,
+        ),
     };
-    let reach = state
+    let others = state
         .app
-        .conversation_reach(&viewer.principal, number)
+        .set_presence(&viewer.principal, number, presence_state, state.now())
         .await?;
-    let name = state
-        .app
-        .agents(&viewer.principal)
-        .await?
-        .into_iter()
-        .find(|a| a.id == agent_id)
-        .map(|a| if a.name.is_empty() { a.email } else { a.name })
-        .unwrap_or_default();
-    let others = live.set_presence(number, reach, agent_id, &name, presence_state, state.now());
+    live.nudge();
     let people: Vec<serde_json::Value> = others
         .into_iter()
-        .map(|(name, state)| serde_json::json!({"name": name, "state": state.as_str()}))
+        .map(|p| serde_json::json!({"name": p.name, "state": p.state.as_str()}))
         .collect();
     Ok((
         StatusCode::OK,
@@ -633,45 +619,92 @@ pub(crate) async fn presence(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::Present;
+    use domain::permission::Reach;
 
-    fn reach() -> Reach {
-        Reach {
-            group_id: Some(1),
-            assignee_id: None,
-            customer_id: 9,
+    fn on(conversation: i64, people: &[(i64, &str, PresenceState, i64)]) -> ConversationPresence {
+        ConversationPresence {
+            conversation,
+            reach: Reach {
+                group_id: Some(1),
+                assignee_id: None,
+                customer_id: 9,
+            },
+            people: people
+                .iter()
+                .map(|&(agent_id, name, state, expires_at)| Present {
+                    agent_id,
+                    name: name.to_string(),
+                    state,
+                    expires_at,
+                })
+                .collect(),
         }
     }
 
+    fn names(updates: &[ConversationPresence]) -> Vec<(i64, Vec<String>)> {
+        updates
+            .iter()
+            .map(|u| {
+                (
+                    u.conversation,
+                    u.people.iter().map(|p| p.name.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
-    fn presence_shows_the_others_and_expires_unless_renewed() {
-        let live = Live::default();
-        let mut receiver = live.inner.sender.subscribe();
-        assert!(live
-            .set_presence(5, reach(), 1, "Ann", Some(PresenceState::Viewing), 0)
-            .is_empty());
-        let others = live.set_presence(5, reach(), 2, "Bo", Some(PresenceState::Typing), 1_000);
-        assert_eq!(others, vec![("Ann".to_string(), PresenceState::Viewing)]);
-        // Each change was announced; renewing the same state is not a change.
-        assert!(matches!(receiver.try_recv(), Ok(Message::Presence(_))));
-        assert!(matches!(receiver.try_recv(), Ok(Message::Presence(_))));
-        live.set_presence(5, reach(), 2, "Bo", Some(PresenceState::Typing), 2_000);
-        assert!(receiver.try_recv().is_err());
-        // Ann did not renew: after the expiry only Bo is there.
-        live.expire_presence(PRESENCE_TTL_MILLIS + 1);
-        let names: Option<Vec<String>> = match receiver.try_recv() {
-            Ok(Message::Presence(update)) => {
-                Some(update.people.iter().map(|p| p.name.clone()).collect())
-            }
-            _ => None,
-        };
-        assert_eq!(names, Some(vec!["Bo".to_string()]));
-        // Bo leaves: nobody is left, and the conversation is forgotten.
-        live.set_presence(5, reach(), 2, "Bo", None, PRESENCE_TTL_MILLIS + 2);
-        assert!(live
-            .inner
-            .presence
-            .lock()
-            .map(|t| t.is_empty())
-            .unwrap_or(false));
+    fn presence_is_announced_when_who_is_there_changes_and_not_when_renewed() {
+        use PresenceState::{Typing, Viewing};
+        let mut shown = PresenceShown::default();
+        // Ann arrives on 5.
+        let changed = shown.replace(1, vec![on(5, &[(1, "Ann", Viewing, 30_000)])]);
+        assert_eq!(names(&changed), vec![(5, vec!["Ann".to_string()])]);
+        assert!(!shown.expired_by(29_999));
+        assert!(shown.expired_by(30_000));
+        // Bo arrives typing; Ann renewed meanwhile: only 5 is announced, with both.
+        let changed = shown.replace(
+            2,
+            vec![on(
+                5,
+                &[(1, "Ann", Viewing, 40_000), (2, "Bo", Typing, 41_000)],
+            )],
+        );
+        assert_eq!(
+            names(&changed),
+            vec![(5, vec!["Ann".to_string(), "Bo".to_string()])]
+        );
+        // Renewals alone announce nothing, but push the expiry back.
+        let changed = shown.replace(
+            2,
+            vec![on(
+                5,
+                &[(1, "Ann", Viewing, 50_000), (2, "Bo", Typing, 51_000)],
+            )],
+        );
+        assert!(changed.is_empty());
+        assert!(!shown.expired_by(45_000));
+        // Bo goes from typing to viewing: a change.
+        let changed = shown.replace(
+            3,
+            vec![on(
+                5,
+                &[(1, "Ann", Viewing, 50_000), (2, "Bo", Viewing, 51_000)],
+            )],
+        );
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].people[1].state, Viewing);
+        // Ann expires and Bo moves to 6: 5 is announced with nobody, 6 with Bo.
+        let changed = shown.replace(4, vec![on(6, &[(2, "Bo", Viewing, 60_000)])]);
+        assert_eq!(
+            names(&changed),
+            vec![(5, Vec::new()), (6, vec!["Bo".to_string()])]
+        );
+        assert_eq!(
+            changed[0].reach.customer_id, 9,
+            "nobody, on the same audience"
+        );
+        assert_eq!(shown.by_conversation.len(), 1);
     }
 }

@@ -515,3 +515,39 @@ async fn the_chat_page_may_be_framed_by_any_site_and_every_other_page_by_none() 
     assert!(plain.status().is_client_error(), "{}", plain.status());
     server.stop().await;
 }
+
+/// Two nodes on one store (two servers on the same SQLite file or PostgreSQL schema): the
+/// customer's socket is on node A, the agent answers through node B (its own connections),
+/// and A's live poller, which reads the log, brings the answer to the socket.
+#[tokio::test]
+async fn an_answer_written_on_another_node_reaches_the_chat_socket() {
+    for db in backends().await {
+        let name = db.name;
+        let second = db.another_node().await;
+        let (a, app, team) = Server::start_with_team(db).await;
+        let b = Server::start(second).await;
+        let mut ann = a.widget().await;
+        let (started, _) = ann.start("Ann", "ann@x.test", "Hello from node A").await;
+        let number = started["conversation"].as_i64().unwrap();
+        // Node B sees the chat the customer started on A.
+        let on_b = b.db.app();
+        let seen = on_b.messages(&team.admin, number).await.unwrap();
+        assert_eq!(seen.len(), 1, "{name}");
+        post_message(
+            &on_b,
+            &team.admin,
+            number,
+            MessageKind::Reply,
+            "Answered on node B.",
+            T0 + MIN,
+        )
+        .await;
+        let (reply, _) = ann.until("message").await;
+        assert_eq!(reply["message"]["from"], "agent", "{name}");
+        assert_eq!(reply["message"]["text"], "Answered on node B.", "{name}");
+        drop(app);
+        drop(ann);
+        b.stop().await;
+        a.stop().await;
+    }
+}

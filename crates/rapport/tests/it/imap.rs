@@ -1086,3 +1086,273 @@ fn body_fetches(peer: &Peer) -> u64 {
         })
         .sum()
 }
+
+/// A loopback proxy in front of Dovecot that answers NO, in Dovecot's place, to the commands
+/// it is told to refuse, and passes everything else through. (Dovecot itself answers OK to
+/// UID STORE and EXPUNGE even where it cannot apply them; see the read-only test below.)
+struct RefusingProxy {
+    port: u16,
+    refuse: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RefusingProxy {
+    async fn start(upstream: u16) -> RefusingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let refuse = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (list, count) = (refuse.clone(), refused.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
+                tokio::spawn(relay(client, server, list.clone(), count.clone()));
+            }
+        });
+        RefusingProxy {
+            port,
+            refuse,
+            refused,
+            task,
+        }
+    }
+
+    /// Refuses commands that start with these words from now on (none: pass everything).
+    fn refuse(&self, commands: &[&'static str]) {
+        *self.refuse.lock().unwrap() = commands.to_vec();
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for RefusingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One client connection through the proxy: the server's bytes go to the client as they are;
+/// the client's command lines go to the server, except those refused, which get a NO.
+async fn relay(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    refuse: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let (client_read, client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let client_write = Arc::new(tokio::sync::Mutex::new(client_write));
+    let to_client = client_write.clone();
+    let down = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if to_client
+                .lock()
+                .await
+                .write_all(&buffer[..n])
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut lines = tokio::io::BufReader::new(client_read);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match lines.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line).to_string();
+        let (tag, command) = text.split_once(' ').unwrap_or(("", ""));
+        let command = command.to_ascii_uppercase();
+        let refuse_it =
+            refuse.lock().unwrap().iter().any(|c| {
+                command.starts_with(c) && command[c.len()..].starts_with([' ', '\r', '\n'])
+            });
+        if refuse_it {
+            refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = format!("{tag} NO [CANNOT] refused by the test proxy\r\n");
+            if client_write
+                .lock()
+                .await
+                .write_all(answer.as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+            continue;
+        }
+        if server_write.write_all(&line).await.is_err() {
+            break;
+        }
+    }
+    down.abort();
+}
+
+/// A server that refuses the action (NO to UID STORE, then to UID EXPUNGE) does not get its
+/// mail counted as done: the mail is taken in once, its action stays pending and is tried at
+/// every poll, new mail still comes in meanwhile, and once the server takes the action the
+/// messages are gone. The refusals come from `RefusingProxy` in front of Dovecot.
+#[tokio::test]
+async fn a_refused_flag_or_expunge_leaves_the_action_pending_until_the_server_takes_it() {
+    let Some(peer) = dovecot("") else { return };
+    let proxy = RefusingProxy::start(peer.dovecot.port).await;
+    for db in backends().await {
+        let name = db.name;
+        let app = db.app();
+        setup(&app).await;
+        let folder_name = format!("Refusing-{name}");
+        peer.dovecot.create_folder(USER, &folder_name).unwrap();
+        for n in 1..=3 {
+            peer.dovecot
+                .save(USER, &folder_name, &message(n, "Refused"))
+                .unwrap();
+        }
+        let mut account = account(&peer, &folder_name, imap::AfterAction::Delete);
+        account.port = proxy.port;
+        let folder = app::ImapFolder {
+            account: account.name.clone(),
+            folder: folder_name.clone(),
+            uid_validity: i64::try_from(
+                peer.dovecot
+                    .status(USER, &folder_name, "uidvalidity")
+                    .unwrap(),
+            )
+            .unwrap(),
+        };
+        let messages = || peer.dovecot.status(USER, &folder_name, "messages").unwrap();
+
+        // The \Deleted flag is refused.
+        proxy.refuse(&["UID STORE"]);
+        let refused_before = proxy.refused();
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 3, "{name}: the mail is taken in");
+        assert_eq!((report.acted_on, report.actions_refused), (0, 3), "{name}");
+        assert!(
+            proxy.refused() > refused_before,
+            "{name}: the proxy refused"
+        );
+        assert_eq!(
+            app.imap_pending_actions(&folder, 10).await.unwrap(),
+            vec![1, 2, 3],
+            "{name}: not done, so still pending"
+        );
+        assert_eq!(messages(), 3, "{name}");
+
+        // The flag is taken but the expunge refused; new mail comes in all the same.
+        peer.dovecot
+            .save(USER, &folder_name, &message(4, "Refused"))
+            .unwrap();
+        proxy.refuse(&["UID EXPUNGE", "EXPUNGE"]);
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 1, "{name}: only the new message");
+        assert_eq!((report.acted_on, report.actions_refused), (0, 4), "{name}");
+        assert_eq!(
+            app.imap_pending_actions(&folder, 10).await.unwrap(),
+            vec![1, 2, 3, 4],
+            "{name}"
+        );
+        assert_eq!(messages(), 4, "{name}: nothing was expunged");
+
+        // The server takes the action: everything pending is done, nothing taken twice.
+        proxy.refuse(&[]);
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 0, "{name}");
+        assert_eq!((report.acted_on, report.actions_refused), (4, 0), "{name}");
+        assert!(app
+            .imap_pending_actions(&folder, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(messages(), 0, "{name}");
+        db.finish().await;
+    }
+}
+
+/// A folder the server opens read-only (here: Dovecot cannot write its Maildir, so SELECT
+/// answers `[READ-ONLY]`, and Dovecot then answers OK to UID STORE without keeping the flag):
+/// the mail is taken in, its action is not counted as done but stays pending, and it is done
+/// once the folder is writable again.
+#[tokio::test]
+async fn in_a_folder_opened_read_only_the_action_stays_pending_until_it_can_be_done() {
+    let Some(peer) = dovecot("") else { return };
+    for db in backends().await {
+        let name = db.name;
+        let app = db.app();
+        setup(&app).await;
+        let folder_name = format!("ReadOnly-{name}");
+        peer.dovecot.create_folder(USER, &folder_name).unwrap();
+        for n in 1..=2 {
+            peer.dovecot
+                .save(USER, &folder_name, &message(n, "Read-only"))
+                .unwrap();
+        }
+        let maildir = peer
+            .dir
+            .path()
+            .join("mail")
+            .join(USER)
+            .join("Maildir")
+            .join(format!(".{}", imap::utf7::encode(&folder_name)));
+        let set_mode = |mode: u32| {
+            for sub in ["cur", "new"] {
+                std::fs::set_permissions(
+                    maildir.join(sub),
+                    std::os::unix::fs::PermissionsExt::from_mode(mode),
+                )
+                .unwrap();
+            }
+        };
+        let account = account(&peer, &folder_name, imap::AfterAction::Seen);
+        let folder = app::ImapFolder {
+            account: account.name.clone(),
+            folder: folder_name.clone(),
+            uid_validity: i64::try_from(
+                peer.dovecot
+                    .status(USER, &folder_name, "uidvalidity")
+                    .unwrap(),
+            )
+            .unwrap(),
+        };
+
+        set_mode(0o555);
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 2, "{name}: the mail is taken in");
+        assert_eq!((report.acted_on, report.actions_refused), (0, 2), "{name}");
+        assert_eq!(
+            app.imap_pending_actions(&folder, 10).await.unwrap(),
+            vec![1, 2],
+            "{name}: not done, so still pending"
+        );
+
+        set_mode(0o700);
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 0, "{name}: nothing is taken twice");
+        assert_eq!((report.acted_on, report.actions_refused), (2, 0), "{name}");
+        assert!(app
+            .imap_pending_actions(&folder, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            peer.dovecot.status(USER, &folder_name, "unseen").unwrap(),
+            0,
+            "{name}: \\Seen is set now"
+        );
+        db.finish().await;
+    }
+}

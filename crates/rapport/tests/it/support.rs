@@ -20,6 +20,27 @@ impl TestDb {
         App::new(self.store.clone(), Settings::default())
     }
 
+    /// The same database opened again, as a second node would: another writer and readers
+    /// on the SQLite file (as another process), another pool on the PostgreSQL schema.
+    /// Finishing it closes only its own connections, so finish it before this one.
+    pub async fn another_node(&self) -> TestDb {
+        let store = match (&self._dir, &self.schema) {
+            (Some(dir), _) => Store::open_sqlite(dir.path())
+                .await
+                .expect("open sqlite again"),
+            (None, Some((url, schema))) => Store::open_postgres(url, Some(schema), 8)
+                .await
+                .expect("open postgres again"),
+            (None, None) => panic!("{} is itself another node's database", self.name),
+        };
+        TestDb {
+            name: self.name,
+            store,
+            _dir: None,
+            schema: None,
+        }
+    }
+
     pub async fn finish(self) {
         self.store.close().await;
         if let Some((url, schema)) = &self.schema {

@@ -650,6 +650,104 @@ async fn presence_is_shown_live_to_colleagues_who_may_see_the_conversation() {
     }
 }
 
+/// Two nodes on one store (two servers on the same SQLite file or PostgreSQL schema, each
+/// with its own connections and its own live poller): presence posted to either node is
+/// shown by the other's streams, and runs out there too; a change written on one node is
+/// streamed by the other.
+#[tokio::test]
+async fn presence_posted_on_one_node_is_shown_by_the_streams_of_another() {
+    for db in backends().await {
+        let name = db.name;
+        let second = db.another_node().await;
+        let (a, app, team) = Server::start_with_team(db).await;
+        let b = Server::start(second).await;
+        let (support, _) = support_and_billing(&app, &team).await;
+        let agent = a.session("agent@t.test", "pw-1234").await;
+        let lead = a.session("lead@t.test", "pw-1234").await;
+        let presence = format!("/app/conversations/{support}/presence");
+        // Presence on the Support conversation showing exactly these people.
+        let showing = |people: serde_json::Value| {
+            move |e: &Sse| {
+                e.event == "presence"
+                    && e.data["conversation"] == support
+                    && e.data["people"] == people
+            }
+        };
+        // The lead follows node B; the agent's page talks to node A.
+        let mut lead_on_b = b.open_stream(&lead, None).await;
+        let mut agent_on_a = a.open_stream(&agent, None).await;
+
+        let viewing = a
+            .post_form(
+                &presence,
+                Some(&agent),
+                &[("csrf", &agent.csrf), ("state", "viewing")],
+            )
+            .await;
+        assert_eq!(viewing.status, 200, "{name}: {}", viewing.body);
+        // B shows presence posted on A (the first presence B's stream tells of).
+        let (_, before) = lead_on_b
+            .until(showing(
+                serde_json::json!([{"name": "agent@t.test", "state": "viewing"}]),
+            ))
+            .await;
+        assert!(
+            before.iter().all(|e| e.event != "presence"),
+            "{name}: {before:?}"
+        );
+        // The lead joins through B: B answers who is there (posted on A), and A's stream
+        // shows the lead.
+        let joined = b
+            .post_form(
+                &presence,
+                Some(&lead),
+                &[("csrf", &lead.csrf), ("state", "typing")],
+            )
+            .await;
+        let others: serde_json::Value = serde_json::from_str(&joined.body).unwrap();
+        assert_eq!(
+            others["people"],
+            serde_json::json!([{"name": "agent@t.test", "state": "viewing"}]),
+            "{name}"
+        );
+        agent_on_a
+            .until(showing(
+                serde_json::json!([{"name": "lead@t.test", "state": "typing"}]),
+            ))
+            .await;
+        // The agent leaves through A: B's stream shows nobody (the lead is not shown to
+        // itself).
+        a.post_form(
+            &presence,
+            Some(&agent),
+            &[("csrf", &agent.csrf), ("state", "left")],
+        )
+        .await;
+        lead_on_b.until(showing(serde_json::json!([]))).await;
+        // Nobody renews the lead's presence: once A's clock passes its expiry, A's stream
+        // says the lead is gone, though nobody wrote anything.
+        a.set_time(T0 + app::PRESENCE_TTL_MILLIS + 1);
+        agent_on_a.until(showing(serde_json::json!([]))).await;
+        // A change written through B's store reaches A's stream (the poller reads the log).
+        post_message(
+            &b.db.app(),
+            &team.lead,
+            support,
+            MessageKind::Note,
+            "Written on node B",
+            T0 + 2 * MIN,
+        )
+        .await;
+        agent_on_a
+            .until(|e| is_change(e, support, "message_added"))
+            .await;
+        drop(lead_on_b);
+        drop(agent_on_a);
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
 impl Server {
     async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
         let mut request = self.client.get(format!("{}{path}", self.base));
