@@ -890,7 +890,28 @@ fn refused_or_failed(command: &str) -> impl FnOnce(async_imap::error::Error) -> 
 /// for these commands end at the tagged answer whatever it says, so a refused \Seen, \Deleted
 /// or expunge would look done.) An untagged EXISTS or RECENT on the way is remembered as news.
 async fn command_checked(connection: &mut Connection, command: &str, name: &str) -> Result<()> {
-    use async_imap::imap_proto::{MailboxDatum, Response, Status};
+    run_to_end(connection, command, name, true, |_| {})
+        .await?
+        .map(|_| ())
+        .map_err(|answer| Error::Refused {
+            command: command.to_string(),
+            answer,
+        })
+}
+
+/// Sends `command` and reads to its tagged answer, handing every other response to `each`.
+/// Answers `Ok(read_only)` when the server said OK (`read_only`: its code was
+/// `[READ-ONLY]`), `Err(the server's words)` for a NO or BAD. With `announce`, an untagged
+/// EXISTS or RECENT on the way is remembered as news. (async-imap's own streams end at the
+/// tagged answer whatever it says, so a refusal would look like success.)
+async fn run_to_end(
+    connection: &mut Connection,
+    command: &str,
+    name: &str,
+    announce: bool,
+    mut each: impl FnMut(&async_imap::imap_proto::Response<'_>),
+) -> Result<std::result::Result<bool, String>> {
+    use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
     let tag = connection
         .session
         .run_command(command)
@@ -906,28 +927,28 @@ async fn command_checked(connection: &mut Connection, command: &str, name: &str)
                 Error::Server(format!("the server closed the connection during {command}"))
             })?;
         match response.parsed() {
-            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
-                connection.announced = true;
-            }
             Response::Done {
                 tag: done,
                 status,
                 outcome,
             } if *done == tag => {
-                return match status {
-                    Status::Ok => Ok(()),
-                    other => Err(Error::Refused {
-                        command: command.to_string(),
-                        answer: format!(
-                            "{other:?} {}",
-                            outcome.information.as_deref().unwrap_or("")
-                        )
-                        .trim()
-                        .to_string(),
-                    }),
-                };
+                return Ok(match status {
+                    Status::Ok => Ok(matches!(outcome.code, Some(ResponseCode::ReadOnly))),
+                    other => Err(format!(
+                        "{other:?} {}",
+                        outcome.information.as_deref().unwrap_or("")
+                    )
+                    .trim()
+                    .to_string()),
+                });
             }
-            _ => {}
+            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_))
+                if announce =>
+            {
+                connection.announced = true;
+                each(response.parsed());
+            }
+            parsed => each(parsed),
         }
     }
 }
@@ -974,24 +995,15 @@ impl Selected {
 /// `SELECT folder`, read to its tagged answer (async-imap's own select drops `[READ-ONLY]`
 /// and cannot tell an empty PERMANENTFLAGS from none). A NO or BAD is an error.
 async fn select_checked(connection: &mut Connection, wire_name: &str) -> Result<Selected> {
-    use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
+    use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode};
     let command = format!("SELECT {}", quoted(wire_name));
-    let tag = connection
-        .session
-        .run_command(&command)
-        .await
-        .map_err(imap_error("SELECT"))?;
     let mut selected = Selected::default();
-    loop {
-        let response = connection
-            .session
-            .read_response()
-            .await
-            .map_err(|e| imap_error("SELECT")(e.into()))?
-            .ok_or_else(|| {
-                Error::Server(format!("the server closed the connection during {command}"))
-            })?;
-        match response.parsed() {
+    let ended = run_to_end(
+        connection,
+        &command,
+        "SELECT",
+        false,
+        |parsed| match parsed {
             Response::MailboxData(MailboxDatum::Exists(n)) => selected.exists = *n,
             Response::Data { outcome, .. } => match &outcome.code {
                 Some(ResponseCode::UidValidity(v)) => selected.uid_validity = Some(*v),
@@ -1001,24 +1013,18 @@ async fn select_checked(connection: &mut Connection, wire_name: &str) -> Result<
                 }
                 _ => {}
             },
-            Response::Done {
-                tag: done,
-                status,
-                outcome,
-            } if *done == tag => {
-                return match status {
-                    Status::Ok => {
-                        selected.read_only = matches!(outcome.code, Some(ResponseCode::ReadOnly));
-                        Ok(selected)
-                    }
-                    other => Err(Error::Server(format!(
-                        "{command} failed: the server answered {other:?} {}",
-                        outcome.information.as_deref().unwrap_or("")
-                    ))),
-                };
-            }
             _ => {}
+        },
+    )
+    .await?;
+    match ended {
+        Ok(read_only) => {
+            selected.read_only = read_only;
+            Ok(selected)
         }
+        Err(answer) => Err(Error::Server(format!(
+            "{command} failed: the server answered {answer}"
+        ))),
     }
 }
 
@@ -1039,62 +1045,35 @@ async fn uid_fetch_checked(
     set: &str,
     items: &str,
 ) -> Result<Vec<Fetched>> {
-    use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, Status};
+    use async_imap::imap_proto::{AttributeValue, Response};
     let command = format!("UID FETCH {set} {items}");
-    let tag = connection
-        .session
-        .run_command(&command)
-        .await
-        .map_err(imap_error("UID FETCH"))?;
     let mut fetched = Vec::new();
-    loop {
-        let response = connection
-            .session
-            .read_response()
-            .await
-            .map_err(|e| imap_error("UID FETCH")(e.into()))?
-            .ok_or_else(|| {
-                Error::Server(format!(
-                    "the server closed the connection during UID FETCH {set}"
-                ))
-            })?;
-        match response.parsed() {
-            Response::Fetch(_, attributes) => {
-                let mut uid = None;
-                let mut size = None;
-                let mut section = None;
-                for attribute in attributes {
-                    match attribute {
-                        AttributeValue::Uid(u) => uid = Some(*u),
-                        AttributeValue::Rfc822Size(n) => size = Some(*n),
-                        AttributeValue::BodySection { data, .. } if section.is_none() => {
-                            section = Some(data.as_deref().unwrap_or_default().to_vec());
-                        }
-                        _ => {}
+    let ended = run_to_end(connection, &command, "UID FETCH", true, |parsed| {
+        if let Response::Fetch(_, attributes) = parsed {
+            let mut uid = None;
+            let mut size = None;
+            let mut section = None;
+            for attribute in attributes {
+                match attribute {
+                    AttributeValue::Uid(u) => uid = Some(*u),
+                    AttributeValue::Rfc822Size(n) => size = Some(*n),
+                    AttributeValue::BodySection { data, .. } if section.is_none() => {
+                        section = Some(data.as_deref().unwrap_or_default().to_vec());
                     }
-                }
-                // A FETCH without UID is a flag change someone else made: not ours.
-                if let Some(uid) = uid {
-                    fetched.push(Fetched { uid, size, section });
+                    _ => {}
                 }
             }
-            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
-                connection.announced = true;
+            // A FETCH without UID is a flag change someone else made: not ours.
+            if let Some(uid) = uid {
+                fetched.push(Fetched { uid, size, section });
             }
-            Response::Done {
-                tag: done,
-                status,
-                outcome,
-            } if *done == tag => {
-                return match status {
-                    Status::Ok => Ok(fetched),
-                    other => Err(Error::Server(format!(
-                        "UID FETCH {set} {items} failed: the server answered {other:?} {}",
-                        outcome.information.as_deref().unwrap_or("")
-                    ))),
-                };
-            }
-            _ => {}
         }
+    })
+    .await?;
+    match ended {
+        Ok(_) => Ok(fetched),
+        Err(answer) => Err(Error::Server(format!(
+            "UID FETCH {set} {items} failed: the server answered {answer}"
+        ))),
     }
 }
