@@ -295,16 +295,16 @@ fn calendar_of(row: Option<store::SlaCalendarRow>) -> Result<Option<Calendar>> {
         return Ok(None);
     };
     let spec = calendar::CalendarSpec {
-            time_zone: row.time_zone.clone(),
-            hours: row.hours.clone(),
-            holidays: serde_json::from_str(&row.holidays)
-                .map_err(|e| corrupt(format!("calendar holidays: {e}")))?,
-            exceptions: serde_json::from_str(&row.exceptions)
-                .map_err(|e| corrupt(format!("calendar exceptions: {e}")))?,
-        };
-        Ok(Some(spec.build().map_err(|e| {
-            AppError::Invalid(format!("calendar {:?}: {e}", row.name))
-        })?))
+        time_zone: row.time_zone.clone(),
+        hours: row.hours.clone(),
+        holidays: serde_json::from_str(&row.holidays)
+            .map_err(|e| corrupt(format!("calendar holidays: {e}")))?,
+        exceptions: serde_json::from_str(&row.exceptions)
+            .map_err(|e| corrupt(format!("calendar exceptions: {e}")))?,
+    };
+    Ok(Some(spec.build().map_err(|e| {
+        AppError::Invalid(format!("calendar {:?}: {e}", row.name))
+    })?))
 }
 
 impl App {

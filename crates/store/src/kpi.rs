@@ -72,6 +72,51 @@ impl DrillOn {
 /// bound parameters).
 const CHUNK: usize = 500;
 
+/// SQLite: the rows of a refold through one prepared statement per table, each value bound
+/// where it lies (the query facade would look the statement up and copy every text, per row:
+/// a first fold writes a row per conversation of the log).
+fn insert_sqlite(
+    conn: &mut crate::sqlite::Conn,
+    facts_table: &str,
+    facts: impl Iterator<Item = KpiFactsRow>,
+    rollups: &[KpiRollupRow],
+) -> Result<()> {
+    let conn = conn.raw();
+    let mut insert = conn.prepare(&format!(
+        "INSERT INTO {facts_table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?;
+    for r in facts {
+        insert.execute(rusqlite::params![
+            r.conversation_id,
+            r.created_at,
+            r.first_reply_at,
+            r.first_solved_at,
+            r.reopened_at,
+            r.group_id,
+            r.assignee_id,
+            r.facts,
+        ])?;
+    }
+    let mut insert = conn.prepare(
+        "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for r in rollups {
+        insert.execute(rusqlite::params![
+            r.dim,
+            r.dim_value,
+            r.measure,
+            r.day,
+            r.n,
+            r.total,
+            r.total_sq,
+            r.hist,
+        ])?;
+    }
+    Ok(())
+}
+
 /// The fresh facts table a refold fills on PostgreSQL (see [`Tx::replace_kpi_rollups`]).
 const NEXT_FACTS: &str = "kpi_conversations_next";
 
@@ -199,9 +244,9 @@ impl Tx {
 
     /// Replaces every bucket and every fact with these (a rebuild or a refold from the start
     /// of the log). The emptied tables are written in key order with plain INSERTs, no
-    /// upserts; on SQLite one row per statement (a cached statement, and no statement journal
-    /// for a multi-row statement that might fail halfway), on PostgreSQL many rows per statement
-    /// (round trips count there). The facts' indexes are built once, by sorting, after the
+    /// upserts; on SQLite one row per statement (one statement prepared per table, its values
+    /// bound where they lie, and no statement journal for a multi-row statement that might fail
+    /// halfway), on PostgreSQL many rows per statement (round trips count there). The facts' indexes are built once, by sorting, after the
     /// rows, instead of row by row: on SQLite they are dropped first and created again (readers
     /// keep their snapshot meanwhile); on PostgreSQL, where dropping an index would lock the
     /// table against drill-downs until the commit, the facts go into a fresh table that gets
@@ -250,11 +295,15 @@ impl Tx {
         let facts_head = format!("INSERT INTO {facts_table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) VALUES ");
         let facts_head = facts_head.as_str();
         const ROLLUPS: &str = "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES ";
-        let per_statement = if self.dialect() == Dialect::Sqlite {
-            1
-        } else {
-            CHUNK
-        };
+        if let Tx::Sqlite(t) = self {
+            let conn: &mut crate::sqlite::Conn = t;
+            insert_sqlite(conn, facts_table, facts, rollups)?;
+            for (_, create) in &indexes {
+                conn.batch(create)?;
+            }
+            return Ok(());
+        }
+        let per_statement = CHUNK;
         let statement =
             |head: &str, rows: usize| format!("{head}{}", placeholders(dialect, rows, 8));
         let full = statement(facts_head, per_statement);
@@ -338,7 +387,9 @@ impl Tx {
             ));
         }
         statements.push("DROP TABLE kpi_conversations".to_string());
-        statements.push(format!("ALTER TABLE {NEXT_FACTS} RENAME TO kpi_conversations"));
+        statements.push(format!(
+            "ALTER TABLE {NEXT_FACTS} RENAME TO kpi_conversations"
+        ));
         statements.push(format!(
             "ALTER TABLE kpi_conversations RENAME CONSTRAINT {primary_key}_next TO {primary_key}"
         ));

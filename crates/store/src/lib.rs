@@ -52,8 +52,8 @@ pub use kpi::{DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRollupRow, 
 pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
 pub use portal::PortalLinkRow;
 pub use routing::ChannelRouteRow;
-pub use scan::{EventPage, EventPages, EventRef};
 pub use rows::*;
+pub use scan::{EventPage, EventPages, EventRef};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
 pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,

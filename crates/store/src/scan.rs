@@ -282,17 +282,14 @@ impl Store {
                 });
             }
         }
-        EventPages {
-            receive,
-            spare,
-        }
+        EventPages { receive, spare }
     }
 }
 
+/// A text column borrowed from the row (no copy).
 fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'a str> {
     match row.get_ref(index)? {
-        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-            .map_err(|e| rusqlite::Error::Utf8Error(e)),
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(rusqlite::Error::Utf8Error),
         other => Err(rusqlite::Error::InvalidColumnType(
             index,
             format!("column {index}"),
