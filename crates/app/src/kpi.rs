@@ -136,8 +136,8 @@ fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
     }
 }
 
-fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow> {
-    Ok(KpiFactsRow {
+fn facts_row(conversation: i64, facts: &ConversationFacts) -> KpiFactsRow {
+    KpiFactsRow {
         conversation_id: conversation,
         created_at: facts.created_at,
         first_reply_at: facts.first_reply_at,
@@ -146,12 +146,43 @@ fn facts_row(conversation: i64, facts: &ConversationFacts) -> Result<KpiFactsRow
         group_id: facts.group,
         assignee_id: facts.assignee,
         facts: facts.encode(),
-    })
+    }
 }
 
-/// Folds the events the fold reads into `facts` and `rollup` (others are skipped unparsed; a
+/// Folds an event the fold reads into `facts` and `rollup` (others are skipped unparsed; a
 /// payload that does not parse is skipped too: the log's writer produced it, so it cannot be
 /// repaired here, and one bad row must not stop management information).
+fn fold_event(
+    event: store::EventRef<'_>,
+    facts: &mut FactsMap,
+    calendar: Option<&Calendar>,
+    rollup: &mut Rollup,
+) {
+    let Some(conversation) = event.conversation else {
+        return;
+    };
+    let payload = match FoldPayload::parse(event.kind, event.payload) {
+        Ok(Some(payload)) => payload,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(event = event.id, kind = %event.kind, %err, "an event's payload does not parse; the KPI roll-ups skip it");
+            return;
+        }
+    };
+    kpi::apply_boxed(
+        facts.entry(conversation).or_default(),
+        FoldEvent {
+            at: event.at,
+            actor_kind: event.actor_kind,
+            actor_id: event.actor_id,
+            payload,
+        },
+        calendar,
+        rollup,
+    );
+}
+
+/// [`fold_event`] for each of `events`.
 fn fold_rows(
     events: &[store::EventRow],
     facts: &mut FactsMap,
@@ -159,39 +190,33 @@ fn fold_rows(
     rollup: &mut Rollup,
 ) {
     for row in events {
-        let Some(conversation) = row.conversation else {
-            continue;
+        let event = store::EventRef {
+            id: row.id,
+            tx_pos: row.tx_pos,
+            conversation: row.conversation,
+            kind: &row.kind,
+            actor_kind: &row.actor_kind,
+            actor_id: row.actor_id,
+            at: row.at,
+            payload: &row.payload,
         };
-        let payload = match FoldPayload::parse(&row.kind, &row.payload) {
-            Ok(Some(payload)) => payload,
-            Ok(None) => continue,
-            Err(err) => {
-                tracing::warn!(event = row.id, kind = %row.kind, %err, "an event's payload does not parse; the KPI roll-ups skip it");
-                continue;
-            }
-        };
-        kpi::apply(
-            facts.entry(conversation).or_default(),
-            FoldEvent {
-                at: row.at,
-                actor_kind: &row.actor_kind,
-                actor_id: row.actor_id,
-                payload,
-            },
-            calendar,
-            rollup,
-        );
+        fold_event(event, facts, calendar, rollup);
     }
 }
 
-fn facts_rows(facts: &FactsMap) -> Result<Vec<KpiFactsRow>> {
-    let mut rows = Vec::with_capacity(facts.len());
-    for (conversation, state) in facts {
-        if let Some(state) = state {
-            rows.push(facts_row(*conversation, state)?);
-        }
-    }
-    Ok(rows)
+/// The facts rows of `facts`, made one at a time in conversation order (a first fold has one
+/// per conversation of the log: they are written as they are made, not gathered first).
+fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + Send + '_ {
+    let mut conversations: Vec<i64> = facts
+        .iter()
+        .filter(|(_, state)| state.is_some())
+        .map(|(conversation, _)| *conversation)
+        .collect();
+    conversations.sort_unstable();
+    conversations.into_iter().filter_map(move |conversation| {
+        let state = facts.get(&conversation)?.as_deref()?;
+        Some(facts_row(conversation, state))
+    })
 }
 
 fn both_given(bound: &str) -> AppError {
@@ -264,31 +289,40 @@ pub(crate) async fn rewind_kpi_rollups_if_days_moved(
     Ok(true)
 }
 
+/// The calendar of a stored row (the roll-ups' calendar; none without a row).
+fn calendar_of(row: Option<store::SlaCalendarRow>) -> Result<Option<Calendar>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let spec = calendar::CalendarSpec {
+        time_zone: row.time_zone.clone(),
+        hours: row.hours.clone(),
+        holidays: serde_json::from_str(&row.holidays)
+            .map_err(|e| corrupt(format!("calendar holidays: {e}")))?,
+        exceptions: serde_json::from_str(&row.exceptions)
+            .map_err(|e| corrupt(format!("calendar exceptions: {e}")))?,
+    };
+    Ok(Some(spec.build().map_err(|e| {
+        AppError::Invalid(format!("calendar {:?}: {e}", row.name))
+    })?))
+}
+
 impl App {
     /// The calendar that business-time KPIs count in: the first calendar by name, if any.
     async fn kpi_calendar(&self, tx: &mut Tx) -> Result<Option<Calendar>> {
-        let Some(row) = tx.sla_calendars().await?.into_iter().next() else {
-            return Ok(None);
-        };
-        let spec = calendar::CalendarSpec {
-            time_zone: row.time_zone.clone(),
-            hours: row.hours.clone(),
-            holidays: serde_json::from_str(&row.holidays)
-                .map_err(|e| corrupt(format!("calendar holidays: {e}")))?,
-            exceptions: serde_json::from_str(&row.exceptions)
-                .map_err(|e| corrupt(format!("calendar exceptions: {e}")))?,
-        };
-        Ok(Some(spec.build().map_err(|e| {
-            AppError::Invalid(format!("calendar {:?}: {e}", row.name))
-        })?))
+        calendar_of(tx.sla_calendars().await?.into_iter().next())
+    }
+
+    /// [`App::kpi_calendar`] with its time zone, read without a write transaction.
+    async fn read_kpi_calendar(&self) -> Result<(Option<String>, Option<Calendar>)> {
+        let row = self.store.sla_calendars().await?.into_iter().next();
+        let zone = row.as_ref().map(|row| row.time_zone.clone());
+        Ok((zone, calendar_of(row)?))
     }
 
     /// The calendar whose time zone the team's days are counted in (see `kpi_calendar`).
     pub(crate) async fn team_calendar(&self) -> Result<Option<Calendar>> {
-        let mut tx = self.store.begin().await?;
-        let calendar = self.kpi_calendar(&mut tx).await?;
-        tx.rollback().await?;
-        Ok(calendar)
+        Ok(self.read_kpi_calendar().await?.1)
     }
 
     /// The time zone the team's days are counted in: the business calendar's (see
@@ -367,10 +401,7 @@ impl App {
     /// consumer's first run, and after a new time zone for the roll-ups' calendar rewound it,
     /// until its refold commits. Their figures are not the log's meanwhile.
     pub async fn kpi_rollups_recomputing(&self) -> Result<bool> {
-        if self.store.cursor(KPI_CONSUMER).await?.unwrap_or_default() != Cursor::default() {
-            return Ok(false);
-        }
-        Ok(self.store.last_event_id().await? > 0)
+        Ok(self.store.consumer_at_start_of_log(KPI_CONSUMER).await?)
     }
 
     async fn fold_batch(
@@ -402,7 +433,7 @@ impl App {
                     row.conversation_id
                 ))
             })?;
-            facts.insert(row.conversation_id, Some(state));
+            facts.insert(row.conversation_id, Some(Box::new(state)));
         }
         let mut rollup = Rollup::default();
         fold_rows(events, &mut facts, calendar, &mut rollup);
@@ -410,7 +441,8 @@ impl App {
         let stored = tx.kpi_rollups_of_days(&days).await?;
         let rows = merged_rows(stored, rollup)?;
         tx.put_kpi_rollups(&rows).await?;
-        tx.put_kpi_facts(&facts_rows(&facts)?).await?;
+        tx.put_kpi_facts(&facts_rows(&facts).collect::<Vec<_>>())
+            .await?;
         Ok(())
     }
 
@@ -432,36 +464,37 @@ impl App {
         Ok(read + self.run_kpi_rollups(batch, now).await?)
     }
 
-    /// Folds the whole log in memory (the store reads it ahead on another thread while this one
-    /// folds), then replaces every bucket, every fact and the cursor in one transaction. With
+    /// Folds the whole log in memory (the store reads it ahead on another thread, into pages
+    /// that this one folds without copying their events), then replaces every bucket, every
+    /// fact and the cursor in one transaction. With
     /// `from_start`, only while the consumer's cursor is still at the start of the log: when
     /// another run got there first it gives way (`None`). When the roll-ups' time zone changed
     /// while the log was being read, it folds again in the new days.
     async fn refold(&self, batch: u32, now: i64, from_start: bool) -> Result<Option<usize>> {
         loop {
-            let (zone, calendar) = {
-                let mut tx = self.store.begin().await?;
-                let zone = kpi_time_zone(&mut tx).await?;
-                let calendar = self.kpi_calendar(&mut tx).await?;
-                tx.rollback().await?;
-                (zone, calendar)
-            };
+            // Read, not under a write transaction (on SQLite that would wait for the writer);
+            // checked again under the write transaction below.
+            let (zone, calendar) = self.read_kpi_calendar().await?;
             let mut cursor = Cursor::default();
             let mut facts = FactsMap::default();
             let mut rollup = Rollup::default();
             let mut read = 0;
-            let mut pages = self.store.scan_events(cursor, batch);
-            while let Some(events) = pages.recv().await {
-                let events = events?;
-                let Some(last) = events.last() else { break };
-                cursor = Cursor::after(last);
-                read += events.len();
-                fold_rows(&events, &mut facts, calendar.as_ref(), &mut rollup);
+            let mut pages = self
+                .store
+                .scan_event_pages(cursor, batch, kpi::FOLDED_KINDS);
+            while let Some(page) = pages.recv().await {
+                let page = page?;
+                let Some(last) = page.last() else { break };
+                cursor = last;
+                read += page.read();
+                for event in page.iter() {
+                    fold_event(event, &mut facts, calendar.as_ref(), &mut rollup);
+                }
+                pages.recycle(page);
             }
+            drop(pages);
             let mut rows: Vec<KpiRollupRow> = rollup.iter().map(|(k, a)| row_of(&k, a)).collect();
             drop(rollup);
-            let mut fact_rows = facts_rows(&facts)?;
-            drop(facts);
             if from_start && read == 0 {
                 return Ok(Some(0)); // An empty log: nothing to write.
             }
@@ -475,7 +508,8 @@ impl App {
                 tx.rollback().await?;
                 continue;
             }
-            tx.replace_kpi_rollups(&mut rows, &mut fact_rows).await?;
+            tx.replace_kpi_rollups(&mut rows, facts_rows(&facts))
+                .await?;
             tx.set_cursor(KPI_CONSUMER, cursor, now).await?;
             tx.commit().await?;
             return Ok(Some(read));

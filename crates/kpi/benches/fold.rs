@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use kpi::{apply, FactsMap, FoldEvent, FoldPayload, Rollup};
+use kpi::{apply_boxed, FactsMap, FoldEvent, FoldPayload, Rollup};
 
 fn main() {
     let events: usize = std::env::args()
@@ -21,7 +21,7 @@ fn main() {
                 continue;
             };
             let state = facts.entry(*conversation).or_default();
-            apply(
+            apply_boxed(
                 state,
                 FoldEvent {
                     at: *at,

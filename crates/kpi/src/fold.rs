@@ -35,8 +35,10 @@ const DAY_MS: i64 = 86_400_000;
 pub type FoldHasher = foldhash::fast::RandomState;
 
 /// Each conversation's facts, as the consumer keeps them while it folds (`None` until its
-/// `created` event).
-pub type FactsMap = HashMap<i64, Option<ConversationFacts>, FoldHasher>;
+/// `created` event); see [`apply_boxed`]. Boxed, so that the map's table holds small entries:
+/// a first fold keeps every conversation of the log, and a table of whole facts cost more
+/// than the facts (at twice the entries, and twice again while it grows).
+pub type FactsMap = HashMap<i64, Option<Box<ConversationFacts>>, FoldHasher>;
 
 /// The event kinds the fold reads; a consumer may skip every other event without parsing it.
 pub const FOLDED_KINDS: &[&str] = &[
@@ -706,6 +708,42 @@ pub fn apply(
     calendar: Option<&Calendar>,
     out: &mut Rollup,
 ) {
+    match created(&event, calendar, out) {
+        Some(state) => *facts = Some(state),
+        None => {
+            if let Some(state) = facts.as_mut() {
+                apply_to(state, event, calendar, out);
+            }
+        }
+    }
+}
+
+/// [`apply`] for the boxed facts of a [`FactsMap`].
+pub fn apply_boxed(
+    facts: &mut Option<Box<ConversationFacts>>,
+    event: FoldEvent<'_>,
+    calendar: Option<&Calendar>,
+    out: &mut Rollup,
+) {
+    match created(&event, calendar, out) {
+        Some(state) => match facts {
+            Some(boxed) => **boxed = state,
+            None => *facts = Some(Box::new(state)),
+        },
+        None => {
+            if let Some(state) = facts.as_mut() {
+                apply_to(state, event, calendar, out);
+            }
+        }
+    }
+}
+
+/// A conversation's first facts when `event` is its creation (counted in `out`).
+fn created(
+    event: &FoldEvent<'_>,
+    calendar: Option<&Calendar>,
+    out: &mut Rollup,
+) -> Option<ConversationFacts> {
     if let FoldPayload::Created {
         channel,
         status,
@@ -734,10 +772,18 @@ pub fn apply(
         out.select(&state, None);
         let day = out.day(calendar, event.at);
         out.observe(day, Measure::Created, 1.0);
-        *facts = Some(state);
-        return;
+        return Some(state);
     }
-    let Some(state) = facts.as_mut() else { return };
+    None
+}
+
+/// Applies an event other than a creation to a conversation's facts.
+fn apply_to(
+    state: &mut ConversationFacts,
+    event: FoldEvent<'_>,
+    calendar: Option<&Calendar>,
+    out: &mut Rollup,
+) {
     match event.payload {
         FoldPayload::MessageAdded {
             kind: MessageKind::Reply,

@@ -24,7 +24,7 @@ pub mod synthetic;
 pub use catalogue::{catalogue, find, KpiDefinition, KpiSettings};
 pub use figure::{compare, figure, Figure, Inputs};
 pub use fold::{
-    apply, day_of, day_start, local_day_of, local_day_start, Aggregate, BucketKey,
+    apply, apply_boxed, day_of, day_start, local_day_of, local_day_start, Aggregate, BucketKey,
     ConversationFacts, FactColumns, FactsMap, FoldEvent, FoldHasher, FoldPayload, Rollup,
     FOLDED_KINDS,
 };

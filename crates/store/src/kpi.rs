@@ -72,6 +72,54 @@ impl DrillOn {
 /// bound parameters).
 const CHUNK: usize = 500;
 
+/// SQLite: the rows of a refold through one prepared statement per table, each value bound
+/// where it lies (the query facade would look the statement up and copy every text, per row:
+/// a first fold writes a row per conversation of the log).
+fn insert_sqlite(
+    conn: &mut crate::sqlite::Conn,
+    facts_table: &str,
+    facts: impl Iterator<Item = KpiFactsRow>,
+    rollups: &[KpiRollupRow],
+) -> Result<()> {
+    let conn = conn.raw();
+    let mut insert = conn.prepare(&format!(
+        "INSERT INTO {facts_table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?;
+    for r in facts {
+        insert.execute(rusqlite::params![
+            r.conversation_id,
+            r.created_at,
+            r.first_reply_at,
+            r.first_solved_at,
+            r.reopened_at,
+            r.group_id,
+            r.assignee_id,
+            r.facts,
+        ])?;
+    }
+    let mut insert = conn.prepare(
+        "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for r in rollups {
+        insert.execute(rusqlite::params![
+            r.dim,
+            r.dim_value,
+            r.measure,
+            r.day,
+            r.n,
+            r.total,
+            r.total_sq,
+            r.hist,
+        ])?;
+    }
+    Ok(())
+}
+
+/// The fresh facts table a refold fills on PostgreSQL (see [`Tx::replace_kpi_rollups`]).
+const NEXT_FACTS: &str = "kpi_conversations_next";
+
 /// `rows` tuples of `columns` placeholders. SQLite gets anonymous `?`: it looks numbered ones
 /// up by name, linearly in their count, which made big statements quadratic.
 fn placeholders(dialect: Dialect, rows: usize, columns: usize) -> String {
@@ -196,24 +244,46 @@ impl Tx {
 
     /// Replaces every bucket and every fact with these (a rebuild or a refold from the start
     /// of the log). The emptied tables are written in key order with plain INSERTs, no
-    /// upserts; on SQLite one row per statement (a cached statement, and no statement journal
-    /// for a multi-row statement that might fail halfway), on PostgreSQL many rows per statement
-    /// (round trips count there). The facts' secondary indexes are dropped first and created
-    /// again after, so that each is built once, by sorting, instead of row by row (on
-    /// PostgreSQL that locks the facts table until the commit: drill-downs wait for the new
-    /// facts rather than read the old ones).
-    pub async fn replace_kpi_rollups(
+    /// upserts; on SQLite one row per statement (one statement prepared per table, its values
+    /// bound where they lie, and no statement journal for a multi-row statement that might fail
+    /// halfway), on PostgreSQL many rows per statement (round trips count there). The facts' indexes are built once, by sorting, after the
+    /// rows, instead of row by row: on SQLite they are dropped first and created again (readers
+    /// keep their snapshot meanwhile); on PostgreSQL, where dropping an index would lock the
+    /// table against drill-downs until the commit, the facts go into a fresh table that gets
+    /// its indexes and then takes the old one's place at the very end, so drill-downs read the
+    /// old facts meanwhile and wait only for the swap.
+    ///
+    /// `facts` come in conversation order, made as they are written (a first fold of a big log
+    /// has one per conversation: they are not all held as rows at once).
+    pub async fn replace_kpi_rollups<F>(
         &mut self,
         rollups: &mut [KpiRollupRow],
-        facts: &mut [KpiFactsRow],
-    ) -> Result<()> {
-        self.clear_kpi_rollups().await?;
+        facts: F,
+    ) -> Result<()>
+    where
+        F: Iterator<Item = KpiFactsRow> + Send,
+    {
+        let dialect = self.dialect();
         let indexes = self.secondary_indexes("kpi_conversations").await?;
-        for (name, _) in &indexes {
-            let sql = format!("DROP INDEX {name}");
-            run!(tx self, |c| sqlx::query(&sql).execute(&mut *c).await.map(|_| ())?);
-        }
-        facts.sort_unstable_by_key(|r| r.conversation_id);
+        let facts_table = match dialect {
+            Dialect::Sqlite => {
+                self.clear_kpi_rollups().await?;
+                for (name, _) in &indexes {
+                    let sql = format!("DROP INDEX {name}");
+                    run!(tx self, |c| sqlx::query(&sql).execute(&mut *c).await.map(|_| ())?);
+                }
+                "kpi_conversations"
+            }
+            Dialect::Postgres => {
+                run!(tx self, |c| {
+                    sqlx::query("DELETE FROM kpi_rollups").execute(&mut *c).await?;
+                    sqlx::query(&format!("DROP TABLE IF EXISTS {NEXT_FACTS}")).execute(&mut *c).await?;
+                    sqlx::query(&format!("CREATE TABLE {NEXT_FACTS} (LIKE kpi_conversations INCLUDING DEFAULTS)"))
+                        .execute(&mut *c).await?;
+                });
+                NEXT_FACTS
+            }
+        };
         rollups.sort_unstable_by(|a, b| {
             (&a.dim, &a.dim_value, &a.measure, a.day).cmp(&(
                 &b.dim,
@@ -222,23 +292,35 @@ impl Tx {
                 b.day,
             ))
         });
-        const FACTS: &str = "INSERT INTO kpi_conversations (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) VALUES ";
+        let facts_head = format!("INSERT INTO {facts_table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) VALUES ");
+        let facts_head = facts_head.as_str();
         const ROLLUPS: &str = "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES ";
-        let per_statement = if self.dialect() == Dialect::Sqlite {
-            1
-        } else {
-            CHUNK
-        };
-        let dialect = self.dialect();
+        if let Tx::Sqlite(t) = self {
+            let conn: &mut crate::sqlite::Conn = t;
+            insert_sqlite(conn, facts_table, facts, rollups)?;
+            for (_, create) in &indexes {
+                conn.batch(create)?;
+            }
+            return Ok(());
+        }
+        let per_statement = CHUNK;
         let statement =
             |head: &str, rows: usize| format!("{head}{}", placeholders(dialect, rows, 8));
-        let full = statement(FACTS, per_statement);
-        for chunk in facts.chunks(per_statement) {
+        let full = statement(facts_head, per_statement);
+        let mut facts = facts;
+        let mut chunk: Vec<KpiFactsRow> = Vec::with_capacity(per_statement);
+        loop {
+            chunk.clear();
+            chunk.extend(facts.by_ref().take(per_statement));
+            if chunk.is_empty() {
+                break;
+            }
+            let chunk = chunk.as_slice();
             let partial;
             let sql = if chunk.len() == per_statement {
                 &full
             } else {
-                partial = statement(FACTS, chunk.len());
+                partial = statement(facts_head, chunk.len());
                 &partial
             };
             run!(tx self, |c| {
@@ -268,8 +350,54 @@ impl Tx {
                 q.execute(&mut *c).await?;
             });
         }
-        for (_, create) in &indexes {
-            run!(tx self, |c| sqlx::query(create).execute(&mut *c).await.map(|_| ())?);
+        match dialect {
+            Dialect::Sqlite => {
+                for (_, create) in &indexes {
+                    run!(tx self, |c| sqlx::query(create).execute(&mut *c).await.map(|_| ())?);
+                }
+            }
+            Dialect::Postgres => self.swap_in_next_facts(&indexes).await?,
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL: gives the fresh facts table the old one's primary key and indexes (built
+    /// by sorting, under names of their own), then drops the old table and renames the new one
+    /// and its indexes to the old names. Only from the drop on are drill-downs held up, until
+    /// the commit.
+    async fn swap_in_next_facts(&mut self, indexes: &[(String, String)]) -> Result<()> {
+        const PRIMARY_KEY: &str = "SELECT conname::text FROM pg_constraint \
+             WHERE conrelid = to_regclass('kpi_conversations') AND contype = 'p'";
+        let primary_key: String =
+            run!(tx self, |c| sqlx::query_scalar(PRIMARY_KEY).fetch_one(&mut *c).await?);
+        let mut statements = vec![format!(
+            "ALTER TABLE {NEXT_FACTS} ADD CONSTRAINT {primary_key}_next PRIMARY KEY (conversation_id)"
+        )];
+        for (name, create) in indexes {
+            // `CREATE INDEX name ON schema.kpi_conversations USING btree (column)`, as
+            // pg_indexes writes it: the same index on the fresh table.
+            let how = create
+                .split_once(" USING ")
+                .map(|(_, how)| how)
+                .ok_or_else(|| {
+                    crate::StoreError::Corrupt(format!("the index {name} reads {create:?}"))
+                })?;
+            statements.push(format!(
+                "CREATE INDEX {name}_next ON {NEXT_FACTS} USING {how}"
+            ));
+        }
+        statements.push("DROP TABLE kpi_conversations".to_string());
+        statements.push(format!(
+            "ALTER TABLE {NEXT_FACTS} RENAME TO kpi_conversations"
+        ));
+        statements.push(format!(
+            "ALTER TABLE kpi_conversations RENAME CONSTRAINT {primary_key}_next TO {primary_key}"
+        ));
+        for (name, _) in indexes {
+            statements.push(format!("ALTER INDEX {name}_next RENAME TO {name}"));
+        }
+        for sql in &statements {
+            run!(tx self, |c| sqlx::query(sql).execute(&mut *c).await.map(|_| ())?);
         }
         Ok(())
     }
@@ -304,6 +432,17 @@ impl Tx {
 }
 
 impl Store {
+    /// True while `consumer` has not folded past the start of a log that has events (no cursor
+    /// yet, or one rewound to the start): one cheap query, made by every KPI read.
+    pub async fn consumer_at_start_of_log(&self, consumer: &str) -> Result<bool> {
+        const SQL: &str = "SELECT CAST(CASE \
+             WHEN EXISTS (SELECT 1 FROM consumer_cursors WHERE name = $1 AND event_id <> 0) THEN 0 \
+             WHEN EXISTS (SELECT 1 FROM events) THEN 1 ELSE 0 END AS BIGINT)";
+        let at_start: i64 =
+            run!(read self, |p| sqlx::query_scalar(SQL).bind(consumer).fetch_one(p).await?);
+        Ok(at_start != 0)
+    }
+
     /// The buckets of one slice between two UTC days (`from_day` included, `to_day` not).
     pub async fn kpi_rollups(
         &self,

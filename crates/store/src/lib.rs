@@ -55,6 +55,7 @@ pub use portal::PortalLinkRow;
 pub use presence::PresenceRow;
 pub use routing::ChannelRouteRow;
 pub use rows::*;
+pub use scan::{EventPage, EventPages, EventRef};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
 pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,

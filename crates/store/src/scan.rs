@@ -5,7 +5,14 @@
 //! caller folds on the other.
 //! PostgreSQL streams rows efficiently: there the pages come from [`Store::events_after`],
 //! read ahead by a task.
+//!
+//! [`Store::scan_event_pages`] is the scan for folds over the whole log (the KPI roll-ups):
+//! each page keeps its events' texts in one buffer, borrowed by the reader, so reading an
+//! event allocates nothing, and the reader hands pages back to be filled again.
 
+use std::ops::Range;
+
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
@@ -13,6 +20,149 @@ use crate::{Cursor, EventRow, Pools, Result, Store};
 
 /// Pages read ahead of the caller.
 const AHEAD: usize = 2;
+
+/// One event of an [`EventPage`], its texts borrowed from the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    pub id: i64,
+    pub tx_pos: i64,
+    pub conversation: Option<i64>,
+    pub kind: &'a str,
+    pub actor_kind: &'a str,
+    pub actor_id: Option<i64>,
+    pub at: i64,
+    pub payload: &'a str,
+}
+
+#[derive(Debug, Clone)]
+struct PagedEvent {
+    id: i64,
+    tx_pos: i64,
+    conversation: Option<i64>,
+    actor_id: Option<i64>,
+    at: i64,
+    kind: Range<usize>,
+    actor_kind: Range<usize>,
+    payload: Range<usize>,
+}
+
+/// A page of a whole-log scan ([`Store::scan_event_pages`]): the events of the kinds asked
+/// for, their texts in one buffer, and how far the scan read (events of other kinds count as
+/// read, and move [`EventPage::last`], without being kept).
+#[derive(Debug, Default)]
+pub struct EventPage {
+    events: Vec<PagedEvent>,
+    text: String,
+    read: usize,
+    last: Option<Cursor>,
+}
+
+impl EventPage {
+    /// The events kept, in log order.
+    pub fn iter(&self) -> impl Iterator<Item = EventRef<'_>> + '_ {
+        self.events.iter().map(move |e| EventRef {
+            id: e.id,
+            tx_pos: e.tx_pos,
+            conversation: e.conversation,
+            kind: self.text.get(e.kind.clone()).unwrap_or_default(),
+            actor_kind: self.text.get(e.actor_kind.clone()).unwrap_or_default(),
+            actor_id: e.actor_id,
+            at: e.at,
+            payload: self.text.get(e.payload.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// The number of events kept.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when no event was kept (others may have been read).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The number of events read for this page, kept or not.
+    pub fn read(&self) -> usize {
+        self.read
+    }
+
+    /// The position after the last event read for this page, kept or not.
+    pub fn last(&self) -> Option<Cursor> {
+        self.last
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.text.clear();
+        self.read = 0;
+        self.last = None;
+    }
+
+    fn text_range(&mut self, text: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(text);
+        start..self.text.len()
+    }
+
+    /// Counts an event as read, and keeps it when `keep`.
+    fn push(&mut self, event: EventRef<'_>, keep: bool) {
+        self.read += 1;
+        self.last = Some(Cursor {
+            tx_pos: event.tx_pos,
+            event_id: event.id,
+        });
+        if !keep {
+            return;
+        }
+        let kind = self.text_range(event.kind);
+        let actor_kind = self.text_range(event.actor_kind);
+        let payload = self.text_range(event.payload);
+        self.events.push(PagedEvent {
+            id: event.id,
+            tx_pos: event.tx_pos,
+            conversation: event.conversation,
+            actor_id: event.actor_id,
+            at: event.at,
+            kind,
+            actor_kind,
+            payload,
+        });
+    }
+}
+
+/// The pages of [`Store::scan_event_pages`], in log order; the channel closes after the last
+/// (or after an error, which is sent).
+pub struct EventPages {
+    receive: mpsc::Receiver<Result<EventPage>>,
+    spare: std::sync::mpsc::Sender<EventPage>,
+}
+
+impl EventPages {
+    /// The next page; `None` after the last.
+    pub async fn recv(&mut self) -> Option<Result<EventPage>> {
+        self.receive.recv().await
+    }
+
+    /// Hands a page back, so that the scan fills it again instead of allocating another.
+    pub fn recycle(&self, page: EventPage) {
+        let _ = self.spare.send(page);
+    }
+}
+
+/// A page to fill: one handed back, or a new one.
+fn spare_page(spare: &std::sync::mpsc::Receiver<EventPage>, page: u32) -> EventPage {
+    match spare.try_recv() {
+        Ok(mut reused) => {
+            reused.clear();
+            reused
+        }
+        Err(_) => EventPage {
+            events: Vec::with_capacity(page as usize),
+            ..EventPage::default()
+        },
+    }
+}
 
 impl Store {
     /// Every event after `from`, in log order, in pages of up to `page` events; the channel
@@ -68,6 +218,130 @@ impl Store {
         }
         receive
     }
+
+    /// Every event after `from`, in log order, in [`EventPage`]s of up to `page` events read;
+    /// the events of `kinds` are kept (all of them when `kinds` is empty), the others only
+    /// counted. On SQLite the pages are filled on a blocking thread inside one read
+    /// transaction, with no allocation per event; on PostgreSQL from [`Store::events_after`],
+    /// below the horizon of committed transactions.
+    pub fn scan_event_pages(
+        &self,
+        from: Cursor,
+        page: u32,
+        kinds: &'static [&'static str],
+    ) -> EventPages {
+        let (send, receive) = mpsc::channel(AHEAD);
+        let (spare, spares) = std::sync::mpsc::channel();
+        let page = page.max(1);
+        let keep = move |kind: &str| kinds.is_empty() || kinds.contains(&kind);
+        match &self.pools {
+            Pools::Sqlite { path, .. } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(err) = scan_sqlite_pages(&path, from, page, keep, &spares, &send) {
+                        let _ = send.blocking_send(Err(err));
+                    }
+                });
+            }
+            Pools::Postgres(_) => {
+                let store = self.clone();
+                tokio::spawn(async move {
+                    let mut cursor = from;
+                    loop {
+                        let events = match store.events_after(cursor, page).await {
+                            Ok(events) => events,
+                            Err(err) => {
+                                let _ = send.send(Err(err)).await;
+                                break;
+                            }
+                        };
+                        let full = events.len() >= page as usize;
+                        let mut filled = spare_page(&spares, page);
+                        for e in &events {
+                            let event = EventRef {
+                                id: e.id,
+                                tx_pos: e.tx_pos,
+                                conversation: e.conversation,
+                                kind: &e.kind,
+                                actor_kind: &e.actor_kind,
+                                actor_id: e.actor_id,
+                                at: e.at,
+                                payload: &e.payload,
+                            };
+                            filled.push(event, keep(&e.kind));
+                        }
+                        let last = filled.last();
+                        if filled.read() > 0 && send.send(Ok(filled)).await.is_err() {
+                            break;
+                        }
+                        match last {
+                            Some(next) if full => cursor = next,
+                            _ => break,
+                        }
+                    }
+                });
+            }
+        }
+        EventPages { receive, spare }
+    }
+}
+
+/// A text column borrowed from the row (no copy).
+fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'a str> {
+    match row.get_ref(index)? {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(rusqlite::Error::Utf8Error),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            index,
+            format!("column {index}"),
+            other.data_type(),
+        )),
+    }
+}
+
+fn scan_sqlite_pages(
+    path: &std::path::Path,
+    from: Cursor,
+    page: u32,
+    keep: impl Fn(&str) -> bool,
+    spares: &std::sync::mpsc::Receiver<EventPage>,
+    send: &mpsc::Sender<Result<EventPage>>,
+) -> Result<()> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // One read transaction: the scan sees one consistent log even while writers append.
+    conn.execute_batch("BEGIN")?;
+    let mut statement = conn.prepare(
+        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1 ORDER BY id",
+    )?;
+    let mut rows = statement.query([from.event_id])?;
+    let mut filling = spare_page(spares, page);
+    while let Some(row) = rows.next()? {
+        let kind = text_column(row, 3)?;
+        let event = EventRef {
+            id: row.get(0)?,
+            tx_pos: row.get(1)?,
+            conversation: row.get(2)?,
+            kind,
+            actor_kind: text_column(row, 4)?,
+            actor_id: row.get(5)?,
+            at: row.get(6)?,
+            payload: text_column(row, 7)?,
+        };
+        filling.push(event, keep(kind));
+        if filling.read() == page as usize {
+            let full = std::mem::replace(&mut filling, spare_page(spares, page));
+            if send.blocking_send(Ok(full)).is_err() {
+                return Ok(()); // The reader went away.
+            }
+        }
+    }
+    if filling.read() > 0 {
+        let _ = send.blocking_send(Ok(filling));
+    }
+    Ok(())
 }
 
 fn scan_sqlite(
