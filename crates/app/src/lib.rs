@@ -34,8 +34,8 @@ use domain::{Actor, EventPayload, TransitionError};
 use store::{NewEvent, Store, StoreError, Tx};
 
 pub use crate::sla::{
-    CalendarInput, CalendarView, Escalation, PolicyInput, PolicyView, QueueSla, SlaHistoryItem,
-    SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
+    CalendarInput, CalendarView, Escalation, OrganisationChoice, PolicyInput, PolicyView, QueueSla,
+    SlaHistoryItem, SlaMetricView, SlaRun, SlaView, SLA_CONSUMER, SLA_ESCALATE_JOB,
 };
 pub use admin::{AgentAdminView, GroupAdminView, MailboxInput};
 pub use auth::{LoginOutcome, NewToken, TokenView};

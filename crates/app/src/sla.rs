@@ -19,7 +19,7 @@
 //! key; the job marks the escalation done in the same transaction as its effects, so it
 //! takes effect exactly once even when it runs twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ::sla::{
     Conditions, DeadlineKind, Policy, PolicySet, SlaClock, SlaTransition, TargetRule,
@@ -28,7 +28,7 @@ use ::sla::{
 use calendar::CalendarSpec;
 use domain::{Actor, EventPayload, Principal, Priority, SlaBasis, SlaMetric, Status};
 use serde::{Deserialize, Serialize};
-use store::{Cursor, EventRow, SlaCalendarRow, SlaPolicyRow, SlaStateRow, Tx};
+use store::{Cursor, EventRow, NewEvent, SlaCalendarRow, SlaPolicyRow, SlaStateRow, Tx};
 
 use crate::views::{corrupt, priority_from_rank, priority_rank, status_of};
 use crate::{record, App, AppError, Result};
@@ -85,6 +85,13 @@ pub struct PolicyView {
     pub on_hold_pauses: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// An organisation, as a policy's conditions offer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganisationChoice {
+    pub id: i64,
+    pub name: String,
 }
 
 /// Where one metric of a conversation stands.
@@ -149,6 +156,8 @@ pub struct QueueSla {
 pub struct SlaRun {
     pub conversations: usize,
     pub events_appended: usize,
+    /// Clocks stored because they changed (a second run writes none).
+    pub states_written: usize,
 }
 
 /// The payload of an escalation job.
@@ -297,6 +306,14 @@ fn check_calendar(input: &CalendarInput) -> Result<()> {
 async fn check_policy_calendar(tx: &mut Tx, input: &PolicyInput) -> Result<()> {
     if input.name.trim().is_empty() {
         return Err(AppError::Invalid("an SLA policy needs a name".into()));
+    }
+    let organisations = &input.conditions.organisations;
+    let known = tx.existing_organizations(organisations).await?;
+    if let Some(unknown) = organisations.iter().find(|id| !known.contains(id)) {
+        return Err(AppError::Invalid(format!(
+            "SLA policy {:?} names organisation {unknown}, which does not exist",
+            input.name
+        )));
     }
     let Some(id) = input.calendar_id else {
         return Ok(());
@@ -512,8 +529,86 @@ fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
     })
 }
 
+/// A conversation's log, read for rebuilding its clock.
+struct ConversationLog {
+    /// The events that move the clock, with their instants, in log order.
+    inputs: Vec<(i64, EventPayload)>,
+    /// The transitions the log records.
+    recorded: Vec<SlaTransition>,
+    /// The customer who opened the conversation.
+    customer: Option<i64>,
+    /// The last event that moves the clock. Not the last event: an `sla_*` event can commit
+    /// (from the tick or a recompute, which do not hold the conversation) while a use case
+    /// holding the conversation has yet to commit an input with a smaller id, and the live
+    /// path must still fold that one in.
+    through: Option<i64>,
+}
+
+impl ConversationLog {
+    fn read(events: &[EventRow]) -> ConversationLog {
+        let mut log = ConversationLog {
+            inputs: Vec::with_capacity(events.len()),
+            recorded: Vec::new(),
+            customer: None,
+            through: None,
+        };
+        for row in events {
+            let Some(payload) = parse_event(row) else {
+                continue;
+            };
+            if let Some(t) = recorded_transition(&payload) {
+                log.recorded.push(t);
+            } else if is_clock_input(&payload) {
+                if let EventPayload::Created { customer_id, .. } = &payload {
+                    log.customer.get_or_insert(*customer_id);
+                }
+                log.through = Some(row.id);
+                log.inputs.push((row.at, payload));
+            }
+        }
+        log
+    }
+
+    /// The clock rebuilt from the log under `rules`, advanced through every warning and
+    /// breach due by `now`, the transitions the log lacks (in time order), and the row to
+    /// store; `None` for a conversation with no input events.
+    fn rebuild(
+        &self,
+        rules: &Rules,
+        conversation: i64,
+        organisation: Option<i64>,
+        now: i64,
+    ) -> Result<Option<(Vec<SlaTransition>, SlaStateRow)>> {
+        let Some(through) = self.through else {
+            return Ok(None);
+        };
+        let mut clock = SlaClock::new(organisation);
+        let mut transitions = Vec::with_capacity(32);
+        for (at, payload) in &self.inputs {
+            clock.apply(&rules.policies, *at, payload, &mut transitions);
+        }
+        clock.advance_through_due(&rules.policies, now, &mut transitions);
+        let mut missing = ::sla::diff_transitions(&transitions, &self.recorded).missing;
+        missing.sort_by_key(|t| t.at);
+        let row = state_row(conversation, rules, through, &clock, now)?;
+        Ok(Some((missing, row)))
+    }
+}
+
+/// Whether two stored clocks say the same (when they were written aside).
+fn same_state(a: &SlaStateRow, b: &SlaStateRow) -> bool {
+    a.conversation == b.conversation
+        && a.version == b.version
+        && a.through_event_id == b.through_event_id
+        && a.next_deadline_at == b.next_deadline_at
+        && a.next_deadline_kind == b.next_deadline_kind
+        && a.next_breach_at == b.next_breach_at
+        && a.clock == b.clock
+}
+
 /// Rebuilds a conversation's clock from its whole log as of `now`, appends the transitions
-/// the log lacks, and stores the clock. Returns how many events it appended.
+/// the log lacks, and stores the clock. The caller holds the conversation's SLA state
+/// ([`Tx::lock_sla_states`]). Returns how many events it appended.
 async fn rebuild(
     tx: &mut Tx,
     rules: &Rules,
@@ -522,52 +617,29 @@ async fn rebuild(
     escalate: bool,
 ) -> Result<usize> {
     let events = tx.events_of_conversation(conversation).await?;
-    let Some(through) = events.last().map(|e| e.id) else {
-        return Ok(0);
-    };
-    let mut inputs = Vec::with_capacity(events.len());
-    let mut recorded = Vec::new();
-    let mut customer = None;
-    for row in &events {
-        let Some(payload) = parse_event(row) else {
-            continue;
-        };
-        if let Some(t) = recorded_transition(&payload) {
-            recorded.push(t);
-        } else if is_clock_input(&payload) {
-            if let EventPayload::Created { customer_id, .. } = &payload {
-                customer.get_or_insert(*customer_id);
-            }
-            inputs.push((row.at, payload));
-        }
-    }
-    let organisation = match customer {
+    let log = ConversationLog::read(&events);
+    let organisation = match log.customer {
         Some(id) => tx.customer(id).await?.and_then(|c| c.organization_id),
         None => None,
     };
-    let result = ::sla::recompute(
-        &rules.policies,
-        organisation,
-        inputs.iter().map(|(at, p)| (*at, p)),
-        now,
-    );
-    let mut missing = ::sla::diff_transitions(&result.transitions, &recorded).missing;
-    missing.sort_by_key(|t| t.at);
+    let Some((missing, row)) = log.rebuild(rules, conversation, organisation, now)? else {
+        return Ok(0);
+    };
     let appended = append_transitions(tx, conversation, &missing, escalate, now).await?;
-    let row = state_row(conversation, rules, through, &result.clock, now)?;
     tx.put_sla_state(&row).await?;
     Ok(appended)
 }
 
-/// Folds new events of one conversation into its clock (live path).
+/// Folds new events of one conversation into its clock (live path). The caller holds the
+/// conversation's SLA state ([`Tx::lock_sla_states`]) and passes it.
 async fn advance_conversation(
     tx: &mut Tx,
     rules: &Rules,
     conversation: i64,
     events: &[&EventRow],
+    state: Option<SlaStateRow>,
     now: i64,
 ) -> Result<usize> {
-    let state = tx.sla_state_for_update(conversation).await?;
     let Some(state) = state.filter(|s| s.version == rules.version) else {
         return rebuild(tx, rules, conversation, now, true).await;
     };
@@ -714,6 +786,30 @@ impl App {
             change: "deleted".into(),
         };
         commit_sla_change(tx, by, now, &changed).await
+    }
+
+    /// The calendars and policies in force, checked and compiled, as the clocks use them
+    /// (for benches and tools that fold logs themselves).
+    pub async fn compiled_sla_policies(&self) -> Result<PolicySet> {
+        let mut tx = self.store.begin().await?;
+        let rules = load_rules(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(rules.policies)
+    }
+
+    /// The organisations a policy may name in its conditions (administrators only).
+    pub async fn sla_organisations(&self, by: &Principal) -> Result<Vec<OrganisationChoice>> {
+        must_administer(by)?;
+        Ok(self
+            .store
+            .organizations()
+            .await?
+            .into_iter()
+            .map(|o| OrganisationChoice {
+                id: o.id,
+                name: o.name,
+            })
+            .collect())
     }
 
     /// The SLA policies in match order (administrators only).
@@ -998,8 +1094,17 @@ impl App {
             }
             if !by_conversation.is_empty() {
                 let rules = load_rules(&mut tx).await?;
+                let numbers: Vec<i64> = by_conversation.keys().copied().collect();
+                let mut states: HashMap<i64, SlaStateRow> = tx
+                    .lock_sla_states(&numbers)
+                    .await?
+                    .into_iter()
+                    .map(|row| (row.conversation, row))
+                    .collect();
                 for (conversation, events) in &by_conversation {
-                    advance_conversation(&mut tx, &rules, *conversation, events, now).await?;
+                    let state = states.remove(conversation);
+                    advance_conversation(&mut tx, &rules, *conversation, events, state, now)
+                        .await?;
                 }
             }
             tx.set_cursor(SLA_CONSUMER, next, now).await?;
@@ -1035,14 +1140,7 @@ impl App {
                 let mut out = Vec::new();
                 // Advance only to each instant that fell due, not to `now`: an event that
                 // commits a moment later still counts at its own instant.
-                for _ in 0..8 {
-                    match clock.next_deadline() {
-                        Some(deadline) if deadline.at <= now => {
-                            clock.advance_to(&rules.policies, deadline.at, &mut out)
-                        }
-                        _ => break,
-                    }
-                }
+                clock.advance_through_due(&rules.policies, now, &mut out);
                 recorded +=
                     append_transitions(&mut tx, state.conversation, &out, true, now).await?;
                 let row = state_row(
@@ -1063,25 +1161,87 @@ impl App {
 
     /// Rebuilds every conversation's SLA clock from the log under the current calendars
     /// and policies, and appends the transitions the log lacks (no escalations: this
-    /// repairs history). A second run appends nothing.
+    /// repairs history). A second run appends nothing and writes nothing.
+    ///
+    /// A batch of conversations at a time, in one transaction: their clocks held (so the
+    /// live path and the tick wait for the batch, and a conversation the live path is
+    /// clocking for the first time waits for it), their events read in one index range,
+    /// their customers' organisations in one query, the clocks folded in memory, and only
+    /// the missing transitions and the clocks that changed written, in multi-row statements.
     pub async fn recompute_sla(&self, now: i64) -> Result<SlaRun> {
+        const BATCH: u32 = 1_000;
         let mut run = SlaRun::default();
         let mut after = 0;
         loop {
             let mut tx = self.store.begin().await?;
-            let numbers = tx.conversation_numbers_after(after, 200).await?;
-            let Some(last) = numbers.last() else {
+            let numbers = tx.conversation_numbers_after(after, BATCH).await?;
+            let (Some(first), Some(last)) = (numbers.first().copied(), numbers.last().copied())
+            else {
                 tx.rollback().await?;
                 return Ok(run);
             };
-            after = *last;
+            after = last;
+            run.conversations += numbers.len();
             let rules = load_rules(&mut tx).await?;
-            for number in &numbers {
-                tx.sla_state_for_update(*number).await?;
-                run.events_appended += rebuild(&mut tx, &rules, *number, now, false).await?;
-                run.conversations += 1;
+            let stored: HashMap<i64, SlaStateRow> = tx
+                .lock_sla_states(&numbers)
+                .await?
+                .into_iter()
+                .map(|row| (row.conversation, row))
+                .collect();
+            let events = tx.events_of_conversations(first, last).await?;
+            let logs: Vec<(i64, ConversationLog)> = events
+                .chunk_by(|a, b| a.conversation == b.conversation)
+                .filter_map(|events| {
+                    Some((events.first()?.conversation?, ConversationLog::read(events)))
+                })
+                .collect();
+            let customers: Vec<i64> = logs.iter().filter_map(|(_, log)| log.customer).collect();
+            let organisations: HashMap<i64, Option<i64>> = tx
+                .customer_organisations(&customers)
+                .await?
+                .into_iter()
+                .collect();
+            let mut appended: Vec<(i64, i64, EventPayload)> = Vec::new();
+            let mut changed = Vec::new();
+            for (conversation, log) in &logs {
+                let organisation = log
+                    .customer
+                    .and_then(|id| organisations.get(&id).copied().flatten());
+                let Some((missing, row)) = log.rebuild(&rules, *conversation, organisation, now)?
+                else {
+                    continue;
+                };
+                appended.extend(
+                    missing
+                        .iter()
+                        .map(|t| (*conversation, t.at, transition_payload(t))),
+                );
+                if !stored
+                    .get(conversation)
+                    .is_some_and(|old| same_state(old, &row))
+                {
+                    changed.push(row);
+                }
             }
+            let payloads: Vec<String> = appended.iter().map(|(_, _, p)| p.to_json()).collect();
+            let new_events: Vec<NewEvent> = appended
+                .iter()
+                .zip(&payloads)
+                .map(|((conversation, at, payload), json)| NewEvent {
+                    conversation: Some(*conversation),
+                    kind: payload.kind(),
+                    actor_kind: Actor::System.kind(),
+                    actor_id: Actor::System.id(),
+                    at: *at,
+                    payload: json,
+                })
+                .collect();
+            tx.append_events(&new_events).await?;
+            tx.put_sla_states(&changed).await?;
             tx.commit().await?;
+            run.events_appended += new_events.len();
+            run.states_written += changed.len();
         }
     }
 

@@ -463,7 +463,7 @@ async fn timed_gets(
 
 /// Bulk-loads a synthetic but realistic dataset: most conversations closed, a backlog of
 /// new, open and pending ones, three messages and N events each, over the past year.
-async fn load(app: &app::App, options: &BenchOptions) -> anyhow::Result<()> {
+pub(crate) async fn load(app: &app::App, options: &BenchOptions) -> anyhow::Result<()> {
     let store: &Store = &app.store;
     let n = options.conversations;
     let now = now_millis();

@@ -53,6 +53,14 @@ pub struct BenchArgs {
     /// How many due clocks one tick takes at most (as the server's tick).
     #[arg(long, default_value_t = 500)]
     batch: u32,
+    /// Instead of the tick: time `rapport sla recompute` end to end over N conversations
+    /// (loaded with their events as `rapport bench api` loads them, when the database has
+    /// none), against the pure fold of the same logs measured in the same run.
+    #[arg(long, value_name = "N")]
+    recompute: Option<usize>,
+    /// Events per conversation loaded for `--recompute`.
+    #[arg(long, default_value_t = 10)]
+    events_per_conversation: usize,
 }
 
 /// Loads (once) `--conversations` SLA clocks with deadlines spread evenly over 30 days, then
@@ -62,6 +70,9 @@ pub struct BenchArgs {
 pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
     const DAY: i64 = 86_400_000;
     let config = crate::load(config, args.db, None)?;
+    if let Some(conversations) = args.recompute {
+        return bench_recompute(&config, conversations, args.events_per_conversation).await;
+    }
     let store = config.open_store().await?;
     let from = 1_767_225_600_000; // 2026-01-01T00:00:00Z
     let spread = 30 * DAY;
@@ -108,6 +119,169 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
         found,
         args.batch
     );
+    store.close().await;
+    Ok(())
+}
+
+/// The policy the recompute bench adds when there is none: targets for every metric and
+/// priority, most in business time on an office calendar with holidays, warnings at 80 %.
+async fn bench_policy(app: &app::App, now: i64) -> anyhow::Result<()> {
+    use domain::{Priority, SlaBasis, SlaMetric};
+    let admin = domain::Principal::System;
+    if !app.sla_policies(&admin).await?.is_empty() {
+        return Ok(());
+    }
+    let calendar = app
+        .add_sla_calendar(
+            &admin,
+            app::CalendarInput {
+                name: "Office".into(),
+                time_zone: "Europe/Brussels".into(),
+                hours: "mon-fri 08:30-12:30 13:00-17:30, sat 10:00-14:00".into(),
+                holidays: vec!["--01-01".into(), "--12-25".into()],
+                exceptions: vec![],
+            },
+            now,
+        )
+        .await?;
+    let mut targets = Vec::new();
+    for (metric, minutes, basis) in [
+        (
+            SlaMetric::FirstReply,
+            [480, 240, 60, 30],
+            SlaBasis::Business,
+        ),
+        (
+            SlaMetric::NextReply,
+            [960, 480, 120, 60],
+            SlaBasis::Business,
+        ),
+        (
+            SlaMetric::PeriodicUpdate,
+            [4320, 2880, 1440, 240],
+            SlaBasis::Calendar,
+        ),
+        (
+            SlaMetric::Resolution,
+            [4800, 2400, 960, 480],
+            SlaBasis::Business,
+        ),
+    ] {
+        for (priority, minutes) in Priority::ALL.iter().zip(minutes) {
+            targets.push(sla::TargetRule {
+                metric,
+                priority: *priority,
+                minutes,
+                basis,
+            });
+        }
+    }
+    app.add_sla_policy(
+        &admin,
+        app::PolicyInput {
+            name: "Everyone".into(),
+            position: None,
+            conditions: sla::Conditions::default(),
+            calendar_id: Some(calendar.id),
+            targets,
+            warn_at_percent: Some(80),
+            on_hold_pauses: false,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `rapport bench sla --recompute N`: loads N conversations (once), adds a policy (so every
+/// clock is stale), then times, in one process: the pure fold of a sample of the logs
+/// already in memory (`sla::recompute`, the reference), a recompute that rebuilds every
+/// clock and appends the transitions, and a second one that finds nothing to change.
+async fn bench_recompute(
+    config: &crate::config::Config,
+    conversations: usize,
+    events_per_conversation: usize,
+) -> anyhow::Result<()> {
+    let store = config.open_store().await?;
+    let app = app::App::new(store.clone(), config.settings());
+    let now = crate::now_millis();
+    if store.count(store::Table::Conversations).await? == 0 {
+        let options = crate::bench::BenchOptions {
+            conversations,
+            events_per_conversation,
+            clients: 0,
+            seconds: 0,
+            reads: 0,
+        };
+        crate::bench::load(&app, &options).await?;
+    }
+    bench_policy(&app, now).await?;
+    let total_conversations = store.count(store::Table::Conversations).await?;
+
+    // The reference: the pure fold over a sample, with the logs parsed and in memory.
+    let sample = total_conversations.min(50_000);
+    let policies = app.compiled_sla_policies().await?;
+    let mut tx = store.begin().await?;
+    let rows = tx.events_of_conversations(1, sample).await?;
+    tx.rollback().await?;
+    let mut logs: Vec<Vec<(i64, domain::EventPayload)>> = Vec::new();
+    let mut last = None;
+    for row in &rows {
+        let Ok(payload) = serde_json::from_str::<domain::EventPayload>(&row.payload) else {
+            continue;
+        };
+        if row.conversation != last {
+            logs.push(Vec::new());
+            last = row.conversation;
+        }
+        if let Some(log) = logs.last_mut() {
+            log.push((row.at, payload));
+        }
+    }
+    let sample_events: usize = logs.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let mut transitions = 0usize;
+    for log in &logs {
+        let result = sla::recompute(&policies, None, log.iter().map(|(at, e)| (*at, e)), now);
+        transitions += std::hint::black_box(result).transitions.len();
+    }
+    let fold_seconds = started.elapsed().as_secs_f64();
+    let fold_rate = logs.len() as f64 / fold_seconds;
+    eprintln!(
+        "pure fold: {} conversations ({sample_events} events, {transitions} transitions) in {:.3} s",
+        logs.len(),
+        fold_seconds
+    );
+
+    let mut report = Vec::new();
+    for pass in [
+        "rebuild after a policy change",
+        "second run, nothing to change",
+    ] {
+        let events = store.count(store::Table::Events).await?;
+        let started = Instant::now();
+        let run = app.recompute_sla(now).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = run.conversations as f64 / seconds;
+        report.push(format!(
+            "{pass}: {} conversations in {seconds:.2} s = {rate:.0} conversations/s, {:.0} events/s, \
+             {:.2} x the pure fold; {} events appended, {} clocks written",
+            run.conversations,
+            events as f64 / seconds,
+            rate / fold_rate,
+            run.events_appended,
+            run.states_written
+        ));
+    }
+    println!(
+        "sla recompute over {total_conversations} conversations ({:?}); \
+         pure fold {fold_rate:.0} conversations/s ({} conversations in memory)",
+        store.dialect(),
+        logs.len()
+    );
+    for line in report {
+        println!("  {line}");
+    }
     store.close().await;
     Ok(())
 }

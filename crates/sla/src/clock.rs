@@ -527,6 +527,79 @@ impl SlaClock {
         }
     }
 
+    /// Records the warnings and breaches due at or before `now` like [`SlaClock::advance_to`],
+    /// but moves the clock only to the instant each one fell due, not to `now`: an event
+    /// that is folded in later (one that committed a moment after `now` was read) still
+    /// counts at its own instant, and the stored clock is a function of the log and the
+    /// deadlines passed, so recording the same history again gives the same clock.
+    ///
+    /// ```
+    /// # use sla::{Conditions, Metric, Policy, PolicySet, SlaClock, TargetRule, TimeBasis};
+    /// # use domain::{Channel, EventPayload, Priority, Status};
+    /// let minute = 60_000;
+    /// let policies = PolicySet::new(
+    ///     vec![Policy {
+    ///         id: 1,
+    ///         name: "Everyone".into(),
+    ///         conditions: Conditions::default(),
+    ///         calendar: None,
+    ///         targets: vec![TargetRule {
+    ///             metric: Metric::FirstReply,
+    ///             priority: Priority::Normal,
+    ///             minutes: 60,
+    ///             basis: TimeBasis::Calendar,
+    ///         }],
+    ///         warn_at_percent: None,
+    ///         on_hold_pauses: false,
+    ///     }],
+    ///     vec![],
+    /// )
+    /// .unwrap();
+    /// let created = EventPayload::Created {
+    ///     subject: "Help".into(),
+    ///     channel: Channel::Email,
+    ///     status: Status::New,
+    ///     priority: Priority::Normal,
+    ///     customer_id: 1,
+    ///     group_id: None,
+    ///     assignee_id: None,
+    /// };
+    /// let (mut at_now, mut through_due) = (SlaClock::new(None), SlaClock::new(None));
+    /// let mut out = Vec::new();
+    /// at_now.apply(&policies, 0, &created, &mut out);
+    /// through_due.apply(&policies, 0, &created, &mut out);
+    /// out.clear();
+    /// through_due.advance_through_due(&policies, 90 * minute, &mut out);
+    /// assert_eq!(out.len(), 1, "the breach at 60 minutes");
+    /// // Advanced to 60 minutes (the breach), not to 90: the same clock at any later `now`.
+    /// let mut later = through_due.clone();
+    /// later.advance_through_due(&policies, 120 * minute, &mut Vec::new());
+    /// assert_eq!(later, through_due);
+    /// at_now.advance_to(&policies, 90 * minute, &mut Vec::new());
+    /// assert_ne!(at_now, through_due);
+    /// ```
+    pub fn advance_through_due(
+        &mut self,
+        policies: &PolicySet,
+        now: Millis,
+        out: &mut Vec<SlaTransition>,
+    ) {
+        // Each step records at least one of at most two deadlines per metric.
+        for _ in 0..2 * Metric::ALL.len() {
+            match self.next_deadline() {
+                Some(deadline) if deadline.at <= now && deadline.at >= self.last_at => {
+                    self.advance_to(policies, deadline.at, out)
+                }
+                Some(deadline) if deadline.at <= now => {
+                    // Due before the last event folded in: record it there.
+                    let at = self.last_at;
+                    self.advance_to(policies, at, out)
+                }
+                _ => return,
+            }
+        }
+    }
+
     /// The next warning or breach to record, for a scheduler to index. `None` when every
     /// clock is paused, fulfilled, already breached, or without a target.
     pub fn next_deadline(&self) -> Option<Deadline> {

@@ -22,6 +22,36 @@ const BULK_TABLES: &[&str] = &[
     "events",
 ];
 
+/// The `(..), (..)` list of a multi-row INSERT for `rows`, with the arguments to bind:
+/// `NULL` is written into the statement, the other values are bound. SQLite gets anonymous
+/// `?` placeholders (looking up numbered ones by name is linear in their count), PostgreSQL
+/// numbered ones. Keep a statement under 8,000 values (SQLite's limit is 32,766).
+pub(crate) fn values_list(dialect: Dialect, rows: &[Vec<Value>]) -> (String, Vec<Arg>) {
+    let numbered = dialect == Dialect::Postgres;
+    let mut sql = String::with_capacity(rows.len() * 32);
+    let mut args: Vec<Arg> = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+    for (i, row) in rows.iter().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            match value {
+                Value::Null => sql.push_str("NULL"),
+                Value::Int(v) => args.push(Arg::Int(*v)),
+                Value::Text(v) => args.push(Arg::Text(v.clone())),
+            }
+            match value {
+                Value::Null => {}
+                _ if numbered => sql.push_str(&format!("${}", args.len())),
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    (sql, args)
+}
+
 impl Tx {
     /// Inserts `rows` into `table` (one of the bulk-loadable tables) with multi-row INSERTs.
     pub async fn insert_rows(
@@ -36,39 +66,21 @@ impl Tx {
         if rows.is_empty() || columns.is_empty() {
             return Ok(());
         }
-        // Stay well under SQLite's limit of 32,766 parameters per statement. SQLite gets
-        // anonymous `?` placeholders: looking up numbered ones by name is linear in their count.
+        // Stay well under SQLite's limit of 32,766 parameters per statement.
         let per_statement = (8_000 / columns.len()).max(1);
-        let numbered = self.dialect() == Dialect::Postgres;
         for chunk in rows.chunks(per_statement) {
-            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-            let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * columns.len());
-            for (i, row) in chunk.iter().enumerate() {
-                if row.len() != columns.len() {
-                    return Err(StoreError::Corrupt(format!(
-                        "a row for {table} has {} values for {} columns",
-                        row.len(),
-                        columns.len()
-                    )));
-                }
-                sql.push_str(if i == 0 { "(" } else { ", (" });
-                for (j, value) in row.iter().enumerate() {
-                    if j > 0 {
-                        sql.push_str(", ");
-                    }
-                    match value {
-                        Value::Null => sql.push_str("NULL"),
-                        Value::Int(v) => args.push(Arg::Int(*v)),
-                        Value::Text(v) => args.push(Arg::Text(v.clone())),
-                    }
-                    match value {
-                        Value::Null => {}
-                        _ if numbered => sql.push_str(&format!("${}", args.len())),
-                        _ => sql.push('?'),
-                    }
-                }
-                sql.push(')');
+            if let Some(row) = chunk.iter().find(|row| row.len() != columns.len()) {
+                return Err(StoreError::Corrupt(format!(
+                    "a row for {table} has {} values for {} columns",
+                    row.len(),
+                    columns.len()
+                )));
             }
+            let (values, args) = values_list(self.dialect(), chunk);
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES {values}",
+                columns.join(", ")
+            );
             run!(tx self, |c| bind_all!(sqlx::query(&sql), &args).execute(&mut *c).await.map(|_| ())?);
         }
         Ok(())

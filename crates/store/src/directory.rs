@@ -17,6 +17,17 @@ impl Tx {
             .bind(name).bind(domain).bind(now).fetch_one(&mut *c).await?))
     }
 
+    /// Which of these organisation ids exist.
+    pub async fn existing_organizations(&mut self, ids: &[i64]) -> Result<Vec<i64>> {
+        let mut found = Vec::new();
+        for id in ids {
+            let exists: Option<i64> = run!(tx self, |c| sqlx::query_scalar("SELECT id FROM organizations WHERE id = $1")
+                .bind(*id).fetch_optional(&mut *c).await?);
+            found.extend(exists);
+        }
+        Ok(found)
+    }
+
     pub async fn organization_for_domain(&mut self, domain: &str) -> Result<Option<i64>> {
         run!(tx self, |c| Ok(sqlx::query_scalar("SELECT id FROM organizations WHERE domain = $1")
             .bind(domain).fetch_optional(&mut *c).await?))
@@ -162,6 +173,11 @@ impl Tx {
 }
 
 impl Store {
+    /// Every organisation, by name.
+    pub async fn organizations(&self) -> Result<Vec<OrganizationRow>> {
+        run!(read self, |p| Ok(sqlx::query_as("SELECT * FROM organizations ORDER BY name, id").fetch_all(p).await?))
+    }
+
     pub async fn organization(&self, id: i64) -> Result<Option<OrganizationRow>> {
         run!(read self, |p| Ok(sqlx::query_as("SELECT * FROM organizations WHERE id = $1").bind(id).fetch_optional(p).await?))
     }

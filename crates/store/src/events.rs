@@ -9,7 +9,7 @@
 //! (`pg_snapshot_xmin`): every transaction below it has finished, and every later one gets
 //! a larger id, so no event can ever appear behind a consumer's cursor.
 
-use crate::{run, Dialect, EventRow, Result, Store, Tx};
+use crate::{bind_all, run, Dialect, EventRow, Result, Store, Tx, Value};
 
 /// A consumer's position in the log: the last event it has handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +53,32 @@ impl Tx {
             "INSERT INTO events (conversation, kind, actor_kind, actor_id, at, payload) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
             .bind(event.conversation).bind(event.kind).bind(event.actor_kind).bind(event.actor_id)
             .bind(event.at).bind(event.payload).fetch_one(&mut *c).await?))
+    }
+
+    /// Appends several events with multi-row INSERTs, in order (ids ascend with the slice).
+    pub async fn append_events(&mut self, events: &[NewEvent<'_>]) -> Result<()> {
+        let opt = |v: Option<i64>| v.map(Value::Int).unwrap_or(Value::Null);
+        for chunk in events.chunks(1_000) {
+            let rows: Vec<Vec<Value>> = chunk
+                .iter()
+                .map(|e| {
+                    vec![
+                        opt(e.conversation),
+                        Value::Text(e.kind.to_string()),
+                        Value::Text(e.actor_kind.to_string()),
+                        opt(e.actor_id),
+                        Value::Int(e.at),
+                        Value::Text(e.payload.to_string()),
+                    ]
+                })
+                .collect();
+            let (values, args) = crate::bulk::values_list(self.dialect(), &rows);
+            let sql = format!(
+                "INSERT INTO events (conversation, kind, actor_kind, actor_id, at, payload) VALUES {values}"
+            );
+            run!(tx self, |c| bind_all!(sqlx::query(&sql), &args).execute(&mut *c).await.map(|_| ())?);
+        }
+        Ok(())
     }
 
     /// Reads a consumer's cursor and holds it for this transaction (on PostgreSQL the row

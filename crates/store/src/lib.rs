@@ -453,3 +453,21 @@ impl Store {
         Ok(())
     }
 }
+
+impl Tx {
+    /// How many other sessions wait for this transaction, directly or behind another waiter
+    /// (for tests that interleave transactions deterministically). `None` on SQLite, where
+    /// the one writer makes other transactions wait before they begin.
+    pub async fn lock_waiters(&mut self) -> Result<Option<i64>> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(None);
+        }
+        run!(tx self, |c| Ok(Some(sqlx::query_scalar(
+            // pg_locks, not pg_stat_activity: the latter is a snapshot taken once per transaction.
+            "WITH RECURSIVE waiting(pid) AS ( \
+               SELECT pid FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid)) \
+               UNION SELECT l.pid FROM pg_locks l JOIN waiting w ON w.pid = ANY(pg_blocking_pids(l.pid)) WHERE NOT l.granted) \
+             SELECT COUNT(*) FROM waiting")
+            .fetch_one(&mut *c).await?)))
+    }
+}

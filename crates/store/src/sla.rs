@@ -1,7 +1,21 @@
 //! Service standards: business calendars, SLA policies, each conversation's SLA clock and
 //! the index a scheduler's tick walks to find what has come due (`sla_states_due`).
 
-use crate::{bind_all, run, Arg, Dialect, EventRow, Result, Store, Tx};
+use crate::{bind_all, run, Arg, Dialect, EventRow, Result, Store, Tx, Value};
+
+/// The version of a placeholder row that holds a conversation's lock before it has a clock
+/// ([`Tx::lock_sla_states`]); real versions start at 1.
+const PLACEHOLDER_VERSION: i64 = -1;
+
+/// The placeholders of an `IN (...)` list of `count` values, numbered from 1 on PostgreSQL
+/// and anonymous on SQLite (where looking up numbered ones is linear in their count).
+fn in_list(dialect: Dialect, count: usize) -> String {
+    let one = |i: usize| match dialect {
+        Dialect::Postgres => format!("${i}"),
+        Dialect::Sqlite => "?".to_string(),
+    };
+    (1..=count).map(one).collect::<Vec<_>>().join(", ")
+}
 
 stored_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,27 +151,134 @@ impl Tx {
         run!(tx self, |c| Ok(sqlx::query_as(&sql).fetch_all(&mut *c).await?))
     }
 
-    /// A conversation's SLA state, held for this transaction (locked on PostgreSQL).
-    pub async fn sla_state_for_update(&mut self, conversation: i64) -> Result<Option<SlaStateRow>> {
-        let lock = if self.dialect() == Dialect::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let sql = format!("SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation = $1{lock}");
-        run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(conversation).fetch_optional(&mut *c).await?))
+    /// The SLA states of these conversations (those that have one, by conversation), held
+    /// for this transaction, so that two writers of the same clock take turns.
+    ///
+    /// On SQLite the one writer already serialises every transaction. On PostgreSQL the rows
+    /// are locked (`FOR UPDATE`, in conversation order so that writers never deadlock), and a
+    /// conversation without a clock yet first gets a placeholder row to lock: a lock on a row
+    /// that does not exist holds nothing, and two transactions that both find no clock would
+    /// both append the conversation's transitions. Inserting the placeholder waits for
+    /// another transaction's uncommitted row for the same conversation, so the second writer
+    /// sees the first one's clock and events. Placeholders are replaced by
+    /// [`Tx::put_sla_state`]; readers ignore one that stays (a conversation with no events).
+    pub async fn lock_sla_states(&mut self, conversations: &[i64]) -> Result<Vec<SlaStateRow>> {
+        let mut numbers = conversations.to_vec();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let postgres = self.dialect() == Dialect::Postgres;
+        let mut out = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(1_000) {
+            let list = in_list(self.dialect(), chunk.len());
+            let args: Vec<Arg> = chunk.iter().map(|n| Arg::Int(*n)).collect();
+            if postgres {
+                let rows: Vec<Vec<Value>> = chunk
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            Value::Int(*n),
+                            Value::Int(PLACEHOLDER_VERSION),
+                            Value::Int(0),
+                            Value::Text(String::new()),
+                            Value::Int(0),
+                        ]
+                    })
+                    .collect();
+                let (values, insert_args) = crate::bulk::values_list(self.dialect(), &rows);
+                let insert = format!(
+                    "INSERT INTO sla_states (conversation, version, through_event_id, clock, updated_at) VALUES {values} \
+                     ON CONFLICT (conversation) DO NOTHING"
+                );
+                run!(tx self, |c| bind_all!(sqlx::query(&insert), &insert_args).execute(&mut *c).await.map(|_| ())?);
+            }
+            let lock = if postgres { " FOR UPDATE" } else { "" };
+            // Placeholders are locked too, and left out of the answer.
+            let select = format!(
+                "SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation IN ({list}) ORDER BY conversation{lock}"
+            );
+            let rows: Vec<SlaStateRow> = run!(tx self, |c| bind_all!(sqlx::query_as(&select), &args).fetch_all(&mut *c).await?);
+            out.extend(
+                rows.into_iter()
+                    .filter(|r| r.version != PLACEHOLDER_VERSION),
+            );
+        }
+        Ok(out)
     }
 
     pub async fn put_sla_state(&mut self, row: &SlaStateRow) -> Result<()> {
-        run!(tx self, |c| sqlx::query(
-            "INSERT INTO sla_states (conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, \
-             through_event_id = excluded.through_event_id, clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, \
-             next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at")
-            .bind(row.conversation).bind(row.version).bind(row.through_event_id).bind(&row.clock).bind(row.next_deadline_at)
-            .bind(&row.next_deadline_kind).bind(row.next_breach_at).bind(row.updated_at)
-            .execute(&mut *c).await.map(|_| ())?);
+        self.put_sla_states(std::slice::from_ref(row)).await
+    }
+
+    /// Stores clocks (inserted or replaced), with multi-row statements.
+    pub async fn put_sla_states(&mut self, rows: &[SlaStateRow]) -> Result<()> {
+        let opt = |v: Option<i64>| v.map(Value::Int).unwrap_or(Value::Null);
+        for chunk in rows.chunks(1_000) {
+            let values: Vec<Vec<Value>> = chunk
+                .iter()
+                .map(|row| {
+                    vec![
+                        Value::Int(row.conversation),
+                        Value::Int(row.version),
+                        Value::Int(row.through_event_id),
+                        Value::Text(row.clock.clone()),
+                        opt(row.next_deadline_at),
+                        row.next_deadline_kind
+                            .clone()
+                            .map(Value::Text)
+                            .unwrap_or(Value::Null),
+                        opt(row.next_breach_at),
+                        Value::Int(row.updated_at),
+                    ]
+                })
+                .collect();
+            let (values, args) = crate::bulk::values_list(self.dialect(), &values);
+            let sql = format!(
+                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES {values} ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, \
+                 through_event_id = excluded.through_event_id, clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, \
+                 next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at"
+            );
+            run!(tx self, |c| bind_all!(sqlx::query(&sql), &args).execute(&mut *c).await.map(|_| ())?);
+        }
         Ok(())
+    }
+
+    /// Every event of the conversations numbered `first..=last`, by conversation and then
+    /// in log order: one range of the `events_conversation` index, for a recompute batch.
+    pub async fn events_of_conversations(
+        &mut self,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<EventRow>> {
+        let columns = match self.dialect() {
+            Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+            Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+        };
+        let sql = format!(
+            "SELECT {columns} FROM events WHERE conversation >= $1 AND conversation <= $2 ORDER BY conversation, id"
+        );
+        run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(first).bind(last).fetch_all(&mut *c).await?))
+    }
+
+    /// The organisation of each of these customers (those that exist), as (customer, organisation).
+    pub async fn customer_organisations(
+        &mut self,
+        customers: &[i64],
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        let mut ids = customers.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            let sql = format!(
+                "SELECT id, organization_id FROM customers WHERE id IN ({})",
+                in_list(self.dialect(), chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|n| Arg::Int(*n)).collect();
+            let rows: Vec<(i64, Option<i64>)> =
+                run!(tx self, |c| bind_all!(sqlx::query_as(&sql), &args).fetch_all(&mut *c).await?);
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// The SLA states whose next warning or breach is due at `now`, most overdue first:
@@ -249,7 +370,7 @@ impl Store {
     }
 
     pub async fn sla_state(&self, conversation: i64) -> Result<Option<SlaStateRow>> {
-        let sql = format!("SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation = $1");
+        let sql = format!("SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation = $1 AND version <> {PLACEHOLDER_VERSION}");
         run!(read self, |p| Ok(sqlx::query_as(&sql).bind(conversation).fetch_optional(p).await?))
     }
 
@@ -258,10 +379,9 @@ impl Store {
         if conversations.is_empty() {
             return Ok(Vec::new());
         }
-        let list: Vec<String> = (1..=conversations.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation IN ({})",
-            list.join(", ")
+            "SELECT {STATE_COLUMNS} FROM sla_states WHERE conversation IN ({}) AND version <> {PLACEHOLDER_VERSION}",
+            in_list(self.dialect(), conversations.len())
         );
         let args: Vec<Arg> = conversations.iter().map(|n| Arg::Int(*n)).collect();
         run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))

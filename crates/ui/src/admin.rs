@@ -896,6 +896,7 @@ struct PolicyPage {
     groups: Vec<Choice>,
     priorities: Vec<Choice>,
     channels: Vec<Choice>,
+    organisations: Vec<Choice>,
     f: Fields,
 }
 
@@ -983,6 +984,7 @@ async fn policy_page(
     let by = &viewer.principal;
     let calendars = state.app.sla_calendars(by).await?;
     let groups = state.app.admin_groups(by).await?;
+    let organisations = state.app.sla_organisations(by).await?;
     let listed = |name: &str, value: &str| f.value(name).split(',').any(|v| v == value);
     let mut calendar_choices = vec![choice(
         "",
@@ -1018,6 +1020,14 @@ async fn policy_page(
         channels: Channel::ALL
             .iter()
             .map(|c| choice(c.as_str(), c.as_str(), listed("channels", c.as_str())))
+            .collect(),
+        organisations: organisations
+            .into_iter()
+            .map(|o| {
+                let value = o.id.to_string();
+                let selected = listed("organisations", &value);
+                choice(value, o.name, selected)
+            })
             .collect(),
         f,
     };
@@ -1084,6 +1094,16 @@ pub(crate) async fn policy(
                     .collect(),
             ),
         )
+        .with(
+            "organisations",
+            join(
+                p.conditions
+                    .organisations
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect(),
+            ),
+        )
         .with("tags", p.conditions.tags.join(", "));
     policy_page(&state, &viewer, id, f).await
 }
@@ -1113,7 +1133,8 @@ pub(crate) async fn save_policy(
     )
     .with("groups", all("groups").join(","))
     .with("priorities", all("priorities").join(","))
-    .with("channels", all("channels").join(","));
+    .with("channels", all("channels").join(","))
+    .with("organisations", all("organisations").join(","));
     let position = match form.get("position") {
         None => None,
         Some(p) => match p.parse::<i64>() {
@@ -1158,7 +1179,10 @@ pub(crate) async fn save_policy(
             .iter()
             .filter_map(|c| Channel::parse(c))
             .collect(),
-        organisations: Vec::new(),
+        organisations: all("organisations")
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect(),
         tags: form
             .raw("tags")
             .split(',')

@@ -527,6 +527,15 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
             .remove(0);
         assert_eq!(calendar.holidays, vec!["--12-25", "2026-04-06"]);
         let calendar_id = calendar.id.to_string();
+        // Organisations come from imports and e-mail domains; the form offers them all.
+        let mut tx = ui.db.store.begin().await.unwrap();
+        let acme = tx
+            .insert_organization("Acme", Some("acme.test"), T0)
+            .await
+            .unwrap();
+        tx.insert_organization("Globex", None, T0).await.unwrap();
+        tx.commit().await.unwrap();
+        let acme_id = acme.to_string();
 
         let gold = |targets: &'static str| {
             vec![
@@ -535,6 +544,7 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
                 ("targets", targets),
                 ("warn_at_percent", "75"),
                 ("priorities", "high"),
+                ("organisations", acme_id.as_str()),
             ]
         };
         let new_policy = "/app/admin/policies/new";
@@ -549,6 +559,14 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         );
         assert!(bad.body.contains("first_reply soon 30 business</textarea>"));
         assert!(bad.body.contains("value=\"high\" checked"));
+        assert!(
+            bad.body.contains(&format!(
+                "name=\"organisations\" value=\"{acme}\" checked> Acme"
+            )),
+            "the ticked organisation is kept: {}",
+            bad.body
+        );
+        assert!(bad.body.contains("> Globex</label>"));
         assert!(bad
             .body
             .contains(&format!("<option value=\"{calendar_id}\" selected>")));
@@ -565,6 +583,7 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
         assert!(policy.on_hold_pauses);
         assert_eq!(policy.conditions.tags, vec!["vip"]);
         assert_eq!(policy.conditions.priorities, vec![domain::Priority::High]);
+        assert_eq!(policy.conditions.organisations, vec![acme]);
         let edit = ui
             .get(&format!("/app/admin/policies/{}", policy.id), &admin)
             .await;
@@ -575,6 +594,9 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
             "{}",
             edit.body
         );
+        assert!(edit.body.contains(&format!(
+            "name=\"organisations\" value=\"{acme}\" checked> Acme"
+        )));
         let edit_path = format!("/app/admin/policies/{}", policy.id);
         let pairs = [
             ("name", "Gold customers"),
@@ -582,6 +604,11 @@ async fn administrators_edit_calendars_and_sla_policies_with_errors_beside_the_f
             ("targets", "first_reply normal 30 business"),
         ];
         saved(&ui, &admin, &edit_path, &pairs).await;
+        let policies = app.sla_policies(&Principal::System).await.unwrap();
+        assert!(
+            policies[0].conditions.organisations.is_empty(),
+            "untick every organisation: any organisation"
+        );
         let sla = ui.get("/app/admin/sla", &admin).await;
         assert!(sla.body.contains("Gold customers") && sla.body.contains("Office"));
         let events = admin_events(&ui).await;

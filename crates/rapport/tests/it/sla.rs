@@ -320,6 +320,125 @@ async fn a_recompute_after_a_policy_change_appends_once_and_then_nothing() {
     }
 }
 
+/// The SLA events of a conversation as (kind, payload), in log order.
+async fn sla_events(app: &App, number: i64) -> Vec<(String, String)> {
+    app.events(&Principal::System, number)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.starts_with("sla_") && e.kind != "sla_escalated")
+        .map(|e| (e.kind, e.payload.to_string()))
+        .collect()
+}
+
+/// `rapport sla recompute` and the live path both clock two brand-new conversations, their
+/// transactions interleaved the same way every run: a third transaction holds the second
+/// conversation's clock row (uncommitted) until both have clocked the first conversation as
+/// far as they can and wait. Each transition is recorded once: the second to reach a
+/// conversation waits for the first one's clock and sees its events.
+#[tokio::test]
+async fn a_recompute_racing_the_live_path_records_each_transition_once() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let mut numbers = Vec::new();
+        for i in 0..2 {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("race{i}@x.test"),
+                        "Hello",
+                        "Hi",
+                        Some(team.support),
+                    ),
+                    T0 + i * MIN,
+                )
+                .await
+                .unwrap();
+            numbers.push(c.number);
+        }
+        // First replies warned and breached by then.
+        let now = T0 + 90 * MIN;
+        // On PostgreSQL the live path reads below a horizon that transactions of other tests
+        // can hold back for a moment: wait until it has passed these conversations' events,
+        // so that the holder below (which holds the horizon too) is held only briefly.
+        let last = db.store.last_event_id().await.unwrap();
+        for _ in 0..2_000 {
+            let cursor = db
+                .store
+                .cursor(app::SLA_CONSUMER)
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            let readable = db.store.events_after(cursor, 10_000).await.unwrap();
+            if readable.iter().any(|e| e.id >= last) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let mut holder = db.store.begin().await.unwrap();
+        holder
+            .put_sla_state(&store::SlaStateRow {
+                conversation: numbers[1],
+                version: 0,
+                through_event_id: 0,
+                clock: "{}".into(),
+                next_deadline_at: None,
+                next_deadline_kind: None,
+                next_breach_at: None,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        let recompute = tokio::spawn({
+            let app = app.clone();
+            async move { app.recompute_sla(now).await }
+        });
+        // Until it has read both conversations' events (on PostgreSQL its horizon may
+        // trail for a moment behind transactions of tests running beside this one).
+        let live = tokio::spawn({
+            let app = app.clone();
+            async move { clocks_catch_up(&app, 100, now).await }
+        });
+        // On PostgreSQL, wait until both wait: one behind the holder, the other behind it.
+        // (On SQLite the one writer runs them one after the other once the holder is done.)
+        if holder.lock_waiters().await.unwrap().is_some() {
+            let mut waiting = 0;
+            for _ in 0..2_000 {
+                waiting = holder.lock_waiters().await.unwrap().unwrap_or_default();
+                if waiting >= 2 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert_eq!(waiting, 2, "the recompute and the live path both wait");
+        }
+        holder.rollback().await.unwrap();
+        recompute.await.unwrap().unwrap();
+        live.await.unwrap();
+        for number in &numbers {
+            let events = sla_events(&app, *number).await;
+            let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+            assert!(kinds.contains(&"sla_breached"), "{}: {kinds:?}", db.name);
+            let mut unique = events.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(
+                unique.len(),
+                events.len(),
+                "{}: conversation {number} records a transition twice: {events:?}",
+                db.name
+            );
+        }
+        let again = app.recompute_sla(now).await.unwrap();
+        assert_eq!(again.events_appended, 0, "{}", db.name);
+        assert_eq!(again.states_written, 0, "{}: nothing changed", db.name);
+        db.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn the_tick_finds_due_warnings_and_breaches_by_their_deadline() {
     for db in backends().await {
@@ -439,6 +558,84 @@ async fn an_escalation_takes_effect_once_with_two_workers() {
             metric(&view, SlaMetric::Resolution).target_ms,
             Some(240 * MIN)
         );
+        db.finish().await;
+    }
+}
+
+/// A policy for one organisation's customers: its condition round trips through the API, an
+/// organisation that does not exist is refused, and the policy applies to the conversations
+/// of that organisation's customers (matched by their e-mail domain) and no others.
+#[tokio::test]
+async fn a_policy_for_an_organisation_applies_to_its_customers_only() {
+    use axum::http::StatusCode;
+    use domain::Scope;
+    use serde_json::json;
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut tx = db.store.begin().await.unwrap();
+        let acme = tx
+            .insert_organization("Acme", Some("acme.test"), T0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let admin = app
+            .create_token(&Principal::System, "admin", &[Scope::Admin], T0)
+            .await
+            .unwrap()
+            .secret;
+        let state = web::AppState::new(app.clone(), std::sync::Arc::new(|| T0), false);
+        let router = web::router(state);
+        let policy = |name: &str, organisations: Vec<i64>, minutes: u32| {
+            json!({"name": name, "conditions": {"organisations": organisations},
+                   "targets": [{"metric": "first_reply", "priority": "normal", "minutes": minutes, "basis": "calendar"}]})
+        };
+        let (status, refused) = bearer_json(
+            &router,
+            "POST",
+            "/api/v1/sla-policies",
+            &admin,
+            Some(policy("Nobody", vec![acme + 100], 30)),
+        )
+        .await;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")),
+            "{refused}"
+        );
+        for body in [
+            policy("Acme", vec![acme], 30),
+            policy("Everyone", vec![], 60),
+        ] {
+            let (status, created) =
+                bearer_json(&router, "POST", "/api/v1/sla-policies", &admin, Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+        }
+        let (_, list) = bearer_json(&router, "GET", "/api/v1/sla-policies", &admin, None).await;
+        assert_eq!(
+            list["items"][0]["conditions"]["organisations"],
+            json!([acme]),
+            "{list}"
+        );
+        assert_eq!(list["items"][1]["conditions"]["organisations"], json!([]));
+
+        let mut targets = Vec::new();
+        for email in ["ann@acme.test", "bob@elsewhere.test"] {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(email, "Hello", "Hi", Some(team.support)),
+                    T0,
+                )
+                .await
+                .unwrap();
+            let view = app
+                .conversation_sla(&team.admin, c.number, T0 + MIN)
+                .await
+                .unwrap();
+            targets.push(metric(&view, SlaMetric::FirstReply).target_ms);
+        }
+        assert_eq!(targets, vec![Some(30 * MIN), Some(60 * MIN)], "{}", db.name);
         db.finish().await;
     }
 }
