@@ -156,7 +156,16 @@ try {
   await step("an agent signs in, opens a queue and the conversation, and replies", async () => {
     await signIn(page, base, "lead@demo.test", "demo");
     check(new URL(page.url()).pathname === "/app", `agent landed on ${page.url()}`);
-    await page.getByRole("navigation", { name: "Queues" }).getByRole("link", { name: /Unassigned/ }).click();
+    // Conversations of other customers, for the 404 step: the unassigned queue alone may
+    // hold only the new one, depending on the hour the demo was seeded at.
+    const queues = page.getByRole("navigation", { name: "Queues" });
+    await queues.getByRole("link", { name: /All unsolved/ }).click();
+    await page.waitForURL(/status=/);
+    const unsolved = await page.locator("table[data-list] tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => [Number(tr.querySelector("input[name=n]").value), tr.querySelector(".col-customer").textContent.trim()]),
+    );
+    for (const [n, customer] of unsolved) seenByAgent.set(n, customer);
+    await queues.getByRole("link", { name: /Unassigned/ }).click();
     await page.waitForURL(/assignee=none/);
     await page.getByLabel("Sort by").selectOption("-created_at");
     await page.waitForURL(/sort=-created_at/);
