@@ -154,9 +154,9 @@ impl Writer {
 /// transaction (`rapport_sqlite_writer_hold_seconds{site="crates/app/src/sla.rs:983"}`),
 /// and `site="commit"` for committing a batch. Everything else waits meanwhile, so this
 /// is where the latency of writes comes from.
-fn record_hold(site: &'static Location<'static>, since: Instant) {
+fn record_hold(site: &'static Location<'static>, held: std::time::Duration) {
     metrics::histogram!("rapport_sqlite_writer_hold_seconds", "site" => format!("{}:{}", site.file(), site.line()))
-        .record(since.elapsed().as_secs_f64());
+        .record(held.as_secs_f64());
 }
 
 fn record_commit_hold(since: Instant) {
@@ -208,16 +208,17 @@ impl SqliteTx {
         let batch = guard.batch;
         let syncer = guard.syncer.clone();
         if guard.members >= MAX_BATCH {
+            // The use case's own hold ends where the batch's commit begins.
             let committing = Instant::now();
             let committed = guard.commit_batch().await;
             drop(guard);
-            record_hold(self.site, self.held_since);
+            record_hold(self.site, committing.duration_since(self.held_since));
             record_commit_hold(committing);
             committed?;
             return syncer.durable(batch).await;
         }
         drop(guard);
-        record_hold(self.site, self.held_since);
+        record_hold(self.site, self.held_since.elapsed());
         // Queue again behind everyone waiting; whoever is first back commits the batch.
         let mut guard = self.writer.lock().await;
         if guard.batch == batch {
@@ -245,7 +246,7 @@ impl SqliteTx {
                 guard.members = guard.members.saturating_sub(1);
             }
             drop(guard);
-            record_hold(self.site, self.held_since);
+            record_hold(self.site, self.held_since.elapsed());
             rolled_back?;
         }
         Ok(())
@@ -257,7 +258,7 @@ impl Drop for SqliteTx {
         if let Some(mut guard) = self.guard.take() {
             guard.dangling = true;
             drop(guard);
-            record_hold(self.site, self.held_since);
+            record_hold(self.site, self.held_since.elapsed());
         }
     }
 }
