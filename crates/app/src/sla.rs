@@ -278,6 +278,27 @@ pub(crate) async fn load_rules(tx: &mut Tx) -> Result<Rules> {
     })
 }
 
+/// The rules as [`load_rules`] reads them, read without the writer.
+pub(crate) async fn read_rules(store: &store::Store) -> Result<Rules> {
+    let version = store.sla_version().await?;
+    let calendars = store
+        .sla_calendars()
+        .await?
+        .into_iter()
+        .map(calendar_view)
+        .collect::<Result<Vec<_>>>()?;
+    let policies = store
+        .sla_policies()
+        .await?
+        .into_iter()
+        .map(policy_view)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Rules {
+        version,
+        policies: policy_set(&calendars, &policies)?,
+    })
+}
+
 fn must_administer(by: &Principal) -> Result<()> {
     if by.can_administer() {
         Ok(())
@@ -630,20 +651,15 @@ async fn rebuild(
     Ok(appended)
 }
 
-/// Folds new events of one conversation into its clock (live path). The caller holds the
-/// conversation's SLA state ([`Tx::lock_sla_states`]) and passes it.
-async fn advance_conversation(
-    tx: &mut Tx,
+/// Folds new events of one conversation into its stored clock (computed under `rules`):
+/// the transitions and the clock to store; `None` when no event is new to it.
+fn advance(
     rules: &Rules,
-    conversation: i64,
+    state: &SlaStateRow,
     events: &[&EventRow],
-    state: Option<SlaStateRow>,
     now: i64,
-) -> Result<usize> {
-    let Some(state) = state.filter(|s| s.version == rules.version) else {
-        return rebuild(tx, rules, conversation, now, true).await;
-    };
-    let mut clock = parse_clock(&state)?;
+) -> Result<Option<(Vec<SlaTransition>, SlaStateRow)>> {
+    let mut clock = parse_clock(state)?;
     let mut through = state.through_event_id;
     let mut out = Vec::new();
     for row in events {
@@ -656,12 +672,32 @@ async fn advance_conversation(
         }
     }
     if through == state.through_event_id {
-        return Ok(0);
+        return Ok(None);
     }
-    let appended = append_transitions(tx, conversation, &out, true, now).await?;
-    let row = state_row(conversation, rules, through, &clock, now)?;
-    tx.put_sla_state(&row).await?;
-    Ok(appended)
+    let row = state_row(state.conversation, rules, through, &clock, now)?;
+    Ok(Some((out, row)))
+}
+
+/// What a batch of the live path read and folded, to write under the writer if nothing
+/// read has moved meanwhile.
+struct ClockBatch {
+    /// The rules' version the clocks were folded under.
+    version: i64,
+    /// The conversations the batch moves, and their stored clocks as read.
+    numbers: Vec<i64>,
+    stored: Vec<SlaStateRow>,
+    /// Per conversation, the transitions to append, and the clocks to store.
+    transitions: Vec<(i64, Vec<SlaTransition>)>,
+    rows: Vec<SlaStateRow>,
+}
+
+/// Whether the stored clocks held under the writer are those read before (by conversation).
+fn same_states(read: &[SlaStateRow], held: Vec<SlaStateRow>) -> bool {
+    let read: HashMap<i64, &SlaStateRow> = read.iter().map(|s| (s.conversation, s)).collect();
+    held.len() == read.len()
+        && held
+            .iter()
+            .all(|h| read.get(&h.conversation).is_some_and(|r| same_state(r, h)))
 }
 
 fn next_priority(priority: Priority) -> Priority {
@@ -1073,39 +1109,41 @@ impl App {
     /// The live path: folds new events into the SLA clocks, a batch at a time. Each batch
     /// commits the transitions, the clocks and the cursor together; returns how many
     /// events it read.
+    ///
+    /// Everything is read and folded without the writer: the events, the rules, the stored
+    /// clocks, and for a conversation seen for the first time (or clocked under older
+    /// rules) its whole log and its customer's organisation. The writer is taken only to
+    /// write, after checking that nothing read has moved meanwhile: the cursor (another
+    /// node clocked the batch), the rules' version, and the stored clocks of the batch's
+    /// conversations (the tick or a recompute wrote one). If anything moved, the batch is
+    /// read again.
     pub async fn run_sla_clocks(&self, batch: u32, now: i64) -> Result<usize> {
         let mut total = 0;
         loop {
-            let mut tx = self.store.begin().await?;
-            let cursor = tx.lock_cursor(SLA_CONSUMER, now).await?;
-            let events = tx.events_after(cursor, batch).await?;
+            let cursor = self.store.cursor(SLA_CONSUMER).await?.unwrap_or_default();
+            let events = self.store.events_after(cursor, batch).await?;
             let Some(last) = events.last() else {
-                tx.rollback().await?;
                 return Ok(total);
             };
             let next = Cursor::after(last);
-            let mut by_conversation: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
-            for event in &events {
-                if let Some(conversation) = event.conversation {
-                    if !event.kind.starts_with("sla_") {
-                        by_conversation.entry(conversation).or_default().push(event);
-                    }
-                }
+            let read = self.read_sla_batch(&events, now).await?;
+            let mut tx = self.store.begin().await?;
+            if tx.lock_cursor(SLA_CONSUMER, now).await? != cursor {
+                tx.rollback().await?;
+                continue;
             }
-            if !by_conversation.is_empty() {
-                let rules = load_rules(&mut tx).await?;
-                let numbers: Vec<i64> = by_conversation.keys().copied().collect();
-                let mut states: HashMap<i64, SlaStateRow> = tx
-                    .lock_sla_states(&numbers)
-                    .await?
-                    .into_iter()
-                    .map(|row| (row.conversation, row))
-                    .collect();
-                for (conversation, events) in &by_conversation {
-                    let state = states.remove(conversation);
-                    advance_conversation(&mut tx, &rules, *conversation, events, state, now)
-                        .await?;
+            if let Some(read) = &read {
+                if tx.sla_version().await? != read.version
+                    || !same_states(&read.stored, tx.lock_sla_states(&read.numbers).await?)
+                {
+                    tx.rollback().await?;
+                    tokio::task::yield_now().await;
+                    continue;
                 }
+                for (conversation, transitions) in &read.transitions {
+                    append_transitions(&mut tx, *conversation, transitions, true, now).await?;
+                }
+                tx.put_sla_states(&read.rows).await?;
             }
             tx.set_cursor(SLA_CONSUMER, next, now).await?;
             tx.commit().await?;
@@ -1114,6 +1152,84 @@ impl App {
                 return Ok(total);
             }
         }
+    }
+
+    /// Folds a batch of the log into the clocks it moves, reading without the writer;
+    /// `None` when no event of the batch belongs to a conversation's clock.
+    async fn read_sla_batch(&self, events: &[EventRow], now: i64) -> Result<Option<ClockBatch>> {
+        // Each conversation's inputs in this batch (they move `through`).
+        let mut inputs: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
+        for event in events {
+            if let Some(conversation) = event.conversation {
+                if !event.kind.starts_with("sla_") {
+                    inputs.entry(conversation).or_default().push(event);
+                }
+            }
+        }
+        if inputs.is_empty() {
+            return Ok(None);
+        }
+        let numbers: Vec<i64> = inputs.keys().copied().collect();
+        let rules = read_rules(&self.store).await?;
+        let stored: Vec<SlaStateRow> = self.store.sla_states_of(&numbers).await?;
+        let mut current: HashMap<i64, &SlaStateRow> = stored
+            .iter()
+            .filter(|s| s.version == rules.version)
+            .map(|s| (s.conversation, s))
+            .collect();
+        // The others are rebuilt from their whole log (as committed now, which may reach
+        // past this batch), read in one query.
+        let unread: Vec<i64> = numbers
+            .iter()
+            .copied()
+            .filter(|n| !current.contains_key(n))
+            .collect();
+        let mut logs: HashMap<i64, ConversationLog> = HashMap::new();
+        if !unread.is_empty() {
+            let events = self.store.events_of_conversations_in(&unread).await?;
+            for events in events.chunk_by(|a, b| a.conversation == b.conversation) {
+                if let Some(n) = events.first().and_then(|e| e.conversation) {
+                    logs.insert(n, ConversationLog::read(events));
+                }
+            }
+        }
+        let customers: Vec<i64> = logs.values().filter_map(|log| log.customer).collect();
+        let organisations: HashMap<i64, Option<i64>> = if customers.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .customer_organisations(&customers)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut out = ClockBatch {
+            version: rules.version,
+            numbers,
+            transitions: Vec::new(),
+            rows: Vec::new(),
+            stored: Vec::new(),
+        };
+        for (conversation, events) in &inputs {
+            if let Some(state) = current.remove(conversation) {
+                if let Some((transitions, row)) = advance(&rules, state, events, now)? {
+                    out.transitions.push((*conversation, transitions));
+                    out.rows.push(row);
+                }
+            } else if let Some(log) = logs.get(conversation) {
+                let organisation = log
+                    .customer
+                    .and_then(|id| organisations.get(&id).copied().flatten());
+                if let Some((transitions, row)) =
+                    log.rebuild(&rules, *conversation, organisation, now)?
+                {
+                    out.transitions.push((*conversation, transitions));
+                    out.rows.push(row);
+                }
+            }
+        }
+        out.stored = stored;
+        Ok(Some(out))
     }
 
     /// The scheduler's tick: records the warnings and breaches that have come due by

@@ -387,6 +387,53 @@ impl Store {
         run!(read self, |p| Ok(bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?))
     }
 
+    /// Every event of these conversations (not of those merged into them), by conversation
+    /// and then in log order; read without the writer, for the live SLA path.
+    pub async fn events_of_conversations_in(
+        &self,
+        conversations: &[i64],
+    ) -> Result<Vec<EventRow>> {
+        let columns = match self.dialect() {
+            Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+            Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
+        };
+        let mut out = Vec::new();
+        for chunk in conversations.chunks(1_000) {
+            let sql = format!(
+                "SELECT {columns} FROM events WHERE conversation IN ({}) ORDER BY conversation, id",
+                in_list(self.dialect(), chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|n| Arg::Int(*n)).collect();
+            let rows: Vec<EventRow> =
+                run!(read self, |p| bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// The organisation of each of these customers (those that exist), as (customer,
+    /// organisation); read without the writer.
+    pub async fn customer_organisations(
+        &self,
+        customers: &[i64],
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        let mut ids = customers.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            let sql = format!(
+                "SELECT id, organization_id FROM customers WHERE id IN ({})",
+                in_list(self.dialect(), chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|n| Arg::Int(*n)).collect();
+            let rows: Vec<(i64, Option<i64>)> =
+                run!(read self, |p| bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// How many SLA states have a warning or breach due at `now` (for tests and figures).
     pub async fn sla_due_count(&self, now: i64) -> Result<i64> {
         run!(read self, |p| Ok(sqlx::query_scalar(
