@@ -15,7 +15,7 @@
 //! covering every batch committed before it (the classic group commit of a log). So
 //! `commit` still returns only once the work is on disk: "acknowledged" means "durable".
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::path::PathBuf;
@@ -155,8 +155,22 @@ impl Writer {
 /// and `site="commit"` for committing a batch. Everything else waits meanwhile, so this
 /// is where the latency of writes comes from.
 fn record_hold(site: &'static Location<'static>, held: std::time::Duration) {
-    metrics::histogram!("rapport_sqlite_writer_hold_seconds", "site" => format!("{}:{}", site.file(), site.line()))
+    metrics::histogram!("rapport_sqlite_writer_hold_seconds", "site" => site_label(site))
         .record(held.as_secs_f64());
+}
+
+/// `file:line` of a place that begins transactions, made once per place: the places are
+/// the `begin` calls in the code, so the labels are few and live as long as the process.
+fn site_label(site: &'static Location<'static>) -> &'static str {
+    static LABELS: std::sync::OnceLock<std::sync::Mutex<HashMap<(usize, u32), &'static str>>> =
+        std::sync::OnceLock::new();
+    let key = (site.file().as_ptr() as usize, site.line());
+    let Ok(mut labels) = LABELS.get_or_init(Default::default).lock() else {
+        return "unknown";
+    };
+    labels
+        .entry(key)
+        .or_insert_with(|| Box::leak(format!("{}:{}", site.file(), site.line()).into_boxed_str()))
 }
 
 fn record_commit_hold(since: Instant) {
