@@ -55,9 +55,7 @@ impl App {
                 tx.rollback().await?;
                 continue;
             }
-            for (message_id, subject, body) in &messages {
-                tx.index_message(*message_id, subject, body).await?;
-            }
+            tx.index_messages(&messages).await?;
             tx.set_cursor(SEARCH_CONSUMER, next, now).await?;
             tx.commit().await?;
             total += events.len();

@@ -470,32 +470,61 @@ impl Tx {
         subject: &str,
         body: &str,
     ) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => {
-                crate::sqlite::query("DELETE FROM message_search WHERE rowid = $1")
-                    .bind(message_id)
-                    .execute(&mut **t)
-                    .await?;
-                crate::sqlite::query(
-                    "INSERT INTO message_search (rowid, subject, body) VALUES ($1, $2, $3)",
-                )
-                .bind(message_id)
-                .bind(subject)
-                .bind(body)
-                .execute(&mut **t)
-                .await?;
+        self.index_messages(&[(message_id, subject.to_string(), body.to_string())])
+            .await
+    }
+
+    /// Puts messages into the full-text index (replacing what was there for them), a few
+    /// hundred to a statement. A message listed twice is indexed as last listed.
+    pub async fn index_messages(&mut self, messages: &[(i64, String, String)]) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let mut rows: Vec<&(i64, String, String)> =
+            messages.iter().rev().filter(|m| seen.insert(m.0)).collect();
+        rows.reverse();
+        let dialect = self.dialect();
+        let mark = |i: usize| format!("${i}");
+        for chunk in rows.chunks(300) {
+            let mut args = Vec::with_capacity(chunk.len() * 3);
+            let mut values = Vec::with_capacity(chunk.len());
+            for (message_id, subject, body) in chunk {
+                let n = args.len();
+                values.push(match dialect {
+                    Dialect::Sqlite => format!("({}, {}, {})", mark(n + 1), mark(n + 2), mark(n + 3)),
+                    Dialect::Postgres => format!(
+                        "({}, setweight(to_tsvector('simple', {}), 'A') || to_tsvector('simple', {}))",
+                        mark(n + 1),
+                        mark(n + 2),
+                        mark(n + 3)
+                    ),
+                });
+                args.push(Arg::Int(*message_id));
+                args.push(Arg::Text(subject.clone()));
+                args.push(Arg::Text(body.clone()));
             }
-            Tx::Postgres(t) => {
-                sqlx::query(
-                    "INSERT INTO message_search (message_id, doc) VALUES ($1, \
-                     setweight(to_tsvector('simple', $2), 'A') || to_tsvector('simple', $3)) \
-                     ON CONFLICT (message_id) DO UPDATE SET doc = EXCLUDED.doc",
-                )
-                .bind(message_id)
-                .bind(subject)
-                .bind(body)
-                .execute(&mut **t)
-                .await?;
+            let values = values.join(", ");
+            match dialect {
+                Dialect::Sqlite => {
+                    // FTS5 has no upsert: the old entries go first.
+                    let ids: Vec<String> = chunk.iter().map(|m| m.0.to_string()).collect();
+                    let delete = format!(
+                        "DELETE FROM message_search WHERE rowid IN ({})",
+                        ids.join(", ")
+                    );
+                    let insert = format!(
+                        "INSERT INTO message_search (rowid, subject, body) VALUES {values}"
+                    );
+                    run!(tx self, |c| {
+                        sqlx::query(&delete).execute(&mut *c).await?;
+                        bind_all!(sqlx::query(&insert), &args).execute(&mut *c).await.map(|_| ())?
+                    });
+                }
+                Dialect::Postgres => {
+                    let insert = format!(
+                        "INSERT INTO message_search (message_id, doc) VALUES {values} \
+                         ON CONFLICT (message_id) DO UPDATE SET doc = EXCLUDED.doc"
+                    );
+                    run!(tx self, |c| bind_all!(sqlx::query(&insert), &args).execute(&mut *c).await.map(|_| ())?);
+                }
             }
         }
         Ok(())

@@ -389,10 +389,7 @@ impl Store {
 
     /// Every event of these conversations (not of those merged into them), by conversation
     /// and then in log order; read without the writer, for the live SLA path.
-    pub async fn events_of_conversations_in(
-        &self,
-        conversations: &[i64],
-    ) -> Result<Vec<EventRow>> {
+    pub async fn events_of_conversations_in(&self, conversations: &[i64]) -> Result<Vec<EventRow>> {
         let columns = match self.dialect() {
             Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
             Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
