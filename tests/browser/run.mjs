@@ -73,11 +73,61 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+// Runs in the page: every visible element with its own text whose contrast against the
+// background behind it is below WCAG AA (4.5:1, or 3:1 for large text), as "text (ratio)".
+function lowContrastText() {
+  const rgba = (text) => (text.match(/[\d.]+/g) || ["0", "0", "0", "0"]).map(Number).concat([1]).slice(0, 4);
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0.5) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const offenders = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const own = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !element.checkVisibility()) continue;
+    const style = getComputedStyle(element);
+    const fg = rgba(style.color);
+    const bg = background(element);
+    // The text's colour over its background, when the text colour is translucent.
+    const over = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
+    const [a, b] = [luminance(over), luminance(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) offenders.push(`${element.textContent.trim().slice(0, 30)} (${ratio.toFixed(2)})`);
+  }
+  return offenders;
+}
+
 async function signIn(page, base, email, password) {
   await page.goto(`${base}/login`);
   await page.getByLabel("E-mail address").fill(email);
   await page.getByLabel("Password").fill(password);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+// The newest chat code mailed to `address` (to confirm the address typed into the chat).
+function chatCodeFromOutbox(dataDir, address) {
+  const script = `
+import email, email.policy, re, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for (data,) in db.execute("SELECT b.data FROM outbound_mail o JOIN blobs b ON b.sha256 = o.raw_sha256 "
+                          "WHERE o.recipients = ? ORDER BY o.id DESC", (sys.argv[2],)):
+    found = re.search(r"Your chat code: (\\d{6})", str(email.message_from_bytes(data, policy=email.policy.default)["subject"]))
+    if found:
+        print(found.group(1))
+        break
+`;
+  const result = spawnSync("python3", ["-c", script, path.join(dataDir, "rapport.db"), address], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`reading the outbox failed: ${result.stderr}`);
+  return result.stdout.trim();
 }
 
 // The newest sign-in link mailed to `address`, read from the outbound queue in the demo's
@@ -197,6 +247,14 @@ try {
     await Promise.all([page.waitForURL(/\/app\/conversations\/\d+$/), page.keyboard.press("o")]);
   });
 
+  await step("text on the workspace and the conversation has WCAG AA contrast", async () => {
+    for (const url of [`${base}/app`, `${base}/app/conversations/${number}`]) {
+      await page.goto(url);
+      const offenders = await page.evaluate(lowContrastText);
+      check(offenders.length === 0, `${url}: text below WCAG AA contrast: ${offenders.slice(0, 5).join("; ")}`);
+    }
+  });
+
   await step("the workspace and the conversation fit a phone", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/app/conversations/${number}`);
@@ -311,6 +369,8 @@ try {
     const form = visitor.frameLocator("iframe");
     await form.getByLabel("Your name").fill("Casey Customer");
     await form.getByLabel("Your e-mail address").fill("customer@demo.test");
+    // The demo's form asks for a topic, which routes the conversation to a group.
+    await form.getByLabel("Topic").selectOption("Order or delivery");
     await form.getByLabel("Subject").fill(formSubject);
     await form.getByLabel("Your message").fill("Sent with the contact form on your site.");
     await form.getByRole("button", { name: "Send" }).click();
@@ -389,6 +449,16 @@ try {
       await chat.locator("#chat-log li.from-customer:not(.pending)").getByText(question).waitFor({ timeout: 15000 });
       check(await chat.locator("#chat-start").isHidden(), "the start form is still shown once the chat started");
       check(await chat.getByLabel("Message", { exact: true }).isVisible(), "no message box once the chat started");
+      // The address typed is confirmed with the code mailed to it.
+      let code = "";
+      for (let i = 0; i < 100 && !code; i += 1) {
+        code = chatCodeFromOutbox(data, `chat-${stamp}@demo.test`);
+        if (!code) await new Promise((r) => setTimeout(r, 100));
+      }
+      check(/^\d{6}$/.test(code), `no chat code in the outbox: ${code}`);
+      await chat.getByLabel("Code from the e-mail").fill(code);
+      await chat.getByRole("button", { name: "Confirm address" }).click();
+      await chat.getByText("Your e-mail address is confirmed.").waitFor();
       // The agent finds the chat among the new conversations and answers it.
       await lead.goto(`${base}/app?status=new&sort=-created_at`);
       const link = lead.getByRole("link", { name: new RegExp(`Chat with Chris Chatter: Is my chat ${stamp}`) });

@@ -1,16 +1,22 @@
 //! Live chat: a customer writes from the embeddable widget, an agent answers in the
 //! workspace. A chat is a conversation like any other (channel `chat`): its first message
 //! opens the conversation through the same code as every other channel, and each later one
-//! is a customer message on it. The customer is recognised by the e-mail address they give,
-//! and otherwise by a chat handle the widget keeps (a random visitor id), so one customer
-//! spans e-mail, form and chat.
+//! is a customer message on it. The customer is recognised by a chat handle the widget keeps
+//! (a random visitor id the server made). An e-mail address typed into the widget proves
+//! nothing, so it is only kept on the chat until the customer types the code sent to it
+//! ([`App::verify_chat_email`]); only then is the chat linked to the customer who owns that
+//! address (or the address added to the chat's customer), so one customer spans e-mail, form
+//! and chat without anyone reaching another person's record by typing their address.
 //!
 //! The widget holds the chat's token, which names exactly one conversation; only its
 //! SHA-256 is stored. What the customer may see of that conversation is decided here: the
 //! customer's messages and the team's public replies, never notes, events or other
 //! conversations. A chat ends when the customer ends it, or when the team solves, closes or
 //! merges its conversation; the customer can then have the transcript sent by e-mail,
-//! through the outbound mail queue.
+//! through the outbound mail queue (to an address not confirmed, it says so at its top).
+//!
+//! Open sockets are counted in the store ([`App::open_chat_socket`]), so the cap per client
+//! address holds across every node.
 
 use domain::conversation::{check_message_text, clean_subject};
 use domain::{
@@ -31,6 +37,15 @@ pub const MAX_CHAT_MESSAGE_CHARS: usize = 4_000;
 pub const MAX_TRANSCRIPTS_PER_CHAT: i64 = 3;
 /// The prefix of the chat handles the widget keeps: `visitor-` and 32 hex digits.
 const VISITOR_PREFIX: &str = "visitor-";
+/// How long a code sent to confirm a chat's address is good.
+pub const CHAT_CODE_TTL_MILLIS: i64 = 15 * 60_000;
+/// How many codes one chat may have sent (each goes to the address the customer typed).
+pub const MAX_CHAT_CODES: i64 = 3;
+/// How many wrong codes may be typed for one code sent, before a new one must be asked for.
+pub const MAX_CHAT_CODE_ATTEMPTS: i64 = 5;
+/// How long an open socket's row counts without being renewed (the socket renews it on
+/// each keepalive, every 20 seconds; a node that died stops renewing).
+pub const CHAT_SOCKET_TTL_MILLIS: i64 = 60_000;
 
 /// Who starts a chat, as typed in the widget.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +108,8 @@ pub struct ChatView {
     pub visitor_name: String,
     /// Where a transcript goes unless they give another address.
     pub email: Option<String>,
+    /// The customer typed the code sent to `email`.
+    pub email_verified: bool,
     pub lines: Vec<ChatLine>,
     /// Ended by the customer, or solved, closed or merged by the team.
     pub ended: bool,
@@ -106,6 +123,18 @@ pub struct StartedChat {
     pub visitor: String,
     pub chat: ChatHandle,
     pub line: ChatLine,
+    /// The address given is confirmed: the chat handle's customer already owns it.
+    pub email_verified: bool,
+    /// A code to confirm the address given was queued for it.
+    pub email_code_sent: bool,
+}
+
+/// One open chat socket, counted in the store across nodes (see [`App::open_chat_socket`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSocket {
+    id: String,
+    node: String,
+    client: String,
 }
 
 fn gone() -> AppError {
@@ -152,6 +181,12 @@ fn chat_subject(name: &str, text: &str) -> String {
     clean_subject(&subject).unwrap_or_else(|_| format!("Chat with {name}"))
 }
 
+/// What is stored for a code sent to confirm a chat's address: bound to its chat, so a code
+/// of one chat is worth nothing in another.
+fn chat_code_hash(chat_id: i64, code: &str) -> String {
+    secret_hash(&format!("chat-code:{chat_id}:{code}"))
+}
+
 /// `HH:MM` UTC of an instant, for the transcript.
 fn clock_time(millis: i64) -> String {
     jiff::Timestamp::from_millisecond(millis)
@@ -196,8 +231,14 @@ impl App {
     }
 
     /// The first message of a chat: opens the conversation (channel `chat`, in the chat's
-    /// group) for the customer with that e-mail address or chat handle (found, or created),
-    /// with the chat bound to it, in one transaction. The message is durable when this returns.
+    /// group) for the customer with that chat handle (found, or created), with the chat bound
+    /// to it, in one transaction. The message is durable when this returns.
+    ///
+    /// An e-mail address given is kept on the chat, not trusted: the chat is not linked to
+    /// whoever owns that address, and the address is not added to the chat's customer, until
+    /// the code sent to it (queued here, when a mailbox can send it) comes back through
+    /// [`App::verify_chat_email`]. Only when the chat handle's customer already owns the
+    /// address is it confirmed at once.
     pub async fn start_chat(
         &self,
         visitor: &ChatVisitor,
@@ -215,10 +256,15 @@ impl App {
         let email = Some(visitor.email.clone()).filter(|e| !e.is_empty());
         // Chats go to the chat's group (`channel_routing`), like e-mail to its mailbox's.
         let group_id = self.channel_routing().await?.chat_group_id;
+        let mailbox = match &email {
+            Some(_) => self.store.mailboxes().await?.into_iter().next(),
+            None => None,
+        };
         let input = NewConversationInput {
             subject: chat_subject(&visitor.name, text),
+            // Known by the chat handle only: a typed address proves nothing yet.
             customer: CustomerInput {
-                email: email.clone(),
+                email: None,
                 phone: None,
                 chat: Some(handle.clone()),
                 name: Some(visitor.name.clone()),
@@ -240,7 +286,7 @@ impl App {
         // Two first contacts from one new address at once race to create the customer; the
         // loser sees a uniqueness conflict and tries again (as every channel does).
         let mut attempt = 0;
-        let (chat_id, row) = loop {
+        let (chat_id, row, email_verified, email_code_sent) = loop {
             attempt += 1;
             let mut tx = self.store.begin().await?;
             let outcome = async {
@@ -267,6 +313,17 @@ impl App {
                         now,
                     )
                     .await?;
+                let email_verified = match &email {
+                    Some(email) => {
+                        tx.customer_by_identity(IdentityKind::Email.as_str(), email)
+                            .await?
+                            == Some(customer_id)
+                    }
+                    None => false,
+                };
+                if email_verified {
+                    tx.confirm_chat_email(chat_id, now).await?;
+                }
                 record(
                     &mut tx,
                     Some(row.number),
@@ -274,11 +331,24 @@ impl App {
                     now,
                     &EventPayload::ChatStarted {
                         chat_id,
-                        identity: if email.is_some() { "email" } else { "chat" }.into(),
+                        identity: if email_verified { "email" } else { "chat" }.into(),
                     },
                 )
                 .await?;
-                Ok::<_, AppError>((chat_id, row))
+                let email_code_sent = match (&email, &mailbox) {
+                    (Some(email), Some(mailbox)) if !email_verified => {
+                        self.queue_chat_code(
+                            &mut tx,
+                            (chat_id, row.number, customer_id),
+                            email,
+                            mailbox,
+                            now,
+                        )
+                        .await?
+                    }
+                    _ => false,
+                };
+                Ok::<_, AppError>((chat_id, row, email_verified, email_code_sent))
             }
             .await;
             match outcome {
@@ -312,7 +382,305 @@ impl App {
             visitor: handle,
             chat,
             line,
+            email_verified,
+            email_code_sent,
         })
+    }
+
+    /// Queues a new code for the chat's address (at most [`MAX_CHAT_CODES`] per chat), with
+    /// its event, in the caller's transaction. Returns whether one was queued.
+    async fn queue_chat_code(
+        &self,
+        tx: &mut store::Tx,
+        (chat_id, conversation, customer_id): (i64, i64, i64),
+        email: &str,
+        mailbox: &store::MailboxRow,
+        now: i64,
+    ) -> Result<bool> {
+        let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+        if !tx
+            .put_chat_email_code(
+                chat_id,
+                &chat_code_hash(chat_id, &code),
+                now + CHAT_CODE_TTL_MILLIS,
+                MAX_CHAT_CODES,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        let text = format!(
+            "Hello,\n\nsomebody (we hope you) gave this address in a chat with us (reference \
+             #{conversation}). To confirm that it is yours, type this code in the chat within 15 \
+             minutes:\n\n    {code}\n\nIf it was not you, ignore this message: without the code, \
+             the chat is not linked to this address and nothing about you is shown in it."
+        );
+        let composed = mail::compose::compose_notice(
+            &mail::compose::Notice {
+                from: mail::Mailbox {
+                    address: mailbox.address.clone(),
+                    name: Some(mailbox.name.clone()),
+                },
+                to: mail::Mailbox {
+                    address: email.to_string(),
+                    name: None,
+                },
+                subject: format!("Your chat code: {code}"),
+                text,
+                date_ms: now,
+            },
+            rand::random(),
+        )
+        .map_err(|e| AppError::Invalid(format!("cannot compose the code e-mail: {e}")))?;
+        let outbound_id = self
+            .enqueue_outbound(
+                tx,
+                &Queued {
+                    conversation: Some(conversation),
+                    message_id: None,
+                    composed: &composed,
+                    from: &mailbox.address,
+                    to: email,
+                    automatic: true,
+                },
+                now,
+            )
+            .await?;
+        record(
+            tx,
+            Some(conversation),
+            Actor::Customer(customer_id),
+            now,
+            &EventPayload::ChatEmailCodeQueued {
+                chat_id,
+                outbound_id,
+            },
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Sends a new code to the address given in the chat (the last one expired, or was typed
+    /// wrong too often). Refused when the chat has no address, it is confirmed already, no
+    /// mailbox can send it, or [`MAX_CHAT_CODES`] were sent.
+    pub async fn send_chat_email_code(&self, chat: &ChatHandle, now: i64) -> Result<()> {
+        let Some(mailbox) = self.store.mailboxes().await?.into_iter().next() else {
+            return Err(AppError::Invalid(
+                "Sorry, we cannot send codes by e-mail from here yet.".into(),
+            ));
+        };
+        let mut tx = self.store.begin().await?;
+        let (row, _) = tx.chat_for_update(chat.id).await?.ok_or_else(gone)?;
+        let problem = match (&row.email, row.email_verified_at) {
+            (None, _) => Some("This chat has no e-mail address to confirm."),
+            (Some(_), Some(_)) => Some("Your address is confirmed already."),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            tx.rollback().await?;
+            return Err(AppError::Invalid(problem.into()));
+        }
+        let customer_id = tx
+            .conversation_for_update(row.conversation)
+            .await?
+            .ok_or_else(gone)?
+            .customer_id;
+        let email = row.email.clone().unwrap_or_default();
+        if !self
+            .queue_chat_code(
+                &mut tx,
+                (row.id, row.conversation, customer_id),
+                &email,
+                &mailbox,
+                now,
+            )
+            .await?
+        {
+            tx.rollback().await?;
+            return Err(AppError::Invalid(format!(
+                "We sent {MAX_CHAT_CODES} codes for this chat already; look for them in your e-mail."
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The customer types the code sent to the chat's address. When it is right (and neither
+    /// expired nor guessed at too often), the address is confirmed, in one transaction: the
+    /// chat's customer merges into the customer who owns the address (so the chat joins their
+    /// conversations), or, when nobody does, the address is added to the chat's customer.
+    /// A wrong code is counted; after [`MAX_CHAT_CODE_ATTEMPTS`] a new code is needed.
+    pub async fn verify_chat_email(&self, chat: &ChatHandle, code: &str, now: i64) -> Result<()> {
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        let mut tx = self.store.begin().await?;
+        let (row, hash) = tx.chat_for_update(chat.id).await?.ok_or_else(gone)?;
+        let Some(email) = row.email.clone() else {
+            tx.rollback().await?;
+            return Err(AppError::Invalid(
+                "This chat has no e-mail address to confirm.".into(),
+            ));
+        };
+        if row.email_verified_at.is_some() {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        let refusal = match (&hash, row.email_code_expires_at) {
+            _ if row.email_code_attempts >= MAX_CHAT_CODE_ATTEMPTS => {
+                Some("That code was typed wrong too often. Ask for a new code.")
+            }
+            (Some(_), Some(expires_at)) if expires_at > now => None,
+            (Some(_), _) => Some("That code has expired. Ask for a new code."),
+            (None, _) => Some("No code was sent for this chat yet. Ask for a code."),
+        };
+        if let Some(refusal) = refusal {
+            tx.rollback().await?;
+            return Err(AppError::Invalid(refusal.into()));
+        }
+        if hash.as_deref() != Some(chat_code_hash(row.id, &code).as_str()) {
+            tx.count_wrong_chat_code(row.id).await?;
+            tx.commit().await?;
+            let left = MAX_CHAT_CODE_ATTEMPTS - row.email_code_attempts - 1;
+            return Err(AppError::Invalid(if left > 0 {
+                format!("That is not the code we sent. Check the e-mail and try again ({left} tries left).")
+            } else {
+                "That is not the code we sent. Ask for a new code.".to_string()
+            }));
+        }
+        let conversation = tx
+            .conversation_for_update(row.conversation)
+            .await?
+            .ok_or_else(gone)?;
+        let chat_customer = conversation.customer_id;
+        tx.confirm_chat_email(row.id, now).await?;
+        let customer_id = match tx
+            .customer_by_identity(IdentityKind::Email.as_str(), &email)
+            .await?
+        {
+            Some(owner) if owner == chat_customer => owner,
+            Some(owner) => {
+                // The chat's customer (known by the chat handle) proved to be this person.
+                tx.merge_customers(chat_customer, owner).await?;
+                record(
+                    &mut tx,
+                    None,
+                    Actor::Customer(owner),
+                    now,
+                    &EventPayload::CustomerMerged {
+                        source: chat_customer,
+                        target: owner,
+                    },
+                )
+                .await?;
+                owner
+            }
+            None => {
+                tx.insert_identity(chat_customer, IdentityKind::Email.as_str(), &email, now)
+                    .await?;
+                chat_customer
+            }
+        };
+        record(
+            &mut tx,
+            Some(row.conversation),
+            Actor::Customer(customer_id),
+            now,
+            &EventPayload::ChatEmailVerified {
+                chat_id: row.id,
+                customer_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Counts a new chat socket of `client` (the address the connection came from) on `node`,
+    /// unless `cap` of its sockets are open already on any node; `None` then. Rows that were
+    /// not renewed for [`CHAT_SOCKET_TTL_MILLIS`] (their node died) are not counted (and go
+    /// with [`App::sweep_chat_limits`]).
+    pub async fn open_chat_socket(
+        &self,
+        node: &str,
+        client: &str,
+        cap: u32,
+        now: i64,
+    ) -> Result<Option<ChatSocket>> {
+        let socket = ChatSocket {
+            id: hex::encode(rand::random::<[u8; 16]>()),
+            node: node.to_string(),
+            client: client.chars().take(100).collect(),
+        };
+        let mut tx = self.store.begin().await?;
+        let opened = tx
+            .open_chat_socket(
+                &socket.id,
+                &socket.node,
+                &socket.client,
+                i64::from(cap.max(1)),
+                now,
+                now + CHAT_SOCKET_TTL_MILLIS,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(opened.then_some(socket))
+    }
+
+    /// The socket is still open (its keepalive): counted for another [`CHAT_SOCKET_TTL_MILLIS`],
+    /// with the conversation of its chat once it has one.
+    pub async fn renew_chat_socket(
+        &self,
+        socket: &ChatSocket,
+        chat: Option<&ChatHandle>,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.renew_chat_socket(
+            &socket.id,
+            &socket.node,
+            &socket.client,
+            chat.map(ChatHandle::conversation),
+            now,
+            now + CHAT_SOCKET_TTL_MILLIS,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The socket closed: it no longer counts.
+    pub async fn close_chat_socket(&self, socket: &ChatSocket) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.close_chat_socket(&socket.id, &socket.client).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The e-mail addresses given in the chats of conversation `number`, each with whether
+    /// the customer confirmed it (for the team: an address not confirmed may be anyone's).
+    pub async fn chat_addresses(&self, by: &Principal, number: i64) -> Result<Vec<(String, bool)>> {
+        // Whoever may see the conversation may see what was typed into it.
+        self.conversation(by, number).await?;
+        Ok(self
+            .store
+            .chats_of(number)
+            .await?
+            .into_iter()
+            .filter_map(|chat| Some((chat.email?, chat.email_verified_at.is_some())))
+            .collect())
+    }
+
+    /// Forgets expired socket rows and full rate buckets (each node runs it now and then).
+    /// Returns the rows deleted.
+    pub async fn sweep_chat_limits(&self, now: i64) -> Result<u64> {
+        let mut tx = self.store.begin().await?;
+        let swept = tx.sweep_chat_limits(now).await?;
+        tx.commit().await?;
+        Ok(swept)
+    }
+
+    /// Chat sockets open for `client` at `now`, on every node.
+    pub async fn open_chat_sockets(&self, client: &str, now: i64) -> Result<i64> {
+        Ok(self.store.open_chat_sockets(client, now).await?)
     }
 
     /// The chat a widget's token names (after a reload). Any other token is `NotFound`.
@@ -395,6 +763,7 @@ impl App {
             conversation: row.conversation,
             visitor_name: row.visitor_name,
             email: row.email,
+            email_verified: row.email_verified_at.is_some(),
             lines,
             ended,
         })
@@ -494,10 +863,21 @@ impl App {
             ));
         };
         let (_, conversation) = self.chat_row(chat).await?;
-        let mut text = format!(
+        // To an address nobody confirmed, the mail says so first: whoever typed it may not
+        // own it.
+        let confirmed = view.email_verified && view.email.as_deref() == Some(to.as_str());
+        let mut text = if confirmed {
+            String::new()
+        } else {
+            "This address was typed into a chat on our site and has not been confirmed. If you \
+             did not chat with us, please ignore this e-mail; nothing else about you was shown \
+             in the chat.\n\n"
+                .to_string()
+        };
+        text.push_str(&format!(
             "Hello {},\n\nhere is the transcript of your chat with us (reference #{}).\n\n",
             view.visitor_name, view.conversation
-        );
+        ));
         for line in &view.lines {
             text.push_str(&format!(
                 "[{}] {}:\n{}\n\n",

@@ -21,6 +21,7 @@ mod portal_links;
 mod presence;
 mod process;
 mod process_log;
+mod rate;
 mod routing;
 mod sla;
 mod surveys;
@@ -40,8 +41,9 @@ pub use crate::sla::{
 pub use admin::{AgentAdminView, GroupAdminView, MailboxInput};
 pub use auth::{LoginOutcome, NewToken, TokenView};
 pub use chat::{
-    ChatAuthor, ChatHandle, ChatLine, ChatView, ChatVisitor, StartedChat, MAX_CHAT_MESSAGE_CHARS,
-    MAX_TRANSCRIPTS_PER_CHAT,
+    ChatAuthor, ChatHandle, ChatLine, ChatSocket, ChatView, ChatVisitor, StartedChat,
+    CHAT_CODE_TTL_MILLIS, CHAT_SOCKET_TTL_MILLIS, MAX_CHAT_CODES, MAX_CHAT_CODE_ATTEMPTS,
+    MAX_CHAT_MESSAGE_CHARS, MAX_TRANSCRIPTS_PER_CHAT,
 };
 pub use consumers::{JobOutcome, SEARCH_CONSUMER};
 pub use conversations::{
@@ -65,6 +67,7 @@ pub use process::{
     EdgeRow, PingPongRow, ProcessCases, ProcessDrill, ProcessMap, ProcessQuery, ReworkRow,
     VariantRow, MEDIAN_MIN_COUNT, PROCESS_DRILL_LIMIT, PROCESS_LOG_MAX_AGE_MS,
 };
+pub use rate::RateLimit;
 pub use routing::{parse_web_topics, ChannelRouting, MAX_WEB_FORM_TOPICS};
 pub use store::{ConversationFilter, ConversationSort, Dialect, QueueCounts};
 pub use surveys::{

@@ -252,7 +252,8 @@ pub enum EventPayload {
         started_at: i64,
     },
     /// A customer started a live chat from the widget; its first message opened the
-    /// conversation (`identity`: `email` when they gave an address, else `chat`).
+    /// conversation (`identity`: `email` when the chat handle's customer already owned the
+    /// address they gave, else `chat`: a typed address is not trusted until confirmed).
     ChatStarted {
         chat_id: i64,
         identity: String,
@@ -265,6 +266,17 @@ pub enum EventPayload {
     ChatTranscriptQueued {
         chat_id: i64,
         outbound_id: i64,
+    },
+    /// A code to confirm the e-mail address given in a chat was queued for that address.
+    ChatEmailCodeQueued {
+        chat_id: i64,
+        outbound_id: i64,
+    },
+    /// The customer typed the code: the chat's address is theirs, and the chat belongs to the
+    /// customer who owns it (`customer_id`).
+    ChatEmailVerified {
+        chat_id: i64,
+        customer_id: i64,
     },
     /// An administrator added an agent (no conversation).
     AgentAdded {
@@ -440,6 +452,8 @@ impl EventPayload {
             EventPayload::ChatStarted { .. } => "chat_started",
             EventPayload::ChatEnded { .. } => "chat_ended",
             EventPayload::ChatTranscriptQueued { .. } => "chat_transcript_queued",
+            EventPayload::ChatEmailCodeQueued { .. } => "chat_email_code_queued",
+            EventPayload::ChatEmailVerified { .. } => "chat_email_verified",
             EventPayload::AgentAdded { .. } => "agent_added",
             EventPayload::AgentRoleChanged { .. } => "agent_role_changed",
             EventPayload::AgentDeactivated { .. } => "agent_deactivated",

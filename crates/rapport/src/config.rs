@@ -183,6 +183,17 @@ const KEYS: &[&str] = &[
 ];
 
 impl Config {
+    /// Whether cookies are marked `Secure`: when asked for, and whenever people reach the
+    /// server over HTTPS (`public_url` is `https://…`), where a cookie without it could
+    /// leak over a plain-HTTP request.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://"))
+    }
+
     /// Loads the configuration; on failure, the error lists every problem found.
     pub fn load(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<Config> {
         let mut problems: Vec<String> = Vec::new();
@@ -475,5 +486,23 @@ fn check_imap(accounts: &mut [ImapConfig], problems: &mut Vec<String>) {
                 imap_account_name(c)
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_when_asked_for_or_when_served_over_https() {
+        let with = |secure_cookies, public_url: Option<&str>| Config {
+            secure_cookies,
+            public_url: public_url.map(str::to_string),
+            ..Config::default()
+        };
+        assert!(!with(false, None).cookies_secure());
+        assert!(!with(false, Some("http://localhost:8080")).cookies_secure());
+        assert!(with(true, None).cookies_secure());
+        assert!(with(false, Some("https://help.example.com")).cookies_secure());
     }
 }

@@ -61,6 +61,15 @@ const MAILBOXES: &[(&str, &str, &str)] = &[
     ("billing@demo.test", "Demo Billing", "Billing"),
 ];
 
+/// The topics the demo's contact form offers, each with the group it goes to.
+const WEB_TOPICS: &[(&str, &str)] = &[
+    ("Order or delivery", "Support"),
+    ("Returns and refunds", "Billing"),
+    ("Invoice or payment", "Billing"),
+    ("Technical problem", "Technical"),
+    ("Something else", "Support"),
+];
+
 const FIRST_NAMES: &[&str] = &[
     "Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Elias", "Sofia", "Mateo", "Amara",
     "Yusuf", "Hana", "Kenji", "Chloé", "Louis", "Ines", "Jonas", "Lea", "Finn", "Zara", "Omar",
@@ -559,6 +568,24 @@ async fn seed_demo(
         app.add_mailbox(&system, address, name, Some(group), true, setup_time)
             .await?;
     }
+    // The contact form asks what the message is about and routes it (`WEB_TOPICS`); chats
+    // go to Support.
+    let group_named = |name: &str| groups.iter().find(|(n, _)| *n == name).map(|(_, id)| *id);
+    let mut web_topics = Vec::new();
+    for (topic, group) in WEB_TOPICS {
+        let group = group_named(group).context("a demo topic names a demo group")?;
+        web_topics.push((topic.to_string(), group));
+    }
+    app.set_channel_routing(
+        &system,
+        app::ChannelRouting {
+            web_group_id: group_named("Support"),
+            web_topics,
+            chat_group_id: group_named("Support"),
+        },
+        setup_time,
+    )
+    .await?;
     let mut agents = Vec::new();
     for (email, name, role, agent_groups) in AGENTS {
         let group_names: Vec<String> = agent_groups.iter().map(|g| g.to_string()).collect();

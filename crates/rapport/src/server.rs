@@ -16,7 +16,7 @@ pub async fn serve(
     logins: Option<&[(&str, &str)]>,
 ) -> anyhow::Result<()> {
     let app = config.app(store.clone())?;
-    let state = web::AppState::new(app.clone(), Arc::new(now_millis), config.secure_cookies);
+    let state = web::AppState::new(app.clone(), Arc::new(now_millis), config.cookies_secure());
     // The pages' live hub: closed at shutdown, so that open event streams end.
     let live = ui::Live::default();
     let router = web::router(state.clone()).merge(ui::router_configured(

@@ -258,6 +258,13 @@ impl SqliteTx {
                 guard.dangling = true;
             } else {
                 guard.members = guard.members.saturating_sub(1);
+                // Nobody else's work is in the open transaction: end it, so that the
+                // database's write lock is not held for nothing (another process, such as a
+                // second node or a CLI command on the same file, would wait for it).
+                if guard.members == 0 && guard.in_tx {
+                    guard.conn.run_cached("ROLLBACK")?;
+                    guard.in_tx = false;
+                }
             }
             drop(guard);
             record_hold(self.site, self.held_since.elapsed());

@@ -118,6 +118,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0022_tag_rows_written_once.sql"),
         include_str!("../migrations/postgres/0022_tag_rows_written_once.sql"),
     ),
+    (
+        23,
+        "chat_sockets_and_verified_addresses",
+        include_str!("../migrations/sqlite/0023_chat_sockets_and_verified_addresses.sql"),
+        include_str!("../migrations/postgres/0023_chat_sockets_and_verified_addresses.sql"),
+    ),
 ];
 
 impl Store {

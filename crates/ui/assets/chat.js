@@ -39,6 +39,10 @@
     transcript: $('chat-transcript'),
     transcriptEmail: $('chat-transcript-email'),
     transcriptDone: $('chat-transcript-done'),
+    verify: $('chat-verify'),
+    code: $('chat-code'),
+    codeAgain: $('chat-code-again'),
+    verified: $('chat-verified'),
     restart: $('chat-new')
   };
   if (!ui.log) { return; }
@@ -50,6 +54,7 @@
   var pending = {};        // ref -> the <li> waiting for its acknowledgement
   var nextRef = 1;
   var hasEmail = false;
+  var verifyNeeded = false; // an address was given and not confirmed yet
   var chatStarted = false;
   var firstText = null;    // the first message, sent once the server accepted the hello
 
@@ -65,6 +70,7 @@
     ui.log.hidden = which === 'start';
     ui.compose.hidden = which !== 'chat';
     ui.ended.hidden = which !== 'ended';
+    ui.verify.hidden = !(which === 'chat' && verifyNeeded);
     if (which === 'ended') {
       ui.transcript.hidden = false;
       ui.transcriptDone.hidden = true;
@@ -128,6 +134,7 @@
         store.set(TOKEN_KEY, frame.token);
         if (frame.visitor) { store.set(VISITOR_KEY, frame.visitor); }
         hasEmail = !!ui.email.value.trim();
+        verifyNeeded = hasEmail && !frame.email_verified && !!frame.email_code_sent;
         ui.first.value = '';
         mode('chat');
         ui.text.focus();
@@ -141,6 +148,7 @@
       case 'state':
         chatStarted = true;
         hasEmail = !!frame.has_email;
+        verifyNeeded = hasEmail && !frame.email_verified;
         (frame.messages || []).forEach(function (m) { addLine(m); });
         mode(frame.ended ? 'ended' : 'chat');
         break;
@@ -149,6 +157,18 @@
         break;
       case 'ended':
         mode('ended');
+        break;
+      case 'verified':
+        verifyNeeded = false;
+        ui.verify.hidden = true;
+        ui.verified.hidden = false;
+        ui.code.value = '';
+        showError('');
+        break;
+      case 'code_sent':
+        showError('');
+        setConnection('We sent a new code.');
+        ui.code.focus();
         break;
       case 'transcript_queued':
         ui.transcript.hidden = true;
@@ -241,6 +261,13 @@
   });
 
   ui.end.addEventListener('click', function () { send({ type: 'end' }); });
+
+  ui.verify.addEventListener('submit', function (event) {
+    event.preventDefault();
+    if (ui.code.value.trim()) { send({ type: 'verify', code: ui.code.value.trim() }); }
+  });
+
+  ui.codeAgain.addEventListener('click', function () { send({ type: 'send_code' }); });
 
   ui.transcript.addEventListener('submit', function (event) {
     event.preventDefault();

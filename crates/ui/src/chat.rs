@@ -4,25 +4,28 @@
 //!
 //! The socket speaks JSON text frames. The widget sends `hello` (name, optional e-mail, the
 //! visitor handle it kept), `message` (text and a `ref` the acknowledgement repeats),
-//! `resume` (the chat's token, after a reload), `end` and `transcript` (an optional address).
-//! The server answers `ready`, `started` (the token and visitor handle to keep), `ack`
-//! (only once the message is committed), `state` (the whole chat, after `resume`),
-//! `message` (a public reply), `ended`, `transcript_queued`, and `error` frames with a code
-//! and a sentence for a person. The use cases in `app` decide what the customer sees: this
+//! `resume` (the chat's token, after a reload), `verify` (the code e-mailed to the address
+//! given), `send_code` (another code), `end` and `transcript` (an optional address).
+//! The server answers `ready`, `started` (the token and visitor handle to keep, and whether
+//! the address is confirmed or a code was sent to it), `ack` (only once the message is
+//! committed), `state` (the whole chat, after `resume`), `message` (a public reply),
+//! `verified`, `code_sent`, `ended`, `transcript_queued`, and `error` frames with a code and
+//! a sentence for a person. The use cases in `app` decide what the customer sees: this
 //! adapter only learns from the server's live feed (the one the agents' streams use) that
 //! its conversation changed, and asks `App::chat_view` again.
 //!
 //! Limits: frames over [`MAX_FRAME_BYTES`] close the socket (1009); messages per chat
-//! and chats started per client address are rate-limited with a token bucket each; a client
-//! address may hold at most [`ChatOptions::max_sockets_per_address`] sockets open at once
-//! (one more gets a `too_many_chats` error frame and is closed with 1013, try again later).
+//! and chats started per client address are rate-limited with a token bucket each, kept in
+//! the store so that the limits hold for all nodes together (`App::take_rate_token`); a client address may hold at most [`ChatOptions::max_sockets_per_address`] sockets
+//! open at once on all nodes together (counted in the store, `App::open_chat_socket`; one
+//! more gets a `too_many_chats` error frame and is closed with 1013, try again later).
 //! Which sites may frame the widget is [`ChatOptions::frame_ancestors`] (any, by default).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::{AppError, ChatHandle, ChatLine, ChatVisitor};
+use app::{AppError, ChatHandle, ChatLine, ChatSocket, ChatVisitor, RateLimit};
 use askama::Template;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
@@ -35,7 +38,7 @@ use tokio::sync::broadcast;
 use web::AppState;
 
 use crate::error::PageResult;
-use crate::limit::{ClientAddress, OpenSockets, SocketSlot, TokenBucket};
+use crate::limit::ClientAddress;
 use crate::live::{Live, Message};
 
 /// The policy of the chat page by default: like every page's (its script and styles from
@@ -150,21 +153,28 @@ fn is_host_source(source: &str) -> bool {
 /// The largest frame the socket reads; a larger one closes it (1009, message too big).
 pub const MAX_FRAME_BYTES: usize = 64 << 10;
 /// Messages per chat: a burst of 20, then one every 1.5 seconds.
-const MESSAGE_BURST: u32 = 20;
-const MESSAGE_REFILL_MILLIS: i64 = 1_500;
+const MESSAGES_PER_CHAT: RateLimit = RateLimit {
+    burst: 20,
+    refill_millis: 1_500,
+};
 /// Chats started per client address: a burst of 5, then one a minute.
-const START_BURST: u32 = 5;
-const START_REFILL_MILLIS: i64 = 60_000;
+const STARTS_PER_ADDRESS: RateLimit = RateLimit {
+    burst: 5,
+    refill_millis: 60_000,
+};
 /// How often the socket pings the widget (and looks at its chat again, in case a change
 /// reached the log while the live feed was catching up).
 const KEEPALIVE: Duration = Duration::from_secs(20);
 
-/// The chat sockets' limits (per node, in memory; the rates on the injected clock) and the
+/// The chat sockets' cap (counted in the store, like the rates, across nodes) and the
 /// widget page's policy.
 pub(crate) struct ChatLimits {
-    messages: TokenBucket,
-    starts: TokenBucket,
-    sockets: Arc<OpenSockets>,
+    /// Open sockets per client address, on all nodes together.
+    max_sockets: u32,
+    /// This node's name in `chat_sockets` (random, per server).
+    node: String,
+    /// When this node last swept expired socket rows and full rate buckets.
+    last_sweep: std::sync::atomic::AtomicI64,
     policy: HeaderValue,
 }
 
@@ -177,13 +187,36 @@ impl ChatLimits {
             .and_then(|sources| HeaderValue::try_from(chat_content_security_policy(&sources)).ok())
             .unwrap_or_else(|| HeaderValue::from_static(CHAT_CONTENT_SECURITY_POLICY));
         ChatLimits {
-            messages: TokenBucket::new(MESSAGE_BURST, MESSAGE_REFILL_MILLIS),
-            starts: TokenBucket::new(START_BURST, START_REFILL_MILLIS),
-            sockets: Arc::new(OpenSockets::new(options.max_sockets_per_address)),
+            max_sockets: options.max_sockets_per_address.max(1),
+            node: format!("{:016x}", rand::random::<u64>()),
+            last_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
             policy,
         }
     }
 }
+
+impl ChatLimits {
+    /// Sweeps expired socket rows and full rate buckets, at most once a minute per node
+    /// (whichever socket's keepalive comes first).
+    async fn sweep_now_and_then(&self, state: &AppState, now: i64) {
+        use std::sync::atomic::Ordering;
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY_MILLIS
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = state.app.sweep_chat_limits(now).await {
+            tracing::warn!(error = %e, "expired chat sockets could not be swept");
+        }
+    }
+}
+
+/// How often a node sweeps expired chat socket rows and full rate buckets.
+const SWEEP_EVERY_MILLIS: i64 = 60_000;
 
 /// Headers of the chat page: framable by the configured sites, everything else as strict as
 /// every page.
@@ -218,16 +251,26 @@ pub(crate) async fn socket(
     ClientAddress(client): ClientAddress,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    // The place is taken before the upgrade and given back when the connection ends.
-    let slot = OpenSockets::open(&limits.sockets, &client);
-    let cap = limits.sockets.cap();
     upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
-            let Some(slot) = slot else {
-                return refuse_over_cap(socket, cap).await;
+        .on_upgrade(move |mut socket| async move {
+            // The place is taken in the store, so the cap holds across nodes, and given back
+            // when the connection ends (or, if this node dies, when its row expires).
+            let cap = limits.max_sockets;
+            let opened = state
+                .app
+                .open_chat_socket(&limits.node, &client, cap, state.now())
+                .await;
+            let place = match opened {
+                Ok(Some(place)) => place,
+                Ok(None) => return refuse_over_cap(socket, cap).await,
+                Err(e) => {
+                    let _ = send(&mut socket, app_error_frame(&e, None)).await;
+                    return;
+                }
             };
+            let app = state.app.clone();
             Connection {
                 state,
                 live,
@@ -237,10 +280,13 @@ pub(crate) async fn socket(
                 chat: None,
                 shown: HashSet::new(),
                 ended: false,
-                _slot: slot,
+                place: place.clone(),
             }
             .run(socket)
-            .await
+            .await;
+            if let Err(e) = app.close_chat_socket(&place).await {
+                tracing::warn!(error = %e, "a closed chat socket could not be forgotten; its row expires");
+            }
         })
 }
 
@@ -315,8 +361,8 @@ struct Connection {
     /// The lines the widget has (each is sent once).
     shown: HashSet<i64>,
     ended: bool,
-    /// This socket's place among its address's open sockets, given back on drop.
-    _slot: SocketSlot,
+    /// This socket's row among its address's open sockets, renewed on each keepalive.
+    place: ChatSocket,
 }
 
 /// The socket is gone (or the server is stopping).
@@ -389,7 +435,14 @@ impl Connection {
                 },
                 _ = keepalive.tick() => {
                     match socket.send(Frame::Ping(Vec::new().into())).await {
-                        Ok(()) => self.sync(&mut socket).await,
+                        Ok(()) => {
+                            let now = self.state.now();
+                            if let Err(e) = self.state.app.renew_chat_socket(&self.place, self.chat.as_ref(), now).await {
+                                tracing::warn!(error = %e, "a chat socket's row could not be renewed");
+                            }
+                            self.limits.sweep_now_and_then(&self.state, now).await;
+                            self.sync(&mut socket).await
+                        }
                         Err(_) => Err(Gone),
                     }
                 }
@@ -487,6 +540,7 @@ impl Connection {
                                 "conversation": view.conversation,
                                 "name": view.visitor_name,
                                 "has_email": view.email.is_some(),
+                                "email_verified": view.email_verified,
                                 "ended": view.ended,
                                 "messages": lines,
                             }),
@@ -522,6 +576,33 @@ impl Connection {
                     Err(e) => send(socket, app_error_frame(&e, reference)).await,
                 }
             }
+            Some("verify") => {
+                let Some(chat) = &self.chat else {
+                    return send(
+                        socket,
+                        error_frame("invalid", "There is no chat yet.", reference),
+                    )
+                    .await;
+                };
+                let code = field("code").unwrap_or_default();
+                match self.state.app.verify_chat_email(chat, code, now).await {
+                    Ok(()) => send(socket, json!({"type": "verified", "ref": reference})).await,
+                    Err(e) => send(socket, app_error_frame(&e, reference)).await,
+                }
+            }
+            Some("send_code") => {
+                let Some(chat) = &self.chat else {
+                    return send(
+                        socket,
+                        error_frame("invalid", "There is no chat yet.", reference),
+                    )
+                    .await;
+                };
+                match self.state.app.send_chat_email_code(chat, now).await {
+                    Ok(()) => send(socket, json!({"type": "code_sent", "ref": reference})).await,
+                    Err(e) => send(socket, app_error_frame(&e, reference)).await,
+                }
+            }
             Some("transcript") => {
                 let Some(chat) = &self.chat else {
                     return send(
@@ -547,7 +628,7 @@ impl Connection {
                     socket,
                     error_frame(
                         "bad_frame",
-                        &format!("{other:?} is not a frame type this chat knows (hello, message, resume, end, transcript)."),
+                        &format!("{other:?} is not a frame type this chat knows (hello, message, resume, verify, send_code, end, transcript)."),
                         reference,
                     ),
                 )
@@ -582,14 +663,18 @@ impl Connection {
             )
             .await;
         }
-        let (bucket, key) = match &self.chat {
+        let (limit, key) = match &self.chat {
             Some(chat) => (
-                &self.limits.messages,
-                format!("chat:{}", chat.conversation()),
+                MESSAGES_PER_CHAT,
+                format!("chat-message:{}", chat.conversation()),
             ),
-            None => (&self.limits.starts, self.client.clone()),
+            None => (STARTS_PER_ADDRESS, format!("chat-start:{}", self.client)),
         };
-        if let Err(wait) = bucket.take(&key, now) {
+        let taken = match self.state.app.take_rate_token(&key, limit, now).await {
+            Ok(taken) => taken,
+            Err(e) => return send(socket, app_error_frame(&e, reference)).await,
+        };
+        if let Err(wait) = taken {
             let mut frame = error_frame(
                 "rate_limited",
                 &format!(
@@ -629,6 +714,8 @@ impl Connection {
                         "token": started.token,
                         "visitor": started.visitor,
                         "conversation": conversation,
+                        "email_verified": started.email_verified,
+                        "email_code_sent": started.email_code_sent,
                     }),
                 )
                 .await?;

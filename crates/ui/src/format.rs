@@ -121,6 +121,8 @@ pub(crate) fn describe_event(event: &EventView, names: &Names) -> Option<String>
         "chat_started" => "chat started".into(),
         "chat_ended" => "the customer ended the chat".into(),
         "chat_transcript_queued" => "chat transcript sent to the customer".into(),
+        "chat_email_code_queued" => "code sent to confirm the chat's e-mail address".into(),
+        "chat_email_verified" => "the customer confirmed the chat's e-mail address".into(),
         "mail_delivery" => format!("e-mail {}", text("state")),
         "survey_sent" => format!(
             "{} survey sent ({})",

@@ -193,12 +193,26 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
         .with_state(state)
 }
 
+/// The policy of a conversation page on which the agent asked to see a message's remote
+/// images: [`CONTENT_SECURITY_POLICY`] with images from any web address. Still no script,
+/// style or connection to another site.
+pub const REMOTE_IMAGES_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Marks a page (a response extension) that shows remote images because the agent asked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteImagesShown;
+
 async fn page_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let policy = if response.extensions().get::<RemoteImagesShown>().is_some() {
+        REMOTE_IMAGES_CONTENT_SECURITY_POLICY
+    } else {
+        CONTENT_SECURITY_POLICY
+    };
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

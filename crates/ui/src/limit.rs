@@ -1,9 +1,10 @@
 //! Rate limits of the anonymous forms (the web form, sign-in link requests): a token bucket
-//! per client address, in memory (per node), on the injected clock.
+//! per client address, in memory (per node), on the injected clock. (The chat's limits are
+//! kept in the store, across nodes: `App::take_rate_token` and `App::open_chat_socket`.)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -49,67 +50,6 @@ impl TokenBucket {
     }
 }
 
-/// How many sockets each client address holds open, up to a cap (per node, in memory).
-pub(crate) struct OpenSockets {
-    cap: u32,
-    open: Mutex<HashMap<String, u32>>,
-}
-
-/// One open socket's place; dropping it gives the place back.
-pub(crate) struct SocketSlot {
-    sockets: Arc<OpenSockets>,
-    client: String,
-}
-
-impl OpenSockets {
-    pub(crate) fn new(cap: u32) -> OpenSockets {
-        OpenSockets {
-            cap: cap.max(1),
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub(crate) fn cap(&self) -> u32 {
-        self.cap
-    }
-
-    /// A place for one more socket of `client`, or `None` when it already holds `cap`.
-    pub(crate) fn open(sockets: &Arc<OpenSockets>, client: &str) -> Option<SocketSlot> {
-        let mut open = sockets.open.lock().ok()?;
-        let count = open.entry(client.to_string()).or_insert(0);
-        if *count >= sockets.cap {
-            return None;
-        }
-        *count += 1;
-        Some(SocketSlot {
-            sockets: sockets.clone(),
-            client: client.to_string(),
-        })
-    }
-
-    /// Sockets open for `client` now.
-    #[cfg(test)]
-    fn count(&self, client: &str) -> u32 {
-        self.open
-            .lock()
-            .map(|open| open.get(client).copied().unwrap_or(0))
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        if let Ok(mut open) = self.sockets.open.lock() {
-            if let Some(count) = open.get_mut(&self.client) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    open.remove(&self.client);
-                }
-            }
-        }
-    }
-}
-
 /// The client's address as the server saw the connection ("unknown" when the server was not
 /// started with connection info). Behind a reverse proxy that is the proxy's address.
 pub(crate) struct ClientAddress(pub(crate) String);
@@ -131,28 +71,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_address_holds_at_most_the_cap_of_sockets_and_a_closed_one_frees_its_place() {
-        let sockets = Arc::new(OpenSockets::new(2));
-        let first = OpenSockets::open(&sockets, "a");
-        let second = OpenSockets::open(&sockets, "a");
-        assert!(first.is_some() && second.is_some(), "up to the cap");
-        assert!(OpenSockets::open(&sockets, "a").is_none(), "over the cap");
-        let other = OpenSockets::open(&sockets, "b");
-        assert!(other.is_some(), "another address has its own places");
-        drop(first);
-        assert_eq!(sockets.count("a"), 1);
-        let third = OpenSockets::open(&sockets, "a");
-        assert!(third.is_some(), "a closed socket frees its place");
-        drop((second, third, other));
-        assert_eq!(sockets.count("a"), 0);
-        assert_eq!(
-            sockets.open.lock().map(|o| o.len()).unwrap_or(1),
-            0,
-            "nothing kept"
-        );
-    }
 
     #[test]
     fn a_bucket_allows_a_burst_then_one_per_refill_for_each_client() {

@@ -258,7 +258,8 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, outcome: &app::LoginOu
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
         outcome.session
     );
-    let clear_login = format!("{LOGIN_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0");
+    let clear_login =
+        format!("{LOGIN_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     with_cookies(
         Redirect::to(home_of(&outcome.principal)).into_response(),
         &[session, clear_login],
@@ -273,7 +274,10 @@ pub(crate) async fn logout(
 ) -> PageResult<Response> {
     viewer.check_csrf(&Form::from_body(&body))?;
     state.app.logout(&viewer.session, state.now()).await?;
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    // Cleared with the attributes it was set with (a browser may refuse to let a cookie
+    // without `Secure` replace one with it).
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
     Ok(with_cookies(
         Redirect::to("/login").into_response(),
         &[cookie],

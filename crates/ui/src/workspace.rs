@@ -607,8 +607,24 @@ struct Entry {
     at: String,
     at_iso: String,
     html: String,
+    /// The message has remote images, blocked (a remote image tells the sender when the
+    /// mail is read) until the agent asks for them.
+    remote_images: bool,
+    /// The agent asked for this message's remote images (`?images=<message id>`).
+    images_shown: bool,
     attachments: Vec<Attachment>,
     changes: Vec<Change>,
+}
+
+/// The sanitised HTML of a message with its blocked remote images let through: each
+/// `data-rapport-remote-src` (always an http or https address, see `mail::html`) becomes the
+/// image's `src`, sent without a referrer. The page that shows it carries a policy that lets
+/// images from other sites load ([`crate::RemoteImagesShown`]).
+fn with_remote_images(html: &str) -> String {
+    html.replace(
+        &format!(" {}=\"", mail::html::REMOTE_SRC_ATTRIBUTE),
+        " referrerpolicy=\"no-referrer\" src=\"",
+    )
 }
 
 pub(crate) fn attachments(list: &[app::AttachmentView]) -> Vec<Attachment> {
@@ -722,6 +738,8 @@ struct ConversationPage {
     customer_name: String,
     organization: String,
     identities: Vec<(String, String)>,
+    /// Addresses typed into this conversation's chat, and whether each was confirmed.
+    chat_addresses: Vec<(String, bool)>,
     others: Vec<Other>,
     fields: Vec<(String, String)>,
     statuses: Vec<Choice>,
@@ -747,7 +765,12 @@ pub(crate) async fn conversation(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(number): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> PageResult<Response> {
+    // `?images=<message id>`: show that message's remote images.
+    let images_of: Option<i64> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "images")
+        .and_then(|(_, value)| value.parse().ok());
     if viewer.is_customer() {
         return Ok(Redirect::to(&format!("/portal/conversations/{number}")).into_response());
     }
@@ -763,6 +786,11 @@ pub(crate) async fn conversation(
         .unwrap_or_default();
     let (names, agents) = names(&state, &viewer).await?;
     let customer = state.app.customer(principal, c.customer.id).await.ok();
+    let chat_addresses = if c.channel == domain::Channel::Chat {
+        state.app.chat_addresses(principal, number).await?
+    } else {
+        Vec::new()
+    };
     let (sla_targets, sla_history) = match state
         .app
         .conversation_sla(principal, number, state.now())
@@ -793,7 +821,13 @@ pub(crate) async fn conversation(
                 author: names.actor(&m.author, &c.customer.name),
                 at: format::time(m.created_at),
                 at_iso: format::iso(m.created_at),
-                html: m.html.clone(),
+                html: if images_of == Some(m.id) {
+                    with_remote_images(&m.html)
+                } else {
+                    m.html.clone()
+                },
+                remote_images: m.html.contains(mail::html::REMOTE_SRC_ATTRIBUTE),
+                images_shown: images_of == Some(m.id),
                 attachments: attachments(&m.attachments),
                 changes: Vec::new(),
             },
@@ -813,6 +847,8 @@ pub(crate) async fn conversation(
                 at: format::time(e.at),
                 at_iso: format::iso(e.at),
                 html: String::new(),
+                remote_images: false,
+                images_shown: false,
                 attachments: Vec::new(),
                 changes: vec![Change {
                     text,
@@ -902,6 +938,7 @@ pub(crate) async fn conversation(
         customer_name,
         organization,
         identities,
+        chat_addresses,
         others,
         fields,
         statuses: status_choices(Some(c.status), false),
@@ -918,7 +955,15 @@ pub(crate) async fn conversation(
         max_attachment_mib: app::MAX_ATTACHMENT_BYTES >> 20,
         c,
     };
-    Ok(Html(page.render()?).into_response())
+    let images_shown = page
+        .timeline
+        .iter()
+        .any(|e| e.images_shown && e.remote_images);
+    let mut response = Html(page.render()?).into_response();
+    if images_shown {
+        response.extensions_mut().insert(crate::RemoteImagesShown);
+    }
+    Ok(response)
 }
 
 /// The largest composer body read: one attachment at the limit, plus the text. Each file

@@ -114,7 +114,8 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
     for db in backends().await {
         let name = db.name;
         let (server, app, team) = Server::start_with_team(db).await;
-        // Ann wrote by e-mail before: the chat is hers too.
+        // Ann wrote by e-mail before; the chat gives her address, which it has not proved
+        // (`typing_someone_elses_address_...` below shows how it is linked once confirmed).
         let by_mail = app
             .create_conversation(
                 &Principal::System,
@@ -135,14 +136,17 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
         assert_eq!(ack["message"]["name"], "Ann");
 
         // Acknowledged means stored: the conversation is there, on the chat channel, for
-        // the customer Ann already was, with the customer as the author and actor.
+        // the chat's own customer (an address typed proves nothing), with the customer as
+        // the author and actor.
         let view = app.conversation(&team.admin, number).await.unwrap();
         assert_eq!(view.channel, Channel::Chat, "{name}");
         assert_eq!(view.status, Status::New);
-        assert_eq!(
+        assert_ne!(
             view.customer.id, by_mail.customer.id,
-            "one customer ({name})"
+            "not linked to the address's owner before it is confirmed ({name})"
         );
+        assert_eq!(started["email_verified"], false);
+        assert_eq!(started["email_code_sent"], false, "no mailbox to send it");
         let messages = app.messages(&team.admin, number).await.unwrap();
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].text, "Hello, where is my parcel?");
@@ -152,7 +156,7 @@ async fn a_chat_is_a_conversation_whose_public_replies_reach_the_widget_live_and
         let events = app.events(&team.admin, number).await.unwrap();
         let chat_started = events.iter().find(|e| e.kind == "chat_started").unwrap();
         assert_eq!(chat_started.actor, Actor::Customer(view.customer.id));
-        assert_eq!(chat_started.payload["identity"], "email");
+        assert_eq!(chat_started.payload["identity"], "chat");
 
         let second = ann.say("It is order 1234.", "two").await;
         assert_eq!(second["type"], "ack", "{second}");
@@ -549,5 +553,419 @@ async fn an_answer_written_on_another_node_reaches_the_chat_socket() {
         drop(ann);
         b.stop().await;
         a.stop().await;
+    }
+}
+
+/// The code mailed for chat `number`'s address (the newest), read from the outbound queue.
+async fn mailed_code(app: &app::App, by: &Principal, number: i64) -> (String, String) {
+    let events = app.events(by, number).await.unwrap();
+    let queued = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "chat_email_code_queued")
+        .expect("a code was queued");
+    let outbound_id = queued.payload["outbound_id"].as_i64().unwrap();
+    let mail = app.store.outbound_mail(outbound_id).await.unwrap().unwrap();
+    let raw = app.store.blob(&mail.raw_sha256).await.unwrap().unwrap();
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let at = raw
+        .find("Your chat code: ")
+        .expect("the code in the subject")
+        + 16;
+    (raw[at..at + 6].to_string(), mail.recipients)
+}
+
+/// The newest transcript of chat `number`, as mailed.
+async fn mailed_transcript(app: &app::App, by: &Principal, number: i64) -> String {
+    let events = app.events(by, number).await.unwrap();
+    let queued = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "chat_transcript_queued")
+        .expect("a transcript was queued");
+    let outbound_id = queued.payload["outbound_id"].as_i64().unwrap();
+    let mail = app.store.outbound_mail(outbound_id).await.unwrap().unwrap();
+    let raw = app.store.blob(&mail.raw_sha256).await.unwrap().unwrap();
+    String::from_utf8_lossy(&raw).to_string()
+}
+
+#[tokio::test]
+async fn typing_someone_elses_address_into_the_chat_links_nothing_until_the_mailed_code_is_typed() {
+    for db in backends().await {
+        let name = db.name;
+        let (server, app, team) = Server::start_with_team(db).await;
+        support_mailbox(&app).await;
+        let ann = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "ann@x.test",
+                    "Parcel",
+                    "My address is 1 Secret Lane.",
+                    Some(team.support),
+                ),
+                T0,
+            )
+            .await
+            .unwrap()
+            .customer
+            .id;
+
+        // Mallory types Ann's address: her chat is not Ann's, shows nothing of Ann's, and the
+        // address is not added to Mallory's record; a code goes to Ann's mailbox.
+        let mut mallory = server.widget().await;
+        let (started, _) = mallory
+            .start(
+                "Mallory",
+                "ann@x.test",
+                "Hi, what address do you have for me?",
+            )
+            .await;
+        let number = started["conversation"].as_i64().unwrap();
+        assert_eq!(started["email_verified"], false, "{name}");
+        assert_eq!(started["email_code_sent"], true, "{name}");
+        let chat = app.conversation(&team.admin, number).await.unwrap();
+        assert_ne!(chat.customer.id, ann, "{name}");
+        let mallory_record = app.customer(&team.admin, chat.customer.id).await.unwrap();
+        assert!(
+            mallory_record
+                .identities
+                .iter()
+                .all(|(kind, _)| *kind != IdentityKind::Email),
+            "{:?}",
+            mallory_record.identities
+        );
+        assert_eq!(mallory_record.conversations.len(), 1);
+        let ann_record = app.customer(&team.admin, ann).await.unwrap();
+        assert!(ann_record.conversations.iter().all(|c| c.number != number));
+        let (code, to) = mailed_code(&app, &team.admin, number).await;
+        assert_eq!(to, "ann@x.test");
+        // The team sees the typed address, marked as not confirmed.
+        assert_eq!(
+            app.chat_addresses(&team.admin, number).await.unwrap(),
+            [("ann@x.test".to_string(), false)]
+        );
+        assert!(app
+            .chat_addresses(&Principal::Customer { id: ann }, number)
+            .await
+            .is_err());
+        // What the widget shows after a reload: the chat's lines, nothing of Ann's.
+        let token = started["token"].as_str().unwrap().to_string();
+        let mut reloaded = server.widget().await;
+        reloaded
+            .send(json!({"type": "resume", "token": token}))
+            .await;
+        let state = reloaded.next().await;
+        assert_eq!(state["email_verified"], false);
+        assert!(!state.to_string().contains("Secret Lane"), "{state}");
+        assert_eq!(state["messages"].as_array().unwrap().len(), 1);
+
+        // Guessing: each wrong code is counted; after five even the right one is refused.
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..app::MAX_CHAT_CODE_ATTEMPTS {
+            mallory.send(json!({"type": "verify", "code": wrong})).await;
+            let refused = mallory.next().await;
+            assert_eq!(refused["code"], "invalid", "{refused}");
+        }
+        mallory.send(json!({"type": "verify", "code": code})).await;
+        let refused = mallory.next().await;
+        assert_eq!(refused["code"], "invalid", "{refused}");
+        assert!(refused["message"].as_str().unwrap().contains("too often"));
+        assert_eq!(
+            app.conversation(&team.admin, number)
+                .await
+                .unwrap()
+                .customer
+                .id,
+            chat.customer.id,
+            "still not Ann's ({name})"
+        );
+        // A transcript to the unconfirmed address says so at its top.
+        mallory.send(json!({"type": "transcript"})).await;
+        assert_eq!(mallory.next().await["type"], "transcript_queued");
+        let transcript = mailed_transcript(&app, &team.admin, number).await;
+        assert!(
+            transcript.contains("has not been confirmed"),
+            "{transcript}"
+        );
+        assert!(!transcript.contains("Secret Lane"));
+
+        // Ann herself: the code from her mailbox links the chat to her record.
+        let mut real = server.widget().await;
+        let (started, _) = real.start("Ann", "ann@x.test", "Hello, it is Ann.").await;
+        let own = started["conversation"].as_i64().unwrap();
+        let before = app
+            .conversation(&team.admin, own)
+            .await
+            .unwrap()
+            .customer
+            .id;
+        assert_ne!(before, ann);
+        let (code, _) = mailed_code(&app, &team.admin, own).await;
+        real.send(json!({"type": "verify", "code": format!(" {code} ")}))
+            .await;
+        let verified = real.next().await;
+        assert_eq!(verified["type"], "verified", "{verified} ({name})");
+        assert_eq!(
+            app.conversation(&team.admin, own)
+                .await
+                .unwrap()
+                .customer
+                .id,
+            ann,
+            "one customer across e-mail and chat ({name})"
+        );
+        let ann_record = app.customer(&team.admin, ann).await.unwrap();
+        assert!(ann_record.conversations.iter().any(|c| c.number == own));
+        assert_eq!(
+            app.chat_addresses(&team.admin, own).await.unwrap(),
+            [("ann@x.test".to_string(), true)]
+        );
+        assert!(ann_record.conversations.iter().all(|c| c.number != number));
+        let events = app.events(&team.admin, own).await.unwrap();
+        let confirmed = events
+            .iter()
+            .find(|e| e.kind == "chat_email_verified")
+            .unwrap();
+        assert_eq!(confirmed.actor, Actor::Customer(ann));
+        assert_eq!(confirmed.payload["customer_id"], ann);
+        real.send(json!({"type": "transcript"})).await;
+        assert_eq!(real.next().await["type"], "transcript_queued");
+        let transcript = mailed_transcript(&app, &team.admin, own).await;
+        assert!(
+            !transcript.contains("has not been confirmed"),
+            "{transcript}"
+        );
+        // Her next chat from the same widget (its handle is hers now) is hers at once.
+        let handle = started["visitor"].as_str().unwrap().to_string();
+        let mut again = server.widget().await;
+        again
+            .send(json!({"type": "hello", "name": "Ann", "email": "ann@x.test", "visitor": handle}))
+            .await;
+        assert_eq!(again.next().await["type"], "ready");
+        again
+            .send(json!({"type": "message", "text": "Me again", "ref": "1"}))
+            .await;
+        let started = again.next().await;
+        assert_eq!(started["email_verified"], true, "{started}");
+        assert_eq!(started["email_code_sent"], false);
+        let next = started["conversation"].as_i64().unwrap();
+        assert_eq!(
+            app.conversation(&team.admin, next)
+                .await
+                .unwrap()
+                .customer
+                .id,
+            ann
+        );
+
+        // An address nobody owns yet becomes the chat customer's once confirmed.
+        let mut new = server.widget().await;
+        let (started, _) = new.start("Nia", "nia@x.test", "First time here").await;
+        let nia_chat = started["conversation"].as_i64().unwrap();
+        new.send(json!({"type": "send_code"})).await;
+        assert_eq!(new.next().await["type"], "code_sent");
+        let (code, _) = mailed_code(&app, &team.admin, nia_chat).await;
+        new.send(json!({"type": "verify", "code": code})).await;
+        assert_eq!(new.next().await["type"], "verified");
+        let nia = app
+            .conversation(&team.admin, nia_chat)
+            .await
+            .unwrap()
+            .customer
+            .id;
+        let record = app.customer(&team.admin, nia).await.unwrap();
+        assert!(record
+            .identities
+            .contains(&(IdentityKind::Email, "nia@x.test".to_string())));
+        // No more than three codes per chat.
+        new.send(json!({"type": "send_code"})).await;
+        assert_eq!(new.next().await["code"], "invalid", "confirmed already");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn open_chat_sockets_are_counted_once_for_all_nodes_and_a_dead_nodes_rows_expire() {
+    for db in backends().await {
+        let name = db.name;
+        let second = db.another_node().await;
+        let (a, b) = (db.app(), second.app());
+        let client = "203.0.113.7";
+        // Two nodes, one count: the cap of 2 is reached on A and B together.
+        let first = a.open_chat_socket("node-a", client, 2, T0).await.unwrap();
+        let on_b = b.open_chat_socket("node-b", client, 2, T0).await.unwrap();
+        assert!(first.is_some() && on_b.is_some(), "{name}");
+        assert!(b
+            .open_chat_socket("node-b", client, 2, T0)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(a
+            .open_chat_socket("node-a", client, 2, T0)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(
+            a.open_chat_socket("node-a", "198.51.100.1", 2, T0)
+                .await
+                .unwrap()
+                .is_some(),
+            "another address has its own count ({name})"
+        );
+        // A renews its socket on the keepalive; B dies and stops renewing: B's row stops
+        // counting once it expires, and a sweep forgets it.
+        let ttl = app::CHAT_SOCKET_TTL_MILLIS;
+        let first = first.unwrap();
+        a.renew_chat_socket(&first, None, T0 + ttl / 2)
+            .await
+            .unwrap();
+        assert_eq!(a.open_chat_sockets(client, T0 + ttl - 1).await.unwrap(), 2);
+        assert_eq!(a.open_chat_sockets(client, T0 + ttl).await.unwrap(), 1);
+        let third = a
+            .open_chat_socket("node-a", client, 2, T0 + ttl)
+            .await
+            .unwrap();
+        assert!(third.is_some(), "the dead node's place is free ({name})");
+        assert_eq!(a.open_chat_sockets(client, 0).await.unwrap(), 3, "{name}");
+        assert!(b.sweep_chat_limits(T0 + ttl).await.unwrap() >= 1);
+        assert_eq!(
+            a.open_chat_sockets(client, 0).await.unwrap(),
+            2,
+            "the expired row was swept ({name})"
+        );
+        assert!(a
+            .open_chat_socket("node-a", client, 2, T0 + ttl)
+            .await
+            .unwrap()
+            .is_none());
+        // A closed socket frees its place at once, on every node.
+        a.close_chat_socket(&first).await.unwrap();
+        assert!(b
+            .open_chat_socket("node-b", client, 2, T0 + ttl)
+            .await
+            .unwrap()
+            .is_some());
+
+        // Openings at the same moment on two nodes take turns: with a cap of 1, one wins.
+        for round in 0..10 {
+            let client = format!("192.0.2.{round}");
+            let (x, y) = tokio::join!(
+                a.open_chat_socket("node-a", &client, 1, T0),
+                b.open_chat_socket("node-b", &client, 1, T0)
+            );
+            let opened = [x.unwrap(), y.unwrap()].iter().flatten().count();
+            assert_eq!(opened, 1, "round {round} ({name})");
+        }
+        second.finish().await;
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_chat_socket_cap_holds_across_two_servers_on_one_database() {
+    for db in backends().await {
+        let name = db.name;
+        let second = db.another_node().await;
+        let a = Server::start(db).await;
+        let b = Server::start(second).await;
+        // Every socket comes from 127.0.0.1; the default cap is 20 for all nodes together.
+        let cap = ::ui::ChatOptions::default().max_sockets_per_address as usize;
+        let mut open = Vec::new();
+        for i in 0..cap {
+            let server = if i % 2 == 0 { &a } else { &b };
+            let mut widget = server.widget().await;
+            widget
+                .send(json!({"type": "hello", "name": "Visitor"}))
+                .await;
+            assert_eq!(widget.next().await["type"], "ready", "socket {i} ({name})");
+            open.push(widget);
+        }
+        let mut over = b.widget().await;
+        let refusal = over.next().await;
+        assert_eq!(refusal["code"], "too_many_chats", "{refusal} ({name})");
+        assert_eq!(over.next().await["code"], 1013);
+        // One closes on A: B may open one again (the row goes when A sees the close).
+        let mut closing = open.swap_remove(0);
+        closing.socket.close(None).await.unwrap();
+        drop(closing);
+        let mut reopened = None;
+        for _ in 0..200 {
+            let mut widget = b.widget().await;
+            widget
+                .send(json!({"type": "hello", "name": "Visitor"}))
+                .await;
+            if widget.next().await["type"] == "ready" {
+                reopened = Some(widget);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            reopened.is_some(),
+            "a closed socket frees its place on every node ({name})"
+        );
+        drop(reopened);
+        drop(open);
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn chat_rate_limits_are_shared_by_every_node() {
+    for db in backends().await {
+        let name = db.name;
+        let second = db.another_node().await;
+        let (a, b) = (db.app(), second.app());
+        let limit = app::RateLimit {
+            burst: 3,
+            refill_millis: 1_000,
+        };
+        let key = "chat-start:203.0.113.9";
+        // A burst of three, taken on two nodes: the fourth is refused on either.
+        assert_eq!(a.take_rate_token(key, limit, T0).await.unwrap(), Ok(()));
+        assert_eq!(b.take_rate_token(key, limit, T0).await.unwrap(), Ok(()));
+        assert_eq!(a.take_rate_token(key, limit, T0).await.unwrap(), Ok(()));
+        assert_eq!(
+            b.take_rate_token(key, limit, T0).await.unwrap(),
+            Err(1_000),
+            "{name}"
+        );
+        assert_eq!(
+            a.take_rate_token(key, limit, T0 + 400).await.unwrap(),
+            Err(600)
+        );
+        // Another key has its own bucket; a refill serves one more, on either node.
+        let other = "chat-start:198.51.100.9";
+        assert_eq!(b.take_rate_token(other, limit, T0).await.unwrap(), Ok(()));
+        assert_eq!(
+            b.take_rate_token(key, limit, T0 + 1_000).await.unwrap(),
+            Ok(())
+        );
+        assert!(a
+            .take_rate_token(key, limit, T0 + 1_000)
+            .await
+            .unwrap()
+            .is_err());
+        // Takes at the same moment on two nodes never pass the burst together.
+        let burst = app::RateLimit {
+            burst: 5,
+            refill_millis: 60_000,
+        };
+        let mut passed = 0;
+        for _ in 0..5 {
+            let (x, y) = tokio::join!(
+                a.take_rate_token("chat-message:7", burst, T0),
+                b.take_rate_token("chat-message:7", burst, T0)
+            );
+            passed += [x.unwrap(), y.unwrap()]
+                .iter()
+                .filter(|t| t.is_ok())
+                .count();
+        }
+        assert_eq!(passed, 5, "{name}");
+        second.finish().await;
+        db.finish().await;
     }
 }

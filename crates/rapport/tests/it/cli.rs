@@ -207,6 +207,17 @@ fn the_demo_seeds_a_small_quarter_and_backup_copies_it_consistently() {
         let channels: std::collections::BTreeSet<_> =
             list.items.iter().map(|c| c.channel).collect();
         assert!(channels.len() >= 2, "{channels:?}");
+        // The contact form offers topics, each routed to one of the demo's groups.
+        let routing = app.channel_routing().await.unwrap();
+        let groups = app.store.groups().await.unwrap();
+        assert!(routing.web_topics.len() >= 3, "{routing:?}");
+        for (topic, group) in &routing.web_topics {
+            assert!(groups.iter().any(|g| g.id == *group), "{topic} → {group}");
+        }
+        let routed: std::collections::BTreeSet<_> =
+            routing.web_topics.iter().map(|(_, g)| *g).collect();
+        assert!(routed.len() >= 2, "topics route to several groups");
+        assert!(routing.chat_group_id.is_some());
         // A real quarter has work that goes back and forth: the seeded demo shows ping-pong
         // between groups and between agents, each row drilling to its conversations.
         let manager = app

@@ -83,7 +83,12 @@ fn encode(text: &str) -> String {
 
 impl Ui {
     pub(crate) async fn new(db: TestDb) -> Ui {
-        let state = web::AppState::new(db.app(), Arc::new(|| T0), false);
+        Ui::with_cookies(db, false).await
+    }
+
+    /// The pages as served behind HTTPS (`secure_cookies`).
+    pub(crate) async fn with_cookies(db: TestDb, secure_cookies: bool) -> Ui {
+        let state = web::AppState::new(db.app(), Arc::new(|| T0), secure_cookies);
         Ui {
             router: web::router(state.clone()).merge(::ui::router(state)),
             db,
@@ -1012,6 +1017,275 @@ async fn the_composer_attaches_files_stored_as_blobs_and_downloaded_by_who_may_s
         );
         let messages = app.messages(&Principal::System, number).await.unwrap();
         assert!(messages.iter().all(|m| !m.text.contains("Too big")));
+        ui.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn behind_https_every_cookie_is_secure_http_only_and_same_site() {
+    for db in backends().await {
+        let ui = Ui::with_cookies(db, true).await;
+        let app = ui.db.app();
+        team(&app).await;
+        let login = ui.send("GET", "/login", None, None).await;
+        let pairing = login.cookie("rapport_login").unwrap();
+        let signed_in = ui
+            .send(
+                "POST",
+                "/login",
+                Some(&pairing),
+                Some(form(&[
+                    ("csrf", &login.csrf()),
+                    ("email", "agent@t.test"),
+                    ("password", "pw-1234"),
+                ])),
+            )
+            .await;
+        assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+        let session = signed_in.cookie("rapport_session").unwrap();
+        let home = ui.send("GET", "/app", Some(&session), None).await;
+        let csrf = home.csrf();
+        let signed_out = ui
+            .send(
+                "POST",
+                "/logout",
+                Some(&session),
+                Some(form(&[("csrf", &csrf)])),
+            )
+            .await;
+        let cookies: Vec<String> = [&login, &signed_in, &signed_out]
+            .iter()
+            .flat_map(|page| page.set_cookies())
+            .collect();
+        assert!(cookies.len() >= 3, "{cookies:?}");
+        for cookie in &cookies {
+            for attribute in ["; Secure", "; HttpOnly", "; SameSite="] {
+                assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+            }
+        }
+        // The session ended with the sign-out.
+        assert_eq!(
+            ui.send("GET", "/app", Some(&session), None).await.status,
+            StatusCode::SEE_OTHER
+        );
+        ui.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn remote_images_in_an_email_stay_blocked_until_the_agent_asks_for_them() {
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        support_mailbox(&app).await;
+        let raw = "From: Ann <ann@x.test>\r\nTo: support@t.test\r\nSubject: Our logo\r\n\
+            Message-ID: <logo@x.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+            <p>See the logo:</p><img src=\"https://tracker.test/pixel.gif?u=ann\" alt=\"logo\">\r\n";
+        let id = app
+            .accept_mail(
+                app::AcceptedMail {
+                    transport: app::Transport::Smtp,
+                    mail_from: "ann@x.test".into(),
+                    recipients: vec!["support@t.test".into()],
+                    raw: raw.as_bytes().to_vec(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(app.ingest_mail(id, T0).await.unwrap(), "message");
+        let list = app
+            .list_conversations(
+                &team.admin,
+                app::ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let number = list.items[0].number;
+        let message = app.messages(&team.admin, number).await.unwrap()[0].id;
+        let admin = ui.sign_in("admin@t.test", "pw-1234").await;
+        let uri = format!("/app/conversations/{number}");
+
+        let blocked = ui.get(&uri, &admin).await;
+        assert_eq!(blocked.status, StatusCode::OK);
+        assert!(blocked.body.contains("See the logo:"));
+        assert!(
+            !blocked.body.contains(" src=\"https://tracker.test"),
+            "{}",
+            blocked.body
+        );
+        assert!(blocked
+            .body
+            .contains(&format!("?images={message}#m{message}")));
+        let policy = |page: &Page| {
+            page.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(policy(&blocked), ::ui::CONTENT_SECURITY_POLICY);
+
+        // The agent asks for this message's images: they load, without a referrer, and
+        // only images are let in from other sites.
+        let shown = ui.get(&format!("{uri}?images={message}"), &admin).await;
+        assert_eq!(shown.status, StatusCode::OK);
+        assert!(
+            shown.body.contains(
+                "referrerpolicy=\"no-referrer\" src=\"https://tracker.test/pixel.gif?u=ann\""
+            ),
+            "{}",
+            shown.body
+        );
+        assert!(shown.body.contains("Block them again"));
+        let relaxed = policy(&shown);
+        assert!(
+            relaxed.contains("img-src 'self' data: https: http:"),
+            "{relaxed}"
+        );
+        assert!(relaxed.contains("script-src 'self';") && relaxed.contains("default-src 'none'"));
+        // Another message's id (or none of this page's) shows nothing more.
+        for other in [format!("{}", message + 1000), "x".to_string()] {
+            let page = ui.get(&format!("{uri}?images={other}"), &admin).await;
+            assert!(!page.body.contains(" src=\"https://tracker.test"));
+            assert_eq!(policy(&page), ::ui::CONTENT_SECURITY_POLICY);
+        }
+        ui.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_list_searches_filters_and_sorts_and_bulk_actions_assign_tag_and_set_status() {
+    for db in backends().await {
+        let ui = Ui::new(db).await;
+        let app = ui.db.app();
+        let team = team(&app).await;
+        let mut numbers = Vec::new();
+        for (i, (email, subject, text)) in [
+            ("a@x.test", "Printer jam", "The printer eats paper."),
+            (
+                "b@x.test",
+                "Invoice too high",
+                "My invoice shows twice the amount.",
+            ),
+            ("c@x.test", "Parcel lost", "The parcel never came."),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let created = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(email, subject, text, Some(team.support)),
+                    T0 + i as i64 * MIN,
+                )
+                .await
+                .unwrap();
+            numbers.push(created.number);
+        }
+        // The first customer also wrote with the web form: the side panel lists it.
+        let mut by_form = inbound(
+            "a@x.test",
+            "Toner order",
+            "Two cartridges, please.",
+            Some(team.support),
+        );
+        by_form.channel = domain::Channel::Web;
+        let other = app
+            .create_conversation(&Principal::System, by_form, T0 + 10 * MIN)
+            .await
+            .unwrap()
+            .number;
+        index_everything(&app).await;
+        let lead = ui.sign_in("lead@t.test", "pw-1234").await;
+        let page = ui
+            .get(&format!("/app/conversations/{}", numbers[0]), &lead)
+            .await;
+        assert!(page.body.contains("Other conversations"));
+        assert!(page
+            .body
+            .contains(&format!("href=\"/app/conversations/{other}\"")));
+        assert!(page.body.contains("Toner order"));
+        let rows = |page: &Page| -> Vec<&str> {
+            ["Printer jam", "Invoice too high", "Parcel lost"]
+                .into_iter()
+                .filter(|s| page.body.contains(s))
+                .collect()
+        };
+        // Search.
+        let found = ui.get("/app?status=all&q=invoice", &lead).await;
+        assert_eq!(found.status, StatusCode::OK);
+        assert_eq!(rows(&found), ["Invoice too high"]);
+        // Sort: newest first, oldest first.
+        let newest = ui.get("/app?status=all&sort=-created_at", &lead).await;
+        let oldest = ui.get("/app?status=all&sort=created_at", &lead).await;
+        let at = |page: &Page, s: &str| page.body.find(s).unwrap();
+        assert!(at(&newest, "Parcel lost") < at(&newest, "Printer jam"));
+        assert!(at(&oldest, "Printer jam") < at(&oldest, "Parcel lost"));
+
+        // Bulk: the first two assigned to the lead and tagged, then solved.
+        let (first, second) = (numbers[0].to_string(), numbers[1].to_string());
+        let bulk = ui
+            .post(
+                "/app/bulk",
+                &lead,
+                &[
+                    ("csrf", &lead.csrf),
+                    ("n", &first),
+                    ("n", &second),
+                    ("assignee", "me"),
+                    ("add_tag", "batch-1"),
+                    ("return", "/app?status=all"),
+                ],
+            )
+            .await;
+        assert_eq!(bulk.status, StatusCode::SEE_OTHER, "{}", bulk.body);
+        for &n in &numbers[..2] {
+            let view = app.conversation(&team.admin, n).await.unwrap();
+            assert_eq!(view.tags, ["batch-1"]);
+            assert!(view.assignee.is_some());
+        }
+        let third = app.conversation(&team.admin, numbers[2]).await.unwrap();
+        assert!(third.tags.is_empty() && third.assignee.is_none());
+        // Filters: by tag, by assignee.
+        let tagged = ui.get("/app?status=all&tag=batch-1", &lead).await;
+        assert_eq!(rows(&tagged), ["Printer jam", "Invoice too high"]);
+        let mine = ui.get("/app?status=all&assignee=me", &lead).await;
+        assert_eq!(rows(&mine), ["Printer jam", "Invoice too high"]);
+        let nobody = ui.get("/app?status=all&assignee=none", &lead).await;
+        assert_eq!(rows(&nobody), ["Parcel lost"]);
+        let solve = ui
+            .post(
+                "/app/bulk",
+                &lead,
+                &[
+                    ("csrf", &lead.csrf),
+                    ("n", &first),
+                    ("n", &second),
+                    ("status", "solved"),
+                ],
+            )
+            .await;
+        assert_eq!(solve.status, StatusCode::SEE_OTHER);
+        let unsolved = ui.get("/app?status=unsolved", &lead).await;
+        assert_eq!(rows(&unsolved), ["Parcel lost"]);
+        // Nothing ticked: a clear refusal, nothing changed.
+        let none = ui
+            .post(
+                "/app/bulk",
+                &lead,
+                &[("csrf", &lead.csrf), ("status", "open")],
+            )
+            .await;
+        assert_eq!(
+            none.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            none.body
+        );
         ui.db.finish().await;
     }
 }
