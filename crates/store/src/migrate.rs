@@ -118,6 +118,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0022_tag_rows_written_once.sql"),
         include_str!("../migrations/postgres/0022_tag_rows_written_once.sql"),
     ),
+    (
+        26,
+        "imap_lease_renewals",
+        include_str!("../migrations/sqlite/0026_imap_lease_renewals.sql"),
+        include_str!("../migrations/postgres/0026_imap_lease_renewals.sql"),
+    ),
 ];
 
 impl Store {
