@@ -1153,6 +1153,7 @@ async fn add_message_in_tx(
             now,
         })
         .await?;
+    let mut attachment_ids = Vec::with_capacity(message.attachments.len());
     for attachment in &message.attachments {
         if attachment.data.len() > MAX_ATTACHMENT_BYTES {
             return Err(AppError::Invalid(format!(
@@ -1172,14 +1173,30 @@ async fn add_message_in_tx(
         }
         let address = tx.put_blob(&attachment.data, now).await?;
         let size = i64::try_from(attachment.data.len()).unwrap_or(i64::MAX);
-        tx.insert_attachment(
-            message_id,
-            &address,
-            &filename,
-            &attachment.content_type,
-            size,
-        )
-        .await?;
+        let attachment_id = tx
+            .insert_attachment(
+                message_id,
+                &address,
+                &filename,
+                &attachment.content_type,
+                size,
+            )
+            .await?;
+        attachment_ids.push(attachment_id);
+    }
+    // An e-mail's inline (cid:) images, now stored, are shown from their attachments.
+    if let Some(origin) = origin.filter(|o| o.html.is_some() && !o.inline_images.is_empty()) {
+        let pointed = mail::html::point_cid_images(&html, |cid| {
+            origin
+                .inline_images
+                .iter()
+                .find(|(id, _)| id == cid)
+                .and_then(|(_, at)| attachment_ids.get(*at))
+                .map(|id| format!("/api/v1/attachments/{id}"))
+        });
+        if pointed != html {
+            tx.set_message_html(message_id, &pointed).await?;
+        }
     }
     record(
         tx,

@@ -248,30 +248,50 @@ impl App {
     }
 
     /// Takes or renews the lease on a polled folder for `holder` (a name unique to one
-    /// poller, see [`new_lease_holder`]) until `now + lease_millis`, so that only one node
-    /// polls a folder at a time. `false` while another holder's lease runs.
+    /// poller, see [`new_lease_holder`]), so that only one node polls a folder at a time.
+    /// `false` while another poller holds it.
+    ///
+    /// A lease held by another is taken over only once `watch` (this poller's memory of it)
+    /// has seen the same holder with the same renewal count for `lease_millis`, measured
+    /// between two readings of `now` on this node. So no node's clock is compared with
+    /// another's: the clocks may disagree by any amount. The cost: after a holder dies
+    /// without giving its lease up, a new poller waits one whole lease from its first look.
     pub async fn hold_imap_lease(
         &self,
         account: &str,
         folder: &str,
         holder: &str,
+        watch: &mut LeaseWatch,
         now: i64,
         lease_millis: i64,
     ) -> Result<bool> {
         if lease_millis <= 0 {
             return Err(AppError::Invalid("an IMAP lease must last a while".into()));
         }
+        if holder.is_empty() {
+            return Err(AppError::Invalid("an IMAP lease needs a holder".into()));
+        }
         let mut tx = self.store.begin().await?;
+        let current = tx.imap_lease_holder(account, folder).await?;
+        let take_over = match &current {
+            Some((other, renewals)) if other != holder => {
+                watch.stale(other, *renewals, now, lease_millis)
+            }
+            _ => None,
+        };
         let held = tx
             .hold_imap_lease(
                 account,
                 folder,
                 holder,
-                now,
+                take_over.as_ref().map(|(h, n)| (h.as_str(), *n)),
                 now.saturating_add(lease_millis),
             )
             .await?;
         tx.commit().await?;
+        if held {
+            *watch = LeaseWatch::default();
+        }
         Ok(held)
     }
 
@@ -287,6 +307,37 @@ impl App {
         tx.release_imap_lease(account, folder, holder).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// What a poller standing by has seen of another's lease on a folder: the holder and its
+/// renewal count, and when (on this node's clock) it first saw exactly those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseWatch {
+    seen: Option<(String, i64)>,
+    since: i64,
+}
+
+impl LeaseWatch {
+    /// The holder and count to take the lease over from, when they have stayed the same for
+    /// a whole lease since this watch first saw them; otherwise notes them and answers `None`.
+    fn stale(
+        &mut self,
+        holder: &str,
+        renewals: i64,
+        now: i64,
+        lease_millis: i64,
+    ) -> Option<(String, i64)> {
+        match &self.seen {
+            Some((h, n)) if h == holder && *n == renewals => (now.saturating_sub(self.since)
+                >= lease_millis)
+                .then(|| (holder.to_string(), renewals)),
+            _ => {
+                self.seen = Some((holder.to_string(), renewals));
+                self.since = now;
+                None
+            }
+        }
     }
 }
 

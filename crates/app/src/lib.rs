@@ -51,7 +51,7 @@ pub use conversations::{
     NewConversationInput, Patch, PostedMessage, MAX_ATTACHMENT_BYTES,
 };
 pub use customers::CustomerView;
-pub use imap::{new_lease_holder, ImapBatchOutcome, ImapFolder, ImapMessage};
+pub use imap::{new_lease_holder, ImapBatchOutcome, ImapFolder, ImapMessage, LeaseWatch};
 pub use initiatives::{InitiativeInput, InitiativeVerdict, InitiativeView};
 pub use kpi::{
     KpiAlert, KpiQuery, KpiRecord, KpiReport, ALERT_PERIOD_DAYS, KPI_CONSUMER, RECOMPUTING,

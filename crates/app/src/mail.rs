@@ -251,6 +251,9 @@ pub(crate) struct MailOrigin {
     pub html: Option<String>,
     /// Send the automatic acknowledgement (a new conversation, to a mailbox that sends one).
     pub acknowledge: bool,
+    /// The message's attachments that carry a Content-ID: (Content-ID, position among the
+    /// message's attachments), so `cid:` images in `html` can point at them once stored.
+    pub inline_images: Vec<(String, usize)>,
 }
 
 /// Marks the inbound message processed (failing if another worker already did), remembers
@@ -553,10 +556,14 @@ impl App {
         let (text, notes) = message_text(message);
         let mut attachments = Vec::new();
         let mut skipped = Vec::new();
+        let mut inline_images = Vec::new();
         for a in &message.attachments {
             if a.bytes.len() > crate::conversations::MAX_ATTACHMENT_BYTES {
                 skipped.push(a.filename.clone().unwrap_or_else(|| "(unnamed)".into()));
                 continue;
+            }
+            if let Some(cid) = &a.content_id {
+                inline_images.push((cid.clone(), attachments.len()));
             }
             attachments.push(crate::AttachmentInput {
                 filename: a
@@ -589,6 +596,7 @@ impl App {
             header_message_id: message.message_id.clone(),
             html: message.html.clone(),
             acknowledge: false,
+            inline_images,
         };
         if let Some(number) = threaded {
             // Follow merges to the survivor.
@@ -684,6 +692,7 @@ impl App {
             header_message_id: None,
             html: None,
             acknowledge: false,
+            inline_images: Vec::new(),
         };
         match self
             .create_conversation_with(&Principal::System, new, Some(&origin), now)

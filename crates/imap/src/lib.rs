@@ -109,7 +109,8 @@ pub struct Limits {
     pub max_backoff: Duration,
     /// How long a poller's hold on a folder lasts unless renewed (it is renewed every third
     /// of it while connected): only one node polls a folder at a time, and when it dies
-    /// another takes over after at most this long.
+    /// another takes over once it has seen no renewal for this long on its own clock (so
+    /// within about twice this long; the nodes' clocks need not agree).
     pub lease: Duration,
 }
 

@@ -174,6 +174,8 @@ struct Poller<'a> {
     clock: &'a Clock,
     /// Names this poller in the folder's lease.
     holder: String,
+    /// What this poller, standing by, has seen of another's lease (see `App::hold_imap_lease`).
+    lease_watch: tokio::sync::Mutex<app::LeaseWatch>,
     /// UID → failed lone fetches, read from the store at each drain: their batch failed, so
     /// they are fetched alone, and given up on after `max_fetch_failures`.
     suspects: HashMap<u32, u32>,
@@ -192,6 +194,7 @@ impl<'a> Poller<'a> {
             account,
             clock,
             holder: app::new_lease_holder(),
+            lease_watch: tokio::sync::Mutex::new(app::LeaseWatch::default()),
             suspects: HashMap::new(),
             last_errors: HashMap::new(),
             warned_expunge: false,
@@ -204,12 +207,14 @@ impl<'a> Poller<'a> {
         let millis = i64::try_from(self.account.limits.lease.as_millis())
             .unwrap_or(i64::MAX)
             .max(1);
+        let mut watch = self.lease_watch.lock().await;
         let held = self
             .app
             .hold_imap_lease(
                 &self.account.name,
                 &self.account.folder,
                 &self.holder,
+                &mut watch,
                 self.now(),
                 millis,
             )

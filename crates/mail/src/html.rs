@@ -146,6 +146,46 @@ pub(crate) fn sanitise(html: &str) -> SanitisedHtml {
     }
 }
 
+/// Points the inline images of sanitised HTML at their stored attachments: each
+/// `<img data-rapport-cid="part@x">` for which `url_of("part@x")` gives an address gets
+/// `src="address"` beside it; the others are left as they are (no image loads).
+///
+/// Only `img` tags are touched, and text that merely looks like the attribute cannot match:
+/// sanitised text escapes `<`, and attribute values escape `"`.
+///
+/// ```
+/// let html = "<p>Logo: <img data-rapport-cid=\"logo@x\"></p>";
+/// let out = mail::html::point_cid_images(html, |cid| (cid == "logo@x").then(|| "/a/7".to_string()));
+/// assert_eq!(out, "<p>Logo: <img src=\"/a/7\" data-rapport-cid=\"logo@x\"></p>");
+/// ```
+pub fn point_cid_images(html: &str, url_of: impl Fn(&str) -> Option<String>) -> String {
+    let needle = format!("{CID_ATTRIBUTE}=\"");
+    let mut out = String::with_capacity(html.len());
+    let mut position = 0;
+    while let Some(found) = html[position..].find("<img") {
+        let tag_start = position + found;
+        let tag_end = html[tag_start..]
+            .find('>')
+            .map_or(html.len(), |i| tag_start + i);
+        out.push_str(&html[position..tag_start]);
+        let tag = &html[tag_start..tag_end];
+        let rewritten = tag.find(&needle).and_then(|at| {
+            let value_start = at + needle.len();
+            let value_end = value_start + tag[value_start..].find('"')?;
+            let address = url_of(&decode_attribute(&tag[value_start..value_end]))?;
+            // Our own addresses only: nothing that needs escaping may come in here.
+            if address.contains(['"', '<', '>', '&']) {
+                return None;
+            }
+            Some(format!("{}src=\"{address}\" {}", &tag[..at], &tag[at..]))
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(tag));
+        position = tag_end;
+    }
+    out.push_str(&html[position..]);
+    out
+}
+
 /// Undoes html5ever's attribute escaping, enough to compare a Content-ID.
 fn decode_attribute(value: &str) -> String {
     value
@@ -198,6 +238,43 @@ mod tests {
             out.html
         );
         assert!(!out.html.contains(" src="), "{}", out.html);
+    }
+
+    #[test]
+    fn cid_images_are_pointed_at_their_stored_attachment_and_nothing_else_is() {
+        let out = sanitise(
+            "<p>data-rapport-cid=\"logo@x\" &lt;img</p><img src=\"cid:unknown@x\">\
+             <img src=\"cid:a&amp;b\">",
+        );
+        let url_of = |cid: &str| match cid {
+            "logo@x" => Some("/api/v1/attachments/7".to_string()),
+            "a&b" => Some("/api/v1/attachments/8".to_string()),
+            "evil" => Some("\" onerror=\"x".to_string()),
+            _ => None,
+        };
+        let pointed = point_cid_images(&out.html, url_of);
+        assert!(
+            pointed.contains("<img data-rapport-cid=\"unknown@x\">"),
+            "{pointed}"
+        );
+        assert!(
+            pointed.contains("<img src=\"/api/v1/attachments/8\" data-rapport-cid=\"a&amp;b\">"),
+            "{pointed}"
+        );
+        assert!(
+            pointed.starts_with("<p>data-rapport-cid=\"logo@x\" &lt;img</p>"),
+            "text stays text: {pointed}"
+        );
+        let plain = point_cid_images("<img data-rapport-cid=\"logo@x\">", url_of);
+        assert_eq!(
+            plain,
+            "<img src=\"/api/v1/attachments/7\" data-rapport-cid=\"logo@x\">"
+        );
+        // A '>' inside an earlier attribute ends the scan early: left alone, no image loads.
+        let cut = "<img alt=\"a>b\" data-rapport-cid=\"logo@x\">";
+        assert_eq!(point_cid_images(cut, url_of), cut);
+        let refused = point_cid_images("<img data-rapport-cid=\"evil\">", url_of);
+        assert_eq!(refused, "<img data-rapport-cid=\"evil\">");
     }
 
     #[test]

@@ -463,6 +463,14 @@ impl Tx {
             .bind(message_id).bind(blob).bind(filename).bind(content_type).bind(size).fetch_one(&mut *c).await?))
     }
 
+    /// Replaces a message's HTML body, in the transaction that stored it (an e-mail's inline
+    /// images pointed at their attachments once those have ids).
+    pub async fn set_message_html(&mut self, message_id: i64, body_html: &str) -> Result<()> {
+        run!(tx self, |c| sqlx::query("UPDATE messages SET body_html = $1 WHERE id = $2")
+            .bind(body_html).bind(message_id).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
     /// Puts a message into the full-text index (replacing what was there for it).
     pub async fn index_message(
         &mut self,

@@ -2,7 +2,7 @@
 //! the messages taken from it by content (`imap_messages`, 0006_imap.sql), which make a
 //! re-fetch harmless and remember which after-processing actions are still to be applied;
 //! the messages whose fetch failed (`imap_fetch_failures`) and who polls a folder
-//! (`imap_leases`, both 0018_imap_failures_and_leases.sql).
+//! (`imap_leases`, both 0018_imap_failures_and_leases.sql; its `renewals` count, 0026).
 
 use crate::{run, Result, Store, Tx};
 
@@ -11,6 +11,14 @@ stored_row! {
     struct ImapLeaseRow {
         holder: String,
         expires_at: i64,
+    }
+}
+
+stored_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct ImapLeaseHolderRow {
+        holder: String,
+        renewals: i64,
     }
 }
 
@@ -173,22 +181,40 @@ impl Tx {
         Ok(())
     }
 
-    /// Takes or renews the lease on a folder for `holder` until `expires_at`: granted when
-    /// nobody holds it, `holder` already does, or the holder's lease ran out by `now`.
-    /// Returns whether `holder` holds it now.
+    /// Who holds the lease on a folder and how often it was taken or renewed (`renewals`):
+    /// what a node standing by watches to decide on a takeover.
+    pub async fn imap_lease_holder(
+        &mut self,
+        account: &str,
+        folder: &str,
+    ) -> Result<Option<(String, i64)>> {
+        let row: Option<ImapLeaseHolderRow> = run!(tx self, |c| sqlx::query_as(
+            "SELECT holder, renewals FROM imap_leases WHERE account = $1 AND folder = $2")
+            .bind(account).bind(folder).fetch_optional(&mut *c).await?);
+        Ok(row.map(|r| (r.holder, r.renewals)))
+    }
+
+    /// Takes or renews the lease on a folder for `holder`: granted when nobody holds it,
+    /// `holder` already does, or `take_over` names the current holder and its `renewals`
+    /// exactly (the caller saw them unchanged for a whole lease on its own clock). Every
+    /// grant adds one to `renewals`; `expires_at` is only recorded, for people to read, and
+    /// never compared with another node's clock. Returns whether `holder` holds it now.
     pub async fn hold_imap_lease(
         &mut self,
         account: &str,
         folder: &str,
         holder: &str,
-        now: i64,
+        take_over: Option<(&str, i64)>,
         expires_at: i64,
     ) -> Result<bool> {
+        // No holder is named "" and no count is negative: without a takeover, that arm never holds.
+        let (stale_holder, stale_renewals) = take_over.unwrap_or(("", -1));
         run!(tx self, |c| Ok(sqlx::query(
-            "INSERT INTO imap_leases (account, folder, holder, expires_at) VALUES ($1, $2, $3, $5) \
-             ON CONFLICT (account, folder) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE imap_leases.holder = excluded.holder OR imap_leases.expires_at <= $4")
-            .bind(account).bind(folder).bind(holder).bind(now).bind(expires_at)
+            "INSERT INTO imap_leases (account, folder, holder, expires_at, renewals) VALUES ($1, $2, $3, $6, 0) \
+             ON CONFLICT (account, folder) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
+             renewals = imap_leases.renewals + 1 \
+             WHERE imap_leases.holder = excluded.holder OR (imap_leases.holder = $4 AND imap_leases.renewals = $5)")
+            .bind(account).bind(folder).bind(holder).bind(stale_holder).bind(stale_renewals).bind(expires_at)
             .execute(&mut *c).await?.rows_affected() == 1))
     }
 

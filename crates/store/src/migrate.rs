@@ -124,6 +124,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0023_chat_sockets_and_verified_addresses.sql"),
         include_str!("../migrations/postgres/0023_chat_sockets_and_verified_addresses.sql"),
     ),
+    (
+        26,
+        "imap_lease_renewals",
+        include_str!("../migrations/sqlite/0026_imap_lease_renewals.sql"),
+        include_str!("../migrations/postgres/0026_imap_lease_renewals.sql"),
+    ),
 ];
 
 impl Store {

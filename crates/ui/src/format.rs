@@ -123,7 +123,10 @@ pub(crate) fn describe_event(event: &EventView, names: &Names) -> Option<String>
         "chat_transcript_queued" => "chat transcript sent to the customer".into(),
         "chat_email_code_queued" => "code sent to confirm the chat's e-mail address".into(),
         "chat_email_verified" => "the customer confirmed the chat's e-mail address".into(),
-        "mail_delivery" => format!("e-mail {}", text("state")),
+        "mail_delivery" => match p["error"].as_str().filter(|e| !e.is_empty()) {
+            Some(error) => format!("e-mail {}: {error}", text("state")),
+            None => format!("e-mail {}", text("state")),
+        },
         "survey_sent" => format!(
             "{} survey sent ({})",
             text("survey_kind").to_uppercase(),
@@ -176,5 +179,39 @@ mod duration_tests {
         assert_eq!(duration(45 * 60_000 + 59_999), "45m");
         assert_eq!(duration(-(125 * 60_000)), "2h 05m");
         assert_eq!(duration((3 * 1440 + 4 * 60 + 7) * 60_000), "3d 4h");
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::{describe_event, Names};
+
+    #[test]
+    fn a_delivery_reads_with_its_state_and_the_reason_it_failed() {
+        let names = Names {
+            agents: Default::default(),
+            groups: Default::default(),
+        };
+        let delivery = |payload: serde_json::Value| {
+            let event = app::EventView {
+                id: 1,
+                conversation: Some(1),
+                kind: "mail_delivery".into(),
+                actor: domain::Actor::System,
+                at: 0,
+                payload,
+            };
+            describe_event(&event, &names)
+        };
+        assert_eq!(
+            delivery(serde_json::json!({"outbound_id": 1, "state": "sent", "error": null})),
+            Some("e-mail sent".into())
+        );
+        assert_eq!(
+            delivery(
+                serde_json::json!({"outbound_id": 1, "state": "failed", "error": "550 5.1.1 user unknown"})
+            ),
+            Some("e-mail failed: 550 5.1.1 user unknown".into())
+        );
     }
 }

@@ -988,7 +988,14 @@ async fn two_pollers_of_one_folder_do_not_both_fetch() {
 
         // Another node holds the folder: a poll here is refused, and fetches nothing.
         assert!(app
-            .hold_imap_lease(&account.name, &folder, "node-a", T0, 60_000)
+            .hold_imap_lease(
+                &account.name,
+                &folder,
+                "node-a",
+                &mut app::LeaseWatch::default(),
+                T0,
+                60_000
+            )
             .await
             .unwrap());
         let refused = imap::poll_once(&app, &account, &clock()).await.unwrap_err();
@@ -1352,6 +1359,151 @@ async fn in_a_folder_opened_read_only_the_action_stays_pending_until_it_can_be_d
             peer.dovecot.status(USER, &folder_name, "unseen").unwrap(),
             0,
             "{name}: \\Seen is set now"
+        );
+        db.finish().await;
+    }
+}
+
+/// A server without UIDPLUS (nor MOVE): deleting and moving end in a plain EXPUNGE (never
+/// UID EXPUNGE or UID MOVE, which the proxy in front refuses), the processed messages are
+/// gone, and a message in the folder that was not taken (too large: quarantined, left
+/// untouched, so not marked \Deleted) survives the folder-wide EXPUNGE.
+#[tokio::test]
+async fn without_uidplus_a_plain_expunge_removes_what_was_taken_and_nothing_else() {
+    let Some(peer) = dovecot("imap_capability = IMAP4rev1 LITERAL+") else {
+        return;
+    };
+    let proxy = RefusingProxy::start(peer.dovecot.port).await;
+    proxy.refuse(&["UID EXPUNGE", "UID MOVE"]);
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    setup(&app).await;
+    for (folder, after, seed) in [
+        ("Plain-delete", imap::AfterAction::Delete, 40),
+        (
+            "Plain-move",
+            imap::AfterAction::Move("Done/Plain".into()),
+            50,
+        ),
+    ] {
+        peer.dovecot.create_folder(USER, folder).unwrap();
+        peer.dovecot
+            .save(USER, folder, &message(seed, "Plain expunge"))
+            .unwrap();
+        let mut big = message(seed + 1, "Too large to take");
+        big.extend(std::iter::repeat_n(b'x', 20_000));
+        big.extend_from_slice(b"\r\n");
+        peer.dovecot.save(USER, folder, &big).unwrap();
+        for n in seed + 2..seed + 4 {
+            peer.dovecot
+                .save(USER, folder, &message(n, "Plain expunge"))
+                .unwrap();
+        }
+        let mut account = account(&peer, folder, after.clone());
+        account.port = proxy.port;
+        account.limits.max_message_bytes = 10_000;
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 3, "{folder}");
+        assert_eq!(report.quarantined.len(), 1, "{folder}");
+        assert_eq!(
+            (report.acted_on, report.actions_refused),
+            (3, 0),
+            "{folder}: done by a plain EXPUNGE"
+        );
+        assert_eq!(
+            peer.dovecot.status(USER, folder, "messages").unwrap(),
+            1,
+            "{folder}: the message not taken is still there"
+        );
+        // The next poll takes only new mail and leaves the untaken message alone.
+        peer.dovecot
+            .save(USER, folder, &message(seed + 4, "Plain expunge"))
+            .unwrap();
+        let report = imap::poll_once(&app, &account, &clock()).await.unwrap();
+        assert_eq!(report.accepted.len(), 1, "{folder}");
+        assert_eq!(
+            (report.acted_on, report.actions_refused),
+            (1, 0),
+            "{folder}"
+        );
+        assert_eq!(peer.dovecot.status(USER, folder, "messages").unwrap(), 1);
+    }
+    assert_eq!(
+        peer.dovecot.status(USER, "Done/Plain", "messages").unwrap(),
+        4,
+        "moved by COPY, \\Deleted and EXPUNGE"
+    );
+    assert_eq!(
+        proxy.refused(),
+        0,
+        "UID EXPUNGE and UID MOVE were never sent"
+    );
+    db.finish().await;
+}
+
+/// Who polls a folder does not depend on the nodes' clocks agreeing: a lease held by another
+/// node is taken over only after the taker has seen it go unrenewed for a whole lease,
+/// measured on the taker's own clock. A node whose clock is days behind does not lose its
+/// lease while it renews, and one whose clock is days ahead does not take a lease at once.
+#[tokio::test]
+async fn a_lease_is_taken_over_only_after_a_whole_lease_unrenewed_on_the_takers_clock() {
+    const LEASE: i64 = 60_000;
+    const DAYS: i64 = 10 * 24 * 3_600_000;
+    for db in backends().await {
+        let app = db.app();
+        let name = db.name;
+        let (mut a, mut b, mut c) = (
+            app::LeaseWatch::default(),
+            app::LeaseWatch::default(),
+            app::LeaseWatch::default(),
+        );
+        let hold = async |holder: &str, watch: &mut app::LeaseWatch, now: i64| {
+            app.hold_imap_lease("acct", "INBOX", holder, watch, now, LEASE)
+                .await
+                .unwrap()
+        };
+        // Node A, its clock ten days behind, takes the free lease.
+        assert!(hold("node-a", &mut a, T0 - DAYS).await, "{name}");
+        // Node B (the right time) stands by: A's expiry, by A's clock long past, means nothing.
+        assert!(!hold("node-b", &mut b, T0).await, "{name}");
+        assert!(!hold("node-b", &mut b, T0 + LEASE - 1).await, "{name}");
+        // A renews (every third of a lease): B starts counting again.
+        assert!(
+            hold("node-a", &mut a, T0 - DAYS + LEASE / 3).await,
+            "{name}"
+        );
+        assert!(!hold("node-b", &mut b, T0 + LEASE).await, "{name}");
+        assert!(!hold("node-b", &mut b, T0 + 2 * LEASE - 1).await, "{name}");
+        // Node C, its clock ten days ahead, does not take the lease at its first look.
+        assert!(!hold("node-c", &mut c, T0 + DAYS).await, "{name}");
+        // A stops renewing: a whole lease after B saw its last renewal, B takes over.
+        assert!(hold("node-b", &mut b, T0 + 2 * LEASE).await, "{name}");
+        assert!(
+            !hold("node-a", &mut a, T0 - DAYS + LEASE).await,
+            "{name}: A lost it"
+        );
+        // C saw A's renewal count, not B's: B's fresh lease restarts C's wait.
+        assert!(!hold("node-c", &mut c, T0 + DAYS + LEASE).await, "{name}");
+        assert!(
+            hold("node-b", &mut b, T0 + 2 * LEASE + LEASE / 3).await,
+            "{name}"
+        );
+        assert_eq!(
+            app.store
+                .imap_lease("acct", "INBOX")
+                .await
+                .unwrap()
+                .map(|(holder, _)| holder),
+            Some("node-b".to_string()),
+            "{name}"
+        );
+        // Given up, the lease is free for anyone at once.
+        app.release_imap_lease("acct", "INBOX", "node-b")
+            .await
+            .unwrap();
+        assert!(
+            hold("node-c", &mut c, T0 + DAYS + LEASE + 1).await,
+            "{name}"
         );
         db.finish().await;
     }

@@ -816,3 +816,441 @@ async fn starttls_upgrades_the_session_with_the_configured_certificate() {
     let _ = stop.send(true);
     db.finish().await;
 }
+
+/// SMTPUTF8 (RFC 6531): an envelope and headers in UTF-8, sent as 8-bit data, are taken as
+/// they are; the customer and the subject come out right.
+#[tokio::test]
+async fn smtputf8_addresses_and_headers_arrive_unchanged() {
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let server = start(&app, smtp::Protocol::Smtp, 1 << 20).await;
+    let mut c = Client::connect(server.address).await;
+    assert!(c.command("EHLO client.test").await.contains("SMTPUTF8"));
+    let from = c
+        .command("MAIL FROM:<jörg@exämple.org> SMTPUTF8 BODY=8BITMIME")
+        .await;
+    assert!(from.starts_with("250"), "{from}");
+    assert!(c
+        .command("RCPT TO:<support@mx.test>")
+        .await
+        .starts_with("250"));
+    assert!(c.command("DATA").await.starts_with("354"));
+    c.send("From: Jörg Groß <jörg@exämple.org>\r\nTo: support@mx.test\r\nSubject: Grüße aus Köln\r\nMessage-ID: <utf8@exämple.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDer Drucker läuft nicht — schöne Grüße.\r\n.\r\n")
+        .await;
+    let answer = c.reply().await;
+    assert!(answer.starts_with("250 2.0.0 accepted"), "{answer}");
+    let id: i64 = answer.rsplit(' ').next().unwrap().parse().unwrap();
+    let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+    assert_eq!(row.mail_from, "jörg@exämple.org");
+    run_jobs(&app).await;
+    let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "message", "{:?}", row.reason);
+    let number = row.conversation.unwrap();
+    let conversation = app.conversation(&Principal::System, number).await.unwrap();
+    assert_eq!(conversation.subject, "Grüße aus Köln");
+    let messages = app.messages(&Principal::System, number).await.unwrap();
+    assert!(
+        messages[0].text.contains("läuft nicht — schöne Grüße"),
+        "{}",
+        messages[0].text
+    );
+    assert_eq!(
+        conversation.customer.email.as_deref(),
+        Some("jörg@exämple.org")
+    );
+    assert_eq!(conversation.customer.name, "Jörg Groß");
+    db.finish().await;
+}
+
+/// The text of the automatic acknowledgements queued for conversation `number`.
+async fn acknowledgements(app: &app::App, number: i64) -> Vec<String> {
+    let mut texts = Vec::new();
+    for m in app.outbound_mail(&Principal::System, number).await.unwrap() {
+        if m.automatic {
+            let raw = app.store.blob(&m.raw_sha256).await.unwrap().unwrap();
+            texts.push(String::from_utf8_lossy(&raw).to_string());
+        }
+    }
+    texts
+}
+
+/// The automatic acknowledgement: each mailbox's own text, never to automatic mail (RFC 3834,
+/// Precedence, X-Auto-Response-Suppress, list headers, Rapport's own addresses: recorded with
+/// their rule, no conversation), and at most three a day to one address.
+#[tokio::test]
+async fn acknowledgements_use_the_mailbox_text_skip_automatic_mail_and_stop_at_the_cap() {
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let support = app
+        .mailboxes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.address == "support@mx.test")
+        .unwrap();
+    app.update_mailbox(
+        &Principal::System,
+        support.id,
+        app::MailboxInput {
+            name: "Support".into(),
+            group_id: support.group_id,
+            acknowledge: true,
+            acknowledgement: "Support has request {number}: {subject}.".into(),
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    app.add_mailbox_with(
+        &Principal::System,
+        "billing@mx.test",
+        app::MailboxInput {
+            name: "Billing".into(),
+            group_id: support.group_id,
+            acknowledge: true,
+            acknowledgement: "Billing will look at request {number}.".into(),
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    let send = async |from: &str, to: &str, subject: &str, extra: &str| -> i64 {
+        let raw = format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@example.org>\r\n{extra}\r\nHello.\r\n", subject.replace(' ', "-"));
+        let mail = app::AcceptedMail {
+            transport: app::Transport::Smtp,
+            mail_from: from.into(),
+            recipients: vec![to.into()],
+            raw: raw.into_bytes(),
+        };
+        app.accept_mail(mail, T0).await.unwrap()
+    };
+    // Each mailbox acknowledges in its own words.
+    let to_support = send("ann@example.org", "support@mx.test", "Printer one", "").await;
+    let to_billing = send("bob@example.org", "billing@mx.test", "Invoice twice", "").await;
+    run_jobs(&app).await;
+    let conversation_of = async |id: i64| {
+        let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+        (row.state, row.reason, row.conversation)
+    };
+    let number = conversation_of(to_support).await.2.unwrap();
+    let texts = acknowledgements(&app, number).await;
+    assert_eq!(texts.len(), 1);
+    assert!(
+        texts[0].contains(&format!("Support has request {number}: Printer one.")),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].contains("Auto-Submitted: auto-replied"));
+    let number = conversation_of(to_billing).await.2.unwrap();
+    let texts = acknowledgements(&app, number).await;
+    assert_eq!(texts.len(), 1);
+    assert!(
+        texts[0].contains(&format!("Billing will look at request {number}.")),
+        "{}",
+        texts[0]
+    );
+
+    // Automatic mail is recorded with its rule and never answered.
+    for (extra, from, rule) in [
+        (
+            "Auto-Submitted: auto-generated\r\n",
+            "carl@example.org",
+            "auto_submitted",
+        ),
+        ("Precedence: bulk\r\n", "news@example.org", "precedence"),
+        (
+            "X-Auto-Response-Suppress: All\r\n",
+            "dana@example.org",
+            "auto_response_suppress",
+        ),
+        (
+            "List-Id: <users.lists.example.org>\r\n",
+            "list@example.org",
+            "mailing_list",
+        ),
+        ("", "Support@mx.test", "from_own_address"),
+    ] {
+        let id = send(from, "support@mx.test", &format!("noise {rule}"), extra).await;
+        run_jobs(&app).await;
+        let (state, reason, conversation) = conversation_of(id).await;
+        assert_eq!(state, "noise", "{rule}");
+        assert_eq!(conversation, None, "{rule}: not made a customer message");
+        assert!(
+            reason.as_deref().is_some_and(|r| r.contains(rule)),
+            "{rule}: {reason:?}"
+        );
+        let mut tx = app.store.begin().await.unwrap();
+        let answered = tx
+            .automatic_mails_to(&from.to_lowercase(), 0)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(answered, 0, "{rule}: never answered");
+    }
+    // Ann opens three more conversations within the day: the cap is three a day, so only two
+    // more are acknowledged.
+    let mut acknowledged = 0;
+    for subject in ["Printer two", "Printer three", "Printer four"] {
+        let id = send("ann@example.org", "support@mx.test", subject, "").await;
+        run_jobs(&app).await;
+        let number = conversation_of(id).await.2.expect("still a conversation");
+        acknowledged += acknowledgements(&app, number).await.len();
+    }
+    assert_eq!(
+        acknowledged, 2,
+        "three acknowledgements a day to one address"
+    );
+    db.finish().await;
+}
+
+/// `rapport mail parse | import | quarantine list | quarantine release | reparse`, as an
+/// administrator runs them: parse prints how a message is read; import takes an .eml, an
+/// mbox (">From " lines unquoted) and a Maildir through the whole intake and counts the
+/// outcomes; the quarantine is listed with reasons and released; reparse reads a stored
+/// message again from its raw bytes.
+#[test]
+fn the_mail_commands_parse_import_list_release_and_reparse() {
+    use crate::support::{rapport, rapport_ok};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let json = |out: std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let write = |name: &str, text: &[u8]| -> String {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+
+    // parse: the summary, a loop from an own address, and a quarantine with its reason.
+    let eml = write(
+        "one.eml",
+        b"From: Ann <ann@example.org>\r\nTo: support@mx.test\r\nSubject: =?utf-8?q?Caf=C3=A9?= broken\r\nMessage-ID: <one@example.org>\r\nIn-Reply-To: <earlier@mx.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nIt is broken.\r\n\r\n> what you wrote before\r\n--b\r\nContent-Type: application/pdf; name=bill.pdf\r\nContent-Disposition: attachment; filename=bill.pdf\r\n\r\n%PDF-1.4\r\n--b--\r\n",
+    );
+    let read = json(rapport_ok(&["mail", "parse", &eml]));
+    assert_eq!(read["disposition"], "message");
+    assert_eq!(read["subject"], "Café broken");
+    assert_eq!(read["from"]["address"], "ann@example.org");
+    assert_eq!(read["message_id"], "one@example.org");
+    assert_eq!(read["in_reply_to"][0], "earlier@mx.test");
+    assert_eq!(read["attachments"][0]["filename"], "bill.pdf");
+    assert!(
+        read["parts"].as_array().is_some_and(|p| p.len() == 3),
+        "{read}"
+    );
+    assert!(
+        read["text_segments"]
+            .as_array()
+            .is_some_and(|s| s.len() >= 2),
+        "quoted history marked: {read}"
+    );
+    let own = write(
+        "own.eml",
+        b"From: support@mx.test\r\nSubject: hi\r\n\r\nhello\r\n",
+    );
+    let looped = json(rapport_ok(&[
+        "mail",
+        "parse",
+        &own,
+        "--own-address",
+        "support@mx.test",
+    ]));
+    assert_eq!(looped["disposition"], "automatic", "{looped}");
+    let empty = write("empty.eml", b"\r\n");
+    let bad = json(rapport_ok(&["mail", "parse", &empty]));
+    assert_eq!(bad["disposition"], "quarantine");
+    assert!(bad["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let missing = rapport(&["mail", "parse", "no-such-file.eml"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("could not read the message file"));
+
+    // import needs a mailbox; then .eml, mbox and Maildir.
+    let none = rapport(&["mail", "import", "--data", data, &eml]);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("rapport mailbox add"));
+    rapport_ok(&["group", "add", "--data", data, "--name", "Support"]);
+    rapport_ok(&[
+        "mailbox",
+        "add",
+        "--data",
+        data,
+        "--address",
+        "support@mx.test",
+        "--group",
+        "Support",
+    ]);
+    let imported = json(rapport_ok(&["mail", "import", "--data", data, &eml]));
+    assert_eq!(
+        imported,
+        serde_json::json!({"imported": 1, "outcomes": {"message": 1}})
+    );
+    let mbox = write(
+        "box.mbox",
+        b"From ann@example.org Thu Jan  1 00:00:00 2026\nFrom: ann@example.org\nSubject: first of two\nMessage-ID: <m1@example.org>\n\nhello\n\nFrom bob@example.org Thu Jan  1 00:00:00 2026\nFrom: bob@example.org\nSubject: second of two\nMessage-ID: <m2@example.org>\n\nA line:\n>From the start it failed.\n",
+    );
+    let imported = json(rapport_ok(&["mail", "import", "--data", data, &mbox]));
+    assert_eq!(
+        imported,
+        serde_json::json!({"imported": 2, "outcomes": {"message": 2}})
+    );
+    write(
+        "maildir/cur/1.eml",
+        b"From: cy@example.org\r\nSubject: in cur\r\nMessage-ID: <c1@example.org>\r\n\r\nhi\r\n",
+    );
+    write("maildir/new/2.eml", b"\r\n\r\n");
+    write(
+        "maildir/tmp/3.eml",
+        b"From: half@example.org\r\nSubject: still being written\r\n\r\n",
+    );
+    let maildir = dir.path().join("maildir");
+    let imported = json(rapport_ok(&[
+        "mail",
+        "import",
+        "--data",
+        data,
+        maildir.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        imported,
+        serde_json::json!({"imported": 2, "outcomes": {"message": 1, "quarantined": 1}}),
+        "cur/ and new/, not tmp/"
+    );
+
+    // reparse: message 3 is the mbox's second, its ">From " line unquoted.
+    let again = json(rapport_ok(&["mail", "reparse", "--data", data, "3"]));
+    assert_eq!(again["subject"], "second of two");
+    assert!(
+        again["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("\nFrom the start it failed.")),
+        "{again}"
+    );
+    let nothing = rapport(&["mail", "reparse", "--data", data, "99"]);
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("there is no inbound message 99"));
+
+    // The quarantine: one line with id and reason; released, it becomes a conversation.
+    let list =
+        String::from_utf8(rapport_ok(&["mail", "quarantine", "list", "--data", data]).stdout)
+            .unwrap();
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 1, "{list}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields.len(), 5, "{list}");
+    assert!(!fields[4].is_empty(), "the reason is shown: {list}");
+    let released = String::from_utf8(
+        rapport_ok(&["mail", "quarantine", "release", "--data", data, fields[0]]).stdout,
+    )
+    .unwrap();
+    assert_eq!(released.trim(), "message");
+    let list = rapport_ok(&["mail", "quarantine", "list", "--data", data]);
+    assert!(list.stdout.is_empty(), "released: no longer listed");
+    let twice = rapport(&["mail", "quarantine", "release", "--data", data, fields[0]]);
+    assert!(!twice.status.success(), "a message is released once");
+
+    // `rapport demo` configures the support address support@demo.test.
+    let demo = dir.path().join("demo");
+    crate::support::seed_demo(&demo, 10);
+    let mailboxes = String::from_utf8(
+        rapport_ok(&["mailbox", "list", "--data", demo.to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    assert!(
+        mailboxes
+            .lines()
+            .any(|l| l.starts_with("support@demo.test")),
+        "{mailboxes}"
+    );
+}
+
+/// Inline images and Outlook's winmail.dat through the whole intake: a `cid:` image in the
+/// HTML is shown from its stored attachment, and the files inside winmail.dat (TNEF) become
+/// the message's attachments in its place.
+#[tokio::test]
+async fn inline_cid_images_show_from_their_attachment_and_winmail_dat_is_unpacked() {
+    use base64::Engine;
+    let tnef_sample = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/email/mimekit/tnef/one-file.tnef"
+    ));
+    let tnef = match std::fs::read(tnef_sample) {
+        Ok(bytes) => Some(bytes),
+        Err(_) if std::env::var("RAPPORT_REQUIRE_SHARED").is_ok_and(|v| v == "1") => {
+            panic!(
+                "RAPPORT_REQUIRE_SHARED=1 but {} is missing",
+                tnef_sample.display()
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped (the winmail.dat part): {} not found",
+                tnef_sample.display()
+            );
+            None
+        }
+    };
+    let b64 = |bytes: &[u8]| {
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        text.as_bytes()
+            .chunks(76)
+            .map(|l| String::from_utf8_lossy(l).to_string())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let mut raw = format!(
+        "From: Ann <ann@example.org>\r\nTo: support@mx.test\r\nSubject: Logo and files\r\nMessage-ID: <cid@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: multipart/related; boundary=\"rel\"\r\n\r\n--rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Our logo: <img src=\"cid:logo.1@example.org\" alt=\"logo\"></p>\r\n--rel\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo.1@example.org>\r\nContent-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--rel--\r\n",
+        b64(png)
+    );
+    if let Some(tnef) = &tnef {
+        raw.push_str(&format!(
+            "--outer\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            b64(tnef)
+        ));
+    }
+    raw.push_str("--outer--\r\n");
+    let db = crate::support::sqlite().await;
+    let app = db.app();
+    with_mailbox(&app).await;
+    let id = app
+        .accept_mail(accepted(&raw, "ann@example.org"), T0)
+        .await
+        .unwrap();
+    run_jobs(&app).await;
+    let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "message", "{:?}", row.reason);
+    let messages = app
+        .messages(&Principal::System, row.conversation.unwrap())
+        .await
+        .unwrap();
+    let message = &messages[0];
+    let logo = message
+        .attachments
+        .iter()
+        .find(|a| a.filename == "logo.png")
+        .expect("the inline image is stored as an attachment");
+    assert!(
+        message
+            .html
+            .contains(&format!("<img src=\"/api/v1/attachments/{}\"", logo.id)),
+        "{}",
+        message.html
+    );
+    let names: Vec<&str> = message
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
+    if tnef.is_some() {
+        assert!(
+            names.contains(&"AUTHORS"),
+            "unpacked from winmail.dat: {names:?}"
+        );
+        assert!(!names.contains(&"winmail.dat"), "{names:?}");
+    }
+    db.finish().await;
+}
