@@ -78,21 +78,23 @@ mod tests {
             burst: 3,
             refill_millis: 1_000,
         };
-        let mut tokens = limit.full_milli();
-        let mut at = 0;
-        for _ in 0..3 {
-            tokens = take(limit, tokens, at, 0).unwrap();
-            at = 0;
-        }
-        assert_eq!(take(limit, tokens, at, 0), Err(1_000));
-        assert_eq!(take(limit, tokens, at, 400), Err(600));
-        tokens = take(limit, tokens, at, 1_000).unwrap();
-        at = 1_000;
-        assert!(take(limit, tokens, at, 1_000).is_err());
+        // A full bucket of three: three takes at once, then a wait for the next token.
+        assert_eq!(take(limit, 3_000, 0, 0), Ok(2_000));
+        assert_eq!(take(limit, 2_000, 0, 0), Ok(1_000));
+        assert_eq!(take(limit, 1_000, 0, 0), Ok(0));
+        assert_eq!(take(limit, 0, 0, 0), Err(1_000));
+        assert_eq!(take(limit, 0, 0, 400), Err(600));
+        assert_eq!(take(limit, 0, 0, 1_000), Ok(0));
         // Refilled up to the burst, no more.
-        let full = take(limit, tokens, at, 100_000).unwrap();
-        assert_eq!(full, 2_000);
+        assert_eq!(take(limit, 0, 1_000, 100_000), Ok(2_000));
         // A clock behind the bucket's counts as no time.
         assert_eq!(take(limit, 0, 5_000, 4_000), Err(1_000));
+        // Waits round up, so that asking again after the wait succeeds.
+        let slow = RateLimit {
+            burst: 1,
+            refill_millis: 1_500,
+        };
+        assert_eq!(take(slow, 1, 0, 0), Err(1_499));
+        assert_eq!(take(slow, 1, 0, 1_499), Ok(0));
     }
 }
