@@ -310,9 +310,7 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
     if args.consumer_events > 0 {
         // At the log's density: as many days as the log spends on that many events.
         let last = store.count_events().await?;
-        let days = (90 * args.consumer_events as i64)
-            .div_ceil(last.max(1))
-            .max(1);
+        let days = ((90 * args.consumer_events as i64) / last.max(1)).max(1);
         append_synthetic(&store, args.consumer_events, (now, days), last, last).await?;
         store.reset_sequences().await?;
         let started = Instant::now();

@@ -580,19 +580,7 @@ async fn a_rebuild_that_meets_a_conversation_again_after_writing_it_goes_on_from
             .kpi_reports(&team.manager, &period(), now)
             .await
             .unwrap();
-        let drills = |app: App| async move {
-            let mut out = Vec::new();
-            for key in ["first_reply_median", "resolution_median", "reopen_rate"] {
-                let mut numbers = app
-                    .kpi_drill(&team.manager, key, &period(), 1000, now)
-                    .await
-                    .unwrap();
-                numbers.sort_unstable();
-                out.push(numbers);
-            }
-            out
-        };
-        let live_drills = drills(app.clone()).await;
+        let live_drills = drills(&app, &team.manager, now).await;
         for n in &early {
             assert!(live_drills[2].contains(n), "{n} was reopened");
         }
@@ -606,7 +594,23 @@ async fn a_rebuild_that_meets_a_conversation_again_after_writing_it_goes_on_from
             .unwrap();
         let figures = |r: &[app::KpiReport]| r.iter().map(|x| x.figure.clone()).collect::<Vec<_>>();
         assert_eq!(figures(&rebuilt), figures(&live), "{}", db.name);
-        assert_eq!(drills(app.clone()).await, live_drills, "{}", db.name);
+        assert_eq!(
+            drills(&app, &team.manager, now).await,
+            live_drills,
+            "{}",
+            db.name
+        );
         db.finish().await;
     }
+}
+
+/// The conversations behind the first reply, resolution and reopen figures of [`period`].
+async fn drills(app: &App, by: &Principal, now: i64) -> Vec<Vec<i64>> {
+    let mut out = Vec::new();
+    for key in ["first_reply_median", "resolution_median", "reopen_rate"] {
+        let mut numbers = app.kpi_drill(by, key, &period(), 1000, now).await.unwrap();
+        numbers.sort_unstable();
+        out.push(numbers);
+    }
+    out
 }
