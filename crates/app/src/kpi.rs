@@ -123,7 +123,7 @@ fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
     })
 }
 
-fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
+pub(crate) fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
     KpiRollupRow {
         dim: key.slice.kind.as_str().to_string(),
         dim_value: key.slice.value.clone(),
@@ -136,7 +136,7 @@ fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
     }
 }
 
-fn facts_row(conversation: i64, facts: &ConversationFacts) -> KpiFactsRow {
+pub(crate) fn facts_row(conversation: i64, facts: &ConversationFacts) -> KpiFactsRow {
     KpiFactsRow {
         conversation_id: conversation,
         created_at: facts.created_at,
@@ -149,37 +149,64 @@ fn facts_row(conversation: i64, facts: &ConversationFacts) -> KpiFactsRow {
     }
 }
 
-/// Folds an event the fold reads into `facts` and `rollup` (others are skipped unparsed; a
-/// payload that does not parse is skipped too: the log's writer produced it, so it cannot be
-/// repaired here, and one bad row must not stop management information).
-fn fold_event(
-    event: store::EventRef<'_>,
-    facts: &mut FactsMap,
-    calendar: Option<&Calendar>,
-    rollup: &mut Rollup,
-) {
-    let Some(conversation) = event.conversation else {
-        return;
-    };
+/// The conversation of an event the fold reads, and what the fold reads of it; `None` for
+/// others (skipped unparsed) and for a payload that does not parse (skipped too: the log's
+/// writer produced it, so it cannot be repaired here, and one bad row must not stop management
+/// information).
+pub(crate) fn fold_input(event: store::EventRef<'_>) -> Option<(i64, FoldEvent<'_>)> {
+    let conversation = event.conversation?;
     let payload = match FoldPayload::parse(event.kind, event.payload) {
         Ok(Some(payload)) => payload,
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(err) => {
             tracing::warn!(event = event.id, kind = %event.kind, %err, "an event's payload does not parse; the KPI roll-ups skip it");
-            return;
+            return None;
         }
     };
-    kpi::apply_boxed(
-        facts.entry(conversation).or_default(),
+    Some((
+        conversation,
         FoldEvent {
             at: event.at,
             actor_kind: event.actor_kind,
             actor_id: event.actor_id,
             payload,
         },
-        calendar,
-        rollup,
-    );
+    ))
+}
+
+/// Folds an event into `facts` and `rollup` (see [`fold_input`]).
+fn fold_event(
+    event: store::EventRef<'_>,
+    facts: &mut FactsMap,
+    calendar: Option<&Calendar>,
+    rollup: &mut Rollup,
+) {
+    if let Some((conversation, event)) = fold_input(event) {
+        kpi::apply_boxed(
+            facts.entry(conversation).or_default(),
+            event,
+            calendar,
+            rollup,
+        );
+    }
+}
+
+/// The facts of a stored row.
+pub(crate) fn facts_of_row(row: &KpiFactsRow) -> Result<ConversationFacts> {
+    let columns = kpi::FactColumns {
+        created_at: row.created_at,
+        first_reply_at: row.first_reply_at,
+        first_solved_at: row.first_solved_at,
+        reopened_at: row.reopened_at,
+        group: row.group_id,
+        assignee: row.assignee_id,
+    };
+    ConversationFacts::decode(&row.facts, columns).map_err(|e| {
+        corrupt(format!(
+            "kpi facts of conversation {}: {e}",
+            row.conversation_id
+        ))
+    })
 }
 
 /// [`fold_event`] for each of `events`.
@@ -204,9 +231,8 @@ fn fold_rows(
     }
 }
 
-/// The facts rows of `facts`, made one at a time in conversation order (a first fold has one
-/// per conversation of the log: they are written as they are made, not gathered first).
-fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + Send + '_ {
+/// The facts rows of `facts`, in conversation order.
+fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + '_ {
     let mut conversations: Vec<i64> = facts
         .iter()
         .filter(|(_, state)| state.is_some())
@@ -309,7 +335,7 @@ fn calendar_of(row: Option<store::SlaCalendarRow>) -> Result<Option<Calendar>> {
 
 impl App {
     /// The calendar that business-time KPIs count in: the first calendar by name, if any.
-    async fn kpi_calendar(&self, tx: &mut Tx) -> Result<Option<Calendar>> {
+    pub(crate) async fn kpi_calendar(&self, tx: &mut Tx) -> Result<Option<Calendar>> {
         calendar_of(tx.sla_calendars().await?.into_iter().next())
     }
 
@@ -419,20 +445,7 @@ impl App {
             .collect();
         let mut facts = FactsMap::with_capacity_and_hasher(ids.len(), Default::default());
         for row in tx.kpi_facts(&ids).await? {
-            let columns = kpi::FactColumns {
-                created_at: row.created_at,
-                first_reply_at: row.first_reply_at,
-                first_solved_at: row.first_solved_at,
-                reopened_at: row.reopened_at,
-                group: row.group_id,
-                assignee: row.assignee_id,
-            };
-            let state = ConversationFacts::decode(&row.facts, columns).map_err(|e| {
-                corrupt(format!(
-                    "kpi facts of conversation {}: {e}",
-                    row.conversation_id
-                ))
-            })?;
+            let state = facts_of_row(&row)?;
             facts.insert(row.conversation_id, Some(Box::new(state)));
         }
         let mut rollup = Rollup::default();
@@ -449,10 +462,9 @@ impl App {
     /// Forgets every roll-up and folds the whole log again (after a change of definitions, or
     /// to check the live roll-ups). Administrators only. Returns the number of events read.
     ///
-    /// The log is read and folded in memory without holding a write transaction; the new
-    /// buckets, facts and cursor then replace the old ones in one transaction, so dashboards show
-    /// the old figures until the new ones are complete, and the live consumer carries on from
-    /// the last event folded.
+    /// The new buckets, facts and cursor replace the old ones in one transaction, written as
+    /// the log is read (see `kpi_refold.rs`), so dashboards show the old figures until the new
+    /// ones are complete, and the live consumer carries on from the last event folded.
     pub async fn rebuild_kpi_rollups(&self, by: &Principal, batch: u32, now: i64) -> Result<usize> {
         if !by.can_administer() {
             return Err(AppError::Forbidden(
@@ -462,58 +474,6 @@ impl App {
         let read = self.refold(batch, now, false).await?.unwrap_or_default();
         // Whatever was appended while the log was being read.
         Ok(read + self.run_kpi_rollups(batch, now).await?)
-    }
-
-    /// Folds the whole log in memory (the store reads it ahead on another thread, into pages
-    /// that this one folds without copying their events), then replaces every bucket, every
-    /// fact and the cursor in one transaction. With
-    /// `from_start`, only while the consumer's cursor is still at the start of the log: when
-    /// another run got there first it gives way (`None`). When the roll-ups' time zone changed
-    /// while the log was being read, it folds again in the new days.
-    async fn refold(&self, batch: u32, now: i64, from_start: bool) -> Result<Option<usize>> {
-        loop {
-            // Read, not under a write transaction (on SQLite that would wait for the writer);
-            // checked again under the write transaction below.
-            let (zone, calendar) = self.read_kpi_calendar().await?;
-            let mut cursor = Cursor::default();
-            let mut facts = FactsMap::default();
-            let mut rollup = Rollup::default();
-            let mut read = 0;
-            let mut pages = self
-                .store
-                .scan_event_pages(cursor, batch, kpi::FOLDED_KINDS);
-            while let Some(page) = pages.recv().await {
-                let page = page?;
-                let Some(last) = page.last() else { break };
-                cursor = last;
-                read += page.read();
-                for event in page.iter() {
-                    fold_event(event, &mut facts, calendar.as_ref(), &mut rollup);
-                }
-                pages.recycle(page);
-            }
-            drop(pages);
-            let mut rows: Vec<KpiRollupRow> = rollup.iter().map(|(k, a)| row_of(&k, a)).collect();
-            drop(rollup);
-            if from_start && read == 0 {
-                return Ok(Some(0)); // An empty log: nothing to write.
-            }
-            let mut tx = self.store.begin().await?;
-            let current = tx.lock_cursor(KPI_CONSUMER, now).await?;
-            if from_start && current != Cursor::default() {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-            if kpi_time_zone(&mut tx).await? != zone {
-                tx.rollback().await?;
-                continue;
-            }
-            tx.replace_kpi_rollups(&mut rows, facts_rows(&facts))
-                .await?;
-            tx.set_cursor(KPI_CONSUMER, cursor, now).await?;
-            tx.commit().await?;
-            return Ok(Some(read));
-        }
     }
 
     fn can_see_kpis(by: &Principal, query: &KpiQuery) -> Result<()> {

@@ -14,6 +14,7 @@ mod customers;
 mod imap;
 mod initiatives;
 mod kpi;
+mod kpi_refold;
 mod live;
 mod mail;
 mod outbound;

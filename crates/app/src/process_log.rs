@@ -99,18 +99,21 @@ impl App {
         // events first (the store reads the next page on another thread meanwhile), then
         // map and build the log case by case.
         let mut cases: HashMap<i64, Vec<Read>> = HashMap::new();
-        let mut pages =
-            self.store
-                .scan_events_of_kinds(store::Cursor::default(), PAGE, MAPPED_KINDS);
+        let mut pages = self.store.scan_event_pages(
+            store::Cursor::default(),
+            PAGE,
+            store::ScanKinds::Only(MAPPED_KINDS),
+        );
         while let Some(page) = pages.recv().await {
-            for event in page? {
+            let page = page?;
+            for event in page.iter() {
                 let Some(number) = event.conversation else {
                     continue;
                 };
-                let Ok(payload) = serde_json::from_str::<EventPayload>(&event.payload) else {
+                let Ok(payload) = serde_json::from_str::<EventPayload>(event.payload) else {
                     continue;
                 };
-                let author = match (event.actor_kind.as_str(), event.actor_id) {
+                let author = match (event.actor_kind, event.actor_id) {
                     ("agent", Some(id)) => Author::Agent(id),
                     ("customer", _) => Author::Customer,
                     ("api_token", _) => Author::ApiToken,
@@ -121,6 +124,7 @@ impl App {
                     .or_default()
                     .push((event.id, event.at, author, payload));
             }
+            pages.recycle(page);
         }
         let mut numbers: Vec<i64> = cases.keys().copied().collect();
         numbers.sort_unstable();

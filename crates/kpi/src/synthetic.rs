@@ -31,17 +31,33 @@ pub fn events(events: usize, start_ms: i64) -> Vec<SyntheticEvent> {
 
 /// The events of [`events`], made as they are taken (a big log need not fit in memory).
 pub fn stream(events: usize, start_ms: i64) -> impl Iterator<Item = SyntheticEvent> {
+    stream_over(events, start_ms, 90)
+}
+
+/// [`stream`] with the conversations created over `days` days instead of 90 (e.g. more events
+/// at the density of a log already loaded).
+pub fn stream_over(
+    events: usize,
+    start_ms: i64,
+    days: i64,
+) -> impl Iterator<Item = SyntheticEvent> {
     let mut mix = Mix(42);
     let conversations = events.div_ceil(10);
+    let span = days.max(1) * 86_400_000;
     (0..conversations as i64)
-        .flat_map(move |c| conversation(&mut mix, c, conversations, start_ms))
+        .flat_map(move |c| conversation(&mut mix, c, conversations, start_ms, span))
         .take(events)
 }
 
-/// The ten events of conversation `c` of `conversations`.
-fn conversation(mix: &mut Mix, c: i64, conversations: usize, start_ms: i64) -> Vec<SyntheticEvent> {
+/// The ten events of conversation `c` of `conversations` created over `span` milliseconds.
+fn conversation(
+    mix: &mut Mix,
+    c: i64,
+    conversations: usize,
+    start_ms: i64,
+    span: i64,
+) -> Vec<SyntheticEvent> {
     let mut out = Vec::with_capacity(10);
-    let span = 90 * 86_400_000i64;
     {
         let created = start_ms + (c * span) / conversations.max(1) as i64;
         let channel = [Channel::Email, Channel::Web, Channel::Chat][mix.below(3) as usize];

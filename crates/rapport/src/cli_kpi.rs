@@ -136,62 +136,88 @@ pub struct BenchArgs {
     /// Timed dashboard reads (every KPI for the last 28 days, with the previous period).
     #[arg(long, default_value_t = 200)]
     reads: usize,
+    /// Events appended after the rebuild (new conversations over the next 90 days) for the
+    /// live consumer to catch up on, timed (0: no consumer figure). They stay in the log.
+    #[arg(long, default_value_t = 1_000_000)]
+    consumer_events: usize,
+    /// Events per batch of the live consumer (each batch one transaction with its cursor;
+    /// `rapport kpi rollup` takes 20,000, the server 1,000 per run).
+    #[arg(long, default_value_t = 20_000)]
+    consumer_batch: u32,
+}
+
+/// 2026-01-01T00:00:00Z: where the synthetic log starts.
+const SYNTHETIC_START: i64 = 1_767_225_600_000;
+
+/// Appends `count` synthetic events (`kpi::synthetic`) over `days` days from `start`, their ids after
+/// `after_id` and their conversations numbered after `after_conversation`, 50,000 per
+/// transaction. Returns the last id.
+async fn append_synthetic(
+    store: &store::Store,
+    count: usize,
+    (start, days): (i64, i64),
+    after_id: i64,
+    after_conversation: i64,
+) -> anyhow::Result<i64> {
+    let mut stream = kpi::synthetic::stream_over(count, start, days).peekable();
+    let mut id = after_id;
+    while stream.peek().is_some() {
+        let mut tx = store.begin().await?;
+        let rows: Vec<Vec<Value>> = stream
+            .by_ref()
+            .take(50_000)
+            .map(|(conversation, at, actor_kind, actor_id, payload)| {
+                id += 1;
+                vec![
+                    Value::Int(id),
+                    Value::Int(after_conversation + conversation + 1),
+                    Value::Text(payload.kind().to_string()),
+                    Value::Text(actor_kind.to_string()),
+                    actor_id.map(Value::Int).unwrap_or(Value::Null),
+                    Value::Int(at),
+                    Value::Text(payload.to_json()),
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "events",
+            &[
+                "id",
+                "conversation",
+                "kind",
+                "actor_kind",
+                "actor_id",
+                "at",
+                "payload",
+            ],
+            &rows,
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(id)
 }
 
 /// Loads (once) `--events` synthetic events (`kpi::synthetic`: created, assigned, tagged, first
 /// reply, customer message, reply, solved, SLA fulfilled, CSAT), then measures, in one run:
 /// the pure fold over the same events in memory (the ceiling), a scan of the whole log without
-/// folding (the read ceiling: rows as `EventRow`s, and as the rebuild's pages), a full rebuild of the roll-ups from the database (events/s,
-/// seconds, and the process's peak resident memory during it), and the dashboard's figures read
-/// from the roll-ups (median and p99). Prints one JSON object. The synthetic events are made
-/// and folded a million at a time, so a log of ten million needs no more memory than the
-/// rebuild itself.
+/// folding (the read ceiling: the pages the rebuild folds), a full rebuild of the roll-ups from
+/// the database (events/s, seconds, and the process's peak resident memory during it), the
+/// dashboard's figures read from the roll-ups (median and p99), and the live consumer catching
+/// up on `--consumer-events` events appended to the log (events/s). Prints one JSON object.
+/// The synthetic events are made and folded a million at a time, so a log of ten million
+/// needs no more memory than the rebuild itself.
 pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
     const CHUNK: usize = 1_000_000;
     let config = crate::load(config, args.db, None)?;
     let store = config.open_store().await?;
     let app = app::App::new(store.clone(), config.settings());
-    let start = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let start = SYNTHETIC_START;
     let loaded = store.count_events().await?;
     if loaded == 0 {
         let started = Instant::now();
         store.set_bulk_load(true).await?;
-        let mut stream = kpi::synthetic::stream(args.events, start).peekable();
-        let mut id = 0i64;
-        while stream.peek().is_some() {
-            let mut tx = store.begin().await?;
-            let rows: Vec<Vec<Value>> = stream
-                .by_ref()
-                .take(50_000)
-                .map(|(conversation, at, actor_kind, actor_id, payload)| {
-                    id += 1;
-                    vec![
-                        Value::Int(id),
-                        Value::Int(conversation + 1),
-                        Value::Text(payload.kind().to_string()),
-                        Value::Text(actor_kind.to_string()),
-                        actor_id.map(Value::Int).unwrap_or(Value::Null),
-                        Value::Int(at),
-                        Value::Text(payload.to_json()),
-                    ]
-                })
-                .collect();
-            tx.insert_rows(
-                "events",
-                &[
-                    "id",
-                    "conversation",
-                    "kind",
-                    "actor_kind",
-                    "actor_id",
-                    "at",
-                    "payload",
-                ],
-                &rows,
-            )
-            .await?;
-            tx.commit().await?;
-        }
+        let id = append_synthetic(&store, args.events, (start, 90), 0, 0).await?;
         store.set_bulk_load(false).await?;
         store.reset_sequences().await?;
         eprintln!(
@@ -234,20 +260,15 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
     }
     let fold_rate = folded as f64 / fold_seconds;
 
-    // The read ceiling: every event read from the database, nothing folded.
-    let started = Instant::now();
-    let mut scanned = 0usize;
-    let mut pages = store.scan_events(store::Cursor::default(), 50_000);
-    while let Some(page) = pages.recv().await {
-        scanned += page?.len();
-    }
-    let scan_seconds = started.elapsed().as_secs_f64();
-
-    // The rebuild's own read ceiling: the same log read into the pages the rebuild folds
-    // (texts borrowed from one buffer per page, pages reused), nothing folded.
+    // The rebuild's read ceiling: the log read into the pages the rebuild folds (texts
+    // borrowed from one buffer per page, pages reused), nothing folded.
     let started = Instant::now();
     let mut paged = 0usize;
-    let mut pages = store.scan_event_pages(store::Cursor::default(), 50_000, kpi::FOLDED_KINDS);
+    let mut pages = store.scan_event_pages(
+        store::Cursor::default(),
+        50_000,
+        store::ScanKinds::Keep(kpi::FOLDED_KINDS),
+    );
     while let Some(page) = pages.recv().await {
         let page = page?;
         paged += page.read();
@@ -256,6 +277,7 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
     }
     drop(pages);
     let page_scan_seconds = started.elapsed().as_secs_f64();
+    let page_scan_rate = paged as f64 / page_scan_seconds;
 
     let rss_before = reset_peak_rss();
     let started = Instant::now();
@@ -280,27 +302,50 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
+
+    // The live consumer catching up on events appended after the rebuild (over the days after
+    // the log, as densely as the log): new conversations after the log's (their numbers after every id of the log, so none is taken), folded
+    // batch by batch with the facts and buckets read, merged and written back.
+    let mut consumer = serde_json::Value::Null;
+    if args.consumer_events > 0 {
+        // At the log's density: as many days as the log spends on that many events.
+        let last = store.count_events().await?;
+        let days = ((90 * args.consumer_events as i64) / last.max(1)).max(1);
+        append_synthetic(&store, args.consumer_events, (now, days), last, last).await?;
+        store.reset_sequences().await?;
+        let started = Instant::now();
+        let caught_up = app
+            .run_kpi_rollups(args.consumer_batch, crate::now_millis())
+            .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = caught_up as f64 / seconds;
+        consumer = serde_json::json!({
+            "events_read": caught_up,
+            "batch": args.consumer_batch,
+            "seconds": (seconds * 100.0).round() / 100.0,
+            "events_per_second": rate.round(),
+            "ratio_to_page_scan": (rate / page_scan_rate * 1000.0).round() / 1000.0,
+        });
+    }
+
     let mib = |bytes: Option<u64>| bytes.map(|b| (b as f64 / 1_048_576.0).round());
     let report = serde_json::json!({
         "events": events,
         "fold_in_memory_events_per_second": fold_rate.round(),
-        "scan_events_read": scanned,
-        "scan_seconds": (scan_seconds * 100.0).round() / 100.0,
-        "scan_events_per_second": (scanned as f64 / scan_seconds).round(),
         "page_scan_events_read": paged,
         "page_scan_seconds": (page_scan_seconds * 100.0).round() / 100.0,
-        "page_scan_events_per_second": (paged as f64 / page_scan_seconds).round(),
+        "page_scan_events_per_second": page_scan_rate.round(),
         "rebuild_events_read": read,
         "rebuild_seconds": (rebuild_seconds * 100.0).round() / 100.0,
         "rollup_events_per_second": rollup_rate.round(),
         "ratio_to_in_memory_fold": (rollup_rate / fold_rate * 1000.0).round() / 1000.0,
-        "ratio_to_scan": (rollup_rate / (scanned as f64 / scan_seconds) * 1000.0).round() / 1000.0,
-        "ratio_to_page_scan": (rollup_rate / (paged as f64 / page_scan_seconds) * 1000.0).round() / 1000.0,
+        "ratio_to_page_scan": (rollup_rate / page_scan_rate * 1000.0).round() / 1000.0,
         "rss_mib_before_rebuild": mib(rss_before),
         "rebuild_peak_rss_mib": mib(rebuild_peak_rss),
         "dashboard_reads": args.reads,
         "dashboard_ms_median": crate::bench::percentile(&times, 0.5),
         "dashboard_ms_p99": crate::bench::percentile(&times, 0.99),
+        "consumer": consumer,
         "database": if config.database_url.is_some() { "postgres" } else { "sqlite" },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -204,7 +204,7 @@ impl Store {
     }
 
     /// [`Store::events_after`] for only these kinds of event (all when `kinds` is empty): the
-    /// whole-log scan on PostgreSQL ([`Store::scan_events_of_kinds`]).
+    /// whole-log scan on PostgreSQL ([`Store::scan_event_pages`] with [`crate::ScanKinds::Only`]).
     pub(crate) async fn events_after_of_kinds(
         &self,
         cursor: Cursor,

@@ -72,21 +72,18 @@ impl DrillOn {
 /// bound parameters).
 const CHUNK: usize = 500;
 
-/// SQLite: the rows of a refold through one prepared statement per table, each value bound
-/// where it lies (the query facade would look the statement up and copy every text, per row:
-/// a first fold writes a row per conversation of the log).
-fn insert_sqlite(
-    conn: &mut crate::sqlite::Conn,
-    facts_table: &str,
-    facts: impl Iterator<Item = KpiFactsRow>,
-    rollups: &[KpiRollupRow],
-) -> Result<()> {
-    let conn = conn.raw();
-    let mut insert = conn.prepare(&format!(
-        "INSERT INTO {facts_table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    ))?;
-    for r in facts {
+/// SQLite: facts of a refold through one prepared statement, each value bound where it lies
+/// (the query facade would look the statement up and copy every text, per row: a refold writes
+/// a row per conversation of the log). An upsert: a conversation written early and met again
+/// later in the log is written again.
+fn put_facts_sqlite(conn: &mut crate::sqlite::Conn, rows: &[KpiFactsRow]) -> Result<()> {
+    let mut insert = conn.raw().prepare_cached(
+        "INSERT INTO kpi_conversations (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, \
+         first_reply_at = excluded.first_reply_at, first_solved_at = excluded.first_solved_at, \
+         reopened_at = excluded.reopened_at, group_id = excluded.group_id, assignee_id = excluded.assignee_id, facts = excluded.facts",
+    )?;
+    for r in rows {
         insert.execute(rusqlite::params![
             r.conversation_id,
             r.created_at,
@@ -98,7 +95,12 @@ fn insert_sqlite(
             r.facts,
         ])?;
     }
-    let mut insert = conn.prepare(
+    Ok(())
+}
+
+/// SQLite: the buckets of a refold, one prepared statement, in key order.
+fn insert_rollups_sqlite(conn: &mut crate::sqlite::Conn, rollups: &[KpiRollupRow]) -> Result<()> {
+    let mut insert = conn.raw().prepare(
         "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
@@ -117,7 +119,20 @@ fn insert_sqlite(
     Ok(())
 }
 
-/// The fresh facts table a refold fills on PostgreSQL (see [`Tx::replace_kpi_rollups`]).
+/// A refold in progress in a transaction: [`Tx::begin_kpi_refold`] emptied the buckets and
+/// set up the table the facts go into, [`Tx::put_refold_facts`] writes facts as the fold
+/// finishes with them (and [`Tx::refold_facts`] reads back those it meets again), and
+/// [`Tx::finish_kpi_refold`] writes the buckets and builds the facts' indexes.
+#[derive(Debug)]
+pub struct KpiRefold {
+    facts_table: &'static str,
+    /// The facts' secondary indexes as (name, the SQL that creates it), built at the end.
+    indexes: Vec<(String, String)>,
+    /// PostgreSQL: the name of the facts' primary key.
+    primary_key: String,
+}
+
+/// The fresh facts table a refold fills on PostgreSQL (see [`Tx::begin_kpi_refold`]).
 const NEXT_FACTS: &str = "kpi_conversations_next";
 
 /// `rows` tuples of `columns` placeholders. SQLite gets anonymous `?`: it looks numbered ones
@@ -242,48 +257,122 @@ impl Tx {
         Ok(())
     }
 
-    /// Replaces every bucket and every fact with these (a rebuild or a refold from the start
-    /// of the log). The emptied tables are written in key order with plain INSERTs, no
-    /// upserts; on SQLite one row per statement (one statement prepared per table, its values
-    /// bound where they lie, and no statement journal for a multi-row statement that might fail
-    /// halfway), on PostgreSQL many rows per statement (round trips count there). The facts' indexes are built once, by sorting, after the
-    /// rows, instead of row by row: on SQLite they are dropped first and created again (readers
-    /// keep their snapshot meanwhile); on PostgreSQL, where dropping an index would lock the
-    /// table against drill-downs until the commit, the facts go into a fresh table that gets
-    /// its indexes and then takes the old one's place at the very end, so drill-downs read the
-    /// old facts meanwhile and wait only for the swap.
-    ///
-    /// `facts` come in conversation order, made as they are written (a first fold of a big log
-    /// has one per conversation: they are not all held as rows at once).
-    pub async fn replace_kpi_rollups<F>(
-        &mut self,
-        rollups: &mut [KpiRollupRow],
-        facts: F,
-    ) -> Result<()>
-    where
-        F: Iterator<Item = KpiFactsRow> + Send,
-    {
-        let dialect = self.dialect();
+    /// Starts replacing every bucket and every fact (a rebuild, or a refold from the start of
+    /// the log): the facts are then written as the fold finishes with them
+    /// ([`Tx::put_refold_facts`]), the buckets at the end ([`Tx::finish_kpi_refold`]). The
+    /// facts' secondary indexes are built once, by sorting, at the end, instead of row by row:
+    /// on SQLite they are dropped now and created again then (readers keep their snapshot
+    /// meanwhile); on PostgreSQL, where dropping an index would lock the table against
+    /// drill-downs until the commit, the facts go into a fresh table (with its primary key, for
+    /// the upserts and read-backs) that gets its indexes and takes the old one's place at the
+    /// very end, so drill-downs read the old facts meanwhile and wait only for the swap.
+    pub async fn begin_kpi_refold(&mut self) -> Result<KpiRefold> {
         let indexes = self.secondary_indexes("kpi_conversations").await?;
-        let facts_table = match dialect {
+        match self.dialect() {
             Dialect::Sqlite => {
                 self.clear_kpi_rollups().await?;
                 for (name, _) in &indexes {
                     let sql = format!("DROP INDEX {name}");
                     run!(tx self, |c| sqlx::query(&sql).execute(&mut *c).await.map(|_| ())?);
                 }
-                "kpi_conversations"
+                Ok(KpiRefold {
+                    facts_table: "kpi_conversations",
+                    indexes,
+                    primary_key: String::new(),
+                })
             }
             Dialect::Postgres => {
-                run!(tx self, |c| {
-                    sqlx::query("DELETE FROM kpi_rollups").execute(&mut *c).await?;
-                    sqlx::query(&format!("DROP TABLE IF EXISTS {NEXT_FACTS}")).execute(&mut *c).await?;
-                    sqlx::query(&format!("CREATE TABLE {NEXT_FACTS} (LIKE kpi_conversations INCLUDING DEFAULTS)"))
-                        .execute(&mut *c).await?;
-                });
-                NEXT_FACTS
+                const PRIMARY_KEY: &str = "SELECT conname::text FROM pg_constraint \
+                     WHERE conrelid = to_regclass('kpi_conversations') AND contype = 'p'";
+                let primary_key: String =
+                    run!(tx self, |c| sqlx::query_scalar(PRIMARY_KEY).fetch_one(&mut *c).await?);
+                let statements = [
+                    "DELETE FROM kpi_rollups".to_string(),
+                    format!("DROP TABLE IF EXISTS {NEXT_FACTS}"),
+                    format!("CREATE TABLE {NEXT_FACTS} (LIKE kpi_conversations INCLUDING DEFAULTS)"),
+                    format!(
+                        "ALTER TABLE {NEXT_FACTS} ADD CONSTRAINT {primary_key}_next PRIMARY KEY (conversation_id)"
+                    ),
+                ];
+                for sql in &statements {
+                    run!(tx self, |c| sqlx::query(sql).execute(&mut *c).await.map(|_| ())?);
+                }
+                Ok(KpiRefold {
+                    facts_table: NEXT_FACTS,
+                    indexes,
+                    primary_key,
+                })
             }
-        };
+        }
+    }
+
+    /// Writes facts of a refold (inserts or replaces: a conversation the fold wrote early and
+    /// met again later is written again). On SQLite one row per statement (one statement
+    /// prepared, its values bound where they lie), on PostgreSQL many rows per statement
+    /// (round trips count there); each conversation at most once per call.
+    pub async fn put_refold_facts(
+        &mut self,
+        refold: &KpiRefold,
+        rows: &[KpiFactsRow],
+    ) -> Result<()> {
+        if let Tx::Sqlite(t) = self {
+            let conn: &mut crate::sqlite::Conn = t;
+            return put_facts_sqlite(conn, rows);
+        }
+        let table = refold.facts_table;
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO {table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
+                 VALUES {} ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, \
+                 first_reply_at = excluded.first_reply_at, first_solved_at = excluded.first_solved_at, \
+                 reopened_at = excluded.reopened_at, group_id = excluded.group_id, assignee_id = excluded.assignee_id, facts = excluded.facts",
+                placeholders(self.dialect(), chunk.len(), 8)
+            );
+            run!(tx self, |c| {
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(r.conversation_id).bind(r.created_at).bind(r.first_reply_at).bind(r.first_solved_at)
+                        .bind(r.reopened_at).bind(r.group_id).bind(r.assignee_id).bind(&r.facts);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// The facts a refold wrote so far for these conversations (the fold meets them again).
+    pub async fn refold_facts(
+        &mut self,
+        refold: &KpiRefold,
+        conversations: &[i64],
+    ) -> Result<Vec<KpiFactsRow>> {
+        let mut out = Vec::with_capacity(conversations.len());
+        for chunk in conversations.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts \
+                 FROM {} WHERE conversation_id IN ({})",
+                refold.facts_table,
+                list(self.dialect(), chunk.len())
+            );
+            run!(tx self, |c| {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                out.extend(q.fetch_all(&mut *c).await?);
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ends a refold: writes every bucket (the emptied table, in key order, plain INSERTs)
+    /// and builds the facts' indexes; on PostgreSQL the fresh facts table then takes the old
+    /// one's place.
+    pub async fn finish_kpi_refold(
+        &mut self,
+        refold: KpiRefold,
+        rollups: &mut [KpiRollupRow],
+    ) -> Result<()> {
         rollups.sort_unstable_by(|a, b| {
             (&a.dim, &a.dim_value, &a.measure, a.day).cmp(&(
                 &b.dim,
@@ -292,53 +381,24 @@ impl Tx {
                 b.day,
             ))
         });
-        let facts_head = format!("INSERT INTO {facts_table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) VALUES ");
-        let facts_head = facts_head.as_str();
-        const ROLLUPS: &str = "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES ";
         if let Tx::Sqlite(t) = self {
             let conn: &mut crate::sqlite::Conn = t;
-            insert_sqlite(conn, facts_table, facts, rollups)?;
-            for (_, create) in &indexes {
+            insert_rollups_sqlite(conn, rollups)?;
+            for (_, create) in &refold.indexes {
                 conn.batch(create)?;
             }
             return Ok(());
         }
-        let per_statement = CHUNK;
-        let statement =
-            |head: &str, rows: usize| format!("{head}{}", placeholders(dialect, rows, 8));
-        let full = statement(facts_head, per_statement);
-        let mut facts = facts;
-        let mut chunk: Vec<KpiFactsRow> = Vec::with_capacity(per_statement);
-        loop {
-            chunk.clear();
-            chunk.extend(facts.by_ref().take(per_statement));
-            if chunk.is_empty() {
-                break;
-            }
-            let chunk = chunk.as_slice();
+        const ROLLUPS: &str = "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES ";
+        let dialect = self.dialect();
+        let statement = |rows: usize| format!("{ROLLUPS}{}", placeholders(dialect, rows, 8));
+        let full = statement(CHUNK);
+        for chunk in rollups.chunks(CHUNK) {
             let partial;
-            let sql = if chunk.len() == per_statement {
+            let sql = if chunk.len() == CHUNK {
                 &full
             } else {
-                partial = statement(facts_head, chunk.len());
-                &partial
-            };
-            run!(tx self, |c| {
-                let mut q = sqlx::query(sql);
-                for r in chunk {
-                    q = q.bind(r.conversation_id).bind(r.created_at).bind(r.first_reply_at).bind(r.first_solved_at)
-                        .bind(r.reopened_at).bind(r.group_id).bind(r.assignee_id).bind(&r.facts);
-                }
-                q.execute(&mut *c).await?;
-            });
-        }
-        let full = statement(ROLLUPS, per_statement);
-        for chunk in rollups.chunks(per_statement) {
-            let partial;
-            let sql = if chunk.len() == per_statement {
-                &full
-            } else {
-                partial = statement(ROLLUPS, chunk.len());
+                partial = statement(chunk.len());
                 &partial
             };
             run!(tx self, |c| {
@@ -350,30 +410,17 @@ impl Tx {
                 q.execute(&mut *c).await?;
             });
         }
-        match dialect {
-            Dialect::Sqlite => {
-                for (_, create) in &indexes {
-                    run!(tx self, |c| sqlx::query(create).execute(&mut *c).await.map(|_| ())?);
-                }
-            }
-            Dialect::Postgres => self.swap_in_next_facts(&indexes).await?,
-        }
-        Ok(())
+        self.swap_in_next_facts(&refold).await
     }
 
-    /// PostgreSQL: gives the fresh facts table the old one's primary key and indexes (built
-    /// by sorting, under names of their own), then drops the old table and renames the new one
+    /// PostgreSQL: gives the fresh facts table the old one's indexes (built by sorting, under
+    /// names of their own), then drops the old table and renames the new one, its primary key
     /// and its indexes to the old names. Only from the drop on are drill-downs held up, until
     /// the commit.
-    async fn swap_in_next_facts(&mut self, indexes: &[(String, String)]) -> Result<()> {
-        const PRIMARY_KEY: &str = "SELECT conname::text FROM pg_constraint \
-             WHERE conrelid = to_regclass('kpi_conversations') AND contype = 'p'";
-        let primary_key: String =
-            run!(tx self, |c| sqlx::query_scalar(PRIMARY_KEY).fetch_one(&mut *c).await?);
-        let mut statements = vec![format!(
-            "ALTER TABLE {NEXT_FACTS} ADD CONSTRAINT {primary_key}_next PRIMARY KEY (conversation_id)"
-        )];
-        for (name, create) in indexes {
+    async fn swap_in_next_facts(&mut self, refold: &KpiRefold) -> Result<()> {
+        let primary_key = &refold.primary_key;
+        let mut statements = Vec::new();
+        for (name, create) in &refold.indexes {
             // `CREATE INDEX name ON schema.kpi_conversations USING btree (column)`, as
             // pg_indexes writes it: the same index on the fresh table.
             let how = create
@@ -393,7 +440,7 @@ impl Tx {
         statements.push(format!(
             "ALTER TABLE kpi_conversations RENAME CONSTRAINT {primary_key}_next TO {primary_key}"
         ));
-        for (name, _) in indexes {
+        for (name, _) in &refold.indexes {
             statements.push(format!("ALTER INDEX {name}_next RENAME TO {name}"));
         }
         for sql in &statements {

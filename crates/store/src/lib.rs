@@ -49,13 +49,15 @@ pub use events::{ConversationReach, Cursor, NewEvent};
 pub use imap::ImapFetchFailureRow;
 pub use initiatives::InitiativeRow;
 pub use jobs::{retry_delay_millis, Job};
-pub use kpi::{DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRollupRow, KpiSettingsRow};
+pub use kpi::{
+    DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRefold, KpiRollupRow, KpiSettingsRow,
+};
 pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
 pub use portal::PortalLinkRow;
 pub use presence::PresenceRow;
 pub use routing::ChannelRouteRow;
 pub use rows::*;
-pub use scan::{EventPage, EventPages, EventRef};
+pub use scan::{EventPage, EventPages, EventRef, ScanKinds};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
 pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,

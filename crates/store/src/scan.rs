@@ -1,14 +1,17 @@
-//! Reading the whole event log (roll-up rebuilds, recomputes) as a stream of pages.
+//! Reading the whole event log (roll-up rebuilds, the process log) as a stream of pages.
 //!
-//! On SQLite the scan opens its own read-only connection on a blocking thread, inside one
-//! read transaction, and sends whole pages: the database is read on one core while the
-//! caller folds on the other.
-//! PostgreSQL streams rows efficiently: there the pages come from [`Store::events_after`],
-//! read ahead by a task.
+//! One scanner, [`Store::scan_event_pages`]: each page keeps its events' texts in one buffer,
+//! borrowed by the reader, so reading an event allocates nothing, and the reader hands pages
+//! back to be filled again. On SQLite the scan opens its own read-only connection on a blocking
+//! thread, inside one read transaction, and sends whole pages: the database is read on one
+//! core while the caller works on the other. PostgreSQL streams rows efficiently: there the
+//! pages come from [`Store::events_after`] (below the horizon of committed transactions), read
+//! ahead by a task.
 //!
-//! [`Store::scan_event_pages`] is the scan for folds over the whole log (the KPI roll-ups):
-//! each page keeps its events' texts in one buffer, borrowed by the reader, so reading an
-//! event allocates nothing, and the reader hands pages back to be filled again.
+//! A reader that wants only some kinds of event says whether the others may be skipped by the
+//! query ([`ScanKinds::Only`], the process log) or must still be counted, because its
+//! position has to pass them ([`ScanKinds::Keep`], the KPI refold, whose cursor goes on from
+//! the end of the log).
 
 use std::ops::Range;
 
@@ -16,10 +19,39 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
-use crate::{Cursor, EventRow, Pools, Result, Store};
+use crate::{Cursor, Pools, Result, Store};
 
 /// Pages read ahead of the caller.
 const AHEAD: usize = 2;
+
+/// Which events a whole-log scan reads and keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKinds {
+    /// Only events of these kinds (every kind when empty): the query skips the others, so
+    /// they are never copied out of the database, nor counted.
+    Only(&'static [&'static str]),
+    /// Every event is read and counted (it moves [`EventPage::last`]), and those of these
+    /// kinds are kept (every kind when empty).
+    Keep(&'static [&'static str]),
+}
+
+impl ScanKinds {
+    /// The kinds the query selects (none: every kind).
+    fn in_query(self) -> &'static [&'static str] {
+        match self {
+            ScanKinds::Only(kinds) => kinds,
+            ScanKinds::Keep(_) => &[],
+        }
+    }
+
+    /// Whether an event of `kind` read by the query is kept.
+    fn keeps(self, kind: &str) -> bool {
+        match self {
+            ScanKinds::Only(_) => true,
+            ScanKinds::Keep(kinds) => kinds.is_empty() || kinds.contains(&kind),
+        }
+    }
+}
 
 /// One event of an [`EventPage`], its texts borrowed from the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +176,11 @@ impl EventPages {
         self.receive.recv().await
     }
 
+    /// [`EventPages::recv`] for a reader on a thread of its own (outside the async runtime).
+    pub fn blocking_recv(&mut self) -> Option<Result<EventPage>> {
+        self.receive.blocking_recv()
+    }
+
     /// Hands a page back, so that the scan fills it again instead of allocating another.
     pub fn recycle(&self, page: EventPage) {
         let _ = self.spare.send(page);
@@ -165,80 +202,20 @@ fn spare_page(spare: &std::sync::mpsc::Receiver<EventPage>, page: u32) -> EventP
 }
 
 impl Store {
-    /// Every event after `from`, in log order, in pages of up to `page` events; the channel
-    /// closes after the last page (or after an error, which is sent). On PostgreSQL the scan
-    /// stops at the horizon of committed transactions, as [`Store::events_after`] does.
-    pub fn scan_events(&self, from: Cursor, page: u32) -> mpsc::Receiver<Result<Vec<EventRow>>> {
-        self.scan_events_of_kinds(from, page, &[])
-    }
-
-    /// [`Store::scan_events`] for a reader that wants only some kinds of event (all of them
-    /// when `kinds` is empty): the others are skipped by the query, so they are never copied
-    /// out of the database nor sent. A page is full when it has `page` events of these kinds.
-    pub fn scan_events_of_kinds(
-        &self,
-        from: Cursor,
-        page: u32,
-        kinds: &'static [&'static str],
-    ) -> mpsc::Receiver<Result<Vec<EventRow>>> {
-        let (send, receive) = mpsc::channel(AHEAD);
-        let page = page.max(1);
-        match &self.pools {
-            Pools::Sqlite { path, .. } => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(err) = scan_sqlite(&path, from, page, kinds, &send) {
-                        let _ = send.blocking_send(Err(err));
-                    }
-                });
-            }
-            Pools::Postgres(_) => {
-                let store = self.clone();
-                tokio::spawn(async move {
-                    let mut cursor = from;
-                    loop {
-                        let events = store.events_after_of_kinds(cursor, page, kinds).await;
-                        let (last, full) = match &events {
-                            Ok(events) => (
-                                events.last().map(Cursor::after),
-                                events.len() >= page as usize,
-                            ),
-                            Err(_) => (None, false),
-                        };
-                        if send.send(events).await.is_err() || !full {
-                            break;
-                        }
-                        match last {
-                            Some(next) => cursor = next,
-                            None => break,
-                        }
-                    }
-                });
-            }
-        }
-        receive
-    }
-
     /// Every event after `from`, in log order, in [`EventPage`]s of up to `page` events read;
-    /// the events of `kinds` are kept (all of them when `kinds` is empty), the others only
-    /// counted. On SQLite the pages are filled on a blocking thread inside one read
-    /// transaction, with no allocation per event; on PostgreSQL from [`Store::events_after`],
-    /// below the horizon of committed transactions.
-    pub fn scan_event_pages(
-        &self,
-        from: Cursor,
-        page: u32,
-        kinds: &'static [&'static str],
-    ) -> EventPages {
+    /// `kinds` says which events are read and which kept. The channel closes after the last
+    /// page (or after an error, which is sent). On SQLite the pages are filled on a blocking
+    /// thread inside one read transaction, with no allocation per event; on PostgreSQL from
+    /// [`Store::events_after`], below the horizon of committed transactions.
+    pub fn scan_event_pages(&self, from: Cursor, page: u32, kinds: ScanKinds) -> EventPages {
         let (send, receive) = mpsc::channel(AHEAD);
         let (spare, spares) = std::sync::mpsc::channel();
         let page = page.max(1);
-        let keep = move |kind: &str| kinds.is_empty() || kinds.contains(&kind);
         match &self.pools {
             Pools::Sqlite { path, .. } => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(err) = scan_sqlite_pages(&path, from, page, keep, &spares, &send) {
+                    if let Err(err) = scan_sqlite_pages(&path, from, page, kinds, &spares, &send) {
                         let _ = send.blocking_send(Err(err));
                     }
                 });
@@ -248,7 +225,10 @@ impl Store {
                 tokio::spawn(async move {
                     let mut cursor = from;
                     loop {
-                        let events = match store.events_after(cursor, page).await {
+                        let events = match store
+                            .events_after_of_kinds(cursor, page, kinds.in_query())
+                            .await
+                        {
                             Ok(events) => events,
                             Err(err) => {
                                 let _ = send.send(Err(err)).await;
@@ -268,7 +248,7 @@ impl Store {
                                 at: e.at,
                                 payload: &e.payload,
                             };
-                            filled.push(event, keep(&e.kind));
+                            filled.push(event, kinds.keeps(&e.kind));
                         }
                         let last = filled.last();
                         if filled.read() > 0 && send.send(Ok(filled)).await.is_err() {
@@ -302,7 +282,7 @@ fn scan_sqlite_pages(
     path: &std::path::Path,
     from: Cursor,
     page: u32,
-    keep: impl Fn(&str) -> bool,
+    kinds: ScanKinds,
     spares: &std::sync::mpsc::Receiver<EventPage>,
     send: &mpsc::Sender<Result<EventPage>>,
 ) -> Result<()> {
@@ -313,10 +293,14 @@ fn scan_sqlite_pages(
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // One read transaction: the scan sees one consistent log even while writers append.
     conn.execute_batch("BEGIN")?;
-    let mut statement = conn.prepare(
-        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1 ORDER BY id",
-    )?;
-    let mut rows = statement.query([from.event_id])?;
+    let in_query = kinds.in_query();
+    let mut statement = conn.prepare(&format!(
+        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1{} ORDER BY id",
+        kind_filter(in_query.len(), 2, '?')
+    ))?;
+    let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&from.event_id];
+    parameters.extend(in_query.iter().map(|kind| kind as &dyn rusqlite::ToSql));
+    let mut rows = statement.query(parameters.as_slice())?;
     let mut filling = spare_page(spares, page);
     while let Some(row) = rows.next()? {
         let kind = text_column(row, 3)?;
@@ -330,7 +314,7 @@ fn scan_sqlite_pages(
             at: row.get(6)?,
             payload: text_column(row, 7)?,
         };
-        filling.push(event, keep(kind));
+        filling.push(event, kinds.keeps(kind));
         if filling.read() == page as usize {
             let full = std::mem::replace(&mut filling, spare_page(spares, page));
             if send.blocking_send(Ok(full)).is_err() {
@@ -340,52 +324,6 @@ fn scan_sqlite_pages(
     }
     if filling.read() > 0 {
         let _ = send.blocking_send(Ok(filling));
-    }
-    Ok(())
-}
-
-fn scan_sqlite(
-    path: &std::path::Path,
-    from: Cursor,
-    page: u32,
-    kinds: &[&str],
-    send: &mpsc::Sender<Result<Vec<EventRow>>>,
-) -> Result<()> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // One read transaction: the scan sees one consistent log even while writers append.
-    conn.execute_batch("BEGIN")?;
-    let mut statement = conn.prepare(&format!(
-        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1{} ORDER BY id",
-        kind_filter(kinds.len(), 2, '?')
-    ))?;
-    let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&from.event_id];
-    parameters.extend(kinds.iter().map(|kind| kind as &dyn rusqlite::ToSql));
-    let mut rows = statement.query(parameters.as_slice())?;
-    let mut batch = Vec::with_capacity(page as usize);
-    while let Some(row) = rows.next()? {
-        batch.push(EventRow {
-            id: row.get(0)?,
-            tx_pos: row.get(1)?,
-            conversation: row.get(2)?,
-            kind: row.get(3)?,
-            actor_kind: row.get(4)?,
-            actor_id: row.get(5)?,
-            at: row.get(6)?,
-            payload: row.get(7)?,
-        });
-        if batch.len() == page as usize {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(page as usize));
-            if send.blocking_send(Ok(full)).is_err() {
-                return Ok(()); // The reader went away.
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let _ = send.blocking_send(Ok(batch));
     }
     Ok(())
 }

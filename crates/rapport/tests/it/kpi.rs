@@ -533,3 +533,84 @@ async fn the_shared_sector_benchmarks_import() {
     assert_eq!(rows, 43);
     db.finish().await;
 }
+
+/// A rebuild writes a conversation's facts once the log has moved on from it, and forgets
+/// them; when the log comes back to that conversation (solved and reopened after many other
+/// events), the rebuild reads the facts back and goes on from them. With pages of two events,
+/// the early conversations are written long before their last events: the rebuilt figures and
+/// drill-downs are still the live consumer's.
+#[tokio::test]
+async fn a_rebuild_that_meets_a_conversation_again_after_writing_it_goes_on_from_its_facts() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let early = play(&app, &team, 4).await;
+        // Forty more conversations: hundreds of events between the early ones' replies and
+        // what happens to them next.
+        play(&app, &team, 40).await;
+        let later = T0 + 4 * DAY;
+        for (k, &n) in early.iter().enumerate() {
+            let at = later + k as i64 * 10 * MIN;
+            let customer = Principal::Customer {
+                id: app.conversation(&team.agent, n).await.unwrap().customer.id,
+            };
+            post_message(&app, &customer, n, MessageKind::Customer, "Any news?", at).await;
+            app.add_message(
+                &team.agent,
+                n,
+                message(MessageKind::Reply, "Sorted now"),
+                Some(Status::Solved),
+                at + MIN,
+            )
+            .await
+            .unwrap();
+            post_message(
+                &app,
+                &customer,
+                n,
+                MessageKind::Customer,
+                "Not quite",
+                at + 2 * MIN,
+            )
+            .await;
+        }
+        rollup_everything(&app, 7).await;
+        let now = T0 + 6 * DAY;
+        let live = app
+            .kpi_reports(&team.manager, &period(), now)
+            .await
+            .unwrap();
+        let live_drills = drills(&app, &team.manager, now).await;
+        for n in &early {
+            assert!(live_drills[2].contains(n), "{n} was reopened");
+        }
+
+        app.rebuild_kpi_rollups(&Principal::System, 2, T0)
+            .await
+            .unwrap();
+        let rebuilt = app
+            .kpi_reports(&team.manager, &period(), now)
+            .await
+            .unwrap();
+        let figures = |r: &[app::KpiReport]| r.iter().map(|x| x.figure.clone()).collect::<Vec<_>>();
+        assert_eq!(figures(&rebuilt), figures(&live), "{}", db.name);
+        assert_eq!(
+            drills(&app, &team.manager, now).await,
+            live_drills,
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
+/// The conversations behind the first reply, resolution and reopen figures of [`period`].
+async fn drills(app: &App, by: &Principal, now: i64) -> Vec<Vec<i64>> {
+    let mut out = Vec::new();
+    for key in ["first_reply_median", "resolution_median", "reopen_rate"] {
+        let mut numbers = app.kpi_drill(by, key, &period(), 1000, now).await.unwrap();
+        numbers.sort_unstable();
+        out.push(numbers);
+    }
+    out
+}
