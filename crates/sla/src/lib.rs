@@ -100,12 +100,14 @@
 
 pub mod clock;
 mod policy;
+mod stored;
 mod transition;
 
 pub use clock::{recompute, Deadline, DeadlineKind, MetricState, Recomputed, SlaClock, SlaState};
 pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };
+pub use stored::{read_stored, ClockTextError, LogEntry, CLOCK_INPUT_KINDS, TRANSITION_KINDS};
 pub use transition::{diff_transitions, SlaTransition, TransitionDiff, TransitionKind};
 
 /// Instants and durations: whole milliseconds (instants since the Unix epoch, UTC), as
