@@ -641,18 +641,16 @@ impl SlaClock {
     }
 
     /// Whether a recorded warning or breach still calls for escalation: its cycle is the
-    /// metric's current one and is still in progress (running or paused, not met), and, for
-    /// a warning, the cycle has not been breached since (the breach says more). A warning or
-    /// breach of a cycle that was met, or of an earlier cycle, is history: nobody can act on
-    /// it any more.
+    /// metric's current one and is still in progress (running or paused, not met). A warning
+    /// or breach of a cycle that was met, or of an earlier cycle, is history: nobody can act
+    /// on it any more.
     pub fn calls_for_escalation(&self, transition: &SlaTransition) -> bool {
         let m = &self.metrics[transition.metric.index()];
-        let in_progress = m.cycle == transition.cycle && m.is_live();
-        match transition.kind {
-            TransitionKind::Breached => in_progress,
-            TransitionKind::Warned => in_progress && m.breached_at.is_none(),
-            _ => false,
-        }
+        matches!(
+            transition.kind,
+            TransitionKind::Warned | TransitionKind::Breached
+        ) && m.cycle == transition.cycle
+            && m.is_live()
     }
 
     /// Where each metric stands at `now` (at or after the last event; advance first so

@@ -28,6 +28,7 @@ mod routing;
 mod rows;
 mod scan;
 mod sla;
+mod sla_scan;
 mod surveys;
 mod team;
 
@@ -57,6 +58,7 @@ pub use routing::ChannelRouteRow;
 pub use rows::*;
 pub use scan::{EventPage, EventPages, EventRef};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
+pub use sla_scan::{BatchEventRef, BatchStateRef, SlaBatch, SlaBatches};
 pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,
     SurveyAnswerFilter, SurveyAnswerRow, SurveyInvitationRow, SurveySettingsRow,
