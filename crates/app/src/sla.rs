@@ -523,7 +523,13 @@ async fn queue_escalations(
     Ok(())
 }
 
-fn state_row(conversation: i64, rules: &Rules, through_event_id: i64, clock: &SlaClock, now: i64) -> SlaStateRow {
+fn state_row(
+    conversation: i64,
+    rules: &Rules,
+    through_event_id: i64,
+    clock: &SlaClock,
+    now: i64,
+) -> SlaStateRow {
     let next = clock.next_deadline();
     SlaStateRow {
         conversation,
@@ -1278,8 +1284,11 @@ impl App {
         let mut run = SlaRun::default();
         let mut tx = self.store.begin().await?;
         let mut rules = load_rules(&mut tx).await?;
-        let organisations: HashMap<i64, i64> =
-            tx.customers_with_organisation().await?.into_iter().collect();
+        let organisations: HashMap<i64, i64> = tx
+            .customers_with_organisation()
+            .await?
+            .into_iter()
+            .collect();
         tx.rollback().await?;
         let mut batches = self.store.scan_sla_batches(BATCH, clock_reads_payload);
         let mut log = ConversationLog::default();

@@ -132,7 +132,11 @@ async fn bench_policy(app: &app::App, now: i64) -> anyhow::Result<()> {
     if let Some(policy) = app.sla_policies(&admin).await?.into_iter().next() {
         // Run again on the same data: change the policy (the warning share), so that the
         // first pass is again a rebuild after a policy change.
-        let warn_at_percent = Some(if policy.warn_at_percent == Some(80) { 75 } else { 80 });
+        let warn_at_percent = Some(if policy.warn_at_percent == Some(80) {
+            75
+        } else {
+            80
+        });
         app.update_sla_policy(
             &admin,
             policy.id,

@@ -283,7 +283,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn parsed<T>(&mut self, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, ClockTextError> {
+    fn parsed<T>(
+        &mut self,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ClockTextError> {
         let field = self.next()?;
         parse(field).ok_or_else(|| ClockTextError(format!("{field:?} is not a {what}")))
     }
@@ -400,9 +404,7 @@ impl SlaClock {
         let organisation = r.opt()?;
         let policy = match r.opt()? {
             None => None,
-            Some(p) => Some(
-                usize::try_from(p).map_err(|_| ClockTextError(format!("policy {p}")))?,
-            ),
+            Some(p) => Some(usize::try_from(p).map_err(|_| ClockTextError(format!("policy {p}")))?),
         };
         let last_at = r.int()?;
         let public_message_seen = r.flag()?;

@@ -1013,7 +1013,11 @@ proptest! {
 fn transition_event(t: &SlaTransition) -> EventPayload {
     let (metric, cycle, at) = (t.metric, t.cycle, t.at);
     match &t.kind {
-        TransitionKind::Applied { policy_id, target, basis } => EventPayload::SlaApplied {
+        TransitionKind::Applied {
+            policy_id,
+            target,
+            basis,
+        } => EventPayload::SlaApplied {
             metric,
             cycle,
             at,
@@ -1034,14 +1038,29 @@ fn a_stored_clock_with_odd_tags_reads_back_and_bad_text_is_an_error() {
     let policies = policies();
     let mut clock = SlaClock::new(None);
     let mut out = Vec::new();
-    clock.apply(&policies, at("2026-01-05T10:00:00Z"), &created(Priority::High), &mut out);
+    clock.apply(
+        &policies,
+        at("2026-01-05T10:00:00Z"),
+        &created(Priority::High),
+        &mut out,
+    );
     for odd in ["a,b", "100%", "%2C", "", "é ü"] {
         clock.apply(&policies, at("2026-01-05T10:01:00Z"), &tag(odd), &mut out);
     }
     let text = clock.encode();
     assert_eq!(SlaClock::decode(&text).unwrap(), clock);
-    assert!(text.len() * 3 < serde_json::to_string(&clock).unwrap().len(), "{text}");
-    for bad in ["", "s1", "s2,", &text[..text.len() - 3], &format!("{text},1"), "{\"organisation\":"] {
+    assert!(
+        text.len() * 3 < serde_json::to_string(&clock).unwrap().len(),
+        "{text}"
+    );
+    for bad in [
+        "",
+        "s1",
+        "s2,",
+        &text[..text.len() - 3],
+        &format!("{text},1"),
+        "{\"organisation\":",
+    ] {
         assert!(SlaClock::decode(bad).is_err(), "{bad:?}");
     }
 }
@@ -1055,15 +1074,38 @@ fn an_escalation_is_called_for_only_while_its_cycle_is_in_progress() {
     clock.apply(&policies, start, &created(Priority::Normal), &mut out);
     clock.apply(&policies, start, &customer(), &mut out);
     clock.advance_to(&policies, start + 24 * 60 * MINUTE, &mut out);
-    let warned: Vec<_> = out.iter().filter(|t| t.kind == TransitionKind::Warned).cloned().collect();
-    let breached: Vec<_> = out.iter().filter(|t| t.kind == TransitionKind::Breached).cloned().collect();
-    let first_reply_breach = breached.iter().find(|t| t.metric == Metric::FirstReply).unwrap();
-    assert!(clock.calls_for_escalation(first_reply_breach), "overdue and unanswered");
-    let first_reply_warning = warned.iter().find(|t| t.metric == Metric::FirstReply).unwrap();
+    let warned: Vec<_> = out
+        .iter()
+        .filter(|t| t.kind == TransitionKind::Warned)
+        .cloned()
+        .collect();
+    let breached: Vec<_> = out
+        .iter()
+        .filter(|t| t.kind == TransitionKind::Breached)
+        .cloned()
+        .collect();
+    let first_reply_breach = breached
+        .iter()
+        .find(|t| t.metric == Metric::FirstReply)
+        .unwrap();
+    assert!(
+        clock.calls_for_escalation(first_reply_breach),
+        "overdue and unanswered"
+    );
+    let first_reply_warning = warned
+        .iter()
+        .find(|t| t.metric == Metric::FirstReply)
+        .unwrap();
     assert!(clock.calls_for_escalation(first_reply_warning));
     let applied = out.iter().find(|t| t.metric == Metric::FirstReply).unwrap();
-    assert!(!clock.calls_for_escalation(applied), "only warnings and breaches escalate");
+    assert!(
+        !clock.calls_for_escalation(applied),
+        "only warnings and breaches escalate"
+    );
     clock.apply(&policies, start + 24 * 60 * MINUTE + 1, &reply(), &mut out);
-    assert!(!clock.calls_for_escalation(first_reply_breach), "answered since: history");
+    assert!(
+        !clock.calls_for_escalation(first_reply_breach),
+        "answered since: history"
+    );
     assert!(!clock.calls_for_escalation(first_reply_warning));
 }

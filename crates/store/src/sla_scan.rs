@@ -289,8 +289,7 @@ impl Store {
         let numbers: Vec<i64> = run!(read self, |p| sqlx::query_scalar(
             "SELECT number FROM conversations WHERE number > $1 ORDER BY number LIMIT $2")
             .bind(after).bind(i64::from(batch)).fetch_all(p).await?);
-        let (Some(first), Some(last)) = (numbers.first().copied(), numbers.last().copied())
-        else {
+        let (Some(first), Some(last)) = (numbers.first().copied(), numbers.last().copied()) else {
             return Ok(());
         };
         into.numbers = numbers;
@@ -352,8 +351,8 @@ fn scan_sqlite(
     conn.execute_batch("PRAGMA cache_size = -65536")?;
     // One read transaction: one consistent snapshot of every clock and log.
     conn.execute_batch("BEGIN")?;
-    let mut numbers =
-        conn.prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
+    let mut numbers = conn
+        .prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
     let mut states = conn.prepare(
         "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at \
          FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",

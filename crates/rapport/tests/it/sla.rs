@@ -580,7 +580,13 @@ async fn escalations(app: &App, number: i64) -> Vec<String> {
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == "sla_escalated")
-        .map(|e| format!("{} {}", e.payload["reason"].as_str().unwrap_or(""), e.payload["metric"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.payload["reason"].as_str().unwrap_or(""),
+                e.payload["metric"].as_str().unwrap_or("")
+            )
+        })
         .collect()
 }
 
@@ -608,25 +614,52 @@ async fn a_recompute_escalates_what_is_due_now_once_and_not_history() {
         }
         let (waiting, answered) = (numbers[0], numbers[1]);
         // Answered late, after its first reply was warned (T0+30) and breached (T0+60).
-        app.add_message(&team.agent, answered, message(MessageKind::Reply, "Here"), None, T0 + 90 * MIN)
-            .await
-            .unwrap();
+        app.add_message(
+            &team.agent,
+            answered,
+            message(MessageKind::Reply, "Here"),
+            None,
+            T0 + 90 * MIN,
+        )
+        .await
+        .unwrap();
         // The live path has not run: the recompute is the first to record anything.
         // Before any other target's warning (the resolution's, at T0+120 once the breach's
         // escalation has raised the priority).
         let now = T0 + 100 * MIN;
         let first = app.recompute_sla(now).await.unwrap();
         assert!(first.events_appended > 0);
-        assert_eq!(run_jobs(&app, now).await, 2, "{}: the warning and the breach of the waiting one", db.name);
+        assert_eq!(
+            run_jobs(&app, now).await,
+            2,
+            "{}: the warning and the breach of the waiting one",
+            db.name
+        );
         let mut waiting_escalations = escalations(&app, waiting).await;
         waiting_escalations.sort();
-        assert_eq!(waiting_escalations, ["breached first_reply", "warned first_reply"], "{}", db.name);
-        assert!(escalations(&app, answered).await.is_empty(), "{}: met since, history", db.name);
-        assert!(sla_kinds(&app, answered).await.contains(&"sla_breached first_reply".to_string()));
+        assert_eq!(
+            waiting_escalations,
+            ["breached first_reply", "warned first_reply"],
+            "{}",
+            db.name
+        );
+        assert!(
+            escalations(&app, answered).await.is_empty(),
+            "{}: met since, history",
+            db.name
+        );
+        assert!(sla_kinds(&app, answered)
+            .await
+            .contains(&"sla_breached first_reply".to_string()));
 
         // The escalation raised the priority: the live path re-targets; then nothing is new.
         clocks_catch_up(&app, 100, now).await;
-        assert_eq!(app.recompute_sla(now).await.unwrap().events_appended, 0, "{}", db.name);
+        assert_eq!(
+            app.recompute_sla(now).await.unwrap().events_appended,
+            0,
+            "{}",
+            db.name
+        );
         assert_eq!(run_jobs(&app, now).await, 0, "{}", db.name);
 
         // A stricter first reply: the warning and breach fall due at other instants and are
@@ -637,10 +670,17 @@ async fn a_recompute_escalates_what_is_due_now_once_and_not_history() {
                 t.minutes = 20;
             }
         }
-        app.update_sla_policy(&team.admin, policy, stricter, now).await.unwrap();
+        app.update_sla_policy(&team.admin, policy, stricter, now)
+            .await
+            .unwrap();
         let changed = app.recompute_sla(now + MIN).await.unwrap();
         assert!(changed.events_appended > 0, "{}", db.name);
-        assert_eq!(run_jobs(&app, now + MIN).await, 0, "{}: escalated before", db.name);
+        assert_eq!(
+            run_jobs(&app, now + MIN).await,
+            0,
+            "{}: escalated before",
+            db.name
+        );
         assert_eq!(escalations(&app, waiting).await.len(), 2, "{}", db.name);
         assert!(escalations(&app, answered).await.is_empty(), "{}", db.name);
         db.finish().await;
