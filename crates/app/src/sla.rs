@@ -14,15 +14,16 @@
 //! `through_event_id` tells exactly which events a clock has seen.
 //!
 //! Warnings and breaches that fall due between events are found by [`App::run_sla_tick`]
-//! through the `next_deadline_at` index. Each recorded warning or breach (live path or
-//! tick, not recompute, which only repairs history) queues an escalation job with a unique
-//! key; the job marks the escalation done in the same transaction as its effects, so it
-//! takes effect exactly once even when it runs twice.
+//! through the `next_deadline_at` index. A recorded warning or breach (live path, tick or
+//! recompute) queues an escalation job with a unique key when its cycle is still in progress
+//! (`SlaClock::calls_for_escalation`: one whose cycle was met since is history) and it was
+//! not escalated before; the job marks the escalation done in the same transaction as its
+//! effects, so it takes effect exactly once even when it runs twice.
 
 use std::collections::{BTreeMap, HashMap};
 
 use ::sla::{
-    Conditions, DeadlineKind, Policy, PolicySet, SlaClock, SlaTransition, TargetRule,
+    Conditions, DeadlineKind, LogEntry, Policy, PolicySet, SlaClock, SlaTransition, TargetRule,
     TransitionKind,
 };
 use calendar::CalendarSpec;
@@ -463,12 +464,13 @@ fn parse_event(row: &EventRow) -> Option<EventPayload> {
     serde_json::from_str(&row.payload).ok()
 }
 
-/// Appends the transitions as events; a warning or breach found live queues its escalation.
+/// Appends the transitions as events, and queues the escalations they call for
+/// ([`queue_escalations`]); `clock` is the conversation's clock after them.
 async fn append_transitions(
     tx: &mut Tx,
     conversation: i64,
     transitions: &[SlaTransition],
-    escalate: bool,
+    clock: &SlaClock,
     now: i64,
 ) -> Result<usize> {
     for t in transitions {
@@ -480,29 +482,66 @@ async fn append_transitions(
             &transition_payload(t),
         )
         .await?;
+    }
+    let escalations: Vec<(i64, &SlaTransition)> = transitions
+        .iter()
+        .filter(|t| clock.calls_for_escalation(t))
+        .map(|t| (conversation, t))
+        .collect();
+    queue_escalations(tx, &escalations, now).await?;
+    Ok(transitions.len())
+}
+
+/// Queues an escalation job for each newly recorded warning or breach that calls for one
+/// (its cycle still in progress: `SlaClock::calls_for_escalation`), unless that warning or
+/// breach of that cycle was escalated before (a recompute under a new policy can record it
+/// again at another instant). The job's unique key and the escalation's row, written with
+/// its effects, make it take effect once however often it is queued or run.
+async fn queue_escalations(
+    tx: &mut Tx,
+    escalations: &[(i64, &SlaTransition)],
+    now: i64,
+) -> Result<()> {
+    if escalations.is_empty() {
+        return Ok(());
+    }
+    let conversations: Vec<i64> = escalations.iter().map(|(c, _)| *c).collect();
+    let done: std::collections::HashSet<(i64, String, i64, String)> = tx
+        .sla_escalations_of(&conversations)
+        .await?
+        .into_iter()
+        .collect();
+    for (conversation, t) in escalations {
         let reason = match t.kind {
             TransitionKind::Warned => "warned",
             TransitionKind::Breached => "breached",
             _ => continue,
         };
-        if escalate {
-            let job = Escalation {
-                conversation,
-                metric: t.metric,
-                cycle: t.cycle,
-                reason: reason.into(),
-            };
-            let payload = serde_json::to_string(&job).unwrap_or_default();
-            let key = format!(
-                "{SLA_ESCALATE_JOB}:{conversation}:{}:{}:{reason}",
-                t.metric.as_str(),
-                t.cycle
-            );
-            tx.enqueue_job(SLA_ESCALATE_JOB, &payload, now, Some(&key), 5, now)
-                .await?;
+        let key = (
+            *conversation,
+            t.metric.as_str().to_string(),
+            i64::from(t.cycle),
+            reason.to_string(),
+        );
+        if done.contains(&key) {
+            continue;
         }
+        let job = Escalation {
+            conversation: *conversation,
+            metric: t.metric,
+            cycle: t.cycle,
+            reason: reason.into(),
+        };
+        let payload = serde_json::to_string(&job).unwrap_or_default();
+        let unique = format!(
+            "{SLA_ESCALATE_JOB}:{conversation}:{}:{}:{reason}",
+            t.metric.as_str(),
+            t.cycle
+        );
+        tx.enqueue_job(SLA_ESCALATE_JOB, &payload, now, Some(&unique), 5, now)
+            .await?;
     }
-    Ok(transitions.len())
+    Ok(())
 }
 
 fn state_row(
@@ -511,23 +550,13 @@ fn state_row(
     through_event_id: i64,
     clock: &SlaClock,
     now: i64,
-) -> Result<SlaStateRow> {
+) -> SlaStateRow {
     let next = clock.next_deadline();
-    // An overdue target keeps its (past) due instant, so the queue sorted by the next
-    // breach shows breached conversations first, not below those still in time.
-    let next_breach_at = clock
-        .state(&rules.policies, now)
-        .metrics
-        .iter()
-        .filter(|m| m.fulfilled_at.is_none())
-        .filter_map(|m| m.due_at)
-        .min();
-    Ok(SlaStateRow {
+    SlaStateRow {
         conversation,
         version: rules.version,
         through_event_id,
-        clock: serde_json::to_string(clock)
-            .map_err(|e| corrupt(format!("SLA clock of conversation {conversation}: {e}")))?,
+        clock: clock.encode(),
         next_deadline_at: next.map(|d| d.at),
         next_deadline_kind: next.map(|d| {
             match d.kind {
@@ -536,13 +565,15 @@ fn state_row(
             }
             .to_string()
         }),
-        next_breach_at,
+        // An overdue target keeps its (past) due instant, so the queue sorted by the next
+        // breach shows breached conversations first, not below those still in time.
+        next_breach_at: clock.next_breach_at(),
         updated_at: now,
-    })
+    }
 }
 
 fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
-    serde_json::from_str(&row.clock).map_err(|e| {
+    SlaClock::decode(&row.clock).map_err(|e| {
         corrupt(format!(
             "SLA clock of conversation {}: {e}",
             row.conversation
@@ -551,102 +582,105 @@ fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
 }
 
 /// A conversation's log, read for rebuilding its clock.
+#[derive(Default)]
 struct ConversationLog {
-    /// The events that move the clock, with their instants, in log order.
-    inputs: Vec<(i64, EventPayload)>,
+    /// The events that are not the clocks' own, with their instants, in log order: the
+    /// payload of those that move the clock, `None` for the others (time passing).
+    inputs: Vec<(i64, Option<EventPayload>)>,
     /// The transitions the log records.
     recorded: Vec<SlaTransition>,
     /// The customer who opened the conversation.
     customer: Option<i64>,
-    /// The last event that moves the clock. Not the last event: an `sla_*` event can commit
-    /// (from the tick or a recompute, which do not hold the conversation) while a use case
-    /// holding the conversation has yet to commit an input with a smaller id, and the live
-    /// path must still fold that one in.
+    /// The last event that is not the clocks' own. Not the last event: an `sla_*` event can
+    /// commit (from the tick or a recompute, which do not hold the conversation) while a use
+    /// case holding the conversation has yet to commit an input with a smaller id, and the
+    /// live path must still fold that one in.
     through: Option<i64>,
+}
+
+/// Whether a recompute needs an event's payload: only for the kinds the clock reads.
+fn clock_reads_payload(kind: &str) -> bool {
+    ::sla::CLOCK_INPUT_KINDS.contains(&kind) || ::sla::TRANSITION_KINDS.contains(&kind)
 }
 
 impl ConversationLog {
     fn read(events: &[EventRow]) -> ConversationLog {
-        let mut log = ConversationLog {
-            inputs: Vec::with_capacity(events.len()),
-            recorded: Vec::new(),
-            customer: None,
-            through: None,
-        };
+        let mut log = ConversationLog::default();
         for row in events {
-            let Some(payload) = parse_event(row) else {
-                continue;
-            };
-            if let Some(t) = recorded_transition(&payload) {
-                log.recorded.push(t);
-            } else if is_clock_input(&payload) {
-                if let EventPayload::Created { customer_id, .. } = &payload {
-                    log.customer.get_or_insert(*customer_id);
-                }
-                log.through = Some(row.id);
-                log.inputs.push((row.at, payload));
-            }
+            log.push(row.id, row.at, &row.kind, &row.payload);
         }
         log
     }
 
+    fn clear(&mut self) {
+        self.inputs.clear();
+        self.recorded.clear();
+        self.customer = None;
+        self.through = None;
+    }
+
+    /// Adds the next event of the log (an event whose JSON does not hold what its kind
+    /// promises is left out, as the live path leaves it out).
+    fn push(&mut self, id: i64, at: i64, kind: &str, payload: &str) {
+        match ::sla::read_stored(kind, payload) {
+            Ok(LogEntry::Input(payload)) => {
+                if let EventPayload::Created { customer_id, .. } = &payload {
+                    self.customer.get_or_insert(*customer_id);
+                }
+                self.through = Some(id);
+                self.inputs.push((at, Some(payload)));
+            }
+            Ok(LogEntry::Passes) => {
+                self.through = Some(id);
+                self.inputs.push((at, None));
+            }
+            Ok(LogEntry::Transition(t)) => self.recorded.push(t),
+            Ok(LogEntry::Escalated) | Err(_) => {}
+        }
+    }
+
     /// The clock rebuilt from the log under `rules`, advanced through every warning and
     /// breach due by `now`, the transitions the log lacks (in time order), and the row to
-    /// store; `None` for a conversation with no input events.
+    /// store; `None` for a conversation with no events but the clocks' own.
     fn rebuild(
         &self,
         rules: &Rules,
         conversation: i64,
         organisation: Option<i64>,
         now: i64,
-    ) -> Result<Option<(Vec<SlaTransition>, SlaStateRow)>> {
-        let Some(through) = self.through else {
-            return Ok(None);
-        };
+    ) -> Option<(Vec<SlaTransition>, SlaClock, SlaStateRow)> {
+        let through = self.through?;
         let mut clock = SlaClock::new(organisation);
         let mut transitions = Vec::with_capacity(32);
         for (at, payload) in &self.inputs {
-            clock.apply(&rules.policies, *at, payload, &mut transitions);
+            match payload {
+                Some(payload) => clock.apply(&rules.policies, *at, payload, &mut transitions),
+                // To the clock an event it does not read is time passing (`SlaClock::apply`).
+                None => clock.advance_to(&rules.policies, *at, &mut transitions),
+            }
         }
         clock.advance_through_due(&rules.policies, now, &mut transitions);
         let mut missing = ::sla::diff_transitions(&transitions, &self.recorded).missing;
         missing.sort_by_key(|t| t.at);
-        let row = state_row(conversation, rules, through, &clock, now)?;
-        Ok(Some((missing, row)))
+        let row = state_row(conversation, rules, through, &clock, now);
+        Some((missing, clock, row))
     }
-}
-
-/// Whether two stored clocks say the same (when they were written aside).
-fn same_state(a: &SlaStateRow, b: &SlaStateRow) -> bool {
-    a.conversation == b.conversation
-        && a.version == b.version
-        && a.through_event_id == b.through_event_id
-        && a.next_deadline_at == b.next_deadline_at
-        && a.next_deadline_kind == b.next_deadline_kind
-        && a.next_breach_at == b.next_breach_at
-        && a.clock == b.clock
 }
 
 /// Rebuilds a conversation's clock from its whole log as of `now`, appends the transitions
 /// the log lacks, and stores the clock. The caller holds the conversation's SLA state
 /// ([`Tx::lock_sla_states`]). Returns how many events it appended.
-async fn rebuild(
-    tx: &mut Tx,
-    rules: &Rules,
-    conversation: i64,
-    now: i64,
-    escalate: bool,
-) -> Result<usize> {
+async fn rebuild(tx: &mut Tx, rules: &Rules, conversation: i64, now: i64) -> Result<usize> {
     let events = tx.events_of_conversation(conversation).await?;
     let log = ConversationLog::read(&events);
     let organisation = match log.customer {
         Some(id) => tx.customer(id).await?.and_then(|c| c.organization_id),
         None => None,
     };
-    let Some((missing, row)) = log.rebuild(rules, conversation, organisation, now)? else {
+    let Some((missing, clock, row)) = log.rebuild(rules, conversation, organisation, now) else {
         return Ok(0);
     };
-    let appended = append_transitions(tx, conversation, &missing, escalate, now).await?;
+    let appended = append_transitions(tx, conversation, &missing, &clock, now).await?;
     tx.put_sla_state(&row).await?;
     Ok(appended)
 }
@@ -658,7 +692,7 @@ fn advance(
     state: &SlaStateRow,
     events: &[&EventRow],
     now: i64,
-) -> Result<Option<(Vec<SlaTransition>, SlaStateRow)>> {
+) -> Result<Option<(Vec<SlaTransition>, SlaClock, SlaStateRow)>> {
     let mut clock = parse_clock(state)?;
     let mut through = state.through_event_id;
     let mut out = Vec::new();
@@ -674,8 +708,8 @@ fn advance(
     if through == state.through_event_id {
         return Ok(None);
     }
-    let row = state_row(state.conversation, rules, through, &clock, now)?;
-    Ok(Some((out, row)))
+    let row = state_row(state.conversation, rules, through, &clock, now);
+    Ok(Some((out, clock, row)))
 }
 
 /// What a batch of the live path read and folded, to write under the writer if nothing
@@ -687,7 +721,7 @@ struct ClockBatch {
     numbers: Vec<i64>,
     stored: Vec<SlaStateRow>,
     /// Per conversation, the transitions to append, and the clocks to store.
-    transitions: Vec<(i64, Vec<SlaTransition>)>,
+    transitions: Vec<(i64, Vec<SlaTransition>, SlaClock)>,
     rows: Vec<SlaStateRow>,
 }
 
@@ -697,7 +731,80 @@ fn same_states(read: &[SlaStateRow], held: Vec<SlaStateRow>) -> bool {
     held.len() == read.len()
         && held
             .iter()
-            .all(|h| read.get(&h.conversation).is_some_and(|r| same_state(r, h)))
+            .all(|h| read.get(&h.conversation).is_some_and(|r| *r == h))
+}
+
+/// A conversation whose stored clock or log a recompute must complete.
+struct Rebuilt {
+    conversation: i64,
+    /// The transitions the log lacks, in time order.
+    missing: Vec<SlaTransition>,
+    /// The rebuilt clock.
+    clock: SlaClock,
+    /// The row to store; `None` when the stored one already says the same.
+    row: Option<SlaStateRow>,
+    /// The stored row the rebuild was compared with, as read (`None`: there was none).
+    stored: Option<SlaStateRow>,
+}
+
+fn stored_row(s: &store::BatchStateRef<'_>) -> SlaStateRow {
+    SlaStateRow {
+        conversation: s.conversation,
+        version: s.version,
+        through_event_id: s.through_event_id,
+        clock: s.clock.to_string(),
+        next_deadline_at: s.next_deadline_at,
+        next_deadline_kind: s.next_deadline_kind.map(str::to_string),
+        next_breach_at: s.next_breach_at,
+        updated_at: s.updated_at,
+    }
+}
+
+/// Rebuilds the clocks of a batch of conversations in memory, as read, and keeps those whose
+/// stored clock or log must change. Pure: no store, no writer.
+fn fold_batch(
+    batch: &store::SlaBatch,
+    rules: &Rules,
+    organisations: &HashMap<i64, i64>,
+    log: &mut ConversationLog,
+    now: i64,
+) -> Vec<Rebuilt> {
+    let mut out = Vec::new();
+    let mut states = batch.states().peekable();
+    let mut events = batch.events().peekable();
+    while let Some(first) = events.peek().copied() {
+        let conversation = first.conversation;
+        log.clear();
+        while let Some(e) = events.next_if(|e| e.conversation == conversation) {
+            log.push(e.id, e.at, e.kind, e.payload);
+        }
+        while states.next_if(|s| s.conversation < conversation).is_some() {}
+        let stored = states.next_if(|s| s.conversation == conversation);
+        let organisation = log.customer.and_then(|c| organisations.get(&c).copied());
+        let Some((missing, clock, row)) = log.rebuild(rules, conversation, organisation, now)
+        else {
+            continue;
+        };
+        let same = stored.is_some_and(|s| {
+            s.version == row.version
+                && s.through_event_id == row.through_event_id
+                && s.next_deadline_at == row.next_deadline_at
+                && s.next_deadline_kind == row.next_deadline_kind.as_deref()
+                && s.next_breach_at == row.next_breach_at
+                && s.clock == row.clock
+        });
+        if same && missing.is_empty() {
+            continue;
+        }
+        out.push(Rebuilt {
+            conversation,
+            missing,
+            clock,
+            row: (!same).then_some(row),
+            stored: stored.as_ref().map(stored_row),
+        });
+    }
+    out
 }
 
 fn next_priority(priority: Priority) -> Priority {
@@ -1140,8 +1247,8 @@ impl App {
                     tokio::task::yield_now().await;
                     continue;
                 }
-                for (conversation, transitions) in &read.transitions {
-                    append_transitions(&mut tx, *conversation, transitions, true, now).await?;
+                for (conversation, transitions, clock) in &read.transitions {
+                    append_transitions(&mut tx, *conversation, transitions, clock, now).await?;
                 }
                 tx.put_sla_states(&read.rows).await?;
             }
@@ -1212,18 +1319,18 @@ impl App {
         };
         for (conversation, events) in &inputs {
             if let Some(state) = current.remove(conversation) {
-                if let Some((transitions, row)) = advance(&rules, state, events, now)? {
-                    out.transitions.push((*conversation, transitions));
+                if let Some((transitions, clock, row)) = advance(&rules, state, events, now)? {
+                    out.transitions.push((*conversation, transitions, clock));
                     out.rows.push(row);
                 }
             } else if let Some(log) = logs.get(conversation) {
                 let organisation = log
                     .customer
                     .and_then(|id| organisations.get(&id).copied().flatten());
-                if let Some((transitions, row)) =
-                    log.rebuild(&rules, *conversation, organisation, now)?
+                if let Some((transitions, clock, row)) =
+                    log.rebuild(&rules, *conversation, organisation, now)
                 {
-                    out.transitions.push((*conversation, transitions));
+                    out.transitions.push((*conversation, transitions, clock));
                     out.rows.push(row);
                 }
             }
@@ -1249,7 +1356,7 @@ impl App {
             for state in &due {
                 seen.insert(state.conversation);
                 if state.version != rules.version {
-                    recorded += rebuild(&mut tx, &rules, state.conversation, now, true).await?;
+                    recorded += rebuild(&mut tx, &rules, state.conversation, now).await?;
                     continue;
                 }
                 let mut clock = parse_clock(state)?;
@@ -1258,14 +1365,14 @@ impl App {
                 // commits a moment later still counts at its own instant.
                 clock.advance_through_due(&rules.policies, now, &mut out);
                 recorded +=
-                    append_transitions(&mut tx, state.conversation, &out, true, now).await?;
+                    append_transitions(&mut tx, state.conversation, &out, &clock, now).await?;
                 let row = state_row(
                     state.conversation,
                     &rules,
                     state.through_event_id,
                     &clock,
                     now,
-                )?;
+                );
                 tx.put_sla_state(&row).await?;
             }
             tx.commit().await?;
@@ -1276,89 +1383,129 @@ impl App {
     }
 
     /// Rebuilds every conversation's SLA clock from the log under the current calendars
-    /// and policies, and appends the transitions the log lacks (no escalations: this
-    /// repairs history). A second run appends nothing and writes nothing.
+    /// and policies, appends the transitions the log lacks, and queues the escalations of
+    /// the warnings and breaches it records whose cycle is still in progress (never for one
+    /// escalated before, nor for history: a cycle met since). A second run appends nothing
+    /// and writes nothing.
     ///
-    /// A batch of conversations at a time, in one transaction: their clocks held (so the
-    /// live path and the tick wait for the batch, and a conversation the live path is
-    /// clocking for the first time waits for it), their events read in one index range,
-    /// their customers' organisations in one query, the clocks folded in memory, and only
-    /// the missing transitions and the clocks that changed written, in multi-row statements.
+    /// The log and the stored clocks are read ahead, outside the writer, a batch of
+    /// conversations at a time ([`store::Store::scan_sla_batches`]: payloads only of the
+    /// kinds the clock reads), and folded in memory; only then does a short transaction per
+    /// batch take the writer, hold the clocks it will replace, check that each is still the
+    /// one read (one the live path or the tick changed meanwhile is rebuilt from the log
+    /// inside the transaction instead), and write the missing transitions and the clocks
+    /// that changed.
     pub async fn recompute_sla(&self, now: i64) -> Result<SlaRun> {
-        const BATCH: u32 = 1_000;
+        const BATCH: u32 = 2_000;
         let mut run = SlaRun::default();
-        let mut after = 0;
-        loop {
-            let mut tx = self.store.begin().await?;
-            let numbers = tx.conversation_numbers_after(after, BATCH).await?;
-            let (Some(first), Some(last)) = (numbers.first().copied(), numbers.last().copied())
-            else {
-                tx.rollback().await?;
-                return Ok(run);
-            };
-            after = last;
-            run.conversations += numbers.len();
-            let rules = load_rules(&mut tx).await?;
-            let stored: HashMap<i64, SlaStateRow> = tx
-                .lock_sla_states(&numbers)
-                .await?
-                .into_iter()
-                .map(|row| (row.conversation, row))
-                .collect();
-            let events = tx.events_of_conversations(first, last).await?;
-            let logs: Vec<(i64, ConversationLog)> = events
-                .chunk_by(|a, b| a.conversation == b.conversation)
-                .filter_map(|events| {
-                    Some((events.first()?.conversation?, ConversationLog::read(events)))
-                })
-                .collect();
-            let customers: Vec<i64> = logs.iter().filter_map(|(_, log)| log.customer).collect();
-            let organisations: HashMap<i64, Option<i64>> = tx
-                .customer_organisations(&customers)
-                .await?
-                .into_iter()
-                .collect();
-            let mut appended: Vec<(i64, i64, EventPayload)> = Vec::new();
-            let mut changed = Vec::new();
-            for (conversation, log) in &logs {
-                let organisation = log
-                    .customer
-                    .and_then(|id| organisations.get(&id).copied().flatten());
-                let Some((missing, row)) = log.rebuild(&rules, *conversation, organisation, now)?
-                else {
-                    continue;
-                };
-                appended.extend(
-                    missing
-                        .iter()
-                        .map(|t| (*conversation, t.at, transition_payload(t))),
-                );
-                if !stored
-                    .get(conversation)
-                    .is_some_and(|old| same_state(old, &row))
-                {
-                    changed.push(row);
+        let mut tx = self.store.begin().await?;
+        let mut rules = load_rules(&mut tx).await?;
+        let organisations: HashMap<i64, i64> = tx
+            .customers_with_organisation()
+            .await?
+            .into_iter()
+            .collect();
+        tx.rollback().await?;
+        let mut batches = self.store.scan_sla_batches(BATCH, clock_reads_payload);
+        let mut log = ConversationLog::default();
+        while let Some(batch) = batches.recv().await {
+            let batch = batch?;
+            run.conversations += batch.numbers().len();
+            loop {
+                let rebuilt = fold_batch(&batch, &rules, &organisations, &mut log, now);
+                match self.write_sla_batch(&rules, &rebuilt, now).await? {
+                    Some((appended, written)) => {
+                        run.events_appended += appended;
+                        run.states_written += written;
+                        break;
+                    }
+                    None => {
+                        // The calendars or policies changed meanwhile: fold again under them.
+                        let mut tx = self.store.begin().await?;
+                        rules = load_rules(&mut tx).await?;
+                        tx.rollback().await?;
+                    }
                 }
             }
-            let payloads: Vec<String> = appended.iter().map(|(_, _, p)| p.to_json()).collect();
-            let new_events: Vec<NewEvent> = appended
-                .iter()
-                .zip(&payloads)
-                .map(|((conversation, at, payload), json)| NewEvent {
-                    conversation: Some(*conversation),
-                    kind: payload.kind(),
-                    actor_kind: Actor::System.kind(),
-                    actor_id: Actor::System.id(),
-                    at: *at,
-                    payload: json,
-                })
-                .collect();
-            tx.append_events(&new_events).await?;
-            tx.put_sla_states(&changed).await?;
-            tx.commit().await?;
-            run.events_appended += new_events.len();
-            run.states_written += changed.len();
+            batches.recycle(batch);
         }
+        Ok(run)
+    }
+
+    /// Writes one batch of rebuilt clocks in one transaction; `None` (and nothing written)
+    /// when the calendars and policies are no longer those of `rules`.
+    async fn write_sla_batch(
+        &self,
+        rules: &Rules,
+        rebuilt: &[Rebuilt],
+        now: i64,
+    ) -> Result<Option<(usize, usize)>> {
+        if rebuilt.is_empty() {
+            return Ok(Some((0, 0)));
+        }
+        let mut tx = self.store.begin().await?;
+        if tx.sla_version().await? != rules.version {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let numbers: Vec<i64> = rebuilt.iter().map(|r| r.conversation).collect();
+        let current: HashMap<i64, SlaStateRow> = tx
+            .lock_sla_states(&numbers)
+            .await?
+            .into_iter()
+            .map(|row| (row.conversation, row))
+            .collect();
+        let mut appended: Vec<(i64, &SlaTransition)> = Vec::new();
+        let mut escalations: Vec<(i64, &SlaTransition)> = Vec::new();
+        let mut changed: Vec<SlaStateRow> = Vec::new();
+        let mut aged = Vec::new();
+        for r in rebuilt {
+            if current.get(&r.conversation) != r.stored.as_ref() {
+                // The live path or the tick moved this clock since it was read.
+                aged.push(r.conversation);
+                continue;
+            }
+            appended.extend(r.missing.iter().map(|t| (r.conversation, t)));
+            escalations.extend(
+                r.missing
+                    .iter()
+                    .filter(|t| r.clock.calls_for_escalation(t))
+                    .map(|t| (r.conversation, t)),
+            );
+            if let Some(row) = &r.row {
+                changed.push(row.clone());
+            }
+        }
+        let payloads: Vec<(i64, i64, EventPayload, String)> = appended
+            .iter()
+            .map(|(conversation, t)| {
+                let payload = transition_payload(t);
+                let json = payload.to_json();
+                (*conversation, t.at, payload, json)
+            })
+            .collect();
+        let new_events: Vec<NewEvent> = payloads
+            .iter()
+            .map(|(conversation, at, payload, json)| NewEvent {
+                conversation: Some(*conversation),
+                kind: payload.kind(),
+                actor_kind: Actor::System.kind(),
+                actor_id: Actor::System.id(),
+                at: *at,
+                payload: json,
+            })
+            .collect();
+        tx.append_events(&new_events).await?;
+        queue_escalations(&mut tx, &escalations, now).await?;
+        tx.put_sla_states(&changed).await?;
+        let mut events = new_events.len();
+        let mut written = changed.len();
+        for conversation in aged {
+            events += rebuild(&mut tx, rules, conversation, now).await?;
+            written += 1;
+        }
+        tx.commit().await?;
+        Ok(Some((events, written)))
     }
 
     /// Runs an escalation job: tells the group's lead (an `sla_escalated` event naming

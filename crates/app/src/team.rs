@@ -200,7 +200,7 @@ impl App {
             // A clock computed under older policies is being recomputed: judge it by its
             // stored breach time only.
             let state = if row.version == rules.version {
-                let mut clock: ::sla::SlaClock = serde_json::from_str(&row.clock).map_err(|e| {
+                let mut clock = ::sla::SlaClock::decode(&row.clock).map_err(|e| {
                     crate::views::corrupt(format!(
                         "SLA clock of conversation {}: {e}",
                         row.conversation

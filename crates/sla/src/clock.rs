@@ -15,7 +15,7 @@ use crate::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Phase {
+pub(crate) enum Phase {
     /// No cycle has started.
     Idle,
     Running,
@@ -25,27 +25,27 @@ enum Phase {
 
 /// One metric's clock: the current cycle only (earlier cycles live on in the transitions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct MetricClock {
-    cycle: u32,
-    phase: Phase,
-    started_at: Millis,
+pub(crate) struct MetricClock {
+    pub(crate) cycle: u32,
+    pub(crate) phase: Phase,
+    pub(crate) started_at: Millis,
     /// The cycle's finished running periods, `[start, end)`, kept so that a new target
     /// (another calendar or basis) can re-measure the elapsed time exactly.
-    periods: Vec<(Millis, Millis)>,
+    pub(crate) periods: Vec<(Millis, Millis)>,
     /// Set while running: the start of the current running period.
-    running_since: Option<Millis>,
+    pub(crate) running_since: Option<Millis>,
     /// `periods` measured under `target` (in wall time when there is no target).
-    elapsed_closed: Millis,
-    target: Option<Target>,
-    due_at: Option<Millis>,
-    warn_at: Option<Millis>,
-    warned_at: Option<Millis>,
-    breached_at: Option<Millis>,
-    fulfilled_at: Option<Millis>,
+    pub(crate) elapsed_closed: Millis,
+    pub(crate) target: Option<Target>,
+    pub(crate) due_at: Option<Millis>,
+    pub(crate) warn_at: Option<Millis>,
+    pub(crate) warned_at: Option<Millis>,
+    pub(crate) breached_at: Option<Millis>,
+    pub(crate) fulfilled_at: Option<Millis>,
 }
 
 impl MetricClock {
-    fn idle() -> MetricClock {
+    pub(crate) fn idle() -> MetricClock {
         MetricClock {
             cycle: 0,
             phase: Phase::Idle,
@@ -131,16 +131,16 @@ impl MetricClock {
 /// [`SlaClock::state`] and [`SlaClock::next_deadline`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaClock {
-    organisation: Option<i64>,
+    pub(crate) organisation: Option<i64>,
     /// `None` until the `created` event.
-    facts: Option<Facts>,
+    pub(crate) facts: Option<Facts>,
     /// The matching policy's position in the policy set.
-    policy: Option<usize>,
+    pub(crate) policy: Option<usize>,
     /// The latest instant applied or advanced to.
-    last_at: Millis,
+    pub(crate) last_at: Millis,
     /// Whether any public message (the customer's or an agent's) has been added.
-    public_message_seen: bool,
-    metrics: [MetricClock; 4],
+    pub(crate) public_message_seen: bool,
+    pub(crate) metrics: [MetricClock; 4],
 }
 
 /// Whether a warning or a breach is next.
@@ -628,6 +628,29 @@ impl SlaClock {
             }
         }
         next
+    }
+
+    /// When the earliest running target runs out (in the past when it is overdue): the
+    /// `due_at` of [`SlaClock::state`]'s earliest running metric, without measuring time.
+    pub fn next_breach_at(&self) -> Option<Millis> {
+        self.metrics
+            .iter()
+            .filter(|m| m.phase == Phase::Running)
+            .filter_map(|m| m.due_at)
+            .min()
+    }
+
+    /// Whether a recorded warning or breach still calls for escalation: its cycle is the
+    /// metric's current one and is still in progress (running or paused, not met). A warning
+    /// or breach of a cycle that was met, or of an earlier cycle, is history: nobody can act
+    /// on it any more.
+    pub fn calls_for_escalation(&self, transition: &SlaTransition) -> bool {
+        let m = &self.metrics[transition.metric.index()];
+        matches!(
+            transition.kind,
+            TransitionKind::Warned | TransitionKind::Breached
+        ) && m.cycle == transition.cycle
+            && m.is_live()
     }
 
     /// Where each metric stands at `now` (at or after the last event; advance first so

@@ -52,6 +52,15 @@
 //! they fell due, even when the scheduler notices later, and both stand once recorded.
 //! [`SlaClock::next_deadline`] gives the next such instant, for a scheduler to index.
 //!
+//! # Escalation
+//!
+//! A warning or breach calls for escalation ([`SlaClock::calls_for_escalation`]) while its
+//! cycle is still in progress (running or paused, not met): whoever records it — the live
+//! path, the scheduler's tick or a recompute after a policy change — queues the escalation
+//! then, and the product runs it once. One recorded after its cycle was met (a recompute that
+//! finds a breach in history, or a reply that came after the deadline before the tick saw
+//! it) stays in the record but is not escalated: there is nothing left to act on.
+//!
 //! # Re-targeting
 //!
 //! When the priority or the matching policy changes, each cycle in progress takes the new
@@ -100,12 +109,14 @@
 
 pub mod clock;
 mod policy;
+mod stored;
 mod transition;
 
 pub use clock::{recompute, Deadline, DeadlineKind, MetricState, Recomputed, SlaClock, SlaState};
 pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };
+pub use stored::{read_stored, ClockTextError, LogEntry, CLOCK_INPUT_KINDS, TRANSITION_KINDS};
 pub use transition::{diff_transitions, SlaTransition, TransitionDiff, TransitionKind};
 
 /// Instants and durations: whole milliseconds (instants since the Unix epoch, UTC), as

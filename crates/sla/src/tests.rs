@@ -873,8 +873,14 @@ proptest! {
         let mut clock = SlaClock::new(Some(40));
         let mut live = Vec::new();
         for (i, (t, event)) in log.iter().enumerate() {
-            let stored = serde_json::to_string(&clock).unwrap();
-            clock = serde_json::from_str(&stored).unwrap();
+            // Stored between events, as the text the store keeps or as older versions' JSON.
+            let text = clock.encode();
+            let decoded = SlaClock::decode(&text).unwrap();
+            prop_assert_eq!(&decoded, &clock);
+            prop_assert_eq!(&decoded.encode(), &text, "one clock, one text");
+            let json = serde_json::to_string(&clock).unwrap();
+            prop_assert_eq!(SlaClock::decode(&json).unwrap(), decoded);
+            clock = if i % 2 == 0 { SlaClock::decode(&text).unwrap() } else { serde_json::from_str(&json).unwrap() };
             clock.apply(&policies, *t, event, &mut live);
             // A tick somewhere before the next event (or now).
             let next = log.get(i + 1).map_or(now, |(t, _)| *t);
@@ -931,4 +937,175 @@ proptest! {
             prop_assert_eq!(later, result.state);
         }
     }
+}
+
+/// Events of kinds the clock does not read, as they are stored.
+fn other_events() -> Vec<EventPayload> {
+    vec![
+        EventPayload::AssigneeChanged {
+            from: None,
+            to: Some(3),
+        },
+        EventPayload::SubjectChanged {
+            from: "a".into(),
+            to: "b".into(),
+        },
+        EventPayload::FieldSet {
+            name: "order".into(),
+            value: serde_json::json!("A-1"),
+        },
+        EventPayload::FollowUpCreated { follow_up: 9 },
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Reading the stored log with `read_stored` (only the fields the clock uses, no JSON
+    /// for other kinds) moves the clock exactly as the whole payloads do, and the
+    /// transitions read back are the ones written.
+    #[test]
+    fn the_stored_log_read_for_the_clock_moves_it_as_the_events_do(
+        log in any_log(),
+        others in prop::collection::vec((0usize..4, any::<bool>()), 25),
+        after in 0i64..(10 * 24 * 60),
+    ) {
+        let policies = policies();
+        let extra = other_events();
+        let mut events: Vec<(Millis, EventPayload)> = Vec::new();
+        for (i, (t, event)) in log.iter().enumerate() {
+            events.push((*t, event.clone()));
+            if let Some((which, true)) = others.get(i) {
+                events.push((*t + 1, extra[*which].clone()));
+            }
+        }
+        let now = events.last().map(|(t, _)| *t).unwrap_or_default() + after * MINUTE;
+        let whole = recompute(&policies, Some(40), events.iter().map(|(t, e)| (*t, e)), now);
+
+        let mut clock = SlaClock::new(Some(40));
+        let mut out = Vec::new();
+        for (t, event) in &events {
+            match read_stored(event.kind(), &event.to_json()).unwrap() {
+                LogEntry::Input(payload) => {
+                    prop_assert!(CLOCK_INPUT_KINDS.contains(&event.kind()));
+                    clock.apply(&policies, *t, &payload, &mut out);
+                }
+                LogEntry::Passes => {
+                    prop_assert!(!CLOCK_INPUT_KINDS.contains(&event.kind()));
+                    clock.advance_to(&policies, *t, &mut out);
+                }
+                other => prop_assert!(false, "{:?} read as {:?}", event, other),
+            }
+        }
+        clock.advance_to(&policies, now, &mut out);
+        prop_assert_eq!(&clock, &whole.clock);
+        prop_assert_eq!(sorted(out), sorted(whole.transitions.clone()));
+        for t in &whole.transitions {
+            let payload = transition_event(t);
+            prop_assert!(TRANSITION_KINDS.contains(&payload.kind()));
+            prop_assert_eq!(read_stored(payload.kind(), &payload.to_json()).unwrap(), LogEntry::Transition(t.clone()));
+        }
+        prop_assert_eq!(clock.next_breach_at(), whole.state.metrics.iter().filter(|m| m.fulfilled_at.is_none()).filter_map(|m| m.due_at).min());
+    }
+}
+
+/// The event that records a transition, as the product writes it.
+fn transition_event(t: &SlaTransition) -> EventPayload {
+    let (metric, cycle, at) = (t.metric, t.cycle, t.at);
+    match &t.kind {
+        TransitionKind::Applied {
+            policy_id,
+            target,
+            basis,
+        } => EventPayload::SlaApplied {
+            metric,
+            cycle,
+            at,
+            policy_id: *policy_id,
+            target_ms: *target,
+            basis: *basis,
+        },
+        TransitionKind::Paused => EventPayload::SlaPaused { metric, cycle, at },
+        TransitionKind::Resumed => EventPayload::SlaResumed { metric, cycle, at },
+        TransitionKind::Warned => EventPayload::SlaWarned { metric, cycle, at },
+        TransitionKind::Breached => EventPayload::SlaBreached { metric, cycle, at },
+        TransitionKind::Fulfilled => EventPayload::SlaFulfilled { metric, cycle, at },
+    }
+}
+
+#[test]
+fn a_stored_clock_with_odd_tags_reads_back_and_bad_text_is_an_error() {
+    let policies = policies();
+    let mut clock = SlaClock::new(None);
+    let mut out = Vec::new();
+    clock.apply(
+        &policies,
+        at("2026-01-05T10:00:00Z"),
+        &created(Priority::High),
+        &mut out,
+    );
+    for odd in ["a,b", "100%", "%2C", "", "é ü"] {
+        clock.apply(&policies, at("2026-01-05T10:01:00Z"), &tag(odd), &mut out);
+    }
+    let text = clock.encode();
+    assert_eq!(SlaClock::decode(&text).unwrap(), clock);
+    assert!(
+        text.len() * 3 < serde_json::to_string(&clock).unwrap().len(),
+        "{text}"
+    );
+    for bad in [
+        "",
+        "s1",
+        "s2,",
+        &text[..text.len() - 3],
+        &format!("{text},1"),
+        "{\"organisation\":",
+    ] {
+        assert!(SlaClock::decode(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn an_escalation_is_called_for_only_while_its_cycle_is_in_progress() {
+    let policies = policies();
+    let start = at("2026-01-05T10:00:00Z");
+    let mut clock = SlaClock::new(None);
+    let mut out = Vec::new();
+    clock.apply(&policies, start, &created(Priority::Normal), &mut out);
+    clock.apply(&policies, start, &customer(), &mut out);
+    clock.advance_to(&policies, start + 24 * 60 * MINUTE, &mut out);
+    let warned: Vec<_> = out
+        .iter()
+        .filter(|t| t.kind == TransitionKind::Warned)
+        .cloned()
+        .collect();
+    let breached: Vec<_> = out
+        .iter()
+        .filter(|t| t.kind == TransitionKind::Breached)
+        .cloned()
+        .collect();
+    let first_reply_breach = breached
+        .iter()
+        .find(|t| t.metric == Metric::FirstReply)
+        .unwrap();
+    assert!(
+        clock.calls_for_escalation(first_reply_breach),
+        "overdue and unanswered"
+    );
+    let first_reply_warning = warned
+        .iter()
+        .find(|t| t.metric == Metric::FirstReply)
+        .unwrap();
+    assert!(clock.calls_for_escalation(first_reply_warning));
+    let applied = out.iter().find(|t| t.metric == Metric::FirstReply).unwrap();
+    assert!(
+        !clock.calls_for_escalation(applied),
+        "only warnings and breaches escalate"
+    );
+    clock.apply(&policies, start + 24 * 60 * MINUTE + 1, &reply(), &mut out);
+    assert!(
+        !clock.calls_for_escalation(first_reply_breach),
+        "answered since: history"
+    );
+    assert!(!clock.calls_for_escalation(first_reply_warning));
 }

@@ -57,6 +57,16 @@ impl Tx {
 
     /// Appends several events with multi-row INSERTs, in order (ids ascend with the slice).
     pub async fn append_events(&mut self, events: &[NewEvent<'_>]) -> Result<()> {
+        if self.dialect() == Dialect::Sqlite {
+            // One prepared statement run per event: nothing to parse per batch.
+            for e in events {
+                run!(tx self, |c| sqlx::query(
+                    "INSERT INTO events (conversation, kind, actor_kind, actor_id, at, payload) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(e.conversation).bind(e.kind).bind(e.actor_kind).bind(e.actor_id).bind(e.at).bind(e.payload)
+                    .execute(&mut *c).await.map(|_| ())?);
+            }
+            return Ok(());
+        }
         let opt = |v: Option<i64>| v.map(Value::Int).unwrap_or(Value::Null);
         for chunk in events.chunks(1_000) {
             let rows: Vec<Vec<Value>> = chunk

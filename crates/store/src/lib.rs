@@ -28,6 +28,7 @@ mod routing;
 mod rows;
 mod scan;
 mod sla;
+mod sla_scan;
 mod surveys;
 mod team;
 
@@ -59,6 +60,7 @@ pub use routing::ChannelRouteRow;
 pub use rows::*;
 pub use scan::{EventPage, EventPages, EventRef, ScanKinds};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
+pub use sla_scan::{BatchEventRef, BatchStateRef, SlaBatch, SlaBatches};
 pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,
     SurveyAnswerFilter, SurveyAnswerRow, SurveyInvitationRow, SurveySettingsRow,

@@ -60,7 +60,7 @@ stored_row! {
         pub version: i64,
         /// The last event of the conversation folded into the clock.
         pub through_event_id: i64,
-        /// `sla::SlaClock` as JSON.
+        /// `sla::SlaClock`, as `SlaClock::encode` writes it (JSON before).
         pub clock: String,
         pub next_deadline_at: Option<i64>,
         pub next_deadline_kind: Option<String>,
@@ -209,8 +209,24 @@ impl Tx {
         self.put_sla_states(std::slice::from_ref(row)).await
     }
 
-    /// Stores clocks (inserted or replaced), with multi-row statements.
+    /// Stores clocks (inserted or replaced): on SQLite one prepared statement run per row (no
+    /// parsing per batch), on PostgreSQL multi-row statements (one round trip per 1,000).
     pub async fn put_sla_states(&mut self, rows: &[SlaStateRow]) -> Result<()> {
+        if self.dialect() == Dialect::Sqlite {
+            let sql = format!(
+                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation) DO UPDATE SET \
+                 version = excluded.version, through_event_id = excluded.through_event_id, clock = excluded.clock, \
+                 next_deadline_at = excluded.next_deadline_at, next_deadline_kind = excluded.next_deadline_kind, \
+                 next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at"
+            );
+            for row in rows {
+                run!(tx self, |c| sqlx::query(&sql)
+                    .bind(row.conversation).bind(row.version).bind(row.through_event_id).bind(&row.clock)
+                    .bind(row.next_deadline_at).bind(row.next_deadline_kind.as_deref()).bind(row.next_breach_at).bind(row.updated_at)
+                    .execute(&mut *c).await.map(|_| ())?);
+            }
+            return Ok(());
+        }
         let opt = |v: Option<i64>| v.map(Value::Int).unwrap_or(Value::Null);
         for chunk in rows.chunks(1_000) {
             let values: Vec<Vec<Value>> = chunk
@@ -259,6 +275,12 @@ impl Tx {
         run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(first).bind(last).fetch_all(&mut *c).await?))
     }
 
+    /// Every customer who belongs to an organisation, as (customer, organisation).
+    pub async fn customers_with_organisation(&mut self) -> Result<Vec<(i64, i64)>> {
+        run!(tx self, |c| Ok(sqlx::query_as("SELECT id, organization_id FROM customers WHERE organization_id IS NOT NULL")
+            .fetch_all(&mut *c).await?))
+    }
+
     /// The organisation of each of these customers (those that exist), as (customer, organisation).
     pub async fn customer_organisations(
         &mut self,
@@ -305,6 +327,29 @@ impl Tx {
         };
         let sql = format!("SELECT {columns} FROM events WHERE conversation = $1 ORDER BY id");
         run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(conversation).fetch_all(&mut *c).await?))
+    }
+
+    /// The warnings and breaches of these conversations already escalated, as
+    /// (conversation, metric, cycle, reason).
+    pub async fn sla_escalations_of(
+        &mut self,
+        conversations: &[i64],
+    ) -> Result<Vec<(i64, String, i64, String)>> {
+        let mut numbers = conversations.to_vec();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let mut out = Vec::new();
+        for chunk in numbers.chunks(1_000) {
+            let sql = format!(
+                "SELECT conversation, metric, cycle, reason FROM sla_escalations WHERE conversation IN ({})",
+                in_list(self.dialect(), chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|n| Arg::Int(*n)).collect();
+            let rows: Vec<(i64, String, i64, String)> =
+                run!(tx self, |c| bind_all!(sqlx::query_as(&sql), &args).fetch_all(&mut *c).await?);
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// Records that a warning or breach was escalated; `false` when it already was.

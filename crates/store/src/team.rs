@@ -48,7 +48,7 @@ stored_row! {
         pub assignee_id: Option<i64>,
         pub next_breach_at: i64,
         pub version: i64,
-        /// `sla::SlaClock` as JSON.
+        /// `sla::SlaClock`, as `SlaClock::encode` writes it (JSON before).
         pub clock: String,
     }
 }

@@ -562,6 +562,131 @@ async fn an_escalation_takes_effect_once_with_two_workers() {
     }
 }
 
+/// Runs every due job; returns how many ran.
+async fn run_jobs(app: &App, now: i64) -> usize {
+    let mut done = 0;
+    while !matches!(
+        app.run_one_job("node-a", now).await.unwrap(),
+        app::JobOutcome::Nothing
+    ) {
+        done += 1;
+    }
+    done
+}
+
+async fn escalations(app: &App, number: i64) -> Vec<String> {
+    app.events(&Principal::System, number)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "sla_escalated")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.payload["reason"].as_str().unwrap_or(""),
+                e.payload["metric"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// A recompute that records a warning or breach whose cycle is still in progress queues its
+/// escalation, once; one whose cycle was met since is history and is not escalated; and a
+/// recompute after a policy change, which records the same warning and breach again at other
+/// instants, does not escalate them a second time.
+#[tokio::test]
+async fn a_recompute_escalates_what_is_due_now_once_and_not_history() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let (calendar, policy) = setup(&app, &team).await;
+        let mut numbers = Vec::new();
+        for email in ["waiting@x.test", "answered@x.test"] {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(email, "Help", "Please", Some(team.support)),
+                    T0,
+                )
+                .await
+                .unwrap();
+            numbers.push(c.number);
+        }
+        let (waiting, answered) = (numbers[0], numbers[1]);
+        // Answered late, after its first reply was warned (T0+30) and breached (T0+60).
+        app.add_message(
+            &team.agent,
+            answered,
+            message(MessageKind::Reply, "Here"),
+            None,
+            T0 + 90 * MIN,
+        )
+        .await
+        .unwrap();
+        // The live path has not run: the recompute is the first to record anything.
+        // Before any other target's warning (the resolution's, at T0+120 once the breach's
+        // escalation has raised the priority).
+        let now = T0 + 100 * MIN;
+        let first = app.recompute_sla(now).await.unwrap();
+        assert!(first.events_appended > 0);
+        assert_eq!(
+            run_jobs(&app, now).await,
+            2,
+            "{}: the warning and the breach of the waiting one",
+            db.name
+        );
+        let mut waiting_escalations = escalations(&app, waiting).await;
+        waiting_escalations.sort();
+        assert_eq!(
+            waiting_escalations,
+            ["breached first_reply", "warned first_reply"],
+            "{}",
+            db.name
+        );
+        assert!(
+            escalations(&app, answered).await.is_empty(),
+            "{}: met since, history",
+            db.name
+        );
+        assert!(sla_kinds(&app, answered)
+            .await
+            .contains(&"sla_breached first_reply".to_string()));
+
+        // The escalation raised the priority: the live path re-targets; then nothing is new.
+        clocks_catch_up(&app, 100, now).await;
+        assert_eq!(
+            app.recompute_sla(now).await.unwrap().events_appended,
+            0,
+            "{}",
+            db.name
+        );
+        assert_eq!(run_jobs(&app, now).await, 0, "{}", db.name);
+
+        // A stricter first reply: the warning and breach fall due at other instants and are
+        // recorded again, but they were escalated already.
+        let mut stricter = everyone(calendar);
+        for t in &mut stricter.targets {
+            if t.metric == SlaMetric::FirstReply {
+                t.minutes = 20;
+            }
+        }
+        app.update_sla_policy(&team.admin, policy, stricter, now)
+            .await
+            .unwrap();
+        let changed = app.recompute_sla(now + MIN).await.unwrap();
+        assert!(changed.events_appended > 0, "{}", db.name);
+        assert_eq!(
+            run_jobs(&app, now + MIN).await,
+            0,
+            "{}: escalated before",
+            db.name
+        );
+        assert_eq!(escalations(&app, waiting).await.len(), 2, "{}", db.name);
+        assert!(escalations(&app, answered).await.is_empty(), "{}", db.name);
+        db.finish().await;
+    }
+}
+
 /// A policy for one organisation's customers: its condition round trips through the API, an
 /// organisation that does not exist is refused, and the policy applies to the conversations
 /// of that organisation's customers (matched by their e-mail domain) and no others.

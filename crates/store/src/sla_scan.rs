@@ -1,0 +1,406 @@
+//! Reading every conversation's log and stored SLA clock for a recompute, a batch of
+//! conversations at a time, ahead of the caller and outside the writer.
+//!
+//! A batch ([`SlaBatch`]) holds a range of conversation numbers, the stored clocks of those
+//! conversations and their events (by conversation, then in log order: one range of the
+//! `events_conversation` index). Texts live in one buffer per batch, so reading an event
+//! allocates nothing, and only the payloads the caller asks for are copied; the caller hands
+//! batches back to be filled again.
+//!
+//! On SQLite the batches are read on a blocking thread, on a read-only connection of their own,
+//! inside one read transaction: one consistent snapshot while writers go on, read on one core
+//! while the caller folds on the other. On PostgreSQL each batch is three queries, the stored
+//! clocks first: a clock read before the events can only be older than them, never newer.
+//! Either way the caller re-reads, under its write lock, the clocks it is about to replace
+//! ([`crate::Tx::lock_sla_states`]) and compares: the snapshot may have aged.
+
+use std::ops::Range;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::mpsc;
+
+use crate::{run, Pools, Result, SlaStateRow, Store};
+
+/// Batches read ahead of the caller.
+const AHEAD: usize = 2;
+
+/// The version of placeholder rows (see `Tx::lock_sla_states`), left out of a batch.
+const PLACEHOLDER_VERSION: i64 = -1;
+
+#[derive(Debug, Clone)]
+struct BatchEvent {
+    id: i64,
+    conversation: i64,
+    at: i64,
+    kind: Range<usize>,
+    /// Empty when the caller did not ask for this kind's payload.
+    payload: Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct BatchState {
+    conversation: i64,
+    version: i64,
+    through_event_id: i64,
+    clock: Range<usize>,
+    next_deadline_at: Option<i64>,
+    next_deadline_kind: Option<Range<usize>>,
+    next_breach_at: Option<i64>,
+    updated_at: i64,
+}
+
+/// One event of an [`SlaBatch`], its texts borrowed from the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchEventRef<'a> {
+    pub id: i64,
+    pub conversation: i64,
+    pub at: i64,
+    pub kind: &'a str,
+    /// The stored JSON, or empty when the kind's payload was not asked for.
+    pub payload: &'a str,
+}
+
+/// A stored SLA clock of an [`SlaBatch`], its texts borrowed from the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStateRef<'a> {
+    pub conversation: i64,
+    pub version: i64,
+    pub through_event_id: i64,
+    pub clock: &'a str,
+    pub next_deadline_at: Option<i64>,
+    pub next_deadline_kind: Option<&'a str>,
+    pub next_breach_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl BatchStateRef<'_> {
+    /// Whether `row` is this stored clock, field for field.
+    pub fn is(&self, row: &SlaStateRow) -> bool {
+        self.conversation == row.conversation
+            && self.version == row.version
+            && self.through_event_id == row.through_event_id
+            && self.next_deadline_at == row.next_deadline_at
+            && self.next_deadline_kind == row.next_deadline_kind.as_deref()
+            && self.next_breach_at == row.next_breach_at
+            && self.updated_at == row.updated_at
+            && self.clock == row.clock
+    }
+}
+
+/// A range of conversations as a recompute reads them ([`Store::scan_sla_batches`]).
+#[derive(Debug, Default)]
+pub struct SlaBatch {
+    numbers: Vec<i64>,
+    events: Vec<BatchEvent>,
+    states: Vec<BatchState>,
+    text: String,
+}
+
+impl SlaBatch {
+    /// The conversations of the batch, in order (with or without events).
+    pub fn numbers(&self) -> &[i64] {
+        &self.numbers
+    }
+
+    /// Their events, by conversation and then in log order.
+    pub fn events(&self) -> impl Iterator<Item = BatchEventRef<'_>> + '_ {
+        self.events.iter().map(move |e| BatchEventRef {
+            id: e.id,
+            conversation: e.conversation,
+            at: e.at,
+            kind: self.text.get(e.kind.clone()).unwrap_or_default(),
+            payload: self.text.get(e.payload.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// Their stored SLA clocks, by conversation (conversations without one are absent).
+    pub fn states(&self) -> impl Iterator<Item = BatchStateRef<'_>> + '_ {
+        self.states.iter().map(move |s| BatchStateRef {
+            conversation: s.conversation,
+            version: s.version,
+            through_event_id: s.through_event_id,
+            clock: self.text.get(s.clock.clone()).unwrap_or_default(),
+            next_deadline_at: s.next_deadline_at,
+            next_deadline_kind: s
+                .next_deadline_kind
+                .clone()
+                .and_then(|range| self.text.get(range)),
+            next_breach_at: s.next_breach_at,
+            updated_at: s.updated_at,
+        })
+    }
+
+    /// The number of events read.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    fn clear(&mut self) {
+        self.numbers.clear();
+        self.events.clear();
+        self.states.clear();
+        self.text.clear();
+    }
+
+    fn text_range(&mut self, text: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(text);
+        start..self.text.len()
+    }
+
+    fn push_event(
+        &mut self,
+        id: i64,
+        conversation: i64,
+        at: i64,
+        kind: &str,
+        payload: Option<&str>,
+    ) {
+        let kind = self.text_range(kind);
+        let payload = match payload {
+            Some(payload) => self.text_range(payload),
+            None => 0..0,
+        };
+        self.events.push(BatchEvent {
+            id,
+            conversation,
+            at,
+            kind,
+            payload,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_state(
+        &mut self,
+        conversation: i64,
+        version: i64,
+        through_event_id: i64,
+        clock: &str,
+        next_deadline_at: Option<i64>,
+        next_deadline_kind: Option<&str>,
+        next_breach_at: Option<i64>,
+        updated_at: i64,
+    ) {
+        let clock = self.text_range(clock);
+        let next_deadline_kind = next_deadline_kind.map(|kind| self.text_range(kind));
+        self.states.push(BatchState {
+            conversation,
+            version,
+            through_event_id,
+            clock,
+            next_deadline_at,
+            next_deadline_kind,
+            next_breach_at,
+            updated_at,
+        });
+    }
+}
+
+/// The batches of [`Store::scan_sla_batches`], in conversation order; the channel closes
+/// after the last (or after an error, which is sent).
+pub struct SlaBatches {
+    receive: mpsc::Receiver<Result<SlaBatch>>,
+    spare: std::sync::mpsc::Sender<SlaBatch>,
+}
+
+impl SlaBatches {
+    /// The next batch; `None` after the last.
+    pub async fn recv(&mut self) -> Option<Result<SlaBatch>> {
+        self.receive.recv().await
+    }
+
+    /// Hands a batch back, so that the scan fills it again instead of allocating another.
+    pub fn recycle(&self, batch: SlaBatch) {
+        let _ = self.spare.send(batch);
+    }
+}
+
+fn spare_batch(spare: &std::sync::mpsc::Receiver<SlaBatch>) -> SlaBatch {
+    match spare.try_recv() {
+        Ok(mut reused) => {
+            reused.clear();
+            reused
+        }
+        Err(_) => SlaBatch::default(),
+    }
+}
+
+impl Store {
+    /// Every conversation, `batch` conversations at a time in number order, each batch with
+    /// the stored SLA clocks and the events of its conversations; an event's payload is kept
+    /// only when `wants_payload(kind)`.
+    pub fn scan_sla_batches(&self, batch: u32, wants_payload: fn(&str) -> bool) -> SlaBatches {
+        let (send, receive) = mpsc::channel(AHEAD);
+        let (spare, spares) = std::sync::mpsc::channel();
+        let batch = batch.max(1);
+        match &self.pools {
+            Pools::Sqlite { path, .. } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(err) = scan_sqlite(&path, batch, wants_payload, &spares, &send) {
+                        let _ = send.blocking_send(Err(err));
+                    }
+                });
+            }
+            Pools::Postgres(_) => {
+                let store = self.clone();
+                tokio::spawn(async move {
+                    let mut after = 0;
+                    loop {
+                        let mut filling = spare_batch(&spares);
+                        let read = store
+                            .fill_sla_batch(&mut filling, after, batch, wants_payload)
+                            .await;
+                        let last = filling.numbers.last().copied();
+                        match read {
+                            Err(err) => {
+                                let _ = send.send(Err(err)).await;
+                                break;
+                            }
+                            Ok(()) if last.is_none() => break,
+                            Ok(()) => {
+                                if send.send(Ok(filling)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        match last {
+                            Some(last) => after = last,
+                            None => break,
+                        }
+                    }
+                });
+            }
+        }
+        SlaBatches { receive, spare }
+    }
+
+    /// One batch from the pool (PostgreSQL): the numbers, then the stored clocks, then the
+    /// events.
+    async fn fill_sla_batch(
+        &self,
+        into: &mut SlaBatch,
+        after: i64,
+        batch: u32,
+        wants_payload: fn(&str) -> bool,
+    ) -> Result<()> {
+        let numbers: Vec<i64> = run!(read self, |p| sqlx::query_scalar(
+            "SELECT number FROM conversations WHERE number > $1 ORDER BY number LIMIT $2")
+            .bind(after).bind(i64::from(batch)).fetch_all(p).await?);
+        let (Some(first), Some(last)) = (numbers.first().copied(), numbers.last().copied()) else {
+            return Ok(());
+        };
+        into.numbers = numbers;
+        let states: Vec<SlaStateRow> = run!(read self, |p| sqlx::query_as(
+            "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at \
+             FROM sla_states WHERE conversation >= $1 AND conversation <= $2 AND version <> $3 ORDER BY conversation")
+            .bind(first).bind(last).bind(PLACEHOLDER_VERSION).fetch_all(p).await?);
+        for s in &states {
+            into.push_state(
+                s.conversation,
+                s.version,
+                s.through_event_id,
+                &s.clock,
+                s.next_deadline_at,
+                s.next_deadline_kind.as_deref(),
+                s.next_breach_at,
+                s.updated_at,
+            );
+        }
+        let events: Vec<(i64, i64, String, i64, String)> = run!(read self, |p| sqlx::query_as(
+            "SELECT id, conversation, kind, at, payload FROM events \
+             WHERE conversation >= $1 AND conversation <= $2 ORDER BY conversation, id")
+            .bind(first).bind(last).fetch_all(p).await?);
+        for (id, conversation, kind, at, payload) in &events {
+            let payload = wants_payload(kind).then_some(payload.as_str());
+            into.push_event(*id, *conversation, *at, kind, payload);
+        }
+        Ok(())
+    }
+}
+
+/// A text column borrowed from the row (no copy); `None` for NULL.
+fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<&'a str>> {
+    match row.get_ref(index)? {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(rusqlite::Error::Utf8Error),
+        ValueRef::Null => Ok(None),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            index,
+            format!("column {index}"),
+            other.data_type(),
+        )),
+    }
+}
+
+fn scan_sqlite(
+    path: &std::path::Path,
+    batch: u32,
+    wants_payload: fn(&str) -> bool,
+    spares: &std::sync::mpsc::Receiver<SlaBatch>,
+    send: &mpsc::Sender<Result<SlaBatch>>,
+) -> Result<()> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA cache_size = -65536")?;
+    // One read transaction: one consistent snapshot of every clock and log.
+    conn.execute_batch("BEGIN")?;
+    let mut numbers = conn
+        .prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
+    let mut states = conn.prepare(
+        "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at \
+         FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
+    )?;
+    let mut events = conn.prepare(
+        "SELECT id, conversation, kind, at, payload FROM events \
+         WHERE conversation >= ?1 AND conversation <= ?2 ORDER BY conversation, id",
+    )?;
+    let mut after = 0i64;
+    loop {
+        let mut filling = spare_batch(spares);
+        let mut rows = numbers.query((after, i64::from(batch)))?;
+        while let Some(row) = rows.next()? {
+            filling.numbers.push(row.get(0)?);
+        }
+        let (Some(first), Some(last)) = (
+            filling.numbers.first().copied(),
+            filling.numbers.last().copied(),
+        ) else {
+            return Ok(());
+        };
+        after = last;
+        let mut rows = states.query((first, last, PLACEHOLDER_VERSION))?;
+        while let Some(row) = rows.next()? {
+            filling.push_state(
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                text_column(row, 3)?.unwrap_or_default(),
+                row.get(4)?,
+                text_column(row, 5)?,
+                row.get(6)?,
+                row.get(7)?,
+            );
+        }
+        let mut rows = events.query((first, last))?;
+        while let Some(row) = rows.next()? {
+            let kind = text_column(row, 2)?.unwrap_or_default();
+            // The payload is not even read out of the database unless asked for.
+            let payload = if wants_payload(kind) {
+                text_column(row, 4)?
+            } else {
+                None
+            };
+            filling.push_event(row.get(0)?, row.get(1)?, row.get(3)?, kind, payload);
+        }
+        if send.blocking_send(Ok(filling)).is_err() {
+            return Ok(()); // The reader went away.
+        }
+    }
+}
