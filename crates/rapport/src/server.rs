@@ -28,6 +28,10 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    // The signal handlers exist before anyone is told the server is up: the shutdown future
+    // is first polled on a task of its own, possibly after the first request, and a SIGTERM
+    // arriving before then would kill the process instead of stopping it.
+    let shutdown = shutdown_signal()?;
     println!("Rapport is listening on http://{address}/");
     if let Some(logins) = logins {
         println!("Sign in (POST /api/v1/auth/login) with any of these; every password is `demo`:");
@@ -80,7 +84,7 @@ pub async fn serve(
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            shutdown.await;
             live.close();
         })
         .await
@@ -149,23 +153,19 @@ async fn background_work(app: app::App, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot handle SIGTERM")?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
 }
