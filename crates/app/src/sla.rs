@@ -261,36 +261,30 @@ fn policy_set(calendars: &[CalendarView], policies: &[PolicyView]) -> Result<Pol
 
 pub(crate) async fn load_rules(tx: &mut Tx) -> Result<Rules> {
     let version = tx.sla_version().await?;
-    let calendars = tx
-        .sla_calendars()
-        .await?
-        .into_iter()
-        .map(calendar_view)
-        .collect::<Result<Vec<_>>>()?;
-    let policies = tx
-        .sla_policies()
-        .await?
-        .into_iter()
-        .map(policy_view)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Rules {
-        version,
-        policies: policy_set(&calendars, &policies)?,
-    })
+    rules(version, tx.sla_calendars().await?, tx.sla_policies().await?)
 }
 
 /// The rules as [`load_rules`] reads them, read without the writer.
 pub(crate) async fn read_rules(store: &store::Store) -> Result<Rules> {
     let version = store.sla_version().await?;
-    let calendars = store
-        .sla_calendars()
-        .await?
+    rules(
+        version,
+        store.sla_calendars().await?,
+        store.sla_policies().await?,
+    )
+}
+
+/// The rules compiled from the stored calendars and policies of `version`.
+fn rules(
+    version: i64,
+    calendars: Vec<SlaCalendarRow>,
+    policies: Vec<SlaPolicyRow>,
+) -> Result<Rules> {
+    let calendars = calendars
         .into_iter()
         .map(calendar_view)
         .collect::<Result<Vec<_>>>()?;
-    let policies = store
-        .sla_policies()
-        .await?
+    let policies = policies
         .into_iter()
         .map(policy_view)
         .collect::<Result<Vec<_>>>()?;
