@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks process mining on the BPI Challenge 2013 incidents log against pm4py, in one run:
-#   Rust (mining crate)  : import + directly-follows graph + variants
+#   Rust (mining crate)  : import + directly-follows graph + variants, one process, one import
 #   pm4py chunk_regex    : pm4py.read_xes(path, variant="chunk_regex") + discover_dfg + get_variants
 #   pm4py r4pm           : pm4py.read_xes(path, variant="r4pm")        + discover_dfg + get_variants
 # and DFG + variants on a generated log of 10,000,000 events (time and peak memory).
@@ -29,8 +29,8 @@ if ! "$VENV/bin/python" -c 'import pm4py, r4pm, polars, pyarrow' 2>/dev/null; th
   "$VENV/bin/pip" install --quiet --disable-pip-version-check pm4py r4pm polars pyarrow
 fi
 
-# --- Rust side: the rapport binary when it is built with `mine`, else the mining crate's bench binary.
-RAPPORT="$ROOT/target/release/rapport"
+# --- Rust side: the mining crate's bench binary times import + DFG + variants in one process,
+# with one import, as pm4py is timed below (interpreter start-up and imports excluded on both sides).
 (cd "$ROOT" && cargo bench -p mining --bench mining --no-run --quiet 2>/dev/null) || \
   (cd "$ROOT" && cargo bench -p mining --bench mining --no-run)
 BENCH_BIN="$(cd "$ROOT" && cargo bench -p mining --bench mining --no-run --message-format=json 2>/dev/null \
@@ -43,9 +43,13 @@ for line in sys.stdin:
 RESULTS="$(mktemp -d)"
 trap 'rm -rf "$RESULTS"' EXIT
 
+"$BENCH_BIN" --xes "$LOG" --runs "$RUNS" | tail -1 > "$RESULTS/rust.json"
+
+# For reference, what an analyst at the shell gets: `rapport mine dfg` and `rapport mine variants`,
+# two processes, each starting up and importing the log. Reported beside, not used for the ratios.
+RAPPORT="$TARGET/release/rapport"
 if [ -x "$RAPPORT" ] && "$RAPPORT" mine --help >/dev/null 2>&1; then
-  # Two processes (dfg, then variants), each importing the log: a conservative figure.
-  "$VENV/bin/python" - "$RAPPORT" "$LOG" "$RUNS" > "$RESULTS/rust.json" <<'PY'
+  "$VENV/bin/python" - "$RAPPORT" "$LOG" "$RUNS" > "$RESULTS/cli.json" <<'PY'
 import json, statistics, subprocess, sys, time
 rapport, log, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 times = []
@@ -54,10 +58,8 @@ for _ in range(runs):
     subprocess.run([rapport, "mine", "dfg", log], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([rapport, "mine", "variants", log], check=True, stdout=subprocess.DEVNULL)
     times.append(time.perf_counter() - started)
-print(json.dumps({"how": "rapport mine dfg + rapport mine variants (two processes)", "runs_s": times, "median_s": statistics.median(times)}))
+print(json.dumps({"how": "rapport mine dfg + rapport mine variants (two processes, two imports)", "runs_s": times, "median_s": statistics.median(times)}))
 PY
-else
-  "$BENCH_BIN" --xes "$LOG" --runs "$RUNS" | tail -1 > "$RESULTS/rust.json"
 fi
 
 for variant in chunk_regex r4pm; do
@@ -97,11 +99,15 @@ for label, result in [("rust", rust), ("pm4py chunk_regex", chunk), ("pm4py r4pm
     print(f"  {label:18} {result['median_s']:8.3f} s   ({result.get('how', result.get('bench'))})")
 print(f"  speed-up vs pm4py chunk_regex: {chunk['median_s'] / rust['median_s']:6.1f}x (goal >= 20x)")
 print(f"  speed-up vs pm4py r4pm:        {r4pm['median_s'] / rust['median_s']:6.1f}x (goal > 1x)")
+cli_path = os.path.join(results, "cli.json")
+cli = json.load(open(cli_path)) if os.path.exists(cli_path) else None
+if cli:
+    print(f"  for reference: {cli['how']}: {cli['median_s']:.3f} s")
 path = os.path.join(results, "synthetic.json")
 if os.path.exists(path):
     synthetic = json.load(open(path))
     print(f"Generated log: {synthetic['events']:,} events, {synthetic['cases']:,} cases: DFG + variants "
           f"{synthetic['median_s']:.3f} s (goal < 2 s), peak RSS {synthetic['peak_rss_mib']:.0f} MiB (goal < 2048)")
-print(json.dumps({"rust": rust, "pm4py_chunk_regex": chunk, "pm4py_r4pm": r4pm,
+print(json.dumps({"rust": rust, "pm4py_chunk_regex": chunk, "pm4py_r4pm": r4pm, "rapport_cli": cli,
                   "synthetic": json.load(open(path)) if os.path.exists(path) else None}))
 PY
