@@ -1084,25 +1084,25 @@ pub(crate) async fn find_or_create_customer(
     for (kind, value) in &identities {
         owners.push(tx.customer_by_identity(kind.as_str(), value).await?);
     }
-    let found = owners.iter().flatten().next().copied();
-    let customer_id = match found {
-        Some(id) => id,
-        None => {
-            let email = identities
-                .iter()
-                .find(|(k, _)| *k == IdentityKind::Email)
-                .map(|(_, v)| v.clone());
-            let name = match (input.name.as_deref().map(str::trim), &email) {
-                (Some(name), _) if !name.is_empty() => name.chars().take(200).collect(),
-                (_, Some(email)) => email.split('@').next().unwrap_or(email).to_string(),
-                _ => identities[0].1.clone(),
-            };
-            let organization = match email.as_deref().and_then(|e| e.split_once('@')) {
-                Some((_, domain)) => tx.organization_for_domain(domain).await?,
-                None => None,
-            };
-            tx.insert_customer(&name, organization, now).await?
-        }
+    let Some(customer_id) = owners.iter().flatten().next().copied() else {
+        // Nobody owns any of the addresses: a new customer with all of them.
+        let email = identities
+            .iter()
+            .find(|(k, _)| *k == IdentityKind::Email)
+            .map(|(_, v)| v.as_str());
+        let name = match (input.name.as_deref().map(str::trim), email) {
+            (Some(name), _) if !name.is_empty() => name.chars().take(200).collect(),
+            (_, Some(email)) => email.split('@').next().unwrap_or(email).to_string(),
+            _ => identities[0].1.clone(),
+        };
+        let domain = email.and_then(|e| e.split_once('@')).map(|(_, d)| d);
+        let rows: Vec<(&str, &str)> = identities
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        return Ok(tx
+            .insert_customer_with_identities(&name, domain, &rows, now)
+            .await?);
     };
     for ((kind, value), owner) in identities.iter().zip(&owners) {
         if owner.is_none() {

@@ -192,7 +192,7 @@ pub(crate) async fn record(
     actor: Actor,
     at: i64,
     payload: &EventPayload,
-) -> Result<i64> {
+) -> Result<()> {
     let json = payload.to_json();
     Ok(tx
         .append_event(&NewEvent {

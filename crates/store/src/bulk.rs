@@ -141,6 +141,7 @@ impl Store {
                 .rows_affected()
             }
         };
+        tx.flush_events().await?;
         let last: Option<(i64, i64)> = match &mut tx {
             Tx::Sqlite(t) => {
                 crate::sqlite::query_as("SELECT tx_pos, id FROM events ORDER BY id DESC LIMIT 1")

@@ -28,19 +28,44 @@ impl Tx {
         Ok(found)
     }
 
-    pub async fn organization_for_domain(&mut self, domain: &str) -> Result<Option<i64>> {
-        run!(tx self, |c| Ok(sqlx::query_scalar("SELECT id FROM organizations WHERE domain = $1")
-            .bind(domain).fetch_optional(&mut *c).await?))
-    }
-
-    pub async fn insert_customer(
+    /// Creates a customer with identities nobody owns yet, in the organisation that owns
+    /// `domain` (if one does). One round trip on PostgreSQL. A identity taken meanwhile by
+    /// another transaction fails the whole statement with a uniqueness conflict.
+    pub async fn insert_customer_with_identities(
         &mut self,
         name: &str,
-        organization_id: Option<i64>,
+        domain: Option<&str>,
+        identities: &[(&str, &str)],
         now: i64,
     ) -> Result<i64> {
-        run!(tx self, |c| Ok(sqlx::query_scalar("INSERT INTO customers (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(name).bind(organization_id).bind(now).fetch_one(&mut *c).await?))
+        match self {
+            Tx::Sqlite(t) => {
+                let c: &mut crate::sqlite::Conn = &mut *t;
+                let id: i64 = crate::sqlite::query_scalar(
+                    "INSERT INTO customers (name, organization_id, created_at) \
+                     VALUES ($1, (SELECT id FROM organizations WHERE domain = $2), $3) RETURNING id",
+                )
+                .bind(name).bind(domain).bind(now).fetch_one(&mut *c).await?;
+                for (kind, value) in identities {
+                    crate::sqlite::query("INSERT INTO customer_identities (customer_id, kind, value, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(id).bind(*kind).bind(*value).bind(now).execute(&mut *c).await?;
+                }
+                Ok(id)
+            }
+            Tx::Postgres(t) => {
+                let kinds: Vec<&str> = identities.iter().map(|(k, _)| *k).collect();
+                let values: Vec<&str> = identities.iter().map(|(_, v)| *v).collect();
+                Ok(sqlx::query_scalar(
+                    "WITH c AS (INSERT INTO customers (name, organization_id, created_at) \
+                                VALUES ($1, (SELECT id FROM organizations WHERE domain = $2), $3) RETURNING id), \
+                          i AS (INSERT INTO customer_identities (customer_id, kind, value, created_at) \
+                                SELECT c.id, x.kind, x.value, $3 FROM c, unnest($4::text[], $5::text[]) AS x(kind, value)) \
+                     SELECT id FROM c",
+                )
+                .bind(name).bind(domain).bind(now).bind(&kinds).bind(&values)
+                .fetch_one(&mut **t).await?)
+            }
+        }
     }
 
     pub async fn insert_identity(

@@ -169,7 +169,7 @@ pub struct Store {
 pub enum Tx {
     /// A savepoint in the group-committed SQLite writer transaction.
     Sqlite(group_commit::SqliteTx),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Postgres(events::PgTx),
 }
 
 /// Runs the same body on whichever connection a [`Tx`] or [`Store`] holds. Inside the body,
@@ -382,7 +382,7 @@ impl Store {
                 Pools::Sqlite { writer, .. } => {
                     Tx::Sqlite(group_commit::SqliteTx::begin(writer, site).await?)
                 }
-                Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+                Pools::Postgres(pool) => Tx::Postgres(events::PgTx::new(pool.begin().await?)),
             })
         }
     }

@@ -265,6 +265,7 @@ impl Tx {
         first: i64,
         last: i64,
     ) -> Result<Vec<EventRow>> {
+        self.flush_events().await?;
         let columns = match self.dialect() {
             Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
             Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
@@ -321,6 +322,7 @@ impl Tx {
 
     /// Every event of one conversation (not of those merged into it), in log order.
     pub async fn events_of_conversation(&mut self, conversation: i64) -> Result<Vec<EventRow>> {
+        self.flush_events().await?;
         let columns = match self.dialect() {
             Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
             Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",

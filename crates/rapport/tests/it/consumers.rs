@@ -42,7 +42,7 @@ async fn consume_until(store: &Store, name: &str, count: usize) -> Vec<i64> {
 }
 
 async fn append(tx: &mut Tx) -> i64 {
-    tx.append_event(&event(T0)).await.unwrap()
+    tx.append_event_now(&event(T0)).await.unwrap()
 }
 
 #[tokio::test]
@@ -226,5 +226,81 @@ async fn concurrent_writers_share_commits_but_each_stays_atomic() {
         tx.commit().await.unwrap();
         assert_eq!(db.store.groups().await.unwrap().len(), expected.len() + 1);
         db.finish().await;
+    }
+}
+
+/// Events appended with `append_event` may be held back until COMMIT (PostgreSQL sends them in
+/// one INSERT): the transaction still reads its own events, in the order it appended them, a
+/// rollback leaves none, and `append_event_now` keeps the order with held-back ones.
+#[tokio::test]
+async fn held_back_events_are_read_by_their_transaction_in_order_and_vanish_on_rollback() {
+    for db in backends().await {
+        let conversation = {
+            let mut tx = db.store.begin().await.unwrap();
+            let mut e = event(T0);
+            e.conversation = Some(1_000_000);
+            let number = e.conversation.unwrap();
+            for kind in ["first", "second"] {
+                tx.append_event(&NewEvent { kind, ..e.clone() })
+                    .await
+                    .unwrap();
+            }
+            let third = tx
+                .append_event_now(&NewEvent {
+                    kind: "third",
+                    ..e.clone()
+                })
+                .await
+                .unwrap();
+            tx.append_event(&NewEvent {
+                kind: "fourth",
+                ..e.clone()
+            })
+            .await
+            .unwrap();
+            let seen = tx.events_of_conversation(number).await.unwrap();
+            let kinds: Vec<&str> = seen.iter().map(|r| r.kind.as_str()).collect();
+            assert_eq!(kinds, ["first", "second", "third", "fourth"], "{}", db.name);
+            assert!(seen.windows(2).all(|w| w[0].id < w[1].id), "{}", db.name);
+            assert_eq!(seen[2].id, third, "{}", db.name);
+            tx.append_event(&NewEvent {
+                kind: "fifth",
+                ..e.clone()
+            })
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            number
+        };
+        let mut tx = db.store.begin().await.unwrap();
+        let kinds: Vec<String> = tx
+            .events_of_conversation(conversation)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            ["first", "second", "third", "fourth", "fifth"],
+            "{}",
+            db.name
+        );
+        tx.append_event(&NewEvent {
+            kind: "rolled back",
+            conversation: Some(conversation),
+            ..event(T0)
+        })
+        .await
+        .unwrap();
+        tx.rollback().await.unwrap();
+        let mut tx = db.store.begin().await.unwrap();
+        assert_eq!(
+            tx.events_of_conversation(conversation).await.unwrap().len(),
+            5,
+            "{}",
+            db.name
+        );
+        tx.rollback().await.unwrap();
     }
 }

@@ -1221,9 +1221,9 @@ async fn on_postgres_the_live_feed_reads_an_event_that_commits_late() {
     };
     let mut position = db.store.log_head().await.unwrap();
     let mut a = db.store.begin().await.unwrap();
-    let id_a = a.append_event(&event).await.unwrap();
+    let id_a = a.append_event_now(&event).await.unwrap();
     let mut b = db.store.begin().await.unwrap();
-    let id_b = b.append_event(&event).await.unwrap();
+    let id_b = b.append_event_now(&event).await.unwrap();
     assert!(id_a < id_b);
     b.commit().await.unwrap();
     let mut read = Vec::new();
