@@ -292,7 +292,7 @@ impl App {
             let outcome = async {
                 let customer_id = find_or_create_customer(&mut tx, &input.customer, now).await?;
                 let by = Principal::Customer { id: customer_id };
-                let row = self
+                let (row, _) = self
                     .create_in_tx(
                         &mut tx,
                         &by,

@@ -211,16 +211,17 @@ impl App {
         now: i64,
     ) -> Result<ConversationView> {
         let mut tx = self.store.begin().await?;
-        let row = self
+        let (row, detail) = self
             .create_in_tx(&mut tx, by, input, subject, tags, origin, None, now)
             .await?;
         tx.commit().await?;
-        self.conversation_view(row).await
+        // Answered from what was written: no read after the commit.
+        crate::views::view_of(row, &detail)
     }
 
     /// Opens a conversation in `tx` (checked by the caller): the row, its first message and
     /// their events. `customer_channel`: where a customer principal writes from (the portal,
-    /// `web`, when not said).
+    /// `web`, when not said). Returns the row with the names and tags a view shows beside it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn create_in_tx(
         &self,
@@ -232,7 +233,7 @@ impl App {
         origin: Option<&MailOrigin>,
         customer_channel: Option<Channel>,
         now: i64,
-    ) -> Result<ConversationRow> {
+    ) -> Result<(ConversationRow, store::ConversationDetail)> {
         let actor = by.actor();
         let customer_id = match by {
             Principal::Customer { id } => *id,
@@ -245,8 +246,8 @@ impl App {
             Status::Open
         };
         let fields = serde_json::Value::Object(input.custom_fields.clone()).to_string();
-        let number = tx
-            .insert_conversation(&NewConversation {
+        let mut detail = tx
+            .insert_conversation_detailed(&NewConversation {
                 subject,
                 channel: input.channel.as_str(),
                 status: status.as_str(),
@@ -260,6 +261,7 @@ impl App {
                 now,
             })
             .await?;
+        let number = detail.number;
         record(
             tx,
             Some(number),
@@ -276,8 +278,10 @@ impl App {
             },
         )
         .await?;
+        let mut added = Vec::with_capacity(tags.len());
         for tag in tags {
             if tx.add_tag(number, tag).await? {
+                added.push(tag.as_str());
                 record(
                     tx,
                     Some(number),
@@ -318,7 +322,8 @@ impl App {
         .await?;
         // The row was inserted with its first message counted: nothing left to write.
         debug_assert_eq!(row.message_count, 1);
-        Ok(row)
+        detail.tags = (!added.is_empty()).then(|| added.join(" "));
+        Ok((row, detail))
     }
 
     /// Checks that a group and an agent exist, and that the agent belongs to the group.

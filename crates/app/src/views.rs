@@ -132,19 +132,6 @@ impl App {
             .collect();
         rows.into_iter()
             .map(|row| {
-                let status = status_of(&row)?;
-                let priority = priority_from_rank(row.priority).ok_or_else(|| {
-                    corrupt(format!(
-                        "conversation {} has priority {}",
-                        row.number, row.priority
-                    ))
-                })?;
-                let channel = Channel::parse(&row.channel).ok_or_else(|| {
-                    corrupt(format!(
-                        "conversation {} has channel {:?}",
-                        row.number, row.channel
-                    ))
-                })?;
                 let detail = details
                     .remove(&row.number)
                     .unwrap_or(store::ConversationDetail {
@@ -156,35 +143,7 @@ impl App {
                         customer_email: None,
                         tags: None,
                     });
-                Ok(ConversationView {
-                    number: row.number,
-                    subject: row.subject.clone(),
-                    channel,
-                    status,
-                    priority,
-                    group: row.group_id.map(|id| GroupRef {
-                        id,
-                        name: detail.group_name.clone().unwrap_or_default(),
-                    }),
-                    assignee: row.assignee_id.map(|id| AgentRef {
-                        name: detail.assignee_name.clone().unwrap_or_default(),
-                        email: detail.assignee_email.clone().unwrap_or_default(),
-                        id,
-                    }),
-                    customer: CustomerRef {
-                        id: row.customer_id,
-                        name: detail.customer_name.clone().unwrap_or_default(),
-                        email: detail.customer_email.clone(),
-                    },
-                    tags: sorted_tags(detail.tags.as_deref()),
-                    custom_fields: fields_of(&row),
-                    message_count: row.message_count,
-                    created_at: row.created_at,
-                    updated_at: row.updated_at,
-                    solved_at: row.solved_at,
-                    closed_at: row.closed_at,
-                    merged_into: row.merged_into,
-                })
+                view_of(row, &detail)
             })
             .collect()
     }
@@ -196,6 +155,55 @@ impl App {
             .pop()
             .ok_or_else(|| corrupt(format!("conversation {number} vanished")))
     }
+}
+
+/// A conversation as people see it: its row with the names beside it.
+pub(crate) fn view_of(
+    row: ConversationRow,
+    detail: &store::ConversationDetail,
+) -> Result<ConversationView> {
+    let status = status_of(&row)?;
+    let priority = priority_from_rank(row.priority).ok_or_else(|| {
+        corrupt(format!(
+            "conversation {} has priority {}",
+            row.number, row.priority
+        ))
+    })?;
+    let channel = Channel::parse(&row.channel).ok_or_else(|| {
+        corrupt(format!(
+            "conversation {} has channel {:?}",
+            row.number, row.channel
+        ))
+    })?;
+    Ok(ConversationView {
+        number: row.number,
+        subject: row.subject.clone(),
+        channel,
+        status,
+        priority,
+        group: row.group_id.map(|id| GroupRef {
+            id,
+            name: detail.group_name.clone().unwrap_or_default(),
+        }),
+        assignee: row.assignee_id.map(|id| AgentRef {
+            name: detail.assignee_name.clone().unwrap_or_default(),
+            email: detail.assignee_email.clone().unwrap_or_default(),
+            id,
+        }),
+        customer: CustomerRef {
+            id: row.customer_id,
+            name: detail.customer_name.clone().unwrap_or_default(),
+            email: detail.customer_email.clone(),
+        },
+        tags: sorted_tags(detail.tags.as_deref()),
+        custom_fields: fields_of(&row),
+        message_count: row.message_count,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        solved_at: row.solved_at,
+        closed_at: row.closed_at,
+        merged_into: row.merged_into,
+    })
 }
 
 pub(crate) fn message_view(

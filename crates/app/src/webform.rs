@@ -188,7 +188,7 @@ impl App {
                 .await;
             let row = match created {
                 Err(AppError::Conflict(_)) if attempt < 3 => continue,
-                other => other?,
+                other => other?.0,
             };
             if acknowledged {
                 let key = format!("mail.acknowledge:web:{}", row.number);

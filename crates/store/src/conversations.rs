@@ -375,6 +375,38 @@ impl Tx {
             .fetch_one(&mut *c).await?))
     }
 
+    /// Inserts a conversation and returns its number with the names a view shows beside it
+    /// (group, agent, customer and the customer's first e-mail address, as
+    /// [`Store::conversation_details`] reads them; `tags` is left `None`). On PostgreSQL the
+    /// names come back from the INSERT itself, so answering a create needs no read after it.
+    pub async fn insert_conversation_detailed(
+        &mut self,
+        new: &NewConversation<'_>,
+    ) -> Result<ConversationDetail> {
+        const NAMES: &str = "g.name AS group_name, a.name AS assignee_name, a.email AS assignee_email, cu.name AS customer_name, \
+             (SELECT i.value FROM customer_identities i WHERE i.customer_id = c.customer_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS customer_email, \
+             CAST(NULL AS TEXT) AS tags";
+        const JOINS: &str =
+            "LEFT JOIN groups g ON g.id = c.group_id LEFT JOIN agents a ON a.id = c.assignee_id \
+             LEFT JOIN customers cu ON cu.id = c.customer_id";
+        match self {
+            Tx::Sqlite(_) => {
+                let number = self.insert_conversation(new).await?;
+                run!(tx self, |c| Ok(sqlx::query_as(&format!(
+                    "SELECT c.number, {NAMES} FROM conversations c {JOINS} WHERE c.number = $1"))
+                    .bind(number).fetch_one(&mut *c).await?))
+            }
+            Tx::Postgres(t) => Ok(sqlx::query_as(&format!(
+                "WITH c AS (INSERT INTO conversations (subject, channel, status, priority, group_id, assignee_id, customer_id, \
+                 custom_fields, message_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 RETURNING number, group_id, assignee_id, customer_id) \
+                 SELECT c.number, {NAMES} FROM c {JOINS}"))
+                .bind(new.subject).bind(new.channel).bind(new.status).bind(new.priority).bind(new.group_id)
+                .bind(new.assignee_id).bind(new.customer_id).bind(new.custom_fields).bind(new.message_count).bind(new.now)
+                .fetch_one(&mut **t).await?),
+        }
+    }
+
     /// Reads a conversation for change; on PostgreSQL the row stays locked until the
     /// transaction ends, so concurrent changes to one conversation queue up.
     pub async fn conversation_for_update(

@@ -38,6 +38,68 @@ async fn a_conversation_is_created_with_its_customer_message_and_events() {
     }
 }
 
+/// A create is answered from what it wrote, without reading it back: the answer must be
+/// exactly what a read shows, names, tags and the customer's first address included.
+#[tokio::test]
+async fn the_answer_to_a_create_is_what_a_read_of_it_shows() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut first = inbound(
+            "Zoe@Example.test",
+            "Broken",
+            "It broke.",
+            Some(team.support),
+        );
+        first.customer.name = Some("Zoe Z".into());
+        first.customer.phone = Some("+44 20 7946 0000".into());
+        first.assignee_id = Some(team.agent_id);
+        first.tags = vec!["b".into(), "a".into(), "b".into()];
+        first.priority = Some(domain::Priority::High);
+        let created = app
+            .create_conversation(&Principal::System, first, T0)
+            .await
+            .unwrap();
+        let read = app.conversation(&team.admin, created.number).await.unwrap();
+        assert_eq!(created, read, "{}", db.name);
+        assert_eq!(created.tags, ["a", "b"], "{}", db.name);
+        assert_eq!(
+            created.assignee.as_ref().map(|a| a.email.as_str()),
+            Some("agent@t.test")
+        );
+
+        // The same customer by phone, with a second address: the first address stays theirs.
+        let mut again = inbound("zoe.other@example.test", "Again", "Still broken.", None);
+        again.customer.phone = Some("+44 20 7946 0000".into());
+        let created = app
+            .create_conversation(&team.agent, again, T0 + MIN)
+            .await
+            .unwrap();
+        let read = app.conversation(&team.admin, created.number).await.unwrap();
+        assert_eq!(created, read, "{}", db.name);
+        assert_eq!(created.customer.email.as_deref(), Some("zoe@example.test"));
+        assert_eq!(created.customer.name, "Zoe Z");
+
+        // A customer opening one in the portal sees what they would read.
+        let me = Principal::Customer {
+            id: created.customer.id,
+        };
+        let mut own = inbound("zoe@example.test", "Portal", "From the portal.", None);
+        own.tags = vec![];
+        let created = app
+            .create_conversation(&me, own, T0 + 2 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            created,
+            app.conversation(&me, created.number).await.unwrap(),
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn replies_open_pending_waits_and_a_customer_message_reopens_a_solved_conversation() {
     for db in backends().await {
