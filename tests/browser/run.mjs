@@ -326,6 +326,36 @@ try {
     await lead.locator("[data-presence]").waitFor({ state: "hidden", timeout: 15000 });
   });
 
+  await step("the sidebar's queue counts change live when a colleague assigns a conversation", async () => {
+    await lead.goto(`${base}/app?status=unsolved&assignee=me`);
+    await lead.evaluate(() => { window.notReloaded = true; });
+    const mine = lead.locator('[data-live-region="queues"] li')
+      .filter({ has: lead.locator("span", { hasText: /^Mine$/ }) })
+      .locator(".count");
+    const before = Number((await mine.textContent()).trim());
+    await manager.goto(`${base}/app/conversations/${number}`);
+    const assignee = manager.getByLabel("Assignee");
+    const original = await assignee.evaluate((s) => s.options[s.selectedIndex].text);
+    const assign = async (label) => {
+      await assignee.selectOption({ label });
+      await Promise.all([
+        manager.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith(`/app/conversations/${number}`)),
+        manager.getByRole("button", { name: "Save" }).click(),
+      ]);
+      await manager.waitForLoadState();
+    };
+    // The manager gives Lena the conversation (or takes it from her): her "Mine" count moves.
+    const toLena = original !== "Lena Lead";
+    const expected = before + (toLena ? 1 : -1);
+    await assign(toLena ? "Lena Lead" : "Nobody");
+    await mine.filter({ hasText: new RegExp(`^${expected}$`) }).waitFor({ timeout: 15000 });
+    await lead.screenshot({ path: path.join(shots, "live-counts.png"), fullPage: true });
+    // And back as it was: the count follows again.
+    await assign(original);
+    await mine.filter({ hasText: new RegExp(`^${before}$`) }).waitFor({ timeout: 15000 });
+    check(await lead.evaluate(() => window.notReloaded === true), "the lead's workspace was reloaded");
+  });
+
   await step("the customer's open portal page shows an agent's reply and the new status without a reload, and never a note", async () => {
     const customerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const customer = watch(await customerContext.newPage());

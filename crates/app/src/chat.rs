@@ -25,7 +25,7 @@ use domain::{
 use store::ChatRow;
 
 use crate::auth::{secret, secret_hash};
-use crate::conversations::find_or_create_customer;
+use crate::conversations::{find_or_create_customer, not_found, reach};
 use crate::outbound::Queued;
 use crate::views::status_of;
 use crate::{record, App, AppError, CustomerInput, MessageInput, NewConversationInput, Result};
@@ -135,6 +135,14 @@ pub struct ChatSocket {
     id: String,
     node: String,
     client: String,
+}
+
+/// Who asks for a chat code: the customer from the widget, or a member of the team (the
+/// event's actor) from the workspace or the API.
+#[derive(Debug, Clone, Copy)]
+enum CodeAsker {
+    Customer,
+    Team(Actor),
 }
 
 fn gone() -> AppError {
@@ -339,9 +347,10 @@ impl App {
                     (Some(email), Some(mailbox)) if !email_verified => {
                         self.queue_chat_code(
                             &mut tx,
-                            (chat_id, row.number, customer_id),
+                            (chat_id, row.number),
                             email,
                             mailbox,
+                            Actor::Customer(customer_id),
                             now,
                         )
                         .await?
@@ -392,9 +401,10 @@ impl App {
     async fn queue_chat_code(
         &self,
         tx: &mut store::Tx,
-        (chat_id, conversation, customer_id): (i64, i64, i64),
+        (chat_id, conversation): (i64, i64),
         email: &str,
         mailbox: &store::MailboxRow,
+        actor: Actor,
         now: i64,
     ) -> Result<bool> {
         let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
@@ -449,7 +459,7 @@ impl App {
         record(
             tx,
             Some(conversation),
-            Actor::Customer(customer_id),
+            actor,
             now,
             &EventPayload::ChatEmailCodeQueued {
                 chat_id,
@@ -464,45 +474,116 @@ impl App {
     /// wrong too often). Refused when the chat has no address, it is confirmed already, no
     /// mailbox can send it, or [`MAX_CHAT_CODES`] were sent.
     pub async fn send_chat_email_code(&self, chat: &ChatHandle, now: i64) -> Result<()> {
-        let Some(mailbox) = self.store.mailboxes().await?.into_iter().next() else {
-            return Err(AppError::Invalid(
-                "Sorry, we cannot send codes by e-mail from here yet.".into(),
+        self.send_chat_code(chat.id, CodeAsker::Customer, now)
+            .await
+            .map(|_| ())
+    }
+
+    /// A member of the team sends the chat's customer a new code, to the address they typed
+    /// into the chat of conversation `number` (its latest chat whose address is not confirmed),
+    /// for when the customer says the mail never came. The same limits hold as when the
+    /// widget asks ([`MAX_CHAT_CODES`] per chat, whoever asks), and the code goes only to the
+    /// typed address, so the agent never learns it and the customer still proves the address
+    /// by typing it. Agents who may see the conversation may (tokens need
+    /// `conversations:write`); customers ask from the widget. Returns the address.
+    pub async fn resend_chat_email_code(
+        &self,
+        by: &Principal,
+        number: i64,
+        now: i64,
+    ) -> Result<String> {
+        let conversation = self
+            .store
+            .conversation(number)
+            .await?
+            .ok_or_else(|| not_found(number))?;
+        if !by.can_see(&reach(&conversation)) {
+            return Err(not_found(number));
+        }
+        if !by.can_update(&reach(&conversation)) {
+            return Err(AppError::Forbidden(
+                "only the team sends chat codes from here; a customer asks for one in the chat"
+                    .into(),
             ));
+        }
+        let chat = self
+            .store
+            .chats_of(number)
+            .await?
+            .into_iter()
+            .filter(|chat| chat.email.is_some() && chat.email_verified_at.is_none())
+            .max_by_key(|chat| chat.id)
+            .ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "conversation #{number} has no chat address waiting to be confirmed"
+                ))
+            })?;
+        self.send_chat_code(chat.id, CodeAsker::Team(by.actor()), now)
+            .await
+    }
+
+    /// Queues a new code for chat `chat_id` in a transaction of its own, asked for by the
+    /// customer (from the widget) or the team. Returns the address it goes to.
+    async fn send_chat_code(&self, chat_id: i64, asker: CodeAsker, now: i64) -> Result<String> {
+        let Some(mailbox) = self.store.mailboxes().await?.into_iter().next() else {
+            return Err(AppError::Invalid(match asker {
+                CodeAsker::Customer => "Sorry, we cannot send codes by e-mail from here yet.".into(),
+                CodeAsker::Team(_) => {
+                    "no mailbox is configured to send the code from; add one with `rapport mailbox add`"
+                        .into()
+                }
+            }));
         };
         let mut tx = self.store.begin().await?;
-        let (row, _) = tx.chat_for_update(chat.id).await?.ok_or_else(gone)?;
-        let problem = match (&row.email, row.email_verified_at) {
-            (None, _) => Some("This chat has no e-mail address to confirm."),
-            (Some(_), Some(_)) => Some("Your address is confirmed already."),
+        let (row, _) = tx.chat_for_update(chat_id).await?.ok_or_else(gone)?;
+        let problem = match (&row.email, row.email_verified_at, &asker) {
+            (None, _, _) => Some("This chat has no e-mail address to confirm.".to_string()),
+            (Some(_), Some(_), CodeAsker::Customer) => {
+                Some("Your address is confirmed already.".to_string())
+            }
+            (Some(email), Some(_), CodeAsker::Team(_)) => {
+                Some(format!("The customer confirmed {email} already."))
+            }
             _ => None,
         };
         if let Some(problem) = problem {
             tx.rollback().await?;
-            return Err(AppError::Invalid(problem.into()));
+            return Err(AppError::Invalid(problem));
         }
         let customer_id = tx
             .conversation_for_update(row.conversation)
             .await?
             .ok_or_else(gone)?
             .customer_id;
+        let actor = match asker {
+            CodeAsker::Customer => Actor::Customer(customer_id),
+            CodeAsker::Team(actor) => actor,
+        };
         let email = row.email.clone().unwrap_or_default();
         if !self
             .queue_chat_code(
                 &mut tx,
-                (row.id, row.conversation, customer_id),
+                (row.id, row.conversation),
                 &email,
                 &mailbox,
+                actor,
                 now,
             )
             .await?
         {
             tx.rollback().await?;
-            return Err(AppError::Invalid(format!(
-                "We sent {MAX_CHAT_CODES} codes for this chat already; look for them in your e-mail."
-            )));
+            return Err(AppError::Invalid(match asker {
+                CodeAsker::Customer => format!(
+                    "We sent {MAX_CHAT_CODES} codes for this chat already; look for them in your e-mail."
+                ),
+                CodeAsker::Team(_) => format!(
+                    "{MAX_CHAT_CODES} codes were sent for this chat already (the limit per chat); \
+                     the customer should look for them in their e-mail."
+                ),
+            }));
         }
         tx.commit().await?;
-        Ok(())
+        Ok(email)
     }
 
     /// The customer types the code sent to the chat's address. When it is right (and neither

@@ -115,7 +115,7 @@ pub(crate) fn reach(row: &ConversationRow) -> Reach {
     }
 }
 
-fn not_found(number: i64) -> AppError {
+pub(crate) fn not_found(number: i64) -> AppError {
     AppError::NotFound(format!("conversation {number}"))
 }
 

@@ -24,6 +24,10 @@ pub struct LiveEvent {
     pub at: i64,
     /// Who may see the conversation, as it was when the event was read.
     pub reach: Reach,
+    /// For a change of group or assignee: who could see the conversation just before it (the
+    /// reach with the old group or assignee), so an agent who loses sight of a conversation
+    /// still hears that it left their lists and counts.
+    pub reach_before: Option<Reach>,
 }
 
 /// Events read from the log: those about conversations, and the position after everything
@@ -34,6 +38,28 @@ pub struct LiveBatch {
     pub next: Cursor,
     /// How many events were read, shown or not (fewer than asked: the log is exhausted).
     pub read: usize,
+}
+
+/// The reach a conversation had just before a `group_changed` or `assignee_changed` event
+/// (its payload's `from` in place of the current value); `None` for every other event.
+fn reach_before(kind: &str, payload: &str, now: Reach) -> Option<Reach> {
+    let field = match kind {
+        "group_changed" | "assignee_changed" => kind,
+        _ => return None,
+    };
+    let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let from = payload.get("from")?.as_i64();
+    Some(if field == "group_changed" {
+        Reach {
+            group_id: from,
+            ..now
+        }
+    } else {
+        Reach {
+            assignee_id: from,
+            ..now
+        }
+    })
 }
 
 /// Whom a live stream is for. Built by [`App::live_audience`], which refuses whoever may not
@@ -47,6 +73,12 @@ impl LiveAudience {
     /// Whether this audience may see a conversation with this reach.
     pub fn sees(&self, reach: &Reach) -> bool {
         self.principal.can_see(reach)
+    }
+
+    /// Whether this audience hears of the event: it may see the conversation now, or could
+    /// just before the event moved it away (its lists and queue counts changed either way).
+    pub fn hears(&self, event: &LiveEvent) -> bool {
+        self.sees(&event.reach) || event.reach_before.is_some_and(|before| self.sees(&before))
     }
 
     /// The agent behind the stream, if it is one.
@@ -170,6 +202,7 @@ impl App {
                 let conversation = row.conversation?;
                 let reach = *reaches.get(&conversation)?;
                 let actor = Actor::from_parts(&row.actor_kind, row.actor_id)?;
+                let reach_before = reach_before(&row.kind, &row.payload, reach);
                 Some(LiveEvent {
                     position: Cursor::after(&row),
                     id: row.id,
@@ -178,6 +211,7 @@ impl App {
                     actor,
                     at: row.at,
                     reach,
+                    reach_before,
                 })
             })
             .collect();
@@ -250,5 +284,75 @@ mod tests {
         for bad in ["", "12", "a.b", "1.-2", "-1.2", "1.2.3"] {
             assert!(parse_position(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_change_of_group_or_assignee_is_also_heard_by_whoever_saw_it_before() {
+        let now = Reach {
+            group_id: Some(2),
+            assignee_id: None,
+            customer_id: 9,
+        };
+        let moved = reach_before(
+            "group_changed",
+            r#"{"kind":"group_changed","from":1,"to":2}"#,
+            now,
+        );
+        assert_eq!(
+            moved,
+            Some(Reach {
+                group_id: Some(1),
+                ..now
+            })
+        );
+        let unassigned = reach_before(
+            "assignee_changed",
+            r#"{"kind":"assignee_changed","from":7,"to":null}"#,
+            now,
+        );
+        assert_eq!(
+            unassigned,
+            Some(Reach {
+                assignee_id: Some(7),
+                ..now
+            })
+        );
+        let from_nobody = reach_before(
+            "assignee_changed",
+            r#"{"kind":"assignee_changed","from":null,"to":7}"#,
+            now,
+        );
+        assert_eq!(
+            from_nobody,
+            Some(Reach {
+                assignee_id: None,
+                ..now
+            })
+        );
+        assert_eq!(
+            reach_before("status_changed", r#"{"from":"open","to":"solved"}"#, now),
+            None
+        );
+        assert_eq!(reach_before("group_changed", "not json", now), None);
+
+        let agent_of_group_1 = LiveAudience {
+            principal: Principal::Agent {
+                id: 5,
+                role: domain::Role::Agent,
+                groups: vec![1],
+            },
+        };
+        let event = |kind: &str, reach_before| LiveEvent {
+            position: Cursor::default(),
+            id: 1,
+            conversation: 3,
+            kind: kind.into(),
+            actor: Actor::System,
+            at: 0,
+            reach: now,
+            reach_before,
+        };
+        assert!(agent_of_group_1.hears(&event("group_changed", moved)));
+        assert!(!agent_of_group_1.hears(&event("message_added", None)));
     }
 }

@@ -155,6 +155,10 @@ pub fn router_configured(state: AppState, live: &Live, chat_options: &ChatOption
             "/app/conversations/{number}/messages",
             post(workspace::post_message),
         )
+        .route(
+            "/app/conversations/{number}/chat-code",
+            post(workspace::send_chat_code),
+        )
         .route("/app/conversations/{number}/presence", post(live::presence))
         .route("/portal", get(portal::home))
         .route("/portal/new", get(portal::new_page))

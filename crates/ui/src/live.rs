@@ -326,9 +326,7 @@ impl Stream {
                 }
             };
             for event in &batch.events {
-                if self.audience.sees(&event.reach)
-                    && self.out.send(change_event(event)).await.is_err()
-                {
+                if self.audience.hears(event) && self.out.send(change_event(event)).await.is_err() {
                     return false;
                 }
             }
@@ -382,7 +380,7 @@ impl Stream {
                                 continue;
                             }
                             self.last = event.position;
-                            if self.audience.sees(&event.reach)
+                            if self.audience.hears(event)
                                 && self.out.send(change_event(event)).await.is_err()
                             {
                                 return;

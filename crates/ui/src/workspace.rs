@@ -740,6 +740,10 @@ struct ConversationPage {
     identities: Vec<(String, String)>,
     /// Addresses typed into this conversation's chat, and whether each was confirmed.
     chat_addresses: Vec<(String, bool)>,
+    /// The address a new chat code would go to (the latest one not confirmed), if any.
+    chat_code_address: Option<String>,
+    /// What became of the last "send a new code" (from `?chat_code=sent`).
+    chat_code_notice: String,
     others: Vec<Other>,
     fields: Vec<(String, String)>,
     statuses: Vec<Choice>,
@@ -768,9 +772,12 @@ pub(crate) async fn conversation(
     RawQuery(query): RawQuery,
 ) -> PageResult<Response> {
     // `?images=<message id>`: show that message's remote images.
-    let images_of: Option<i64> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+    let query = query.unwrap_or_default();
+    let images_of: Option<i64> = form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == "images")
         .and_then(|(_, value)| value.parse().ok());
+    let chat_code_sent = form_urlencoded::parse(query.as_bytes())
+        .any(|(key, value)| key == "chat_code" && value == "sent");
     if viewer.is_customer() {
         return Ok(Redirect::to(&format!("/portal/conversations/{number}")).into_response());
     }
@@ -790,6 +797,17 @@ pub(crate) async fn conversation(
         state.app.chat_addresses(principal, number).await?
     } else {
         Vec::new()
+    };
+    let chat_code_address = chat_addresses
+        .iter()
+        .rev()
+        .find(|(_, confirmed)| !confirmed)
+        .map(|(address, _)| address.clone());
+    let chat_code_notice = match (&chat_code_address, chat_code_sent) {
+        (Some(address), true) => {
+            format!("A new code was sent to {address}; the customer types it into the chat.")
+        }
+        _ => String::new(),
     };
     let (sla_targets, sla_history) = match state
         .app
@@ -939,6 +957,8 @@ pub(crate) async fn conversation(
         organization,
         identities,
         chat_addresses,
+        chat_code_address,
+        chat_code_notice,
         others,
         fields,
         statuses: status_choices(Some(c.status), false),
@@ -1093,4 +1113,22 @@ pub(crate) async fn update(
         .update_conversation(&viewer.principal, number, patch, state.now())
         .await?;
     Ok(Redirect::to(&format!("/app/conversations/{number}")).into_response())
+}
+
+/// `POST /app/conversations/{number}/chat-code`: mails the chat's customer a new code to
+/// confirm the address they typed (the same limits as when the widget asks).
+pub(crate) async fn send_chat_code(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> PageResult<Response> {
+    let number = parse_number(&number)?;
+    let form = Form::from_body(&body);
+    viewer.check_csrf(&form)?;
+    state
+        .app
+        .resend_chat_email_code(&viewer.principal, number, state.now())
+        .await?;
+    Ok(Redirect::to(&format!("/app/conversations/{number}?chat_code=sent")).into_response())
 }

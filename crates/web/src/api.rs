@@ -423,6 +423,23 @@ pub async fn merge_conversation(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/conversations/{number}/chat-email-code", tag = "conversations", params(("number" = i64, Path)),
+    responses((status = 202, body = ChatEmailCodeOut, description = "A new code was queued for the address the customer typed into the conversation's chat (at most 3 codes per chat, whoever asks)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Customers ask from the chat; tokens need conversations:write"),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "No address waiting to be confirmed, no mailbox, or the limit was reached")))]
+pub async fn send_chat_email_code(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(number): Path<String>,
+) -> ApiResult<(StatusCode, Json<ChatEmailCodeOut>)> {
+    let number = parse_number(&number, "conversation")?;
+    let email = state
+        .app
+        .resend_chat_email_code(&principal, number, state.now())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(ChatEmailCodeOut { email })))
+}
+
 #[utoipa::path(get, path = "/api/v1/queues", tag = "conversations",
     responses((status = 200, body = QueuesOut, description = "Counts for the queue sidebar"), (status = 401, body = ErrorBody)))]
 pub async fn queues(

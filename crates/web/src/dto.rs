@@ -131,6 +131,13 @@ pub struct MergeIn {
     pub into: i64,
 }
 
+/// A new code to confirm a chat's address was queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatEmailCodeOut {
+    /// The address typed into the chat, where the code goes (only the customer sees the code).
+    pub email: String,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

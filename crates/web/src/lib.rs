@@ -131,6 +131,10 @@ pub fn router(state: AppState) -> Router {
             "/conversations/{number}/merge",
             post(api::merge_conversation),
         )
+        .route(
+            "/conversations/{number}/chat-email-code",
+            post(api::send_chat_email_code),
+        )
         .route("/queues", get(api::queues))
         .route("/customers/{id}", get(api::get_customer))
         .route("/customers/{id}/merge", post(api::merge_customer))

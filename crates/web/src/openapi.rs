@@ -14,7 +14,7 @@ use crate::{api, initiatives_api, kpi_api, mail_api, sla_api, survey_api};
     paths(
         api::healthz, api::login, api::logout, api::me,
         api::create_conversation, api::list_conversations, api::get_conversation, api::patch_conversation,
-        api::post_message, api::list_messages, api::list_events, api::merge_conversation, api::queues,
+        api::post_message, api::list_messages, api::list_events, api::merge_conversation, api::send_chat_email_code, api::queues,
         api::get_customer, api::merge_customer, api::get_attachment,
         api::create_token, api::list_tokens, api::revoke_token, api::create_agent, api::list_agents, api::list_groups, api::create_group,
         mail_api::conversation_mail, mail_api::list_mailboxes, mail_api::create_mailbox,

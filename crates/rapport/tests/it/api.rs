@@ -664,6 +664,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/conversations/{number}/messages",
         "/api/v1/conversations/{number}/events",
         "/api/v1/conversations/{number}/merge",
+        "/api/v1/conversations/{number}/chat-email-code",
         "/api/v1/queues",
         "/api/v1/customers/{id}",
         "/api/v1/customers/{id}/merge",

@@ -969,3 +969,276 @@ async fn chat_rate_limits_are_shared_by_every_node() {
         db.finish().await;
     }
 }
+
+/// Signs in by the API (agent or customer with a portal password): the session cookie and
+/// its CSRF token.
+async fn api_session(server: &Server, email: &str, password: &str) -> (String, String) {
+    let outcome = server.db.app().login(email, password, T0).await.unwrap();
+    (
+        format!("rapport_session={}", outcome.session),
+        outcome.csrf_token,
+    )
+}
+
+/// `POST /api/v1/conversations/{number}/chat-email-code` with these headers: the status and
+/// the JSON body.
+async fn ask_for_chat_code(server: &Server, number: i64, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = server.client.post(format!(
+        "{}/api/v1/conversations/{number}/chat-email-code",
+        server.base
+    ));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_agent_who_sees_a_chat_sends_its_customer_a_new_code_within_the_same_limits() {
+    for db in backends().await {
+        let name = db.name;
+        let (server, app, team) = Server::start_with_team(db).await;
+        support_mailbox(&app).await;
+        // Ann, a customer known by e-mail with a portal password, has nothing to do with
+        // the chat.
+        let ann = app
+            .create_conversation(
+                &Principal::System,
+                inbound("ann@x.test", "Parcel", "Where is it?", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap()
+            .customer
+            .id;
+        app.set_customer_password(&team.admin, ann, "ann-pw-1234")
+            .await
+            .unwrap();
+
+        let mut zoe = server.widget().await;
+        let (started, _) = zoe.start("Zoe", "zoe@x.test", "The code never came.").await;
+        assert_eq!(started["email_code_sent"], true, "{name}");
+        let number = started["conversation"].as_i64().unwrap();
+        let widget_token = started["token"].as_str().unwrap().to_string();
+        let (first_code, _) = mailed_code(&app, &team.admin, number).await;
+        app.update_conversation(
+            &team.admin,
+            number,
+            app::Patch {
+                group_id: Some(Some(team.support)),
+                ..Default::default()
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        let codes_queued = || async {
+            app.events(&team.admin, number)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.kind == "chat_email_code_queued")
+                .collect::<Vec<_>>()
+        };
+
+        // Who may not: an agent of another group (the conversation is not there for them),
+        // another customer, a token that only reads, the widget's own token, and the chat's
+        // customer through the use case (they ask from the widget).
+        let (biller, biller_csrf) = api_session(&server, "biller@t.test", "pw-1234").await;
+        let (status, body) = ask_for_chat_code(
+            &server,
+            number,
+            &[("cookie", &biller), ("x-csrf-token", &biller_csrf)],
+        )
+        .await;
+        assert_eq!(status, 404, "{body} ({name})");
+        let (customer, customer_csrf) = api_session(&server, "ann@x.test", "ann-pw-1234").await;
+        let (status, body) = ask_for_chat_code(
+            &server,
+            number,
+            &[("cookie", &customer), ("x-csrf-token", &customer_csrf)],
+        )
+        .await;
+        assert_eq!(status, 404, "{body} ({name})");
+        let reader = app
+            .create_token(
+                &Principal::System,
+                "reader",
+                &[domain::Scope::ConversationsRead],
+                T0,
+            )
+            .await
+            .unwrap()
+            .secret;
+        let (status, body) = ask_for_chat_code(
+            &server,
+            number,
+            &[("authorization", &format!("Bearer {reader}"))],
+        )
+        .await;
+        assert_eq!(status, 403, "{body} ({name})");
+        let (status, _) = ask_for_chat_code(
+            &server,
+            number,
+            &[("authorization", &format!("Bearer {widget_token}"))],
+        )
+        .await;
+        assert_eq!(status, 401, "the widget's token is no API token ({name})");
+        let chat_customer = app
+            .conversation(&team.admin, number)
+            .await
+            .unwrap()
+            .customer
+            .id;
+        let refused = app
+            .resend_chat_email_code(&Principal::Customer { id: chat_customer }, number, T0)
+            .await;
+        assert!(
+            matches!(refused, Err(app::AppError::Forbidden(_))),
+            "{refused:?} ({name})"
+        );
+        // An agent's session without the CSRF token is refused too.
+        let (agent, agent_csrf) = api_session(&server, "agent@t.test", "pw-1234").await;
+        let (status, _) = ask_for_chat_code(&server, number, &[("cookie", &agent)]).await;
+        assert_eq!(status, 403, "{name}");
+        assert_eq!(
+            codes_queued().await.len(),
+            1,
+            "nothing sent by a refusal ({name})"
+        );
+
+        // The agent of the conversation's group may: the code goes to the typed address, with
+        // an event whose actor is the agent, and the earlier code no longer works.
+        let (status, body) = ask_for_chat_code(
+            &server,
+            number,
+            &[("cookie", &agent), ("x-csrf-token", &agent_csrf)],
+        )
+        .await;
+        assert_eq!(status, 202, "{body} ({name})");
+        assert_eq!(body["email"], "zoe@x.test");
+        let queued = codes_queued().await;
+        assert_eq!(queued.len(), 2, "{name}");
+        assert_eq!(queued[1].actor, Actor::Agent(team.agent_id), "{name}");
+        let (second_code, to) = mailed_code(&app, &team.admin, number).await;
+        assert_eq!(to, "zoe@x.test");
+        if second_code != first_code {
+            zoe.send(json!({"type": "verify", "code": first_code}))
+                .await;
+            assert_eq!(zoe.next().await["code"], "invalid", "the old code ({name})");
+        }
+
+        // The workspace: the side panel offers it beside "not confirmed" (a form with the
+        // CSRF token), and says where the code went.
+        let page = |path: String| {
+            let client = server.client.clone();
+            let agent = agent.clone();
+            async move {
+                let response = client
+                    .get(path)
+                    .header("cookie", agent)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                response.text().await.unwrap()
+            }
+        };
+        let html = page(format!("{}/app/conversations/{number}", server.base)).await;
+        assert!(html.contains("not confirmed"), "{name}");
+        assert!(
+            html.contains(&format!("action=\"/app/conversations/{number}/chat-code\"")),
+            "{name}"
+        );
+        let form = |csrf: &str| format!("csrf={csrf}");
+        let posted = server
+            .client
+            .post(format!(
+                "{}/app/conversations/{number}/chat-code",
+                server.base
+            ))
+            .header("cookie", &agent)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form("wrong"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 403, "a form without its token ({name})");
+        let posted = server
+            .client
+            .post(format!(
+                "{}/app/conversations/{number}/chat-code",
+                server.base
+            ))
+            .header("cookie", &agent)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&agent_csrf))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 303, "{name}");
+        let back = posted.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(back, format!("/app/conversations/{number}?chat_code=sent"));
+        let html = page(format!("{}{back}", server.base)).await;
+        assert!(html.contains("A new code was sent to zoe@x.test"), "{name}");
+        let biller_post = server
+            .client
+            .post(format!(
+                "{}/app/conversations/{number}/chat-code",
+                server.base
+            ))
+            .header("cookie", &biller)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&biller_csrf))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(biller_post.status(), 404, "{name}");
+        assert_eq!(codes_queued().await.len(), 3, "{name}");
+
+        // Three codes for this chat, whoever asked: neither the agent nor the widget gets a
+        // fourth.
+        let (status, body) = ask_for_chat_code(
+            &server,
+            number,
+            &[("cookie", &agent), ("x-csrf-token", &agent_csrf)],
+        )
+        .await;
+        assert_eq!(status, 422, "{body} ({name})");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("3 codes"),
+            "{body}"
+        );
+        zoe.send(json!({"type": "send_code"})).await;
+        assert_eq!(zoe.next().await["code"], "invalid", "{name}");
+        assert_eq!(codes_queued().await.len(), 3, "{name}");
+
+        // The newest code confirms the address; then there is nothing left to send.
+        let (code, _) = mailed_code(&app, &team.admin, number).await;
+        zoe.send(json!({"type": "verify", "code": code})).await;
+        assert_eq!(zoe.next().await["type"], "verified", "{name}");
+        let (status, body) = ask_for_chat_code(
+            &server,
+            number,
+            &[("cookie", &agent), ("x-csrf-token", &agent_csrf)],
+        )
+        .await;
+        assert_eq!(status, 422, "{body} ({name})");
+        let html = page(format!("{}/app/conversations/{number}", server.base)).await;
+        assert!(!html.contains("/chat-code\""), "{name}");
+        // A conversation that is no chat has no code to send.
+        let (status, _) = ask_for_chat_code(
+            &server,
+            1,
+            &[("cookie", &agent), ("x-csrf-token", &agent_csrf)],
+        )
+        .await;
+        assert_eq!(status, 422, "{name}");
+        server.stop().await;
+    }
+}

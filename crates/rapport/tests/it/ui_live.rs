@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::{MessageKind, Principal};
+use domain::{MessageKind, Principal, Status};
 
 use crate::support::*;
 
@@ -1458,6 +1458,170 @@ async fn the_web_form_routes_by_topic_and_acknowledges_by_mail_when_a_mailbox_is
             .unwrap();
         assert_eq!(chat.channel, domain::Channel::Chat);
         assert_eq!(chat.group.map(|g| g.id), Some(team.support));
+        server.stop().await;
+    }
+}
+
+/// The counts of the workspace's sidebar (`label` → count), as the page renders them in its
+/// live region `queues`.
+fn sidebar_counts(html: &str) -> std::collections::BTreeMap<String, i64> {
+    let start = html
+        .find("data-live-region=\"queues\"")
+        .expect("the sidebar's live region");
+    let region = &html[start..start + html[start..].find("</nav>").expect("its end")];
+    region
+        .split("<span>")
+        .skip(1)
+        .filter_map(|item| {
+            let (label, rest) = item.split_once("</span>")?;
+            let count = rest.split("class=\"count\">").nth(1)?.split('<').next()?;
+            Some((label.to_string(), count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sidebar_counts_follow_changes_made_by_others_without_a_reload() {
+    for db in backends().await {
+        let name = db.name;
+        let (server, app, team) = Server::start_with_team(db).await;
+        let (support, _) = support_and_billing(&app, &team).await;
+        let agent = server.session("agent@t.test", "pw-1234").await;
+        let mut stream = server.open_stream(&agent, None).await;
+        let created = app.store.last_event_id().await.unwrap();
+        let after = move |e: &Sse| e.data["event"].as_i64() > Some(created);
+        // What the page's script does on a change: fetch the page again and read its
+        // `queues` region.
+        let counts = || async {
+            let page = server.get("/app", Some(&agent.cookie)).await;
+            assert_eq!(page.status, 200);
+            sidebar_counts(&page.body)
+        };
+        let count = |counts: &std::collections::BTreeMap<String, i64>, label: &str| {
+            *counts
+                .get(label)
+                .unwrap_or_else(|| panic!("no {label} in {counts:?}"))
+        };
+        let before = counts().await;
+        assert_eq!(count(&before, "Mine"), 0, "{name}");
+        assert_eq!(count(&before, "Unassigned"), 1, "{name}");
+        assert_eq!(count(&before, "All unsolved"), 1, "{name}");
+        assert_eq!(count(&before, "Group: Support"), 1, "{name}");
+
+        // A conversation arrives in Support.
+        let arrived = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    "cat@x.test",
+                    "Broken lid",
+                    "It cracked.",
+                    Some(team.support),
+                ),
+                T0 + MIN,
+            )
+            .await
+            .unwrap()
+            .number;
+        stream
+            .until(|e| e.event == "change" && e.data["conversation"] == arrived && after(e))
+            .await;
+        let now = counts().await;
+        assert_eq!(count(&now, "Unassigned"), 2, "{name}");
+        assert_eq!(count(&now, "All unsolved"), 2, "{name}");
+        assert_eq!(count(&now, "Group: Support"), 2, "{name}");
+
+        // The lead assigns it to the agent.
+        app.update_conversation(
+            &team.lead,
+            arrived,
+            app::Patch {
+                assignee_id: Some(Some(team.agent_id)),
+                ..Default::default()
+            },
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+        stream
+            .until(|e| is_change(e, arrived, "assignee_changed") && after(e))
+            .await;
+        let now = counts().await;
+        assert_eq!(count(&now, "Mine"), 1, "{name}");
+        assert_eq!(count(&now, "Unassigned"), 1, "{name}");
+
+        // The lead solves it.
+        app.update_conversation(
+            &team.lead,
+            arrived,
+            app::Patch {
+                status: Some(Status::Solved),
+                ..Default::default()
+            },
+            T0 + 3 * MIN,
+        )
+        .await
+        .unwrap();
+        stream
+            .until(|e| is_change(e, arrived, "status_changed") && after(e))
+            .await;
+        let now = counts().await;
+        assert_eq!(count(&now, "Mine"), 0, "{name}");
+        assert_eq!(count(&now, "All unsolved"), 1, "{name}");
+        assert_eq!(count(&now, "Group: Support"), 1, "{name}");
+
+        // The manager moves Ann's conversation to Billing: the agent no longer sees it, yet
+        // hears that it left (so the count drops), and hears nothing of it afterwards.
+        app.update_conversation(
+            &team.manager,
+            support,
+            app::Patch {
+                group_id: Some(Some(team.billing)),
+                ..Default::default()
+            },
+            T0 + 4 * MIN,
+        )
+        .await
+        .unwrap();
+        stream
+            .until(|e| is_change(e, support, "group_changed") && after(e))
+            .await;
+        let now = counts().await;
+        assert_eq!(count(&now, "Unassigned"), 0, "{name}");
+        assert_eq!(count(&now, "All unsolved"), 0, "{name}");
+        assert_eq!(
+            now.get("Group: Support").copied().unwrap_or(0),
+            0,
+            "{now:?} ({name})"
+        );
+        post_message(
+            &app,
+            &team.biller,
+            support,
+            MessageKind::Note,
+            "Billing has it now",
+            T0 + 5 * MIN,
+        )
+        .await;
+        let marker = app
+            .create_conversation(
+                &Principal::System,
+                inbound("dan@x.test", "Marker", "Last one", Some(team.support)),
+                T0 + 6 * MIN,
+            )
+            .await
+            .unwrap()
+            .number;
+        let (_, between) = stream
+            .until(|e| e.event == "change" && e.data["conversation"] == marker)
+            .await;
+        assert!(
+            between
+                .iter()
+                .all(|e| e.event != "change" || e.data["conversation"] != support),
+            "a conversation out of sight stays out of the stream: {:?} ({name})",
+            between.iter().map(|e| e.data.clone()).collect::<Vec<_>>()
+        );
         server.stop().await;
     }
 }
