@@ -249,8 +249,13 @@ pub(crate) struct MailOrigin {
     pub header_message_id: Option<String>,
     /// The sanitised HTML body, shown instead of the text rendered as HTML.
     pub html: Option<String>,
-    /// Send the automatic acknowledgement (a new conversation, to a mailbox that sends one).
+    /// Send the automatic acknowledgement (a new conversation, to a mailbox that sends one,
+    /// from a sender that may be answered automatically).
     pub acknowledge: bool,
+    /// Why the message must not be answered automatically (list or bulk mail,
+    /// X-Auto-Response-Suppress), kept as the inbound message's reason and in its
+    /// `mail_processed` event.
+    pub no_auto_reply: Option<String>,
     /// The message's attachments that carry a Content-ID: (Content-ID, position among the
     /// message's attachments), so `cid:` images in `html` can point at them once stored.
     pub inline_images: Vec<(String, usize)>,
@@ -269,7 +274,7 @@ pub(crate) async fn record_mail_origin(
         .claim_inbound_outcome(
             origin.inbound_id,
             "message",
-            None,
+            origin.no_auto_reply.as_deref(),
             Some(number),
             origin.header_message_id.as_deref(),
             now,
@@ -305,7 +310,7 @@ pub(crate) async fn record_mail_origin(
         &EventPayload::MailProcessed {
             inbound_id: origin.inbound_id,
             outcome: "message".into(),
-            reason: None,
+            reason: origin.no_auto_reply.clone(),
         },
     )
     .await?;
@@ -415,7 +420,7 @@ impl App {
                 max_header_fields: 1_000_000,
             };
         }
-        let message = match mail::read_message(&raw, &options) {
+        let mut message = match mail::read_message(&raw, &options) {
             Ok(message) => message,
             Err(quarantine) if !released => {
                 return self
@@ -434,6 +439,15 @@ impl App {
                     .await;
             }
         };
+        // Rapport's own mail come back (a list that redistributes Rapport's reply with From
+        // rewritten to the list, and without the X-Loop header) is noise, not a message.
+        if let Some(id) = message.message_id.clone() {
+            if message.verdict.is_person() && self.store.sent_message_id(&id).await? {
+                message
+                    .verdict
+                    .add(mail::NoiseReason::OwnMessage { message_id: id });
+            }
+        }
         let key = self.mail_thread_key().await?;
         let decision = self.decide_thread(&message, &key).await?;
         let threaded = match decision {
@@ -444,9 +458,9 @@ impl App {
             mail::Disposition::Bounce => self.record_bounce(inbound_id, &message, now).await,
             mail::Disposition::Complaint => self.record_complaint(inbound_id, &message, now).await,
             mail::Disposition::Automatic => {
-                let reason = match &message.verdict {
-                    mail::Verdict::Noise { reasons } => serde_json::to_string(reasons).ok(),
-                    mail::Verdict::Person => Some("read receipt".to_string()),
+                let reason = match message.verdict.reasons() {
+                    [] => Some("read receipt".to_string()),
+                    reasons => serde_json::to_string(reasons).ok(),
                 };
                 self.finish_inbound(inbound_id, "noise", reason, threaded, now)
                     .await
@@ -596,6 +610,13 @@ impl App {
             header_message_id: message.message_id.clone(),
             html: message.html.clone(),
             acknowledge: false,
+            no_auto_reply: match &message.verdict {
+                mail::Verdict::NoAutoReply { reasons } => Some(format!(
+                    "no automatic answer: {}",
+                    serde_json::to_string(reasons).unwrap_or_default()
+                )),
+                _ => None,
+            },
             inline_images,
         };
         if let Some(number) = threaded {
@@ -619,7 +640,8 @@ impl App {
             .split(',')
             .map(mailbox_of)
             .find_map(|r| mailboxes.iter().find(|m| m.address == r))
-            .is_some_and(|m| m.acknowledge);
+            .is_some_and(|m| m.acknowledge)
+            && message.verdict.may_auto_reply();
         let subject: String = if message.subject.trim().is_empty() {
             "(no subject)".into()
         } else {
@@ -692,6 +714,7 @@ impl App {
             header_message_id: None,
             html: None,
             acknowledge: false,
+            no_auto_reply: None,
             inline_images: Vec::new(),
         };
         match self

@@ -1,8 +1,21 @@
-//! Mail written by machines: auto-replies, lists, bulk mail, read receipts, Rapport's own mail.
+//! Mail written by machines, and mail that must not be answered by one.
 //!
-//! Such mail is recorded with a [`Verdict::Noise`] and its reasons, and Rapport never answers it
-//! automatically; that is how two auto-responders are kept from mailing each other forever
-//! (RFC 3834). [`auto_reply_decision`] adds a per-address rate limit for the rest.
+//! Two kinds of sign, two verdicts:
+//! - Mail written by a machine — auto-replies (RFC 3834 `Auto-Submitted`, `Precedence:
+//!   auto_reply` or `junk`, vendor headers, out-of-office subjects, the null sender), bounces,
+//!   read receipts, complaints, machine senders, and Rapport's own mail coming back (its own
+//!   address in From or `X-Loop`, or a Message-ID Rapport gave out, see
+//!   [`NoiseReason::OwnMessage`]) — is a [`Verdict::Noise`]: recorded with its reasons, never
+//!   made a customer message, never answered.
+//! - A person's mail that came through a mailing list or a mass mailer (`Precedence: list` or
+//!   `bulk`, `List-Id`, `List-Unsubscribe`), or whose sender asks not to be auto-answered
+//!   (`X-Auto-Response-Suppress`), is a [`Verdict::NoAutoReply`]: it becomes a conversation
+//!   message like any other (a support address fronted by a Google Group must not lose its
+//!   customers' mail) but gets no automatic acknowledgement, and the reasons are recorded.
+//!
+//! Never answering either kind automatically is what keeps two auto-responders, or Rapport and
+//! a list, from mailing each other forever (RFC 3834). [`auto_reply_decision`] adds a
+//! per-address rate limit for the rest.
 
 use mail_parser::{HeaderValue, MessagePart};
 use serde::Serialize;
@@ -19,17 +32,21 @@ pub enum NoiseReason {
         /// The header value.
         value: String,
     },
-    /// `Precedence: bulk`, `junk`, `list` or `auto_reply`.
+    /// `Precedence: bulk`, `junk`, `list` or `auto_reply`. `bulk` and `list` mark a list or a
+    /// mass mailer (no automatic answer); `junk` and `auto_reply` mark a machine's mail (the
+    /// classic `vacation` program and many responders send `junk`).
     Precedence {
         /// The header value.
         value: String,
     },
-    /// Microsoft's `X-Auto-Response-Suppress`: the sender asks not to be auto-answered.
+    /// Microsoft's `X-Auto-Response-Suppress`: the sender asks not to be auto-answered (no
+    /// automatic answer; the message is still a person's).
     AutoResponseSuppress {
         /// The header value.
         value: String,
     },
-    /// `List-Id` or `List-Unsubscribe`: mail from a mailing list or a mass mailer.
+    /// `List-Id` or `List-Unsubscribe`: mail through a mailing list or a mass mailer (no
+    /// automatic answer; the message is still a person's).
     MailingList {
         /// Which header.
         header: String,
@@ -58,6 +75,13 @@ pub enum NoiseReason {
         /// The header value.
         value: String,
     },
+    /// The Message-ID of mail Rapport sent: its own mail came back (a list that redistributes
+    /// Rapport's reply to its members, Rapport among them, with From rewritten to the list).
+    /// Found by the caller, which knows what was sent ([`Verdict::add`]).
+    OwnMessage {
+        /// The Message-ID.
+        message_id: String,
+    },
     /// A delivery report (bounce or delay).
     DeliveryReport,
     /// A read receipt (message disposition notification).
@@ -66,13 +90,32 @@ pub enum NoiseReason {
     Complaint,
 }
 
-/// Was the message written by a person?
+impl NoiseReason {
+    /// Does this sign say a machine wrote the message (rather than only that it must not be
+    /// answered automatically)?
+    pub fn means_machine(&self) -> bool {
+        match self {
+            NoiseReason::Precedence { value } => !matches!(value.as_str(), "bulk" | "list"),
+            NoiseReason::AutoResponseSuppress { .. } | NoiseReason::MailingList { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+/// Was the message written by a person, and may Rapport answer it automatically?
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     /// No sign of automation.
     Person,
-    /// Written by a machine, for these reasons (at least one).
+    /// A person's message that must not be answered automatically: it came through a list or a
+    /// mass mailer, or its sender asked for no automatic answers. It becomes a conversation
+    /// message; no acknowledgement goes out.
+    NoAutoReply {
+        /// Every rule that matched (none of them [`NoiseReason::means_machine`]).
+        reasons: Vec<NoiseReason>,
+    },
+    /// Written by a machine, for these reasons (at least one): recorded, not made a message.
     Noise {
         /// Every rule that matched.
         reasons: Vec<NoiseReason>,
@@ -80,9 +123,44 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// No sign of automation.
+    /// The verdict these signs make: none, a person; any that
+    /// [`NoiseReason::means_machine`], noise; only list or suppression signs, a person's
+    /// message that gets no automatic answer.
+    pub fn from_reasons(reasons: Vec<NoiseReason>) -> Verdict {
+        if reasons.is_empty() {
+            Verdict::Person
+        } else if reasons.iter().any(NoiseReason::means_machine) {
+            Verdict::Noise { reasons }
+        } else {
+            Verdict::NoAutoReply { reasons }
+        }
+    }
+
+    /// Written by a person: it becomes a conversation message (perhaps one not to be answered
+    /// automatically, see [`Verdict::may_auto_reply`]).
     pub fn is_person(&self) -> bool {
+        !matches!(self, Verdict::Noise { .. })
+    }
+
+    /// May an automatic mail (an acknowledgement) answer it? Only a person's mail without any
+    /// sign against it.
+    pub fn may_auto_reply(&self) -> bool {
         matches!(self, Verdict::Person)
+    }
+
+    /// The signs found (none for a person).
+    pub fn reasons(&self) -> &[NoiseReason] {
+        match self {
+            Verdict::Person => &[],
+            Verdict::NoAutoReply { reasons } | Verdict::Noise { reasons } => reasons,
+        }
+    }
+
+    /// The verdict with one more sign, found by the caller (e.g. [`NoiseReason::OwnMessage`]).
+    pub fn add(&mut self, reason: NoiseReason) {
+        let mut reasons = self.reasons().to_vec();
+        reasons.push(reason);
+        *self = Verdict::from_reasons(reasons);
     }
 }
 
@@ -287,11 +365,7 @@ pub(crate) fn assess(
         Some(Report::Complaint(_)) => reasons.push(NoiseReason::Complaint),
         None => {}
     }
-    if reasons.is_empty() {
-        Verdict::Person
-    } else {
-        Verdict::Noise { reasons }
-    }
+    Verdict::from_reasons(reasons)
 }
 
 /// Is `address` one of `own_addresses`, ignoring case and a `+tag` in the local part
@@ -351,6 +425,9 @@ pub enum AutoReplyDecision {
     Send,
     /// The message was written by a machine: never answer it automatically.
     NeverToNoise,
+    /// A person's message through a list or a mass mailer, or whose sender asked for no
+    /// automatic answers: never answer it automatically.
+    NeverToList,
     /// The address already got `sent` automatic mails in the window.
     RateLimited {
         /// Automatic mails already sent to the address in the window.
@@ -370,6 +447,8 @@ pub fn auto_reply_decision(
 ) -> AutoReplyDecision {
     if !verdict.is_person() {
         AutoReplyDecision::NeverToNoise
+    } else if !verdict.may_auto_reply() {
+        AutoReplyDecision::NeverToList
     } else if !has_sender {
         AutoReplyDecision::NoRecipient
     } else if sent_in_window >= policy.max_per_window {
@@ -397,18 +476,116 @@ mod tests {
     }
 
     fn rules(v: &Verdict) -> Vec<String> {
-        match v {
-            Verdict::Person => vec![],
-            Verdict::Noise { reasons } => reasons
-                .iter()
-                .map(|r| {
-                    serde_json::to_value(r).unwrap()["rule"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned()
-                })
-                .collect(),
+        v.reasons()
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r).unwrap()["rule"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    fn kind(v: &Verdict) -> String {
+        serde_json::to_value(v).unwrap()["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// List and bulk mail and X-Auto-Response-Suppress are a person's mail that gets no
+    /// automatic answer; auto-replies, junk, bounces and loops stay noise, also when they come
+    /// through a list.
+    #[test]
+    fn list_mail_is_a_person_s_without_automatic_answers_and_machines_stay_noise() {
+        let own = ["support@acme.test"];
+        let cases: &[(&str, &str, &str)] = &[
+            ("a person", "From: a@x.test\r\n", "person"),
+            (
+                "google group",
+                "From: a@x.test\r\nPrecedence: list\r\nList-Id: <support.acme.test>\r\nList-Unsubscribe: <mailto:googlegroups-manage+1+unsubscribe@googlegroups.com>\r\n",
+                "no_auto_reply",
+            ),
+            (
+                "precedence bulk",
+                "From: a@x.test\r\nPrecedence: bulk\r\n",
+                "no_auto_reply",
+            ),
+            (
+                "list-unsubscribe alone",
+                "From: a@x.test\r\nList-Unsubscribe: <https://x.test/u>\r\n",
+                "no_auto_reply",
+            ),
+            (
+                "x-auto-response-suppress",
+                "From: a@x.test\r\nX-Auto-Response-Suppress: OOF, AutoReply\r\n",
+                "no_auto_reply",
+            ),
+            (
+                "precedence junk",
+                "From: a@x.test\r\nPrecedence: junk\r\n",
+                "noise",
+            ),
+            (
+                "precedence auto_reply",
+                "From: a@x.test\r\nPrecedence: auto_reply\r\n",
+                "noise",
+            ),
+            (
+                "an auto-reply through a list",
+                "From: a@x.test\r\nList-Id: <l.x.test>\r\nAuto-Submitted: auto-replied\r\n",
+                "noise",
+            ),
+            (
+                "a vacation notice through a list",
+                "From: a@x.test\r\nPrecedence: list\r\nX-Vacation: yes\r\n",
+                "noise",
+            ),
+            (
+                "our own reply echoed by a list (X-Loop kept)",
+                "From: 'Support' via Users <users@lists.x.test>\r\nList-Id: <users.lists.x.test>\r\nX-Loop: support@acme.test\r\n",
+                "noise",
+            ),
+            (
+                "our own address through a list",
+                "From: support@acme.test\r\nList-Id: <users.lists.x.test>\r\n",
+                "noise",
+            ),
+            (
+                "a list's machine sender",
+                "From: mailer-daemon@lists.x.test\r\nList-Id: <users.lists.x.test>\r\n",
+                "noise",
+            ),
+        ];
+        for (case, headers, expected) in cases {
+            let v = verdict(headers, &own);
+            assert_eq!(kind(&v), *expected, "{case}: {v:?}");
+            assert_eq!(v.is_person(), *expected != "noise", "{case}");
+            assert_eq!(v.may_auto_reply(), *expected == "person", "{case}");
+            assert_eq!(v.reasons().is_empty(), *expected == "person", "{case}");
         }
+    }
+
+    /// The caller adds what only it knows (the Message-ID was one Rapport sent): list mail
+    /// carrying it becomes noise, so a list echoing Rapport's reply is never taken in.
+    #[test]
+    fn an_own_message_id_makes_list_mail_noise() {
+        let mut v = verdict(
+            "From: users@lists.x.test\r\nList-Id: <users.lists.x.test>\r\n",
+            &["support@acme.test"],
+        );
+        assert_eq!(kind(&v), "no_auto_reply");
+        v.add(NoiseReason::OwnMessage {
+            message_id: "r1@acme.test".into(),
+        });
+        assert_eq!(kind(&v), "noise");
+        assert_eq!(rules(&v), ["mailing_list", "own_message"]);
+        let mut person = Verdict::Person;
+        person.add(NoiseReason::OwnMessage {
+            message_id: "r1@acme.test".into(),
+        });
+        assert!(!person.is_person());
     }
 
     #[test]
@@ -571,6 +748,17 @@ mod tests {
                 false,
                 0,
                 AutoReplyDecision::NoRecipient,
+            ),
+            (
+                "list mail is never answered",
+                Verdict::NoAutoReply {
+                    reasons: vec![NoiseReason::MailingList {
+                        header: "list-id".into(),
+                    }],
+                },
+                true,
+                0,
+                AutoReplyDecision::NeverToList,
             ),
         ];
         for (rule, verdict, has_sender, sent, expected) in cases {

@@ -192,7 +192,8 @@ pub struct InboundMessage {
     pub blocked_remote_images: usize,
     /// Files, inline images and attached messages (`message/rfc822`, as `.eml` bytes).
     pub attachments: Vec<Attachment>,
-    /// Person or machine: the automatic-mail verdict.
+    /// Person or machine, and whether it may be answered automatically: the automatic-mail
+    /// verdict.
     pub verdict: Verdict,
     /// A delivery report (bounce), a complaint or a read receipt, when the message is one.
     pub report: Option<Report>,
@@ -209,13 +210,14 @@ pub struct InboundMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
-    /// A person wrote it: it goes into a conversation.
+    /// A person wrote it: it goes into a conversation (list and bulk mail too; its verdict says
+    /// when it must not be answered automatically).
     Message,
     /// A delivery failure or delay report about mail Rapport sent.
     Bounce,
     /// A spam complaint (ARF feedback report).
     Complaint,
-    /// Written by a machine (auto-reply, list, read receipt, loop): recorded, never answered.
+    /// Written by a machine (auto-reply, read receipt, loop): recorded, never answered.
     Automatic,
 }
 
@@ -228,7 +230,7 @@ impl InboundMessage {
             (_, Verdict::Noise { .. }) | (Some(Report::ReadReceipt(_)), _) => {
                 Disposition::Automatic
             }
-            (None, Verdict::Person) => Disposition::Message,
+            (None, Verdict::Person | Verdict::NoAutoReply { .. }) => Disposition::Message,
         }
     }
 

@@ -1,5 +1,13 @@
 //! Background jobs with leases: a worker claims a due job for a while; if it dies, the
 //! lease runs out and another worker takes the job. Failures are retried with backoff.
+//!
+//! Leases are measured on the database's clock, never a node's: `locked_until` is set from, and
+//! compared with, the database's own time (PostgreSQL's `clock_timestamp()`, SQLite's
+//! `julianday('now')`). All nodes share that one clock, so a node whose clock is days ahead
+//! cannot take a job another node is running, and one whose clock is days behind still takes a
+//! crashed node's job once its lease has run out. A running job is taken over on its lease
+//! alone (it was due when first claimed); `run_at`, the time a queued job becomes due, is
+//! compared with the claiming node's `now`, since it is scheduling in the use cases' time.
 
 use crate::{run, Dialect, Result, Store, Tx};
 
@@ -40,26 +48,39 @@ impl Tx {
     }
 }
 
+/// The database's clock in milliseconds since the epoch, as SQL: the one clock every node's
+/// leases are measured on.
+fn database_clock(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)",
+        Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    }
+}
+
 impl Store {
-    /// Claims the most overdue job that is due and not leased, for `lease_millis`.
+    /// Claims the most overdue job that is due (queued with `run_at <= now`) or whose lease has
+    /// run out (running with `locked_until` past on the database's clock), for `lease_millis`
+    /// on the database's clock.
     pub async fn claim_job(
         &self,
         worker: &str,
         now: i64,
         lease_millis: i64,
     ) -> Result<Option<Job>> {
-        let pick = match self.dialect() {
-            Dialect::Sqlite => "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $2 \
-                                AND (locked_until IS NULL OR locked_until < $2) AND attempts < max_attempts ORDER BY run_at, id LIMIT 1",
-            Dialect::Postgres => "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $2 \
-                                  AND (locked_until IS NULL OR locked_until < $2) AND attempts < max_attempts ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        let clock = database_clock(self.dialect());
+        let skip_locked = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
-            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $3, attempts = attempts + 1, updated_at = $2 \
-             WHERE id = ({pick}) RETURNING id, kind, payload, attempts, max_attempts"
+            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = {clock} + $3, attempts = attempts + 1, updated_at = $2 \
+             WHERE id = (SELECT id FROM jobs WHERE attempts < max_attempts \
+                         AND ((status = 'queued' AND run_at <= $2) OR (status = 'running' AND locked_until < {clock})) \
+                         ORDER BY run_at, id LIMIT 1{skip_locked}) \
+             RETURNING id, kind, payload, attempts, max_attempts"
         );
         let mut tx = self.begin().await?;
-        let job: Option<Job> = run!(tx &mut tx, |c| sqlx::query_as(&sql).bind(worker).bind(now).bind(now + lease_millis)
+        let job: Option<Job> = run!(tx &mut tx, |c| sqlx::query_as(&sql).bind(worker).bind(now).bind(lease_millis)
             .fetch_optional(&mut *c).await?);
         tx.commit().await?;
         Ok(job)

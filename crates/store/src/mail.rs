@@ -334,6 +334,14 @@ impl Store {
             .bind(message_id).fetch_optional(c).await?))
     }
 
+    /// Did Rapport send mail with this Message-ID? (Then a message carrying it is Rapport's own
+    /// mail come back, e.g. through a list.)
+    pub async fn sent_message_id(&self, message_id: &str) -> Result<bool> {
+        let id: Option<i64> = run!(read self, |c| sqlx::query_scalar("SELECT id FROM outbound_mail WHERE header_message_id = $1")
+            .bind(message_id).fetch_optional(c).await?);
+        Ok(id.is_some())
+    }
+
     pub async fn mailboxes(&self) -> Result<Vec<MailboxRow>> {
         run!(read self, |c| Ok(sqlx::query_as("SELECT id, address, name, group_id, acknowledge, acknowledgement, created_at FROM mailboxes ORDER BY address")
             .fetch_all(c).await?))

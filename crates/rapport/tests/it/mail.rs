@@ -876,133 +876,301 @@ async fn acknowledgements(app: &app::App, number: i64) -> Vec<String> {
 }
 
 /// The automatic acknowledgement: each mailbox's own text, never to automatic mail (RFC 3834,
-/// Precedence, X-Auto-Response-Suppress, list headers, Rapport's own addresses: recorded with
-/// their rule, no conversation), and at most three a day to one address.
+/// Precedence junk, Rapport's own addresses: recorded with their rule, no conversation), never
+/// to list or bulk mail or X-Auto-Response-Suppress (a conversation, with the rule as its
+/// reason), and at most three a day to one address.
 #[tokio::test]
 async fn acknowledgements_use_the_mailbox_text_skip_automatic_mail_and_stop_at_the_cap() {
-    let db = crate::support::sqlite().await;
-    let app = db.app();
-    with_mailbox(&app).await;
-    let support = app
-        .mailboxes()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|m| m.address == "support@mx.test")
-        .unwrap();
-    app.update_mailbox(
-        &Principal::System,
-        support.id,
-        app::MailboxInput {
-            name: "Support".into(),
-            group_id: support.group_id,
-            acknowledge: true,
-            acknowledgement: "Support has request {number}: {subject}.".into(),
-        },
-        T0,
-    )
-    .await
-    .unwrap();
-    app.add_mailbox_with(
-        &Principal::System,
-        "billing@mx.test",
-        app::MailboxInput {
-            name: "Billing".into(),
-            group_id: support.group_id,
-            acknowledge: true,
-            acknowledgement: "Billing will look at request {number}.".into(),
-        },
-        T0,
-    )
-    .await
-    .unwrap();
-    let send = async |from: &str, to: &str, subject: &str, extra: &str| -> i64 {
-        let raw = format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@example.org>\r\n{extra}\r\nHello.\r\n", subject.replace(' ', "-"));
-        let mail = app::AcceptedMail {
-            transport: app::Transport::Smtp,
-            mail_from: from.into(),
-            recipients: vec![to.into()],
-            raw: raw.into_bytes(),
-        };
-        app.accept_mail(mail, T0).await.unwrap()
-    };
-    // Each mailbox acknowledges in its own words.
-    let to_support = send("ann@example.org", "support@mx.test", "Printer one", "").await;
-    let to_billing = send("bob@example.org", "billing@mx.test", "Invoice twice", "").await;
-    run_jobs(&app).await;
-    let conversation_of = async |id: i64| {
-        let row = app.store.inbound_mail(id).await.unwrap().unwrap();
-        (row.state, row.reason, row.conversation)
-    };
-    let number = conversation_of(to_support).await.2.unwrap();
-    let texts = acknowledgements(&app, number).await;
-    assert_eq!(texts.len(), 1);
-    assert!(
-        texts[0].contains(&format!("Support has request {number}: Printer one.")),
-        "{}",
-        texts[0]
-    );
-    assert!(texts[0].contains("Auto-Submitted: auto-replied"));
-    let number = conversation_of(to_billing).await.2.unwrap();
-    let texts = acknowledgements(&app, number).await;
-    assert_eq!(texts.len(), 1);
-    assert!(
-        texts[0].contains(&format!("Billing will look at request {number}.")),
-        "{}",
-        texts[0]
-    );
-
-    // Automatic mail is recorded with its rule and never answered.
-    for (extra, from, rule) in [
-        (
-            "Auto-Submitted: auto-generated\r\n",
-            "carl@example.org",
-            "auto_submitted",
-        ),
-        ("Precedence: bulk\r\n", "news@example.org", "precedence"),
-        (
-            "X-Auto-Response-Suppress: All\r\n",
-            "dana@example.org",
-            "auto_response_suppress",
-        ),
-        (
-            "List-Id: <users.lists.example.org>\r\n",
-            "list@example.org",
-            "mailing_list",
-        ),
-        ("", "Support@mx.test", "from_own_address"),
-    ] {
-        let id = send(from, "support@mx.test", &format!("noise {rule}"), extra).await;
-        run_jobs(&app).await;
-        let (state, reason, conversation) = conversation_of(id).await;
-        assert_eq!(state, "noise", "{rule}");
-        assert_eq!(conversation, None, "{rule}: not made a customer message");
-        assert!(
-            reason.as_deref().is_some_and(|r| r.contains(rule)),
-            "{rule}: {reason:?}"
-        );
-        let mut tx = app.store.begin().await.unwrap();
-        let answered = tx
-            .automatic_mails_to(&from.to_lowercase(), 0)
+    for db in backends().await {
+        let app = db.app();
+        with_mailbox(&app).await;
+        let support = app
+            .mailboxes()
             .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.address == "support@mx.test")
             .unwrap();
-        tx.rollback().await.unwrap();
-        assert_eq!(answered, 0, "{rule}: never answered");
-    }
-    // Ann opens three more conversations within the day: the cap is three a day, so only two
-    // more are acknowledged.
-    let mut acknowledged = 0;
-    for subject in ["Printer two", "Printer three", "Printer four"] {
-        let id = send("ann@example.org", "support@mx.test", subject, "").await;
+        app.update_mailbox(
+            &Principal::System,
+            support.id,
+            app::MailboxInput {
+                name: "Support".into(),
+                group_id: support.group_id,
+                acknowledge: true,
+                acknowledgement: "Support has request {number}: {subject}.".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        app.add_mailbox_with(
+            &Principal::System,
+            "billing@mx.test",
+            app::MailboxInput {
+                name: "Billing".into(),
+                group_id: support.group_id,
+                acknowledge: true,
+                acknowledgement: "Billing will look at request {number}.".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        let send = async |from: &str, to: &str, subject: &str, extra: &str| -> i64 {
+            let raw = format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@example.org>\r\n{extra}\r\nHello.\r\n", subject.replace(' ', "-"));
+            let mail = app::AcceptedMail {
+                transport: app::Transport::Smtp,
+                mail_from: from.into(),
+                recipients: vec![to.into()],
+                raw: raw.into_bytes(),
+            };
+            app.accept_mail(mail, T0).await.unwrap()
+        };
+        // Each mailbox acknowledges in its own words.
+        let to_support = send("ann@example.org", "support@mx.test", "Printer one", "").await;
+        let to_billing = send("bob@example.org", "billing@mx.test", "Invoice twice", "").await;
         run_jobs(&app).await;
-        let number = conversation_of(id).await.2.expect("still a conversation");
-        acknowledged += acknowledgements(&app, number).await.len();
+        let conversation_of = async |id: i64| {
+            let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+            (row.state, row.reason, row.conversation)
+        };
+        let number = conversation_of(to_support).await.2.unwrap();
+        let texts = acknowledgements(&app, number).await;
+        assert_eq!(texts.len(), 1);
+        assert!(
+            texts[0].contains(&format!("Support has request {number}: Printer one.")),
+            "{}",
+            texts[0]
+        );
+        assert!(texts[0].contains("Auto-Submitted: auto-replied"));
+        let number = conversation_of(to_billing).await.2.unwrap();
+        let texts = acknowledgements(&app, number).await;
+        assert_eq!(texts.len(), 1);
+        assert!(
+            texts[0].contains(&format!("Billing will look at request {number}.")),
+            "{}",
+            texts[0]
+        );
+
+        let answered = async |from: &str| {
+            let mut tx = app.store.begin().await.unwrap();
+            let answered = tx
+                .automatic_mails_to(&from.to_lowercase(), 0)
+                .await
+                .unwrap();
+            tx.rollback().await.unwrap();
+            answered
+        };
+        // Automatic mail is recorded with its rule and never answered.
+        for (extra, from, rule) in [
+            (
+                "Auto-Submitted: auto-generated\r\n",
+                "carl@example.org",
+                "auto_submitted",
+            ),
+            ("Precedence: junk\r\n", "cron@example.org", "precedence"),
+            (
+                "Precedence: list\r\nList-Id: <users.lists.example.org>\r\nX-Autoreply: yes\r\n",
+                "erin@example.org",
+                "auto_reply_header",
+            ),
+            ("", "Support@mx.test", "from_own_address"),
+        ] {
+            let id = send(from, "support@mx.test", &format!("noise {rule}"), extra).await;
+            run_jobs(&app).await;
+            let (state, reason, conversation) = conversation_of(id).await;
+            assert_eq!(state, "noise", "{}: {rule}", db.name);
+            assert_eq!(conversation, None, "{rule}: not made a customer message");
+            assert!(
+                reason.as_deref().is_some_and(|r| r.contains(rule)),
+                "{rule}: {reason:?}"
+            );
+            assert_eq!(answered(from).await, 0, "{rule}: never answered");
+        }
+        // A person's mail through a list or a mass mailer, or asking for no automatic answer, is a
+        // conversation like any other, with the rule as its reason, and is never answered.
+        for (extra, from, rule) in [
+            ("Precedence: bulk\r\n", "news@example.org", "precedence"),
+            (
+                "X-Auto-Response-Suppress: All\r\n",
+                "dana@example.org",
+                "auto_response_suppress",
+            ),
+            (
+                "List-Id: <users.lists.example.org>\r\nPrecedence: list\r\n",
+                "list@example.org",
+                "mailing_list",
+            ),
+        ] {
+            let id = send(from, "support@mx.test", &format!("quiet {rule}"), extra).await;
+            run_jobs(&app).await;
+            let (state, reason, conversation) = conversation_of(id).await;
+            assert_eq!(state, "message", "{}: {rule}", db.name);
+            let number = conversation.expect("a conversation");
+            assert!(
+                reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("no automatic answer: ") && r.contains(rule)),
+                "{rule}: {reason:?}"
+            );
+            assert!(acknowledgements(&app, number).await.is_empty(), "{rule}");
+            assert_eq!(answered(from).await, 0, "{rule}: never answered");
+            let events = app.events(&Principal::System, number).await.unwrap();
+            let processed = events
+                .iter()
+                .find(|e| e.kind == "mail_processed")
+                .expect("the intake is on the conversation's record");
+            assert!(
+                processed.payload["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains(rule)),
+                "{rule}: {}",
+                processed.payload
+            );
+        }
+        // Ann opens three more conversations within the day: the cap is three a day, so only two
+        // more are acknowledged.
+        let mut acknowledged = 0;
+        for subject in ["Printer two", "Printer three", "Printer four"] {
+            let id = send("ann@example.org", "support@mx.test", subject, "").await;
+            run_jobs(&app).await;
+            let number = conversation_of(id).await.2.expect("still a conversation");
+            acknowledged += acknowledgements(&app, number).await.len();
+        }
+        assert_eq!(
+            acknowledged, 2,
+            "three acknowledgements a day to one address"
+        );
+        db.finish().await;
     }
-    assert_eq!(
-        acknowledged, 2,
-        "three acknowledgements a day to one address"
-    );
-    db.finish().await;
+}
+
+/// Delivers `raw` over SMTP and answers the inbound id from the 250.
+async fn deliver(c: &mut Client, mail_from: &str, to: &str, raw: &str) -> i64 {
+    assert!(c
+        .command(&format!("MAIL FROM:<{mail_from}>"))
+        .await
+        .starts_with("250"));
+    assert!(c
+        .command(&format!("RCPT TO:<{to}>"))
+        .await
+        .starts_with("250"));
+    assert!(c.command("DATA").await.starts_with("354"));
+    c.send(&format!("{raw}\r\n.\r\n")).await;
+    let answer = c.reply().await;
+    assert!(answer.starts_with("250 "), "{answer}");
+    answer.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A support address fronted by a Google Group: the customer's mail arrives through the list
+/// (List-Id, Precedence: list, the list's envelope sender) and becomes a conversation, without an
+/// acknowledgement and with the reason recorded. The agent's reply, echoed back by the list to
+/// its members (Rapport among them) with From rewritten to the list and X-Loop stripped, is
+/// recognised by its Message-ID and kept out; with X-Loop kept and the Message-ID rewritten, by
+/// X-Loop. The customer's answer through the list threads onto the conversation, again without
+/// an automatic answer. Nothing loops: one outbound mail, the agent's reply.
+#[tokio::test]
+async fn list_mail_through_smtp_is_a_conversation_without_acknowledgement_and_its_echo_does_not_loop(
+) {
+    for db in backends().await {
+        let app = db.app();
+        with_mailbox(&app).await;
+        let agent = app.agent_principal(4).await.unwrap();
+        let server = start(&app, smtp::Protocol::Smtp, 1 << 20).await;
+        let mut c = Client::connect(server.address).await;
+        assert!(c.command("EHLO lists.example.org").await.starts_with("250"));
+        let list_headers = "List-Id: <help.lists.example.org>\r\nPrecedence: list\r\nList-Unsubscribe: <mailto:help+unsubscribe@lists.example.org>\r\nMailing-list: list help@lists.example.org";
+        let bounces = "help+bncBAA@lists.example.org";
+        let first = format!("From: Ann <ann@example.org>\r\nTo: help@lists.example.org\r\nSubject: Kettle leaks\r\nMessage-ID: <g1@example.org>\r\n{list_headers}\r\n\r\nMy kettle leaks.\r\n");
+        let id = deliver(&mut c, bounces, "support@mx.test", &first).await;
+        run_jobs(&app).await;
+        let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+        assert_eq!(
+            row.state, "message",
+            "{}: list mail is not swallowed",
+            db.name
+        );
+        let number = row.conversation.expect("a conversation");
+        let reason = row.reason.unwrap_or_default();
+        assert!(
+            reason.starts_with("no automatic answer: ") && reason.contains("mailing_list"),
+            "{reason}"
+        );
+        let conversation = app.conversation(&agent, number).await.unwrap();
+        assert_eq!(
+            conversation.customer.email.as_deref(),
+            Some("ann@example.org"),
+            "the customer is the person, not the list"
+        );
+        assert!(
+            app.outbound_mail(&agent, number).await.unwrap().is_empty(),
+            "no acknowledgement to list mail"
+        );
+
+        app.add_message(
+            &agent,
+            number,
+            crate::support::message(domain::MessageKind::Reply, "A new kettle is on its way."),
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+        let sent = app.outbound_mail(&agent, number).await.unwrap();
+        assert_eq!(sent.len(), 1);
+        let reply_id = sent[0].header_message_id.clone();
+        let messages_before = app.messages(&agent, number).await.unwrap().len();
+
+        // The list echoes the reply: From rewritten, X-Loop gone, our Message-ID kept.
+        let echo = format!("From: 'Support' via Help <help@lists.example.org>\r\nReply-To: support@mx.test\r\nTo: help@lists.example.org\r\nSubject: Re: Kettle leaks [#{number}]\r\nMessage-ID: <{reply_id}>\r\nIn-Reply-To: <g1@example.org>\r\n{list_headers}\r\n\r\nA new kettle is on its way.\r\n");
+        let echoed = deliver(&mut c, bounces, "support@mx.test", &echo).await;
+        // A list that rewrites the Message-ID but keeps X-Loop.
+        let echo2 = format!("From: 'Support' via Help <help@lists.example.org>\r\nTo: help@lists.example.org\r\nSubject: Re: Kettle leaks [#{number}]\r\nMessage-ID: <rewritten-{reply_id}>\r\nIn-Reply-To: <g1@example.org>\r\nX-Loop: support@mx.test\r\n{list_headers}\r\n\r\nA new kettle is on its way.\r\n");
+        let echoed2 = deliver(&mut c, bounces, "support@mx.test", &echo2).await;
+        run_jobs(&app).await;
+        for (id, rule) in [(echoed, "own_message"), (echoed2, "loop_header")] {
+            let row = app.store.inbound_mail(id).await.unwrap().unwrap();
+            assert_eq!(row.state, "noise", "{}: {rule}", db.name);
+            assert!(
+                row.reason.as_deref().is_some_and(|r| r.contains(rule)),
+                "{rule}: {:?}",
+                row.reason
+            );
+        }
+        assert_eq!(
+            app.messages(&agent, number).await.unwrap().len(),
+            messages_before,
+            "the echo is not made a customer message"
+        );
+
+        // Ann answers through the list: it threads, and is not answered automatically.
+        let answer = format!("From: Ann <ann@example.org>\r\nTo: help@lists.example.org\r\nSubject: Re: Kettle leaks\r\nMessage-ID: <g2@example.org>\r\nIn-Reply-To: <{reply_id}>\r\nReferences: <g1@example.org> <{reply_id}>\r\n{list_headers}\r\n\r\nThank you!\r\n");
+        let answered = deliver(&mut c, bounces, "support@mx.test", &answer).await;
+        run_jobs(&app).await;
+        let row = app.store.inbound_mail(answered).await.unwrap().unwrap();
+        assert_eq!(row.state, "message");
+        assert_eq!(row.conversation, Some(number));
+        assert!(row.reason.is_some_and(|r| r.contains("mailing_list")));
+        assert_eq!(
+            app.messages(&agent, number).await.unwrap().len(),
+            messages_before + 1
+        );
+        let out = app.outbound_mail(&agent, number).await.unwrap();
+        assert_eq!(out.len(), 1, "only the agent's reply went out: {out:?}");
+        assert!(!out[0].automatic);
+        let mut tx = app.store.begin().await.unwrap();
+        for address in ["ann@example.org", "help@lists.example.org", bounces] {
+            assert_eq!(
+                tx.automatic_mails_to(address, 0).await.unwrap(),
+                0,
+                "{address}"
+            );
+        }
+        tx.rollback().await.unwrap();
+        assert_eq!(c.command("QUIT").await, "221 2.0.0 bye");
+        db.finish().await;
+    }
 }
 
 /// `rapport mail parse | import | quarantine list | quarantine release | reparse`, as an

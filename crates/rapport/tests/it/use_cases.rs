@@ -1122,3 +1122,78 @@ async fn queue_counts_survive_compaction_of_their_counters_and_concurrent_create
         db.finish().await;
     }
 }
+
+/// Job leases are measured on the database's clock, so nodes whose clocks are ten days apart
+/// never run one job at once, and a crashed node's job is taken over one lease later, whichever
+/// way the clocks are off. (Under leases measured on the nodes' clocks, the node ten days ahead
+/// took the job the node behind was running at once, and the node behind waited ten days for
+/// the job of a crashed node ahead.)
+#[tokio::test]
+async fn job_leases_hold_and_run_out_on_the_database_clock_whatever_the_nodes_clocks_say() {
+    const LEASE: i64 = 2_500;
+    let day = domain::DAY_MILLIS;
+    let after_the_lease = || tokio::time::sleep(std::time::Duration::from_millis(3_000));
+    for db in backends().await {
+        let app = db.app();
+        let store = &app.store;
+        let mut tx = store.begin().await.unwrap();
+        // Due for every node, even one whose clock is ten days behind.
+        tx.enqueue_job("test.lease", "x", T0 - 20 * day, None, 10, T0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let claim =
+            async |node: &str, clock: i64| store.claim_job(node, clock, LEASE).await.unwrap();
+
+        // The node behind holds it: nobody else may run it, the node ahead included.
+        let held = claim("behind", T0 - 10 * day).await.expect("due");
+        assert_eq!(held.attempts, 1);
+        for (node, clock) in [
+            ("ahead", T0 + 10 * day),
+            ("on-time", T0),
+            ("far-ahead", T0 + 30 * day),
+        ] {
+            assert_eq!(
+                claim(node, clock).await,
+                None,
+                "{}: {node} took a held job",
+                db.name
+            );
+        }
+
+        // It crashes; one lease later the node ahead takes over, and holds it in turn.
+        after_the_lease().await;
+        let taken = claim("ahead", T0 + 10 * day).await.expect("taken over");
+        assert_eq!((taken.id, taken.attempts), (held.id, 2));
+        for (node, clock) in [("behind", T0 - 10 * day), ("on-time", T0)] {
+            assert_eq!(claim(node, clock).await, None, "{}: {node}", db.name);
+        }
+
+        // The node ahead crashes: the node ten days behind takes over one lease later.
+        after_the_lease().await;
+        let again = claim("behind", T0 - 10 * day)
+            .await
+            .expect("taken over from a node ahead");
+        assert_eq!((again.id, again.attempts), (held.id, 3), "{}", db.name);
+
+        // That one crashes too: four nodes race for it; exactly one wins.
+        after_the_lease().await;
+        let (a, b, c, d) = tokio::join!(
+            claim("n1", T0 - 10 * day),
+            claim("n2", T0 - day),
+            claim("n3", T0 + day),
+            claim("n4", T0 + 10 * day),
+        );
+        let winners: Vec<_> = [a, b, c, d].into_iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "{}: {winners:?}", db.name);
+        assert_eq!(winners[0].attempts, 4);
+        store.complete_job(winners[0].id, T0).await.unwrap();
+        after_the_lease().await;
+        assert_eq!(
+            claim("n1", T0 + 10 * day).await,
+            None,
+            "a done job stays done"
+        );
+        db.finish().await;
+    }
+}
