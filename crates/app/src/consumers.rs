@@ -72,13 +72,17 @@ impl App {
         };
         match self.run_job(&job, now).await {
             Ok(()) => {
-                self.store.complete_job(job.id, now).await?;
+                if !self.store.complete_job(&job, now).await? {
+                    tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out and another worker claimed it; that claim stands");
+                }
                 Ok(JobOutcome::Done)
             }
             Err(err) => {
                 let reason = err.to_string();
                 tracing::warn!(job = job.id, kind = %job.kind, error = %reason, "job failed");
-                self.store.fail_job(&job, &reason, now).await?;
+                if !self.store.fail_job(&job, &reason, now).await? {
+                    tracing::warn!(job = job.id, kind = %job.kind, "job failed after its lease ran out and another worker claimed it; that claim stands");
+                }
                 Ok(JobOutcome::Retried(reason))
             }
         }

@@ -328,8 +328,12 @@ impl Where {
                 Dialect::Sqlite => format!(
                     "c.number IN (SELECT m.conversation FROM messages m WHERE m.id IN (SELECT value FROM json_each({p})))"
                 ),
+                // The matching conversations as one array, computed once (an InitPlan):
+                // `IN (subquery)` let the planner walk the queue's index and test each row
+                // against the candidates, parsing the 2,000-id text again per row (2 s at
+                // 20,000 conversations; 9 ms this way).
                 Dialect::Postgres => format!(
-                    "c.number IN (SELECT m.conversation FROM messages m WHERE m.id = ANY(CAST({p} AS TEXT)::BIGINT[]))"
+                    "c.number = ANY(ARRAY(SELECT m.conversation FROM messages m WHERE m.id = ANY(CAST({p} AS TEXT)::BIGINT[])))"
                 ),
             });
         }

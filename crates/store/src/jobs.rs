@@ -79,33 +79,55 @@ impl Store {
                          ORDER BY run_at, id LIMIT 1{skip_locked}) \
              RETURNING id, kind, payload, attempts, max_attempts"
         );
+        // A job whose worker stopped during its last attempt is never claimed again: record
+        // it as failed, with the reason, rather than leave it running for ever.
+        let abandoned = format!(
+            "UPDATE jobs SET status = 'failed', unique_key = NULL, locked_by = NULL, locked_until = NULL, updated_at = $1, \
+             last_error = 'its worker stopped during the last attempt (the lease ran out)' \
+             WHERE status = 'running' AND attempts >= max_attempts AND locked_until < {clock}"
+        );
         let mut tx = self.begin().await?;
+        run!(tx &mut tx, |c| sqlx::query(&abandoned).bind(now).execute(&mut *c).await.map(|_| ())?);
         let job: Option<Job> = run!(tx &mut tx, |c| sqlx::query_as(&sql).bind(worker).bind(now).bind(lease_millis)
             .fetch_optional(&mut *c).await?);
         tx.commit().await?;
         Ok(job)
     }
 
-    /// Marks a job done (and frees its unique key).
-    pub async fn complete_job(&self, id: i64, now: i64) -> Result<()> {
+    /// A job's status and its last error.
+    pub async fn job_status(&self, id: i64) -> Result<Option<(String, Option<String>)>> {
+        run!(read self, |p| Ok(sqlx::query_as("SELECT status, last_error FROM jobs WHERE id = $1")
+            .bind(id).fetch_optional(p).await?))
+    }
+
+    /// Marks a job done (and frees its unique key). Only the claim that is still current
+    /// counts: a worker that overran its lease, whose job another worker has claimed since
+    /// (`attempts` moved on), changes nothing. Returns whether it did.
+    pub async fn complete_job(&self, job: &Job, now: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'done', unique_key = NULL, locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2")
-            .bind(now).bind(id).execute(&mut *c).await.map(|_| ())?);
-        tx.commit().await
+        let done = run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'done', unique_key = NULL, locked_by = NULL, locked_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND status = 'running' AND attempts = $3")
+            .bind(now).bind(job.id).bind(job.attempts).execute(&mut *c).await?.rows_affected());
+        tx.commit().await?;
+        Ok(done == 1)
     }
 
     /// Records a failure: retried later with backoff, or failed for good after its last attempt.
-    pub async fn fail_job(&self, job: &Job, error: &str, now: i64) -> Result<()> {
+    /// Like [`Store::complete_job`], only for the claim that is still current.
+    pub async fn fail_job(&self, job: &Job, error: &str, now: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        if job.attempts >= job.max_attempts {
-            run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'failed', unique_key = NULL, last_error = $1, locked_by = NULL, locked_until = NULL, updated_at = $2 WHERE id = $3")
-                .bind(error).bind(now).bind(job.id).execute(&mut *c).await.map(|_| ())?);
+        let changed = if job.attempts >= job.max_attempts {
+            run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'failed', unique_key = NULL, last_error = $1, locked_by = NULL, locked_until = NULL, updated_at = $2 \
+                 WHERE id = $3 AND status = 'running' AND attempts = $4")
+                .bind(error).bind(now).bind(job.id).bind(job.attempts).execute(&mut *c).await?.rows_affected())
         } else {
             let retry_at = now + retry_delay_millis(job.attempts);
-            run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, locked_by = NULL, locked_until = NULL, updated_at = $3 WHERE id = $4")
-                .bind(error).bind(retry_at).bind(now).bind(job.id).execute(&mut *c).await.map(|_| ())?);
-        }
-        tx.commit().await
+            run!(tx &mut tx, |c| sqlx::query("UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, locked_by = NULL, locked_until = NULL, updated_at = $3 \
+                 WHERE id = $4 AND status = 'running' AND attempts = $5")
+                .bind(error).bind(retry_at).bind(now).bind(job.id).bind(job.attempts).execute(&mut *c).await?.rows_affected())
+        };
+        tx.commit().await?;
+        Ok(changed == 1)
     }
 }
 

@@ -1187,12 +1187,59 @@ async fn job_leases_hold_and_run_out_on_the_database_clock_whatever_the_nodes_cl
         let winners: Vec<_> = [a, b, c, d].into_iter().flatten().collect();
         assert_eq!(winners.len(), 1, "{}: {winners:?}", db.name);
         assert_eq!(winners[0].attempts, 4);
-        store.complete_job(winners[0].id, T0).await.unwrap();
+        // The workers whose leases ran out come back: their word no longer counts.
+        assert!(
+            !store.complete_job(&again, T0).await.unwrap(),
+            "{}",
+            db.name
+        );
+        assert!(
+            !store.fail_job(&taken, "late", T0).await.unwrap(),
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            store
+                .job_status(held.id)
+                .await
+                .unwrap()
+                .map(|s| s.0)
+                .as_deref(),
+            Some("running"),
+            "{}",
+            db.name
+        );
+        assert!(
+            store.complete_job(&winners[0], T0).await.unwrap(),
+            "{}",
+            db.name
+        );
         after_the_lease().await;
         assert_eq!(
             claim("n1", T0 + 10 * day).await,
             None,
             "a done job stays done"
+        );
+
+        // A worker that stops during the last attempt: the job is failed with the reason,
+        // not left running for ever.
+        let mut tx = store.begin().await.unwrap();
+        let last = tx
+            .enqueue_job("test.lease", "y", T0, None, 1, T0)
+            .await
+            .unwrap()
+            .expect("queued");
+        tx.commit().await.unwrap();
+        let only = claim("n1", T0).await.expect("due");
+        assert_eq!((only.attempts, only.max_attempts), (1, 1));
+        after_the_lease().await;
+        assert_eq!(claim("n2", T0).await, None, "{}", db.name);
+        let (status, error) = store.job_status(last).await.unwrap().expect("job");
+        assert_eq!(status, "failed", "{}", db.name);
+        assert!(
+            error.unwrap_or_default().contains("lease ran out"),
+            "{}",
+            db.name
         );
         db.finish().await;
     }
