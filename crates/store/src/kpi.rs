@@ -563,12 +563,22 @@ impl Tx {
             Dialect::Sqlite => {
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
             }
+            // The unique indexes (the primary key's) are left out here, not in the query: a
+            // condition on `indexdef` may be evaluated on the indexes of every schema before
+            // the schema and table conditions, and `pg_get_indexdef` of an index that another
+            // session is dropping fails ("could not open relation with OID").
             Dialect::Postgres => {
                 "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 \
-                 AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%' ORDER BY indexname"
+                 ORDER BY indexname"
             }
         };
-        run!(tx self, |c| Ok(sqlx::query_as(sql).bind(table).fetch_all(&mut *c).await?))
+        let postgres = self.dialect() == Dialect::Postgres;
+        let indexes: Vec<(String, String)> =
+            run!(tx self, |c| sqlx::query_as(sql).bind(table).fetch_all(&mut *c).await?);
+        Ok(indexes
+            .into_iter()
+            .filter(|(_, sql)| !(postgres && sql.starts_with("CREATE UNIQUE INDEX")))
+            .collect())
     }
 
     /// Records an administrator's KPI settings.
