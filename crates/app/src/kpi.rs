@@ -3,7 +3,7 @@
 //! its rebuild, the KPI catalogue with the administrators' settings, figures for a period and a
 //! slice with the change from the previous period, and the drill-down to the conversations.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use calendar::Calendar;
 use domain::{EventPayload, Principal, Role};
@@ -80,8 +80,9 @@ pub struct KpiReport {
     pub recomputing: bool,
 }
 
-/// The rows to write for the buckets of a batch merged into what was stored.
-fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollupRow>> {
+/// The rows to write for the buckets of a batch (`fresh`) merged into what was stored of the
+/// same keys.
+fn merged_rows(stored: Vec<KpiRollupRow>, fresh: Vec<KpiRollupRow>) -> Result<Vec<KpiRollupRow>> {
     let mut existing: HashMap<(String, String, String, i64), KpiRollupRow> = stored
         .into_iter()
         .map(|r| {
@@ -91,20 +92,28 @@ fn merged_rows(stored: Vec<KpiRollupRow>, rollup: Rollup) -> Result<Vec<KpiRollu
             )
         })
         .collect();
-    let mut out = Vec::with_capacity(rollup.len());
-    for (key, agg) in rollup.iter() {
+    let mut out = Vec::with_capacity(fresh.len());
+    for row in fresh {
         let id = (
-            key.slice.kind.as_str().to_string(),
-            key.slice.value.clone(),
-            key.measure.as_str().to_string(),
-            i64::from(key.day),
+            row.dim.clone(),
+            row.dim_value.clone(),
+            row.measure.clone(),
+            row.day,
         );
-        let mut merged = match existing.remove(&id) {
-            Some(row) => aggregate_of(&row)?,
-            None => Aggregate::default(),
-        };
-        merged.merge(agg);
-        out.push(row_of(&key, &merged));
+        match existing.remove(&id) {
+            Some(old) => {
+                let mut merged = aggregate_of(&old)?;
+                merged.merge(&aggregate_of(&row)?);
+                out.push(KpiRollupRow {
+                    n: i64::try_from(merged.count).unwrap_or(i64::MAX),
+                    total: merged.sum,
+                    total_sq: merged.sum_sq,
+                    hist: merged.hist.encode(),
+                    ..row
+                });
+            }
+            None => out.push(row),
+        }
     }
     Ok(out)
 }
@@ -207,28 +216,6 @@ pub(crate) fn facts_of_row(row: &KpiFactsRow) -> Result<ConversationFacts> {
             row.conversation_id
         ))
     })
-}
-
-/// [`fold_event`] for each of `events`.
-fn fold_rows(
-    events: &[store::EventRow],
-    facts: &mut FactsMap,
-    calendar: Option<&Calendar>,
-    rollup: &mut Rollup,
-) {
-    for row in events {
-        let event = store::EventRef {
-            id: row.id,
-            tx_pos: row.tx_pos,
-            conversation: row.conversation,
-            kind: &row.kind,
-            actor_kind: &row.actor_kind,
-            actor_id: row.actor_id,
-            at: row.at,
-            payload: &row.payload,
-        };
-        fold_event(event, facts, calendar, rollup);
-    }
 }
 
 /// The facts rows of `facts`, in conversation order.
@@ -401,18 +388,19 @@ impl App {
                 expected = None;
                 continue;
             }
-            let events = tx.events_after(cursor, batch).await?;
-            let Some(last) = events.last() else {
+            let page = tx
+                .event_page_after(cursor, batch, kpi::FOLDED_KINDS)
+                .await?;
+            let Some(next) = page.last() else {
                 tx.rollback().await?;
                 return Ok(total);
             };
-            let next = Cursor::after(last);
             if calendar.is_none() || expected.is_some_and(|e| e != cursor) {
                 calendar = Some(self.kpi_calendar(&mut tx).await?);
             }
             expected = Some(next);
-            let read = events.len();
-            self.fold_batch(&mut tx, &events, calendar.as_ref().and_then(Option::as_ref))
+            let read = page.read();
+            self.fold_batch(&mut tx, &page, calendar.as_ref().and_then(Option::as_ref))
                 .await?;
             tx.set_cursor(KPI_CONSUMER, next, now).await?;
             tx.commit().await?;
@@ -430,29 +418,39 @@ impl App {
         Ok(self.store.consumer_at_start_of_log(KPI_CONSUMER).await?)
     }
 
+    /// Folds a batch of events into the stored facts and buckets: reads the facts of the
+    /// batch's conversations and the buckets the batch touches (and only those), merges,
+    /// writes them back.
     async fn fold_batch(
         &self,
         tx: &mut Tx,
-        events: &[store::EventRow],
+        page: &store::EventPage,
         calendar: Option<&Calendar>,
     ) -> Result<()> {
-        let ids: Vec<i64> = events
-            .iter()
-            .filter(|e| kpi::FOLDED_KINDS.contains(&e.kind.as_str()))
-            .filter_map(|e| e.conversation)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut ids: Vec<i64> = page.iter().filter_map(|e| e.conversation).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut facts = FactsMap::with_capacity_and_hasher(ids.len(), Default::default());
         for row in tx.kpi_facts(&ids).await? {
             let state = facts_of_row(&row)?;
             facts.insert(row.conversation_id, Some(Box::new(state)));
         }
         let mut rollup = Rollup::default();
-        fold_rows(events, &mut facts, calendar, &mut rollup);
-        let days: Vec<i64> = rollup.days().into_iter().map(i64::from).collect();
-        let stored = tx.kpi_rollups_of_days(&days).await?;
-        let rows = merged_rows(stored, rollup)?;
+        for event in page.iter() {
+            fold_event(event, &mut facts, calendar, &mut rollup);
+        }
+        let fresh: Vec<KpiRollupRow> = rollup.iter().map(|(key, agg)| row_of(&key, agg)).collect();
+        let keys: Vec<store::KpiRollupKey<'_>> = fresh
+            .iter()
+            .map(|row| store::KpiRollupKey {
+                dim: &row.dim,
+                dim_value: &row.dim_value,
+                measure: &row.measure,
+                day: row.day,
+            })
+            .collect();
+        let stored = tx.kpi_rollups_of_keys(&keys).await?;
+        let rows = merged_rows(stored, fresh)?;
         tx.put_kpi_rollups(&rows).await?;
         tx.put_kpi_facts(&facts_rows(&facts).collect::<Vec<_>>())
             .await?;

@@ -520,15 +520,33 @@ struct Key {
     slice: SliceKey,
 }
 
+/// The number of measures: each (day, slice) row of a [`Rollup`] has a cell per measure.
+const MEASURES: usize = Measure::ALL.len();
+
 /// Observations gathered from a batch of events, ready to be added to the stored buckets.
+///
+/// An observation counts in several slices (the team, the group, the agent, …) on one day, and
+/// the observations of one event share their slices and day (a first solve makes four). So the
+/// buckets are found in two steps: the (day, slice) rows of the observation's slices are looked
+/// up once per event (`targets`), and each row holds the bucket of every measure by number.
 #[derive(Debug, Default)]
 pub struct Rollup {
-    buckets: HashMap<Key, Aggregate, FoldHasher>,
+    /// The buckets, in the order they were first observed, and their keys.
+    aggregates: Vec<Aggregate>,
+    keys: Vec<Key>,
+    /// The (day, slice) rows, by their key.
+    rows: HashMap<(i32, SliceKey), u32, FoldHasher>,
+    /// Per row, its slice and, per measure, 1 + the index of its bucket in `aggregates` (0 for
+    /// none yet).
+    cells: Vec<(SliceKey, [u32; MEASURES])>,
     /// The tags met so far, by number, and their numbers.
     tags: Vec<String>,
     tag_numbers: HashMap<String, u32, FoldHasher>,
     /// The slices of the observation being made (kept to reuse its memory).
     slices: Vec<SliceKey>,
+    /// The rows of `slices` on the day `targets_day`; `None` when the slices changed since.
+    targets: Vec<u32>,
+    targets_day: Option<i32>,
     /// Recently met local days as (first instant, first instant of the next day, day), by the
     /// UTC day modulo their number: most events fall on a day met just before.
     days: [(i64, i64, i32); 8],
@@ -604,20 +622,70 @@ impl Rollup {
             slices.push(SliceKey::Tag(self.tag_number(tag)));
         }
         self.slices = slices;
+        self.targets_day = None;
+    }
+
+    /// Selects one slice only.
+    fn select_only(&mut self, slice: SliceKey) {
+        self.slices.clear();
+        self.slices.push(slice);
+        self.targets_day = None;
+    }
+
+    /// The row of (day, slice), made when new.
+    fn row(&mut self, day: i32, slice: SliceKey) -> u32 {
+        let next = self.cells.len() as u32;
+        let row = *self.rows.entry((day, slice)).or_insert(next);
+        if row == next {
+            self.cells.push((slice, [0; MEASURES]));
+        }
+        row
+    }
+
+    /// The bucket of `measure` in `row`, made when new.
+    fn bucket(&mut self, row: u32, day: i32, measure: Measure) -> Option<&mut Aggregate> {
+        let (slice, cells) = self.cells.get_mut(row as usize)?;
+        let slice = *slice;
+        let cell = cells.get_mut(measure as usize)?;
+        if *cell == 0 {
+            self.aggregates.push(Aggregate::default());
+            self.keys.push(Key {
+                day,
+                measure,
+                slice,
+            });
+            *cell = self.aggregates.len() as u32;
+        }
+        let index = *cell as usize - 1;
+        self.aggregates.get_mut(index)
     }
 
     /// Counts `value` in every selected slice.
     fn observe(&mut self, day: i32, measure: Measure, value: f64) {
         let bin = measure.binning().bin(value);
-        for &slice in &self.slices {
-            self.buckets
-                .entry(Key {
-                    day,
-                    measure,
-                    slice,
-                })
-                .or_default()
-                .add(value, bin);
+        self.add_selected(day, measure, value, bin);
+    }
+
+    /// Counts `value` in `bin` in every selected slice on `day`.
+    fn add_selected(&mut self, day: i32, measure: Measure, value: f64, bin: i32) {
+        if self.targets_day != Some(day) {
+            let mut targets = std::mem::take(&mut self.targets);
+            targets.clear();
+            for i in 0..self.slices.len() {
+                if let Some(&slice) = self.slices.get(i) {
+                    targets.push(self.row(day, slice));
+                }
+            }
+            self.targets = targets;
+            self.targets_day = Some(day);
+        }
+        for i in 0..self.targets.len() {
+            let Some(&row) = self.targets.get(i) else {
+                continue;
+            };
+            if let Some(aggregate) = self.bucket(row, day, measure) {
+                aggregate.add(value, bin);
+            }
         }
     }
 
@@ -645,24 +713,25 @@ impl Rollup {
 
     /// The number of buckets.
     pub fn len(&self) -> usize {
-        self.buckets.len()
+        self.aggregates.len()
     }
 
     /// True when nothing was observed.
     pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
+        self.aggregates.is_empty()
     }
 
     /// Every bucket, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (BucketKey, &Aggregate)> + '_ {
-        self.buckets
+        self.keys
             .iter()
+            .zip(&self.aggregates)
             .map(|(key, aggregate)| (self.bucket_key(key), aggregate))
     }
 
     /// The days that have a bucket, each once, in order.
     pub fn days(&self) -> Vec<i32> {
-        let mut days: Vec<i32> = self.buckets.keys().map(|k| k.day).collect();
+        let mut days: Vec<i32> = self.keys.iter().map(|k| k.day).collect();
         days.sort_unstable();
         days.dedup();
         days
@@ -671,19 +740,23 @@ impl Rollup {
     /// Adds every bucket of `other` (folded from other conversations, e.g. on another thread).
     pub fn merge(&mut self, other: Rollup) {
         let numbers: Vec<u32> = other.tags.iter().map(|t| self.tag_number(t)).collect();
-        for (mut key, aggregate) in other.buckets {
+        for (mut key, aggregate) in other.keys.into_iter().zip(other.aggregates) {
             if let SliceKey::Tag(number) = key.slice {
                 key.slice = SliceKey::Tag(numbers.get(number as usize).copied().unwrap_or(number));
             }
-            match self.buckets.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut mine) => {
-                    mine.get_mut().merge(&aggregate)
-                }
-                std::collections::hash_map::Entry::Vacant(free) => {
-                    free.insert(aggregate);
-                }
+            let row = self.row(key.day, key.slice);
+            let fresh = self
+                .cells
+                .get(row as usize)
+                .and_then(|(_, cells)| cells.get(key.measure as usize))
+                == Some(&0);
+            match self.bucket(row, key.day, key.measure) {
+                Some(mine) if fresh => *mine = aggregate,
+                Some(mine) => mine.merge(&aggregate),
+                None => {}
             }
         }
+        self.targets_day = None;
     }
 }
 
@@ -854,8 +927,7 @@ fn apply_to(
             if !state.counted_tags.iter().any(|t| *t == tag) {
                 state.counted_tags.push(tag.to_string());
                 let number = out.tag_number(&tag);
-                out.slices.clear();
-                out.slices.push(SliceKey::Tag(number));
+                out.select_only(SliceKey::Tag(number));
                 let day = out.day(calendar, state.created_at);
                 out.observe(day, Measure::Created, 1.0);
             }
@@ -895,16 +967,7 @@ fn apply_to(
                 };
                 let satisfied = if score >= top { 1.0 } else { 0.0 };
                 let bin = score.round() as i32;
-                for &slice in &out.slices {
-                    out.buckets
-                        .entry(Key {
-                            day,
-                            measure,
-                            slice,
-                        })
-                        .or_default()
-                        .add(satisfied, bin);
-                }
+                out.add_selected(day, measure, satisfied, bin);
             } else {
                 out.observe(day, measure, score);
             }

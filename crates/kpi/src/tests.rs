@@ -668,3 +668,139 @@ fn buckets_are_local_days_of_the_calendar_across_a_daylight_saving_change() {
 fn created_payload() -> EventPayload {
     created(None)
 }
+
+/// One random event of a random log: conversation, milliseconds after the previous event,
+/// actor (0 customer, 1 agent, 2 API token, 3 system), actor id, what happened, and a small
+/// number the payload takes its values from.
+type RandomEvent = (i64, i64, u8, i64, u8, u8);
+
+fn random_payload(what: u8, n: u8, at: i64) -> FoldPayload<'static> {
+    let status = [
+        Status::New,
+        Status::Open,
+        Status::Pending,
+        Status::Solved,
+        Status::Closed,
+    ][usize::from(n) % 5];
+    let priority = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ][usize::from(n) % 4];
+    let id = (!n.is_multiple_of(3)).then_some(i64::from(n % 4));
+    let tag =
+        std::borrow::Cow::Borrowed(["billing", "login", "a tag", "\"q\""][usize::from(n) % 4]);
+    match what % 12 {
+        0 => FoldPayload::Created {
+            channel: [Channel::Email, Channel::Web, Channel::Chat][usize::from(n) % 3],
+            status,
+            priority,
+            group: id,
+            assignee: n.is_multiple_of(2).then_some(i64::from(n % 5)),
+        },
+        1 | 2 => FoldPayload::MessageAdded {
+            kind: MessageKind::Reply,
+        },
+        3 => FoldPayload::MessageAdded {
+            kind: [MessageKind::Customer, MessageKind::Note][usize::from(n) % 2],
+        },
+        4 | 5 => FoldPayload::StatusChanged { to: status },
+        6 => FoldPayload::PriorityChanged { to: priority },
+        7 => FoldPayload::GroupChanged { to: id },
+        8 => FoldPayload::AssigneeChanged { to: id },
+        9 => FoldPayload::TagAdded { tag },
+        10 => {
+            if n.is_multiple_of(2) {
+                FoldPayload::TagRemoved { tag }
+            } else {
+                FoldPayload::SlaCycleEnded {
+                    metric: [SlaMetric::FirstReply, SlaMetric::Resolution][usize::from(n / 2) % 2],
+                    cycle: u32::from(n % 3),
+                    at: at - i64::from(n) * MIN,
+                    met: n % 4 == 1,
+                }
+            }
+        }
+        _ => {
+            let (measure, min, max) = [
+                (Measure::Csat, 1, 5),
+                (Measure::Ces, 1, 7),
+                (Measure::Nps, 0, 10),
+            ][usize::from(n) % 3];
+            FoldPayload::SurveyAnswered {
+                measure,
+                score: min + i64::from(n) % (max - min + 1),
+                scale_min: min,
+                scale_max: max,
+                kudos_agent: id,
+            }
+        }
+    }
+}
+
+/// Folds a random log into one roll-up, event by event; and each event into a roll-up of its
+/// own, merged in log order. Each bucket is met by both in the same order, so even the sums
+/// are equal to the bit.
+fn fold_both_ways(
+    log: &[RandomEvent],
+    calendar: Option<&calendar::Calendar>,
+) -> (Rollup, Rollup, HashMap<i64, Option<ConversationFacts>>) {
+    let mut facts: HashMap<i64, Option<ConversationFacts>> = HashMap::new();
+    let mut other_facts = facts.clone();
+    let (mut whole, mut merged) = (Rollup::default(), Rollup::default());
+    let mut at = T0;
+    for &(conversation, gap, actor, actor_id, what, n) in log {
+        at += gap;
+        let event = FoldEvent {
+            at,
+            actor_kind: ["customer", "agent", "api_token", "system"][usize::from(actor) % 4],
+            actor_id: Some(actor_id),
+            payload: random_payload(what, n, at),
+        };
+        apply(
+            facts.entry(conversation).or_default(),
+            event.clone(),
+            calendar,
+            &mut whole,
+        );
+        let mut alone = Rollup::default();
+        apply(
+            other_facts.entry(conversation).or_default(),
+            event,
+            calendar,
+            &mut alone,
+        );
+        merged.merge(alone);
+    }
+    assert_eq!(facts, other_facts);
+    (whole, merged, facts)
+}
+
+proptest::proptest! {
+    /// The fold finds each observation's buckets through rows it remembers per day and slice
+    /// set; on random logs (every kind of event, slices changing between events, days
+    /// changing, with and without a business calendar) that is the same as finding them anew.
+    #[test]
+    fn folding_a_random_log_equals_merging_each_event_folded_alone(
+        log in proptest::collection::vec(
+            (0i64..5, 0i64..30 * 3_600_000, 0u8..4, 1i64..6, 0u8..12, 0u8..24),
+            1..120,
+        ),
+        with_calendar in proptest::bool::ANY,
+    ) {
+        let brussels = calendar::CalendarSpec {
+            time_zone: "Europe/Brussels".into(),
+            hours: "mon-fri 09:00-17:00".into(),
+            holidays: vec![],
+            exceptions: vec![],
+        }
+        .build()
+        .unwrap();
+        let calendar = with_calendar.then_some(&brussels);
+        let (whole, merged, _) = fold_both_ways(&log, calendar);
+        proptest::prop_assert_eq!(whole.len(), merged.len());
+        proptest::prop_assert_eq!(sorted(&whole), sorted(&merged));
+        proptest::prop_assert_eq!(whole.days(), merged.days());
+    }
+}

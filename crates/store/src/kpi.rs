@@ -98,6 +98,96 @@ fn put_facts_sqlite(conn: &mut crate::sqlite::Conn, rows: &[KpiFactsRow]) -> Res
     Ok(())
 }
 
+/// SQLite: the stored facts of these conversations, one prepared point look-up each (a
+/// statement with hundreds of parameters would be prepared again for every batch size).
+fn facts_sqlite(conn: &mut crate::sqlite::Conn, conversations: &[i64]) -> Result<Vec<KpiFactsRow>> {
+    let mut select = conn.raw().prepare_cached(
+        "SELECT conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts \
+         FROM kpi_conversations WHERE conversation_id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(conversations.len());
+    for id in conversations {
+        let mut rows = select.query([id])?;
+        if let Some(row) = rows.next()? {
+            out.push(KpiFactsRow {
+                conversation_id: row.get(0)?,
+                created_at: row.get(1)?,
+                first_reply_at: row.get(2)?,
+                first_solved_at: row.get(3)?,
+                reopened_at: row.get(4)?,
+                group_id: row.get(5)?,
+                assignee_id: row.get(6)?,
+                facts: row.get(7)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// SQLite: the stored buckets of these keys, one prepared point look-up each.
+fn rollups_of_keys_sqlite(
+    conn: &mut crate::sqlite::Conn,
+    keys: &[KpiRollupKey<'_>],
+) -> Result<Vec<KpiRollupRow>> {
+    let mut select = conn.raw().prepare_cached(
+        "SELECT dim, dim_value, measure, day, n, total, total_sq, hist FROM kpi_rollups \
+         WHERE dim = ?1 AND dim_value = ?2 AND measure = ?3 AND day = ?4",
+    )?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut rows = select.query(rusqlite::params![
+            key.dim,
+            key.dim_value,
+            key.measure,
+            key.day
+        ])?;
+        if let Some(row) = rows.next()? {
+            out.push(KpiRollupRow {
+                dim: row.get(0)?,
+                dim_value: row.get(1)?,
+                measure: row.get(2)?,
+                day: row.get(3)?,
+                n: row.get(4)?,
+                total: row.get(5)?,
+                total_sq: row.get(6)?,
+                hist: row.get(7)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// SQLite: writes (inserts or replaces) buckets, one prepared statement.
+fn put_rollups_sqlite(conn: &mut crate::sqlite::Conn, rows: &[KpiRollupRow]) -> Result<()> {
+    let mut upsert = conn.raw().prepare_cached(
+        "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dim, dim_value, measure, day) DO UPDATE SET \
+         n = excluded.n, total = excluded.total, total_sq = excluded.total_sq, hist = excluded.hist",
+    )?;
+    for r in rows {
+        upsert.execute(rusqlite::params![
+            r.dim,
+            r.dim_value,
+            r.measure,
+            r.day,
+            r.n,
+            r.total,
+            r.total_sq,
+            r.hist,
+        ])?;
+    }
+    Ok(())
+}
+
+/// The key of a roll-up bucket (the columns of `kpi_rollups`' primary key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KpiRollupKey<'a> {
+    pub dim: &'a str,
+    pub dim_value: &'a str,
+    pub measure: &'a str,
+    pub day: i64,
+}
+
 /// SQLite: the buckets of a refold, one prepared statement, in key order.
 fn insert_rollups_sqlite(conn: &mut crate::sqlite::Conn, rollups: &[KpiRollupRow]) -> Result<()> {
     let mut insert = conn.raw().prepare(
@@ -168,6 +258,9 @@ fn list(dialect: Dialect, count: usize) -> String {
 impl Tx {
     /// The stored facts of these conversations.
     pub async fn kpi_facts(&mut self, conversations: &[i64]) -> Result<Vec<KpiFactsRow>> {
+        if let Tx::Sqlite(t) = self {
+            return facts_sqlite(t, conversations);
+        }
         let mut out = Vec::with_capacity(conversations.len());
         for chunk in conversations.chunks(CHUNK) {
             let sql = format!(
@@ -186,8 +279,11 @@ impl Tx {
         Ok(out)
     }
 
-    /// Writes (inserts or replaces) conversations' facts.
+    /// Writes (inserts or replaces) conversations' facts, each conversation at most once.
     pub async fn put_kpi_facts(&mut self, rows: &[KpiFactsRow]) -> Result<()> {
+        if let Tx::Sqlite(t) = self {
+            return put_facts_sqlite(t, rows);
+        }
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO kpi_conversations (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
@@ -208,18 +304,26 @@ impl Tx {
         Ok(())
     }
 
-    /// Every bucket of these days (the consumer merges a batch into them).
-    pub async fn kpi_rollups_of_days(&mut self, days: &[i64]) -> Result<Vec<KpiRollupRow>> {
-        let mut out = Vec::new();
-        for chunk in days.chunks(CHUNK) {
+    /// The stored buckets of these keys (those that exist, in no particular order): the
+    /// consumer merges a batch into the buckets it touches, and only into those.
+    pub async fn kpi_rollups_of_keys(
+        &mut self,
+        keys: &[KpiRollupKey<'_>],
+    ) -> Result<Vec<KpiRollupRow>> {
+        if let Tx::Sqlite(t) = self {
+            return rollups_of_keys_sqlite(t, keys);
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
             let sql = format!(
-                "SELECT dim, dim_value, measure, day, n, total, total_sq, hist FROM kpi_rollups WHERE day IN ({})",
-                list(self.dialect(), chunk.len())
+                "SELECT dim, dim_value, measure, day, n, total, total_sq, hist FROM kpi_rollups \
+                 WHERE (dim, dim_value, measure, day) IN ({})",
+                placeholders(self.dialect(), chunk.len(), 4)
             );
             run!(tx self, |c| {
                 let mut q = sqlx::query_as(&sql);
-                for day in chunk {
-                    q = q.bind(day);
+                for key in chunk {
+                    q = q.bind(key.dim).bind(key.dim_value).bind(key.measure).bind(key.day);
                 }
                 out.extend(q.fetch_all(&mut *c).await?);
             });
@@ -227,8 +331,11 @@ impl Tx {
         Ok(out)
     }
 
-    /// Writes (inserts or replaces) buckets.
+    /// Writes (inserts or replaces) buckets, each key at most once.
     pub async fn put_kpi_rollups(&mut self, rows: &[KpiRollupRow]) -> Result<()> {
+        if let Tx::Sqlite(t) = self {
+            return put_rollups_sqlite(t, rows);
+        }
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) VALUES {} \
@@ -456,12 +563,22 @@ impl Tx {
             Dialect::Sqlite => {
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
             }
+            // The unique indexes (the primary key's) are left out here, not in the query: a
+            // condition on `indexdef` may be evaluated on the indexes of every schema before
+            // the schema and table conditions, and `pg_get_indexdef` of an index that another
+            // session is dropping fails ("could not open relation with OID").
             Dialect::Postgres => {
                 "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 \
-                 AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%' ORDER BY indexname"
+                 ORDER BY indexname"
             }
         };
-        run!(tx self, |c| Ok(sqlx::query_as(sql).bind(table).fetch_all(&mut *c).await?))
+        let postgres = self.dialect() == Dialect::Postgres;
+        let indexes: Vec<(String, String)> =
+            run!(tx self, |c| sqlx::query_as(sql).bind(table).fetch_all(&mut *c).await?);
+        Ok(indexes
+            .into_iter()
+            .filter(|(_, sql)| !(postgres && sql.starts_with("CREATE UNIQUE INDEX")))
+            .collect())
     }
 
     /// Records an administrator's KPI settings.

@@ -51,7 +51,8 @@ pub use imap::ImapFetchFailureRow;
 pub use initiatives::InitiativeRow;
 pub use jobs::{retry_delay_millis, Job};
 pub use kpi::{
-    DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRefold, KpiRollupRow, KpiSettingsRow,
+    DrillOn, KpiAlertRow, KpiBenchmarkRow, KpiFactsRow, KpiRefold, KpiRollupKey, KpiRollupRow,
+    KpiSettingsRow,
 };
 pub use mail::{InboundMailRow, MailboxRow, NewInboundMail, NewOutboundMail, OutboundMailRow};
 pub use portal::PortalLinkRow;

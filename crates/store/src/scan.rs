@@ -19,7 +19,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
-use crate::{Cursor, Pools, Result, Store};
+use crate::{Cursor, Pools, Result, Store, Tx};
 
 /// Pages read ahead of the caller.
 const AHEAD: usize = 2;
@@ -326,6 +326,79 @@ fn scan_sqlite_pages(
         let _ = send.blocking_send(Ok(filling));
     }
     Ok(())
+}
+
+/// SQLite: fills `page` with up to `limit` events after `from`, in log order, on the writer's
+/// connection (inside its transaction), each text copied once into the page's buffer.
+fn page_after_sqlite(
+    conn: &Connection,
+    from: Cursor,
+    limit: u32,
+    kinds: ScanKinds,
+    page: &mut EventPage,
+) -> Result<()> {
+    let in_query = kinds.in_query();
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload FROM events WHERE id > ?1{} ORDER BY id LIMIT ?{}",
+        kind_filter(in_query.len(), 2, '?'),
+        in_query.len() + 2
+    ))?;
+    let limit = i64::from(limit);
+    let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&from.event_id];
+    parameters.extend(in_query.iter().map(|kind| kind as &dyn rusqlite::ToSql));
+    parameters.push(&limit);
+    let mut rows = statement.query(parameters.as_slice())?;
+    while let Some(row) = rows.next()? {
+        let kind = text_column(row, 3)?;
+        let event = EventRef {
+            id: row.get(0)?,
+            tx_pos: row.get(1)?,
+            conversation: row.get(2)?,
+            kind,
+            actor_kind: text_column(row, 4)?,
+            actor_id: row.get(5)?,
+            at: row.get(6)?,
+            payload: text_column(row, 7)?,
+        };
+        page.push(event, kinds.keeps(kind));
+    }
+    Ok(())
+}
+
+impl Tx {
+    /// The next `limit` events after `cursor` that are safe to consume, in consumer order (as
+    /// [`Tx::events_after`]), as one [`EventPage`] that keeps those of the kinds in `keep`
+    /// (every kind when empty); every event read moves [`EventPage::last`]. On SQLite read in
+    /// the transaction without an allocation per event (the roll-up consumer reads its batches
+    /// so).
+    pub async fn event_page_after(
+        &mut self,
+        cursor: Cursor,
+        limit: u32,
+        keep: &'static [&'static str],
+    ) -> Result<EventPage> {
+        let kinds = ScanKinds::Keep(keep);
+        let mut page = EventPage::default();
+        if let Tx::Sqlite(t) = self {
+            let conn: &mut crate::sqlite::Conn = t;
+            page_after_sqlite(conn.raw(), cursor, limit, kinds, &mut page)?;
+            return Ok(page);
+        }
+        for e in self.events_after(cursor, limit).await? {
+            let event = EventRef {
+                id: e.id,
+                tx_pos: e.tx_pos,
+                conversation: e.conversation,
+                kind: &e.kind,
+                actor_kind: &e.actor_kind,
+                actor_id: e.actor_id,
+                at: e.at,
+                payload: &e.payload,
+            };
+            page.push(event, kinds.keeps(&e.kind));
+        }
+        Ok(page)
+    }
 }
 
 /// ` AND kind IN ($first, …)` for `count` kinds, numbered from `first` (`?first, …` with
