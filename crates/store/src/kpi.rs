@@ -281,12 +281,21 @@ impl Tx {
 
     /// Writes (inserts or replaces) conversations' facts, each conversation at most once.
     pub async fn put_kpi_facts(&mut self, rows: &[KpiFactsRow]) -> Result<()> {
+        self.upsert_facts("kpi_conversations", rows).await
+    }
+
+    /// Inserts or replaces facts in `table`: on SQLite one row per statement (one statement
+    /// prepared, its values bound where they lie), on PostgreSQL many rows per statement
+    /// (round trips count there).
+    async fn upsert_facts(&mut self, table: &str, rows: &[KpiFactsRow]) -> Result<()> {
         if let Tx::Sqlite(t) = self {
+            // SQLite refolds in place: its facts are always in kpi_conversations.
+            debug_assert_eq!(table, "kpi_conversations");
             return put_facts_sqlite(t, rows);
         }
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO kpi_conversations (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
+                "INSERT INTO {table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
                  VALUES {} ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, \
                  first_reply_at = excluded.first_reply_at, first_solved_at = excluded.first_solved_at, \
                  reopened_at = excluded.reopened_at, group_id = excluded.group_id, assignee_id = excluded.assignee_id, facts = excluded.facts",
@@ -414,37 +423,13 @@ impl Tx {
     }
 
     /// Writes facts of a refold (inserts or replaces: a conversation the fold wrote early and
-    /// met again later is written again). On SQLite one row per statement (one statement
-    /// prepared, its values bound where they lie), on PostgreSQL many rows per statement
-    /// (round trips count there); each conversation at most once per call.
+    /// met again later is written again), each conversation at most once per call.
     pub async fn put_refold_facts(
         &mut self,
         refold: &KpiRefold,
         rows: &[KpiFactsRow],
     ) -> Result<()> {
-        if let Tx::Sqlite(t) = self {
-            let conn: &mut crate::sqlite::Conn = t;
-            return put_facts_sqlite(conn, rows);
-        }
-        let table = refold.facts_table;
-        for chunk in rows.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO {table} (conversation_id, created_at, first_reply_at, first_solved_at, reopened_at, group_id, assignee_id, facts) \
-                 VALUES {} ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, \
-                 first_reply_at = excluded.first_reply_at, first_solved_at = excluded.first_solved_at, \
-                 reopened_at = excluded.reopened_at, group_id = excluded.group_id, assignee_id = excluded.assignee_id, facts = excluded.facts",
-                placeholders(self.dialect(), chunk.len(), 8)
-            );
-            run!(tx self, |c| {
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q.bind(r.conversation_id).bind(r.created_at).bind(r.first_reply_at).bind(r.first_solved_at)
-                        .bind(r.reopened_at).bind(r.group_id).bind(r.assignee_id).bind(&r.facts);
-                }
-                q.execute(&mut *c).await?;
-            });
-        }
-        Ok(())
+        self.upsert_facts(refold.facts_table, rows).await
     }
 
     /// The facts a refold wrote so far for these conversations (the fold meets them again).
