@@ -267,6 +267,21 @@ impl Store {
 }
 
 /// A text column borrowed from the row (no copy).
+/// An event read by `SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload`,
+/// its texts borrowed from the row.
+fn event_ref<'a>(row: &'a rusqlite::Row<'_>) -> rusqlite::Result<EventRef<'a>> {
+    Ok(EventRef {
+        id: row.get(0)?,
+        tx_pos: row.get(1)?,
+        conversation: row.get(2)?,
+        kind: text_column(row, 3)?,
+        actor_kind: text_column(row, 4)?,
+        actor_id: row.get(5)?,
+        at: row.get(6)?,
+        payload: text_column(row, 7)?,
+    })
+}
+
 fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'a str> {
     match row.get_ref(index)? {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(rusqlite::Error::Utf8Error),
@@ -303,17 +318,8 @@ fn scan_sqlite_pages(
     let mut rows = statement.query(parameters.as_slice())?;
     let mut filling = spare_page(spares, page);
     while let Some(row) = rows.next()? {
-        let kind = text_column(row, 3)?;
-        let event = EventRef {
-            id: row.get(0)?,
-            tx_pos: row.get(1)?,
-            conversation: row.get(2)?,
-            kind,
-            actor_kind: text_column(row, 4)?,
-            actor_id: row.get(5)?,
-            at: row.get(6)?,
-            payload: text_column(row, 7)?,
-        };
+        let event = event_ref(row)?;
+        let kind = event.kind;
         filling.push(event, kinds.keeps(kind));
         if filling.read() == page as usize {
             let full = std::mem::replace(&mut filling, spare_page(spares, page));
@@ -349,17 +355,8 @@ fn page_after_sqlite(
     parameters.push(&limit);
     let mut rows = statement.query(parameters.as_slice())?;
     while let Some(row) = rows.next()? {
-        let kind = text_column(row, 3)?;
-        let event = EventRef {
-            id: row.get(0)?,
-            tx_pos: row.get(1)?,
-            conversation: row.get(2)?,
-            kind,
-            actor_kind: text_column(row, 4)?,
-            actor_id: row.get(5)?,
-            at: row.get(6)?,
-            payload: text_column(row, 7)?,
-        };
+        let event = event_ref(row)?;
+        let kind = event.kind;
         page.push(event, kinds.keeps(kind));
     }
     Ok(())
