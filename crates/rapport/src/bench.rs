@@ -86,6 +86,8 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         .build()?;
     let cpu_before = cpu_seconds(server.0.id());
     let client_cpu_before = cpu_seconds(std::process::id());
+    let database_cpu_before = local_postgres_cpu_seconds();
+    let machine_cpu_before = machine_busy_seconds();
     let holds_before = writer_holds(&client, &url).await;
     let creates = create_load(&url, &token, options).await;
     let holds = writer_holds(&client, &url)
@@ -94,6 +96,21 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
     let per_1000 = |seconds: f64| seconds / (creates.ok.max(1) as f64) * 1000.0;
     let server_cpu_per_1000 = per_1000(cpu_seconds(server.0.id()) - cpu_before);
     let client_cpu_per_1000 = per_1000(cpu_seconds(std::process::id()) - client_cpu_before);
+    // Where the create's CPU went: PostgreSQL's own processes when it runs on this machine,
+    // and everything the machine did (other processes included), against the cores there are.
+    let database_cpu_per_1000 = match (
+        &config.database_url,
+        database_cpu_before,
+        local_postgres_cpu_seconds(),
+    ) {
+        (Some(_), Some(before), Some(after)) => Some(round(per_1000(after - before))),
+        _ => None,
+    };
+    let machine_cpu_per_1000 = match (machine_cpu_before, machine_busy_seconds()) {
+        (Some(before), Some(after)) => Some(round(per_1000(after - before))),
+        _ => None,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let created_per_second = creates.ok as f64 / creates.seconds;
     eprintln!(
         "created {} conversations in {:.1} s with {} clients",
@@ -164,6 +181,11 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
             "p99_ms": round(percentile(&creates.latencies_ms, 0.99)),
             "server_cpu_seconds_per_1000": round(server_cpu_per_1000),
             "load_generator_cpu_seconds_per_1000": round(client_cpu_per_1000),
+            "database_cpu_seconds_per_1000": database_cpu_per_1000,
+            "machine_cpu_seconds_per_1000": machine_cpu_per_1000,
+            "cores": cores,
+            // The most creates a second these cores could give at this CPU cost per create.
+            "cpu_ceiling_per_second": machine_cpu_per_1000.filter(|c| *c > 0.0).map(|c| round(cores as f64 * 1000.0 / c)),
         },
         "sqlite_writer_holds_during_creates": holds,
         "queue_first_page_with_count": summary(&queue_ms),
@@ -294,6 +316,41 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks a second.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds used so far by the PostgreSQL server processes on this machine (every process
+/// named `postgres`), or `None` when there is none (SQLite, or a remote server).
+fn local_postgres_cpu_seconds() -> Option<f64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.trim_end() == "postgres");
+        if is_postgres {
+            *total.get_or_insert(0.0) += cpu_seconds(pid);
+        }
+    }
+    total
+}
+
+/// CPU seconds the whole machine has been busy (user, nice, system, irq, softirq; all cores).
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq: all but idle and iowait.
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum::<f64>();
+    Some(busy / 100.0)
 }
 
 fn spawn_server(config: &Config) -> anyhow::Result<(std::process::Child, String)> {

@@ -29,7 +29,7 @@ impl Tx {
     }
 
     /// Creates a customer with identities nobody owns yet, in the organisation that owns
-    /// `domain` (if one does). One round trip on PostgreSQL. A identity taken meanwhile by
+    /// `domain` (if one does). One round trip on PostgreSQL. An identity taken meanwhile by
     /// another transaction fails the whole statement with a uniqueness conflict.
     pub async fn insert_customer_with_identities(
         &mut self,
