@@ -43,7 +43,7 @@ pub use bulk::{sqlite_reference_commits, ReferenceMail, SqliteMailReference, Val
 pub use chat::ChatRow;
 pub use conversations::{
     ConversationDetail, ConversationFilter, ConversationPage, ConversationSort, NewConversation,
-    NewMessage, QueueCounts,
+    NewMessage, QueueCounts, SEARCH_WALK_FIRST, SEARCH_WALK_SHARE,
 };
 pub use directory::Table;
 pub use events::{ConversationReach, Cursor, NewEvent};

@@ -1244,3 +1244,78 @@ async fn job_leases_hold_and_run_out_on_the_database_clock_whatever_the_nodes_cl
         db.finish().await;
     }
 }
+
+/// The newest matches of a search, however common or rare the words and wherever in the log
+/// they are: PostgreSQL's search reads the newest messages in order first and then, by how
+/// common the words were there, reads on in order or asks the GIN index (see
+/// `Store::search_message_ids`). Small first windows drive every path on a small log; each
+/// must give exactly the newest `limit` matches.
+#[tokio::test]
+async fn search_gives_the_newest_matches_whichever_way_it_reads() {
+    type Rule = fn(usize) -> bool;
+    let rules: [(&str, Rule); 7] = [
+        ("alpha", |_| true),
+        ("beta", |i| i % 7 == 0),
+        ("gamma", |i| i < 3),
+        ("delta", |i| i >= 37),
+        ("epsilon", |i| i % 3 == 0 && i < 20),
+        ("omega", |_| false),
+        ("beta alpha", |i| i % 7 == 0),
+    ];
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut message_ids = Vec::new();
+        for i in 0..40 {
+            let words: Vec<&str> = rules[..6]
+                .iter()
+                .filter(|(_, rule)| rule(i))
+                .map(|(word, _)| *word)
+                .collect();
+            let number = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("w{i}@x.test"),
+                        "Question",
+                        &format!("hello {}", words.join(" ")),
+                        Some(team.support),
+                    ),
+                    T0,
+                )
+                .await
+                .unwrap()
+                .number;
+            let messages = app.messages(&team.agent, number).await.unwrap();
+            message_ids.push(messages[0].id);
+        }
+        index_everything(&app).await;
+        for (q, rule) in rules {
+            let mut expected: Vec<i64> = (0..40)
+                .filter(|i| rule(*i))
+                .map(|i| message_ids[i])
+                .collect();
+            expected.sort_unstable_by(|a, b| b.cmp(a));
+            // Shares of 0 and 2 force reading on in order and asking the index.
+            for share in [0.0, store::SEARCH_WALK_SHARE, 0.3, 2.0] {
+                for walk in (1..=41).chain([1000]) {
+                    for limit in [1, 3, 7, 100] {
+                        let got = db
+                            .store
+                            .search_message_ids(q, walk, share, limit)
+                            .await
+                            .unwrap();
+                        let want: Vec<i64> =
+                            expected.iter().take(limit as usize).copied().collect();
+                        assert_eq!(
+                            got, want,
+                            "{}: {q:?}, walk {walk}, share {share}, limit {limit}",
+                            db.name
+                        );
+                    }
+                }
+            }
+        }
+        db.finish().await;
+    }
+}
