@@ -156,7 +156,8 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         .iter()
         .map(|w| format!("/api/v1/conversations?q={}&limit=25", w.replace(' ', "+")))
         .collect();
-    let (search_ms, _) = timed_gets(&client, &url, &cookie, &search_paths, options.reads).await?;
+    let (search_ms, search_by_path) =
+        timed_gets(&client, &url, &cookie, &search_paths, options.reads).await?;
     let busy_rss_kib = rss_kib(server.0.id());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_rss_kib = rss_kib(server.0.id());
@@ -191,6 +192,7 @@ pub async fn api(config: &Config, options: &BenchOptions) -> anyhow::Result<()> 
         "queue_first_page_with_count": summary(&queue_ms),
         "queue_first_page_by_queue": queue_by_path.iter().map(|(path, ms)| (path.clone(), summary(ms))).collect::<serde_json::Map<_, _>>(),
         "full_text_search": summary(&search_ms),
+        "full_text_search_by_query": search_by_path.iter().map(|(path, ms)| (path.clone(), summary(ms))).collect::<serde_json::Map<_, _>>(),
         "server_rss_mib": {
             "idle_after_start": round(idle_rss_kib as f64 / 1024.0),
             "after_reads": round(busy_rss_kib as f64 / 1024.0),

@@ -210,7 +210,7 @@ pub const SEARCH_CANDIDATES: i64 = 2000;
 
 /// PostgreSQL search: how many of the newest messages are read in order before deciding how
 /// to find older matches (see [`Store::search_message_ids`]).
-pub const SEARCH_WALK_FIRST: i64 = 20_000;
+pub const SEARCH_WALK_FIRST: i64 = 5_000;
 
 /// PostgreSQL search: the share of matches among the newest messages from which reading older
 /// ones in order is cheaper than asking the GIN index for every older match.
