@@ -12,7 +12,7 @@ use kpi::{
     Inputs, KpiDefinition, KpiSettings, Measure, Rollup, Slice,
 };
 use serde::Serialize;
-use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, Tx};
+use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, ScanKinds, Tx};
 
 use crate::views::corrupt;
 use crate::{App, AppError, Result};
@@ -80,40 +80,53 @@ pub struct KpiReport {
     pub recomputing: bool,
 }
 
-/// The rows to write for the buckets of a batch (`fresh`) merged into what was stored of the
-/// same keys.
-fn merged_rows(stored: Vec<KpiRollupRow>, fresh: Vec<KpiRollupRow>) -> Result<Vec<KpiRollupRow>> {
-    let mut existing: HashMap<(String, String, String, i64), KpiRollupRow> = stored
-        .into_iter()
-        .map(|r| {
-            (
-                (r.dim.clone(), r.dim_value.clone(), r.measure.clone(), r.day),
-                r,
-            )
-        })
-        .collect();
-    let mut out = Vec::with_capacity(fresh.len());
-    for row in fresh {
-        let id = (
-            row.dim.clone(),
-            row.dim_value.clone(),
-            row.measure.clone(),
-            row.day,
-        );
-        match existing.remove(&id) {
-            Some(old) => {
-                let mut merged = aggregate_of(&old)?;
-                merged.merge(&aggregate_of(&row)?);
-                out.push(KpiRollupRow {
-                    n: i64::try_from(merged.count).unwrap_or(i64::MAX),
-                    total: merged.sum,
-                    total_sq: merged.sum_sq,
-                    hist: merged.hist.encode(),
-                    ..row
-                });
+/// The rows to write for the buckets of a batch (`fresh`: each row's key with the batch's
+/// aggregate; its other columns are filled here) merged into what was stored of the same keys.
+fn merged_rows(
+    stored: &[KpiRollupRow],
+    fresh: Vec<(KpiRollupRow, &Aggregate)>,
+) -> Result<Vec<KpiRollupRow>> {
+    // For each fresh bucket, the stored row of its key (each key at most once in `fresh`).
+    let mut old: Vec<Option<&KpiRollupRow>> = vec![None; fresh.len()];
+    {
+        let index: HashMap<(&str, &str, &str, i64), usize, kpi::FoldHasher> = fresh
+            .iter()
+            .enumerate()
+            .map(|(i, (r, _))| {
+                (
+                    (
+                        r.dim.as_str(),
+                        r.dim_value.as_str(),
+                        r.measure.as_str(),
+                        r.day,
+                    ),
+                    i,
+                )
+            })
+            .collect();
+        for row in stored {
+            let key = (
+                row.dim.as_str(),
+                row.dim_value.as_str(),
+                row.measure.as_str(),
+                row.day,
+            );
+            if let Some(slot) = index.get(&key).and_then(|&i| old.get_mut(i)) {
+                *slot = Some(row);
             }
-            None => out.push(row),
         }
+    }
+    let mut out = Vec::with_capacity(fresh.len());
+    for ((mut row, fresh), old) in fresh.into_iter().zip(old) {
+        match old {
+            Some(old) => {
+                let mut merged = aggregate_of(old)?;
+                merged.merge(fresh);
+                fill(&mut row, &merged);
+            }
+            None => fill(&mut row, fresh),
+        }
+        out.push(row);
     }
     Ok(out)
 }
@@ -133,16 +146,31 @@ fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
 }
 
 pub(crate) fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
+    let mut row = key_row(key);
+    fill(&mut row, agg);
+    row
+}
+
+/// The row of a bucket's key, its counts still empty (see [`fill`]).
+fn key_row(key: &BucketKey) -> KpiRollupRow {
     KpiRollupRow {
         dim: key.slice.kind.as_str().to_string(),
         dim_value: key.slice.value.clone(),
         measure: key.measure.as_str().to_string(),
         day: i64::from(key.day),
-        n: i64::try_from(agg.count).unwrap_or(i64::MAX),
-        total: agg.sum,
-        total_sq: agg.sum_sq,
-        hist: agg.hist.encode(),
+        n: 0,
+        total: 0.0,
+        total_sq: 0.0,
+        hist: String::new(),
     }
+}
+
+/// Writes an aggregate into a bucket's row.
+fn fill(row: &mut KpiRollupRow, agg: &Aggregate) {
+    row.n = i64::try_from(agg.count).unwrap_or(i64::MAX);
+    row.total = agg.sum;
+    row.total_sq = agg.sum_sq;
+    row.hist = agg.hist.encode();
 }
 
 pub(crate) fn facts_row(conversation: i64, facts: &ConversationFacts) -> KpiFactsRow {
@@ -230,6 +258,57 @@ fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + '_ {
         let state = facts.get(&conversation)?.as_deref()?;
         Some(facts_row(conversation, state))
     })
+}
+
+/// The live consumer's batches read ahead on SQLite: while a batch is folded and written in
+/// the writer's transaction, the store's log scanner reads the next pages on its own read-only
+/// connection, on the other core ([`store::Store::scan_event_pages`]).
+///
+/// A page read ahead is used only when it is exactly what the transaction would read: it
+/// starts at the cursor the transaction locked (no other consumer moved it meanwhile) and it
+/// is full. SQLite's event ids commit in order, so the first `batch` events after the cursor
+/// that had committed when the scanner read them are the first `batch` events after the
+/// cursor now. A page that is not full may lack events committed since: the transaction reads
+/// that batch itself.
+struct ReadAhead {
+    pages: store::EventPages,
+    /// Where the next page starts.
+    from: Cursor,
+}
+
+impl ReadAhead {
+    fn start(store: &store::Store, from: Cursor, batch: u32) -> ReadAhead {
+        ReadAhead {
+            pages: store.scan_event_pages(from, batch, ScanKinds::Keep(kpi::FOLDED_KINDS)),
+            from,
+        }
+    }
+
+    /// The next page when it starts at `cursor` and holds `batch` events read; `None`
+    /// otherwise (the caller then reads in its transaction and drops the read-ahead).
+    async fn page_at(&mut self, cursor: Cursor, batch: u32) -> Option<store::EventPage> {
+        if cursor != self.from {
+            return None;
+        }
+        let page = match self.pages.recv().await? {
+            Ok(page) => page,
+            Err(err) => {
+                // The transaction reads the batch itself, and meets the error if it lasts.
+                tracing::warn!(%err, "reading the KPI consumer's next batch ahead failed");
+                return None;
+            }
+        };
+        if page.read() != batch as usize {
+            return None;
+        }
+        self.from = page.last()?;
+        Some(page)
+    }
+
+    /// Hands a folded page back to be filled again.
+    fn recycle(&self, page: store::EventPage) {
+        self.pages.recycle(page);
+    }
 }
 
 fn both_given(bound: &str) -> AppError {
@@ -374,11 +453,13 @@ impl App {
         // again, so the refold counts in the new days.
         let mut calendar: Option<Option<Calendar>> = None;
         let mut expected: Option<Cursor> = None;
+        let mut ahead: Option<ReadAhead> = None;
         loop {
             let mut tx = self.store.begin().await?;
             let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
             if cursor == Cursor::default() {
                 tx.rollback().await?;
+                ahead = None;
                 match self.refold(batch, now, true).await? {
                     Some(0) => return Ok(total),
                     Some(read) => total += read,
@@ -388,13 +469,30 @@ impl App {
                 expected = None;
                 continue;
             }
-            let page = tx
-                .event_page_after(cursor, batch, kpi::FOLDED_KINDS)
-                .await?;
+            let read_ahead = match ahead.as_mut() {
+                Some(ahead) => ahead.page_at(cursor, batch).await,
+                None => None,
+            };
+            let page = match read_ahead {
+                Some(page) => page,
+                None => {
+                    // Not read ahead (the first batch, another consumer moved the cursor, or
+                    // the read-ahead reached the end of what it saw): read in the transaction.
+                    ahead = None;
+                    tx.event_page_after(cursor, batch, kpi::FOLDED_KINDS)
+                        .await?
+                }
+            };
             let Some(next) = page.last() else {
                 tx.rollback().await?;
                 return Ok(total);
             };
+            if ahead.is_none()
+                && page.read() == batch as usize
+                && self.store.dialect() == store::Dialect::Sqlite
+            {
+                ahead = Some(ReadAhead::start(&self.store, next, batch));
+            }
             if calendar.is_none() || expected.is_some_and(|e| e != cursor) {
                 calendar = Some(self.kpi_calendar(&mut tx).await?);
             }
@@ -404,6 +502,9 @@ impl App {
                 .await?;
             tx.set_cursor(KPI_CONSUMER, next, now).await?;
             tx.commit().await?;
+            if let Some(ahead) = ahead.as_mut() {
+                ahead.recycle(page);
+            }
             total += read;
             if read < batch as usize {
                 return Ok(total);
@@ -439,10 +540,13 @@ impl App {
         for event in page.iter() {
             fold_event(event, &mut facts, calendar, &mut rollup);
         }
-        let fresh: Vec<KpiRollupRow> = rollup.iter().map(|(key, agg)| row_of(&key, agg)).collect();
+        let fresh: Vec<(KpiRollupRow, &Aggregate)> = rollup
+            .iter()
+            .map(|(key, agg)| (key_row(&key), agg))
+            .collect();
         let keys: Vec<store::KpiRollupKey<'_>> = fresh
             .iter()
-            .map(|row| store::KpiRollupKey {
+            .map(|(row, _)| store::KpiRollupKey {
                 dim: &row.dim,
                 dim_value: &row.dim_value,
                 measure: &row.measure,
@@ -450,7 +554,7 @@ impl App {
             })
             .collect();
         let stored = tx.kpi_rollups_of_keys(&keys).await?;
-        let rows = merged_rows(stored, fresh)?;
+        let rows = merged_rows(&stored, fresh)?;
         tx.put_kpi_rollups(&rows).await?;
         tx.put_kpi_facts(&facts_rows(&facts).collect::<Vec<_>>())
             .await?;
