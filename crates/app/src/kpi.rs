@@ -80,68 +80,22 @@ pub struct KpiReport {
     pub recomputing: bool,
 }
 
-/// The rows to write for the buckets of a batch (`fresh`: each row's key with the batch's
-/// aggregate; its other columns are filled here) merged into what was stored of the same keys.
-fn merged_rows(
-    stored: &[KpiRollupRow],
-    fresh: Vec<(KpiRollupRow, &Aggregate)>,
-) -> Result<Vec<KpiRollupRow>> {
-    // For each fresh bucket, the stored row of its key (each key at most once in `fresh`).
-    let mut old: Vec<Option<&KpiRollupRow>> = vec![None; fresh.len()];
-    {
-        let index: HashMap<(&str, &str, &str, i64), usize, kpi::FoldHasher> = fresh
-            .iter()
-            .enumerate()
-            .map(|(i, (r, _))| {
-                (
-                    (
-                        r.dim.as_str(),
-                        r.dim_value.as_str(),
-                        r.measure.as_str(),
-                        r.day,
-                    ),
-                    i,
-                )
-            })
-            .collect();
-        for row in stored {
-            let key = (
-                row.dim.as_str(),
-                row.dim_value.as_str(),
-                row.measure.as_str(),
-                row.day,
-            );
-            if let Some(slot) = index.get(&key).and_then(|&i| old.get_mut(i)) {
-                *slot = Some(row);
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(fresh.len());
-    for ((mut row, fresh), old) in fresh.into_iter().zip(old) {
-        match old {
-            Some(old) => {
-                let mut merged = aggregate_of(old)?;
-                merged.merge(fresh);
-                fill(&mut row, &merged);
-            }
-            None => fill(&mut row, fresh),
-        }
-        out.push(row);
-    }
-    Ok(out)
+fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
+    counts_of(row).map_err(|e| {
+        corrupt(format!(
+            "roll-up {} {} day {}: {e}",
+            row.measure, row.dim, row.day
+        ))
+    })
 }
 
-fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
+/// The aggregate of a stored row's counts; an error says what does not read.
+fn counts_of(row: &KpiRollupRow) -> std::result::Result<Aggregate, String> {
     Ok(Aggregate {
         count: u64::try_from(row.n).unwrap_or(0),
         sum: row.total,
         sum_sq: row.total_sq,
-        hist: Histogram::decode(&row.hist).map_err(|e| {
-            corrupt(format!(
-                "roll-up {} {} day {}: {e}",
-                row.measure, row.dim, row.day
-            ))
-        })?,
+        hist: Histogram::decode(&row.hist)?,
     })
 }
 
@@ -540,22 +494,26 @@ impl App {
         for event in page.iter() {
             fold_event(event, &mut facts, calendar, &mut rollup);
         }
-        let fresh: Vec<(KpiRollupRow, &Aggregate)> = rollup
-            .iter()
-            .map(|(key, agg)| (key_row(&key), agg))
-            .collect();
-        let keys: Vec<store::KpiRollupKey<'_>> = fresh
-            .iter()
-            .map(|(row, _)| store::KpiRollupKey {
-                dim: &row.dim,
-                dim_value: &row.dim_value,
-                measure: &row.measure,
-                day: row.day,
-            })
-            .collect();
-        let stored = tx.kpi_rollups_of_keys(&keys).await?;
-        let rows = merged_rows(&stored, fresh)?;
-        tx.put_kpi_rollups(&rows).await?;
+        let (mut rows, fresh): (Vec<KpiRollupRow>, Vec<&Aggregate>) =
+            rollup.iter().map(|(key, agg)| (key_row(&key), agg)).unzip();
+        tx.merge_kpi_rollups(&mut rows, |i, stored, row| {
+            let Some(&fresh) = fresh.get(i) else {
+                return Err(format!("no bucket {i} in the batch"));
+            };
+            match stored {
+                Some(old) => {
+                    // `old` holds the counts; `row` the key (see `Tx::merge_kpi_rollups`).
+                    let mut merged = counts_of(old).map_err(|e| {
+                        format!("roll-up {} {} day {}: {e}", row.measure, row.dim, row.day)
+                    })?;
+                    merged.merge(fresh);
+                    fill(row, &merged);
+                }
+                None => fill(row, fresh),
+            }
+            Ok(())
+        })
+        .await?;
         tx.put_kpi_facts(&facts_rows(&facts).collect::<Vec<_>>())
             .await?;
         Ok(())
