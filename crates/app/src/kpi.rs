@@ -12,7 +12,7 @@ use kpi::{
     Inputs, KpiDefinition, KpiSettings, Measure, Rollup, Slice,
 };
 use serde::Serialize;
-use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, ScanKinds, Tx};
+use store::{Cursor, DrillOn, KpiFactsRow, KpiRollupRow, KpiSettingsRow, Tx};
 
 use crate::views::corrupt;
 use crate::{App, AppError, Result};
@@ -214,37 +214,66 @@ fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + '_ {
     })
 }
 
-/// The live consumer's batches read ahead on SQLite: while a batch is folded and written in
-/// the writer's transaction, the store's log scanner reads the next pages on its own read-only
-/// connection, on the other core ([`store::Store::scan_event_pages`]).
+/// A page being read ahead: the reader comes back with it.
+type PageRead = tokio::task::JoinHandle<(store::PageReader, store::Result<store::EventPage>)>;
+
+/// The live consumer's next batch read ahead on SQLite: while a batch is folded and written in
+/// the writer's transaction, a [`store::PageReader`] reads the next one on its own read-only
+/// connection, on the other core, in a short read transaction of its own.
 ///
 /// A page read ahead is used only when it is exactly what the transaction would read: it
 /// starts at the cursor the transaction locked (no other consumer moved it meanwhile) and it
 /// is full. SQLite's event ids commit in order, so the first `batch` events after the cursor
-/// that had committed when the scanner read them are the first `batch` events after the
-/// cursor now. A page that is not full may lack events committed since: the transaction reads
-/// that batch itself.
+/// that had committed when the page was read are the first `batch` events after the cursor
+/// now. A page that is not full may lack events committed since: the transaction reads that
+/// batch itself.
 struct ReadAhead {
-    pages: store::EventPages,
-    /// Where the next page starts.
-    from: Cursor,
+    /// The reader, while no page is being read.
+    reader: Option<store::PageReader>,
+    /// The page being read and where it starts.
+    pending: Option<(Cursor, PageRead)>,
+    /// A page folded, to be filled again.
+    spare: Option<store::EventPage>,
 }
 
 impl ReadAhead {
-    fn start(store: &store::Store, from: Cursor, batch: u32) -> ReadAhead {
-        ReadAhead {
-            pages: store.scan_event_pages(from, batch, ScanKinds::Keep(kpi::FOLDED_KINDS)),
-            from,
+    /// On SQLite; `None` on PostgreSQL (or when the reader's connection does not open: the
+    /// transaction then reads every batch).
+    fn new(store: &store::Store) -> Option<ReadAhead> {
+        match store.page_reader() {
+            Ok(reader) => reader.map(|reader| ReadAhead {
+                reader: Some(reader),
+                pending: None,
+                spare: None,
+            }),
+            Err(err) => {
+                tracing::warn!(%err, "the KPI consumer cannot read its batches ahead");
+                None
+            }
         }
     }
 
-    /// The next page when it starts at `cursor` and holds `batch` events read; `None`
-    /// otherwise (the caller then reads in its transaction and drops the read-ahead).
-    async fn page_at(&mut self, cursor: Cursor, batch: u32) -> Option<store::EventPage> {
-        if cursor != self.from {
-            return None;
+    /// Starts reading the `batch` events after `from`.
+    fn start(&mut self, from: Cursor, batch: u32) {
+        if let Some(reader) = self.reader.take() {
+            let page = self.spare.take().unwrap_or_default();
+            self.pending = Some((from, reader.read(from, batch, kpi::FOLDED_KINDS, page)));
         }
-        let page = match self.pages.recv().await? {
+    }
+
+    /// The page read ahead when it starts at `cursor` and holds `batch` events read; `None`
+    /// otherwise (the transaction then reads the batch itself).
+    async fn page_at(&mut self, cursor: Cursor, batch: u32) -> Option<store::EventPage> {
+        let (from, pending) = self.pending.take()?;
+        let (reader, page) = match pending.await {
+            Ok(done) => done,
+            Err(err) => {
+                tracing::warn!(%err, "reading the KPI consumer's next batch ahead stopped");
+                return None;
+            }
+        };
+        self.reader = Some(reader);
+        let page = match page {
             Ok(page) => page,
             Err(err) => {
                 // The transaction reads the batch itself, and meets the error if it lasts.
@@ -252,16 +281,16 @@ impl ReadAhead {
                 return None;
             }
         };
-        if page.read() != batch as usize {
+        if from != cursor || page.read() != batch as usize {
+            self.spare = Some(page);
             return None;
         }
-        self.from = page.last()?;
         Some(page)
     }
 
-    /// Hands a folded page back to be filled again.
-    fn recycle(&self, page: store::EventPage) {
-        self.pages.recycle(page);
+    /// Keeps a folded page to be filled again.
+    fn recycle(&mut self, page: store::EventPage) {
+        self.spare = Some(page);
     }
 }
 
@@ -407,13 +436,14 @@ impl App {
         // again, so the refold counts in the new days.
         let mut calendar: Option<Option<Calendar>> = None;
         let mut expected: Option<Cursor> = None;
+        // Made at the first full batch (a run that reads one short batch opens no reader).
         let mut ahead: Option<ReadAhead> = None;
+        let mut ahead_tried = false;
         loop {
             let mut tx = self.store.begin().await?;
             let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
             if cursor == Cursor::default() {
                 tx.rollback().await?;
-                ahead = None;
                 match self.refold(batch, now, true).await? {
                     Some(0) => return Ok(total),
                     Some(read) => total += read,
@@ -429,10 +459,9 @@ impl App {
             };
             let page = match read_ahead {
                 Some(page) => page,
+                // Not read ahead (the first batch, another consumer moved the cursor, or the
+                // page read ahead was not full): read in the transaction.
                 None => {
-                    // Not read ahead (the first batch, another consumer moved the cursor, or
-                    // the read-ahead reached the end of what it saw): read in the transaction.
-                    ahead = None;
                     tx.event_page_after(cursor, batch, kpi::FOLDED_KINDS)
                         .await?
                 }
@@ -441,11 +470,14 @@ impl App {
                 tx.rollback().await?;
                 return Ok(total);
             };
-            if ahead.is_none()
-                && page.read() == batch as usize
-                && self.store.dialect() == store::Dialect::Sqlite
-            {
-                ahead = Some(ReadAhead::start(&self.store, next, batch));
+            if page.read() == batch as usize {
+                if !ahead_tried {
+                    ahead_tried = true;
+                    ahead = ReadAhead::new(&self.store);
+                }
+                if let Some(ahead) = ahead.as_mut() {
+                    ahead.start(next, batch);
+                }
             }
             if calendar.is_none() || expected.is_some_and(|e| e != cursor) {
                 calendar = Some(self.kpi_calendar(&mut tx).await?);
