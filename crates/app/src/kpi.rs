@@ -80,69 +80,51 @@ pub struct KpiReport {
     pub recomputing: bool,
 }
 
-/// The rows to write for the buckets of a batch (`fresh`) merged into what was stored of the
-/// same keys.
-fn merged_rows(stored: Vec<KpiRollupRow>, fresh: Vec<KpiRollupRow>) -> Result<Vec<KpiRollupRow>> {
-    let mut existing: HashMap<(String, String, String, i64), KpiRollupRow> = stored
-        .into_iter()
-        .map(|r| {
-            (
-                (r.dim.clone(), r.dim_value.clone(), r.measure.clone(), r.day),
-                r,
-            )
-        })
-        .collect();
-    let mut out = Vec::with_capacity(fresh.len());
-    for row in fresh {
-        let id = (
-            row.dim.clone(),
-            row.dim_value.clone(),
-            row.measure.clone(),
-            row.day,
-        );
-        match existing.remove(&id) {
-            Some(old) => {
-                let mut merged = aggregate_of(&old)?;
-                merged.merge(&aggregate_of(&row)?);
-                out.push(KpiRollupRow {
-                    n: i64::try_from(merged.count).unwrap_or(i64::MAX),
-                    total: merged.sum,
-                    total_sq: merged.sum_sq,
-                    hist: merged.hist.encode(),
-                    ..row
-                });
-            }
-            None => out.push(row),
-        }
-    }
-    Ok(out)
+fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
+    counts_of(row).map_err(|e| {
+        corrupt(format!(
+            "roll-up {} {} day {}: {e}",
+            row.measure, row.dim, row.day
+        ))
+    })
 }
 
-fn aggregate_of(row: &KpiRollupRow) -> Result<Aggregate> {
+/// The aggregate of a stored row's counts; an error says what does not read.
+fn counts_of(row: &KpiRollupRow) -> std::result::Result<Aggregate, String> {
     Ok(Aggregate {
         count: u64::try_from(row.n).unwrap_or(0),
         sum: row.total,
         sum_sq: row.total_sq,
-        hist: Histogram::decode(&row.hist).map_err(|e| {
-            corrupt(format!(
-                "roll-up {} {} day {}: {e}",
-                row.measure, row.dim, row.day
-            ))
-        })?,
+        hist: Histogram::decode(&row.hist)?,
     })
 }
 
 pub(crate) fn row_of(key: &BucketKey, agg: &Aggregate) -> KpiRollupRow {
+    let mut row = key_row(key);
+    fill(&mut row, agg);
+    row
+}
+
+/// The row of a bucket's key, its counts still empty (see [`fill`]).
+fn key_row(key: &BucketKey) -> KpiRollupRow {
     KpiRollupRow {
         dim: key.slice.kind.as_str().to_string(),
         dim_value: key.slice.value.clone(),
         measure: key.measure.as_str().to_string(),
         day: i64::from(key.day),
-        n: i64::try_from(agg.count).unwrap_or(i64::MAX),
-        total: agg.sum,
-        total_sq: agg.sum_sq,
-        hist: agg.hist.encode(),
+        n: 0,
+        total: 0.0,
+        total_sq: 0.0,
+        hist: String::new(),
     }
+}
+
+/// Writes an aggregate into a bucket's row.
+fn fill(row: &mut KpiRollupRow, agg: &Aggregate) {
+    row.n = i64::try_from(agg.count).unwrap_or(i64::MAX);
+    row.total = agg.sum;
+    row.total_sq = agg.sum_sq;
+    row.hist = agg.hist.encode();
 }
 
 pub(crate) fn facts_row(conversation: i64, facts: &ConversationFacts) -> KpiFactsRow {
@@ -230,6 +212,86 @@ fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + '_ {
         let state = facts.get(&conversation)?.as_deref()?;
         Some(facts_row(conversation, state))
     })
+}
+
+/// A page being read ahead: the reader comes back with it.
+type PageRead = tokio::task::JoinHandle<(store::PageReader, store::Result<store::EventPage>)>;
+
+/// The live consumer's next batch read ahead on SQLite: while a batch is folded and written in
+/// the writer's transaction, a [`store::PageReader`] reads the next one on its own read-only
+/// connection, on the other core, in a short read transaction of its own.
+///
+/// A page read ahead is used only when it is exactly what the transaction would read: it
+/// starts at the cursor the transaction locked (no other consumer moved it meanwhile) and it
+/// is full. SQLite's event ids commit in order, so the first `batch` events after the cursor
+/// that had committed when the page was read are the first `batch` events after the cursor
+/// now. A page that is not full may lack events committed since: the transaction reads that
+/// batch itself.
+struct ReadAhead {
+    /// The reader, while no page is being read.
+    reader: Option<store::PageReader>,
+    /// The page being read and where it starts.
+    pending: Option<(Cursor, PageRead)>,
+    /// A page folded, to be filled again.
+    spare: Option<store::EventPage>,
+}
+
+impl ReadAhead {
+    /// On SQLite; `None` on PostgreSQL (or when the reader's connection does not open: the
+    /// transaction then reads every batch).
+    fn new(store: &store::Store) -> Option<ReadAhead> {
+        match store.page_reader() {
+            Ok(reader) => reader.map(|reader| ReadAhead {
+                reader: Some(reader),
+                pending: None,
+                spare: None,
+            }),
+            Err(err) => {
+                tracing::warn!(%err, "the KPI consumer cannot read its batches ahead");
+                None
+            }
+        }
+    }
+
+    /// Starts reading the `batch` events after `from`.
+    fn start(&mut self, from: Cursor, batch: u32) {
+        if let Some(reader) = self.reader.take() {
+            let page = self.spare.take().unwrap_or_default();
+            self.pending = Some((from, reader.read(from, batch, kpi::FOLDED_KINDS, page)));
+        }
+    }
+
+    /// The page read ahead when it starts at `cursor` and holds `batch` events read; `None`
+    /// otherwise (the transaction then reads the batch itself).
+    async fn page_at(&mut self, cursor: Cursor, batch: u32) -> Option<store::EventPage> {
+        let (from, pending) = self.pending.take()?;
+        let (reader, page) = match pending.await {
+            Ok(done) => done,
+            Err(err) => {
+                tracing::warn!(%err, "reading the KPI consumer's next batch ahead stopped");
+                return None;
+            }
+        };
+        self.reader = Some(reader);
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                // The transaction reads the batch itself, and meets the error if it lasts.
+                tracing::warn!(%err, "reading the KPI consumer's next batch ahead failed");
+                return None;
+            }
+        };
+        if from != cursor || page.read() != batch as usize {
+            self.spare = Some(page);
+            return None;
+        }
+        Some(page)
+    }
+
+    /// Keeps a folded page to be filled again.
+    fn recycle(&mut self, page: store::EventPage) {
+        self.spare = Some(page);
+    }
 }
 
 fn both_given(bound: &str) -> AppError {
@@ -374,6 +436,9 @@ impl App {
         // again, so the refold counts in the new days.
         let mut calendar: Option<Option<Calendar>> = None;
         let mut expected: Option<Cursor> = None;
+        // Made at the first full batch (a run that reads one short batch opens no reader).
+        let mut ahead: Option<ReadAhead> = None;
+        let mut ahead_tried = false;
         loop {
             let mut tx = self.store.begin().await?;
             let cursor = tx.lock_cursor(KPI_CONSUMER, now).await?;
@@ -388,13 +453,32 @@ impl App {
                 expected = None;
                 continue;
             }
-            let page = tx
-                .event_page_after(cursor, batch, kpi::FOLDED_KINDS)
-                .await?;
+            let read_ahead = match ahead.as_mut() {
+                Some(ahead) => ahead.page_at(cursor, batch).await,
+                None => None,
+            };
+            let page = match read_ahead {
+                Some(page) => page,
+                // Not read ahead (the first batch, another consumer moved the cursor, or the
+                // page read ahead was not full): read in the transaction.
+                None => {
+                    tx.event_page_after(cursor, batch, kpi::FOLDED_KINDS)
+                        .await?
+                }
+            };
             let Some(next) = page.last() else {
                 tx.rollback().await?;
                 return Ok(total);
             };
+            if page.read() == batch as usize {
+                if !ahead_tried {
+                    ahead_tried = true;
+                    ahead = ReadAhead::new(&self.store);
+                }
+                if let Some(ahead) = ahead.as_mut() {
+                    ahead.start(next, batch);
+                }
+            }
             if calendar.is_none() || expected.is_some_and(|e| e != cursor) {
                 calendar = Some(self.kpi_calendar(&mut tx).await?);
             }
@@ -404,6 +488,9 @@ impl App {
                 .await?;
             tx.set_cursor(KPI_CONSUMER, next, now).await?;
             tx.commit().await?;
+            if let Some(ahead) = ahead.as_mut() {
+                ahead.recycle(page);
+            }
             total += read;
             if read < batch as usize {
                 return Ok(total);
@@ -439,19 +526,26 @@ impl App {
         for event in page.iter() {
             fold_event(event, &mut facts, calendar, &mut rollup);
         }
-        let fresh: Vec<KpiRollupRow> = rollup.iter().map(|(key, agg)| row_of(&key, agg)).collect();
-        let keys: Vec<store::KpiRollupKey<'_>> = fresh
-            .iter()
-            .map(|row| store::KpiRollupKey {
-                dim: &row.dim,
-                dim_value: &row.dim_value,
-                measure: &row.measure,
-                day: row.day,
-            })
-            .collect();
-        let stored = tx.kpi_rollups_of_keys(&keys).await?;
-        let rows = merged_rows(stored, fresh)?;
-        tx.put_kpi_rollups(&rows).await?;
+        let (mut rows, fresh): (Vec<KpiRollupRow>, Vec<&Aggregate>) =
+            rollup.iter().map(|(key, agg)| (key_row(&key), agg)).unzip();
+        tx.merge_kpi_rollups(&mut rows, |i, stored, row| {
+            let Some(&fresh) = fresh.get(i) else {
+                return Err(format!("no bucket {i} in the batch"));
+            };
+            match stored {
+                Some(old) => {
+                    // `old` holds the counts; `row` the key (see `Tx::merge_kpi_rollups`).
+                    let mut merged = counts_of(old).map_err(|e| {
+                        format!("roll-up {} {} day {}: {e}", row.measure, row.dim, row.day)
+                    })?;
+                    merged.merge(fresh);
+                    fill(row, &merged);
+                }
+                None => fill(row, fresh),
+            }
+            Ok(())
+        })
+        .await?;
         tx.put_kpi_facts(&facts_rows(&facts).collect::<Vec<_>>())
             .await?;
         Ok(())

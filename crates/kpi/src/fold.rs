@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::hist::Histogram;
 use crate::measure::{DimKind, Measure, Slice};
 
+mod compact;
+
 const DAY_MS: i64 = 86_400_000;
 
 /// The hasher of the fold's maps. The fold hashes small keys (a conversation id, a bucket key)
@@ -387,7 +389,22 @@ impl<'a> FoldPayload<'a> {
     /// Reads the stored JSON payload of an event of `kind` (the log's `kind` column): `Ok(None)`
     /// for kinds the fold does not read (without parsing), an error when the JSON does not hold
     /// what the kind promises.
+    ///
+    /// The compact JSON the log's writer makes is read by a reader of its own (`compact.rs`),
+    /// which reads only the fields the fold needs; a payload that reader does not take whole
+    /// is read by serde, as before.
     pub fn parse(kind: &str, json: &'a str) -> Result<Option<FoldPayload<'a>>, serde_json::Error> {
+        if let Some(read) = compact::parse(kind, json) {
+            return Ok(read);
+        }
+        Self::parse_with_serde(kind, json)
+    }
+
+    /// [`FoldPayload::parse`] by serde alone (what the compact reader must agree with).
+    pub fn parse_with_serde(
+        kind: &str,
+        json: &'a str,
+    ) -> Result<Option<FoldPayload<'a>>, serde_json::Error> {
         Ok(Some(match kind {
             "created" => {
                 let p: stored::Created = serde_json::from_str(json)?;

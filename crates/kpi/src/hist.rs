@@ -10,6 +10,8 @@
 //! [`stats::quantile::percentile`], with each bounding order statistic widened to the outer edge
 //! of its bin: the interval can only be wider than the exact one, never narrower.
 
+use std::fmt::Write as _;
+
 use stats::distributions::{binomial_isf, binomial_ppf};
 use stats::{Estimate, CONFIDENCE};
 
@@ -225,9 +227,8 @@ impl Histogram {
             if i > 0 {
                 out.push(';');
             }
-            out.push_str(&bin.to_string());
-            out.push(':');
-            out.push_str(&count.to_string());
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{bin}:{count}");
         }
         out
     }

@@ -179,6 +179,83 @@ fn put_rollups_sqlite(conn: &mut crate::sqlite::Conn, rows: &[KpiRollupRow]) -> 
     Ok(())
 }
 
+/// SQLite: [`Tx::merge_kpi_rollups`] a bucket at a time: one look-up by key (which also gives
+/// the row's rowid), then the merged row written back by rowid (no second search of the key's
+/// index; the key columns do not change, so no index is touched) or the new row inserted.
+fn merge_rollups_sqlite<F>(
+    conn: &mut crate::sqlite::Conn,
+    rows: &mut [KpiRollupRow],
+    fill: &mut F,
+) -> Result<()>
+where
+    F: FnMut(usize, Option<&KpiRollupRow>, &mut KpiRollupRow) -> std::result::Result<(), String>,
+{
+    let raw = conn.raw();
+    let mut select = raw.prepare_cached(
+        "SELECT rowid, n, total, total_sq, hist FROM kpi_rollups \
+         WHERE dim = ?1 AND dim_value = ?2 AND measure = ?3 AND day = ?4",
+    )?;
+    let mut update = raw.prepare_cached(
+        "UPDATE kpi_rollups SET n = ?1, total = ?2, total_sq = ?3, hist = ?4 WHERE rowid = ?5",
+    )?;
+    let mut insert = raw.prepare_cached(
+        "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        let stored = {
+            let mut found = select.query(rusqlite::params![
+                row.dim,
+                row.dim_value,
+                row.measure,
+                row.day
+            ])?;
+            match found.next()? {
+                Some(r) => Some((
+                    r.get::<_, i64>(0)?,
+                    KpiRollupRow {
+                        dim: String::new(),
+                        dim_value: String::new(),
+                        measure: String::new(),
+                        day: row.day,
+                        n: r.get(1)?,
+                        total: r.get(2)?,
+                        total_sq: r.get(3)?,
+                        hist: r.get(4)?,
+                    },
+                )),
+                None => None,
+            }
+        };
+        match stored {
+            Some((rowid, old)) => {
+                fill(i, Some(&old), row).map_err(crate::StoreError::Corrupt)?;
+                update.execute(rusqlite::params![
+                    row.n,
+                    row.total,
+                    row.total_sq,
+                    row.hist,
+                    rowid
+                ])?;
+            }
+            None => {
+                fill(i, None, row).map_err(crate::StoreError::Corrupt)?;
+                insert.execute(rusqlite::params![
+                    row.dim,
+                    row.dim_value,
+                    row.measure,
+                    row.day,
+                    row.n,
+                    row.total,
+                    row.total_sq,
+                    row.hist,
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The key of a roll-up bucket (the columns of `kpi_rollups`' primary key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KpiRollupKey<'a> {
@@ -362,6 +439,69 @@ impl Tx {
             });
         }
         Ok(())
+    }
+
+    /// Merges a batch's buckets into the stored ones and writes them: `rows` holds each
+    /// bucket's key (each key at most once); `fill(i, stored, row)` writes row `i`'s counts,
+    /// given the counts stored for its key, if any (only the counts: its key columns may be
+    /// empty), then the row is written back. On SQLite a
+    /// bucket at a time (a look-up, then an update by rowid or an insert); on PostgreSQL the
+    /// stored rows of all keys are read first and the rows written in multi-row upserts. An
+    /// error from `fill` (a stored row that does not read) is [`crate::StoreError::Corrupt`].
+    pub async fn merge_kpi_rollups<F>(
+        &mut self,
+        rows: &mut [KpiRollupRow],
+        mut fill: F,
+    ) -> Result<()>
+    where
+        F: FnMut(
+            usize,
+            Option<&KpiRollupRow>,
+            &mut KpiRollupRow,
+        ) -> std::result::Result<(), String>,
+    {
+        if let Tx::Sqlite(t) = self {
+            return merge_rollups_sqlite(t, rows, &mut fill);
+        }
+        let keys: Vec<KpiRollupKey<'_>> = rows
+            .iter()
+            .map(|row| KpiRollupKey {
+                dim: &row.dim,
+                dim_value: &row.dim_value,
+                measure: &row.measure,
+                day: row.day,
+            })
+            .collect();
+        let stored = self.kpi_rollups_of_keys(&keys).await?;
+        let mut by_key: std::collections::HashMap<(&str, &str, &str, i64), &KpiRollupRow> = stored
+            .iter()
+            .map(|r| {
+                (
+                    (
+                        r.dim.as_str(),
+                        r.dim_value.as_str(),
+                        r.measure.as_str(),
+                        r.day,
+                    ),
+                    r,
+                )
+            })
+            .collect();
+        let mut old: Vec<Option<&KpiRollupRow>> = Vec::with_capacity(rows.len());
+        for row in rows.iter() {
+            let key = (
+                row.dim.as_str(),
+                row.dim_value.as_str(),
+                row.measure.as_str(),
+                row.day,
+            );
+            old.push(by_key.remove(&key));
+        }
+        drop(by_key);
+        for (i, (row, old)) in rows.iter_mut().zip(old).enumerate() {
+            fill(i, old, row).map_err(crate::StoreError::Corrupt)?;
+        }
+        self.put_kpi_rollups(rows).await
     }
 
     /// Forgets every bucket and fact (a rebuild starts from the first event).

@@ -59,7 +59,7 @@ pub use portal::PortalLinkRow;
 pub use presence::PresenceRow;
 pub use routing::ChannelRouteRow;
 pub use rows::*;
-pub use scan::{EventPage, EventPages, EventRef, ScanKinds};
+pub use scan::{EventPage, EventPages, EventRef, PageReader, ScanKinds};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
 pub use sla_scan::{BatchEventRef, BatchStateRef, SlaBatch, SlaBatches};
 pub use surveys::{

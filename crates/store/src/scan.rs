@@ -266,6 +266,49 @@ impl Store {
     }
 }
 
+/// SQLite: reads the log's pages one at a time ahead of a writer, on a read-only connection of
+/// its own, on a blocking thread (the live KPI consumer reads its next batch so while it writes
+/// the last one). Each page is read in a read transaction of its own, which ends with the page:
+/// a reader that held one snapshot for many batches would keep the WAL from being checkpointed
+/// and restarted, and the writer's commits would then grow the file.
+pub struct PageReader {
+    conn: Connection,
+}
+
+impl Store {
+    /// A [`PageReader`] on SQLite; `None` on PostgreSQL.
+    pub fn page_reader(&self) -> Result<Option<PageReader>> {
+        let Pools::Sqlite { path, .. } = &self.pools else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Some(PageReader { conn }))
+    }
+}
+
+impl PageReader {
+    /// Reads, on a blocking thread, what [`Tx::event_page_after`] with `keep` would read after
+    /// `from` from the log as committed now, into `page` (emptied first); hands the reader back
+    /// with the page.
+    pub fn read(
+        self,
+        from: Cursor,
+        limit: u32,
+        keep: &'static [&'static str],
+        mut page: EventPage,
+    ) -> tokio::task::JoinHandle<(PageReader, Result<EventPage>)> {
+        tokio::task::spawn_blocking(move || {
+            page.clear();
+            let read = page_after_sqlite(&self.conn, from, limit, ScanKinds::Keep(keep), &mut page);
+            (self, read.map(|()| page))
+        })
+    }
+}
+
 /// A text column borrowed from the row (no copy).
 /// An event read by `SELECT id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload`,
 /// its texts borrowed from the row.
