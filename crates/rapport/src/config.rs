@@ -25,7 +25,8 @@ pub struct Config {
     pub auto_close_days: u32,
     /// Days a sign-in lasts.
     pub session_days: u32,
-    /// PostgreSQL pool size.
+    /// PostgreSQL pool size per node. Small on purpose: PostgreSQL does the most work with
+    /// about twice its cores in connections (see README).
     pub max_connections: u32,
     /// Log filter, e.g. `info` or `rapport=debug,sqlx=warn`.
     pub log: String,
@@ -118,7 +119,7 @@ impl Default for Config {
             public_url: None,
             auto_close_days: 4,
             session_days: 14,
-            max_connections: 32,
+            max_connections: 8,
             log: "info,sqlx=warn".into(),
             smtp_listen: None,
             lmtp_listen: None,

@@ -883,11 +883,13 @@ impl Store {
         for pass in 0..2 {
             let rest = limit - ids.len() as i64;
             // `(doc @@ query) IS TRUE` is the same test in a form the GIN index cannot serve,
-            // so the planner walks the primary key backwards and stops at the LIMIT.
+            // so the planner walks the primary key backwards and stops at the LIMIT. The
+            // query is a sub-select so that it is parsed once, not once a row (a cached plan
+            // does not fold `plainto_tsquery($1)`: 6 to 7 times slower).
             let found: Vec<i64> = sqlx::query_scalar(
                 "SELECT message_id FROM (SELECT message_id, doc FROM message_search WHERE message_id < $2 \
                  ORDER BY message_id DESC LIMIT $3) AS newest \
-                 WHERE (doc @@ plainto_tsquery('simple', $1)) IS TRUE ORDER BY message_id DESC LIMIT $4")
+                 WHERE (doc @@ (SELECT plainto_tsquery('simple', $1))) IS TRUE ORDER BY message_id DESC LIMIT $4")
                 .bind(q).bind(below).bind(window).bind(rest).fetch_all(pool).await?;
             let share = found.len() as f64 / window as f64;
             ids.extend(found);

@@ -130,6 +130,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0026_imap_lease_renewals.sql"),
         include_str!("../migrations/postgres/0026_imap_lease_renewals.sql"),
     ),
+    (
+        27,
+        "queue_column_statistics",
+        include_str!("../migrations/sqlite/0027_queue_column_statistics.sql"),
+        include_str!("../migrations/postgres/0027_queue_column_statistics.sql"),
+    ),
 ];
 
 impl Store {
