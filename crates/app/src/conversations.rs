@@ -158,6 +158,21 @@ impl App {
         origin: Option<&MailOrigin>,
         now: i64,
     ) -> Result<ConversationView> {
+        let (subject, tags) = self.check_new_conversation(by, &input).await?;
+        if origin.is_none() && input.message.attachments.is_empty() && self.opens_together() {
+            return self.create_queued(by, input, subject, tags, now).await;
+        }
+        self.create_alone(by, &input, &subject, &tags, origin, now)
+            .await
+    }
+
+    /// Checks who opens a conversation and what with; returns its subject and its tags, cleaned
+    /// (each tag once).
+    pub(crate) async fn check_new_conversation(
+        &self,
+        by: &Principal,
+        input: &NewConversationInput,
+    ) -> Result<(String, Vec<String>)> {
         if !by.can_create_conversation() {
             return Err(AppError::Forbidden(
                 "this token may not create conversations (it needs conversations:write)".into(),
@@ -171,11 +186,13 @@ impl App {
                 "customers open conversations with their own message".into(),
             ));
         }
-        let tags = input
-            .tags
-            .iter()
-            .map(|t| normalize_tag(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut tags: Vec<String> = Vec::with_capacity(input.tags.len());
+        for tag in &input.tags {
+            let tag = normalize_tag(tag)?;
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
         for name in input.custom_fields.keys() {
             check_field_name(name)?;
         }
@@ -186,15 +203,25 @@ impl App {
         }
         self.check_assignment(input.group_id, input.assignee_id)
             .await?;
+        Ok((subject, tags))
+    }
+
+    /// Opens one conversation in a transaction of its own (checked by the caller).
+    pub(crate) async fn create_alone(
+        &self,
+        by: &Principal,
+        input: &NewConversationInput,
+        subject: &str,
+        tags: &[String],
+        origin: Option<&MailOrigin>,
+        now: i64,
+    ) -> Result<ConversationView> {
         // Two first contacts from one new address at once race to create the customer;
         // the loser sees a uniqueness conflict and simply tries again.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .try_create(by, &input, &subject, &tags, origin, now)
-                .await
-            {
+            match self.try_create(by, input, subject, tags, origin, now).await {
                 Err(AppError::Conflict(_)) if attempt < 3 => continue,
                 other => return other.map(|view| for_viewer(view, by)),
             }
@@ -239,45 +266,17 @@ impl App {
             Principal::Customer { id } => *id,
             _ => find_or_create_customer(tx, &input.customer, now).await?,
         };
-        let priority = input.priority.unwrap_or(Priority::Normal);
-        let status = if input.message.kind == MessageKind::Customer {
-            Status::New
-        } else {
-            Status::Open
-        };
-        let fields = serde_json::Value::Object(input.custom_fields.clone()).to_string();
+        let mut row = new_row(input, subject, customer_id, now);
         let mut detail = tx
             .insert_conversation_detailed(&NewConversation {
-                subject,
-                channel: input.channel.as_str(),
-                status: status.as_str(),
-                priority: priority_rank(priority),
-                group_id: input.group_id,
-                assignee_id: input.assignee_id,
-                customer_id,
-                custom_fields: &fields,
                 // Its first message, added below.
                 message_count: 1,
-                now,
+                ..new_conversation(&row)
             })
             .await?;
         let number = detail.number;
-        record(
-            tx,
-            Some(number),
-            actor,
-            now,
-            &EventPayload::Created {
-                subject: subject.to_string(),
-                channel: input.channel,
-                status,
-                priority,
-                customer_id,
-                group_id: input.group_id,
-                assignee_id: input.assignee_id,
-            },
-        )
-        .await?;
+        row.number = number;
+        record(tx, Some(number), actor, now, &created_event(input, &row)).await?;
         let mut added = Vec::with_capacity(tags.len());
         for tag in tags {
             if tx.add_tag(number, tag).await? {
@@ -292,24 +291,6 @@ impl App {
                 .await?;
             }
         }
-        // The row as just inserted (no need to read it back).
-        let mut row = ConversationRow {
-            number,
-            subject: subject.to_string(),
-            channel: input.channel.as_str().to_string(),
-            status: status.as_str().to_string(),
-            priority: priority_rank(priority),
-            group_id: input.group_id,
-            assignee_id: input.assignee_id,
-            customer_id,
-            custom_fields: fields,
-            merged_into: None,
-            message_count: 0,
-            created_at: now,
-            updated_at: now,
-            solved_at: None,
-            closed_at: None,
-        };
         add_message_in_tx(
             tx,
             &mut row,
@@ -1061,6 +1042,95 @@ impl App {
     }
 }
 
+/// A new conversation's row as it is stored (its number filled in once known, its first
+/// message not yet counted): the one place that says how an input becomes a row, whichever
+/// way the conversation is opened.
+pub(crate) fn new_row(
+    input: &NewConversationInput,
+    subject: &str,
+    customer_id: i64,
+    now: i64,
+) -> ConversationRow {
+    let status = if input.message.kind == MessageKind::Customer {
+        Status::New
+    } else {
+        Status::Open
+    };
+    ConversationRow {
+        number: 0,
+        subject: subject.to_string(),
+        channel: input.channel.as_str().to_string(),
+        status: status.as_str().to_string(),
+        priority: priority_rank(input.priority.unwrap_or(Priority::Normal)),
+        group_id: input.group_id,
+        assignee_id: input.assignee_id,
+        customer_id,
+        custom_fields: serde_json::Value::Object(input.custom_fields.clone()).to_string(),
+        merged_into: None,
+        message_count: 0,
+        created_at: now,
+        updated_at: now,
+        solved_at: None,
+        closed_at: None,
+    }
+}
+
+/// The insert of a row made by [`new_row`].
+pub(crate) fn new_conversation(row: &ConversationRow) -> NewConversation<'_> {
+    NewConversation {
+        subject: &row.subject,
+        channel: &row.channel,
+        status: &row.status,
+        priority: row.priority,
+        group_id: row.group_id,
+        assignee_id: row.assignee_id,
+        customer_id: row.customer_id,
+        custom_fields: &row.custom_fields,
+        message_count: row.message_count,
+        now: row.created_at,
+    }
+}
+
+/// The event that opens the log of a conversation made by [`new_row`].
+pub(crate) fn created_event(input: &NewConversationInput, row: &ConversationRow) -> EventPayload {
+    EventPayload::Created {
+        subject: row.subject.clone(),
+        channel: input.channel,
+        status: if input.message.kind == MessageKind::Customer {
+            Status::New
+        } else {
+            Status::Open
+        },
+        priority: input.priority.unwrap_or(Priority::Normal),
+        customer_id: row.customer_id,
+        group_id: row.group_id,
+        assignee_id: row.assignee_id,
+    }
+}
+
+/// Who a new message is written by and where it comes in. A customer message is authored by
+/// the customer, whoever relays it (a token, an agent logging a call); replies and notes by
+/// whoever writes them. `customer_channel`: where a customer principal writes from (`None`:
+/// the portal, `web`).
+pub(crate) fn message_author_channel(
+    by: &Principal,
+    kind: MessageKind,
+    row: &ConversationRow,
+    customer_channel: Option<Channel>,
+) -> (Actor, Channel) {
+    let author = match kind {
+        MessageKind::Customer => Actor::Customer(row.customer_id),
+        _ => by.actor(),
+    };
+    let channel = match kind {
+        MessageKind::Customer if matches!(by, Principal::Customer { .. }) => {
+            customer_channel.unwrap_or(Channel::Web)
+        }
+        _ => Channel::parse(&row.channel).unwrap_or(Channel::Api),
+    };
+    (author, channel)
+}
+
 /// Finds the customer by any of the given addresses, adding the addresses they did not
 /// have yet; or creates the customer (in the organisation of their e-mail domain, if any).
 pub(crate) async fn find_or_create_customer(
@@ -1068,6 +1138,18 @@ pub(crate) async fn find_or_create_customer(
     input: &CustomerInput,
     now: i64,
 ) -> Result<i64> {
+    let identities = customer_identities(input)?;
+    // Look each address up once: who owns it (if anyone) decides both the customer and
+    // which addresses are new.
+    let mut owners = Vec::with_capacity(identities.len());
+    for (kind, value) in &identities {
+        owners.push(tx.customer_by_identity(kind.as_str(), value).await?);
+    }
+    customer_of(tx, input, &identities, &owners, now).await
+}
+
+/// The addresses a customer is named by, normalised; at least one.
+pub(crate) fn customer_identities(input: &CustomerInput) -> Result<Vec<(IdentityKind, String)>> {
     let mut identities = Vec::new();
     for (kind, value) in [
         (IdentityKind::Email, &input.email),
@@ -1083,12 +1165,18 @@ pub(crate) async fn find_or_create_customer(
             "name the customer by at least one of email, phone or chat".into(),
         ));
     }
-    // Look each address up once: who owns it (if anyone) decides both the customer and
-    // which addresses are new.
-    let mut owners = Vec::with_capacity(identities.len());
-    for (kind, value) in &identities {
-        owners.push(tx.customer_by_identity(kind.as_str(), value).await?);
-    }
+    Ok(identities)
+}
+
+/// The customer of `identities`, given who owns each (`owners`, in the same order): the
+/// first owner, with the addresses nobody owned added; or a new customer with all of them.
+pub(crate) async fn customer_of(
+    tx: &mut Tx,
+    input: &CustomerInput,
+    identities: &[(IdentityKind, String)],
+    owners: &[Option<i64>],
+    now: i64,
+) -> Result<i64> {
     let Some(customer_id) = owners.iter().flatten().next().copied() else {
         // Nobody owns any of the addresses: a new customer with all of them.
         let email = identities
@@ -1109,7 +1197,7 @@ pub(crate) async fn find_or_create_customer(
             .insert_customer_with_identities(&name, domain, &rows, now)
             .await?);
     };
-    for ((kind, value), owner) in identities.iter().zip(&owners) {
+    for ((kind, value), owner) in identities.iter().zip(owners) {
         if owner.is_none() {
             tx.insert_identity(customer_id, kind.as_str(), value, now)
                 .await?;
@@ -1130,18 +1218,7 @@ async fn add_message_in_tx(
     now: i64,
 ) -> Result<i64> {
     let actor = by.actor();
-    // A customer message is authored by the customer, whoever relays it (a token, an agent
-    // logging a call); replies and notes by whoever writes them.
-    let author = match message.kind {
-        MessageKind::Customer => Actor::Customer(row.customer_id),
-        _ => actor,
-    };
-    let channel = match message.kind {
-        MessageKind::Customer if matches!(by, Principal::Customer { .. }) => {
-            customer_channel.unwrap_or(Channel::Web)
-        }
-        _ => Channel::parse(&row.channel).unwrap_or(Channel::Api),
-    };
+    let (author, channel) = message_author_channel(by, message.kind, row, customer_channel);
     let html = match origin.and_then(|o| o.html.as_deref()) {
         Some(sanitised) => sanitised.to_string(),
         None => text_to_html(&message.text),

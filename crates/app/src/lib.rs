@@ -10,6 +10,7 @@ mod auth;
 mod chat;
 mod consumers;
 mod conversations;
+mod create_batch;
 mod customers;
 mod imap;
 mod initiatives;
@@ -117,6 +118,8 @@ pub struct App {
     mail_sender: Option<std::sync::Arc<dyn MailSender>>,
     /// The process map's log and analyses, kept in memory for a short time (`process.rs`).
     process_cache: std::sync::Arc<process::ProcessCache>,
+    /// Creates waiting to be opened together (PostgreSQL; `create_batch.rs`).
+    create_queue: std::sync::Arc<create_batch::CreateQueue>,
 }
 
 /// Why a use case refused or failed, in terms an adapter can map to its protocol.
@@ -175,6 +178,7 @@ impl App {
             mail_key: Default::default(),
             mail_sender: None,
             process_cache: Default::default(),
+            create_queue: Default::default(),
         }
     }
 

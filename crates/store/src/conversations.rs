@@ -39,6 +39,28 @@ pub struct NewMessage<'a> {
     pub now: i64,
 }
 
+/// A conversation about to be opened with its tags and first message
+/// ([`Tx::insert_conversation_bundles`]); the message's `conversation` is not read.
+#[derive(Debug, Clone)]
+pub struct NewConversationBundle<'a> {
+    pub conversation: NewConversation<'a>,
+    pub tags: &'a [String],
+    pub message: NewMessage<'a>,
+}
+
+/// One row back from opening conversations together on PostgreSQL.
+#[derive(sqlx::FromRow)]
+struct BundleRow {
+    ord: i64,
+    number: i64,
+    message_id: i64,
+    group_name: Option<String>,
+    assignee_name: Option<String>,
+    assignee_email: Option<String>,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+}
+
 /// What to list. Empty fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
@@ -416,6 +438,137 @@ impl Tx {
                 .bind(new.subject).bind(new.channel).bind(new.status).bind(new.priority).bind(new.group_id)
                 .bind(new.assignee_id).bind(new.customer_id).bind(new.custom_fields).bind(new.message_count).bind(new.now)
                 .fetch_one(&mut **t).await?),
+        }
+    }
+
+    /// Opens several conversations at once, each with its tags and its first message (the
+    /// rows of [`Tx::insert_conversation_detailed`], [`Tx::add_tag`] and [`Tx::insert_message`]
+    /// for each, tags already unique per conversation). Returns, in the order given, each
+    /// conversation's names as [`Tx::insert_conversation_detailed`] gives them, and its first
+    /// message's id. On PostgreSQL this is one statement however many there are: per statement
+    /// costs, not per row ones, bound how fast PostgreSQL opens conversations (16 in one
+    /// statement took a sixth of the time of 16 one by one).
+    pub async fn insert_conversation_bundles(
+        &mut self,
+        bundles: &[NewConversationBundle<'_>],
+    ) -> Result<Vec<(ConversationDetail, i64)>> {
+        match self {
+            Tx::Sqlite(_) => {
+                let mut out = Vec::with_capacity(bundles.len());
+                for b in bundles {
+                    let detail = self.insert_conversation_detailed(&b.conversation).await?;
+                    for tag in b.tags {
+                        self.add_tag(detail.number, tag).await?;
+                    }
+                    let message_id = self
+                        .insert_message(&NewMessage {
+                            conversation: detail.number,
+                            ..b.message.clone()
+                        })
+                        .await?;
+                    out.push((detail, message_id));
+                }
+                Ok(out)
+            }
+            Tx::Postgres(t) => {
+                let n = bundles.len();
+                let mut subject = Vec::with_capacity(n);
+                let mut channel = Vec::with_capacity(n);
+                let mut status = Vec::with_capacity(n);
+                let mut priority = Vec::with_capacity(n);
+                let mut group = Vec::with_capacity(n);
+                let mut assignee = Vec::with_capacity(n);
+                let mut customer = Vec::with_capacity(n);
+                let mut fields = Vec::with_capacity(n);
+                let mut count = Vec::with_capacity(n);
+                let mut now = Vec::with_capacity(n);
+                let mut kind = Vec::with_capacity(n);
+                let mut message_channel = Vec::with_capacity(n);
+                let mut author_kind = Vec::with_capacity(n);
+                let mut author = Vec::with_capacity(n);
+                let mut text = Vec::with_capacity(n);
+                let mut html = Vec::with_capacity(n);
+                let (mut tag_of, mut tag) = (Vec::new(), Vec::new());
+                for (i, b) in bundles.iter().enumerate() {
+                    let c = &b.conversation;
+                    subject.push(c.subject);
+                    channel.push(c.channel);
+                    status.push(c.status);
+                    priority.push(c.priority);
+                    group.push(c.group_id);
+                    assignee.push(c.assignee_id);
+                    customer.push(c.customer_id);
+                    fields.push(c.custom_fields);
+                    count.push(c.message_count);
+                    now.push(c.now);
+                    let m = &b.message;
+                    kind.push(m.kind);
+                    message_channel.push(m.channel);
+                    author_kind.push(m.author_kind);
+                    author.push(m.author_id);
+                    text.push(m.body_text);
+                    html.push(m.body_html);
+                    for t in b.tags {
+                        tag_of.push(i as i64 + 1);
+                        tag.push(t.as_str());
+                    }
+                }
+                // Numbers and message ids are drawn from the tables' own sequences, so the
+                // rows are tied together here and not by the order RETURNING happens to give.
+                let rows: Vec<BundleRow> = sqlx::query_as(
+                    "WITH input AS (\
+                       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
+                         $8::text[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[]) \
+                       WITH ORDINALITY AS u(subject, channel, status, priority, group_id, assignee_id, customer_id, custom_fields, \
+                         message_count, now, kind, message_channel, author_kind, author_id, body_text, body_html, ord)), \
+                     numbered AS MATERIALIZED (\
+                       SELECT nextval(pg_get_serial_sequence('conversations', 'number')) AS number, \
+                         nextval(pg_get_serial_sequence('messages', 'id')) AS message_id, input.* FROM input ORDER BY ord), \
+                     c AS (INSERT INTO conversations (number, subject, channel, status, priority, group_id, assignee_id, customer_id, \
+                         custom_fields, message_count, created_at, updated_at) \
+                       SELECT number, subject, channel, status, priority, group_id, assignee_id, customer_id, custom_fields, \
+                         message_count, now, now FROM numbered), \
+                     t AS (INSERT INTO conversation_tags (conversation, tag, status, group_id, assignee_id, merged_into) \
+                       SELECT n.number, x.tag, n.status, n.group_id, n.assignee_id, NULL \
+                       FROM unnest($17::int8[], $18::text[]) AS x(ord, tag) JOIN numbered n ON n.ord = x.ord), \
+                     m AS (INSERT INTO messages (id, conversation, kind, channel, author_kind, author_id, body_text, body_html, created_at) \
+                       SELECT message_id, number, kind, message_channel, author_kind, author_id, body_text, body_html, now FROM numbered) \
+                     SELECT n.ord, n.number, n.message_id, g.name AS group_name, a.name AS assignee_name, a.email AS assignee_email, \
+                       cu.name AS customer_name, \
+                       (SELECT i.value FROM customer_identities i WHERE i.customer_id = n.customer_id AND i.kind = 'email' \
+                         ORDER BY i.id LIMIT 1) AS customer_email \
+                     FROM numbered n LEFT JOIN groups g ON g.id = n.group_id LEFT JOIN agents a ON a.id = n.assignee_id \
+                       LEFT JOIN customers cu ON cu.id = n.customer_id ORDER BY n.ord",
+                )
+                .bind(&subject).bind(&channel).bind(&status).bind(&priority).bind(&group).bind(&assignee)
+                .bind(&customer).bind(&fields).bind(&count).bind(&now).bind(&kind).bind(&message_channel)
+                .bind(&author_kind).bind(&author).bind(&text).bind(&html).bind(&tag_of).bind(&tag)
+                .fetch_all(&mut **t)
+                .await?;
+                if rows.len() != n || rows.iter().enumerate().any(|(i, r)| r.ord != i as i64 + 1) {
+                    return Err(crate::StoreError::Corrupt(format!(
+                        "opening {n} conversations at once gave back {} rows",
+                        rows.len()
+                    )));
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            ConversationDetail {
+                                number: r.number,
+                                group_name: r.group_name,
+                                assignee_name: r.assignee_name,
+                                assignee_email: r.assignee_email,
+                                customer_name: r.customer_name,
+                                customer_email: r.customer_email,
+                                tags: None,
+                            },
+                            r.message_id,
+                        )
+                    })
+                    .collect())
+            }
         }
     }
 

@@ -86,6 +86,38 @@ impl Tx {
             .bind(kind).bind(value).fetch_optional(&mut *c).await?))
     }
 
+    /// Who owns each of several identities (already normalised), as `(kind, value,
+    /// customer)` for those that have an owner, in no particular order. One statement on
+    /// PostgreSQL.
+    pub async fn customers_by_identities(
+        &mut self,
+        identities: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, i64)>> {
+        match self {
+            Tx::Sqlite(_) => {
+                let mut owned = Vec::new();
+                for (kind, value) in identities {
+                    if let Some(id) = self.customer_by_identity(kind, value).await? {
+                        owned.push((kind.to_string(), value.to_string(), id));
+                    }
+                }
+                Ok(owned)
+            }
+            Tx::Postgres(t) => {
+                let kinds: Vec<&str> = identities.iter().map(|(k, _)| *k).collect();
+                let values: Vec<&str> = identities.iter().map(|(_, v)| *v).collect();
+                Ok(sqlx::query_as(
+                    "SELECT i.kind, i.value, i.customer_id FROM customer_identities i \
+                     JOIN unnest($1::text[], $2::text[]) AS x(kind, value) ON i.kind = x.kind AND i.value = x.value",
+                )
+                .bind(&kinds)
+                .bind(&values)
+                .fetch_all(&mut **t)
+                .await?)
+            }
+        }
+    }
+
     pub async fn customer(&mut self, id: i64) -> Result<Option<CustomerRow>> {
         run!(tx self, |c| Ok(sqlx::query_as("SELECT id, name, organization_id, merged_into, created_at FROM customers WHERE id = $1")
             .bind(id).fetch_optional(&mut *c).await?))

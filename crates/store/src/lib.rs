@@ -43,7 +43,7 @@ pub use bulk::{sqlite_reference_commits, ReferenceMail, SqliteMailReference, Val
 pub use chat::ChatRow;
 pub use conversations::{
     ConversationDetail, ConversationFilter, ConversationPage, ConversationSort, NewConversation,
-    NewMessage, QueueCounts, SEARCH_WALK_FIRST, SEARCH_WALK_SHARE,
+    NewConversationBundle, NewMessage, QueueCounts, SEARCH_WALK_FIRST, SEARCH_WALK_SHARE,
 };
 pub use directory::Table;
 pub use events::{ConversationReach, Cursor, NewEvent};
@@ -83,6 +83,10 @@ pub enum StoreError {
     Sqlite(#[source] rusqlite::Error),
     #[error("cannot open the database: {0}")]
     Open(String),
+    /// A write was sent but its answer never came (its COMMIT failed, or whoever carried it
+    /// stopped): it may or may not be stored.
+    #[error("the outcome of a write is unknown: {0}")]
+    Unknown(String),
 }
 
 impl StoreError {

@@ -1319,3 +1319,213 @@ async fn search_gives_the_newest_matches_whichever_way_it_reads() {
         db.finish().await;
     }
 }
+
+/// What a conversation is once opened, without what differs between two openings of the
+/// same input (its number, its message's id).
+async fn as_opened(app: &app::App, by: &Principal, c: &app::ConversationView) -> String {
+    let mut view = c.clone();
+    view.number = 0;
+    let mut messages = app.messages(by, c.number).await.unwrap();
+    let first = messages[0].id;
+    for m in &mut messages {
+        m.id -= first;
+        m.conversation = 0;
+    }
+    let events: Vec<_> = app
+        .events(by, c.number)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let mut payload = e.payload.clone();
+            if let Some(id) = payload.get_mut("message_id") {
+                *id = (id.as_i64().unwrap() - first).into();
+            }
+            (e.kind, e.actor, e.at, payload)
+        })
+        .collect();
+    format!("{view:?}\n{messages:?}\n{events:?}")
+}
+
+/// Inputs that take every branch of opening a conversation: a customer's message or an
+/// agent's reply or note, tags (repeated), a group and an agent, fields, priorities,
+/// channels, one customer twice.
+fn varied_inputs(team: &Team, tag: &str) -> Vec<app::NewConversationInput> {
+    let mut inputs = Vec::new();
+    for i in 0..6 {
+        let mut input = inbound(
+            &format!("varied{}{tag}@example.test", i % 4),
+            &format!("Question {i}"),
+            &format!("Text {i} <b>with</b> markup\n\nand a second paragraph"),
+            (i % 2 == 0).then_some(team.support),
+        );
+        input.message.kind = [MessageKind::Customer, MessageKind::Reply, MessageKind::Note][i % 3];
+        input.tags = match i {
+            1 => vec!["billing".into(), "Billing".into(), "vip".into()],
+            4 => vec!["refund".into()],
+            _ => vec![],
+        };
+        if i == 2 {
+            input.assignee_id = Some(team.agent_id);
+            input.priority = Some(domain::Priority::Urgent);
+            input.channel = domain::Channel::Phone;
+            input
+                .custom_fields
+                .insert("order".into(), serde_json::json!("A-17"));
+        }
+        inputs.push(input);
+    }
+    inputs
+}
+
+/// Opening conversations together (what concurrent creates share on PostgreSQL) stores
+/// exactly what opening them one by one stores: rows, messages, events, answers.
+#[tokio::test]
+async fn conversations_opened_together_are_what_one_by_one_gives() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut alone = Vec::new();
+        for input in varied_inputs(&team, "") {
+            let c = app
+                .create_conversation(&team.admin, input, T0)
+                .await
+                .unwrap();
+            alone.push(as_opened(&app, &team.admin, &c).await);
+        }
+        // The same inputs again, together: the customers are found this time, and are
+        // the same ones.
+        let opened = app
+            .create_conversations(&team.admin, varied_inputs(&team, ""), T0)
+            .await
+            .unwrap();
+        assert_eq!(opened.len(), alone.len(), "{}", db.name);
+        for (c, expected) in opened.iter().zip(&alone) {
+            assert_eq!(
+                &as_opened(&app, &team.admin, c).await,
+                expected,
+                "{}",
+                db.name
+            );
+        }
+        let numbers: std::collections::BTreeSet<i64> = opened.iter().map(|c| c.number).collect();
+        assert_eq!(
+            numbers.len(),
+            opened.len(),
+            "{}: numbers are distinct",
+            db.name
+        );
+        // New customers opened together: one customer for one address, however often it
+        // comes, named as alone.
+        let fresh = app
+            .create_conversations(&team.admin, varied_inputs(&team, "-new"), T0)
+            .await
+            .unwrap();
+        assert_eq!(fresh[0].customer.id, fresh[4].customer.id, "{}", db.name);
+        assert_ne!(fresh[0].customer.id, fresh[1].customer.id, "{}", db.name);
+        assert_eq!(fresh[0].customer.name, "varied0-new", "{}", db.name);
+        assert_eq!(
+            fresh[1].tags,
+            vec!["billing".to_string(), "vip".to_string()],
+            "{}",
+            db.name
+        );
+    }
+}
+
+/// Together means all or nothing: one input that cannot be opened opens none, and says why.
+#[tokio::test]
+async fn conversations_opened_together_are_all_or_none() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut inputs = varied_inputs(&team, "");
+        inputs[3].customer = app::CustomerInput {
+            email: None,
+            name: None,
+            phone: None,
+            chat: None,
+        };
+        let err = app
+            .create_conversations(&team.admin, inputs, T0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Invalid(_)), "{}: {err:?}", db.name);
+        let listed = app
+            .list_conversations(&team.admin, ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 0, "{}", db.name);
+    }
+}
+
+/// Creates that arrive together are opened together on PostgreSQL, and one that fails in
+/// the database (a customer that does not exist) fails alone: the others are opened.
+#[tokio::test]
+async fn concurrent_creates_are_each_answered_and_one_failure_fails_alone() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let creates = (0..40).map(|i| {
+            let app = app.clone();
+            let (by, input) = if i == 17 {
+                (
+                    Principal::Customer { id: 987_654 },
+                    inbound("nobody@example.test", "Ghost", "Who am I?", None),
+                )
+            } else {
+                let mut input = inbound(
+                    &format!("many{}@example.test", i % 7),
+                    &format!("Many {i}"),
+                    &format!("Message {i}"),
+                    Some(team.support),
+                );
+                input.tags = vec![format!("t{}", i % 3)];
+                (Principal::System, input)
+            };
+            async move { (i, app.create_conversation(&by, input, T0).await) }
+        });
+        let results = futures_util::future::join_all(creates).await;
+        let mut numbers = std::collections::BTreeSet::new();
+        for (i, result) in results {
+            if i == 17 {
+                assert!(
+                    result.is_err(),
+                    "{}: a missing customer opens nothing",
+                    db.name
+                );
+                continue;
+            }
+            let c = result.unwrap_or_else(|e| panic!("{}: create {i}: {e}", db.name));
+            assert_eq!(c.subject, format!("Many {i}"), "{}", db.name);
+            assert_eq!(c.tags, vec![format!("t{}", i % 3)], "{}", db.name);
+            let events = app.events(&team.admin, c.number).await.unwrap();
+            let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            assert_eq!(
+                kinds,
+                ["created", "tag_added", "message_added"],
+                "{}",
+                db.name
+            );
+            let messages = app.messages(&team.admin, c.number).await.unwrap();
+            assert_eq!(messages.len(), 1, "{}", db.name);
+            assert_eq!(messages[0].text, format!("Message {i}"), "{}", db.name);
+            assert_eq!(
+                events[2].payload["message_id"].as_i64(),
+                Some(messages[0].id),
+                "{}",
+                db.name
+            );
+            numbers.insert(c.number);
+        }
+        assert_eq!(numbers.len(), 39, "{}", db.name);
+        let customers: std::collections::BTreeSet<i64> = {
+            let mut ids = std::collections::BTreeSet::new();
+            for n in &numbers {
+                ids.insert(app.conversation(&team.admin, *n).await.unwrap().customer.id);
+            }
+            ids
+        };
+        assert_eq!(customers.len(), 7, "{}: one customer per address", db.name);
+    }
+}
