@@ -243,7 +243,7 @@ async fn bench_recompute(
 
     // The reference: the pure fold over a sample, with the logs parsed and in memory.
     let sample = total_conversations.min(50_000);
-    let policies = app.compiled_sla_policies().await?;
+    let policies = app.compiled_sla_policies(now).await?;
     let mut tx = store.begin().await?;
     let rows = tx.events_of_conversations(1, sample).await?;
     tx.rollback().await?;
