@@ -177,6 +177,29 @@ pub(crate) struct Rules {
     pub(crate) policies: PolicySet,
 }
 
+impl Rules {
+    /// The rules with the calendars' open spans indexed around `now` for a recompute, which
+    /// measures business time at every event of every log: from [`RECOMPUTE_INDEX_PAST`]
+    /// before `now` to [`RECOMPUTE_INDEX_AHEAD`] after it. Same answers (outside the period
+    /// the calendars walk as before), a fraction of the cost.
+    fn indexed_for_recompute(self, now: i64) -> Rules {
+        Rules {
+            version: self.version,
+            policies: self.policies.with_calendar_index(
+                now.saturating_sub(RECOMPUTE_INDEX_PAST),
+                now.saturating_add(RECOMPUTE_INDEX_AHEAD),
+            ),
+        }
+    }
+}
+
+/// How far back a recompute indexes the calendars (ten years: a few thousand open spans a
+/// calendar, built once a run).
+const RECOMPUTE_INDEX_PAST: i64 = 10 * 366 * 86_400_000;
+
+/// How far ahead a recompute indexes the calendars: the deadlines of the cycles in progress.
+const RECOMPUTE_INDEX_AHEAD: i64 = 2 * 366 * 86_400_000;
+
 fn json_list(text: &str, what: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
 }
@@ -926,10 +949,11 @@ impl App {
     }
 
     /// The calendars and policies in force, checked and compiled, as the clocks use them
-    /// (for benches and tools that fold logs themselves).
-    pub async fn compiled_sla_policies(&self) -> Result<PolicySet> {
+    /// (for benches and tools that fold logs themselves), indexed around `now` as
+    /// [`App::recompute_sla`] indexes them.
+    pub async fn compiled_sla_policies(&self, now: i64) -> Result<PolicySet> {
         let mut tx = self.store.begin().await?;
-        let rules = load_rules(&mut tx).await?;
+        let rules = load_rules(&mut tx).await?.indexed_for_recompute(now);
         tx.rollback().await?;
         Ok(rules.policies)
     }
@@ -1393,7 +1417,7 @@ impl App {
         const BATCH: u32 = 2_000;
         let mut run = SlaRun::default();
         let mut tx = self.store.begin().await?;
-        let mut rules = load_rules(&mut tx).await?;
+        let mut rules = load_rules(&mut tx).await?.indexed_for_recompute(now);
         let organisations: HashMap<i64, i64> = tx
             .customers_with_organisation()
             .await?
@@ -1416,7 +1440,7 @@ impl App {
                     None => {
                         // The calendars or policies changed meanwhile: fold again under them.
                         let mut tx = self.store.begin().await?;
-                        rules = load_rules(&mut tx).await?;
+                        rules = load_rules(&mut tx).await?.indexed_for_recompute(now);
                         tx.rollback().await?;
                     }
                 }

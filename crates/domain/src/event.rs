@@ -402,6 +402,15 @@ impl SlaBasis {
             SlaBasis::Calendar => "calendar",
         }
     }
+
+    /// Parses the text form; `None` for anything else.
+    pub fn parse(text: &str) -> Option<SlaBasis> {
+        match text {
+            "business" => Some(SlaBasis::Business),
+            "calendar" => Some(SlaBasis::Calendar),
+            _ => None,
+        }
+    }
 }
 
 /// The stored name of an event kind.

@@ -5,6 +5,7 @@
 //! these types; the use cases in `app` apply these rules.
 
 pub mod actor;
+pub mod compact_json;
 pub mod conversation;
 pub mod customer;
 pub mod event;

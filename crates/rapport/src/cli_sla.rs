@@ -243,7 +243,7 @@ async fn bench_recompute(
 
     // The reference: the pure fold over a sample, with the logs parsed and in memory.
     let sample = total_conversations.min(50_000);
-    let policies = app.compiled_sla_policies().await?;
+    let policies = app.compiled_sla_policies(now).await?;
     let mut tx = store.begin().await?;
     let rows = tx.events_of_conversations(1, sample).await?;
     tx.rollback().await?;
@@ -282,16 +282,25 @@ async fn bench_recompute(
         "second run, nothing to change",
     ] {
         let events = store.count(store::Table::Events).await?;
+        let cpu_before = crate::bench::cpu_seconds(std::process::id());
         let started = Instant::now();
         let run = app.recompute_sla(now).await?;
         let seconds = started.elapsed().as_secs_f64();
+        let cpu = crate::bench::cpu_seconds(std::process::id()) - cpu_before;
+        // The machine's load over the last minute, as the pass ends (others share the cores).
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|text| text.split_whitespace().next().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into());
         let rate = run.conversations as f64 / seconds;
         report.push(format!(
-            "{pass}: {} conversations in {seconds:.2} s = {rate:.0} conversations/s, {:.0} events/s, \
-             {:.2} x the pure fold; {} events appended, {} clocks written",
+            "{pass}: {} conversations ({events} events) in {seconds:.2} s = {rate:.0} conversations/s, {:.0} events/s, \
+             {:.2} x the pure fold; process CPU {cpu:.2} s = {:.0} conversations per CPU-second; \
+             {} events appended, {} clocks written; load average {load}",
             run.conversations,
             events as f64 / seconds,
             rate / fold_rate,
+            run.conversations as f64 / cpu.max(f64::EPSILON),
             run.events_appended,
             run.states_written
         ));

@@ -263,6 +263,19 @@ impl PolicySet {
         })
     }
 
+    /// The same policies with every calendar's open spans indexed for `[from, to)`
+    /// ([`calendar::Calendar::with_index`]): business time inside the period is then two
+    /// binary searches instead of a walk through the time zone, day by day. The answers are
+    /// the same; outside the period the calendars walk as before.
+    pub fn with_calendar_index(mut self, from: Millis, to: Millis) -> PolicySet {
+        self.calendars = self
+            .calendars
+            .into_iter()
+            .map(|calendar| calendar.with_index(from, to))
+            .collect();
+        self
+    }
+
     /// The policies, in match order.
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.policies.iter().map(|p| &p.policy)

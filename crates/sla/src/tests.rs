@@ -1109,3 +1109,165 @@ fn an_escalation_is_called_for_only_while_its_cycle_is_in_progress() {
     );
     assert!(!clock.calls_for_escalation(first_reply_warning));
 }
+
+/// A payload of one of the kinds `read_stored` reads (and one it does not), its values
+/// picked from `pick` and `text`.
+fn stored_payload(kind: u8, pick: &[i64; 6], text: &str) -> EventPayload {
+    let at = |i: usize, n: usize| usize::try_from(pick[i].unsigned_abs() % n as u64).unwrap();
+    let optional = |i: usize| (pick[i] % 3 != 0).then_some(pick[i]);
+    let metric = domain::SlaMetric::ALL[at(2, domain::SlaMetric::ALL.len())];
+    let cycle = u32::try_from(pick[3].unsigned_abs() % 1_000).unwrap();
+    match kind % 14 {
+        0 => EventPayload::Created {
+            subject: text.into(),
+            channel: Channel::ALL[at(0, Channel::ALL.len())],
+            status: Status::ALL[at(1, Status::ALL.len())],
+            priority: Priority::ALL[at(2, Priority::ALL.len())],
+            customer_id: pick[4],
+            group_id: optional(5),
+            assignee_id: optional(4),
+        },
+        1 => EventPayload::MessageAdded {
+            message_id: pick[0],
+            message_kind: MessageKind::ALL[at(1, MessageKind::ALL.len())],
+            channel: Channel::ALL[at(3, Channel::ALL.len())],
+        },
+        2 => EventPayload::StatusChanged {
+            from: Status::ALL[at(5, Status::ALL.len())],
+            to: Status::ALL[at(1, Status::ALL.len())],
+        },
+        3 => EventPayload::PriorityChanged {
+            from: Priority::ALL[at(5, Priority::ALL.len())],
+            to: Priority::ALL[at(2, Priority::ALL.len())],
+        },
+        4 => EventPayload::GroupChanged {
+            from: optional(3),
+            to: optional(4),
+        },
+        5 => EventPayload::TagAdded { tag: text.into() },
+        6 => EventPayload::TagRemoved { tag: text.into() },
+        7 => EventPayload::SlaApplied {
+            metric,
+            cycle,
+            at: pick[4],
+            policy_id: optional(0),
+            target_ms: optional(5),
+            basis: (pick[1] % 3 != 0).then_some(if pick[1] % 2 == 0 {
+                domain::SlaBasis::Business
+            } else {
+                domain::SlaBasis::Calendar
+            }),
+        },
+        8 => EventPayload::SlaPaused {
+            metric,
+            cycle,
+            at: pick[4],
+        },
+        9 => EventPayload::SlaResumed {
+            metric,
+            cycle,
+            at: pick[4],
+        },
+        10 => EventPayload::SlaWarned {
+            metric,
+            cycle,
+            at: pick[4],
+        },
+        11 => EventPayload::SlaBreached {
+            metric,
+            cycle,
+            at: pick[4],
+        },
+        12 => EventPayload::SlaFulfilled {
+            metric,
+            cycle,
+            at: pick[4],
+        },
+        _ => EventPayload::AssigneeChanged {
+            from: optional(3),
+            to: optional(5),
+        },
+    }
+}
+
+/// The JSON edited at `at` by `edit` (insert, remove or repeat a piece), as a log written by
+/// another version, or by hand, might hold it.
+fn edited_json(json: &str, edit: u8, at: usize, piece: &str) -> String {
+    let chars: Vec<char> = json.chars().collect();
+    let at = at % (chars.len() + 1);
+    let (head, tail): (String, String) =
+        (chars[..at].iter().collect(), chars[at..].iter().collect());
+    match edit % 5 {
+        0 => json.to_string(),
+        1 => format!("{head}{piece}{tail}"),
+        2 => format!("{head}{}", tail.chars().skip(1).collect::<String>()),
+        // A field given again: `"name":value,` repeated after the opening brace.
+        3 => match json.find(',') {
+            Some(comma) if comma > 1 => format!("{{{},{}", &json[1..comma], &json[1..]),
+            _ => json.to_string(),
+        },
+        _ => format!("{head}{tail}{piece}"),
+    }
+}
+
+/// The JSON with the value of its field `name` (when it has one) replaced by `value`.
+fn with_value(json: &str, name: &str, value: &str) -> String {
+    let key = format!("\"{name}\":");
+    let Some(start) = json.find(&key).map(|i| i + key.len()) else {
+        return json.to_string();
+    };
+    let end = json[start..]
+        .find([',', '}'])
+        .map_or(json.len(), |i| start + i);
+    format!("{}{value}{}", &json[..start], &json[end..])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// `read_stored` (the compact reader first, serde for what it does not take whole) reads
+    /// what serde alone reads, on the payloads the product writes and on edited ones
+    /// (whitespace, escapes, fields twice, wrong types, `-0`, broken text), also under another
+    /// kind's name; and the payloads the product writes, with plain texts, never reach serde.
+    #[test]
+    fn read_stored_reads_what_serde_reads(
+        kind in 0u8..14,
+        pick in proptest::array::uniform6(any::<i64>().prop_map(|n| n % 100_000)),
+        text in "[a-z \"\\\\é\u{1}]{0,8}",
+        edit in 0u8..5,
+        at in 0usize..200,
+        piece in prop::sample::select(vec![
+            " ", "\"", "1", ".5", "-0", "null", "\\", "}", "true", "\"x\"",
+            ",\"to\":\"open\"", ",\"from\":null", ",\"x\":[1]", ",\"basis\":\"business\"",
+            ",\"cycle\":-1", ",\"cycle\":4294967296", "e3", "-",
+        ]),
+        other_kind in 0u8..20,
+        kind_of_json in any::<bool>(),
+        field in prop::sample::select(vec![
+            "", "cycle", "at", "metric", "basis", "policy_id", "target_ms", "from", "to",
+            "group_id", "customer_id", "channel", "status", "priority", "message_kind",
+            "message_id", "tag",
+        ]),
+        value in prop::sample::select(vec![
+            "-1", "4294967295", "4294967296", "-0", "0", "1.5", "1e2", "\"x\"", "null", "true",
+            "\"business\"", "\"open\"", "\"urgent\"", "\"reply\"", "\"email\"",
+            "\"first_reply\"", "9223372036854775807", "9223372036854775808", "[]", "{}",
+        ]),
+    ) {
+        let payload = stored_payload(kind, &pick, &text);
+        let written = payload.to_json();
+        let json = with_value(&edited_json(&written, edit, at, piece), field, value);
+        let kinds = [CLOCK_INPUT_KINDS, TRANSITION_KINDS, &["sla_escalated", "assignee_changed"]].concat();
+        let kind = if kind_of_json { payload.kind() } else { kinds[usize::from(other_kind) % kinds.len()] };
+        let read = read_stored(kind, &json).ok();
+        let by_serde = crate::stored::read_stored_by_serde(kind, &json).ok();
+        prop_assert_eq!(&read, &by_serde, "{} {}", kind, json);
+        let plain = !text.contains(['"', '\\', '\u{1}']);
+        if plain {
+            prop_assert!(
+                crate::stored::read_compact(payload.kind(), &written).is_some(),
+                "left to serde: {} {}", payload.kind(), written
+            );
+        }
+    }
+}
