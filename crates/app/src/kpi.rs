@@ -214,8 +214,26 @@ fn facts_rows(facts: &FactsMap) -> impl Iterator<Item = KpiFactsRow> + '_ {
     })
 }
 
-/// A page being read ahead: the reader comes back with it.
-type PageRead = tokio::task::JoinHandle<(store::PageReader, store::Result<store::EventPage>)>;
+/// What the fold reads of each event of a page, in the page's order ([`fold_input`]: `None`
+/// for an event it skips), parsed on the reader's thread with the page read ahead, owning its
+/// texts so that it travels with the page.
+type ParsedPage = Vec<Option<(i64, FoldPayload<'static>)>>;
+
+/// [`fold_input`] of every event of a page (see [`ParsedPage`]).
+fn parse_page(page: &store::EventPage) -> ParsedPage {
+    page.iter()
+        .map(|event| {
+            fold_input(event)
+                .map(|(conversation, event)| (conversation, event.payload.into_owned()))
+        })
+        .collect()
+}
+
+/// A page being read ahead: the reader comes back with it, and with its events parsed.
+type PageRead = tokio::task::JoinHandle<(
+    store::PageReader,
+    store::Result<(store::EventPage, ParsedPage)>,
+)>;
 
 /// The live consumer's next batch read ahead on SQLite: while a batch is folded and written in
 /// the writer's transaction, a [`store::PageReader`] reads the next one on its own read-only
@@ -257,13 +275,20 @@ impl ReadAhead {
     fn start(&mut self, from: Cursor, batch: u32) {
         if let Some(reader) = self.reader.take() {
             let page = self.spare.take().unwrap_or_default();
-            self.pending = Some((from, reader.read(from, batch, kpi::FOLDED_KINDS, page)));
+            self.pending = Some((
+                from,
+                reader.read(from, batch, kpi::FOLDED_KINDS, page, parse_page),
+            ));
         }
     }
 
     /// The page read ahead when it starts at `cursor` and holds `batch` events read; `None`
     /// otherwise (the transaction then reads the batch itself).
-    async fn page_at(&mut self, cursor: Cursor, batch: u32) -> Option<store::EventPage> {
+    async fn page_at(
+        &mut self,
+        cursor: Cursor,
+        batch: u32,
+    ) -> Option<(store::EventPage, ParsedPage)> {
         let (from, pending) = self.pending.take()?;
         let (reader, page) = match pending.await {
             Ok(done) => done,
@@ -281,8 +306,8 @@ impl ReadAhead {
                 return None;
             }
         };
-        if from != cursor || page.read() != batch as usize {
-            self.spare = Some(page);
+        if from != cursor || page.0.read() != batch as usize {
+            self.spare = Some(page.0);
             return None;
         }
         Some(page)
@@ -457,14 +482,15 @@ impl App {
                 Some(ahead) => ahead.page_at(cursor, batch).await,
                 None => None,
             };
-            let page = match read_ahead {
-                Some(page) => page,
+            let (page, parsed) = match read_ahead {
+                Some((page, parsed)) => (page, Some(parsed)),
                 // Not read ahead (the first batch, another consumer moved the cursor, or the
-                // page read ahead was not full): read in the transaction.
-                None => {
+                // page read ahead was not full): read in the transaction, parsed as folded.
+                None => (
                     tx.event_page_after(cursor, batch, kpi::FOLDED_KINDS)
-                        .await?
-                }
+                        .await?,
+                    None,
+                ),
             };
             let Some(next) = page.last() else {
                 tx.rollback().await?;
@@ -484,8 +510,13 @@ impl App {
             }
             expected = Some(next);
             let read = page.read();
-            self.fold_batch(&mut tx, &page, calendar.as_ref().and_then(Option::as_ref))
-                .await?;
+            self.fold_batch(
+                &mut tx,
+                &page,
+                parsed,
+                calendar.as_ref().and_then(Option::as_ref),
+            )
+            .await?;
             tx.set_cursor(KPI_CONSUMER, next, now).await?;
             tx.commit().await?;
             if let Some(ahead) = ahead.as_mut() {
@@ -507,11 +538,13 @@ impl App {
 
     /// Folds a batch of events into the stored facts and buckets: reads the facts of the
     /// batch's conversations and the buckets the batch touches (and only those), merges,
-    /// writes them back.
+    /// writes them back. `parsed` is the page's [`ParsedPage`] when it was read ahead (else
+    /// each event is parsed here, alike).
     async fn fold_batch(
         &self,
         tx: &mut Tx,
         page: &store::EventPage,
+        parsed: Option<ParsedPage>,
         calendar: Option<&Calendar>,
     ) -> Result<()> {
         let mut ids: Vec<i64> = page.iter().filter_map(|e| e.conversation).collect();
@@ -523,8 +556,27 @@ impl App {
             facts.insert(row.conversation_id, Some(Box::new(state)));
         }
         let mut rollup = Rollup::default();
-        for event in page.iter() {
-            fold_event(event, &mut facts, calendar, &mut rollup);
+        match parsed {
+            Some(parsed) => {
+                for (event, input) in page.iter().zip(parsed) {
+                    let Some((conversation, payload)) = input else {
+                        continue;
+                    };
+                    let event = FoldEvent {
+                        at: event.at,
+                        actor_kind: event.actor_kind,
+                        actor_id: event.actor_id,
+                        payload,
+                    };
+                    let state = facts.entry(conversation).or_default();
+                    kpi::apply_boxed(state, event, calendar, &mut rollup);
+                }
+            }
+            None => {
+                for event in page.iter() {
+                    fold_event(event, &mut facts, calendar, &mut rollup);
+                }
+            }
         }
         let (mut rows, fresh): (Vec<KpiRollupRow>, Vec<&Aggregate>) =
             rollup.iter().map(|(key, agg)| (key_row(&key), agg)).unzip();

@@ -326,6 +326,61 @@ fn survey_measure(kind: &str) -> Option<Measure> {
 }
 
 impl<'a> FoldPayload<'a> {
+    /// The same payload owning its texts (a tag is copied; nothing else borrows), so that it
+    /// can outlive the page it was read from.
+    pub fn into_owned(self) -> FoldPayload<'static> {
+        match self {
+            FoldPayload::Created {
+                channel,
+                status,
+                priority,
+                group,
+                assignee,
+            } => FoldPayload::Created {
+                channel,
+                status,
+                priority,
+                group,
+                assignee,
+            },
+            FoldPayload::MessageAdded { kind } => FoldPayload::MessageAdded { kind },
+            FoldPayload::StatusChanged { to } => FoldPayload::StatusChanged { to },
+            FoldPayload::PriorityChanged { to } => FoldPayload::PriorityChanged { to },
+            FoldPayload::GroupChanged { to } => FoldPayload::GroupChanged { to },
+            FoldPayload::AssigneeChanged { to } => FoldPayload::AssigneeChanged { to },
+            FoldPayload::TagAdded { tag } => FoldPayload::TagAdded {
+                tag: Cow::Owned(tag.into_owned()),
+            },
+            FoldPayload::TagRemoved { tag } => FoldPayload::TagRemoved {
+                tag: Cow::Owned(tag.into_owned()),
+            },
+            FoldPayload::SlaCycleEnded {
+                metric,
+                cycle,
+                at,
+                met,
+            } => FoldPayload::SlaCycleEnded {
+                metric,
+                cycle,
+                at,
+                met,
+            },
+            FoldPayload::SurveyAnswered {
+                measure,
+                score,
+                scale_min,
+                scale_max,
+                kudos_agent,
+            } => FoldPayload::SurveyAnswered {
+                measure,
+                score,
+                scale_min,
+                scale_max,
+                kudos_agent,
+            },
+        }
+    }
+
     /// What the fold reads of a payload; `None` for payloads it does not read.
     pub fn of(payload: &'a EventPayload) -> Option<FoldPayload<'a>> {
         Some(match payload {

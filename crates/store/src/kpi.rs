@@ -179,8 +179,95 @@ fn put_rollups_sqlite(conn: &mut crate::sqlite::Conn, rows: &[KpiRollupRow]) -> 
     Ok(())
 }
 
-/// SQLite: [`Tx::merge_kpi_rollups`] a bucket at a time: one look-up by key (which also gives
-/// the row's rowid), then the merged row written back by rowid (no second search of the key's
+/// A day on which a batch touches at least this many buckets has its stored buckets read in one
+/// scan of the day (its index, `kpi_rollups_day`) instead of a look-up of each key: a live batch
+/// touches most buckets of its day or two (a slice and measure each), and one statement that
+/// walks a day's rows costs less than hundreds of searches of the text key. A day touched by a
+/// few late facts (an answer to an old survey) is looked up bucket by bucket.
+const DAY_SCAN_MIN: usize = 64;
+
+/// SQLite: the stored counts (and rowids) of the buckets of `rows` on the days they touch often
+/// (see [`DAY_SCAN_MIN`]): `found[i]` is set for every row `i` of those days, `None` when the
+/// key is not stored. Rows of other days are left for a look-up each.
+fn scan_rollup_days(
+    raw: &rusqlite::Connection,
+    rows: &[KpiRollupRow],
+    found: &mut [Option<Option<(i64, KpiRollupRow)>>],
+) -> Result<()> {
+    use std::collections::HashMap;
+    use std::hash::BuildHasher;
+    let mut by_day: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        by_day.entry(row.day).or_default().push(i);
+    }
+    let mut scan = raw.prepare_cached(
+        "SELECT rowid, dim, dim_value, measure, n, total, total_sq, hist FROM kpi_rollups WHERE day = ?1",
+    )?;
+    let hasher = std::collections::hash_map::RandomState::new();
+    for (day, indices) in by_day {
+        if indices.len() < DAY_SCAN_MIN {
+            continue;
+        }
+        // The batch's keys of the day by the hash of their texts (a stored row's texts are
+        // hashed where they lie, not copied); two keys with one hash are looked up instead.
+        let mut wanted: HashMap<u64, Option<usize>> = HashMap::with_capacity(indices.len());
+        for &i in &indices {
+            let Some(row) = rows.get(i) else { continue };
+            let hash = hasher.hash_one((
+                row.dim.as_str(),
+                row.dim_value.as_str(),
+                row.measure.as_str(),
+            ));
+            wanted
+                .entry(hash)
+                .and_modify(|slot| *slot = None)
+                .or_insert(Some(i));
+        }
+        let mut stored = scan.query([day])?;
+        while let Some(r) = stored.next()? {
+            let text = |column: usize| -> Result<&str> {
+                r.get_ref(column)?
+                    .as_str()
+                    .map_err(|e| crate::StoreError::Corrupt(format!("a roll-up of day {day}: {e}")))
+            };
+            let (dim, dim_value, measure) = (text(1)?, text(2)?, text(3)?);
+            let hash = hasher.hash_one((dim, dim_value, measure));
+            let Some(&Some(i)) = wanted.get(&hash) else {
+                continue;
+            };
+            let (Some(row), Some(slot)) = (rows.get(i), found.get_mut(i)) else {
+                continue;
+            };
+            if row.dim != dim || row.dim_value != dim_value || row.measure != measure {
+                continue;
+            }
+            *slot = Some(Some((
+                r.get(0)?,
+                KpiRollupRow {
+                    dim: String::new(),
+                    dim_value: String::new(),
+                    measure: String::new(),
+                    day,
+                    n: r.get(4)?,
+                    total: r.get(5)?,
+                    total_sq: r.get(6)?,
+                    hist: r.get(7)?,
+                },
+            )));
+        }
+        // Every other key of the day with a hash of its own is not stored.
+        for i in wanted.into_values().flatten() {
+            if let Some(slot @ None) = found.get_mut(i) {
+                *slot = Some(None);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SQLite: [`Tx::merge_kpi_rollups`] a bucket at a time: the stored row of each key, from the
+/// scan of its day ([`scan_rollup_days`]) or else one look-up by key (which also gives the
+/// row's rowid), then the merged row written back by rowid (no second search of the key's
 /// index; the key columns do not change, so no index is touched) or the new row inserted.
 fn merge_rollups_sqlite<F>(
     conn: &mut crate::sqlite::Conn,
@@ -191,6 +278,8 @@ where
     F: FnMut(usize, Option<&KpiRollupRow>, &mut KpiRollupRow) -> std::result::Result<(), String>,
 {
     let raw = conn.raw();
+    let mut found: Vec<Option<Option<(i64, KpiRollupRow)>>> = vec![None; rows.len()];
+    scan_rollup_days(raw, rows, &mut found)?;
     let mut select = raw.prepare_cached(
         "SELECT rowid, n, total, total_sq, hist FROM kpi_rollups \
          WHERE dim = ?1 AND dim_value = ?2 AND measure = ?3 AND day = ?4",
@@ -202,29 +291,32 @@ where
         "INSERT INTO kpi_rollups (dim, dim_value, measure, day, n, total, total_sq, hist) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for (i, row) in rows.iter_mut().enumerate() {
-        let stored = {
-            let mut found = select.query(rusqlite::params![
-                row.dim,
-                row.dim_value,
-                row.measure,
-                row.day
-            ])?;
-            match found.next()? {
-                Some(r) => Some((
-                    r.get::<_, i64>(0)?,
-                    KpiRollupRow {
-                        dim: String::new(),
-                        dim_value: String::new(),
-                        measure: String::new(),
-                        day: row.day,
-                        n: r.get(1)?,
-                        total: r.get(2)?,
-                        total_sq: r.get(3)?,
-                        hist: r.get(4)?,
-                    },
-                )),
-                None => None,
+    for ((i, row), scanned) in rows.iter_mut().enumerate().zip(found) {
+        let stored = match scanned {
+            Some(stored) => stored,
+            None => {
+                let mut found = select.query(rusqlite::params![
+                    row.dim,
+                    row.dim_value,
+                    row.measure,
+                    row.day
+                ])?;
+                match found.next()? {
+                    Some(r) => Some((
+                        r.get::<_, i64>(0)?,
+                        KpiRollupRow {
+                            dim: String::new(),
+                            dim_value: String::new(),
+                            measure: String::new(),
+                            day: row.day,
+                            n: r.get(1)?,
+                            total: r.get(2)?,
+                            total_sq: r.get(3)?,
+                            hist: r.get(4)?,
+                        },
+                    )),
+                    None => None,
+                }
             }
         };
         match stored {

@@ -136,6 +136,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0027_queue_column_statistics.sql"),
         include_str!("../migrations/postgres/0027_queue_column_statistics.sql"),
     ),
+    (
+        28,
+        "kpi_facts_keyed_by_rowid",
+        include_str!("../migrations/sqlite/0028_kpi_facts_keyed_by_rowid.sql"),
+        include_str!("../migrations/postgres/0028_kpi_facts_keyed_by_rowid.sql"),
+    ),
 ];
 
 impl Store {

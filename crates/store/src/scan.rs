@@ -292,19 +292,31 @@ impl Store {
 
 impl PageReader {
     /// Reads, on a blocking thread, what [`Tx::event_page_after`] with `keep` would read after
-    /// `from` from the log as committed now, into `page` (emptied first); hands the reader back
-    /// with the page.
-    pub fn read(
+    /// `from` from the log as committed now, into `page` (emptied first), then runs `then` on
+    /// the page on that thread (the KPI consumer parses the payloads there, off the writer's
+    /// core); hands the reader back with the page and what `then` made of it.
+    pub fn read<T, F>(
         self,
         from: Cursor,
         limit: u32,
         keep: &'static [&'static str],
         mut page: EventPage,
-    ) -> tokio::task::JoinHandle<(PageReader, Result<EventPage>)> {
+        then: F,
+    ) -> tokio::task::JoinHandle<(PageReader, Result<(EventPage, T)>)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&EventPage) -> T + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             page.clear();
             let read = page_after_sqlite(&self.conn, from, limit, ScanKinds::Keep(keep), &mut page);
-            (self, read.map(|()| page))
+            (
+                self,
+                read.map(|()| {
+                    let made = then(&page);
+                    (page, made)
+                }),
+            )
         })
     }
 }

@@ -614,3 +614,113 @@ async fn drills(app: &App, by: &Principal, now: i64) -> Vec<Vec<i64>> {
     }
     out
 }
+
+/// A bucket row with its counts (the histogram text is what `kpi::hist` writes).
+fn bucket(dim: &str, value: &str, measure: &str, day: i64, n: i64) -> store::KpiRollupRow {
+    store::KpiRollupRow {
+        dim: dim.to_string(),
+        dim_value: value.to_string(),
+        measure: measure.to_string(),
+        day,
+        n,
+        total: n as f64,
+        total_sq: n as f64,
+        hist: format!("1:{n}"),
+    }
+}
+
+/// The stored buckets of `days`, sorted.
+async fn buckets_of(db: &TestDb, days: &[i64]) -> Vec<store::KpiRollupRow> {
+    let mut all = Vec::new();
+    for dim in ["agent", "group"] {
+        for value in (0..200).map(|v| v.to_string()) {
+            for &day in days {
+                all.extend(
+                    db.store
+                        .kpi_rollups(dim, &value, day, day + 1)
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+    }
+    all.sort_by(|a, b| {
+        (&a.dim, &a.dim_value, &a.measure, a.day).cmp(&(&b.dim, &b.dim_value, &b.measure, b.day))
+    });
+    all
+}
+
+/// A batch merges into exactly the buckets of its keys, whether a day it touches is read in one
+/// scan (many buckets of that day) or bucket by bucket (a few): stored counts are added to, new
+/// keys inserted, and the other buckets of a scanned day, of another slice or measure with the
+/// same texts in other columns, stay as they were.
+#[tokio::test]
+async fn merging_a_batch_reads_each_buckets_stored_counts_whether_its_day_is_scanned_or_not() {
+    for db in backends().await {
+        // Day 100: 150 agent buckets stored (n = 1) and one bucket per agent of another measure
+        // the batches never touch. Day 200: two stored buckets.
+        let mut stored: Vec<store::KpiRollupRow> = (0..150)
+            .map(|a| bucket("agent", &a.to_string(), "volume", 100, 1))
+            .collect();
+        stored.extend((0..150).map(|a| bucket("agent", &a.to_string(), "csat", 100, 7)));
+        stored.push(bucket("group", "1", "volume", 200, 1));
+        stored.push(bucket("group", "2", "volume", 200, 1));
+        let mut tx = db.store.begin().await.unwrap();
+        tx.put_kpi_rollups(&stored).await.unwrap();
+        tx.commit().await.unwrap();
+
+        // The batch: agents 50..200 on day 100 (100 stored, 50 new: a scanned day), group 1
+        // (stored) and group 3 (new) on day 200 (looked up), each counting 2 more cases.
+        let mut batch: Vec<store::KpiRollupRow> = (50..200)
+            .map(|a| bucket("agent", &a.to_string(), "volume", 100, 0))
+            .collect();
+        batch.push(bucket("group", "1", "volume", 200, 0));
+        batch.push(bucket("group", "3", "volume", 200, 0));
+        let mut tx = db.store.begin().await.unwrap();
+        tx.merge_kpi_rollups(&mut batch, |_, old, row| {
+            let before = old.map_or(0, |old| old.n);
+            *row = store::KpiRollupRow {
+                dim: std::mem::take(&mut row.dim),
+                dim_value: std::mem::take(&mut row.dim_value),
+                measure: std::mem::take(&mut row.measure),
+                ..bucket("", "", "", row.day, before + 2)
+            };
+            Ok(())
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut expected: Vec<store::KpiRollupRow> = (0..200)
+            .map(|a| {
+                bucket(
+                    "agent",
+                    &a.to_string(),
+                    "volume",
+                    100,
+                    if a < 50 {
+                        1
+                    } else if a < 150 {
+                        3
+                    } else {
+                        2
+                    },
+                )
+            })
+            .collect();
+        expected.extend((0..150).map(|a| bucket("agent", &a.to_string(), "csat", 100, 7)));
+        expected.push(bucket("group", "1", "volume", 200, 3));
+        expected.push(bucket("group", "2", "volume", 200, 1));
+        expected.push(bucket("group", "3", "volume", 200, 2));
+        expected.sort_by(|a, b| {
+            (&a.dim, &a.dim_value, &a.measure, a.day).cmp(&(
+                &b.dim,
+                &b.dim_value,
+                &b.measure,
+                b.day,
+            ))
+        });
+        assert_eq!(buckets_of(&db, &[100, 200]).await, expected, "{}", db.name);
+        db.finish().await;
+    }
+}
