@@ -724,3 +724,53 @@ async fn merging_a_batch_reads_each_buckets_stored_counts_whether_its_day_is_sca
         db.finish().await;
     }
 }
+
+/// Two nodes run the roll-up consumer at once, in small batches, each reading its next batch
+/// ahead while the other moves the cursor: every event is still folded exactly once, so the
+/// figures equal a rebuild's. (Threads of their own: on SQLite a node that waits for the
+/// file's write lock blocks its thread, as a second process would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_rolling_up_at_once_fold_every_event_once() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        rollup_everything(&app, 7).await;
+        play(&app, &team, 40).await;
+        let node = db.another_node().await;
+        let other = node.app();
+        let run = |app: App| async move {
+            let mut read = 0;
+            loop {
+                match app.run_kpi_rollups(3, T0).await.unwrap() {
+                    0 => return read,
+                    n => read += n,
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        let (mine, theirs) = tokio::join!(
+            tokio::spawn(run(app.clone())),
+            tokio::spawn(run(other.clone()))
+        );
+        let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+        // Most runs interleave the two (a fast node may now and then take every batch).
+        eprintln!("{}: the nodes read {mine} and {theirs} events", db.name);
+        let now = T0 + 5 * DAY;
+        let live = app
+            .kpi_reports(&team.manager, &period(), now)
+            .await
+            .unwrap();
+        assert_eq!(value(&live, "volume").value, Some(40.0), "{}", db.name);
+        app.rebuild_kpi_rollups(&Principal::System, 5, T0)
+            .await
+            .unwrap();
+        let rebuilt = app
+            .kpi_reports(&team.manager, &period(), now)
+            .await
+            .unwrap();
+        let figures = |r: &[app::KpiReport]| r.iter().map(|x| x.figure.clone()).collect::<Vec<_>>();
+        assert_eq!(figures(&rebuilt), figures(&live), "{}", db.name);
+        node.finish().await;
+        db.finish().await;
+    }
+}
