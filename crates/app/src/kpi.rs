@@ -857,18 +857,25 @@ impl App {
     }
 
     async fn backlog_ages(&self, query: &KpiQuery, now: i64) -> Result<Histogram> {
+        const PAGE: i64 = 20_000;
         let mut ages = Histogram::new();
-        for created in self
-            .store
-            .backlog_created_ats(query.group, query.agent)
-            .await?
-        {
-            ages.add_bin(
-                kpi::Binning::Log.bin((now - created).max(0) as f64 / 1000.0),
-                1,
-            );
+        let mut after = 0;
+        loop {
+            let page = self
+                .store
+                .backlog_created_ats(query.group, query.agent, after, PAGE)
+                .await?;
+            for (_, created) in &page {
+                ages.add_bin(
+                    kpi::Binning::Log.bin((now - created).max(0) as f64 / 1000.0),
+                    1,
+                );
+            }
+            match page.last() {
+                Some((number, _)) if page.len() as i64 == PAGE => after = *number,
+                _ => return Ok(ages),
+            }
         }
-        Ok(ages)
     }
 
     /// Every KPI's figure for a period and slice, with the previous period of the same length.

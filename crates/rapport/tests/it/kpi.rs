@@ -774,3 +774,63 @@ async fn two_nodes_rolling_up_at_once_fold_every_event_once() {
         db.finish().await;
     }
 }
+
+/// The backlog's ages are read page by page: pages of any size walk exactly the conversations
+/// open now, each once.
+#[tokio::test]
+async fn the_backlog_is_read_page_by_page_each_open_conversation_once() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let mut open = Vec::new();
+        for i in 0..11 {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("b{i}@x.test"),
+                        "Backlog",
+                        "Hello",
+                        Some(team.support),
+                    ),
+                    T0 + i * MIN,
+                )
+                .await
+                .unwrap();
+            if i % 4 == 1 {
+                let patch = app::Patch {
+                    status: Some(Status::Solved),
+                    ..Default::default()
+                };
+                app.update_conversation(&team.admin, c.number, patch, T0 + DAY)
+                    .await
+                    .unwrap();
+            } else {
+                open.push((c.number, T0 + i * MIN));
+            }
+        }
+        for limit in [1, 3, 8, 100] {
+            let (mut after, mut walked) = (0, Vec::new());
+            loop {
+                let page = db
+                    .store
+                    .backlog_created_ats(Some(team.support), None, after, limit)
+                    .await
+                    .unwrap();
+                walked.extend(page.iter().copied());
+                match page.last() {
+                    Some((number, _)) if page.len() as i64 == limit => after = *number,
+                    _ => break,
+                }
+            }
+            assert_eq!(walked, open, "{}: pages of {limit}", db.name);
+        }
+        let other_group = db
+            .store
+            .backlog_created_ats(Some(team.billing), None, 0, 100)
+            .await
+            .unwrap();
+        assert!(other_group.is_empty(), "{}", db.name);
+        db.finish().await;
+    }
+}
