@@ -148,6 +148,29 @@ pub fn optional_int(raw: Option<Raw<'_>>) -> Option<Option<i64>> {
     }
 }
 
+/// The payload's JSON edited at `at` by `edit` (insert, remove or repeat a piece), as a log
+/// written by another version, or by hand, might hold it: for the property tests of every
+/// reader of the log's JSON (the KPI fold's, the SLA clock's), which check they read what
+/// serde reads.
+#[doc(hidden)]
+pub fn edited(json: &str, edit: u8, at: usize, piece: &str) -> String {
+    let chars: Vec<char> = json.chars().collect();
+    let at = at % (chars.len() + 1);
+    let (head, tail): (String, String) =
+        (chars[..at].iter().collect(), chars[at..].iter().collect());
+    match edit % 5 {
+        0 => json.to_string(),
+        1 => format!("{head}{piece}{tail}"),
+        2 => format!("{head}{}", tail.chars().skip(1).collect::<String>()),
+        // A field given again: `"name":value,` repeated after the opening brace.
+        3 => match json.find(',') {
+            Some(comma) if comma > 1 => format!("{{{},{}", &json[1..comma], &json[1..]),
+            _ => json.to_string(),
+        },
+        _ => format!("{head}{tail}{piece}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -867,26 +867,6 @@ fn payload_of(kind: u8, pick: &[i64; 6], text: &str) -> EventPayload {
     }
 }
 
-/// The payload's JSON edited at `at` by `edit` (insert, remove or repeat a piece), as a log
-/// written by another version, or by hand, might hold it.
-fn edited(json: &str, edit: u8, at: usize, piece: &str) -> String {
-    let chars: Vec<char> = json.chars().collect();
-    let at = at % (chars.len() + 1);
-    let (head, tail): (String, String) =
-        (chars[..at].iter().collect(), chars[at..].iter().collect());
-    match edit % 5 {
-        0 => json.to_string(),
-        1 => format!("{head}{piece}{tail}"),
-        2 => format!("{head}{}", tail.chars().skip(1).collect::<String>()),
-        // A field given again: `"name":value,` repeated after the opening brace.
-        3 => match json.find(',') {
-            Some(comma) if comma > 1 => format!("{{{},{}", &json[1..comma], &json[1..]),
-            _ => json.to_string(),
-        },
-        _ => format!("{head}{tail}{piece}"),
-    }
-}
-
 proptest::proptest! {
     /// The compact reader (`fold/compact.rs`) agrees with serde on every payload the fold reads
     /// and on edited ones (whitespace, escapes, fields twice, wrong types, broken text): it
@@ -902,7 +882,7 @@ proptest::proptest! {
         kind_of_json in proptest::bool::ANY,
     ) {
         let payload = payload_of(kind, &pick, &text);
-        let json = edited(&payload.to_json(), edit, at, piece);
+        let json = domain::compact_json::edited(&payload.to_json(), edit, at, piece);
         // The log's kind column says what the payload is; try it on another kind's text too.
         let kind = if kind_of_json { payload.kind() } else { crate::FOLDED_KINDS[usize::from(kind) % crate::FOLDED_KINDS.len()] };
         let read = FoldPayload::parse(kind, &json).ok();

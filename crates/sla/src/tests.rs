@@ -1190,26 +1190,6 @@ fn stored_payload(kind: u8, pick: &[i64; 6], text: &str) -> EventPayload {
     }
 }
 
-/// The JSON edited at `at` by `edit` (insert, remove or repeat a piece), as a log written by
-/// another version, or by hand, might hold it.
-fn edited_json(json: &str, edit: u8, at: usize, piece: &str) -> String {
-    let chars: Vec<char> = json.chars().collect();
-    let at = at % (chars.len() + 1);
-    let (head, tail): (String, String) =
-        (chars[..at].iter().collect(), chars[at..].iter().collect());
-    match edit % 5 {
-        0 => json.to_string(),
-        1 => format!("{head}{piece}{tail}"),
-        2 => format!("{head}{}", tail.chars().skip(1).collect::<String>()),
-        // A field given again: `"name":value,` repeated after the opening brace.
-        3 => match json.find(',') {
-            Some(comma) if comma > 1 => format!("{{{},{}", &json[1..comma], &json[1..]),
-            _ => json.to_string(),
-        },
-        _ => format!("{head}{tail}{piece}"),
-    }
-}
-
 /// The JSON with the value of its field `name` (when it has one) replaced by `value`.
 fn with_value(json: &str, name: &str, value: &str) -> String {
     let key = format!("\"{name}\":");
@@ -1256,7 +1236,11 @@ proptest! {
     ) {
         let payload = stored_payload(kind, &pick, &text);
         let written = payload.to_json();
-        let json = with_value(&edited_json(&written, edit, at, piece), field, value);
+        let json = with_value(
+            &domain::compact_json::edited(&written, edit, at, piece),
+            field,
+            value,
+        );
         let kinds = [CLOCK_INPUT_KINDS, TRANSITION_KINDS, &["sla_escalated", "assignee_changed"]].concat();
         let kind = if kind_of_json { payload.kind() } else { kinds[usize::from(other_kind) % kinds.len()] };
         let read = read_stored(kind, &json).ok();
