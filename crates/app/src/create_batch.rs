@@ -238,8 +238,12 @@ impl App {
                         let id =
                             customer_of(&mut tx, &m.input.customer, identities, &owners, m.now)
                                 .await?;
-                        for i in identities {
-                            owner.insert(key(i), id);
+                        // The addresses nobody owned are now this customer's; an address
+                        // another customer owns stays theirs.
+                        for (i, had) in identities.iter().zip(&owners) {
+                            if had.is_none() {
+                                owner.insert(key(i), id);
+                            }
                         }
                         id
                     }

@@ -1529,3 +1529,38 @@ async fn concurrent_creates_are_each_answered_and_one_failure_fails_alone() {
         assert_eq!(customers.len(), 7, "{}: one customer per address", db.name);
     }
 }
+
+/// Opened together, an input naming two customers' addresses goes to the first owner, as
+/// alone, and the other address stays its owner's for the members after it.
+#[tokio::test]
+async fn an_address_owned_by_another_customer_stays_theirs_when_opened_together() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let ann = app
+            .create_conversation(&team.admin, inbound("ann@x.test", "A", "a", None), T0)
+            .await
+            .unwrap();
+        let mut by_phone = inbound("bob@x.test", "B", "b", None);
+        by_phone.customer.phone = Some("+44 20 7946 0001".into());
+        let bob = app
+            .create_conversation(&team.admin, by_phone, T0)
+            .await
+            .unwrap();
+        let mut both = inbound("ann@x.test", "Both", "c", None);
+        both.customer.phone = Some("+44 20 7946 0001".into());
+        let mut phone_only = inbound("x@x.test", "Phone", "d", None);
+        phone_only.customer = app::CustomerInput {
+            email: None,
+            name: None,
+            phone: Some("+44 20 7946 0001".into()),
+            chat: None,
+        };
+        let opened = app
+            .create_conversations(&team.admin, vec![both, phone_only], T0)
+            .await
+            .unwrap();
+        assert_eq!(opened[0].customer.id, ann.customer.id, "{}", db.name);
+        assert_eq!(opened[1].customer.id, bob.customer.id, "{}", db.name);
+    }
+}
