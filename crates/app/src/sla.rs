@@ -159,6 +159,9 @@ pub struct SlaRun {
     pub events_appended: usize,
     /// Clocks stored because they changed (a second run writes none).
     pub states_written: usize,
+    /// Recorded transitions read back from the log: only for conversations whose stored
+    /// digest could not vouch for the transitions expected (a second run reads none).
+    pub transitions_read: usize,
 }
 
 /// The payload of an escalation job.
@@ -561,12 +564,16 @@ async fn queue_escalations(
     Ok(())
 }
 
+/// The row that stores `clock`; `transitions_digest` is the digest of every transition the
+/// clock has made (under `rules`), all of which the log records once this row's
+/// transitions are appended (`None`: not known).
 fn state_row(
     conversation: i64,
     rules: &Rules,
     through_event_id: i64,
     clock: &SlaClock,
     now: i64,
+    transitions_digest: Option<i64>,
 ) -> SlaStateRow {
     let next = clock.next_deadline();
     SlaStateRow {
@@ -586,7 +593,14 @@ fn state_row(
         // breach shows breached conversations first, not below those still in time.
         next_breach_at: clock.next_breach_at(),
         updated_at: now,
+        transitions_digest,
     }
+}
+
+/// The digest a stored state had, with the transitions its clock made since (`appended`)
+/// added; `None` stays `None`.
+fn digest_after(stored: Option<i64>, appended: &[SlaTransition]) -> Option<i64> {
+    stored.map(|d| d.wrapping_add(::sla::transitions_digest(appended)))
 }
 
 fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
@@ -656,16 +670,15 @@ impl ConversationLog {
         }
     }
 
-    /// The clock rebuilt from the log under `rules`, advanced through every warning and
-    /// breach due by `now`, the transitions the log lacks (in time order), and the row to
-    /// store; `None` for a conversation with no events but the clocks' own.
-    fn rebuild(
+    /// The clock rebuilt from the inputs under `rules`, advanced through every warning and
+    /// breach due by `now`, with every transition it makes (in the order made) and the last
+    /// input; `None` for a conversation with no events but the clocks' own.
+    fn expected(
         &self,
         rules: &Rules,
-        conversation: i64,
         organisation: Option<i64>,
         now: i64,
-    ) -> Option<(Vec<SlaTransition>, SlaClock, SlaStateRow)> {
+    ) -> Option<(Vec<SlaTransition>, SlaClock, i64)> {
         let through = self.through?;
         let mut clock = SlaClock::new(organisation);
         let mut transitions = Vec::with_capacity(32);
@@ -677,11 +690,35 @@ impl ConversationLog {
             }
         }
         clock.advance_through_due(&rules.policies, now, &mut transitions);
-        let mut missing = ::sla::diff_transitions(&transitions, &self.recorded).missing;
-        missing.sort_by_key(|t| t.at);
-        let row = state_row(conversation, rules, through, &clock, now);
+        Some((transitions, clock, through))
+    }
+
+    /// [`ConversationLog::expected`] from a log read whole (its transitions too): the
+    /// transitions the log lacks (in time order), the clock, and the row to store.
+    fn rebuild(
+        &self,
+        rules: &Rules,
+        conversation: i64,
+        organisation: Option<i64>,
+        now: i64,
+    ) -> Option<(Vec<SlaTransition>, SlaClock, SlaStateRow)> {
+        let (expected, clock, through) = self.expected(rules, organisation, now)?;
+        let missing = missing_transitions(&expected, &self.recorded);
+        // Once `missing` is appended, the log records every transition the clock made.
+        let digest = ::sla::transitions_digest(&expected);
+        let row = state_row(conversation, rules, through, &clock, now, Some(digest));
         Some((missing, clock, row))
     }
+}
+
+/// The expected transitions the recorded ones lack, in time order.
+fn missing_transitions(
+    expected: &[SlaTransition],
+    recorded: &[SlaTransition],
+) -> Vec<SlaTransition> {
+    let mut missing = ::sla::diff_transitions(expected, recorded).missing;
+    missing.sort_by_key(|t| t.at);
+    missing
 }
 
 /// Rebuilds a conversation's clock from its whole log as of `now`, appends the transitions
@@ -725,7 +762,8 @@ fn advance(
     if through == state.through_event_id {
         return Ok(None);
     }
-    let row = state_row(state.conversation, rules, through, &clock, now);
+    let digest = digest_after(state.transitions_digest, &out);
+    let row = state_row(state.conversation, rules, through, &clock, now, digest);
     Ok(Some((out, clock, row)))
 }
 
@@ -774,19 +812,47 @@ fn stored_row(s: &store::BatchStateRef<'_>) -> SlaStateRow {
         next_deadline_kind: s.next_deadline_kind.map(str::to_string),
         next_breach_at: s.next_breach_at,
         updated_at: s.updated_at,
+        transitions_digest: s.transitions_digest,
     }
 }
 
-/// Rebuilds the clocks of a batch of conversations in memory, as read, and keeps those whose
-/// stored clock or log must change. Pure: no store, no writer.
+/// Whether a stored clock already says what `row` says (all but when it was written).
+fn stored_says(s: &store::BatchStateRef<'_>, row: &SlaStateRow) -> bool {
+    s.version == row.version
+        && s.through_event_id == row.through_event_id
+        && s.next_deadline_at == row.next_deadline_at
+        && s.next_deadline_kind == row.next_deadline_kind.as_deref()
+        && s.next_breach_at == row.next_breach_at
+        && s.transitions_digest == row.transitions_digest
+        && s.clock == row.clock
+}
+
+/// A conversation of a recompute batch whose stored digest could not vouch for its expected
+/// transitions (none stored, or another multiset: the rules changed, say): the transitions
+/// its log records must be read to know which ones it lacks ([`resolve_unsure`]).
+struct Unsure {
+    conversation: i64,
+    expected: Vec<SlaTransition>,
+    clock: SlaClock,
+    through: i64,
+    /// The stored row as read.
+    stored: Option<SlaStateRow>,
+}
+
+/// Rebuilds the clocks of a batch of conversations in memory, as read (inputs only: the
+/// scan leaves the clocks' own events out), and keeps those whose stored clock or log must
+/// change. When the expected transitions have the stored digest, they are the transitions
+/// the stored clock made, all in the log: none is missing. The others are returned as
+/// [`Unsure`]. Pure: no store, no writer.
 fn fold_batch(
     batch: &store::SlaBatch,
     rules: &Rules,
     organisations: &HashMap<i64, i64>,
     log: &mut ConversationLog,
     now: i64,
-) -> Vec<Rebuilt> {
+) -> (Vec<Rebuilt>, Vec<Unsure>) {
     let mut out = Vec::new();
+    let mut unsure = Vec::new();
     let mut states = batch.states().peekable();
     let mut events = batch.events().peekable();
     while let Some(first) = events.peek().copied() {
@@ -798,27 +864,86 @@ fn fold_batch(
         while states.next_if(|s| s.conversation < conversation).is_some() {}
         let stored = states.next_if(|s| s.conversation == conversation);
         let organisation = log.customer.and_then(|c| organisations.get(&c).copied());
-        let Some((missing, clock, row)) = log.rebuild(rules, conversation, organisation, now)
-        else {
+        let Some((expected, clock, through)) = log.expected(rules, organisation, now) else {
             continue;
         };
-        let same = stored.is_some_and(|s| {
+        let digest = ::sla::transitions_digest(&expected);
+        let vouched = stored.is_some_and(|s| s.transitions_digest == Some(digest));
+        if !vouched {
+            unsure.push(Unsure {
+                conversation,
+                expected,
+                clock,
+                through,
+                stored: stored.as_ref().map(stored_row),
+            });
+            continue;
+        }
+        // The stored clock made exactly these transitions, and the log records them.
+        let row = state_row(conversation, rules, through, &clock, now, Some(digest));
+        if stored.is_some_and(|s| stored_says(&s, &row)) {
+            continue;
+        }
+        out.push(Rebuilt {
+            conversation,
+            missing: Vec::new(),
+            clock,
+            row: Some(row),
+            stored: stored.as_ref().map(stored_row),
+        });
+    }
+    (out, unsure)
+}
+
+/// Settles the [`Unsure`] conversations of a batch with the transitions their logs record
+/// (`recorded`: their events of [`::sla::TRANSITION_KINDS`]): what each lacks, and the row
+/// with the digest of its expected transitions (all in the log once the missing ones are
+/// appended). Pure.
+fn resolve_unsure(
+    unsure: Vec<Unsure>,
+    recorded: &[EventRow],
+    rules: &Rules,
+    now: i64,
+) -> Vec<Rebuilt> {
+    let mut logged: HashMap<i64, Vec<SlaTransition>> = HashMap::new();
+    for e in recorded {
+        if let (Some(conversation), Ok(LogEntry::Transition(t))) =
+            (e.conversation, ::sla::read_stored(&e.kind, &e.payload))
+        {
+            logged.entry(conversation).or_default().push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for u in unsure {
+        let recorded = logged.get(&u.conversation).map_or(&[][..], Vec::as_slice);
+        let missing = missing_transitions(&u.expected, recorded);
+        let digest = ::sla::transitions_digest(&u.expected);
+        let row = state_row(
+            u.conversation,
+            rules,
+            u.through,
+            &u.clock,
+            now,
+            Some(digest),
+        );
+        let same = u.stored.as_ref().is_some_and(|s| {
             s.version == row.version
                 && s.through_event_id == row.through_event_id
                 && s.next_deadline_at == row.next_deadline_at
-                && s.next_deadline_kind == row.next_deadline_kind.as_deref()
+                && s.next_deadline_kind == row.next_deadline_kind
                 && s.next_breach_at == row.next_breach_at
+                && s.transitions_digest == row.transitions_digest
                 && s.clock == row.clock
         });
         if same && missing.is_empty() {
             continue;
         }
         out.push(Rebuilt {
-            conversation,
+            conversation: u.conversation,
             missing,
-            clock,
+            clock: u.clock,
             row: (!same).then_some(row),
-            stored: stored.as_ref().map(stored_row),
+            stored: u.stored,
         });
     }
     out
@@ -1286,7 +1411,7 @@ impl App {
         let mut inputs: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
         for event in events {
             if let Some(conversation) = event.conversation {
-                if !event.kind.starts_with("sla_") {
+                if !event.kind.starts_with(::sla::CLOCK_OWN_PREFIX) {
                     inputs.entry(conversation).or_default().push(event);
                 }
             }
@@ -1390,6 +1515,7 @@ impl App {
                     state.through_event_id,
                     &clock,
                     now,
+                    digest_after(state.transitions_digest, &out),
                 );
                 tx.put_sla_state(&row).await?;
             }
@@ -1424,13 +1550,25 @@ impl App {
             .into_iter()
             .collect();
         tx.rollback().await?;
-        let mut batches = self.store.scan_sla_batches(BATCH, clock_reads_payload);
+        let mut batches =
+            self.store
+                .scan_sla_batches(BATCH, ::sla::CLOCK_OWN_PREFIX, clock_reads_payload);
         let mut log = ConversationLog::default();
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
             run.conversations += batch.numbers().len();
             loop {
-                let rebuilt = fold_batch(&batch, &rules, &organisations, &mut log, now);
+                let (mut rebuilt, unsure) =
+                    fold_batch(&batch, &rules, &organisations, &mut log, now);
+                if !unsure.is_empty() {
+                    let numbers: Vec<i64> = unsure.iter().map(|u| u.conversation).collect();
+                    let recorded = self
+                        .store
+                        .events_of_kinds(&numbers, ::sla::TRANSITION_KINDS)
+                        .await?;
+                    run.transitions_read += recorded.len();
+                    rebuilt.extend(resolve_unsure(unsure, &recorded, &rules, now));
+                }
                 match self.write_sla_batch(&rules, &rebuilt, now).await? {
                     Some((appended, written)) => {
                         run.events_appended += appended;

@@ -296,13 +296,14 @@ async fn bench_recompute(
         report.push(format!(
             "{pass}: {} conversations ({events} events) in {seconds:.2} s = {rate:.0} conversations/s, {:.0} events/s, \
              {:.2} x the pure fold; process CPU {cpu:.2} s = {:.0} conversations per CPU-second; \
-             {} events appended, {} clocks written; load average {load}",
+             {} events appended, {} clocks written, {} recorded transitions read back; load average {load}",
             run.conversations,
             events as f64 / seconds,
             rate / fold_rate,
             run.conversations as f64 / cpu.max(f64::EPSILON),
             run.events_appended,
-            run.states_written
+            run.states_written,
+            run.transitions_read
         ));
     }
     println!(

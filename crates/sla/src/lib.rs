@@ -116,8 +116,12 @@ pub use clock::{recompute, Deadline, DeadlineKind, MetricState, Recomputed, SlaC
 pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };
-pub use stored::{read_stored, ClockTextError, LogEntry, CLOCK_INPUT_KINDS, TRANSITION_KINDS};
-pub use transition::{diff_transitions, SlaTransition, TransitionDiff, TransitionKind};
+pub use stored::{
+    read_stored, ClockTextError, LogEntry, CLOCK_INPUT_KINDS, CLOCK_OWN_PREFIX, TRANSITION_KINDS,
+};
+pub use transition::{
+    diff_transitions, transitions_digest, SlaTransition, TransitionDiff, TransitionKind,
+};
 
 /// Instants and durations: whole milliseconds (instants since the Unix epoch, UTC), as
 /// `domain::Millis`.

@@ -42,6 +42,12 @@ pub const TRANSITION_KINDS: &[&str] = &[
     "sla_fulfilled",
 ];
 
+/// Every kind the clocks write themselves ([`TRANSITION_KINDS`], `sla_escalated`) starts
+/// with this, and no other event of a conversation does (`sla_policy_changed` and
+/// `sla_calendar_changed` belong to none): a reader of the clocks' inputs leaves the kinds
+/// with this prefix out, and never needs to read them.
+pub const CLOCK_OWN_PREFIX: &str = "sla_";
+
 /// A stored event, as the clock reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LogEntry {

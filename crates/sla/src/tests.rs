@@ -1255,3 +1255,177 @@ proptest! {
         }
     }
 }
+
+mod digest {
+    use super::*;
+
+    fn applied(at: i64, policy: Option<i64>, target: Option<i64>) -> SlaTransition {
+        SlaTransition {
+            at,
+            metric: Metric::FirstReply,
+            cycle: 1,
+            kind: TransitionKind::Applied {
+                policy_id: policy,
+                target,
+                basis: Some(TimeBasis::Business),
+            },
+        }
+    }
+
+    fn plain(at: i64, metric: Metric, cycle: u32, kind: TransitionKind) -> SlaTransition {
+        SlaTransition {
+            at,
+            metric,
+            cycle,
+            kind,
+        }
+    }
+
+    #[test]
+    fn the_digest_is_stable_across_releases() {
+        // Stored in `sla_states`: if this changes, the stored digests must be forgotten
+        // by a migration (set to NULL), or every recompute appends every transition again.
+        let t = applied(1_764_220_440_835, Some(3), Some(14_400_000));
+        assert_eq!(
+            t.fingerprint(),
+            0x7874_28c7_f125_f545,
+            "{:#x}",
+            t.fingerprint()
+        );
+        assert_eq!(transitions_digest([]), 0);
+    }
+
+    #[test]
+    fn every_field_moves_the_fingerprint() {
+        let base = applied(1_000, Some(1), Some(60_000));
+        let variants = [
+            applied(1_001, Some(1), Some(60_000)),
+            applied(1_000, Some(2), Some(60_000)),
+            applied(1_000, None, Some(60_000)),
+            applied(1_000, Some(1), Some(60_001)),
+            applied(1_000, Some(1), None),
+            SlaTransition {
+                kind: TransitionKind::Applied {
+                    policy_id: Some(1),
+                    target: Some(60_000),
+                    basis: Some(TimeBasis::Calendar),
+                },
+                ..base.clone()
+            },
+            SlaTransition {
+                kind: TransitionKind::Applied {
+                    policy_id: Some(1),
+                    target: Some(60_000),
+                    basis: None,
+                },
+                ..base.clone()
+            },
+            SlaTransition {
+                metric: Metric::Resolution,
+                ..base.clone()
+            },
+            SlaTransition {
+                cycle: 2,
+                ..base.clone()
+            },
+            plain(1_000, Metric::FirstReply, 1, TransitionKind::Paused),
+            plain(1_000, Metric::FirstReply, 1, TransitionKind::Resumed),
+            plain(1_000, Metric::FirstReply, 1, TransitionKind::Warned),
+            plain(1_000, Metric::FirstReply, 1, TransitionKind::Breached),
+            plain(1_000, Metric::FirstReply, 1, TransitionKind::Fulfilled),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        assert!(seen.insert(base.fingerprint()));
+        for v in &variants {
+            assert!(seen.insert(v.fingerprint()), "{v:?} shares a fingerprint");
+        }
+    }
+
+    fn transition() -> impl Strategy<Value = SlaTransition> {
+        (
+            0i64..5,
+            0usize..4,
+            1u32..4,
+            0u8..6,
+            proptest::option::of(0i64..3),
+        )
+            .prop_map(|(at, metric, cycle, kind, policy)| {
+                let kind = match kind {
+                    0 => TransitionKind::Applied {
+                        policy_id: policy,
+                        target: policy.map(|p| p * 1_000),
+                        basis: Some(TimeBasis::Business),
+                    },
+                    1 => TransitionKind::Paused,
+                    2 => TransitionKind::Resumed,
+                    3 => TransitionKind::Warned,
+                    4 => TransitionKind::Breached,
+                    _ => TransitionKind::Fulfilled,
+                };
+                SlaTransition {
+                    at,
+                    metric: Metric::ALL[metric],
+                    cycle,
+                    kind,
+                }
+            })
+    }
+
+    proptest! {
+        /// Equal multisets have equal digests; the digest of a union is the sum; and (on
+        /// these small domains, where collisions would show) different multisets differ.
+        #[test]
+        fn the_digest_is_the_multiset(
+            a in proptest::collection::vec(transition(), 0..8),
+            b in proptest::collection::vec(transition(), 0..8),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = a.clone();
+            let len = shuffled.len();
+            if len > 1 {
+                for i in 0..len {
+                    shuffled.swap(i, (seed as usize).wrapping_add(i * 7) % len);
+                }
+            }
+            prop_assert_eq!(transitions_digest(&a), transitions_digest(&shuffled));
+            let union: Vec<SlaTransition> = a.iter().chain(&b).cloned().collect();
+            prop_assert_eq!(
+                transitions_digest(&union),
+                transitions_digest(&a).wrapping_add(transitions_digest(&b))
+            );
+            let same = diff_transitions(&a, &b).is_empty();
+            prop_assert_eq!(same, transitions_digest(&a) == transitions_digest(&b));
+        }
+    }
+}
+
+/// A recompute leaves the kinds with [`CLOCK_OWN_PREFIX`] out of the log it reads: no input
+/// (nor time passing) may have it, and every kind that records a transition or an
+/// escalation must.
+#[test]
+fn the_clocks_own_kinds_are_never_inputs() {
+    for kind in TRANSITION_KINDS.iter().chain(&["sla_escalated"]) {
+        assert!(kind.starts_with(CLOCK_OWN_PREFIX), "{kind}");
+        assert!(
+            !matches!(
+                read_stored(kind, "{}"),
+                Ok(LogEntry::Input(_) | LogEntry::Passes)
+            ),
+            "{kind}"
+        );
+    }
+    for kind in CLOCK_INPUT_KINDS
+        .iter()
+        .chain(&["assignee_changed", "note_added"])
+    {
+        assert!(!kind.starts_with(CLOCK_OWN_PREFIX), "{kind}");
+    }
+    assert_eq!(
+        read_stored("sla_escalated", "{}").ok(),
+        Some(LogEntry::Escalated)
+    );
+    assert_eq!(
+        read_stored("assignee_changed", "{}").ok(),
+        Some(LogEntry::Passes)
+    );
+}

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Metric, TimeBasis};
+
 use crate::Millis;
 
 /// Something that happened to one metric's clock, at the instant it happened (a breach
@@ -64,6 +65,70 @@ impl TransitionKind {
             TransitionKind::Fulfilled => "fulfilled",
         }
     }
+}
+
+impl SlaTransition {
+    /// A 64-bit fingerprint of every field, the same on every machine and in every release
+    /// (it is stored: [`transitions_digest`]). Changing it needs a migration that forgets
+    /// the stored digests.
+    pub fn fingerprint(&self) -> u64 {
+        let (kind, policy, target, basis) = match &self.kind {
+            TransitionKind::Applied {
+                policy_id,
+                target,
+                basis,
+            } => (
+                1u64,
+                policy_id.map_or(0, |p| 1 + p as u64),
+                target.map_or(0, |t| 1 + t as u64),
+                match basis {
+                    None => 0,
+                    Some(TimeBasis::Business) => 1,
+                    Some(TimeBasis::Calendar) => 2,
+                },
+            ),
+            TransitionKind::Paused => (2, 0, 0, 0),
+            TransitionKind::Resumed => (3, 0, 0, 0),
+            TransitionKind::Warned => (4, 0, 0, 0),
+            TransitionKind::Breached => (5, 0, 0, 0),
+            TransitionKind::Fulfilled => (6, 0, 0, 0),
+        };
+        let metric = self.metric.index() as u64 + 1;
+        let mut h = 0x5241_5050_4f52_5431u64; // "RAPPORT1"
+        for word in [
+            self.at as u64,
+            metric,
+            u64::from(self.cycle),
+            kind,
+            policy,
+            target,
+            basis,
+        ] {
+            h = mix(h ^ word);
+        }
+        h
+    }
+}
+
+/// SplitMix64's finaliser: every input bit moves about half the output bits.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The digest of a multiset of transitions: the wrapping sum of their fingerprints, so the
+/// order does not matter, adding transitions adds their digests
+/// (`digest(a ∪ b) == digest(a).wrapping_add(digest(b))`), and two different multisets
+/// share a digest with a chance of about 2⁻⁶⁴. A conversation's SLA state stores the digest
+/// of the transitions its clock has made (all recorded in the log), so a recompute whose
+/// expected transitions have that digest knows the log lacks none of them without reading
+/// them back.
+pub fn transitions_digest<'a>(transitions: impl IntoIterator<Item = &'a SlaTransition>) -> i64 {
+    transitions
+        .into_iter()
+        .fold(0u64, |sum, t| sum.wrapping_add(t.fingerprint())) as i64
 }
 
 /// How the recorded transitions of a conversation differ from the expected ones.

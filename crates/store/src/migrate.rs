@@ -142,6 +142,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0028_kpi_facts_keyed_by_rowid.sql"),
         include_str!("../migrations/postgres/0028_kpi_facts_keyed_by_rowid.sql"),
     ),
+    (
+        29,
+        "sla_transitions_digest",
+        include_str!("../migrations/sqlite/0029_sla_transitions_digest.sql"),
+        include_str!("../migrations/postgres/0029_sla_transitions_digest.sql"),
+    ),
+    (
+        30,
+        "events_conversation_kind",
+        include_str!("../migrations/sqlite/0030_events_conversation_kind.sql"),
+        include_str!("../migrations/postgres/0030_events_conversation_kind.sql"),
+    ),
 ];
 
 impl Store {

@@ -9,7 +9,7 @@ const PLACEHOLDER_VERSION: i64 = -1;
 
 /// The placeholders of an `IN (...)` list of `count` values, numbered from 1 on PostgreSQL
 /// and anonymous on SQLite (where looking up numbered ones is linear in their count).
-fn in_list(dialect: Dialect, count: usize) -> String {
+pub(crate) fn in_list(dialect: Dialect, count: usize) -> String {
     let one = |i: usize| match dialect {
         Dialect::Postgres => format!("${i}"),
         Dialect::Sqlite => "?".to_string(),
@@ -68,13 +68,17 @@ stored_row! {
         /// overdue, `None` when no target is running. The queue's `sla` sort orders by it.
         pub next_breach_at: Option<i64>,
         pub updated_at: i64,
+        /// `sla::transitions_digest` of every transition the stored clock has made, all
+        /// recorded in the log (kept by every writer that appends them); `None` when not
+        /// known (a recompute then reads the transitions back from the log).
+        pub transitions_digest: Option<i64>,
     }
 }
 
 const CALENDAR_COLUMNS: &str =
     "id, name, time_zone, hours, holidays, exceptions, created_at, updated_at";
 const POLICY_COLUMNS: &str = "id, name, position, conditions, calendar_id, targets, warn_at_percent, on_hold_pauses, created_at, updated_at";
-const STATE_COLUMNS: &str = "conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at";
+const STATE_COLUMNS: &str = "conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest";
 
 impl Tx {
     /// The version of the calendars and policies (bumped by every change of either).
@@ -214,15 +218,17 @@ impl Tx {
     pub async fn put_sla_states(&mut self, rows: &[SlaStateRow]) -> Result<()> {
         if self.dialect() == Dialect::Sqlite {
             let sql = format!(
-                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation) DO UPDATE SET \
+                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (conversation) DO UPDATE SET \
                  version = excluded.version, through_event_id = excluded.through_event_id, clock = excluded.clock, \
                  next_deadline_at = excluded.next_deadline_at, next_deadline_kind = excluded.next_deadline_kind, \
-                 next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at"
+                 next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
+                 transitions_digest = excluded.transitions_digest"
             );
             for row in rows {
                 run!(tx self, |c| sqlx::query(&sql)
                     .bind(row.conversation).bind(row.version).bind(row.through_event_id).bind(&row.clock)
                     .bind(row.next_deadline_at).bind(row.next_deadline_kind.as_deref()).bind(row.next_breach_at).bind(row.updated_at)
+                    .bind(row.transitions_digest)
                     .execute(&mut *c).await.map(|_| ())?);
             }
             return Ok(());
@@ -244,6 +250,7 @@ impl Tx {
                             .unwrap_or(Value::Null),
                         opt(row.next_breach_at),
                         Value::Int(row.updated_at),
+                        opt(row.transitions_digest),
                     ]
                 })
                 .collect();
@@ -251,7 +258,8 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES {values} ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, \
                  through_event_id = excluded.through_event_id, clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, \
-                 next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at"
+                 next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
+                 transitions_digest = excluded.transitions_digest"
             );
             run!(tx self, |c| bind_all!(sqlx::query(&sql), &args).execute(&mut *c).await.map(|_| ())?);
         }

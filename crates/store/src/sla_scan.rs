@@ -8,8 +8,9 @@
 //! batches back to be filled again.
 //!
 //! On SQLite the batches are read on a blocking thread, on a read-only connection of their own,
-//! inside one read transaction: one consistent snapshot while writers go on, read on one core
-//! while the caller folds on the other. On PostgreSQL each batch is three queries, the stored
+//! each batch inside one read transaction: one consistent snapshot while writers go on (one
+//! snapshot for the whole scan would keep the WAL the caller writes from being checkpointed
+//! until the end), read on one core while the caller folds on the other. On PostgreSQL each batch is three queries, the stored
 //! clocks first: a clock read before the events can only be older than them, never newer.
 //! Either way the caller re-reads, under its write lock, the clocks it is about to replace
 //! ([`crate::Tx::lock_sla_states`]) and compares: the snapshot may have aged.
@@ -20,7 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
-use crate::{run, Pools, Result, SlaStateRow, Store};
+use crate::{bind_all, run, Arg, EventRow, Pools, Result, SlaStateRow, Store};
 
 /// Batches read ahead of the caller.
 const AHEAD: usize = 2;
@@ -48,6 +49,7 @@ struct BatchState {
     next_deadline_kind: Option<Range<usize>>,
     next_breach_at: Option<i64>,
     updated_at: i64,
+    transitions_digest: Option<i64>,
 }
 
 /// One event of an [`SlaBatch`], its texts borrowed from the batch.
@@ -72,6 +74,7 @@ pub struct BatchStateRef<'a> {
     pub next_deadline_kind: Option<&'a str>,
     pub next_breach_at: Option<i64>,
     pub updated_at: i64,
+    pub transitions_digest: Option<i64>,
 }
 
 impl BatchStateRef<'_> {
@@ -84,6 +87,7 @@ impl BatchStateRef<'_> {
             && self.next_deadline_kind == row.next_deadline_kind.as_deref()
             && self.next_breach_at == row.next_breach_at
             && self.updated_at == row.updated_at
+            && self.transitions_digest == row.transitions_digest
             && self.clock == row.clock
     }
 }
@@ -128,6 +132,7 @@ impl SlaBatch {
                 .and_then(|range| self.text.get(range)),
             next_breach_at: s.next_breach_at,
             updated_at: s.updated_at,
+            transitions_digest: s.transitions_digest,
         })
     }
 
@@ -182,6 +187,7 @@ impl SlaBatch {
         next_deadline_kind: Option<&str>,
         next_breach_at: Option<i64>,
         updated_at: i64,
+        transitions_digest: Option<i64>,
     ) {
         let clock = self.text_range(clock);
         let next_deadline_kind = next_deadline_kind.map(|kind| self.text_range(kind));
@@ -194,6 +200,7 @@ impl SlaBatch {
             next_deadline_kind,
             next_breach_at,
             updated_at,
+            transitions_digest,
         });
     }
 }
@@ -229,9 +236,15 @@ fn spare_batch(spare: &std::sync::mpsc::Receiver<SlaBatch>) -> SlaBatch {
 
 impl Store {
     /// Every conversation, `batch` conversations at a time in number order, each batch with
-    /// the stored SLA clocks and the events of its conversations; an event's payload is kept
-    /// only when `wants_payload(kind)`.
-    pub fn scan_sla_batches(&self, batch: u32, wants_payload: fn(&str) -> bool) -> SlaBatches {
+    /// the stored SLA clocks and the events of its conversations but those whose kind starts
+    /// with `skip` (left out in the `events_conversation` index, without reading them); an
+    /// event's payload is kept only when `wants_payload(kind)`.
+    pub fn scan_sla_batches(
+        &self,
+        batch: u32,
+        skip: &'static str,
+        wants_payload: fn(&str) -> bool,
+    ) -> SlaBatches {
         let (send, receive) = mpsc::channel(AHEAD);
         let (spare, spares) = std::sync::mpsc::channel();
         let batch = batch.max(1);
@@ -239,7 +252,8 @@ impl Store {
             Pools::Sqlite { path, .. } => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(err) = scan_sqlite(&path, batch, wants_payload, &spares, &send) {
+                    if let Err(err) = scan_sqlite(&path, batch, skip, wants_payload, &spares, &send)
+                    {
                         let _ = send.blocking_send(Err(err));
                     }
                 });
@@ -251,7 +265,7 @@ impl Store {
                     loop {
                         let mut filling = spare_batch(&spares);
                         let read = store
-                            .fill_sla_batch(&mut filling, after, batch, wants_payload)
+                            .fill_sla_batch(&mut filling, after, batch, skip, wants_payload)
                             .await;
                         let last = filling.numbers.last().copied();
                         match read {
@@ -277,6 +291,46 @@ impl Store {
         SlaBatches { receive, spare }
     }
 
+    /// The events of these kinds of these conversations, by conversation and then in log
+    /// order: for a recompute, the transitions it could not vouch for by their digest.
+    pub async fn events_of_kinds(
+        &self,
+        conversations: &[i64],
+        kinds: &[&str],
+    ) -> Result<Vec<EventRow>> {
+        let mut numbers = conversations.to_vec();
+        numbers.sort_unstable();
+        numbers.dedup();
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns = match self.dialect() {
+            crate::Dialect::Sqlite => {
+                "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload"
+            }
+            crate::Dialect::Postgres => {
+                "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload"
+            }
+        };
+        let quoted: Vec<String> = kinds
+            .iter()
+            .map(|kind| format!("'{}'", kind.replace('\'', "''")))
+            .collect();
+        let mut out = Vec::new();
+        for chunk in numbers.chunks(1_000) {
+            let sql = format!(
+                "SELECT {columns} FROM events WHERE conversation IN ({}) AND kind IN ({}) ORDER BY conversation, id",
+                crate::sla::in_list(self.dialect(), chunk.len()),
+                quoted.join(", ")
+            );
+            let args: Vec<Arg> = chunk.iter().map(|n| Arg::Int(*n)).collect();
+            let rows: Vec<EventRow> =
+                run!(read self, |p| bind_all!(sqlx::query_as(&sql), &args).fetch_all(p).await?);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// One batch from the pool (PostgreSQL): the numbers, then the stored clocks, then the
     /// events.
     async fn fill_sla_batch(
@@ -284,6 +338,7 @@ impl Store {
         into: &mut SlaBatch,
         after: i64,
         batch: u32,
+        skip: &str,
         wants_payload: fn(&str) -> bool,
     ) -> Result<()> {
         let numbers: Vec<i64> = run!(read self, |p| sqlx::query_scalar(
@@ -294,7 +349,7 @@ impl Store {
         };
         into.numbers = numbers;
         let states: Vec<SlaStateRow> = run!(read self, |p| sqlx::query_as(
-            "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at \
+            "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest \
              FROM sla_states WHERE conversation >= $1 AND conversation <= $2 AND version <> $3 ORDER BY conversation")
             .bind(first).bind(last).bind(PLACEHOLDER_VERSION).fetch_all(p).await?);
         for s in &states {
@@ -307,12 +362,15 @@ impl Store {
                 s.next_deadline_kind.as_deref(),
                 s.next_breach_at,
                 s.updated_at,
+                s.transitions_digest,
             );
         }
+        // `left`, not a range: PostgreSQL's collation need not be byte order.
         let events: Vec<(i64, i64, String, i64, String)> = run!(read self, |p| sqlx::query_as(
             "SELECT id, conversation, kind, at, payload FROM events \
-             WHERE conversation >= $1 AND conversation <= $2 ORDER BY conversation, id")
-            .bind(first).bind(last).fetch_all(p).await?);
+             WHERE conversation >= $1 AND conversation <= $2 AND ($3 = '' OR left(kind, length($3)) <> $3) \
+             ORDER BY conversation, id")
+            .bind(first).bind(last).bind(skip).fetch_all(p).await?);
         for (id, conversation, kind, at, payload) in &events {
             let payload = wants_payload(kind).then_some(payload.as_str());
             into.push_event(*id, *conversation, *at, kind, payload);
@@ -336,9 +394,28 @@ fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result
     }
 }
 
+/// The texts that start with `prefix`, as `[from, to)` in byte order (SQLite's and
+/// PostgreSQL's `C` order for ASCII): `to` is `prefix` with its last byte raised. An empty
+/// prefix gives an empty range.
+fn prefix_range(prefix: &str) -> (String, String) {
+    let mut to = prefix.as_bytes().to_vec();
+    while let Some(last) = to.pop() {
+        if last < 0x7f {
+            to.push(last + 1);
+            break;
+        }
+    }
+    let to = String::from_utf8(to).unwrap_or_default();
+    if to.is_empty() {
+        return (String::new(), String::new());
+    }
+    (prefix.to_string(), to)
+}
+
 fn scan_sqlite(
     path: &std::path::Path,
     batch: u32,
+    skip: &str,
     wants_payload: fn(&str) -> bool,
     spares: &std::sync::mpsc::Receiver<SlaBatch>,
     send: &mpsc::Sender<Result<SlaBatch>>,
@@ -349,21 +426,25 @@ fn scan_sqlite(
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA cache_size = -65536")?;
-    // One read transaction: one consistent snapshot of every clock and log.
-    conn.execute_batch("BEGIN")?;
     let mut numbers = conn
         .prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
     let mut states = conn.prepare(
-        "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at \
+        "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest \
          FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
     )?;
+    // The kinds left out are told apart in the index (conversation, id, kind): their rows
+    // are not even looked up.
     let mut events = conn.prepare(
         "SELECT id, conversation, kind, at, payload FROM events \
-         WHERE conversation >= ?1 AND conversation <= ?2 ORDER BY conversation, id",
+         WHERE conversation >= ?1 AND conversation <= ?2 AND NOT (kind >= ?3 AND kind < ?4) ORDER BY conversation, id",
     )?;
+    let (from, to) = prefix_range(skip);
     let mut after = 0i64;
     loop {
         let mut filling = spare_batch(spares);
+        // One read transaction per batch: its clocks and logs are one consistent snapshot,
+        // and the WAL can be checkpointed between batches (the caller writes as it goes).
+        conn.execute_batch("BEGIN")?;
         let mut rows = numbers.query((after, i64::from(batch)))?;
         while let Some(row) = rows.next()? {
             filling.numbers.push(row.get(0)?);
@@ -386,9 +467,10 @@ fn scan_sqlite(
                 text_column(row, 5)?,
                 row.get(6)?,
                 row.get(7)?,
+                row.get(8)?,
             );
         }
-        let mut rows = events.query((first, last))?;
+        let mut rows = events.query((first, last, &from, &to))?;
         while let Some(row) = rows.next()? {
             let kind = text_column(row, 2)?.unwrap_or_default();
             // The payload is not even read out of the database unless asked for.
@@ -399,6 +481,8 @@ fn scan_sqlite(
             };
             filling.push_event(row.get(0)?, row.get(1)?, row.get(3)?, kind, payload);
         }
+        drop(rows);
+        conn.execute_batch("COMMIT")?;
         if send.blocking_send(Ok(filling)).is_err() {
             return Ok(()); // The reader went away.
         }

@@ -267,6 +267,10 @@ async fn the_live_path_gives_what_a_recompute_gives() {
         let run = app.recompute_sla(end).await.unwrap();
         assert_eq!(run.conversations, 2);
         assert_eq!(run.events_appended, 0, "the live path left nothing to add");
+        assert_eq!(
+            run.transitions_read, 0,
+            "the live path kept each log's digest: nothing read back"
+        );
         assert_eq!(sla_kinds(&app, first).await, kinds);
         let recomputed = vec![
             app.conversation_sla(&team.admin, first, end).await.unwrap(),
@@ -314,9 +318,221 @@ async fn a_recompute_after_a_policy_change_appends_once_and_then_nothing() {
             changed.events_appended >= 3,
             "each conversation is re-targeted and breached"
         );
+        assert!(
+            changed.transitions_read > 0,
+            "new transitions expected: what the log holds is read to find them"
+        );
         let again = app.recompute_sla(T0 + 20 * MIN).await.unwrap();
         assert_eq!(again.events_appended, 0, "{}", db.name);
+        assert_eq!(again.transitions_read, 0, "{}", db.name);
         db.finish().await;
+    }
+}
+
+/// The stored digest of what the log records lets a recompute skip reading the transitions
+/// back; a digest that is not known (as after migration 0029) or wrong (however it came to
+/// be) only costs reading them: nothing is appended twice, and the digest is put right.
+#[tokio::test]
+async fn a_recompute_reads_the_log_when_the_stored_digest_cannot_vouch() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let mut numbers = Vec::new();
+        for i in 0..4 {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(&format!("d{i}@x.test"), "Hello", "Hi", Some(team.support)),
+                    T0 + i * MIN,
+                )
+                .await
+                .unwrap();
+            numbers.push(c.number);
+        }
+        let now = T0 + 90 * MIN;
+        let first = app.recompute_sla(now).await.unwrap();
+        assert!(first.events_appended > 0);
+        let before: Vec<Vec<(String, String)>> = {
+            let mut all = Vec::new();
+            for n in &numbers {
+                all.push(sla_events(&app, *n).await);
+            }
+            all
+        };
+        let right = db.store.sla_state(numbers[0]).await.unwrap().unwrap();
+        assert!(right.transitions_digest.is_some());
+        // Forget one digest, spoil another.
+        for (n, digest) in [(numbers[0], None), (numbers[2], Some(12_345))] {
+            let mut state = db.store.sla_state(n).await.unwrap().unwrap();
+            state.transitions_digest = digest;
+            let mut tx = db.store.begin().await.unwrap();
+            tx.put_sla_state(&state).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let run = app.recompute_sla(now).await.unwrap();
+        assert_eq!(run.events_appended, 0, "{}", db.name);
+        assert_eq!(run.states_written, 2, "{}", db.name);
+        let recorded: usize = before[0].len() + before[2].len();
+        assert_eq!(
+            run.transitions_read, recorded,
+            "only those two logs are read"
+        );
+        for (n, events) in numbers.iter().zip(&before) {
+            assert_eq!(&sla_events(&app, *n).await, events, "{}", db.name);
+        }
+        let again = db.store.sla_state(numbers[0]).await.unwrap().unwrap();
+        assert_eq!(again.transitions_digest, right.transitions_digest);
+        let last = app.recompute_sla(now).await.unwrap();
+        assert_eq!(
+            (
+                last.transitions_read,
+                last.states_written,
+                last.events_appended
+            ),
+            (0, 0, 0),
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
+/// Random work on a few conversations (replies, customer messages, notes, status and
+/// priority changes, the clocks and the tick in between, seeded so a failure repeats): the
+/// digests the live path and the tick keep say what their clocks made, so a recompute
+/// afterwards reads no transition back and finds none missing, and shows what they showed.
+#[tokio::test]
+async fn after_random_live_work_a_recompute_finds_every_digest_true() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let mut seed: u64 = 0x5eed_0029;
+        let mut next = |bound: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % bound
+        };
+        let mut at = T0;
+        let mut numbers = Vec::new();
+        for i in 0..5 {
+            let c = app
+                .create_conversation(
+                    &Principal::System,
+                    inbound(
+                        &format!("r{i}@x.test"),
+                        "Help",
+                        "Please",
+                        Some(team.support),
+                    ),
+                    at,
+                )
+                .await
+                .unwrap();
+            numbers.push((c.number, c.customer.id));
+            at += MIN;
+        }
+        for _ in 0..60 {
+            at += (1 + next(90) as i64) * MIN;
+            let (n, customer) = numbers[next(numbers.len() as u64) as usize];
+            match next(7) {
+                0 | 1 => {
+                    let status =
+                        [Some(Status::Pending), Some(Status::Open), None][next(3) as usize];
+                    allowed(
+                        app.add_message(
+                            &team.agent,
+                            n,
+                            message(MessageKind::Reply, "On it"),
+                            status,
+                            at,
+                        )
+                        .await,
+                    );
+                }
+                2 => {
+                    post_message(
+                        &app,
+                        &Principal::Customer { id: customer },
+                        n,
+                        MessageKind::Customer,
+                        "And?",
+                        at,
+                    )
+                    .await;
+                }
+                3 => {
+                    app.add_message(&team.agent, n, message(MessageKind::Note, "Hm"), None, at)
+                        .await
+                        .unwrap();
+                }
+                4 => {
+                    let priority =
+                        [Priority::Normal, Priority::High, Priority::Urgent][next(3) as usize];
+                    app.update_conversation(
+                        &team.agent,
+                        n,
+                        app::Patch {
+                            priority: Some(priority),
+                            ..Default::default()
+                        },
+                        at,
+                    )
+                    .await
+                    .unwrap();
+                }
+                5 => {
+                    let status = [Status::Solved, Status::Open, Status::Pending][next(3) as usize];
+                    allowed(
+                        app.update_conversation(
+                            &team.agent,
+                            n,
+                            app::Patch {
+                                status: Some(status),
+                                ..Default::default()
+                            },
+                            at,
+                        )
+                        .await,
+                    );
+                }
+                _ => {
+                    app.run_sla_tick(100, at).await.unwrap();
+                }
+            }
+            if next(2) == 0 {
+                clocks_catch_up(&app, 1 + next(4) as u32, at).await;
+            }
+        }
+        clocks_catch_up(&app, 100, at).await;
+        app.run_sla_tick(100, at).await.unwrap();
+        let mut live = Vec::new();
+        for (n, _) in &numbers {
+            live.push(app.conversation_sla(&team.admin, *n, at).await.unwrap());
+        }
+        let run = app.recompute_sla(at).await.unwrap();
+        assert_eq!(
+            (run.events_appended, run.transitions_read),
+            (0, 0),
+            "{}",
+            db.name
+        );
+        let mut recomputed = Vec::new();
+        for (n, _) in &numbers {
+            recomputed.push(app.conversation_sla(&team.admin, *n, at).await.unwrap());
+        }
+        assert_eq!(recomputed, live, "{}", db.name);
+        db.finish().await;
+    }
+}
+
+/// A use case's answer, where a status change the workflow does not allow is an answer too.
+fn allowed<T>(answer: Result<T, AppError>) {
+    match answer {
+        Ok(_) | Err(AppError::Transition(_)) => {}
+        Err(e) => panic!("{e}"),
     }
 }
 
@@ -389,6 +605,7 @@ async fn a_recompute_racing_the_live_path_records_each_transition_once() {
                 next_deadline_kind: None,
                 next_breach_at: None,
                 updated_at: now,
+                transitions_digest: None,
             })
             .await
             .unwrap();
