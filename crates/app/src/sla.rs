@@ -790,7 +790,7 @@ fn same_states(read: &[SlaStateRow], held: Vec<SlaStateRow>) -> bool {
 }
 
 /// A conversation whose stored clock or log a recompute must complete.
-struct Rebuilt {
+struct Rebuilt<'a> {
     conversation: i64,
     /// The transitions the log lacks, in time order.
     missing: Vec<SlaTransition>,
@@ -799,21 +799,7 @@ struct Rebuilt {
     /// The row to store; `None` when the stored one already says the same.
     row: Option<SlaStateRow>,
     /// The stored row the rebuild was compared with, as read (`None`: there was none).
-    stored: Option<SlaStateRow>,
-}
-
-fn stored_row(s: &store::BatchStateRef<'_>) -> SlaStateRow {
-    SlaStateRow {
-        conversation: s.conversation,
-        version: s.version,
-        through_event_id: s.through_event_id,
-        clock: s.clock.to_string(),
-        next_deadline_at: s.next_deadline_at,
-        next_deadline_kind: s.next_deadline_kind.map(str::to_string),
-        next_breach_at: s.next_breach_at,
-        updated_at: s.updated_at,
-        transitions_digest: s.transitions_digest,
-    }
+    stored: Option<store::BatchStateRef<'a>>,
 }
 
 /// Whether a stored clock already says what `row` says (all but when it was written).
@@ -830,13 +816,13 @@ fn stored_says(s: &store::BatchStateRef<'_>, row: &SlaStateRow) -> bool {
 /// A conversation of a recompute batch whose stored digest could not vouch for its expected
 /// transitions (none stored, or another multiset: the rules changed, say): the transitions
 /// its log records must be read to know which ones it lacks ([`resolve_unsure`]).
-struct Unsure {
+struct Unsure<'a> {
     conversation: i64,
     expected: Vec<SlaTransition>,
     clock: SlaClock,
     through: i64,
     /// The stored row as read.
-    stored: Option<SlaStateRow>,
+    stored: Option<store::BatchStateRef<'a>>,
 }
 
 /// Rebuilds the clocks of a batch of conversations in memory, as read (inputs only: the
@@ -844,13 +830,13 @@ struct Unsure {
 /// change. When the expected transitions have the stored digest, they are the transitions
 /// the stored clock made, all in the log: none is missing. The others are returned as
 /// [`Unsure`]. Pure: no store, no writer.
-fn fold_batch(
-    batch: &store::SlaBatch,
+fn fold_batch<'a>(
+    batch: &'a store::SlaBatch,
     rules: &Rules,
     organisations: &HashMap<i64, i64>,
     log: &mut ConversationLog,
     now: i64,
-) -> (Vec<Rebuilt>, Vec<Unsure>) {
+) -> (Vec<Rebuilt<'a>>, Vec<Unsure<'a>>) {
     let mut out = Vec::new();
     let mut unsure = Vec::new();
     let mut states = batch.states().peekable();
@@ -875,7 +861,7 @@ fn fold_batch(
                 expected,
                 clock,
                 through,
-                stored: stored.as_ref().map(stored_row),
+                stored,
             });
             continue;
         }
@@ -889,7 +875,7 @@ fn fold_batch(
             missing: Vec::new(),
             clock,
             row: Some(row),
-            stored: stored.as_ref().map(stored_row),
+            stored,
         });
     }
     (out, unsure)
@@ -899,12 +885,12 @@ fn fold_batch(
 /// (`recorded`: their events of [`::sla::TRANSITION_KINDS`]): what each lacks, and the row
 /// with the digest of its expected transitions (all in the log once the missing ones are
 /// appended). Pure.
-fn resolve_unsure(
-    unsure: Vec<Unsure>,
+fn resolve_unsure<'a>(
+    unsure: Vec<Unsure<'a>>,
     recorded: &[EventRow],
     rules: &Rules,
     now: i64,
-) -> Vec<Rebuilt> {
+) -> Vec<Rebuilt<'a>> {
     let mut logged: HashMap<i64, Vec<SlaTransition>> = HashMap::new();
     for e in recorded {
         if let (Some(conversation), Ok(LogEntry::Transition(t))) =
@@ -926,15 +912,7 @@ fn resolve_unsure(
             now,
             Some(digest),
         );
-        let same = u.stored.as_ref().is_some_and(|s| {
-            s.version == row.version
-                && s.through_event_id == row.through_event_id
-                && s.next_deadline_at == row.next_deadline_at
-                && s.next_deadline_kind == row.next_deadline_kind
-                && s.next_breach_at == row.next_breach_at
-                && s.transitions_digest == row.transitions_digest
-                && s.clock == row.clock
-        });
+        let same = u.stored.is_some_and(|s| stored_says(&s, &row));
         if same && missing.is_empty() {
             continue;
         }
@@ -1569,7 +1547,7 @@ impl App {
                     run.transitions_read += recorded.len();
                     rebuilt.extend(resolve_unsure(unsure, &recorded, &rules, now));
                 }
-                match self.write_sla_batch(&rules, &rebuilt, now).await? {
+                match self.write_sla_batch(&rules, &mut rebuilt, now).await? {
                     Some((appended, written)) => {
                         run.events_appended += appended;
                         run.states_written += written;
@@ -1593,7 +1571,7 @@ impl App {
     async fn write_sla_batch(
         &self,
         rules: &Rules,
-        rebuilt: &[Rebuilt],
+        rebuilt: &mut [Rebuilt<'_>],
         now: i64,
     ) -> Result<Option<(usize, usize)>> {
         if rebuilt.is_empty() {
@@ -1615,8 +1593,13 @@ impl App {
         let mut escalations: Vec<(i64, &SlaTransition)> = Vec::new();
         let mut changed: Vec<SlaStateRow> = Vec::new();
         let mut aged = Vec::new();
-        for r in rebuilt {
-            if current.get(&r.conversation) != r.stored.as_ref() {
+        for r in rebuilt.iter_mut() {
+            let unmoved = match (current.get(&r.conversation), &r.stored) {
+                (Some(now_stored), Some(read)) => read.is(now_stored),
+                (None, None) => true,
+                _ => false,
+            };
+            if !unmoved {
                 // The live path or the tick moved this clock since it was read.
                 aged.push(r.conversation);
                 continue;
@@ -1628,8 +1611,8 @@ impl App {
                     .filter(|t| r.clock.calls_for_escalation(t))
                     .map(|t| (r.conversation, t)),
             );
-            if let Some(row) = &r.row {
-                changed.push(row.clone());
+            if let Some(row) = r.row.take() {
+                changed.push(row);
             }
         }
         let payloads: Vec<(i64, i64, EventPayload, String)> = appended

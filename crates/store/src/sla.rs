@@ -80,6 +80,32 @@ const CALENDAR_COLUMNS: &str =
 const POLICY_COLUMNS: &str = "id, name, position, conditions, calendar_id, targets, warn_at_percent, on_hold_pauses, created_at, updated_at";
 const STATE_COLUMNS: &str = "conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest";
 
+/// SQLite: stores clocks with one prepared statement, its texts bound where they lie.
+fn put_states_sqlite(conn: &mut crate::sqlite::Conn, rows: &[SlaStateRow]) -> Result<()> {
+    let mut upsert = conn.raw().prepare_cached(
+        "INSERT INTO sla_states (conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, \
+         next_breach_at, updated_at, transitions_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, through_event_id = excluded.through_event_id, \
+         clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, next_deadline_kind = excluded.next_deadline_kind, \
+         next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
+         transitions_digest = excluded.transitions_digest",
+    )?;
+    for row in rows {
+        upsert.execute(rusqlite::params![
+            row.conversation,
+            row.version,
+            row.through_event_id,
+            row.clock.as_str(),
+            row.next_deadline_at,
+            row.next_deadline_kind.as_deref(),
+            row.next_breach_at,
+            row.updated_at,
+            row.transitions_digest,
+        ])?;
+    }
+    Ok(())
+}
+
 impl Tx {
     /// The version of the calendars and policies (bumped by every change of either).
     pub async fn sla_version(&mut self) -> Result<i64> {
@@ -216,22 +242,8 @@ impl Tx {
     /// Stores clocks (inserted or replaced): on SQLite one prepared statement run per row (no
     /// parsing per batch), on PostgreSQL multi-row statements (one round trip per 1,000).
     pub async fn put_sla_states(&mut self, rows: &[SlaStateRow]) -> Result<()> {
-        if self.dialect() == Dialect::Sqlite {
-            let sql = format!(
-                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (conversation) DO UPDATE SET \
-                 version = excluded.version, through_event_id = excluded.through_event_id, clock = excluded.clock, \
-                 next_deadline_at = excluded.next_deadline_at, next_deadline_kind = excluded.next_deadline_kind, \
-                 next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
-                 transitions_digest = excluded.transitions_digest"
-            );
-            for row in rows {
-                run!(tx self, |c| sqlx::query(&sql)
-                    .bind(row.conversation).bind(row.version).bind(row.through_event_id).bind(&row.clock)
-                    .bind(row.next_deadline_at).bind(row.next_deadline_kind.as_deref()).bind(row.next_breach_at).bind(row.updated_at)
-                    .bind(row.transitions_digest)
-                    .execute(&mut *c).await.map(|_| ())?);
-            }
-            return Ok(());
+        if let Tx::Sqlite(t) = self {
+            return put_states_sqlite(t, rows);
         }
         let opt = |v: Option<i64>| v.map(Value::Int).unwrap_or(Value::Null);
         for chunk in rows.chunks(1_000) {
