@@ -802,6 +802,15 @@ struct Rebuilt<'a> {
     stored: Option<store::BatchStateRef<'a>>,
 }
 
+/// The instant to rebuild a stored clock as of: `now`, or the instant its writer advanced
+/// it to when that is later. A clock rebuilt to an earlier instant than the one stored would
+/// lack the warnings and breaches the tick recorded since (a recompute's `now` is taken when
+/// it starts, and a tick may run later while it goes on), and the next tick would record
+/// them again.
+fn not_before_stored(now: i64, stored_at: Option<i64>) -> i64 {
+    stored_at.map_or(now, |at| at.max(now))
+}
+
 /// Whether a stored clock already says what `row` says (all but when it was written).
 fn stored_says(s: &store::BatchStateRef<'_>, row: &SlaStateRow) -> bool {
     s.version == row.version
@@ -821,6 +830,8 @@ struct Unsure<'a> {
     expected: Vec<SlaTransition>,
     clock: SlaClock,
     through: i64,
+    /// The instant the clock was rebuilt as of.
+    now: i64,
     /// The stored row as read.
     stored: Option<store::BatchStateRef<'a>>,
 }
@@ -836,6 +847,7 @@ fn fold_batch<'a>(
     organisations: &HashMap<i64, i64>,
     log: &mut ConversationLog,
     now: i64,
+    trust_digests: bool,
 ) -> (Vec<Rebuilt<'a>>, Vec<Unsure<'a>>) {
     let mut out = Vec::new();
     let mut unsure = Vec::new();
@@ -850,17 +862,19 @@ fn fold_batch<'a>(
         while states.next_if(|s| s.conversation < conversation).is_some() {}
         let stored = states.next_if(|s| s.conversation == conversation);
         let organisation = log.customer.and_then(|c| organisations.get(&c).copied());
+        let now = not_before_stored(now, stored.map(|s| s.updated_at));
         let Some((expected, clock, through)) = log.expected(rules, organisation, now) else {
             continue;
         };
         let digest = ::sla::transitions_digest(&expected);
-        let vouched = stored.is_some_and(|s| s.transitions_digest == Some(digest));
+        let vouched = trust_digests && stored.is_some_and(|s| s.transitions_digest == Some(digest));
         if !vouched {
             unsure.push(Unsure {
                 conversation,
                 expected,
                 clock,
                 through,
+                now,
                 stored,
             });
             continue;
@@ -889,7 +903,6 @@ fn resolve_unsure<'a>(
     unsure: Vec<Unsure<'a>>,
     recorded: &[EventRow],
     rules: &Rules,
-    now: i64,
 ) -> Vec<Rebuilt<'a>> {
     let mut logged: HashMap<i64, Vec<SlaTransition>> = HashMap::new();
     for e in recorded {
@@ -909,7 +922,7 @@ fn resolve_unsure<'a>(
             rules,
             u.through,
             &u.clock,
-            now,
+            u.now,
             Some(digest),
         );
         let same = u.stored.is_some_and(|s| stored_says(&s, &row));
@@ -1400,6 +1413,10 @@ impl App {
         let numbers: Vec<i64> = inputs.keys().copied().collect();
         let rules = read_rules(&self.store).await?;
         let stored: Vec<SlaStateRow> = self.store.sla_states_of(&numbers).await?;
+        let written_at: HashMap<i64, i64> = stored
+            .iter()
+            .map(|s| (s.conversation, s.updated_at))
+            .collect();
         let mut current: HashMap<i64, &SlaStateRow> = stored
             .iter()
             .filter(|s| s.version == rules.version)
@@ -1448,8 +1465,9 @@ impl App {
                 let organisation = log
                     .customer
                     .and_then(|id| organisations.get(&id).copied().flatten());
+                let at = not_before_stored(now, written_at.get(conversation).copied());
                 if let Some((transitions, clock, row)) =
-                    log.rebuild(&rules, *conversation, organisation, now)
+                    log.rebuild(&rules, *conversation, organisation, at)
                 {
                     out.transitions.push((*conversation, transitions, clock));
                     out.rows.push(row);
@@ -1477,7 +1495,8 @@ impl App {
             for state in &due {
                 seen.insert(state.conversation);
                 if state.version != rules.version {
-                    recorded += rebuild(&mut tx, &rules, state.conversation, now).await?;
+                    let at = not_before_stored(now, Some(state.updated_at));
+                    recorded += rebuild(&mut tx, &rules, state.conversation, at).await?;
                     continue;
                 }
                 let mut clock = parse_clock(state)?;
@@ -1518,6 +1537,18 @@ impl App {
     /// inside the transaction instead), and write the missing transitions and the clocks
     /// that changed.
     pub async fn recompute_sla(&self, now: i64) -> Result<SlaRun> {
+        self.recompute_sla_trusting(now, true).await
+    }
+
+    /// [`App::recompute_sla`], reading every conversation's recorded transitions back from
+    /// the log instead of trusting the digests the stored clocks keep of them: slower, and
+    /// it appends what the log lacks even when `sla_states` says otherwise (a repair after
+    /// the clocks and the log were restored from different backups, say).
+    pub async fn recompute_sla_reading_every_log(&self, now: i64) -> Result<SlaRun> {
+        self.recompute_sla_trusting(now, false).await
+    }
+
+    async fn recompute_sla_trusting(&self, now: i64, digests: bool) -> Result<SlaRun> {
         const BATCH: u32 = 2_000;
         let mut run = SlaRun::default();
         let mut tx = self.store.begin().await?;
@@ -1537,7 +1568,7 @@ impl App {
             run.conversations += batch.numbers().len();
             loop {
                 let (mut rebuilt, unsure) =
-                    fold_batch(&batch, &rules, &organisations, &mut log, now);
+                    fold_batch(&batch, &rules, &organisations, &mut log, now, digests);
                 if !unsure.is_empty() {
                     let numbers: Vec<i64> = unsure.iter().map(|u| u.conversation).collect();
                     let recorded = self
@@ -1545,7 +1576,7 @@ impl App {
                         .events_of_kinds(&numbers, ::sla::TRANSITION_KINDS)
                         .await?;
                     run.transitions_read += recorded.len();
-                    rebuilt.extend(resolve_unsure(unsure, &recorded, &rules, now));
+                    rebuilt.extend(resolve_unsure(unsure, &recorded, &rules));
                 }
                 match self.write_sla_batch(&rules, &mut rebuilt, now).await? {
                     Some((appended, written)) => {
@@ -1640,7 +1671,8 @@ impl App {
         let mut events = new_events.len();
         let mut written = changed.len();
         for conversation in aged {
-            events += rebuild(&mut tx, rules, conversation, now).await?;
+            let at = not_before_stored(now, current.get(&conversation).map(|s| s.updated_at));
+            events += rebuild(&mut tx, rules, conversation, at).await?;
             written += 1;
         }
         tx.commit().await?;

@@ -16,19 +16,27 @@ pub enum SlaCommand {
     Recompute {
         #[command(flatten)]
         db: crate::DbArgs,
+        /// Read every conversation's recorded SLA events back from the log instead of
+        /// trusting the digest each stored clock keeps of them (slower): the repair after
+        /// `sla_states` and the log were restored from different backups.
+        #[arg(long)]
+        read_every_log: bool,
     },
 }
 
 pub async fn run(config: Option<std::path::PathBuf>, command: SlaCommand) -> anyhow::Result<()> {
     match command {
-        SlaCommand::Recompute { db } => {
+        SlaCommand::Recompute { db, read_every_log } => {
             let config = crate::load(config, db, None)?;
             let store = config.open_store().await?;
             let app = app::App::new(store.clone(), config.settings());
-            let run = app
-                .recompute_sla(crate::now_millis())
-                .await
-                .context("recomputing the SLA clocks failed")?;
+            let now = crate::now_millis();
+            let run = if read_every_log {
+                app.recompute_sla_reading_every_log(now).await
+            } else {
+                app.recompute_sla(now).await
+            }
+            .context("recomputing the SLA clocks failed")?;
             println!(
                 "recomputed SLA clocks: {} conversations, {} events appended",
                 run.conversations, run.events_appended

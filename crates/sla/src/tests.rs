@@ -1283,8 +1283,8 @@ mod digest {
 
     #[test]
     fn the_digest_is_stable_across_releases() {
-        // Stored in `sla_states`: if this changes, the stored digests must be forgotten
-        // by a migration (set to NULL), or every recompute appends every transition again.
+        // Stored in `sla_states`: if this changes, every stored digest disagrees and the
+        // next recompute reads every conversation's transitions back from the log once.
         let t = applied(1_764_220_440_835, Some(3), Some(14_400_000));
         assert_eq!(
             t.fingerprint(),

@@ -69,8 +69,8 @@ impl TransitionKind {
 
 impl SlaTransition {
     /// A 64-bit fingerprint of every field, the same on every machine and in every release
-    /// (it is stored: [`transitions_digest`]). Changing it needs a migration that forgets
-    /// the stored digests.
+    /// (it is stored: [`transitions_digest`]). A change would make every stored digest
+    /// disagree: the next recompute would read every conversation's transitions back once.
     pub fn fingerprint(&self) -> u64 {
         let (kind, policy, target, basis) = match &self.kind {
             TransitionKind::Applied {

@@ -372,6 +372,9 @@ impl Store {
              ORDER BY conversation, id")
             .bind(first).bind(last).bind(skip).fetch_all(p).await?);
         for (id, conversation, kind, at, payload) in &events {
+            if !skip.is_empty() && kind.starts_with(skip) {
+                continue;
+            }
             let payload = wants_payload(kind).then_some(payload.as_str());
             into.push_event(*id, *conversation, *at, kind, payload);
         }
@@ -394,22 +397,23 @@ fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result
     }
 }
 
-/// The texts that start with `prefix`, as `[from, to)` in byte order (SQLite's and
-/// PostgreSQL's `C` order for ASCII): `to` is `prefix` with its last byte raised. An empty
-/// prefix gives an empty range.
+/// The texts that start with `prefix`, as `[from, to)` in SQLite's byte order: `to` is
+/// `prefix` with its last byte raised. Only for a prefix of printable ASCII; for any other
+/// (or an empty one) the range is empty, and the reader leaves the kinds out itself.
 fn prefix_range(prefix: &str) -> (String, String) {
-    let mut to = prefix.as_bytes().to_vec();
-    while let Some(last) = to.pop() {
-        if last < 0x7f {
-            to.push(last + 1);
-            break;
-        }
-    }
-    let to = String::from_utf8(to).unwrap_or_default();
-    if to.is_empty() {
+    let printable = |b: &u8| (0x20..0x7e).contains(b);
+    let Some((last, head)) = prefix.as_bytes().split_last() else {
+        return (String::new(), String::new());
+    };
+    if !prefix.as_bytes().iter().all(printable) {
         return (String::new(), String::new());
     }
-    (prefix.to_string(), to)
+    let mut to = head.to_vec();
+    to.push(last + 1);
+    (
+        prefix.to_string(),
+        String::from_utf8(to).unwrap_or_default(),
+    )
 }
 
 fn scan_sqlite(
@@ -473,6 +477,9 @@ fn scan_sqlite(
         let mut rows = events.query((first, last, &from, &to))?;
         while let Some(row) = rows.next()? {
             let kind = text_column(row, 2)?.unwrap_or_default();
+            if !skip.is_empty() && kind.starts_with(skip) {
+                continue; // Left out by the query already, unless `skip` is not plain ASCII.
+            }
             // The payload is not even read out of the database unless asked for.
             let payload = if wants_payload(kind) {
                 text_column(row, 4)?
@@ -485,6 +492,40 @@ fn scan_sqlite(
         conn.execute_batch("COMMIT")?;
         if send.blocking_send(Ok(filling)).is_err() {
             return Ok(()); // The reader went away.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_range;
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_texts_with_the_prefix() {
+        let (from, to) = prefix_range("sla_");
+        assert_eq!((from.as_str(), to.as_str()), ("sla_", "sla`"));
+        let inside = |t: &str| t >= from.as_str() && t < to.as_str();
+        for kind in ["sla_", "sla_applied", "sla_escalated", "sla_~~~"] {
+            assert!(inside(kind), "{kind}");
+        }
+        for kind in [
+            "sla",
+            "slaX",
+            "sla`",
+            "sl",
+            "status_changed",
+            "created",
+            "slb_",
+        ] {
+            assert!(!inside(kind), "{kind}");
+        }
+        // No range (the reader leaves the kinds out itself) for what bytes cannot bound.
+        for prefix in ["", "a~", "a\u{7f}", "é", "aé"] {
+            assert_eq!(
+                prefix_range(prefix),
+                (String::new(), String::new()),
+                "{prefix:?}"
+            );
         }
     }
 }

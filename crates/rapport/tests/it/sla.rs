@@ -271,6 +271,15 @@ async fn the_live_path_gives_what_a_recompute_gives() {
             run.transitions_read, 0,
             "the live path kept each log's digest: nothing read back"
         );
+        // The digests vouch for the log; reading it all back shows it lacks nothing.
+        let recorded = sla_events(&app, first).await.len() + sla_events(&app, second).await.len();
+        let checked = app.recompute_sla_reading_every_log(end).await.unwrap();
+        assert_eq!(
+            (checked.events_appended, checked.transitions_read),
+            (0, recorded),
+            "{}",
+            db.name
+        );
         assert_eq!(sla_kinds(&app, first).await, kinds);
         let recomputed = vec![
             app.conversation_sla(&team.admin, first, end).await.unwrap(),
@@ -519,11 +528,70 @@ async fn after_random_live_work_a_recompute_finds_every_digest_true() {
             "{}",
             db.name
         );
+        // And the log holds every transition the digests vouch for.
+        let mut recorded = 0;
+        for (n, _) in &numbers {
+            recorded += sla_events(&app, *n).await.len();
+        }
+        assert!(recorded > 0);
+        let checked = app.recompute_sla_reading_every_log(at).await.unwrap();
+        assert_eq!(
+            (checked.events_appended, checked.transitions_read),
+            (0, recorded),
+            "{}",
+            db.name
+        );
         let mut recomputed = Vec::new();
         for (n, _) in &numbers {
             recomputed.push(app.conversation_sla(&team.admin, *n, at).await.unwrap());
         }
         assert_eq!(recomputed, live, "{}", db.name);
+        db.finish().await;
+    }
+}
+
+/// A recompute takes its `now` when it starts; a tick that runs later meanwhile records a
+/// breach after that instant. The recompute must not put back a clock from before the
+/// breach, or the next tick records the breach a second time.
+#[tokio::test]
+async fn a_recompute_with_an_earlier_now_than_the_tick_does_not_turn_the_clock_back() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound("late@x.test", "Help", "Please", Some(team.support)),
+                T0,
+            )
+            .await
+            .unwrap();
+        clocks_catch_up(&app, 10, T0).await;
+        // First reply: warned at 30 minutes, breached at 60.
+        app.run_sla_tick(100, T0 + 65 * MIN).await.unwrap();
+        let breaches = |events: Vec<(String, String)>| {
+            events
+                .iter()
+                .filter(|(kind, payload)| kind == "sla_breached" && payload.contains("first_reply"))
+                .count()
+        };
+        assert_eq!(breaches(sla_events(&app, c.number).await), 1);
+        for run in [
+            app.recompute_sla(T0 + 40 * MIN).await.unwrap(),
+            app.recompute_sla_reading_every_log(T0 + 40 * MIN)
+                .await
+                .unwrap(),
+        ] {
+            assert_eq!(run.events_appended, 0, "{}", db.name);
+        }
+        app.run_sla_tick(100, T0 + 70 * MIN).await.unwrap();
+        assert_eq!(
+            breaches(sla_events(&app, c.number).await),
+            1,
+            "{}: the breach is recorded once",
+            db.name
+        );
         db.finish().await;
     }
 }
