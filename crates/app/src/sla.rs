@@ -1613,26 +1613,16 @@ impl App {
             tx.rollback().await?;
             return Ok(None);
         }
-        let numbers: Vec<i64> = rebuilt.iter().map(|r| r.conversation).collect();
-        let current: HashMap<i64, SlaStateRow> = tx
-            .lock_sla_states(&numbers)
-            .await?
-            .into_iter()
-            .map(|row| (row.conversation, row))
-            .collect();
+        let read: Vec<(i64, Option<store::BatchStateRef<'_>>)> =
+            rebuilt.iter().map(|r| (r.conversation, r.stored)).collect();
+        // The live path or the tick moved these clocks since they were read.
+        let aged: HashMap<i64, Option<i64>> =
+            tx.sla_states_moved(&read).await?.into_iter().collect();
         let mut appended: Vec<(i64, &SlaTransition)> = Vec::new();
         let mut escalations: Vec<(i64, &SlaTransition)> = Vec::new();
         let mut changed: Vec<SlaStateRow> = Vec::new();
-        let mut aged = Vec::new();
         for r in rebuilt.iter_mut() {
-            let unmoved = match (current.get(&r.conversation), &r.stored) {
-                (Some(now_stored), Some(read)) => read.is(now_stored),
-                (None, None) => true,
-                _ => false,
-            };
-            if !unmoved {
-                // The live path or the tick moved this clock since it was read.
-                aged.push(r.conversation);
+            if aged.contains_key(&r.conversation) {
                 continue;
             }
             appended.extend(r.missing.iter().map(|t| (r.conversation, t)));
@@ -1670,8 +1660,10 @@ impl App {
         tx.put_sla_states(&changed).await?;
         let mut events = new_events.len();
         let mut written = changed.len();
-        for conversation in aged {
-            let at = not_before_stored(now, current.get(&conversation).map(|s| s.updated_at));
+        let mut aged: Vec<(i64, Option<i64>)> = aged.into_iter().collect();
+        aged.sort_unstable();
+        for (conversation, written_at) in aged {
+            let at = not_before_stored(now, written_at);
             events += rebuild(&mut tx, rules, conversation, at).await?;
             written += 1;
         }

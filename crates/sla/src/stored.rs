@@ -444,7 +444,7 @@ impl SlaClock {
     /// The clock as a short line of text, to store (read it with [`SlaClock::decode`]).
     /// Canonical: two clocks are equal exactly when their texts are.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(320);
+        let mut out = String::with_capacity(512);
         out.push_str(VERSION);
         let mut w = Writer {
             out: &mut out,

@@ -92,6 +92,100 @@ impl BatchStateRef<'_> {
     }
 }
 
+impl crate::Tx {
+    /// Of these stored clocks, as a recompute read them (`None`: none was stored), those
+    /// that are no longer what is stored, each with when the stored one was written; the
+    /// clocks are held for this transaction as [`crate::Tx::lock_sla_states`] holds them.
+    /// On SQLite (whose one writer already holds every row) one range read, compared where
+    /// the rows lie.
+    pub async fn sla_states_moved(
+        &mut self,
+        expected: &[(i64, Option<BatchStateRef<'_>>)],
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        let mut expected: Vec<&(i64, Option<BatchStateRef<'_>>)> = expected.iter().collect();
+        expected.sort_unstable_by_key(|(n, _)| *n);
+        expected.dedup_by_key(|(n, _)| *n);
+        let (Some(first), Some(last)) = (expected.first(), expected.last()) else {
+            return Ok(Vec::new());
+        };
+        let (first, last) = (first.0, last.0);
+        if let crate::Tx::Sqlite(t) = self {
+            return moved_sqlite(t, first, last, &expected);
+        }
+        let numbers: Vec<i64> = expected.iter().map(|(n, _)| *n).collect();
+        let current: std::collections::HashMap<i64, SlaStateRow> = self
+            .lock_sla_states(&numbers)
+            .await?
+            .into_iter()
+            .map(|row| (row.conversation, row))
+            .collect();
+        Ok(expected
+            .iter()
+            .filter_map(|(n, read)| {
+                let now = current.get(n);
+                let unmoved = match (now, read) {
+                    (Some(now), Some(read)) => read.is(now),
+                    (None, None) => true,
+                    _ => false,
+                };
+                (!unmoved).then(|| (*n, now.map(|s| s.updated_at)))
+            })
+            .collect())
+    }
+}
+
+/// [`crate::Tx::sla_states_moved`] on SQLite: `expected` in conversation order, one number
+/// each, from `first` to `last`.
+fn moved_sqlite(
+    conn: &mut crate::sqlite::Conn,
+    first: i64,
+    last: i64,
+    expected: &[&(i64, Option<BatchStateRef<'_>>)],
+) -> Result<Vec<(i64, Option<i64>)>> {
+    let mut select = conn.raw().prepare_cached(
+        "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest \
+         FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
+    )?;
+    let mut rows = select.query((first, last, PLACEHOLDER_VERSION))?;
+    let mut moved = Vec::new();
+    let mut wanted = expected.iter().peekable();
+    while let Some(row) = rows.next()? {
+        let conversation: i64 = row.get(0)?;
+        // Expected clocks before this row had none stored.
+        while let Some((n, read)) = wanted.next_if(|(n, _)| *n < conversation) {
+            if read.is_some() {
+                moved.push((*n, None));
+            }
+        }
+        let Some((n, read)) = wanted.next_if(|(n, _)| *n == conversation) else {
+            continue;
+        };
+        let updated_at: i64 = row.get(7)?;
+        let same = match read {
+            None => false,
+            Some(read) => {
+                read.version == row.get::<_, i64>(1)?
+                    && read.through_event_id == row.get::<_, i64>(2)?
+                    && Some(read.clock) == text_column(row, 3)?
+                    && read.next_deadline_at == row.get::<_, Option<i64>>(4)?
+                    && read.next_deadline_kind == text_column(row, 5)?
+                    && read.next_breach_at == row.get::<_, Option<i64>>(6)?
+                    && read.updated_at == updated_at
+                    && read.transitions_digest == row.get::<_, Option<i64>>(8)?
+            }
+        };
+        if !same {
+            moved.push((*n, Some(updated_at)));
+        }
+    }
+    for (n, read) in wanted {
+        if read.is_some() {
+            moved.push((*n, None));
+        }
+    }
+    Ok(moved)
+}
+
 /// A range of conversations as a recompute reads them ([`Store::scan_sla_batches`]).
 #[derive(Debug, Default)]
 pub struct SlaBatch {

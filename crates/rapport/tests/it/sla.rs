@@ -596,6 +596,80 @@ async fn a_recompute_with_an_earlier_now_than_the_tick_does_not_turn_the_clock_b
     }
 }
 
+/// The recompute's check under the writer: of the clocks as its scan read them, exactly
+/// those stored differently now are reported (with when they were written), on both
+/// databases; a conversation that had no clock and still has none is not.
+#[tokio::test]
+async fn the_clocks_moved_since_the_scan_are_found_under_the_writer() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        for i in 0..3 {
+            app.create_conversation(
+                &Principal::System,
+                inbound(&format!("m{i}@x.test"), "Hello", "Hi", Some(team.support)),
+                T0 + i * MIN,
+            )
+            .await
+            .unwrap();
+        }
+        app.recompute_sla(T0 + 10 * MIN).await.unwrap();
+        let mut batches = db
+            .store
+            .scan_sla_batches(100, ::sla::CLOCK_OWN_PREFIX, |_| false);
+        let batch = batches.recv().await.unwrap().unwrap();
+        let states: Vec<store::BatchStateRef<'_>> = batch.states().collect();
+        assert_eq!(states.len(), 3, "{}", db.name);
+        // The live path (say) writes the second clock after the scan read it.
+        let mut moved = db
+            .store
+            .sla_state(states[1].conversation)
+            .await
+            .unwrap()
+            .unwrap();
+        moved.updated_at += 1;
+        let mut tx = db.store.begin().await.unwrap();
+        tx.put_sla_state(&moved).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut expected: Vec<(i64, Option<store::BatchStateRef<'_>>)> = states
+            .iter()
+            .rev()
+            .map(|s| (s.conversation, Some(*s)))
+            .collect();
+        expected.push((1_000_000, None));
+        let mut tx = db.store.begin().await.unwrap();
+        let found = tx.sla_states_moved(&expected).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(
+            found,
+            vec![(states[1].conversation, Some(moved.updated_at))],
+            "{}",
+            db.name
+        );
+        // A clock read as stored that is gone, and one read as absent that is there.
+        let mut tx = db.store.begin().await.unwrap();
+        let found = tx
+            .sla_states_moved(&[(states[0].conversation, None), (999_999, Some(states[2]))])
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        let mut found = found;
+        found.sort_unstable();
+        assert_eq!(
+            found,
+            vec![
+                (states[0].conversation, Some(states[0].updated_at)),
+                (999_999, None)
+            ],
+            "{}",
+            db.name
+        );
+        drop(batches);
+        db.finish().await;
+    }
+}
+
 /// A use case's answer, where a status change the workflow does not allow is an answer too.
 fn allowed<T>(answer: Result<T, AppError>) {
     match answer {
