@@ -811,17 +811,6 @@ fn not_before_stored(now: i64, stored_at: Option<i64>) -> i64 {
     stored_at.map_or(now, |at| at.max(now))
 }
 
-/// Whether a stored clock already says what `row` says (all but when it was written).
-fn stored_says(s: &store::BatchStateRef<'_>, row: &SlaStateRow) -> bool {
-    s.version == row.version
-        && s.through_event_id == row.through_event_id
-        && s.next_deadline_at == row.next_deadline_at
-        && s.next_deadline_kind == row.next_deadline_kind.as_deref()
-        && s.next_breach_at == row.next_breach_at
-        && s.transitions_digest == row.transitions_digest
-        && s.clock == row.clock
-}
-
 /// A conversation of a recompute batch whose stored digest could not vouch for its expected
 /// transitions (none stored, or another multiset: the rules changed, say): the transitions
 /// its log records must be read to know which ones it lacks ([`resolve_unsure`]).
@@ -881,7 +870,7 @@ fn fold_batch<'a>(
         }
         // The stored clock made exactly these transitions, and the log records them.
         let row = state_row(conversation, rules, through, &clock, now, Some(digest));
-        if stored.is_some_and(|s| stored_says(&s, &row)) {
+        if stored.is_some_and(|s| s.says(&row)) {
             continue;
         }
         out.push(Rebuilt {
@@ -925,7 +914,7 @@ fn resolve_unsure<'a>(
             u.now,
             Some(digest),
         );
-        let same = u.stored.is_some_and(|s| stored_says(&s, &row));
+        let same = u.stored.is_some_and(|s| s.says(&row));
         if same && missing.is_empty() {
             continue;
         }

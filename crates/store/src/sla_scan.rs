@@ -80,13 +80,17 @@ pub struct BatchStateRef<'a> {
 impl BatchStateRef<'_> {
     /// Whether `row` is this stored clock, field for field.
     pub fn is(&self, row: &SlaStateRow) -> bool {
-        self.conversation == row.conversation
-            && self.version == row.version
+        self.conversation == row.conversation && self.updated_at == row.updated_at && self.says(row)
+    }
+
+    /// Whether this stored clock says what `row` says: every field but which conversation
+    /// and when it was written.
+    pub fn says(&self, row: &SlaStateRow) -> bool {
+        self.version == row.version
             && self.through_event_id == row.through_event_id
             && self.next_deadline_at == row.next_deadline_at
             && self.next_deadline_kind == row.next_deadline_kind.as_deref()
             && self.next_breach_at == row.next_breach_at
-            && self.updated_at == row.updated_at
             && self.transitions_digest == row.transitions_digest
             && self.clock == row.clock
     }

@@ -63,6 +63,29 @@ async fn setup(app: &App, team: &Team) -> (i64, i64) {
     (calendar.id, policy.id)
 }
 
+/// Opens `count` conversations for the support group, a minute apart from `start`, by
+/// `{prefix}{i}@x.test`; their numbers.
+async fn open(app: &App, team: &Team, prefix: &str, count: i64, start: i64) -> Vec<i64> {
+    let mut numbers = Vec::new();
+    for i in 0..count {
+        let c = app
+            .create_conversation(
+                &Principal::System,
+                inbound(
+                    &format!("{prefix}{i}@x.test"),
+                    "Hello",
+                    "Hi",
+                    Some(team.support),
+                ),
+                start + i * MIN,
+            )
+            .await
+            .unwrap();
+        numbers.push(c.number);
+    }
+    numbers
+}
+
 async fn sla_kinds(app: &App, number: i64) -> Vec<String> {
     app.events(&Principal::System, number)
         .await
@@ -298,15 +321,7 @@ async fn a_recompute_after_a_policy_change_appends_once_and_then_nothing() {
         let app = db.app();
         let team = team(&app).await;
         let (calendar, policy) = setup(&app, &team).await;
-        for i in 0..3 {
-            app.create_conversation(
-                &Principal::System,
-                inbound(&format!("c{i}@x.test"), "Hello", "Hi", Some(team.support)),
-                T0 + i * MIN,
-            )
-            .await
-            .unwrap();
-        }
+        open(&app, &team, "c", 3, T0).await;
         let first = app.recompute_sla(T0 + 10 * MIN).await.unwrap();
         assert_eq!(first.conversations, 3);
         assert!(first.events_appended > 0);
@@ -347,18 +362,7 @@ async fn a_recompute_reads_the_log_when_the_stored_digest_cannot_vouch() {
         let app = db.app();
         let team = team(&app).await;
         setup(&app, &team).await;
-        let mut numbers = Vec::new();
-        for i in 0..4 {
-            let c = app
-                .create_conversation(
-                    &Principal::System,
-                    inbound(&format!("d{i}@x.test"), "Hello", "Hi", Some(team.support)),
-                    T0 + i * MIN,
-                )
-                .await
-                .unwrap();
-            numbers.push(c.number);
-        }
+        let numbers = open(&app, &team, "d", 4, T0).await;
         let now = T0 + 90 * MIN;
         let first = app.recompute_sla(now).await.unwrap();
         assert!(first.events_appended > 0);
@@ -424,25 +428,17 @@ async fn after_random_live_work_a_recompute_finds_every_digest_true() {
                 .wrapping_add(1_442_695_040_888_963_407);
             (seed >> 33) % bound
         };
-        let mut at = T0;
         let mut numbers = Vec::new();
-        for i in 0..5 {
-            let c = app
-                .create_conversation(
-                    &Principal::System,
-                    inbound(
-                        &format!("r{i}@x.test"),
-                        "Help",
-                        "Please",
-                        Some(team.support),
-                    ),
-                    at,
-                )
+        for n in open(&app, &team, "r", 5, T0).await {
+            let customer = app
+                .conversation(&Principal::System, n)
                 .await
-                .unwrap();
-            numbers.push((c.number, c.customer.id));
-            at += MIN;
+                .unwrap()
+                .customer
+                .id;
+            numbers.push((n, customer));
         }
+        let mut at = T0 + 5 * MIN;
         for _ in 0..60 {
             at += (1 + next(90) as i64) * MIN;
             let (n, customer) = numbers[next(numbers.len() as u64) as usize];
@@ -605,15 +601,7 @@ async fn the_clocks_moved_since_the_scan_are_found_under_the_writer() {
         let app = db.app();
         let team = team(&app).await;
         setup(&app, &team).await;
-        for i in 0..3 {
-            app.create_conversation(
-                &Principal::System,
-                inbound(&format!("m{i}@x.test"), "Hello", "Hi", Some(team.support)),
-                T0 + i * MIN,
-            )
-            .await
-            .unwrap();
-        }
+        open(&app, &team, "m", 3, T0).await;
         app.recompute_sla(T0 + 10 * MIN).await.unwrap();
         let mut batches = db
             .store
@@ -700,23 +688,7 @@ async fn a_recompute_racing_the_live_path_records_each_transition_once() {
         let app = db.app();
         let team = team(&app).await;
         setup(&app, &team).await;
-        let mut numbers = Vec::new();
-        for i in 0..2 {
-            let c = app
-                .create_conversation(
-                    &Principal::System,
-                    inbound(
-                        &format!("race{i}@x.test"),
-                        "Hello",
-                        "Hi",
-                        Some(team.support),
-                    ),
-                    T0 + i * MIN,
-                )
-                .await
-                .unwrap();
-            numbers.push(c.number);
-        }
+        let numbers = open(&app, &team, "race", 2, T0).await;
         // First replies warned and breached by then.
         let now = T0 + 90 * MIN;
         // On PostgreSQL the live path reads below a horizon that transactions of other tests
