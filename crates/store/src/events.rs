@@ -39,7 +39,8 @@ pub struct NewEvent<'a> {
     pub payload: &'a str,
 }
 
-fn event_columns(dialect: Dialect) -> &'static str {
+/// The columns of an [`EventRow`], as each database reads them.
+pub(crate) fn event_columns(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
         Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",

@@ -78,18 +78,18 @@ stored_row! {
 const CALENDAR_COLUMNS: &str =
     "id, name, time_zone, hours, holidays, exceptions, created_at, updated_at";
 const POLICY_COLUMNS: &str = "id, name, position, conditions, calendar_id, targets, warn_at_percent, on_hold_pauses, created_at, updated_at";
-const STATE_COLUMNS: &str = "conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest";
+pub(crate) const STATE_COLUMNS: &str = "conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest";
+/// What storing a clock over the stored one replaces: every column but the conversation.
+const STATE_REPLACES: &str = "ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, \
+    through_event_id = excluded.through_event_id, clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, \
+    next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
+    transitions_digest = excluded.transitions_digest";
 
 /// SQLite: stores clocks with one prepared statement, its texts bound where they lie.
 fn put_states_sqlite(conn: &mut crate::sqlite::Conn, rows: &[SlaStateRow]) -> Result<()> {
-    let mut upsert = conn.raw().prepare_cached(
-        "INSERT INTO sla_states (conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, \
-         next_breach_at, updated_at, transitions_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, through_event_id = excluded.through_event_id, \
-         clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, next_deadline_kind = excluded.next_deadline_kind, \
-         next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
-         transitions_digest = excluded.transitions_digest",
-    )?;
+    let mut upsert = conn.raw().prepare_cached(&format!(
+        "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) {STATE_REPLACES}"
+    ))?;
     for row in rows {
         upsert.execute(rusqlite::params![
             row.conversation,
@@ -268,10 +268,7 @@ impl Tx {
                 .collect();
             let (values, args) = crate::bulk::values_list(self.dialect(), &values);
             let sql = format!(
-                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES {values} ON CONFLICT (conversation) DO UPDATE SET version = excluded.version, \
-                 through_event_id = excluded.through_event_id, clock = excluded.clock, next_deadline_at = excluded.next_deadline_at, \
-                 next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
-                 transitions_digest = excluded.transitions_digest"
+                "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES {values} {STATE_REPLACES}"
             );
             run!(tx self, |c| bind_all!(sqlx::query(&sql), &args).execute(&mut *c).await.map(|_| ())?);
         }
@@ -286,10 +283,7 @@ impl Tx {
         last: i64,
     ) -> Result<Vec<EventRow>> {
         self.flush_events().await?;
-        let columns = match self.dialect() {
-            Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
-            Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
-        };
+        let columns = crate::events::event_columns(self.dialect());
         let sql = format!(
             "SELECT {columns} FROM events WHERE conversation >= $1 AND conversation <= $2 ORDER BY conversation, id"
         );
@@ -343,10 +337,7 @@ impl Tx {
     /// Every event of one conversation (not of those merged into it), in log order.
     pub async fn events_of_conversation(&mut self, conversation: i64) -> Result<Vec<EventRow>> {
         self.flush_events().await?;
-        let columns = match self.dialect() {
-            Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
-            Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
-        };
+        let columns = crate::events::event_columns(self.dialect());
         let sql = format!("SELECT {columns} FROM events WHERE conversation = $1 ORDER BY id");
         run!(tx self, |c| Ok(sqlx::query_as(&sql).bind(conversation).fetch_all(&mut *c).await?))
     }
@@ -457,10 +448,7 @@ impl Store {
     /// Every event of these conversations (not of those merged into them), by conversation
     /// and then in log order; read without the writer, for the live SLA path.
     pub async fn events_of_conversations_in(&self, conversations: &[i64]) -> Result<Vec<EventRow>> {
-        let columns = match self.dialect() {
-            Dialect::Sqlite => "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
-            Dialect::Postgres => "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload",
-        };
+        let columns = crate::events::event_columns(self.dialect());
         let mut out = Vec::new();
         for chunk in conversations.chunks(1_000) {
             let sql = format!(

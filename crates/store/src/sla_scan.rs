@@ -21,6 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
+use crate::sla::STATE_COLUMNS;
 use crate::{bind_all, run, Arg, EventRow, Pools, Result, SlaStateRow, Store};
 
 /// Batches read ahead of the caller.
@@ -146,10 +147,10 @@ fn moved_sqlite(
     last: i64,
     expected: &[&(i64, Option<BatchStateRef<'_>>)],
 ) -> Result<Vec<(i64, Option<i64>)>> {
-    let mut select = conn.raw().prepare_cached(
-        "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest \
+    let mut select = conn.raw().prepare_cached(&format!(
+        "SELECT {STATE_COLUMNS} \
          FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
-    )?;
+    ))?;
     let mut rows = select.query((first, last, PLACEHOLDER_VERSION))?;
     let mut moved = Vec::new();
     let mut wanted = expected.iter().peekable();
@@ -402,14 +403,7 @@ impl Store {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
-        let columns = match self.dialect() {
-            crate::Dialect::Sqlite => {
-                "id, tx_pos, conversation, kind, actor_kind, actor_id, at, payload"
-            }
-            crate::Dialect::Postgres => {
-                "id, tx_pos::text::bigint AS tx_pos, conversation, kind, actor_kind, actor_id, at, payload"
-            }
-        };
+        let columns = crate::events::event_columns(self.dialect());
         let quoted: Vec<String> = kinds
             .iter()
             .map(|kind| format!("'{}'", kind.replace('\'', "''")))
@@ -446,9 +440,11 @@ impl Store {
             return Ok(());
         };
         into.numbers = numbers;
-        let states: Vec<SlaStateRow> = run!(read self, |p| sqlx::query_as(
-            "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest \
-             FROM sla_states WHERE conversation >= $1 AND conversation <= $2 AND version <> $3 ORDER BY conversation")
+        let sql = format!(
+            "SELECT {STATE_COLUMNS} \
+             FROM sla_states WHERE conversation >= $1 AND conversation <= $2 AND version <> $3 ORDER BY conversation"
+        );
+        let states: Vec<SlaStateRow> = run!(read self, |p| sqlx::query_as(&sql)
             .bind(first).bind(last).bind(PLACEHOLDER_VERSION).fetch_all(p).await?);
         for s in &states {
             into.push_state(
@@ -530,10 +526,10 @@ fn scan_sqlite(
     conn.execute_batch("PRAGMA cache_size = -65536")?;
     let mut numbers = conn
         .prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
-    let mut states = conn.prepare(
-        "SELECT conversation, version, through_event_id, clock, next_deadline_at, next_deadline_kind, next_breach_at, updated_at, transitions_digest \
+    let mut states = conn.prepare(&format!(
+        "SELECT {STATE_COLUMNS} \
          FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
-    )?;
+    ))?;
     // The kinds left out are told apart in the index (conversation, id, kind): their rows
     // are not even looked up.
     let mut events = conn.prepare(

@@ -555,14 +555,7 @@ async fn a_recompute_with_an_earlier_now_than_the_tick_does_not_turn_the_clock_b
         let app = db.app();
         let team = team(&app).await;
         setup(&app, &team).await;
-        let c = app
-            .create_conversation(
-                &Principal::System,
-                inbound("late@x.test", "Help", "Please", Some(team.support)),
-                T0,
-            )
-            .await
-            .unwrap();
+        let number = open(&app, &team, "late", 1, T0).await[0];
         clocks_catch_up(&app, 10, T0).await;
         // First reply: warned at 30 minutes, breached at 60.
         app.run_sla_tick(100, T0 + 65 * MIN).await.unwrap();
@@ -572,7 +565,7 @@ async fn a_recompute_with_an_earlier_now_than_the_tick_does_not_turn_the_clock_b
                 .filter(|(kind, payload)| kind == "sla_breached" && payload.contains("first_reply"))
                 .count()
         };
-        assert_eq!(breaches(sla_events(&app, c.number).await), 1);
+        assert_eq!(breaches(sla_events(&app, number).await), 1);
         for run in [
             app.recompute_sla(T0 + 40 * MIN).await.unwrap(),
             app.recompute_sla_reading_every_log(T0 + 40 * MIN)
@@ -583,7 +576,7 @@ async fn a_recompute_with_an_earlier_now_than_the_tick_does_not_turn_the_clock_b
         }
         app.run_sla_tick(100, T0 + 70 * MIN).await.unwrap();
         assert_eq!(
-            breaches(sla_events(&app, c.number).await),
+            breaches(sla_events(&app, number).await),
             1,
             "{}: the breach is recorded once",
             db.name
