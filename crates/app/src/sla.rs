@@ -9,9 +9,11 @@
 //! transitions as `sla_*` events in the same transaction as the clock and the cursor. A
 //! clock computed under older policies, or a conversation seen for the first time, is
 //! rebuilt from the conversation's whole log instead, the same way [`App::recompute_sla`]
-//! does, so the live path and a recompute agree. Per conversation, input events commit in
-//! id order (each use case holds the conversation's row lock while it appends), so
-//! `through_event_id` tells exactly which events a clock has seen.
+//! does, so the live path and a recompute agree. A clock reads only the kinds in
+//! [`::sla::CLOCK_INPUT_KINDS`]: any other event (an assignment, say) changes no clock and
+//! is not written for. Per conversation, input events commit in id order (each use case
+//! holds the conversation's row lock while it appends), so `through_event_id`, the last
+//! input folded in, tells exactly which events a clock has seen.
 //!
 //! Warnings and breaches that fall due between events are found by [`App::run_sla_tick`]
 //! through the `next_deadline_at` index. A recorded warning or breach (live path, tick or
@@ -466,18 +468,9 @@ fn recorded_transition(payload: &EventPayload) -> Option<SlaTransition> {
     })
 }
 
-/// Whether an event can move an SLA clock (the clocks' own events cannot).
+/// Whether an event moves an SLA clock: one of the kinds in [`::sla::CLOCK_INPUT_KINDS`].
 fn is_clock_input(payload: &EventPayload) -> bool {
-    !matches!(
-        payload,
-        EventPayload::SlaApplied { .. }
-            | EventPayload::SlaPaused { .. }
-            | EventPayload::SlaResumed { .. }
-            | EventPayload::SlaWarned { .. }
-            | EventPayload::SlaBreached { .. }
-            | EventPayload::SlaFulfilled { .. }
-            | EventPayload::SlaEscalated { .. }
-    )
+    ::sla::is_clock_input(payload)
 }
 
 fn parse_event(row: &EventRow) -> Option<EventPayload> {
@@ -615,23 +608,18 @@ fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
 /// A conversation's log, read for rebuilding its clock.
 #[derive(Default)]
 struct ConversationLog {
-    /// The events that are not the clocks' own, with their instants, in log order: the
-    /// payload of those that move the clock, `None` for the others (time passing).
-    inputs: Vec<(i64, Option<EventPayload>)>,
+    /// The events that move the clock ([`::sla::CLOCK_INPUT_KINDS`]), with their instants,
+    /// in log order.
+    inputs: Vec<(i64, EventPayload)>,
     /// The transitions the log records.
     recorded: Vec<SlaTransition>,
     /// The customer who opened the conversation.
     customer: Option<i64>,
-    /// The last event that is not the clocks' own. Not the last event: an `sla_*` event can
-    /// commit (from the tick or a recompute, which do not hold the conversation) while a use
-    /// case holding the conversation has yet to commit an input with a smaller id, and the
-    /// live path must still fold that one in.
+    /// The last input. Not the last event: an `sla_*` event can commit (from the tick or a
+    /// recompute, which do not hold the conversation) while a use case holding the
+    /// conversation has yet to commit an input with a smaller id, and the live path must
+    /// still fold that one in.
     through: Option<i64>,
-}
-
-/// Whether a recompute needs an event's payload: only for the kinds the clock reads.
-fn clock_reads_payload(kind: &str) -> bool {
-    ::sla::CLOCK_INPUT_KINDS.contains(&kind) || ::sla::TRANSITION_KINDS.contains(&kind)
 }
 
 impl ConversationLog {
@@ -659,14 +647,10 @@ impl ConversationLog {
                     self.customer.get_or_insert(*customer_id);
                 }
                 self.through = Some(id);
-                self.inputs.push((at, Some(payload)));
-            }
-            Ok(LogEntry::Passes) => {
-                self.through = Some(id);
-                self.inputs.push((at, None));
+                self.inputs.push((at, payload));
             }
             Ok(LogEntry::Transition(t)) => self.recorded.push(t),
-            Ok(LogEntry::Escalated) | Err(_) => {}
+            Ok(LogEntry::Other | LogEntry::Escalated) | Err(_) => {}
         }
     }
 
@@ -683,11 +667,7 @@ impl ConversationLog {
         let mut clock = SlaClock::new(organisation);
         let mut transitions = Vec::with_capacity(32);
         for (at, payload) in &self.inputs {
-            match payload {
-                Some(payload) => clock.apply(&rules.policies, *at, payload, &mut transitions),
-                // To the clock an event it does not read is time passing (`SlaClock::apply`).
-                None => clock.advance_to(&rules.policies, *at, &mut transitions),
-            }
+            clock.apply(&rules.policies, *at, payload, &mut transitions);
         }
         clock.advance_through_due(&rules.policies, now, &mut transitions);
         Some((transitions, clock, through))
@@ -754,8 +734,8 @@ fn advance(
         if row.id <= through {
             continue;
         }
-        through = row.id;
         if let Some(payload) = parse_event(row).filter(is_clock_input) {
+            through = row.id;
             clock.apply(&rules.policies, row.at, &payload, &mut out);
         }
     }
@@ -1391,7 +1371,7 @@ impl App {
         let mut inputs: BTreeMap<i64, Vec<&EventRow>> = BTreeMap::new();
         for event in events {
             if let Some(conversation) = event.conversation {
-                if !event.kind.starts_with(::sla::CLOCK_OWN_PREFIX) {
+                if ::sla::CLOCK_INPUT_KINDS.contains(&event.kind.as_str()) {
                     inputs.entry(conversation).or_default().push(event);
                 }
             }
@@ -1519,8 +1499,8 @@ impl App {
     /// and writes nothing.
     ///
     /// The log and the stored clocks are read ahead, outside the writer, a batch of
-    /// conversations at a time ([`store::Store::scan_sla_batches`]: payloads only of the
-    /// kinds the clock reads), and folded in memory; only then does a short transaction per
+    /// conversations at a time ([`store::Store::scan_sla_batches`]: only the events of the
+    /// kinds a clock reads), and folded in memory; only then does a short transaction per
     /// batch take the writer, hold the clocks it will replace, check that each is still the
     /// one read (one the live path or the tick changed meanwhile is rebuilt from the log
     /// inside the transaction instead), and write the missing transitions and the clocks
@@ -1548,9 +1528,7 @@ impl App {
             .into_iter()
             .collect();
         tx.rollback().await?;
-        let mut batches =
-            self.store
-                .scan_sla_batches(BATCH, ::sla::CLOCK_OWN_PREFIX, clock_reads_payload);
+        let mut batches = self.store.scan_sla_batches(BATCH);
         let mut log = ConversationLog::default();
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
@@ -1721,5 +1699,15 @@ impl App {
         record(&mut tx, Some(number), Actor::System, now, &escalated).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The store's index of the clocks' inputs (and so a recompute's scan) holds exactly the
+    /// kinds a clock reads.
+    #[test]
+    fn the_store_reads_the_kinds_a_clock_reads() {
+        assert_eq!(store::SLA_INPUT_KINDS, ::sla::CLOCK_INPUT_KINDS);
     }
 }

@@ -10,6 +10,7 @@ use domain::{Channel, EventPayload, MessageKind, Priority, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Facts, Metric, Policy, PolicySet, Target};
+use crate::stored::is_clock_input;
 use crate::transition::{SlaTransition, TransitionKind};
 use crate::Millis;
 
@@ -266,6 +267,11 @@ impl SlaClock {
     /// causes to `out`. Warnings and breaches due up to and including `at` are recorded
     /// first: a reply at the very instant a target runs out is late. Events must come in
     /// log order; one dated before an earlier one counts as happening with it.
+    ///
+    /// An event of a kind the clock does not read ([`is_clock_input`]: an assignment, a
+    /// merge, the clocks' own transitions) changes nothing, not even the instant the clock
+    /// has reached: a clock is a function of its inputs alone, which is what lets a
+    /// recompute read only those (`store::SLA_INPUT_KINDS`).
     pub fn apply(
         &mut self,
         policies: &PolicySet,
@@ -273,6 +279,9 @@ impl SlaClock {
         event: &EventPayload,
         out: &mut Vec<SlaTransition>,
     ) {
+        if !is_clock_input(event) {
+            return;
+        }
         let at = at.max(self.last_at);
         self.advance_to(policies, at, out);
         match event {

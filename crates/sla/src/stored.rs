@@ -8,8 +8,8 @@
 //!
 //! [`read_stored`] reads a stored event of the log for the clock: only the fields the clock
 //! uses, from the JSON of the kinds in [`CLOCK_INPUT_KINDS`] and [`TRANSITION_KINDS`]; any
-//! other kind is [`LogEntry::Passes`] without looking at its JSON (for the clock such an
-//! event only marks that time has passed, see [`SlaClock::apply`]).
+//! other kind is [`LogEntry::Other`] without looking at its JSON (no clock reads it, see
+//! [`SlaClock::apply`]).
 
 use std::borrow::Cow;
 
@@ -20,8 +20,8 @@ use crate::clock::{MetricClock, Phase, SlaClock};
 use crate::policy::{Facts, Target};
 use crate::transition::{SlaTransition, TransitionKind};
 
-/// The event kinds whose payload moves a clock ([`SlaClock::apply`] reads them); an event
-/// of any other kind only tells the clock that time has passed.
+/// The event kinds whose payload moves a clock ([`SlaClock::apply`] reads them, see
+/// [`is_clock_input`]); an event of any other kind changes no clock.
 pub const CLOCK_INPUT_KINDS: &[&str] = &[
     "created",
     "message_added",
@@ -42,11 +42,19 @@ pub const TRANSITION_KINDS: &[&str] = &[
     "sla_fulfilled",
 ];
 
-/// Every kind the clocks write themselves ([`TRANSITION_KINDS`], `sla_escalated`) starts
-/// with this, and no other event of a conversation does (`sla_policy_changed` and
-/// `sla_calendar_changed` belong to none): a reader of the clocks' inputs leaves the kinds
-/// with this prefix out, and never needs to read them.
-pub const CLOCK_OWN_PREFIX: &str = "sla_";
+/// Whether `event` is of a kind in [`CLOCK_INPUT_KINDS`]: one that moves a clock.
+pub fn is_clock_input(event: &EventPayload) -> bool {
+    matches!(
+        event,
+        EventPayload::Created { .. }
+            | EventPayload::MessageAdded { .. }
+            | EventPayload::StatusChanged { .. }
+            | EventPayload::PriorityChanged { .. }
+            | EventPayload::GroupChanged { .. }
+            | EventPayload::TagAdded { .. }
+            | EventPayload::TagRemoved { .. }
+    )
+}
 
 /// A stored event, as the clock reads it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +62,8 @@ pub enum LogEntry {
     /// An event that moves the clock (give it to [`SlaClock::apply`]). The payload carries
     /// only what the clock reads: a `created` event has an empty subject.
     Input(EventPayload),
-    /// Any other event of the conversation that is not the clocks' own: to the clock, time
-    /// passing ([`SlaClock::advance_to`] its instant).
-    Passes,
+    /// Any other event of the conversation that is not the clocks' own: no clock reads it.
+    Other,
     /// A transition the log records.
     Transition(SlaTransition),
     /// An escalation: the clocks' own, and not a transition.
@@ -209,7 +216,7 @@ pub(crate) fn read_compact(kind: &str, payload: &str) -> Option<LogEntry> {
         "sla_breached" => transition(|_, _, _| TransitionKind::Breached)?,
         "sla_fulfilled" => transition(|_, _, _| TransitionKind::Fulfilled)?,
         "sla_escalated" => LogEntry::Escalated,
-        _ => LogEntry::Passes,
+        _ => LogEntry::Other,
     })
 }
 
@@ -293,7 +300,7 @@ pub(crate) fn read_stored_by_serde(
         "sla_breached" => transition(TransitionKind::Breached, serde_json::from_str(payload)?),
         "sla_fulfilled" => transition(TransitionKind::Fulfilled, serde_json::from_str(payload)?),
         "sla_escalated" => LogEntry::Escalated,
-        _ => LogEntry::Passes,
+        _ => LogEntry::Other,
     })
 }
 

@@ -61,7 +61,7 @@ pub use routing::ChannelRouteRow;
 pub use rows::*;
 pub use scan::{EventPage, EventPages, EventRef, PageReader, ScanKinds};
 pub use sla::{SlaCalendarRow, SlaPolicyRow, SlaStateRow};
-pub use sla_scan::{BatchEventRef, BatchStateRef, SlaBatch, SlaBatches};
+pub use sla_scan::{BatchEventRef, BatchStateRef, SlaBatch, SlaBatches, SLA_INPUT_KINDS};
 pub use surveys::{
     NewSurveyInvitation, ResearchAttributeRow, ResearchInvitationRow, ResearchRating,
     SurveyAnswerFilter, SurveyAnswerRow, SurveyInvitationRow, SurveySettingsRow,

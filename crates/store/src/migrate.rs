@@ -3,7 +3,7 @@
 use crate::{Pools, Result, Store};
 
 /// (version, name, SQLite script, PostgreSQL script)
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (
         1,
         "foundation",
@@ -153,6 +153,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "events_conversation_kind",
         include_str!("../migrations/sqlite/0030_events_conversation_kind.sql"),
         include_str!("../migrations/postgres/0030_events_conversation_kind.sql"),
+    ),
+    (
+        31,
+        "events_clock_inputs",
+        include_str!("../migrations/sqlite/0031_events_clock_inputs.sql"),
+        include_str!("../migrations/postgres/0031_events_clock_inputs.sql"),
     ),
 ];
 

@@ -276,7 +276,7 @@ impl Tx {
     }
 
     /// Every event of the conversations numbered `first..=last`, by conversation and then
-    /// in log order: one range of the `events_conversation` index, for a recompute batch.
+    /// in log order (one range of the `events_conversation` index).
     pub async fn events_of_conversations(
         &mut self,
         first: i64,

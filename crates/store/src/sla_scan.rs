@@ -2,10 +2,11 @@
 //! conversations at a time, ahead of the caller and outside the writer.
 //!
 //! A batch ([`SlaBatch`]) holds a range of conversation numbers, the stored clocks of those
-//! conversations and their events (by conversation, then in log order: one range of the
-//! `events_conversation` index). Texts live in one buffer per batch, so reading an event
-//! allocates nothing, and only the payloads the caller asks for are copied; the caller hands
-//! batches back to be filled again.
+//! conversations and their clocks' inputs: their events of the kinds in [`SLA_INPUT_KINDS`],
+//! by conversation, then in log order. On SQLite that is one range of the partial index
+//! `events_clock_inputs` (migration 0031), which holds the instants and payloads too, so no
+//! row of `events` is looked up. Texts live in one buffer per batch, so reading an event
+//! allocates nothing; the caller hands batches back to be filled again.
 //!
 //! On SQLite the batches are read on a blocking thread, on a read-only connection of their own,
 //! each batch inside one read transaction: one consistent snapshot while writers go on (one
@@ -27,6 +28,26 @@ use crate::{bind_all, run, Arg, EventRow, Pools, Result, SlaStateRow, Store};
 /// Batches read ahead of the caller.
 const AHEAD: usize = 2;
 
+/// The event kinds an SLA clock reads (`sla::CLOCK_INPUT_KINDS`, in the same order): those
+/// the partial index `events_clock_inputs` holds (migration 0031, which names them in this
+/// order), and the only ones [`Store::scan_sla_batches`] reads.
+pub const SLA_INPUT_KINDS: &[&str] = &[
+    "created",
+    "message_added",
+    "status_changed",
+    "priority_changed",
+    "group_changed",
+    "tag_added",
+    "tag_removed",
+];
+
+/// `kind IN (...)` over [`SLA_INPUT_KINDS`], as the partial index's `WHERE` says it: a query
+/// with this term can use the index.
+fn input_kinds_term() -> String {
+    let quoted: Vec<String> = SLA_INPUT_KINDS.iter().map(|k| format!("'{k}'")).collect();
+    format!("kind IN ({})", quoted.join(", "))
+}
+
 /// The version of placeholder rows (see `Tx::lock_sla_states`), left out of a batch.
 const PLACEHOLDER_VERSION: i64 = -1;
 
@@ -36,7 +57,6 @@ struct BatchEvent {
     conversation: i64,
     at: i64,
     kind: Range<usize>,
-    /// Empty when the caller did not ask for this kind's payload.
     payload: Range<usize>,
 }
 
@@ -60,7 +80,7 @@ pub struct BatchEventRef<'a> {
     pub conversation: i64,
     pub at: i64,
     pub kind: &'a str,
-    /// The stored JSON, or empty when the kind's payload was not asked for.
+    /// The stored JSON.
     pub payload: &'a str,
 }
 
@@ -206,7 +226,8 @@ impl SlaBatch {
         &self.numbers
     }
 
-    /// Their events, by conversation and then in log order.
+    /// Their events of the kinds in [`SLA_INPUT_KINDS`], by conversation and then in log
+    /// order.
     pub fn events(&self) -> impl Iterator<Item = BatchEventRef<'_>> + '_ {
         self.events.iter().map(move |e| BatchEventRef {
             id: e.id,
@@ -253,19 +274,9 @@ impl SlaBatch {
         start..self.text.len()
     }
 
-    fn push_event(
-        &mut self,
-        id: i64,
-        conversation: i64,
-        at: i64,
-        kind: &str,
-        payload: Option<&str>,
-    ) {
+    fn push_event(&mut self, id: i64, conversation: i64, at: i64, kind: &str, payload: &str) {
         let kind = self.text_range(kind);
-        let payload = match payload {
-            Some(payload) => self.text_range(payload),
-            None => 0..0,
-        };
+        let payload = self.text_range(payload);
         self.events.push(BatchEvent {
             id,
             conversation,
@@ -335,15 +346,9 @@ fn spare_batch(spare: &std::sync::mpsc::Receiver<SlaBatch>) -> SlaBatch {
 
 impl Store {
     /// Every conversation, `batch` conversations at a time in number order, each batch with
-    /// the stored SLA clocks and the events of its conversations but those whose kind starts
-    /// with `skip` (left out in the `events_conversation` index, without reading them); an
-    /// event's payload is kept only when `wants_payload(kind)`.
-    pub fn scan_sla_batches(
-        &self,
-        batch: u32,
-        skip: &'static str,
-        wants_payload: fn(&str) -> bool,
-    ) -> SlaBatches {
+    /// the stored SLA clocks and the events of its conversations of the kinds in
+    /// [`SLA_INPUT_KINDS`] (on SQLite read from the index `events_clock_inputs` alone).
+    pub fn scan_sla_batches(&self, batch: u32) -> SlaBatches {
         let (send, receive) = mpsc::channel(AHEAD);
         let (spare, spares) = std::sync::mpsc::channel();
         let batch = batch.max(1);
@@ -351,8 +356,7 @@ impl Store {
             Pools::Sqlite { path, .. } => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(err) = scan_sqlite(&path, batch, skip, wants_payload, &spares, &send)
-                    {
+                    if let Err(err) = scan_sqlite(&path, batch, &spares, &send) {
                         let _ = send.blocking_send(Err(err));
                     }
                 });
@@ -363,9 +367,7 @@ impl Store {
                     let mut after = 0;
                     loop {
                         let mut filling = spare_batch(&spares);
-                        let read = store
-                            .fill_sla_batch(&mut filling, after, batch, skip, wants_payload)
-                            .await;
+                        let read = store.fill_sla_batch(&mut filling, after, batch).await;
                         let last = filling.numbers.last().copied();
                         match read {
                             Err(err) => {
@@ -425,14 +427,7 @@ impl Store {
 
     /// One batch from the pool (PostgreSQL): the numbers, then the stored clocks, then the
     /// events.
-    async fn fill_sla_batch(
-        &self,
-        into: &mut SlaBatch,
-        after: i64,
-        batch: u32,
-        skip: &str,
-        wants_payload: fn(&str) -> bool,
-    ) -> Result<()> {
+    async fn fill_sla_batch(&self, into: &mut SlaBatch, after: i64, batch: u32) -> Result<()> {
         let numbers: Vec<i64> = run!(read self, |p| sqlx::query_scalar(
             "SELECT number FROM conversations WHERE number > $1 ORDER BY number LIMIT $2")
             .bind(after).bind(i64::from(batch)).fetch_all(p).await?);
@@ -459,17 +454,15 @@ impl Store {
                 s.transitions_digest,
             );
         }
-        // `left`, not a range: PostgreSQL's collation need not be byte order.
-        let events: Vec<(i64, i64, String, i64, String)> = run!(read self, |p| sqlx::query_as(
+        // The kinds as a literal list, as the partial index `events_clock_inputs` names them.
+        let sql = format!(
             "SELECT id, conversation, kind, at, payload FROM events \
-             WHERE conversation >= $1 AND conversation <= $2 AND ($3 = '' OR left(kind, length($3)) <> $3) \
-             ORDER BY conversation, id")
-            .bind(first).bind(last).bind(skip).fetch_all(p).await?);
+             WHERE conversation >= $1 AND conversation <= $2 AND {} ORDER BY conversation, id",
+            input_kinds_term()
+        );
+        let events: Vec<(i64, i64, String, i64, String)> = run!(read self, |p| sqlx::query_as(&sql)
+            .bind(first).bind(last).fetch_all(p).await?);
         for (id, conversation, kind, at, payload) in &events {
-            if !skip.is_empty() && kind.starts_with(skip) {
-                continue;
-            }
-            let payload = wants_payload(kind).then_some(payload.as_str());
             into.push_event(*id, *conversation, *at, kind, payload);
         }
         Ok(())
@@ -491,30 +484,20 @@ fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result
     }
 }
 
-/// The texts that start with `prefix`, as `[from, to)` in SQLite's byte order: `to` is
-/// `prefix` with its last byte raised. Only for a prefix of printable ASCII; for any other
-/// (or an empty one) the range is empty, and the reader leaves the kinds out itself.
-fn prefix_range(prefix: &str) -> (String, String) {
-    let printable = |b: &u8| (0x20..0x7e).contains(b);
-    let Some((last, head)) = prefix.as_bytes().split_last() else {
-        return (String::new(), String::new());
-    };
-    if !prefix.as_bytes().iter().all(printable) {
-        return (String::new(), String::new());
-    }
-    let mut to = head.to_vec();
-    to.push(last + 1);
-    (
-        prefix.to_string(),
-        String::from_utf8(to).unwrap_or_default(),
+/// The scan's read of a range of conversations' inputs on SQLite: its `WHERE` implies the
+/// partial index `events_clock_inputs`'s, whose columns are all it reads, so SQLite reads
+/// that index alone.
+fn events_sql_sqlite() -> String {
+    format!(
+        "SELECT id, conversation, kind, at, payload FROM events \
+         WHERE conversation >= ?1 AND conversation <= ?2 AND {} ORDER BY conversation, id",
+        input_kinds_term()
     )
 }
 
 fn scan_sqlite(
     path: &std::path::Path,
     batch: u32,
-    skip: &str,
-    wants_payload: fn(&str) -> bool,
     spares: &std::sync::mpsc::Receiver<SlaBatch>,
     send: &mpsc::Sender<Result<SlaBatch>>,
 ) -> Result<()> {
@@ -530,13 +513,7 @@ fn scan_sqlite(
         "SELECT {STATE_COLUMNS} \
          FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
     ))?;
-    // The kinds left out are told apart in the index (conversation, id, kind): their rows
-    // are not even looked up.
-    let mut events = conn.prepare(
-        "SELECT id, conversation, kind, at, payload FROM events \
-         WHERE conversation >= ?1 AND conversation <= ?2 AND NOT (kind >= ?3 AND kind < ?4) ORDER BY conversation, id",
-    )?;
-    let (from, to) = prefix_range(skip);
+    let mut events = conn.prepare(&events_sql_sqlite())?;
     let mut after = 0i64;
     loop {
         let mut filling = spare_batch(spares);
@@ -568,19 +545,15 @@ fn scan_sqlite(
                 row.get(8)?,
             );
         }
-        let mut rows = events.query((first, last, &from, &to))?;
+        let mut rows = events.query((first, last))?;
         while let Some(row) = rows.next()? {
-            let kind = text_column(row, 2)?.unwrap_or_default();
-            if !skip.is_empty() && kind.starts_with(skip) {
-                continue; // Left out by the query already, unless `skip` is not plain ASCII.
-            }
-            // The payload is not even read out of the database unless asked for.
-            let payload = if wants_payload(kind) {
-                text_column(row, 4)?
-            } else {
-                None
-            };
-            filling.push_event(row.get(0)?, row.get(1)?, row.get(3)?, kind, payload);
+            filling.push_event(
+                row.get(0)?,
+                row.get(1)?,
+                row.get(3)?,
+                text_column(row, 2)?.unwrap_or_default(),
+                text_column(row, 4)?.unwrap_or_default(),
+            );
         }
         drop(rows);
         conn.execute_batch("COMMIT")?;
@@ -592,34 +565,35 @@ fn scan_sqlite(
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_range;
+    #![allow(clippy::unwrap_used)]
+    use super::{events_sql_sqlite, input_kinds_term};
 
+    /// The scan reads the index of the clocks' inputs alone: the plan of its query on the
+    /// migrated schema is a search of that covering index, and the migration names the kinds
+    /// as the scan does.
     #[test]
-    fn a_prefix_range_holds_exactly_the_texts_with_the_prefix() {
-        let (from, to) = prefix_range("sla_");
-        assert_eq!((from.as_str(), to.as_str()), ("sla_", "sla`"));
-        let inside = |t: &str| t >= from.as_str() && t < to.as_str();
-        for kind in ["sla_", "sla_applied", "sla_escalated", "sla_~~~"] {
-            assert!(inside(kind), "{kind}");
+    fn the_scan_reads_the_index_of_the_clocks_inputs_alone() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for (_, _, script, _) in crate::migrate::MIGRATIONS {
+            conn.execute_batch(script).unwrap();
         }
-        for kind in [
-            "sla",
-            "slaX",
-            "sla`",
-            "sl",
-            "status_changed",
-            "created",
-            "slb_",
-        ] {
-            assert!(!inside(kind), "{kind}");
-        }
-        // No range (the reader leaves the kinds out itself) for what bytes cannot bound.
-        for prefix in ["", "a~", "a\u{7f}", "é", "aé"] {
-            assert_eq!(
-                prefix_range(prefix),
-                (String::new(), String::new()),
-                "{prefix:?}"
-            );
-        }
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", events_sql_sqlite()))
+            .unwrap()
+            .query_map((1, 100), |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            vec![
+                "SEARCH events USING COVERING INDEX events_clock_inputs (conversation>? AND conversation<?)"
+                    .to_string()
+            ]
+        );
+        let migration = include_str!("../migrations/sqlite/0031_events_clock_inputs.sql");
+        assert!(migration.contains(&input_kinds_term()), "{migration}");
+        let migration = include_str!("../migrations/postgres/0031_events_clock_inputs.sql");
+        assert!(migration.contains(&input_kinds_term()), "{migration}");
     }
 }
