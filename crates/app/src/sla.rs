@@ -25,8 +25,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ::sla::{
-    Conditions, DeadlineKind, LogEntry, Policy, PolicySet, SlaClock, SlaTransition, TargetRule,
-    TransitionKind,
+    ClockInput, Conditions, DeadlineKind, LogEntry, Policy, PolicySet, SlaClock, SlaTransition,
+    TargetRule, TransitionKind,
 };
 use calendar::CalendarSpec;
 use domain::{Actor, EventPayload, Principal, Priority, SlaBasis, SlaMetric, Status};
@@ -607,10 +607,10 @@ fn parse_clock(row: &SlaStateRow) -> Result<SlaClock> {
 
 /// A conversation's log, read for rebuilding its clock.
 #[derive(Default)]
-struct ConversationLog {
-    /// The events that move the clock ([`::sla::CLOCK_INPUT_KINDS`]), with their instants,
-    /// in log order.
-    inputs: Vec<(i64, EventPayload)>,
+struct ConversationLog<'a> {
+    /// What the clock reads of the events that move it ([`::sla::CLOCK_INPUT_KINDS`]), with
+    /// their instants, in log order.
+    inputs: Vec<(i64, ClockInput<'a>)>,
     /// The transitions the log records.
     recorded: Vec<SlaTransition>,
     /// The customer who opened the conversation.
@@ -622,8 +622,8 @@ struct ConversationLog {
     through: Option<i64>,
 }
 
-impl ConversationLog {
-    fn read(events: &[EventRow]) -> ConversationLog {
+impl<'a> ConversationLog<'a> {
+    fn read(events: &'a [EventRow]) -> ConversationLog<'a> {
         let mut log = ConversationLog::default();
         for row in events {
             log.push(row.id, row.at, &row.kind, &row.payload);
@@ -640,11 +640,11 @@ impl ConversationLog {
 
     /// Adds the next event of the log (an event whose JSON does not hold what its kind
     /// promises is left out, as the live path leaves it out).
-    fn push(&mut self, id: i64, at: i64, kind: &str, payload: &str) {
+    fn push(&mut self, id: i64, at: i64, kind: &str, payload: &'a str) {
         match ::sla::read_stored(kind, payload) {
             Ok(LogEntry::Input(payload)) => {
-                if let EventPayload::Created { customer_id, .. } = &payload {
-                    self.customer.get_or_insert(*customer_id);
+                if let ClockInput::Created { customer, .. } = &payload {
+                    self.customer.get_or_insert(*customer);
                 }
                 self.through = Some(id);
                 self.inputs.push((at, payload));
@@ -663,14 +663,30 @@ impl ConversationLog {
         organisation: Option<i64>,
         now: i64,
     ) -> Option<(Vec<SlaTransition>, SlaClock, i64)> {
-        let through = self.through?;
         let mut clock = SlaClock::new(organisation);
         let mut transitions = Vec::with_capacity(32);
-        for (at, payload) in &self.inputs {
-            clock.apply(&rules.policies, *at, payload, &mut transitions);
-        }
-        clock.advance_through_due(&rules.policies, now, &mut transitions);
+        let through = self.fold_into(rules, organisation, now, &mut clock, &mut transitions)?;
         Some((transitions, clock, through))
+    }
+
+    /// [`ConversationLog::expected`] into a clock and a list the caller reuses (both are
+    /// reset first); the last input.
+    fn fold_into(
+        &self,
+        rules: &Rules,
+        organisation: Option<i64>,
+        now: i64,
+        clock: &mut SlaClock,
+        transitions: &mut Vec<SlaTransition>,
+    ) -> Option<i64> {
+        let through = self.through?;
+        clock.reset(organisation);
+        transitions.clear();
+        for (at, input) in &self.inputs {
+            clock.apply_input(&rules.policies, *at, input, transitions);
+        }
+        clock.advance_through_due(&rules.policies, now, transitions);
+        Some(through)
     }
 
     /// [`ConversationLog::expected`] from a log read whole (its transitions too): the
@@ -814,10 +830,13 @@ fn fold_batch<'a>(
     batch: &'a store::SlaBatch,
     rules: &Rules,
     organisations: &HashMap<i64, i64>,
-    log: &mut ConversationLog,
     now: i64,
     trust_digests: bool,
 ) -> (Vec<Rebuilt<'a>>, Vec<Unsure<'a>>) {
+    let mut log = ConversationLog::default();
+    // One clock and one list for the whole batch; only the conversations kept are copied.
+    let mut clock = SlaClock::new(None);
+    let mut expected = Vec::with_capacity(32);
     let mut out = Vec::new();
     let mut unsure = Vec::new();
     let mut states = batch.states().peekable();
@@ -832,7 +851,8 @@ fn fold_batch<'a>(
         let stored = states.next_if(|s| s.conversation == conversation);
         let organisation = log.customer.and_then(|c| organisations.get(&c).copied());
         let now = not_before_stored(now, stored.map(|s| s.updated_at));
-        let Some((expected, clock, through)) = log.expected(rules, organisation, now) else {
+        let Some(through) = log.fold_into(rules, organisation, now, &mut clock, &mut expected)
+        else {
             continue;
         };
         let digest = ::sla::transitions_digest(&expected);
@@ -840,8 +860,8 @@ fn fold_batch<'a>(
         if !vouched {
             unsure.push(Unsure {
                 conversation,
-                expected,
-                clock,
+                expected: expected.clone(),
+                clock: clock.clone(),
                 through,
                 now,
                 stored,
@@ -856,7 +876,7 @@ fn fold_batch<'a>(
         out.push(Rebuilt {
             conversation,
             missing: Vec::new(),
-            clock,
+            clock: clock.clone(),
             row: Some(row),
             stored,
         });
@@ -1398,13 +1418,15 @@ impl App {
             .copied()
             .filter(|n| !current.contains_key(n))
             .collect();
-        let mut logs: HashMap<i64, ConversationLog> = HashMap::new();
-        if !unread.is_empty() {
-            let events = self.store.events_of_conversations_in(&unread).await?;
-            for events in events.chunk_by(|a, b| a.conversation == b.conversation) {
-                if let Some(n) = events.first().and_then(|e| e.conversation) {
-                    logs.insert(n, ConversationLog::read(events));
-                }
+        let unread_events = if unread.is_empty() {
+            Vec::new()
+        } else {
+            self.store.events_of_conversations_in(&unread).await?
+        };
+        let mut logs: HashMap<i64, ConversationLog<'_>> = HashMap::new();
+        for events in unread_events.chunk_by(|a, b| a.conversation == b.conversation) {
+            if let Some(n) = events.first().and_then(|e| e.conversation) {
+                logs.insert(n, ConversationLog::read(events));
             }
         }
         let customers: Vec<i64> = logs.values().filter_map(|log| log.customer).collect();
@@ -1529,13 +1551,12 @@ impl App {
             .collect();
         tx.rollback().await?;
         let mut batches = self.store.scan_sla_batches(BATCH);
-        let mut log = ConversationLog::default();
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
             run.conversations += batch.numbers().len();
             loop {
                 let (mut rebuilt, unsure) =
-                    fold_batch(&batch, &rules, &organisations, &mut log, now, digests);
+                    fold_batch(&batch, &rules, &organisations, now, digests);
                 if !unsure.is_empty() {
                     let numbers: Vec<i64> = unsure.iter().map(|u| u.conversation).collect();
                     let recorded = self

@@ -112,7 +112,7 @@ impl Iterator for SpanCursor<'_> {
 }
 
 /// The open spans of a period, with the business time before each, so that `add` and
-/// `between` inside the period are binary searches.
+/// `between` inside the period are a look-up and a short search.
 #[derive(Debug, Clone)]
 pub(crate) struct SpanIndex {
     from: Millis,
@@ -121,7 +121,14 @@ pub(crate) struct SpanIndex {
     ends: Vec<Millis>,
     /// `before[i]`: business time in `[from, starts[i])`; `before[len]` is the total.
     before: Vec<Millis>,
+    /// `by_day[d]`: how many spans end at or before `from + d` days (24 hours of UTC
+    /// time, not calendar days), for `d` from 0 to past `to`: the spans to search for an
+    /// instant lie between two neighbours of this table.
+    by_day: Vec<usize>,
 }
+
+/// The step of [`SpanIndex::by_day`]: 24 hours.
+const DAY: Millis = 86_400_000;
 
 /// What the index says about an addition.
 pub(crate) enum IndexedAdd {
@@ -142,6 +149,7 @@ impl SpanIndex {
             starts: Vec::new(),
             ends: Vec::new(),
             before: vec![0],
+            by_day: Vec::new(),
         };
         let mut total = 0;
         for (start, end) in calendar.spans(from, to) {
@@ -154,6 +162,18 @@ impl SpanIndex {
             total += end - start;
             index.before.push(total);
         }
+        let mut ended = 0;
+        let mut day_start = from;
+        loop {
+            while index.ends.get(ended).is_some_and(|end| *end <= day_start) {
+                ended += 1;
+            }
+            index.by_day.push(ended);
+            if day_start > to {
+                break;
+            }
+            day_start = day_start.saturating_add(DAY);
+        }
         Some(index)
     }
 
@@ -163,14 +183,24 @@ impl SpanIndex {
     }
 
     /// The span at or after `instant` (the first that ends after it) and the business time
-    /// before `instant`, searching from span `hint` on (any span ending at or before
-    /// `instant`), for `instant` in the covered period. Gallops from the hint: instants asked together are usually a few
-    /// spans apart, so this is faster than a search of the whole index.
-    fn position_from(&self, hint: usize, instant: Millis) -> (usize, Millis) {
-        let i = hint
-            + gallop(&self.ends[hint.min(self.ends.len())..], |end| {
-                end <= instant
-            });
+    /// before `instant`, for `instant` in the covered period: the spans ending before the
+    /// day of `instant` are counted in [`SpanIndex::by_day`], and those of that day are
+    /// searched.
+    fn position(&self, instant: Millis) -> (usize, Millis) {
+        let day = usize::try_from((instant - self.from).max(0) / DAY).unwrap_or(usize::MAX);
+        let low = self.by_day.get(day).copied().unwrap_or(self.ends.len());
+        let high = self
+            .by_day
+            .get(day.saturating_add(1))
+            .copied()
+            .unwrap_or(self.ends.len())
+            .max(low);
+        let i = low
+            + self
+                .ends
+                .get(low..high)
+                .unwrap_or_default()
+                .partition_point(|end| *end <= instant);
         let mut position = self.before[i];
         if let Some(start) = self.starts.get(i) {
             if *start < instant {
@@ -181,8 +211,8 @@ impl SpanIndex {
     }
 
     pub(crate) fn between(&self, start: Millis, end: Millis) -> Millis {
-        let (i, before_start) = self.position_from(0, start);
-        let (_, before_end) = self.position_from(i, end);
+        let (_, before_start) = self.position(start);
+        let (_, before_end) = self.position(end);
         before_end - before_start
     }
 
@@ -200,7 +230,7 @@ impl SpanIndex {
             return None;
         }
         let total = self.before.last().copied().unwrap_or_default();
-        let (i, before_start) = self.position_from(0, start);
+        let (i, before_start) = self.position(start);
         let target = before_start.checked_add(business)?;
         if target > total {
             return Some(IndexedAdd::Beyond {

@@ -462,6 +462,11 @@ proptest! {
         prop_assert_eq!(indexed.add(inside, business), calendar.add(inside, business));
         prop_assert_eq!(indexed.between(inside, end), calendar.between(inside, end));
         prop_assert_eq!(indexed.next_opening(inside), calendar.next_opening(inside));
+        // Any hour of a day inside the period (the index looks instants up by day).
+        let near = from + (length / 7) * 3 + (minutes * 7_919) % DAY_MILLIS;
+        prop_assert_eq!(indexed.between(inside, near), calendar.between(inside, near));
+        prop_assert_eq!(indexed.between(near, near + business), calendar.between(near, near + business));
+        prop_assert_eq!(indexed.add(near, business), calendar.add(near, business));
     }
 }
 

@@ -70,16 +70,36 @@ fn text(json: &str, at: usize) -> Option<(&str, usize)> {
         return None;
     }
     let start = at + 1;
-    let mut end = start;
-    loop {
-        match bytes.get(end)? {
-            b'"' => break,
-            b'\\' => return None,
-            c if *c < 0x20 => return None,
-            _ => end += 1,
-        }
+    let rest = bytes.get(start..)?;
+    let length = plain_length(rest)?;
+    if rest.get(length) != Some(&b'"') {
+        return None;
     }
+    let end = start + length;
     Some((json.get(start..end)?, end + 1))
+}
+
+/// Where the first quote, backslash or control character of `bytes` is: eight bytes at a
+/// time while none of them is one (most texts of the log are a few words long).
+fn plain_length(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // Whether any byte of `word` is below `n` (n <= 0x80): exact as a yes or no.
+    let any_below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0;
+    let any_is = |word: u64, b: u8| any_below(word ^ (ONES * u64::from(b)), 1);
+    let mut plain = 0;
+    while let Some(chunk) = bytes.get(plain..plain + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        if any_is(word, b'"') || any_is(word, b'\\') || any_below(word, 0x20) {
+            break;
+        }
+        plain += 8;
+    }
+    let tail = bytes.get(plain..)?;
+    let found = tail
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    Some(plain + found)
 }
 
 /// The plain value starting at `at` and the position after it.
@@ -90,30 +110,43 @@ fn value(json: &str, at: usize) -> Option<(Raw<'_>, usize)> {
         b'n' => literal(json, at, "null", Raw::Null),
         b't' => literal(json, at, "true", Raw::Other),
         b'f' => literal(json, at, "false", Raw::Other),
-        b'-' | b'0'..=b'9' => {
-            let negative = bytes.get(at) == Some(&b'-');
-            let digits_from = at + usize::from(negative);
-            let mut end = digits_from;
-            while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-                end += 1;
-            }
-            let digits = end - digits_from;
-            // JSON whole numbers only: no leading zero, no fraction or exponent.
-            if digits == 0 || (digits > 1 && bytes.get(digits_from) == Some(&b'0')) {
-                return None;
-            }
-            // serde_json reads `-0` as the float -0.0, which no integer field takes.
-            if negative && bytes.get(digits_from) == Some(&b'0') {
-                return None;
-            }
-            if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
-                return None;
-            }
-            let number = json.get(at..end)?.parse().ok()?;
-            Some((Raw::Int(number), end))
-        }
+        b'-' | b'0'..=b'9' => number(bytes, at),
         _ => None,
     }
+}
+
+/// The whole number starting at `at` (a digit or `-`) and the position after it, read in
+/// one pass; `None` for what serde would not read as an `i64` field: a fraction or an
+/// exponent, a leading zero, `-0`, or a value out of range.
+fn number(bytes: &[u8], at: usize) -> Option<(Raw<'static>, usize)> {
+    let negative = bytes.get(at) == Some(&b'-');
+    let digits_from = at + usize::from(negative);
+    let digits = bytes
+        .get(digits_from..)?
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let end = digits_from + digits;
+    // JSON whole numbers only: no leading zero (nor `-0`, which serde_json reads as the
+    // float -0.0, which no integer field takes), no fraction or exponent.
+    let first = *bytes.get(digits_from)?;
+    if digits == 0 || (first == b'0' && (digits > 1 || negative)) {
+        return None;
+    }
+    if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    // Accumulated as a negative number, so that i64::MIN reads too.
+    let mut value: i64 = 0;
+    for c in bytes.get(digits_from..end)? {
+        value = value.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
+    }
+    let value = if negative {
+        value
+    } else {
+        value.checked_neg()?
+    };
+    Some((Raw::Int(value), end))
 }
 
 fn literal<'a>(json: &'a str, at: usize, word: &str, raw: Raw<'a>) -> Option<(Raw<'a>, usize)> {
@@ -205,6 +238,48 @@ mod tests {
             assert_eq!(fields(refused, ["a"]), None, "{refused}");
         }
         assert_eq!(fields("{}", ["a"]), Some([None]));
+        // Texts of every length, with the character that ends or refuses them at every place.
+        for length in 0..40 {
+            let plain = "abcdefghij\u{e9}klmnopqrstuvwxyz0123456789"
+                .chars()
+                .take(length)
+                .collect::<String>();
+            let json = format!(r#"{{"a":"{plain}"}}"#);
+            assert_eq!(
+                fields(&json, ["a"]),
+                Some([Some(Raw::Text(&plain))]),
+                "{json}"
+            );
+            for bad in ['\\', '\u{1}', '\u{1f}'] {
+                for at in 0..=plain.chars().count() {
+                    let mut text: Vec<char> = plain.chars().collect();
+                    text.insert(at, bad);
+                    let text: String = text.into_iter().collect();
+                    let json = format!(r#"{{"a":"{text}"}}"#);
+                    assert_eq!(fields(&json, ["a"]), None, "{json:?}");
+                }
+            }
+        }
+        assert_eq!(
+            fields(
+                r#"{"a":9223372036854775807,"b":-9223372036854775808,"c":0,"d":""}"#,
+                ["a", "b", "c", "d"]
+            ),
+            Some([
+                Some(Raw::Int(i64::MAX)),
+                Some(Raw::Int(i64::MIN)),
+                Some(Raw::Int(0)),
+                Some(Raw::Text("")),
+            ])
+        );
+        for refused in [
+            r#"{"a":9223372036854775808}"#,
+            r#"{"a":-9223372036854775809}"#,
+            r#"{"a":"x"#,
+            r#"{"a":"#,
+        ] {
+            assert_eq!(fields(refused, ["a"]), None, "{refused}");
+        }
         assert_eq!(fields("{", ["a"]), None);
         assert_eq!(
             fields(r#"{"a":-10,"b":true,"c":false}"#, ["a", "b", "c"]),

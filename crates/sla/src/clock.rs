@@ -6,13 +6,65 @@
 //! data (serde), so the live path can keep it between events. Applying the events one by
 //! one, with ticks in between, gives exactly what [`recompute`] gives from the whole log.
 
+use std::borrow::Cow;
+
 use domain::{Channel, EventPayload, MessageKind, Priority, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Facts, Metric, Policy, PolicySet, Target};
-use crate::stored::is_clock_input;
 use crate::transition::{SlaTransition, TransitionKind};
 use crate::Millis;
+
+/// What a clock reads of an event of one of the kinds in [`crate::CLOCK_INPUT_KINDS`]:
+/// those fields only, small and borrowed (a recompute reads ten million of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockInput<'a> {
+    Created {
+        channel: Channel,
+        status: Status,
+        priority: Priority,
+        group: Option<i64>,
+        /// The customer who opened the conversation (whose organisation a policy may match).
+        customer: i64,
+    },
+    MessageAdded(MessageKind),
+    StatusChanged(Status),
+    PriorityChanged(Priority),
+    GroupChanged(Option<i64>),
+    TagAdded(Cow<'a, str>),
+    TagRemoved(Cow<'a, str>),
+}
+
+impl ClockInput<'_> {
+    /// What a clock reads of `event`; `None` for a kind no clock reads.
+    pub fn of(event: &EventPayload) -> Option<ClockInput<'_>> {
+        Some(match event {
+            EventPayload::Created {
+                channel,
+                status,
+                priority,
+                group_id,
+                customer_id,
+                ..
+            } => ClockInput::Created {
+                channel: *channel,
+                status: *status,
+                priority: *priority,
+                group: *group_id,
+                customer: *customer_id,
+            },
+            EventPayload::MessageAdded { message_kind, .. } => {
+                ClockInput::MessageAdded(*message_kind)
+            }
+            EventPayload::StatusChanged { to, .. } => ClockInput::StatusChanged(*to),
+            EventPayload::PriorityChanged { to, .. } => ClockInput::PriorityChanged(*to),
+            EventPayload::GroupChanged { to, .. } => ClockInput::GroupChanged(*to),
+            EventPayload::TagAdded { tag } => ClockInput::TagAdded(Cow::Borrowed(tag)),
+            EventPayload::TagRemoved { tag } => ClockInput::TagRemoved(Cow::Borrowed(tag)),
+            _ => return None,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -263,15 +315,31 @@ impl SlaClock {
         }
     }
 
+    /// Makes this clock what [`SlaClock::new`] makes, keeping its allocations: a recompute
+    /// folds a million conversations through one clock.
+    pub fn reset(&mut self, organisation: Option<i64>) {
+        self.organisation = organisation;
+        self.facts = None;
+        self.policy = None;
+        self.last_at = Millis::MIN;
+        self.public_message_seen = false;
+        for metric in &mut self.metrics {
+            let mut periods = std::mem::take(&mut metric.periods);
+            periods.clear();
+            *metric = MetricClock::idle();
+            metric.periods = periods;
+        }
+    }
+
     /// Applies one event of the conversation at instant `at`, appending the transitions it
     /// causes to `out`. Warnings and breaches due up to and including `at` are recorded
     /// first: a reply at the very instant a target runs out is late. Events must come in
     /// log order; one dated before an earlier one counts as happening with it.
     ///
-    /// An event of a kind the clock does not read ([`is_clock_input`]: an assignment, a
-    /// merge, the clocks' own transitions) changes nothing, not even the instant the clock
-    /// has reached: a clock is a function of its inputs alone, which is what lets a
-    /// recompute read only those (`store::SLA_INPUT_KINDS`).
+    /// An event of a kind the clock does not read ([`ClockInput::of`] is `None`: an
+    /// assignment, a merge, the clocks' own transitions) changes nothing, not even the
+    /// instant the clock has reached: a clock is a function of its inputs alone, which is
+    /// what lets a recompute read only those (`store::SLA_INPUT_KINDS`).
     pub fn apply(
         &mut self,
         policies: &PolicySet,
@@ -279,49 +347,59 @@ impl SlaClock {
         event: &EventPayload,
         out: &mut Vec<SlaTransition>,
     ) {
-        if !is_clock_input(event) {
-            return;
+        if let Some(input) = ClockInput::of(event) {
+            self.apply_input(policies, at, &input, out);
         }
+    }
+
+    /// [`SlaClock::apply`] for what the clock reads of an input event (as
+    /// [`crate::read_stored`] reads it from the log, say).
+    pub fn apply_input(
+        &mut self,
+        policies: &PolicySet,
+        at: Millis,
+        input: &ClockInput<'_>,
+        out: &mut Vec<SlaTransition>,
+    ) {
         let at = at.max(self.last_at);
         self.advance_to(policies, at, out);
-        match event {
-            EventPayload::Created {
+        match input {
+            ClockInput::Created {
                 channel,
                 status,
                 priority,
-                group_id,
+                group,
                 ..
             } => {
                 if self.facts.is_none() {
-                    self.create(policies, at, *channel, *status, *priority, *group_id, out);
+                    self.create(policies, at, *channel, *status, *priority, *group, out);
                 }
                 return;
             }
             _ if self.facts.is_none() => return,
-            EventPayload::MessageAdded { message_kind, .. } => {
+            ClockInput::MessageAdded(message_kind) => {
                 self.message_added(policies, at, *message_kind, out);
                 self.settle(policies, at, out);
                 return;
             }
-            EventPayload::StatusChanged { to, .. } => {
+            ClockInput::StatusChanged(to) => {
                 // No condition looks at the status: the policy stays.
                 self.update_facts(|f| f.status = *to);
                 self.settle(policies, at, out);
                 return;
             }
-            EventPayload::PriorityChanged { to, .. } => self.update_facts(|f| f.priority = *to),
-            EventPayload::GroupChanged { to, .. } => self.update_facts(|f| f.group = *to),
-            EventPayload::TagAdded { tag } => self.update_facts(|f| {
-                if let Err(position) = f.tags.binary_search(tag) {
-                    f.tags.insert(position, tag.clone());
+            ClockInput::PriorityChanged(to) => self.update_facts(|f| f.priority = *to),
+            ClockInput::GroupChanged(to) => self.update_facts(|f| f.group = *to),
+            ClockInput::TagAdded(tag) => self.update_facts(|f| {
+                if let Err(position) = f.tags.binary_search_by(|t| t.as_str().cmp(tag)) {
+                    f.tags.insert(position, tag.to_string());
                 }
             }),
-            EventPayload::TagRemoved { tag } => self.update_facts(|f| {
-                if let Ok(position) = f.tags.binary_search(tag) {
+            ClockInput::TagRemoved(tag) => self.update_facts(|f| {
+                if let Ok(position) = f.tags.binary_search_by(|t| t.as_str().cmp(tag)) {
                     f.tags.remove(position);
                 }
             }),
-            _ => return,
         }
         if let Some(facts) = &self.facts {
             self.policy = policies.matching(facts);

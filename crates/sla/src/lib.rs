@@ -112,7 +112,9 @@ mod policy;
 mod stored;
 mod transition;
 
-pub use clock::{recompute, Deadline, DeadlineKind, MetricState, Recomputed, SlaClock, SlaState};
+pub use clock::{
+    recompute, ClockInput, Deadline, DeadlineKind, MetricState, Recomputed, SlaClock, SlaState,
+};
 pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use domain::{Channel, EventPayload, MessageKind, Priority, SlaBasis, SlaMetric, Status};
 use serde::Deserialize;
 
-use crate::clock::{MetricClock, Phase, SlaClock};
+use crate::clock::{ClockInput, MetricClock, Phase, SlaClock};
 use crate::policy::{Facts, Target};
 use crate::transition::{SlaTransition, TransitionKind};
 
@@ -44,24 +44,14 @@ pub const TRANSITION_KINDS: &[&str] = &[
 
 /// Whether `event` is of a kind in [`CLOCK_INPUT_KINDS`]: one that moves a clock.
 pub fn is_clock_input(event: &EventPayload) -> bool {
-    matches!(
-        event,
-        EventPayload::Created { .. }
-            | EventPayload::MessageAdded { .. }
-            | EventPayload::StatusChanged { .. }
-            | EventPayload::PriorityChanged { .. }
-            | EventPayload::GroupChanged { .. }
-            | EventPayload::TagAdded { .. }
-            | EventPayload::TagRemoved { .. }
-    )
+    ClockInput::of(event).is_some()
 }
 
 /// A stored event, as the clock reads it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LogEntry {
-    /// An event that moves the clock (give it to [`SlaClock::apply`]). The payload carries
-    /// only what the clock reads: a `created` event has an empty subject.
-    Input(EventPayload),
+pub enum LogEntry<'a> {
+    /// An event that moves the clock (give it to [`SlaClock::apply_input`]).
+    Input(ClockInput<'a>),
     /// Any other event of the conversation that is not the clocks' own: no clock reads it.
     Other,
     /// A transition the log records.
@@ -82,15 +72,20 @@ mod fields {
         pub group_id: Option<i64>,
     }
 
+    // The fields the clock does not read are still required: a payload without them is
+    // not what its kind promises.
     #[derive(Deserialize)]
     pub struct MessageAdded {
+        #[allow(dead_code)]
         pub message_id: i64,
         pub message_kind: MessageKind,
+        #[allow(dead_code)]
         pub channel: Channel,
     }
 
     #[derive(Deserialize)]
     pub struct Change<T> {
+        #[allow(dead_code)]
         pub from: T,
         pub to: T,
     }
@@ -122,7 +117,7 @@ mod fields {
 /// The compact JSON the log's writer makes is read by `domain::compact_json`; any payload
 /// that reader does not take whole goes to serde, so both give the same answers (a property
 /// test checks it).
-pub fn read_stored(kind: &str, payload: &str) -> Result<LogEntry, serde_json::Error> {
+pub fn read_stored<'a>(kind: &str, payload: &'a str) -> Result<LogEntry<'a>, serde_json::Error> {
     match read_compact(kind, payload) {
         Some(entry) => Ok(entry),
         None => read_stored_by_serde(kind, payload),
@@ -131,7 +126,7 @@ pub fn read_stored(kind: &str, payload: &str) -> Result<LogEntry, serde_json::Er
 
 /// [`read_stored`] by `domain::compact_json`: `None` when that reader does not take the
 /// payload whole (then serde decides).
-pub(crate) fn read_compact(kind: &str, payload: &str) -> Option<LogEntry> {
+pub(crate) fn read_compact<'a>(kind: &str, payload: &'a str) -> Option<LogEntry<'a>> {
     use domain::compact_json::{fields, optional_int, required_int, required_text};
     let transition = |kind: fn(Option<i64>, Option<i64>, Option<SlaBasis>) -> TransitionKind| {
         let [metric, cycle, at, policy_id, target_ms, basis] = fields(
@@ -159,50 +154,48 @@ pub(crate) fn read_compact(kind: &str, payload: &str) -> Option<LogEntry> {
                 payload,
                 ["channel", "status", "priority", "customer_id", "group_id"],
             )?;
-            LogEntry::Input(EventPayload::Created {
-                subject: String::new(),
+            LogEntry::Input(ClockInput::Created {
                 channel: Channel::parse(required_text(channel)?)?,
                 status: Status::parse(required_text(status)?)?,
                 priority: Priority::parse(required_text(priority)?)?,
-                customer_id: required_int(customer_id)?,
-                group_id: optional_int(group_id)?,
-                assignee_id: None,
+                customer: required_int(customer_id)?,
+                group: optional_int(group_id)?,
             })
         }
         "message_added" => {
             let [message_id, message_kind, channel] =
                 fields(payload, ["message_id", "message_kind", "channel"])?;
-            LogEntry::Input(EventPayload::MessageAdded {
-                message_id: required_int(message_id)?,
-                message_kind: MessageKind::parse(required_text(message_kind)?)?,
-                channel: Channel::parse(required_text(channel)?)?,
-            })
+            // Every field serde requires is checked, read or not, so that both readers
+            // take the same payloads.
+            required_int(message_id)?;
+            Channel::parse(required_text(channel)?)?;
+            LogEntry::Input(ClockInput::MessageAdded(MessageKind::parse(
+                required_text(message_kind)?,
+            )?))
         }
         "status_changed" => {
-            let (from, to) = change(Status::parse)?;
-            LogEntry::Input(EventPayload::StatusChanged { from, to })
+            let (_, to) = change(Status::parse)?;
+            LogEntry::Input(ClockInput::StatusChanged(to))
         }
         "priority_changed" => {
             let [from, to] = fields(payload, ["from", "to"])?;
-            LogEntry::Input(EventPayload::PriorityChanged {
-                from: Priority::parse(required_text(from)?)?,
-                to: Priority::parse(required_text(to)?)?,
-            })
+            Priority::parse(required_text(from)?)?;
+            LogEntry::Input(ClockInput::PriorityChanged(Priority::parse(
+                required_text(to)?,
+            )?))
         }
         "group_changed" => {
             let [from, to] = fields(payload, ["from", "to"])?;
-            LogEntry::Input(EventPayload::GroupChanged {
-                from: optional_int(from)?,
-                to: optional_int(to)?,
-            })
+            optional_int(from)?;
+            LogEntry::Input(ClockInput::GroupChanged(optional_int(to)?))
         }
         "tag_added" | "tag_removed" => {
             let [tag] = fields(payload, ["tag"])?;
-            let tag = required_text(tag)?.to_string();
+            let tag = Cow::Borrowed(required_text(tag)?);
             LogEntry::Input(if kind == "tag_added" {
-                EventPayload::TagAdded { tag }
+                ClockInput::TagAdded(tag)
             } else {
-                EventPayload::TagRemoved { tag }
+                ClockInput::TagRemoved(tag)
             })
         }
         "sla_applied" => transition(|policy_id, target, basis| TransitionKind::Applied {
@@ -221,10 +214,10 @@ pub(crate) fn read_compact(kind: &str, payload: &str) -> Option<LogEntry> {
 }
 
 /// [`read_stored`] by serde alone (what the compact reader must agree with).
-pub(crate) fn read_stored_by_serde(
+pub(crate) fn read_stored_by_serde<'a>(
     kind: &str,
-    payload: &str,
-) -> Result<LogEntry, serde_json::Error> {
+    payload: &'a str,
+) -> Result<LogEntry<'a>, serde_json::Error> {
     let transition = |kind: TransitionKind, p: fields::Transition| {
         LogEntry::Transition(SlaTransition {
             at: p.at,
@@ -236,55 +229,36 @@ pub(crate) fn read_stored_by_serde(
     Ok(match kind {
         "created" => {
             let p: fields::Created = serde_json::from_str(payload)?;
-            LogEntry::Input(EventPayload::Created {
-                subject: String::new(),
+            LogEntry::Input(ClockInput::Created {
                 channel: p.channel,
                 status: p.status,
                 priority: p.priority,
-                customer_id: p.customer_id,
-                group_id: p.group_id,
-                assignee_id: None,
+                customer: p.customer_id,
+                group: p.group_id,
             })
         }
         "message_added" => {
             let p: fields::MessageAdded = serde_json::from_str(payload)?;
-            LogEntry::Input(EventPayload::MessageAdded {
-                message_id: p.message_id,
-                message_kind: p.message_kind,
-                channel: p.channel,
-            })
+            LogEntry::Input(ClockInput::MessageAdded(p.message_kind))
         }
         "status_changed" => {
             let p: fields::Change<Status> = serde_json::from_str(payload)?;
-            LogEntry::Input(EventPayload::StatusChanged {
-                from: p.from,
-                to: p.to,
-            })
+            LogEntry::Input(ClockInput::StatusChanged(p.to))
         }
         "priority_changed" => {
             let p: fields::Change<Priority> = serde_json::from_str(payload)?;
-            LogEntry::Input(EventPayload::PriorityChanged {
-                from: p.from,
-                to: p.to,
-            })
+            LogEntry::Input(ClockInput::PriorityChanged(p.to))
         }
         "group_changed" => {
             let p: fields::Change<Option<i64>> = serde_json::from_str(payload)?;
-            LogEntry::Input(EventPayload::GroupChanged {
-                from: p.from,
-                to: p.to,
-            })
+            LogEntry::Input(ClockInput::GroupChanged(p.to))
         }
-        "tag_added" => LogEntry::Input(EventPayload::TagAdded {
-            tag: serde_json::from_str::<fields::Tag<'_>>(payload)?
-                .tag
-                .into_owned(),
-        }),
-        "tag_removed" => LogEntry::Input(EventPayload::TagRemoved {
-            tag: serde_json::from_str::<fields::Tag<'_>>(payload)?
-                .tag
-                .into_owned(),
-        }),
+        "tag_added" => LogEntry::Input(ClockInput::TagAdded(
+            serde_json::from_str::<fields::Tag<'a>>(payload)?.tag,
+        )),
+        "tag_removed" => LogEntry::Input(ClockInput::TagRemoved(
+            serde_json::from_str::<fields::Tag<'a>>(payload)?.tag,
+        )),
         "sla_applied" => {
             let p: fields::Transition = serde_json::from_str(payload)?;
             let kind = TransitionKind::Applied {

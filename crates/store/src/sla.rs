@@ -85,13 +85,22 @@ const STATE_REPLACES: &str = "ON CONFLICT (conversation) DO UPDATE SET version =
     next_deadline_kind = excluded.next_deadline_kind, next_breach_at = excluded.next_breach_at, updated_at = excluded.updated_at, \
     transitions_digest = excluded.transitions_digest";
 
-/// SQLite: stores clocks with one prepared statement, its texts bound where they lie.
+/// SQLite: stores clocks with prepared statements, their texts bound where they lie. A
+/// clock stored before is updated in place, and only a new one inserted: an upsert
+/// (`INSERT … ON CONFLICT`) would copy every page it touches to a statement journal first,
+/// which cost a recompute that rewrites a million clocks more than the rewriting.
 fn put_states_sqlite(conn: &mut crate::sqlite::Conn, rows: &[SlaStateRow]) -> Result<()> {
-    let mut upsert = conn.raw().prepare_cached(&format!(
-        "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) {STATE_REPLACES}"
+    let raw = conn.raw();
+    let mut update = raw.prepare_cached(
+        "UPDATE sla_states SET version = ?2, through_event_id = ?3, clock = ?4, next_deadline_at = ?5, \
+         next_deadline_kind = ?6, next_breach_at = ?7, updated_at = ?8, transitions_digest = ?9 \
+         WHERE conversation = ?1",
+    )?;
+    let mut insert = raw.prepare_cached(&format!(
+        "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?;
     for row in rows {
-        upsert.execute(rusqlite::params![
+        let values = rusqlite::params![
             row.conversation,
             row.version,
             row.through_event_id,
@@ -101,7 +110,10 @@ fn put_states_sqlite(conn: &mut crate::sqlite::Conn, rows: &[SlaStateRow]) -> Re
             row.next_breach_at,
             row.updated_at,
             row.transitions_digest,
-        ])?;
+        ];
+        if update.execute(values)? == 0 {
+            insert.execute(values)?;
+        }
     }
     Ok(())
 }

@@ -217,7 +217,10 @@ pub struct SlaBatch {
     numbers: Vec<i64>,
     events: Vec<BatchEvent>,
     states: Vec<BatchState>,
+    /// The texts, once the batch is read ([`SlaBatch::seal`]).
     text: String,
+    /// The texts' bytes while the batch is read, checked as UTF-8 once at the end.
+    raw: Vec<u8>,
 }
 
 impl SlaBatch {
@@ -265,16 +268,44 @@ impl SlaBatch {
         self.numbers.clear();
         self.events.clear();
         self.states.clear();
-        self.text.clear();
+        self.raw = std::mem::take(&mut self.text).into_bytes();
+        self.raw.clear();
     }
 
-    fn text_range(&mut self, text: &str) -> Range<usize> {
-        let start = self.text.len();
-        self.text.push_str(text);
-        start..self.text.len()
+    fn text_range(&mut self, text: &[u8]) -> Range<usize> {
+        let start = self.raw.len();
+        self.raw.extend_from_slice(text);
+        start..self.raw.len()
     }
 
-    fn push_event(&mut self, id: i64, conversation: i64, at: i64, kind: &str, payload: &str) {
+    /// Makes the bytes read the batch's text: one UTF-8 check of them all (cheaper than one
+    /// per column), and each text must begin and end on a character boundary, so that
+    /// each is valid UTF-8 on its own. An error names the first text that is not.
+    fn seal(&mut self) -> rusqlite::Result<()> {
+        let invalid = |e: std::str::Utf8Error| rusqlite::Error::Utf8Error(e);
+        let text = String::from_utf8(std::mem::take(&mut self.raw))
+            .map_err(|e| invalid(e.utf8_error()))?;
+        let pieces = self
+            .events
+            .iter()
+            .flat_map(|e| [&e.kind, &e.payload])
+            .chain(
+                self.states
+                    .iter()
+                    .flat_map(|s| std::iter::once(&s.clock).chain(&s.next_deadline_kind)),
+            );
+        for piece in pieces {
+            if !(text.is_char_boundary(piece.start) && text.is_char_boundary(piece.end)) {
+                // A text cut inside a character is not UTF-8 on its own.
+                std::str::from_utf8(text.as_bytes().get(piece.clone()).unwrap_or_default())
+                    .map_err(invalid)?;
+            }
+        }
+        self.text = text;
+        Ok(())
+    }
+
+    fn push_event(&mut self, id: i64, conversation: i64, at: i64, kind: &[u8], payload: &[u8]) {
         let kind = self.text_range(kind);
         let payload = self.text_range(payload);
         self.events.push(BatchEvent {
@@ -292,9 +323,9 @@ impl SlaBatch {
         conversation: i64,
         version: i64,
         through_event_id: i64,
-        clock: &str,
+        clock: &[u8],
         next_deadline_at: Option<i64>,
-        next_deadline_kind: Option<&str>,
+        next_deadline_kind: Option<&[u8]>,
         next_breach_at: Option<i64>,
         updated_at: i64,
         transitions_digest: Option<i64>,
@@ -446,9 +477,9 @@ impl Store {
                 s.conversation,
                 s.version,
                 s.through_event_id,
-                &s.clock,
+                s.clock.as_bytes(),
                 s.next_deadline_at,
-                s.next_deadline_kind.as_deref(),
+                s.next_deadline_kind.as_deref().map(str::as_bytes),
                 s.next_breach_at,
                 s.updated_at,
                 s.transitions_digest,
@@ -463,9 +494,27 @@ impl Store {
         let events: Vec<(i64, i64, String, i64, String)> = run!(read self, |p| sqlx::query_as(&sql)
             .bind(first).bind(last).fetch_all(p).await?);
         for (id, conversation, kind, at, payload) in &events {
-            into.push_event(*id, *conversation, *at, kind, payload);
+            into.push_event(*id, *conversation, *at, kind.as_bytes(), payload.as_bytes());
         }
+        into.seal()?;
         Ok(())
+    }
+}
+
+/// A text column's bytes borrowed from the row (no copy, no UTF-8 check: see
+/// [`SlaBatch::seal`]); `None` for NULL.
+fn bytes_column<'a>(
+    row: &'a rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<&'a [u8]>> {
+    match row.get_ref(index)? {
+        ValueRef::Text(bytes) => Ok(Some(bytes)),
+        ValueRef::Null => Ok(None),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            index,
+            format!("column {index}"),
+            other.data_type(),
+        )),
     }
 }
 
@@ -537,9 +586,9 @@ fn scan_sqlite(
                 row.get(0)?,
                 row.get(1)?,
                 row.get(2)?,
-                text_column(row, 3)?.unwrap_or_default(),
+                bytes_column(row, 3)?.unwrap_or_default(),
                 row.get(4)?,
-                text_column(row, 5)?,
+                bytes_column(row, 5)?,
                 row.get(6)?,
                 row.get(7)?,
                 row.get(8)?,
@@ -551,10 +600,11 @@ fn scan_sqlite(
                 row.get(0)?,
                 row.get(1)?,
                 row.get(3)?,
-                text_column(row, 2)?.unwrap_or_default(),
-                text_column(row, 4)?.unwrap_or_default(),
+                bytes_column(row, 2)?.unwrap_or_default(),
+                bytes_column(row, 4)?.unwrap_or_default(),
             );
         }
+        filling.seal()?;
         drop(rows);
         conn.execute_batch("COMMIT")?;
         if send.blocking_send(Ok(filling)).is_err() {
@@ -566,7 +616,50 @@ fn scan_sqlite(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{events_sql_sqlite, input_kinds_term};
+    use super::{events_sql_sqlite, input_kinds_term, SlaBatch};
+
+    /// A batch's texts are checked as UTF-8 once, whole, and each on its own: two halves of
+    /// one character make valid UTF-8 together, yet neither is a text.
+    #[test]
+    fn a_batch_takes_utf8_texts_and_refuses_a_character_cut_in_two() {
+        let mut batch = SlaBatch::default();
+        batch.push_event(1, 7, 10, b"tag_added", "{\"tag\":\"caf\u{e9}\"}".as_bytes());
+        batch.push_state(
+            7,
+            1,
+            1,
+            "s1,\u{e9}".as_bytes(),
+            None,
+            Some(b"breach"),
+            None,
+            10,
+            None,
+        );
+        batch.seal().unwrap();
+        let event = batch.events().next().unwrap();
+        assert_eq!(
+            (event.kind, event.payload),
+            ("tag_added", "{\"tag\":\"caf\u{e9}\"}")
+        );
+        let state = batch.states().next().unwrap();
+        assert_eq!(
+            (state.clock, state.next_deadline_kind),
+            ("s1,\u{e9}", Some("breach"))
+        );
+
+        // Reused, as the scan reuses it.
+        batch.clear();
+        let e = "\u{e9}".as_bytes();
+        batch.push_event(2, 8, 10, &e[..1], &e[1..]);
+        assert!(batch.seal().is_err());
+        batch.clear();
+        batch.push_event(3, 9, 10, b"created", &[b'{', 0xff, b'}']);
+        assert!(batch.seal().is_err());
+        batch.clear();
+        batch.push_event(4, 9, 10, b"created", b"{}");
+        batch.seal().unwrap();
+        assert_eq!(batch.events().map(|e| e.id).collect::<Vec<_>>(), vec![4]);
+    }
 
     /// The scan reads the index of the clocks' inputs alone: the plan of its query on the
     /// migrated schema is a search of that covering index, and the migration names the kinds
