@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::clock::{ClockInput, MetricClock, Phase, SlaClock};
 use crate::policy::{Facts, Target};
 use crate::transition::{SlaTransition, TransitionKind};
+use crate::Millis;
 
 /// The event kinds whose payload moves a clock ([`SlaClock::apply`] reads them, see
 /// [`is_clock_input`]); an event of any other kind changes no clock.
@@ -283,16 +284,30 @@ pub(crate) fn read_stored_by_serde<'a>(
 #[error("stored SLA clock: {0}")]
 pub struct ClockTextError(String);
 
-/// The first field of the text encoding: its version.
-const VERSION: &str = "s1";
+/// The first field of the text encoding: its version. "s2" writes every instant but
+/// `last_at` as its distance back from `last_at` (a few digits instead of thirteen) and the
+/// time basis as one letter; "s1" (read, no longer written) wrote instants whole.
+const VERSION: &str = "s2";
+const VERSION_1: &str = "s1";
 
 /// Writes the fields of a clock, comma-separated; `None` is an empty field.
 struct Writer<'a> {
     out: &'a mut String,
     numbers: itoa::Buffer,
+    /// The instant the others are written relative to (`last_at`).
+    base: Millis,
 }
 
 impl Writer<'_> {
+    /// An instant, as its distance back from the base (wrapping: exact for any two).
+    fn instant(&mut self, at: Millis) {
+        self.int(self.base.wrapping_sub(at));
+    }
+
+    fn opt_instant(&mut self, at: Option<Millis>) {
+        self.opt(at.map(|at| self.base.wrapping_sub(at)));
+    }
+
     fn text(&mut self, text: &str) {
         self.out.push(',');
         self.out.push_str(text);
@@ -335,9 +350,21 @@ impl Writer<'_> {
 /// Reads the fields back, in the order they were written.
 struct Reader<'a> {
     fields: std::str::Split<'a, char>,
+    /// "s2": the instant the others were written relative to; "s1": `None` (written whole).
+    base: Option<Millis>,
 }
 
 impl<'a> Reader<'a> {
+    fn instant(&mut self) -> Result<Millis, ClockTextError> {
+        let value = self.int()?;
+        Ok(self.base.map_or(value, |base| base.wrapping_sub(value)))
+    }
+
+    fn opt_instant(&mut self) -> Result<Option<Millis>, ClockTextError> {
+        let value = self.opt()?;
+        Ok(value.map(|value| self.base.map_or(value, |base| base.wrapping_sub(value))))
+    }
+
     fn next(&mut self) -> Result<&'a str, ClockTextError> {
         self.fields
             .next()
@@ -413,7 +440,23 @@ fn phase_of(code: &str) -> Option<Phase> {
     })
 }
 
-fn basis_of(text: &str) -> Option<SlaBasis> {
+fn basis_code(basis: SlaBasis) -> &'static str {
+    match basis {
+        SlaBasis::Business => "b",
+        SlaBasis::Calendar => "c",
+    }
+}
+
+fn basis_of(code: &str) -> Option<SlaBasis> {
+    match code {
+        "b" => Some(SlaBasis::Business),
+        "c" => Some(SlaBasis::Calendar),
+        _ => None,
+    }
+}
+
+/// The basis as "s1" wrote it.
+fn basis_of_s1(text: &str) -> Option<SlaBasis> {
     match text {
         "business" => Some(SlaBasis::Business),
         "calendar" => Some(SlaBasis::Calendar),
@@ -430,6 +473,7 @@ impl SlaClock {
         let mut w = Writer {
             out: &mut out,
             numbers: itoa::Buffer::new(),
+            base: self.last_at,
         };
         w.opt(self.organisation);
         w.opt(self.policy.map(|p| p as i64));
@@ -453,29 +497,29 @@ impl SlaClock {
         for m in &self.metrics {
             w.int(i64::from(m.cycle));
             w.text(phase_code(m.phase));
-            w.int(m.started_at);
-            w.opt(m.running_since);
+            w.instant(m.started_at);
+            w.opt_instant(m.running_since);
             w.int(m.elapsed_closed);
-            w.opt(m.due_at);
-            w.opt(m.warn_at);
-            w.opt(m.warned_at);
-            w.opt(m.breached_at);
-            w.opt(m.fulfilled_at);
+            w.opt_instant(m.due_at);
+            w.opt_instant(m.warn_at);
+            w.opt_instant(m.warned_at);
+            w.opt_instant(m.breached_at);
+            w.opt_instant(m.fulfilled_at);
             match &m.target {
                 None => w.flag(false),
                 Some(t) => {
                     w.flag(true);
                     w.int(t.policy_id);
                     w.int(t.duration);
-                    w.text(t.basis.as_str());
+                    w.text(basis_code(t.basis));
                     w.opt(t.calendar.map(i64::from));
                     w.opt(t.warn_after);
                 }
             }
             w.count(m.periods.len());
             for (start, end) in &m.periods {
-                w.int(*start);
-                w.int(*end);
+                w.instant(*start);
+                w.instant(*end);
             }
         }
         out
@@ -488,18 +532,26 @@ impl SlaClock {
         }
         let mut r = Reader {
             fields: text.split(','),
+            base: None,
         };
-        if r.next()? != VERSION {
-            return Err(ClockTextError(format!(
-                "the text does not start with {VERSION:?}"
-            )));
-        }
+        let s1 = match r.next()? {
+            VERSION => false,
+            VERSION_1 => true,
+            _ => {
+                return Err(ClockTextError(format!(
+                    "the text does not start with {VERSION:?} or {VERSION_1:?}"
+                )))
+            }
+        };
         let organisation = r.opt()?;
         let policy = match r.opt()? {
             None => None,
             Some(p) => Some(usize::try_from(p).map_err(|_| ClockTextError(format!("policy {p}")))?),
         };
         let last_at = r.int()?;
+        if !s1 {
+            r.base = Some(last_at);
+        }
         let public_message_seen = r.flag()?;
         let facts = if r.flag()? {
             let status = r.parsed("status", Status::parse)?;
@@ -533,18 +585,22 @@ impl SlaClock {
             let cycle = r.int()?;
             m.cycle = u32::try_from(cycle).map_err(|_| ClockTextError(format!("cycle {cycle}")))?;
             m.phase = r.parsed("phase", phase_of)?;
-            m.started_at = r.int()?;
-            m.running_since = r.opt()?;
+            m.started_at = r.instant()?;
+            m.running_since = r.opt_instant()?;
             m.elapsed_closed = r.int()?;
-            m.due_at = r.opt()?;
-            m.warn_at = r.opt()?;
-            m.warned_at = r.opt()?;
-            m.breached_at = r.opt()?;
-            m.fulfilled_at = r.opt()?;
+            m.due_at = r.opt_instant()?;
+            m.warn_at = r.opt_instant()?;
+            m.warned_at = r.opt_instant()?;
+            m.breached_at = r.opt_instant()?;
+            m.fulfilled_at = r.opt_instant()?;
             m.target = if r.flag()? {
                 let policy_id = r.int()?;
                 let duration = r.int()?;
-                let basis = r.parsed("basis", basis_of)?;
+                let basis = if s1 {
+                    r.parsed("basis", basis_of_s1)?
+                } else {
+                    r.parsed("basis", basis_of)?
+                };
                 let calendar = match r.opt()? {
                     None => None,
                     Some(c) => Some(
@@ -565,8 +621,8 @@ impl SlaClock {
             let count = r.count()?;
             m.periods = Vec::with_capacity(count.min(64));
             for _ in 0..count {
-                let start = r.int()?;
-                let end = r.int()?;
+                let start = r.instant()?;
+                let end = r.instant()?;
                 m.periods.push((start, end));
             }
         }
