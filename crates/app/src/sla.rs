@@ -821,9 +821,8 @@ struct Unsure<'a> {
     stored: Option<store::BatchStateRef<'a>>,
 }
 
-/// Rebuilds the clocks of a batch of conversations in memory, as read (inputs only: the
-/// scan leaves the clocks' own events out), and keeps those whose stored clock or log must
-/// change. When the expected transitions have the stored digest, they are the transitions
+/// Rebuilds the clocks of a batch of conversations in memory, as read (the scan reads only
+/// the clocks' inputs), and keeps those whose stored clock or log must change. When the expected transitions have the stored digest, they are the transitions
 /// the stored clock made, all in the log: none is missing. The others are returned as
 /// [`Unsure`]. Pure: no store, no writer.
 fn fold_batch<'a>(

@@ -169,7 +169,7 @@ impl SpanIndex {
                 ended += 1;
             }
             index.by_day.push(ended);
-            if day_start > to {
+            if day_start > to || day_start == Millis::MAX {
                 break;
             }
             day_start = day_start.saturating_add(DAY);

@@ -280,7 +280,8 @@ impl SlaBatch {
 
     /// Makes the bytes read the batch's text: one UTF-8 check of them all (cheaper than one
     /// per column), and each text must begin and end on a character boundary, so that
-    /// each is valid UTF-8 on its own. An error names the first text that is not.
+    /// each is valid UTF-8 on its own. A text that is not is an error, as reading it
+    /// column by column as text was.
     fn seal(&mut self) -> rusqlite::Result<()> {
         let invalid = |e: std::str::Utf8Error| rusqlite::Error::Utf8Error(e);
         let text = String::from_utf8(std::mem::take(&mut self.raw))
