@@ -115,9 +115,9 @@ fn value(json: &str, at: usize) -> Option<(Raw<'_>, usize)> {
     }
 }
 
-/// The whole number starting at `at` (a digit or `-`) and the position after it, read in
-/// one pass; `None` for what serde would not read as an `i64` field: a fraction or an
-/// exponent, a leading zero, `-0`, or a value out of range.
+/// The whole number starting at `at` (a digit or `-`) and the position after it, its digits
+/// added up as they are (no `str::parse`); `None` for what serde would not read as an `i64`
+/// field: a fraction or an exponent, a leading zero, `-0`, or a value out of range.
 fn number(bytes: &[u8], at: usize) -> Option<(Raw<'static>, usize)> {
     let negative = bytes.get(at) == Some(&b'-');
     let digits_from = at + usize::from(negative);
