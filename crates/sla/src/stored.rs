@@ -355,14 +355,18 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// The instant a written value stands for.
+    fn instant_of(&self, value: i64) -> Millis {
+        self.base.map_or(value, |base| base.wrapping_sub(value))
+    }
+
     fn instant(&mut self) -> Result<Millis, ClockTextError> {
         let value = self.int()?;
-        Ok(self.base.map_or(value, |base| base.wrapping_sub(value)))
+        Ok(self.instant_of(value))
     }
 
     fn opt_instant(&mut self) -> Result<Option<Millis>, ClockTextError> {
-        let value = self.opt()?;
-        Ok(value.map(|value| self.base.map_or(value, |base| base.wrapping_sub(value))))
+        Ok(self.opt()?.map(|value| self.instant_of(value)))
     }
 
     fn next(&mut self) -> Result<&'a str, ClockTextError> {
@@ -451,15 +455,6 @@ fn basis_of(code: &str) -> Option<SlaBasis> {
     match code {
         "b" => Some(SlaBasis::Business),
         "c" => Some(SlaBasis::Calendar),
-        _ => None,
-    }
-}
-
-/// The basis as "s1" wrote it.
-fn basis_of_s1(text: &str) -> Option<SlaBasis> {
-    match text {
-        "business" => Some(SlaBasis::Business),
-        "calendar" => Some(SlaBasis::Calendar),
         _ => None,
     }
 }
@@ -597,7 +592,8 @@ impl SlaClock {
                 let policy_id = r.int()?;
                 let duration = r.int()?;
                 let basis = if s1 {
-                    r.parsed("basis", basis_of_s1)?
+                    // "s1" wrote the basis's own name.
+                    r.parsed("basis", SlaBasis::parse)?
                 } else {
                     r.parsed("basis", basis_of)?
                 };
