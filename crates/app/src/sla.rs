@@ -626,7 +626,7 @@ impl<'a> ConversationLog<'a> {
     fn read(events: &'a [EventRow]) -> ConversationLog<'a> {
         let mut log = ConversationLog::default();
         for row in events {
-            log.push(row.id, row.at, &row.kind, &row.payload);
+            log.push(row.id, row.at, &row.payload);
         }
         log
     }
@@ -638,10 +638,11 @@ impl<'a> ConversationLog<'a> {
         self.through = None;
     }
 
-    /// Adds the next event of the log (an event whose JSON does not hold what its kind
-    /// promises is left out, as the live path leaves it out).
-    fn push(&mut self, id: i64, at: i64, kind: &str, payload: &'a str) {
-        match ::sla::read_stored(kind, payload) {
+    /// Adds the next event of the log, read from its JSON alone (its kind too, as the live
+    /// path reads it); an event whose JSON does not hold what its kind promises is left out,
+    /// as the live path leaves it out.
+    fn push(&mut self, id: i64, at: i64, payload: &'a str) {
+        match ::sla::read_logged(payload) {
             Ok(LogEntry::Input(payload)) => {
                 if let ClockInput::Created { customer, .. } = &payload {
                     self.customer.get_or_insert(*customer);
@@ -844,7 +845,7 @@ fn fold_batch<'a>(
         let conversation = first.conversation;
         log.clear();
         while let Some(e) = events.next_if(|e| e.conversation == conversation) {
-            log.push(e.id, e.at, e.kind, e.payload);
+            log.push(e.id, e.at, e.payload);
         }
         while states.next_if(|s| s.conversation < conversation).is_some() {}
         let stored = states.next_if(|s| s.conversation == conversation);
@@ -895,7 +896,7 @@ fn resolve_unsure<'a>(
     let mut logged: HashMap<i64, Vec<SlaTransition>> = HashMap::new();
     for e in recorded {
         if let (Some(conversation), Ok(LogEntry::Transition(t))) =
-            (e.conversation, ::sla::read_stored(&e.kind, &e.payload))
+            (e.conversation, ::sla::read_logged(&e.payload))
         {
             logged.entry(conversation).or_default().push(t);
         }

@@ -29,15 +29,81 @@ pub enum Raw<'a> {
 /// ```
 pub fn fields<'a, const N: usize>(json: &'a str, names: [&str; N]) -> Option<[Option<Raw<'a>>; N]> {
     let bytes = json.as_bytes();
-    let mut at = 0;
-    let mut found: [Option<Raw<'a>>; N] = [None; N];
     if bytes.first() != Some(&b'{') {
         return None;
     }
-    at += 1;
-    if bytes.get(at) == Some(&b'}') {
-        return (at + 1 == bytes.len()).then_some(found);
+    if bytes.get(1) == Some(&b'}') {
+        return (bytes.len() == 2).then_some([None; N]);
     }
+    fields_from(json, 1, names, None)
+}
+
+/// An object whose first field is a tag (as serde writes an internally tagged enum, such as
+/// an event's payload with its `"kind"`): see [`tagged`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tagged<'a> {
+    json: &'a str,
+    tag: &'a str,
+    /// The comma or closing brace after the tag's value.
+    rest: usize,
+}
+
+/// The object `json` whose first field is `tag` with a plain text value, as serde writes an
+/// internally tagged enum: the tag's value, and the object to read the other fields of
+/// ([`Tagged::fields`]). `None` when the object does not start so (serde decides then).
+///
+/// ```
+/// use domain::compact_json::{tagged, Raw};
+/// let (kind, rest) = tagged(r#"{"kind":"tag_added","tag":"x"}"#, "kind").unwrap();
+/// assert_eq!((kind, rest.fields(["tag"])), ("tag_added", Some([Some(Raw::Text("x"))])));
+/// assert!(tagged(r#"{"tag":"x","kind":"tag_added"}"#, "kind").is_none());
+/// ```
+pub fn tagged<'a>(json: &'a str, tag: &'a str) -> Option<(&'a str, Tagged<'a>)> {
+    let bytes = json.as_bytes();
+    let key_at = 2;
+    let after_key = key_at + tag.len();
+    if bytes.get(..2) != Some(b"{\"")
+        || bytes.get(key_at..after_key) != Some(tag.as_bytes())
+        || bytes.get(after_key..after_key + 2) != Some(b"\":")
+    {
+        return None;
+    }
+    let (value, rest) = text(json, after_key + 2)?;
+    if !matches!(bytes.get(rest), Some(b',' | b'}')) {
+        return None;
+    }
+    Some((
+        value,
+        Tagged {
+            json,
+            tag: json.get(key_at..after_key)?,
+            rest,
+        },
+    ))
+}
+
+impl<'a> Tagged<'a> {
+    /// The values of the fields `names` after the tag, as [`fields`] reads them; `None` also
+    /// when the tag is given again (serde refuses that).
+    pub fn fields<const N: usize>(&self, names: [&str; N]) -> Option<[Option<Raw<'a>>; N]> {
+        let bytes = self.json.as_bytes();
+        if bytes.get(self.rest) == Some(&b'}') {
+            return (self.rest + 1 == bytes.len()).then_some([None; N]);
+        }
+        fields_from(self.json, self.rest + 1, names, Some(self.tag))
+    }
+}
+
+/// The fields of an object from `at` (the opening quote of a key) to its end, as [`fields`]
+/// reads them; a key equal to `refused` refuses the object.
+fn fields_from<'a, const N: usize>(
+    json: &'a str,
+    mut at: usize,
+    names: [&str; N],
+    refused: Option<&str>,
+) -> Option<[Option<Raw<'a>>; N]> {
+    let bytes = json.as_bytes();
+    let mut found: [Option<Raw<'a>>; N] = [None; N];
     loop {
         let (key, after) = text(json, at)?;
         at = after;
@@ -53,6 +119,8 @@ pub fn fields<'a, const N: usize>(json: &'a str, names: [&str; N]) -> Option<[Op
                 return None; // serde refuses a field given twice.
             }
             *cell = Some(value);
+        } else if refused == Some(key) {
+            return None;
         }
         match bytes.get(at) {
             Some(b',') => at += 1,
@@ -206,6 +274,7 @@ pub fn edited(json: &str, edit: u8, at: usize, piece: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -285,6 +354,48 @@ mod tests {
             fields(r#"{"a":-10,"b":true,"c":false}"#, ["a", "b", "c"]),
             Some([Some(Raw::Int(-10)), Some(Raw::Other), Some(Raw::Other)])
         );
+    }
+
+    /// A tagged object: the tag first, then the other fields as `fields` reads them; the tag
+    /// given again, or not first, or not plain text, is left to serde.
+    #[test]
+    fn reads_the_tag_in_front_and_refuses_it_again() {
+        let (tag, rest) = tagged(r#"{"kind":"created","a":1,"b":"x"}"#, "kind").unwrap();
+        assert_eq!(tag, "created");
+        assert_eq!(
+            rest.fields(["b", "a", "c"]),
+            Some([Some(Raw::Text("x")), Some(Raw::Int(1)), None])
+        );
+        let (tag, rest) = tagged(r#"{"kind":"x"}"#, "kind").unwrap();
+        assert_eq!((tag, rest.fields(["a"])), ("x", Some([None])));
+        let (_, rest) = tagged(r#"{"kind":"x","a":1,"kind":"x"}"#, "kind").unwrap();
+        assert_eq!(rest.fields(["a"]), None, "the tag twice");
+        let (_, rest) = tagged(r#"{"kind":"x","a":1,"a":2}"#, "kind").unwrap();
+        assert_eq!(rest.fields(["a"]), None, "a field twice");
+        for json in [
+            r#"{"kind":"x"} "#,
+            r#"{"kind":"x",}"#,
+            r#"{"kind":"x","a":1} "#,
+        ] {
+            let read = tagged(json, "kind").and_then(|(_, rest)| rest.fields(["a"]));
+            assert_eq!(read, None, "{json}");
+        }
+        for refused in [
+            r#"{"a":1,"kind":"x"}"#,
+            r#"{ "kind":"x"}"#,
+            r#"{"kind": "x"}"#,
+            r#"{"kind":1}"#,
+            r#"{"kind":null}"#,
+            r#"{"kind":"x\"y"}"#,
+            r#"{"kin":"x"}"#,
+            r#"{"kinds":"x"}"#,
+            r#"{"kind":"x""#,
+            r#"{"kind":"x"]"#,
+            r#"{"kind""#,
+            "",
+        ] {
+            assert!(tagged(refused, "kind").is_none(), "{refused}");
+        }
     }
 
     /// Why `-0` is refused: serde_json reads it as a float, which an integer field refuses.

@@ -119,7 +119,8 @@ pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };
 pub use stored::{
-    is_clock_input, read_stored, ClockTextError, LogEntry, CLOCK_INPUT_KINDS, TRANSITION_KINDS,
+    is_clock_input, read_logged, read_stored, ClockTextError, LogEntry, CLOCK_INPUT_KINDS,
+    TRANSITION_KINDS,
 };
 pub use transition::{
     diff_transitions, transitions_digest, SlaTransition, TransitionDiff, TransitionKind,

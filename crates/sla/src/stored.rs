@@ -119,21 +119,80 @@ mod fields {
 /// that reader does not take whole goes to serde, so both give the same answers (a property
 /// test checks it).
 pub fn read_stored<'a>(kind: &str, payload: &'a str) -> Result<LogEntry<'a>, serde_json::Error> {
-    match read_compact(kind, payload) {
+    match read_compact(kind, Object::Whole(payload)) {
         Some(entry) => Ok(entry),
         None => read_stored_by_serde(kind, payload),
     }
 }
 
+/// Reads a stored event from its JSON alone, for the clock: its kind is the payload's own
+/// `"kind"` field, as the live path reads it (serde's `EventPayload` is tagged by it), so the
+/// log's `kind` column need not be read. Otherwise as [`read_stored`]: an error when the JSON
+/// holds no kind (or holds it twice), or does not hold what its kind promises.
+///
+/// The payloads the log's writer makes start with their kind, which is read in place; any
+/// other goes to serde (a property test checks that both agree).
+pub fn read_logged(payload: &str) -> Result<LogEntry<'_>, serde_json::Error> {
+    match read_logged_compact(payload) {
+        Some(entry) => Ok(entry),
+        None => read_logged_by_serde(payload),
+    }
+}
+
+/// [`read_logged`] by `domain::compact_json`: `None` when that reader does not take the
+/// payload whole (then serde decides).
+pub(crate) fn read_logged_compact(payload: &str) -> Option<LogEntry<'_>> {
+    let (kind, rest) = domain::compact_json::tagged(payload, "kind")?;
+    read_compact(kind, Object::Tagged(rest))
+}
+
+/// [`read_logged`] by serde alone (what the compact reader must agree with).
+pub(crate) fn read_logged_by_serde(payload: &str) -> Result<LogEntry<'_>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(borrow)]
+        kind: Cow<'a, str>,
+    }
+    let Kind { kind } = serde_json::from_str(payload)?;
+    read_stored_by_serde(&kind, payload)
+}
+
+/// A payload's JSON object as the compact reader reads it: whole, or after its tag.
+#[derive(Clone, Copy)]
+pub(crate) enum Object<'a> {
+    Whole(&'a str),
+    Tagged(domain::compact_json::Tagged<'a>),
+}
+
+impl<'a> Object<'a> {
+    /// Whether the object is one the compact reader takes whole, when read from the JSON
+    /// alone (serde reads the kind of such a payload only from a whole object); read by
+    /// kind, the JSON of a kind the clock does not read is not looked at.
+    fn whole(self) -> Option<()> {
+        match self {
+            Object::Whole(_) => Some(()),
+            Object::Tagged(tagged) => tagged.fields([]).map(|_: [_; 0]| ()),
+        }
+    }
+
+    fn fields<const N: usize>(
+        self,
+        names: [&str; N],
+    ) -> Option<[Option<domain::compact_json::Raw<'a>>; N]> {
+        match self {
+            Object::Whole(json) => domain::compact_json::fields(json, names),
+            Object::Tagged(tagged) => tagged.fields(names),
+        }
+    }
+}
+
 /// [`read_stored`] by `domain::compact_json`: `None` when that reader does not take the
 /// payload whole (then serde decides).
-pub(crate) fn read_compact<'a>(kind: &str, payload: &'a str) -> Option<LogEntry<'a>> {
-    use domain::compact_json::{fields, optional_int, required_int, required_text};
+pub(crate) fn read_compact<'a>(kind: &str, payload: Object<'a>) -> Option<LogEntry<'a>> {
+    use domain::compact_json::{optional_int, required_int, required_text};
     let transition = |kind: fn(Option<i64>, Option<i64>, Option<SlaBasis>) -> TransitionKind| {
-        let [metric, cycle, at, policy_id, target_ms, basis] = fields(
-            payload,
-            ["metric", "cycle", "at", "policy_id", "target_ms", "basis"],
-        )?;
+        let [metric, cycle, at, policy_id, target_ms, basis] =
+            payload.fields(["metric", "cycle", "at", "policy_id", "target_ms", "basis"])?;
         let basis = match basis {
             None | Some(domain::compact_json::Raw::Null) => None,
             text => Some(SlaBasis::parse(required_text(text)?)?),
@@ -146,15 +205,13 @@ pub(crate) fn read_compact<'a>(kind: &str, payload: &'a str) -> Option<LogEntry<
         }))
     };
     let change = |read: fn(&str) -> Option<Status>| -> Option<(Status, Status)> {
-        let [from, to] = fields(payload, ["from", "to"])?;
+        let [from, to] = payload.fields(["from", "to"])?;
         Some((read(required_text(from)?)?, read(required_text(to)?)?))
     };
     Some(match kind {
         "created" => {
-            let [channel, status, priority, customer_id, group_id] = fields(
-                payload,
-                ["channel", "status", "priority", "customer_id", "group_id"],
-            )?;
+            let [channel, status, priority, customer_id, group_id] =
+                payload.fields(["channel", "status", "priority", "customer_id", "group_id"])?;
             LogEntry::Input(ClockInput::Created {
                 channel: Channel::parse(required_text(channel)?)?,
                 status: Status::parse(required_text(status)?)?,
@@ -165,7 +222,7 @@ pub(crate) fn read_compact<'a>(kind: &str, payload: &'a str) -> Option<LogEntry<
         }
         "message_added" => {
             let [message_id, message_kind, channel] =
-                fields(payload, ["message_id", "message_kind", "channel"])?;
+                payload.fields(["message_id", "message_kind", "channel"])?;
             // Every field serde requires is checked, read or not, so that both readers
             // take the same payloads.
             required_int(message_id)?;
@@ -179,19 +236,19 @@ pub(crate) fn read_compact<'a>(kind: &str, payload: &'a str) -> Option<LogEntry<
             LogEntry::Input(ClockInput::StatusChanged(to))
         }
         "priority_changed" => {
-            let [from, to] = fields(payload, ["from", "to"])?;
+            let [from, to] = payload.fields(["from", "to"])?;
             Priority::parse(required_text(from)?)?;
             LogEntry::Input(ClockInput::PriorityChanged(Priority::parse(
                 required_text(to)?,
             )?))
         }
         "group_changed" => {
-            let [from, to] = fields(payload, ["from", "to"])?;
+            let [from, to] = payload.fields(["from", "to"])?;
             optional_int(from)?;
             LogEntry::Input(ClockInput::GroupChanged(optional_int(to)?))
         }
         "tag_added" | "tag_removed" => {
-            let [tag] = fields(payload, ["tag"])?;
+            let [tag] = payload.fields(["tag"])?;
             let tag = Cow::Borrowed(required_text(tag)?);
             LogEntry::Input(if kind == "tag_added" {
                 ClockInput::TagAdded(tag)
@@ -209,8 +266,9 @@ pub(crate) fn read_compact<'a>(kind: &str, payload: &'a str) -> Option<LogEntry<
         "sla_warned" => transition(|_, _, _| TransitionKind::Warned)?,
         "sla_breached" => transition(|_, _, _| TransitionKind::Breached)?,
         "sla_fulfilled" => transition(|_, _, _| TransitionKind::Fulfilled)?,
-        "sla_escalated" => LogEntry::Escalated,
-        _ => LogEntry::Other,
+        // Read by kind alone; from the JSON alone, the JSON must still be an object.
+        "sla_escalated" => payload.whole().map(|()| LogEntry::Escalated)?,
+        _ => payload.whole().map(|()| LogEntry::Other)?,
     })
 }
 

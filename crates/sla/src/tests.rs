@@ -1268,12 +1268,13 @@ proptest! {
         field in prop::sample::select(vec![
             "", "cycle", "at", "metric", "basis", "policy_id", "target_ms", "from", "to",
             "group_id", "customer_id", "channel", "status", "priority", "message_kind",
-            "message_id", "tag",
+            "message_id", "tag", "kind",
         ]),
         value in prop::sample::select(vec![
             "-1", "4294967295", "4294967296", "-0", "0", "1.5", "1e2", "\"x\"", "null", "true",
             "\"business\"", "\"open\"", "\"urgent\"", "\"reply\"", "\"email\"",
             "\"first_reply\"", "9223372036854775807", "9223372036854775808", "[]", "{}",
+            "\"created\"", "\"tag_added\"", "\"sla_warned\"", "\"sla_escalated\"",
         ]),
     ) {
         let payload = stored_payload(kind, &pick, &text);
@@ -1288,11 +1289,24 @@ proptest! {
         let read = read_stored(kind, &json).ok();
         let by_serde = crate::stored::read_stored_by_serde(kind, &json).ok();
         prop_assert_eq!(&read, &by_serde, "{} {}", kind, json);
+        // Read from the JSON alone, its kind from its own field.
+        let logged = read_logged(&json).ok();
+        let logged_by_serde = crate::stored::read_logged_by_serde(&json).ok();
+        prop_assert_eq!(&logged, &logged_by_serde, "{}", json);
         let plain = !text.contains(['"', '\\', '\u{1}']);
         if plain {
             prop_assert!(
-                crate::stored::read_compact(payload.kind(), &written).is_some(),
+                crate::stored::read_compact(payload.kind(), crate::stored::Object::Whole(&written)).is_some(),
                 "left to serde: {} {}", payload.kind(), written
+            );
+            prop_assert!(
+                crate::stored::read_logged_compact(&written).is_some(),
+                "left to serde: {}", written
+            );
+            prop_assert_eq!(
+                read_logged(&written).ok(),
+                read_stored(payload.kind(), &written).ok(),
+                "{}", written
             );
         }
     }

@@ -89,15 +89,22 @@ const STATE_REPLACES: &str = "ON CONFLICT (conversation) DO UPDATE SET version =
 /// clock stored before is updated in place, and only a new one inserted: an upsert
 /// (`INSERT … ON CONFLICT`) would copy every page it touches to a statement journal first,
 /// which cost a recompute that rewrites a million clocks more than the rewriting.
+///
+/// Both statements say `OR FAIL`, which for one row is what the default (`OR ABORT`) does:
+/// a constraint broken stops the statement with an error, and the caller's transaction is
+/// rolled back. Only, SQLite then keeps no statement journal to undo the statement's
+/// earlier rows (it has none), which it keeps for these statements by default: a quarter
+/// of the CPU of rewriting 200,000 clocks in batches of 2,000 (0.54 s against 0.73 s,
+/// measured with Python's sqlite3 on this table).
 fn put_states_sqlite(conn: &mut crate::sqlite::Conn, rows: &[SlaStateRow]) -> Result<()> {
     let raw = conn.raw();
     let mut update = raw.prepare_cached(
-        "UPDATE sla_states SET version = ?2, through_event_id = ?3, clock = ?4, next_deadline_at = ?5, \
+        "UPDATE OR FAIL sla_states SET version = ?2, through_event_id = ?3, clock = ?4, next_deadline_at = ?5, \
          next_deadline_kind = ?6, next_breach_at = ?7, updated_at = ?8, transitions_digest = ?9 \
          WHERE conversation = ?1",
     )?;
     let mut insert = raw.prepare_cached(&format!(
-        "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT OR FAIL INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?;
     for row in rows {
         let values = rusqlite::params![

@@ -56,7 +56,6 @@ struct BatchEvent {
     id: i64,
     conversation: i64,
     at: i64,
-    kind: Range<usize>,
     payload: Range<usize>,
 }
 
@@ -73,13 +72,13 @@ struct BatchState {
     transitions_digest: Option<i64>,
 }
 
-/// One event of an [`SlaBatch`], its texts borrowed from the batch.
+/// One event of an [`SlaBatch`], its JSON borrowed from the batch. Its kind is not read: the
+/// JSON holds it (as the `"kind"` of the event's payload), and the clock reads it there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchEventRef<'a> {
     pub id: i64,
     pub conversation: i64,
     pub at: i64,
-    pub kind: &'a str,
     /// The stored JSON.
     pub payload: &'a str,
 }
@@ -236,7 +235,6 @@ impl SlaBatch {
             id: e.id,
             conversation: e.conversation,
             at: e.at,
-            kind: self.text.get(e.kind.clone()).unwrap_or_default(),
             payload: self.text.get(e.payload.clone()).unwrap_or_default(),
         })
     }
@@ -286,15 +284,11 @@ impl SlaBatch {
         let invalid = |e: std::str::Utf8Error| rusqlite::Error::Utf8Error(e);
         let text = String::from_utf8(std::mem::take(&mut self.raw))
             .map_err(|e| invalid(e.utf8_error()))?;
-        let pieces = self
-            .events
-            .iter()
-            .flat_map(|e| [&e.kind, &e.payload])
-            .chain(
-                self.states
-                    .iter()
-                    .flat_map(|s| std::iter::once(&s.clock).chain(&s.next_deadline_kind)),
-            );
+        let pieces = self.events.iter().map(|e| &e.payload).chain(
+            self.states
+                .iter()
+                .flat_map(|s| std::iter::once(&s.clock).chain(&s.next_deadline_kind)),
+        );
         for piece in pieces {
             if !(text.is_char_boundary(piece.start) && text.is_char_boundary(piece.end)) {
                 // A text cut inside a character is not UTF-8 on its own.
@@ -306,14 +300,12 @@ impl SlaBatch {
         Ok(())
     }
 
-    fn push_event(&mut self, id: i64, conversation: i64, at: i64, kind: &[u8], payload: &[u8]) {
-        let kind = self.text_range(kind);
+    fn push_event(&mut self, id: i64, conversation: i64, at: i64, payload: &[u8]) {
         let payload = self.text_range(payload);
         self.events.push(BatchEvent {
             id,
             conversation,
             at,
-            kind,
             payload,
         });
     }
@@ -488,14 +480,14 @@ impl Store {
         }
         // The kinds as a literal list, as the partial index `events_clock_inputs` names them.
         let sql = format!(
-            "SELECT id, conversation, kind, at, payload FROM events \
+            "SELECT id, conversation, at, payload FROM events \
              WHERE conversation >= $1 AND conversation <= $2 AND {} ORDER BY conversation, id",
             input_kinds_term()
         );
-        let events: Vec<(i64, i64, String, i64, String)> = run!(read self, |p| sqlx::query_as(&sql)
+        let events: Vec<(i64, i64, i64, String)> = run!(read self, |p| sqlx::query_as(&sql)
             .bind(first).bind(last).fetch_all(p).await?);
-        for (id, conversation, kind, at, payload) in &events {
-            into.push_event(*id, *conversation, *at, kind.as_bytes(), payload.as_bytes());
+        for (id, conversation, at, payload) in &events {
+            into.push_event(*id, *conversation, *at, payload.as_bytes());
         }
         into.seal()?;
         Ok(())
@@ -539,7 +531,7 @@ fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result
 /// that index alone.
 fn events_sql_sqlite() -> String {
     format!(
-        "SELECT id, conversation, kind, at, payload FROM events \
+        "SELECT id, conversation, at, payload FROM events \
          WHERE conversation >= ?1 AND conversation <= ?2 AND {} ORDER BY conversation, id",
         input_kinds_term()
     )
@@ -600,9 +592,8 @@ fn scan_sqlite(
             filling.push_event(
                 row.get(0)?,
                 row.get(1)?,
-                row.get(3)?,
-                bytes_column(row, 2)?.unwrap_or_default(),
-                bytes_column(row, 4)?.unwrap_or_default(),
+                row.get(2)?,
+                bytes_column(row, 3)?.unwrap_or_default(),
             );
         }
         filling.seal()?;
@@ -624,7 +615,7 @@ mod tests {
     #[test]
     fn a_batch_takes_utf8_texts_and_refuses_a_character_cut_in_two() {
         let mut batch = SlaBatch::default();
-        batch.push_event(1, 7, 10, b"tag_added", "{\"tag\":\"caf\u{e9}\"}".as_bytes());
+        batch.push_event(1, 7, 10, "{\"tag\":\"caf\u{e9}\"}".as_bytes());
         batch.push_state(
             7,
             1,
@@ -638,10 +629,7 @@ mod tests {
         );
         batch.seal().unwrap();
         let event = batch.events().next().unwrap();
-        assert_eq!(
-            (event.kind, event.payload),
-            ("tag_added", "{\"tag\":\"caf\u{e9}\"}")
-        );
+        assert_eq!(event.payload, "{\"tag\":\"caf\u{e9}\"}");
         let state = batch.states().next().unwrap();
         assert_eq!(
             (state.clock, state.next_deadline_kind),
@@ -651,13 +639,14 @@ mod tests {
         // Reused, as the scan reuses it.
         batch.clear();
         let e = "\u{e9}".as_bytes();
-        batch.push_event(2, 8, 10, &e[..1], &e[1..]);
+        batch.push_event(2, 8, 10, &e[..1]);
+        batch.push_event(2, 8, 11, &e[1..]);
         assert!(batch.seal().is_err());
         batch.clear();
-        batch.push_event(3, 9, 10, b"created", &[b'{', 0xff, b'}']);
+        batch.push_event(3, 9, 10, &[b'{', 0xff, b'}']);
         assert!(batch.seal().is_err());
         batch.clear();
-        batch.push_event(4, 9, 10, b"created", b"{}");
+        batch.push_event(4, 9, 10, b"{}");
         batch.seal().unwrap();
         assert_eq!(batch.events().map(|e| e.id).collect::<Vec<_>>(), vec![4]);
     }
