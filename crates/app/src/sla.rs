@@ -568,12 +568,36 @@ fn state_row(
     now: i64,
     transitions_digest: Option<i64>,
 ) -> SlaStateRow {
+    let text = String::with_capacity(512);
+    state_row_in(
+        conversation,
+        rules,
+        through_event_id,
+        clock,
+        now,
+        transitions_digest,
+        text,
+    )
+}
+
+/// [`state_row`], the clock encoded into `text` (a buffer the caller reuses: take it back
+/// from the row's `clock` when the row is not kept).
+fn state_row_in(
+    conversation: i64,
+    rules: &Rules,
+    through_event_id: i64,
+    clock: &SlaClock,
+    now: i64,
+    transitions_digest: Option<i64>,
+    mut text: String,
+) -> SlaStateRow {
     let next = clock.next_deadline();
+    clock.encode_into(&mut text);
     SlaStateRow {
         conversation,
         version: rules.version,
         through_event_id,
-        clock: clock.encode(),
+        clock: text,
         next_deadline_at: next.map(|d| d.at),
         next_deadline_kind: next.map(|d| {
             match d.kind {
@@ -791,8 +815,9 @@ struct Rebuilt<'a> {
     conversation: i64,
     /// The transitions the log lacks, in time order.
     missing: Vec<SlaTransition>,
-    /// The rebuilt clock.
-    clock: SlaClock,
+    /// Of `missing`, those the rebuilt clock calls for an escalation of
+    /// ([`SlaClock::calls_for_escalation`]).
+    escalations: Vec<SlaTransition>,
     /// The row to store; `None` when the stored one already says the same.
     row: Option<SlaStateRow>,
     /// The stored row the rebuild was compared with, as read (`None`: there was none).
@@ -837,6 +862,8 @@ fn fold_batch<'a>(
     // One clock and one list for the whole batch; only the conversations kept are copied.
     let mut clock = SlaClock::new(None);
     let mut expected = Vec::with_capacity(32);
+    // The clock's text, encoded to compare with the stored one: one buffer while unchanged.
+    let mut text = String::with_capacity(512);
     let mut out = Vec::new();
     let mut unsure = Vec::new();
     let mut states = batch.states().peekable();
@@ -869,14 +896,23 @@ fn fold_batch<'a>(
             continue;
         }
         // The stored clock made exactly these transitions, and the log records them.
-        let row = state_row(conversation, rules, through, &clock, now, Some(digest));
+        let row = state_row_in(
+            conversation,
+            rules,
+            through,
+            &clock,
+            now,
+            Some(digest),
+            std::mem::take(&mut text),
+        );
         if stored.is_some_and(|s| s.says(&row)) {
+            text = row.clock;
             continue;
         }
         out.push(Rebuilt {
             conversation,
             missing: Vec::new(),
-            clock: clock.clone(),
+            escalations: Vec::new(),
             row: Some(row),
             stored,
         });
@@ -918,10 +954,15 @@ fn resolve_unsure<'a>(
         if same && missing.is_empty() {
             continue;
         }
+        let escalations = missing
+            .iter()
+            .filter(|t| u.clock.calls_for_escalation(t))
+            .cloned()
+            .collect();
         out.push(Rebuilt {
             conversation: u.conversation,
             missing,
-            clock: u.clock,
+            escalations,
             row: (!same).then_some(row),
             stored: u.stored,
         });
@@ -1614,12 +1655,7 @@ impl App {
                 continue;
             }
             appended.extend(r.missing.iter().map(|t| (r.conversation, t)));
-            escalations.extend(
-                r.missing
-                    .iter()
-                    .filter(|t| r.clock.calls_for_escalation(t))
-                    .map(|t| (r.conversation, t)),
-            );
+            escalations.extend(r.escalations.iter().map(|t| (r.conversation, t)));
             if let Some(row) = r.row.take() {
                 changed.push(row);
             }

@@ -104,23 +104,38 @@ fn fields_from<'a, const N: usize>(
 ) -> Option<[Option<Raw<'a>>; N]> {
     let bytes = json.as_bytes();
     let mut found: [Option<Raw<'a>>; N] = [None; N];
+    // The name after the last one found: serde writes fields in one order, so a caller that
+    // names them in that order finds each at the first guess.
+    let mut next = 0;
     loop {
-        let (key, after) = text(json, at)?;
-        at = after;
+        // The key: that name when it is there, quoted whole (no scan for its end), else read.
+        let slot = match names.get(next).and_then(|name| quoted_at(bytes, at, name)) {
+            Some(after) => {
+                at = after;
+                Some(next)
+            }
+            None => {
+                let (key, after) = text(json, at)?;
+                at = after;
+                if refused == Some(key) {
+                    return None;
+                }
+                names.iter().position(|name| *name == key)
+            }
+        };
         if bytes.get(at) != Some(&b':') {
             return None;
         }
         at += 1;
         let (value, after) = value(json, at)?;
         at = after;
-        if let Some(slot) = names.iter().position(|name| *name == key) {
+        if let Some(slot) = slot {
+            next = slot + 1;
             let cell = found.get_mut(slot)?;
             if cell.is_some() {
                 return None; // serde refuses a field given twice.
             }
             *cell = Some(value);
-        } else if refused == Some(key) {
-            return None;
         }
         match bytes.get(at) {
             Some(b',') => at += 1,
@@ -128,6 +143,16 @@ fn fields_from<'a, const N: usize>(
             _ => return None,
         }
     }
+}
+
+/// The position after `"name"` when the string at `at` is exactly `name` (which has no quote,
+/// backslash nor control character, as field names do not).
+fn quoted_at(bytes: &[u8], at: usize, name: &str) -> Option<usize> {
+    let end = at + 1 + name.len();
+    (bytes.get(at) == Some(&b'"')
+        && bytes.get(at + 1..end) == Some(name.as_bytes())
+        && bytes.get(end) == Some(&b'"'))
+    .then_some(end + 1)
 }
 
 /// The text of a string starting at `at` (its opening quote) when it has no escape and no
@@ -189,25 +214,25 @@ fn value(json: &str, at: usize) -> Option<(Raw<'_>, usize)> {
 fn number(bytes: &[u8], at: usize) -> Option<(Raw<'static>, usize)> {
     let negative = bytes.get(at) == Some(&b'-');
     let digits_from = at + usize::from(negative);
-    let digits = bytes
-        .get(digits_from..)?
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    let end = digits_from + digits;
     // JSON whole numbers only: no leading zero (nor `-0`, which serde_json reads as the
     // float -0.0, which no integer field takes), no fraction or exponent.
     let first = *bytes.get(digits_from)?;
-    if digits == 0 || (first == b'0' && (digits > 1 || negative)) {
+    if !first.is_ascii_digit()
+        || (first == b'0'
+            && (negative || bytes.get(digits_from + 1).is_some_and(u8::is_ascii_digit)))
+    {
         return None;
+    }
+    // Accumulated as a negative number, so that i64::MIN reads too; read once, digit by
+    // digit, up to the first byte that is not one.
+    let mut value: i64 = 0;
+    let mut end = digits_from;
+    while let Some(c) = bytes.get(end).filter(|c| c.is_ascii_digit()) {
+        value = value.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
+        end += 1;
     }
     if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
         return None;
-    }
-    // Accumulated as a negative number, so that i64::MIN reads too.
-    let mut value: i64 = 0;
-    for c in bytes.get(digits_from..end)? {
-        value = value.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
     }
     let value = if negative {
         value

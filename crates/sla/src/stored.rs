@@ -342,11 +342,18 @@ pub(crate) fn read_stored_by_serde<'a>(
 #[error("stored SLA clock: {0}")]
 pub struct ClockTextError(String);
 
-/// The first field of the text encoding: its version. "s2" writes every instant but
-/// `last_at` as its distance back from `last_at` (a few digits instead of thirteen) and the
-/// time basis as one letter; "s1" (read, no longer written) wrote instants whole.
-const VERSION: &str = "s2";
+/// The first field of the text encoding: its version. "s3" writes every instant but
+/// `last_at` as its distance back from `last_at` (a few digits instead of thirteen), each
+/// such distance and each duration in the largest of hours, minutes or seconds that divides
+/// it (`90m` for 5,400,000 ms: targets, warnings and business-hour spans are whole minutes),
+/// and the time basis as one letter. Read, no longer written: "s2" wrote durations and
+/// distances in milliseconds; "s1" also wrote instants whole.
+const VERSION: &str = "s3";
+const VERSION_2: &str = "s2";
 const VERSION_1: &str = "s1";
+
+/// The units of a time written in "s3", largest first: milliseconds in each, and the suffix.
+const UNITS: [(i64, char); 3] = [(3_600_000, 'h'), (60_000, 'm'), (1_000, 's')];
 
 /// Writes the fields of a clock, comma-separated; `None` is an empty field.
 struct Writer<'a> {
@@ -359,11 +366,39 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// An instant, as its distance back from the base (wrapping: exact for any two).
     fn instant(&mut self, at: Millis) {
-        self.int(self.base.wrapping_sub(at));
+        self.millis(self.base.wrapping_sub(at));
     }
 
     fn opt_instant(&mut self, at: Option<Millis>) {
-        self.opt(at.map(|at| self.base.wrapping_sub(at)));
+        self.opt_millis(at.map(|at| self.base.wrapping_sub(at)));
+    }
+
+    /// A time in milliseconds, in the largest unit of [`UNITS`] that divides it (one text
+    /// for one value: 0 is `0`).
+    fn millis(&mut self, value: i64) {
+        self.out.push(',');
+        self.push_millis(value);
+    }
+
+    fn opt_millis(&mut self, value: Option<i64>) {
+        self.out.push(',');
+        if let Some(value) = value {
+            self.push_millis(value);
+        }
+    }
+
+    fn push_millis(&mut self, value: i64) {
+        // Most distances to instants are not whole seconds: one remainder tells.
+        if value != 0 && value % 1_000 == 0 {
+            for (size, suffix) in UNITS {
+                if value % size == 0 {
+                    self.out.push_str(self.numbers.format(value / size));
+                    self.out.push(suffix);
+                    return;
+                }
+            }
+        }
+        self.out.push_str(self.numbers.format(value));
     }
 
     fn text(&mut self, text: &str) {
@@ -408,8 +443,11 @@ impl Writer<'_> {
 /// Reads the fields back, in the order they were written.
 struct Reader<'a> {
     fields: std::str::Split<'a, char>,
-    /// "s2": the instant the others were written relative to; "s1": `None` (written whole).
+    /// "s2" and "s3": the instant the others were written relative to; "s1": `None` (written
+    /// whole).
     base: Option<Millis>,
+    /// "s3": times are written in [`UNITS`].
+    units: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -419,12 +457,45 @@ impl<'a> Reader<'a> {
     }
 
     fn instant(&mut self) -> Result<Millis, ClockTextError> {
-        let value = self.int()?;
+        let value = self.millis()?;
         Ok(self.instant_of(value))
     }
 
     fn opt_instant(&mut self) -> Result<Option<Millis>, ClockTextError> {
-        Ok(self.opt()?.map(|value| self.instant_of(value)))
+        Ok(self.opt_millis()?.map(|value| self.instant_of(value)))
+    }
+
+    /// A time in milliseconds (see [`Writer::millis`]).
+    fn millis(&mut self) -> Result<i64, ClockTextError> {
+        let field = self.next()?;
+        self.millis_of(field)
+    }
+
+    fn opt_millis(&mut self) -> Result<Option<i64>, ClockTextError> {
+        match self.next()? {
+            "" => Ok(None),
+            field => self.millis_of(field).map(Some),
+        }
+    }
+
+    fn millis_of(&self, field: &str) -> Result<i64, ClockTextError> {
+        let unit = if self.units {
+            UNITS
+                .iter()
+                .find(|(_, suffix)| field.ends_with(*suffix))
+                .copied()
+        } else {
+            None
+        };
+        let (digits, size) = match unit {
+            Some((size, suffix)) => (field.strip_suffix(suffix).unwrap_or(field), size),
+            None => (field, 1),
+        };
+        digits
+            .parse::<i64>()
+            .ok()
+            .and_then(|value| value.checked_mul(size))
+            .ok_or_else(|| ClockTextError(format!("{field:?} is not a time")))
     }
 
     fn next(&mut self) -> Result<&'a str, ClockTextError> {
@@ -522,9 +593,17 @@ impl SlaClock {
     /// Canonical: two clocks are equal exactly when their texts are.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(512);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// [`SlaClock::encode`] into `out`, which is cleared first (so a caller encoding many
+    /// clocks reuses one buffer).
+    pub fn encode_into(&self, out: &mut String) {
+        out.clear();
         out.push_str(VERSION);
         let mut w = Writer {
-            out: &mut out,
+            out,
             numbers: itoa::Buffer::new(),
             base: self.last_at,
         };
@@ -552,7 +631,7 @@ impl SlaClock {
             w.text(phase_code(m.phase));
             w.instant(m.started_at);
             w.opt_instant(m.running_since);
-            w.int(m.elapsed_closed);
+            w.millis(m.elapsed_closed);
             w.opt_instant(m.due_at);
             w.opt_instant(m.warn_at);
             w.opt_instant(m.warned_at);
@@ -563,10 +642,10 @@ impl SlaClock {
                 Some(t) => {
                     w.flag(true);
                     w.int(t.policy_id);
-                    w.int(t.duration);
+                    w.millis(t.duration);
                     w.text(basis_code(t.basis));
                     w.opt(t.calendar.map(i64::from));
-                    w.opt(t.warn_after);
+                    w.opt_millis(t.warn_after);
                 }
             }
             w.count(m.periods.len());
@@ -575,7 +654,6 @@ impl SlaClock {
                 w.instant(*end);
             }
         }
-        out
     }
 
     /// Reads a clock written by [`SlaClock::encode`], or the JSON older versions stored.
@@ -586,13 +664,18 @@ impl SlaClock {
         let mut r = Reader {
             fields: text.split(','),
             base: None,
+            units: false,
         };
         let s1 = match r.next()? {
-            VERSION => false,
+            VERSION => {
+                r.units = true;
+                false
+            }
+            VERSION_2 => false,
             VERSION_1 => true,
             _ => {
                 return Err(ClockTextError(format!(
-                    "the text does not start with {VERSION:?} or {VERSION_1:?}"
+                    "the text does not start with {VERSION:?}, {VERSION_2:?} or {VERSION_1:?}"
                 )))
             }
         };
@@ -640,7 +723,7 @@ impl SlaClock {
             m.phase = r.parsed("phase", phase_of)?;
             m.started_at = r.instant()?;
             m.running_since = r.opt_instant()?;
-            m.elapsed_closed = r.int()?;
+            m.elapsed_closed = r.millis()?;
             m.due_at = r.opt_instant()?;
             m.warn_at = r.opt_instant()?;
             m.warned_at = r.opt_instant()?;
@@ -648,7 +731,7 @@ impl SlaClock {
             m.fulfilled_at = r.opt_instant()?;
             m.target = if r.flag()? {
                 let policy_id = r.int()?;
-                let duration = r.int()?;
+                let duration = r.millis()?;
                 let basis = if s1 {
                     // "s1" wrote the basis's own name.
                     r.parsed("basis", SlaBasis::parse)?
@@ -661,7 +744,7 @@ impl SlaClock {
                         u32::try_from(c).map_err(|_| ClockTextError(format!("calendar {c}")))?,
                     ),
                 };
-                let warn_after = r.opt()?;
+                let warn_after = r.opt_millis()?;
                 Some(Target {
                     policy_id,
                     duration,

@@ -1071,16 +1071,23 @@ fn a_stored_clock_with_odd_tags_reads_back_and_bad_text_is_an_error() {
     }
 }
 
-/// A clock stored by an earlier version ("s1": instants written whole) reads back, and is
-/// written again as "s2", shorter, which reads back the same.
+/// A clock stored by an earlier version ("s1": instants written whole; "s2": distances and
+/// durations in milliseconds) reads back, and is written again as "s3", shorter, which reads
+/// back the same.
 #[test]
-fn a_clock_stored_as_s1_reads_back_and_is_written_shorter() {
+fn a_clock_stored_as_s1_or_s2_reads_back_and_is_written_shorter() {
     let s1 = "s1,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,1764220440835,,0,\
               1764243000000,,,,1764222240835,1,1,14400000,business,0,11520000,1,1764220440835,\
               1764222240835,1,p,1764223440835,,0,,,,,,1,1,28800000,business,0,23040000,1,\
               1764223440835,1764224040835,1,p,1764222240835,,1800000,,,,,,1,1,172800000,calendar,,\
               138240000,1,1764222240835,1764224040835,1,f,1764220440835,,0,1764754200000,,,,\
               1764224040835,1,1,144000000,business,0,115200000,1,1764220440835,1764224040835";
+    // The same clock as "s2" wrote it.
+    let s2 = "s2,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,5400000,,0,\
+              -17159165,,,,3600000,1,1,14400000,b,0,11520000,1,5400000,3600000,1,p,2400000,,0,,,,,,\
+              1,1,28800000,b,0,23040000,1,2400000,1800000,1,p,3600000,,1800000,,,,,,1,1,172800000,c,,\
+              138240000,1,3600000,1800000,1,f,5400000,,0,-528359165,,,,1800000,1,1,144000000,b,0,\
+              115200000,1,5400000,1800000";
     let clock = SlaClock::decode(s1).unwrap();
     assert_eq!(clock.last_at, 1_764_225_840_835);
     assert_eq!(clock.metrics[0].started_at, 1_764_220_440_835);
@@ -1088,23 +1095,86 @@ fn a_clock_stored_as_s1_reads_back_and_is_written_shorter() {
         clock.metrics[0].periods,
         vec![(1_764_220_440_835, 1_764_222_240_835)]
     );
-    let s2 = clock.encode();
-    assert!(s2.starts_with("s2,"), "{s2}");
+    assert_eq!(SlaClock::decode(s2).unwrap(), clock);
+    let s3 = clock.encode();
+    assert!(s3.starts_with("s3,"), "{s3}");
     assert!(
-        s2.len() * 4 < s1.len() * 3,
-        "{} against {}: {s2}",
+        s3.len() * 4 < s2.len() * 3 && s2.len() * 4 < s1.len() * 3,
+        "{} against {} against {}: {s3}",
+        s3.len(),
         s2.len(),
         s1.len()
     );
-    assert_eq!(SlaClock::decode(&s2).unwrap(), clock);
-    // An instant after `last_at` (a deadline) is a negative distance.
+    assert_eq!(SlaClock::decode(&s3).unwrap(), clock);
+    // An instant after `last_at` (a deadline) is a negative distance; durations and
+    // distances are in the largest unit that divides them.
     assert!(
-        s2.contains(&format!(",{},", 1_764_225_840_835i64 - 1_764_243_000_000)),
-        "{s2}"
+        s3.contains(&format!(",{},", 1_764_225_840_835i64 - 1_764_243_000_000)),
+        "{s3}"
     );
-    // Each version reads its own basis words only.
+    assert!(s3.contains(",4h,b,0,192m,"), "{s3}");
+    // Each version reads its own words only: basis words, and units in "s3" alone.
     assert!(SlaClock::decode(&s1.replace("business", "b")).is_err());
     assert!(SlaClock::decode(&s2.replacen(",b,", ",business,", 1)).is_err());
+    assert!(SlaClock::decode(&s2.replacen("14400000", "4h", 1)).is_err());
+    assert!(SlaClock::decode(&s3.replacen(",b,", ",business,", 1)).is_err());
+    // A time out of range, or not a number, is an error.
+    for bad in ["153722867280912931h", "h", "4x", "4hm", "-h", "1.5h"] {
+        let text = s3.replacen(",4h,", &format!(",{bad},"), 1);
+        assert!(SlaClock::decode(&text).is_err(), "{text}");
+    }
+}
+
+fn any_millis() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        any::<i64>(),
+        (-1_000_000i64..1_000_000).prop_map(|n| n * 1_000),
+        (-1_000_000i64..1_000_000).prop_map(|n| n * 60_000),
+        (-1_000_000i64..1_000_000).prop_map(|n| n * 3_600_000),
+        prop::sample::select(vec![
+            0,
+            1,
+            -1,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX / 3_600_000 * 3_600_000,
+            i64::MIN / 3_600_000 * 3_600_000,
+            i64::MIN / 1_000 * 1_000,
+        ]),
+    ]
+}
+
+proptest! {
+    /// Any times a clock holds (instants, durations, spans; any `i64`) read back from its
+    /// text, and one clock has one text.
+    #[test]
+    fn any_times_read_back_from_the_text(
+        times in proptest::array::uniform8(any_millis()),
+    ) {
+        let s1 = "s1,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,1764220440835,,0,\
+                  1764243000000,,,,1764222240835,1,1,14400000,business,0,11520000,1,1764220440835,\
+                  1764222240835,1,p,1764223440835,,0,,,,,,1,1,28800000,business,0,23040000,1,\
+                  1764223440835,1764224040835,1,p,1764222240835,,1800000,,,,,,1,1,172800000,calendar,,\
+                  138240000,1,1764222240835,1764224040835,1,f,1764220440835,,0,1764754200000,,,,\
+                  1764224040835,1,1,144000000,business,0,115200000,1,1764220440835,1764224040835";
+        let mut clock = SlaClock::decode(s1).unwrap();
+        let [last, started, elapsed, duration, warn, due, start, end] = times;
+        clock.last_at = last;
+        let m = &mut clock.metrics[0];
+        m.started_at = started;
+        m.elapsed_closed = elapsed;
+        m.due_at = Some(due);
+        m.periods = vec![(start, end)];
+        if let Some(target) = &mut m.target {
+            target.duration = duration;
+            target.warn_after = Some(warn);
+        }
+        let text = clock.encode();
+        let read = SlaClock::decode(&text).unwrap();
+        prop_assert_eq!(&read, &clock);
+        prop_assert_eq!(read.encode(), text);
+    }
 }
 
 #[test]
