@@ -560,29 +560,9 @@ async fn queue_escalations(
 /// The row that stores `clock`; `transitions_digest` is the digest of every transition the
 /// clock has made (under `rules`), all of which the log records once this row's
 /// transitions are appended (`None`: not known).
+/// The row that stores `clock`, the clock encoded into `text` (a buffer a caller may reuse:
+/// take it back from the row's `clock` when the row is not kept).
 fn state_row(
-    conversation: i64,
-    rules: &Rules,
-    through_event_id: i64,
-    clock: &SlaClock,
-    now: i64,
-    transitions_digest: Option<i64>,
-) -> SlaStateRow {
-    let text = String::with_capacity(512);
-    state_row_in(
-        conversation,
-        rules,
-        through_event_id,
-        clock,
-        now,
-        transitions_digest,
-        text,
-    )
-}
-
-/// [`state_row`], the clock encoded into `text` (a buffer the caller reuses: take it back
-/// from the row's `clock` when the row is not kept).
-fn state_row_in(
     conversation: i64,
     rules: &Rules,
     through_event_id: i64,
@@ -727,7 +707,15 @@ impl<'a> ConversationLog<'a> {
         let missing = missing_transitions(&expected, &self.recorded);
         // Once `missing` is appended, the log records every transition the clock made.
         let digest = ::sla::transitions_digest(&expected);
-        let row = state_row(conversation, rules, through, &clock, now, Some(digest));
+        let row = state_row(
+            conversation,
+            rules,
+            through,
+            &clock,
+            now,
+            Some(digest),
+            String::new(),
+        );
         Some((missing, clock, row))
     }
 }
@@ -784,7 +772,15 @@ fn advance(
         return Ok(None);
     }
     let digest = digest_after(state.transitions_digest, &out);
-    let row = state_row(state.conversation, rules, through, &clock, now, digest);
+    let row = state_row(
+        state.conversation,
+        rules,
+        through,
+        &clock,
+        now,
+        digest,
+        String::new(),
+    );
     Ok(Some((out, clock, row)))
 }
 
@@ -896,7 +892,7 @@ fn fold_batch<'a>(
             continue;
         }
         // The stored clock made exactly these transitions, and the log records them.
-        let row = state_row_in(
+        let row = state_row(
             conversation,
             rules,
             through,
@@ -949,6 +945,7 @@ fn resolve_unsure<'a>(
             &u.clock,
             u.now,
             Some(digest),
+            String::new(),
         );
         let same = u.stored.is_some_and(|s| s.says(&row));
         if same && missing.is_empty() {
@@ -1545,6 +1542,7 @@ impl App {
                     &clock,
                     now,
                     digest_after(state.transitions_digest, &out),
+                    String::new(),
                 );
                 tx.put_sla_state(&row).await?;
             }

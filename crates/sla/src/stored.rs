@@ -9,7 +9,8 @@
 //! [`read_stored`] reads a stored event of the log for the clock: only the fields the clock
 //! uses, from the JSON of the kinds in [`CLOCK_INPUT_KINDS`] and [`TRANSITION_KINDS`]; any
 //! other kind is [`LogEntry::Other`] without looking at its JSON (no clock reads it, see
-//! [`SlaClock::apply`]).
+//! [`SlaClock::apply`]). [`read_logged`] reads the same from the JSON alone, its kind from the
+//! payload's own `"kind"` (the recompute reads events so, without their `kind` column).
 
 use std::borrow::Cow;
 

@@ -1071,17 +1071,21 @@ fn a_stored_clock_with_odd_tags_reads_back_and_bad_text_is_an_error() {
     }
 }
 
+/// A clock as "s1" wrote it (instants whole).
+const S1_CLOCK: &str =
+    "s1,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,1764220440835,,0,\
+    1764243000000,,,,1764222240835,1,1,14400000,business,0,11520000,1,1764220440835,\
+    1764222240835,1,p,1764223440835,,0,,,,,,1,1,28800000,business,0,23040000,1,\
+    1764223440835,1764224040835,1,p,1764222240835,,1800000,,,,,,1,1,172800000,calendar,,\
+    138240000,1,1764222240835,1764224040835,1,f,1764220440835,,0,1764754200000,,,,\
+    1764224040835,1,1,144000000,business,0,115200000,1,1764220440835,1764224040835";
+
 /// A clock stored by an earlier version ("s1": instants written whole; "s2": distances and
 /// durations in milliseconds) reads back, and is written again as "s3", shorter, which reads
 /// back the same.
 #[test]
 fn a_clock_stored_as_s1_or_s2_reads_back_and_is_written_shorter() {
-    let s1 = "s1,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,1764220440835,,0,\
-              1764243000000,,,,1764222240835,1,1,14400000,business,0,11520000,1,1764220440835,\
-              1764222240835,1,p,1764223440835,,0,,,,,,1,1,28800000,business,0,23040000,1,\
-              1764223440835,1764224040835,1,p,1764222240835,,1800000,,,,,,1,1,172800000,calendar,,\
-              138240000,1,1764222240835,1764224040835,1,f,1764220440835,,0,1764754200000,,,,\
-              1764224040835,1,1,144000000,business,0,115200000,1,1764220440835,1764224040835";
+    let s1 = S1_CLOCK;
     // The same clock as "s2" wrote it.
     let s2 = "s2,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,5400000,,0,\
               -17159165,,,,3600000,1,1,14400000,b,0,11520000,1,5400000,3600000,1,p,2400000,,0,,,,,,\
@@ -1152,12 +1156,7 @@ proptest! {
     fn any_times_read_back_from_the_text(
         times in proptest::array::uniform8(any_millis()),
     ) {
-        let s1 = "s1,,0,1764225840835,1,1,closed,normal,email,3,,1,delivery,1,f,1764220440835,,0,\
-                  1764243000000,,,,1764222240835,1,1,14400000,business,0,11520000,1,1764220440835,\
-                  1764222240835,1,p,1764223440835,,0,,,,,,1,1,28800000,business,0,23040000,1,\
-                  1764223440835,1764224040835,1,p,1764222240835,,1800000,,,,,,1,1,172800000,calendar,,\
-                  138240000,1,1764222240835,1764224040835,1,f,1764220440835,,0,1764754200000,,,,\
-                  1764224040835,1,1,144000000,business,0,115200000,1,1764220440835,1764224040835";
+        let s1 = S1_CLOCK;
         let mut clock = SlaClock::decode(s1).unwrap();
         let [last, started, elapsed, duration, warn, due, start, end] = times;
         clock.last_at = last;
