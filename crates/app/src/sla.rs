@@ -905,6 +905,7 @@ fn fold_batch<'a>(
             text = row.clock;
             continue;
         }
+        // The row keeps the buffer; `text` is empty, and the next encode gives it room.
         out.push(Rebuilt {
             conversation,
             missing: Vec::new(),

@@ -593,15 +593,16 @@ impl SlaClock {
     /// The clock as a short line of text, to store (read it with [`SlaClock::decode`]).
     /// Canonical: two clocks are equal exactly when their texts are.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(512);
+        let mut out = String::new();
         self.encode_into(&mut out);
         out
     }
 
     /// [`SlaClock::encode`] into `out`, which is cleared first (so a caller encoding many
-    /// clocks reuses one buffer).
+    /// clocks reuses one buffer); an empty buffer is given room for a clock at once.
     pub fn encode_into(&self, out: &mut String) {
         out.clear();
+        out.reserve(512);
         out.push_str(VERSION);
         let mut w = Writer {
             out,
