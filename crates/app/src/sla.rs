@@ -557,11 +557,10 @@ async fn queue_escalations(
     Ok(())
 }
 
-/// The row that stores `clock`; `transitions_digest` is the digest of every transition the
-/// clock has made (under `rules`), all of which the log records once this row's
-/// transitions are appended (`None`: not known).
-/// The row that stores `clock`, the clock encoded into `text` (a buffer a caller may reuse:
-/// take it back from the row's `clock` when the row is not kept).
+/// The row that stores `clock`, encoded into `text` (a buffer a caller may reuse: take it
+/// back from the row's `clock` when the row is not kept); `transitions_digest` is the digest
+/// of every transition the clock has made (under `rules`), all of which the log records once
+/// this row's transitions are appended (`None`: not known).
 fn state_row(
     conversation: i64,
     rules: &Rules,
