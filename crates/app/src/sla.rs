@@ -658,6 +658,19 @@ impl<'a> ConversationLog<'a> {
         }
     }
 
+    /// Adds the next input of the log, read from the log's `clock_input` text (as a
+    /// recompute's scan reads it); a text that holds no input (`?`: a payload without a field
+    /// the clock reads) is left out, as the live path leaves out such a payload.
+    fn push_input(&mut self, id: i64, at: i64, text: &'a str) {
+        if let Some(input) = ::sla::read_clock_input(text) {
+            if let ClockInput::Created { customer, .. } = &input {
+                self.customer.get_or_insert(*customer);
+            }
+            self.through = Some(id);
+            self.inputs.push((at, input));
+        }
+    }
+
     /// The clock rebuilt from the inputs under `rules`, advanced through every warning and
     /// breach due by `now`, with every transition it makes (in the order made) and the last
     /// input; `None` for a conversation with no events but the clocks' own.
@@ -867,7 +880,7 @@ fn fold_batch<'a>(
         let conversation = first.conversation;
         log.clear();
         while let Some(e) = events.next_if(|e| e.conversation == conversation) {
-            log.push(e.id, e.at, e.payload);
+            log.push_input(e.id, e.at, e.input);
         }
         while states.next_if(|s| s.conversation < conversation).is_some() {}
         let stored = states.next_if(|s| s.conversation == conversation);

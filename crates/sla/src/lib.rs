@@ -108,6 +108,7 @@
 //! ```
 
 pub mod clock;
+mod input_text;
 mod policy;
 mod stored;
 mod transition;
@@ -115,6 +116,7 @@ mod transition;
 pub use clock::{
     recompute, ClockInput, Deadline, DeadlineKind, MetricState, Recomputed, SlaClock, SlaState,
 };
+pub use input_text::{clock_input_text, read_clock_input};
 pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };

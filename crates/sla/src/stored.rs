@@ -10,7 +10,8 @@
 //! uses, from the JSON of the kinds in [`CLOCK_INPUT_KINDS`] and [`TRANSITION_KINDS`]; any
 //! other kind is [`LogEntry::Other`] without looking at its JSON (no clock reads it, see
 //! [`SlaClock::apply`]). [`read_logged`] reads the same from the JSON alone, its kind from the
-//! payload's own `"kind"` (the recompute reads events so, without their `kind` column).
+//! payload's own `"kind"`, as the live path reads it. (A recompute reads no payload: it reads
+//! the log's `clock_input` texts, [`crate::read_clock_input`].)
 
 use std::borrow::Cow;
 

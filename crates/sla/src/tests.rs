@@ -992,6 +992,9 @@ proptest! {
                     prop_assert!(is_clock_input(event));
                     let of_event = ClockInput::of(event);
                     prop_assert_eq!(Some(&payload), of_event.as_ref());
+                    let text = clock_input_text(&payload);
+                    let read = read_clock_input(&text);
+                    prop_assert_eq!(read.as_ref(), Some(&payload));
                     clock.apply_input(&policies, *t, &payload, &mut out);
                 }
                 LogEntry::Other => {
@@ -1575,5 +1578,130 @@ fn the_clocks_own_kinds_are_never_inputs() {
             Some(LogEntry::Other),
             "{kind}"
         );
+    }
+}
+
+fn any_clock_input() -> impl Strategy<Value = ClockInput<'static>> {
+    let group = prop_oneof![Just(None), any::<i64>().prop_map(Some)];
+    let tag = prop_oneof![
+        Just(String::new()),
+        Just(" two  words ".to_string()),
+        Just("-".to_string()),
+        Just("caf\u{e9} \"quoted\" \\ \n".to_string()),
+        any::<String>(),
+    ];
+    prop_oneof![
+        (
+            prop::sample::select(Channel::ALL),
+            prop::sample::select(Status::ALL),
+            prop::sample::select(Priority::ALL),
+            group.clone(),
+            any::<i64>(),
+        )
+            .prop_map(
+                |(channel, status, priority, group, customer)| ClockInput::Created {
+                    channel,
+                    status,
+                    priority,
+                    group,
+                    customer,
+                }
+            ),
+        prop::sample::select(MessageKind::ALL).prop_map(ClockInput::MessageAdded),
+        prop::sample::select(Status::ALL).prop_map(ClockInput::StatusChanged),
+        prop::sample::select(Priority::ALL).prop_map(ClockInput::PriorityChanged),
+        group.prop_map(ClockInput::GroupChanged),
+        tag.clone().prop_map(|t| ClockInput::TagAdded(t.into())),
+        tag.prop_map(|t| ClockInput::TagRemoved(t.into())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// The log's `clock_input` text reads back as what it was written from, whatever the
+    /// group, customer and tag; the texts of two different inputs differ.
+    #[test]
+    fn a_clock_input_reads_back_from_its_text(a in any_clock_input(), b in any_clock_input()) {
+        let text = clock_input_text(&a);
+        let read = read_clock_input(&text);
+        prop_assert_eq!(read.as_ref(), Some(&a));
+        prop_assert_eq!(text == clock_input_text(&b), a == b);
+    }
+
+    /// Any other text reads as no input, never a panic; `?` (a payload that lacks a field
+    /// the clock reads) and cut or padded texts among them.
+    #[test]
+    fn a_text_that_is_not_a_clock_input_reads_as_none(a in any_clock_input(), cut in 0usize..40, text in ".{0,40}") {
+        let _ = read_clock_input(&text);
+        let whole = clock_input_text(&a);
+        if let Some(prefix) = whole.get(..cut).filter(|p| p.len() < whole.len()) {
+            if let Some(read) = read_clock_input(prefix) {
+                // Only a tag, or a number, can be cut and still be read.
+                prop_assert!(matches!(
+                    read,
+                    ClockInput::TagAdded(_) | ClockInput::TagRemoved(_) | ClockInput::Created { .. } | ClockInput::GroupChanged(_)
+                ), "{:?} cut to {:?}", a, prefix);
+            }
+        }
+        prop_assert_eq!(read_clock_input("?"), None);
+        prop_assert_eq!(read_clock_input(&format!("{whole} ")).is_some(), matches!(a, ClockInput::TagAdded(_) | ClockInput::TagRemoved(_)));
+    }
+}
+
+#[test]
+fn the_clock_input_texts_are_the_ones_the_database_writes() {
+    let cases = [
+        (
+            ClockInput::Created {
+                channel: Channel::Email,
+                status: Status::New,
+                priority: Priority::Normal,
+                group: Some(12),
+                customer: 345,
+            },
+            "c email new normal 345 12",
+        ),
+        (
+            ClockInput::Created {
+                channel: Channel::Social,
+                status: Status::OnHold,
+                priority: Priority::Urgent,
+                group: None,
+                customer: -1,
+            },
+            "c social on_hold urgent -1 -",
+        ),
+        (ClockInput::MessageAdded(MessageKind::Reply), "m reply"),
+        (ClockInput::StatusChanged(Status::Pending), "s pending"),
+        (ClockInput::PriorityChanged(Priority::High), "p high"),
+        (ClockInput::GroupChanged(None), "g -"),
+        (ClockInput::GroupChanged(Some(7)), "g 7"),
+        (
+            ClockInput::TagAdded("vip customer".into()),
+            "+ vip customer",
+        ),
+        (ClockInput::TagRemoved("".into()), "- "),
+    ];
+    for (input, text) in cases {
+        assert_eq!(clock_input_text(&input), text);
+        assert_eq!(read_clock_input(text), Some(input));
+    }
+    for bad in [
+        "?",
+        "",
+        "c",
+        "m",
+        "m ",
+        "m replies",
+        "x reply",
+        "g +7",
+        "g 7 ",
+        "c email new normal 345",
+        "c email new normal 345 12 9",
+        "s  open",
+        "p",
+    ] {
+        assert_eq!(read_clock_input(bad), None, "{bad:?}");
     }
 }

@@ -160,6 +160,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0031_events_clock_inputs.sql"),
         include_str!("../migrations/postgres/0031_events_clock_inputs.sql"),
     ),
+    (
+        32,
+        "events_clock_input",
+        include_str!("../migrations/sqlite/0032_events_clock_input.sql"),
+        include_str!("../migrations/postgres/0032_events_clock_input.sql"),
+    ),
 ];
 
 impl Store {

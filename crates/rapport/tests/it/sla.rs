@@ -1477,3 +1477,138 @@ async fn the_queue_sorted_by_sla_shows_the_soonest_breach_first_and_no_target_la
         db.finish().await;
     }
 }
+
+/// The log's `clock_input` column, which the database derives from each payload (migration
+/// 0032) and the recompute's scan reads instead of the payloads, says what the clock reads of
+/// the payload (`sla::clock_input_text` of `ClockInput::of`), on both databases: for every
+/// kind the clock reads, every value of each enum, groups and none, odd tags. Events of other
+/// kinds have no text, and one whose payload lacks a field the clock reads has `?`.
+#[tokio::test]
+async fn the_log_derives_what_the_clock_reads_of_each_event() {
+    use domain::{Channel, EventPayload};
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        let n = open(&app, &team, "ci", 1, T0).await[0];
+        let mut payloads = Vec::new();
+        for (i, channel) in Channel::ALL.iter().enumerate() {
+            for status in Status::ALL {
+                for priority in Priority::ALL {
+                    payloads.push(EventPayload::Created {
+                        subject: "Quote \" and caf\u{e9}".into(),
+                        channel: *channel,
+                        status: *status,
+                        priority: *priority,
+                        customer_id: 9_007_199_254_740_993 + i as i64,
+                        group_id: (i % 2 == 0).then_some(i as i64),
+                        assignee_id: Some(3),
+                    });
+                }
+            }
+        }
+        for kind in MessageKind::ALL {
+            payloads.push(EventPayload::MessageAdded {
+                message_id: 5,
+                message_kind: *kind,
+                channel: Channel::Chat,
+            });
+        }
+        for to in Status::ALL {
+            payloads.push(EventPayload::StatusChanged {
+                from: Status::Open,
+                to: *to,
+            });
+        }
+        for to in Priority::ALL {
+            payloads.push(EventPayload::PriorityChanged {
+                from: Priority::Low,
+                to: *to,
+            });
+        }
+        payloads.push(EventPayload::GroupChanged {
+            from: None,
+            to: Some(i64::MAX),
+        });
+        payloads.push(EventPayload::GroupChanged {
+            from: Some(1),
+            to: None,
+        });
+        for tag in [
+            "vip",
+            "two words ",
+            "",
+            "caf\u{e9} \"q\" \\ \n\t\u{1F600}",
+            "-",
+        ] {
+            payloads.push(EventPayload::TagAdded { tag: tag.into() });
+            payloads.push(EventPayload::TagRemoved { tag: tag.into() });
+        }
+        payloads.push(EventPayload::AssigneeChanged {
+            from: None,
+            to: Some(2),
+        });
+        payloads.push(EventPayload::SubjectChanged {
+            from: "a".into(),
+            to: "b".into(),
+        });
+        let jsons: Vec<String> = payloads.iter().map(EventPayload::to_json).collect();
+        let mut tx = db.store.begin().await.unwrap();
+        for (payload, json) in payloads.iter().zip(&jsons) {
+            tx.append_event(&store::NewEvent {
+                conversation: Some(n),
+                kind: payload.kind(),
+                actor_kind: "system",
+                actor_id: None,
+                at: T0 + MIN,
+                payload: json,
+            })
+            .await
+            .unwrap();
+        }
+        // A message without its kind: the clock reads no input from it.
+        tx.append_event(&store::NewEvent {
+            conversation: Some(n),
+            kind: "message_added",
+            actor_kind: "system",
+            actor_id: None,
+            at: T0 + MIN,
+            payload: r#"{"kind":"message_added","message_id":6,"channel":"chat"}"#,
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut batches = db.store.scan_sla_batches(100);
+        let batch = batches.recv().await.unwrap().unwrap();
+        let read: Vec<&str> = batch.events().map(|e| e.input).collect();
+        let mut expected: Vec<String> = payloads
+            .iter()
+            .filter_map(::sla::ClockInput::of)
+            .map(|input| ::sla::clock_input_text(&input))
+            .collect();
+        expected.push("?".into());
+        // The conversation's own events come first.
+        let created = read.len() - expected.len();
+        assert_eq!(read[created..], expected, "{}", db.name);
+        for text in &read[..created] {
+            assert!(
+                ::sla::read_clock_input(text).is_some(),
+                "{}: {text}",
+                db.name
+            );
+        }
+        for (text, payload) in read[created..]
+            .iter()
+            .zip(payloads.iter().filter(|p| ::sla::is_clock_input(p)))
+        {
+            assert_eq!(
+                ::sla::read_clock_input(text),
+                ::sla::ClockInput::of(payload),
+                "{}",
+                db.name
+            );
+        }
+        assert!(batches.recv().await.is_none(), "{}", db.name);
+        db.finish().await;
+    }
+}
