@@ -1653,23 +1653,30 @@ impl App {
             tx.rollback().await?;
             return Ok(None);
         }
-        let read: Vec<(i64, Option<store::BatchStateRef<'_>>)> =
-            rebuilt.iter().map(|r| (r.conversation, r.stored)).collect();
-        // The live path or the tick moved these clocks since they were read.
-        let aged: HashMap<i64, Option<i64>> =
-            tx.sla_states_moved(&read).await?.into_iter().collect();
+        // Each changed clock is written only where the stored one is still the one read; the
+        // others only lack transitions, and their clocks are compared.
+        let mut changed: Vec<(Option<store::BatchStateRef<'_>>, SlaStateRow)> = Vec::new();
+        let mut unchanged: Vec<(i64, Option<store::BatchStateRef<'_>>)> = Vec::new();
+        for r in rebuilt.iter_mut() {
+            match r.row.take() {
+                Some(row) => changed.push((r.stored, row)),
+                None => unchanged.push((r.conversation, r.stored)),
+            }
+        }
+        // The live path or the tick moved these clocks since they were read: each is
+        // rebuilt in place below, and nothing the fold found for it is written.
+        let moved = tx.put_sla_states_unmoved(&changed).await?;
+        let mut written = changed.len() - moved.len();
+        let mut aged: HashMap<i64, Option<i64>> = moved.into_iter().collect();
+        aged.extend(tx.sla_states_moved(&unchanged).await?);
         let mut appended: Vec<(i64, &SlaTransition)> = Vec::new();
         let mut escalations: Vec<(i64, &SlaTransition)> = Vec::new();
-        let mut changed: Vec<SlaStateRow> = Vec::new();
-        for r in rebuilt.iter_mut() {
+        for r in rebuilt.iter() {
             if aged.contains_key(&r.conversation) {
                 continue;
             }
             appended.extend(r.missing.iter().map(|t| (r.conversation, t)));
             escalations.extend(r.escalations.iter().map(|t| (r.conversation, t)));
-            if let Some(row) = r.row.take() {
-                changed.push(row);
-            }
         }
         let payloads: Vec<(i64, i64, EventPayload, String)> = appended
             .iter()
@@ -1692,9 +1699,7 @@ impl App {
             .collect();
         tx.append_events(&new_events).await?;
         queue_escalations(&mut tx, &escalations, now).await?;
-        tx.put_sla_states(&changed).await?;
         let mut events = new_events.len();
-        let mut written = changed.len();
         let mut aged: Vec<(i64, Option<i64>)> = aged.into_iter().collect();
         aged.sort_unstable();
         for (conversation, written_at) in aged {

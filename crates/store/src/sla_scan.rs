@@ -152,6 +152,106 @@ impl crate::Tx {
     }
 }
 
+impl crate::Tx {
+    /// Stores these clocks, each only if the stored clock is still the one a recompute read
+    /// (`None`: none was stored), and answers those not written because it is not, as
+    /// [`crate::Tx::sla_states_moved`] answers them (with when the stored one was written).
+    /// On SQLite, whose one writer already holds every row, each write is a compare-and-set
+    /// on the row it replaces, so the rows are not read a second time; on PostgreSQL the
+    /// rows are locked and compared first.
+    pub async fn put_sla_states_unmoved(
+        &mut self,
+        rows: &[(Option<BatchStateRef<'_>>, SlaStateRow)],
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        if let crate::Tx::Sqlite(t) = self {
+            return put_unmoved_sqlite(t, rows);
+        }
+        let read: Vec<(i64, Option<BatchStateRef<'_>>)> = rows
+            .iter()
+            .map(|(read, row)| (row.conversation, *read))
+            .collect();
+        let moved = self.sla_states_moved(&read).await?;
+        let unmoved: Vec<SlaStateRow> = rows
+            .iter()
+            .filter(|(_, row)| !moved.iter().any(|(n, _)| *n == row.conversation))
+            .map(|(_, row)| row.clone())
+            .collect();
+        self.put_sla_states(&unmoved).await?;
+        Ok(moved)
+    }
+}
+
+/// [`crate::Tx::put_sla_states_unmoved`] on SQLite: each row replaces the stored one only
+/// where every field is as read (`IS` where a field may be NULL), or is inserted only where
+/// none is stored; a row not written is one that moved.
+fn put_unmoved_sqlite(
+    conn: &mut crate::sqlite::Conn,
+    rows: &[(Option<BatchStateRef<'_>>, SlaStateRow)],
+) -> Result<Vec<(i64, Option<i64>)>> {
+    let raw = conn.raw();
+    let mut update = raw.prepare_cached(
+        "UPDATE OR FAIL sla_states SET version = ?2, through_event_id = ?3, clock = ?4, next_deadline_at = ?5, \
+         next_deadline_kind = ?6, next_breach_at = ?7, updated_at = ?8, transitions_digest = ?9 \
+         WHERE conversation = ?1 AND version = ?10 AND through_event_id = ?11 AND clock = ?12 \
+         AND next_deadline_at IS ?13 AND next_deadline_kind IS ?14 AND next_breach_at IS ?15 \
+         AND updated_at = ?16 AND transitions_digest IS ?17",
+    )?;
+    let mut insert = raw.prepare_cached(&format!(
+        "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (conversation) DO NOTHING"
+    ))?;
+    let mut written_at = raw.prepare_cached(
+        "SELECT updated_at FROM sla_states WHERE conversation = ?1 AND version <> ?2",
+    )?;
+    let mut moved = Vec::new();
+    for (read, row) in rows {
+        let written = match read {
+            Some(read) if read.conversation == row.conversation => {
+                update.execute(rusqlite::params![
+                    row.conversation,
+                    row.version,
+                    row.through_event_id,
+                    row.clock.as_str(),
+                    row.next_deadline_at,
+                    row.next_deadline_kind.as_deref(),
+                    row.next_breach_at,
+                    row.updated_at,
+                    row.transitions_digest,
+                    read.version,
+                    read.through_event_id,
+                    read.clock,
+                    read.next_deadline_at,
+                    read.next_deadline_kind,
+                    read.next_breach_at,
+                    read.updated_at,
+                    read.transitions_digest,
+                ])?
+            }
+            Some(_) => 0,
+            None => insert.execute(rusqlite::params![
+                row.conversation,
+                row.version,
+                row.through_event_id,
+                row.clock.as_str(),
+                row.next_deadline_at,
+                row.next_deadline_kind.as_deref(),
+                row.next_breach_at,
+                row.updated_at,
+                row.transitions_digest,
+            ])?,
+        };
+        if written == 0 {
+            let mut stored = written_at.query((row.conversation, PLACEHOLDER_VERSION))?;
+            let at = match stored.next()? {
+                Some(r) => Some(r.get(0)?),
+                None => None,
+            };
+            moved.push((row.conversation, at));
+        }
+    }
+    Ok(moved)
+}
+
 /// [`crate::Tx::sla_states_moved`] on SQLite: `expected` in conversation order, one number
 /// each, from `first` to `last`.
 fn moved_sqlite(
@@ -179,14 +279,15 @@ fn moved_sqlite(
             continue;
         };
         let updated_at: i64 = row.get(7)?;
+        // Texts are compared as bytes: equal bytes are equal texts, and no check is needed.
         let same = match read {
             None => false,
             Some(read) => {
                 read.version == row.get::<_, i64>(1)?
                     && read.through_event_id == row.get::<_, i64>(2)?
-                    && Some(read.clock) == text_column(row, 3)?
+                    && Some(read.clock.as_bytes()) == bytes_column(row, 3)?
                     && read.next_deadline_at == row.get::<_, Option<i64>>(4)?
-                    && read.next_deadline_kind == text_column(row, 5)?
+                    && read.next_deadline_kind.map(str::as_bytes) == bytes_column(row, 5)?
                     && read.next_breach_at == row.get::<_, Option<i64>>(6)?
                     && read.updated_at == updated_at
                     && read.transitions_digest == row.get::<_, Option<i64>>(8)?
@@ -491,21 +592,6 @@ fn bytes_column<'a>(
 ) -> rusqlite::Result<Option<&'a [u8]>> {
     match row.get_ref(index)? {
         ValueRef::Text(bytes) => Ok(Some(bytes)),
-        ValueRef::Null => Ok(None),
-        other => Err(rusqlite::Error::InvalidColumnType(
-            index,
-            format!("column {index}"),
-            other.data_type(),
-        )),
-    }
-}
-
-/// A text column borrowed from the row (no copy); `None` for NULL.
-fn text_column<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<&'a str>> {
-    match row.get_ref(index)? {
-        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-            .map(Some)
-            .map_err(rusqlite::Error::Utf8Error),
         ValueRef::Null => Ok(None),
         other => Err(rusqlite::Error::InvalidColumnType(
             index,

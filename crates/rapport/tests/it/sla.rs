@@ -719,6 +719,84 @@ async fn the_clocks_moved_since_the_scan_are_found_under_the_writer() {
 }
 
 /// A use case's answer, where a status change the workflow does not allow is an answer too.
+/// A recompute writes a clock only where the stored one is still the one its scan read (on
+/// SQLite a compare-and-set in the write itself): a clock the live path wrote since, and one
+/// read as absent that is there now, are not written and are answered (with when the stored
+/// one was written); the others are written, a clock read as absent and still absent too, on
+/// both databases.
+#[tokio::test]
+async fn a_recompute_writes_a_clock_only_where_it_did_not_move_since_the_scan() {
+    for db in backends().await {
+        let app = db.app();
+        let team = team(&app).await;
+        setup(&app, &team).await;
+        open(&app, &team, "w", 4, T0).await;
+        app.recompute_sla(T0 + 10 * MIN).await.unwrap();
+        let fresh = open(&app, &team, "v", 1, T0 + 11 * MIN).await[0];
+        let mut batches = db.store.scan_sla_batches(100);
+        let batch = batches.recv().await.unwrap().unwrap();
+        let states: Vec<store::BatchStateRef<'_>> = batch.states().collect();
+        assert_eq!(states.len(), 4, "{}", db.name);
+        assert!(
+            db.store.sla_state(fresh).await.unwrap().is_none(),
+            "{}",
+            db.name
+        );
+        let stored = |n: i64| {
+            let store = db.store.clone();
+            async move { store.sla_state(n).await.unwrap() }
+        };
+        // The live path writes the second clock after the scan read it.
+        let mut moved = stored(states[1].conversation).await.unwrap();
+        moved.updated_at += 1;
+        let mut tx = db.store.begin().await.unwrap();
+        tx.put_sla_state(&moved).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut template = stored(states[0].conversation).await.unwrap();
+        template.through_event_id += 1_000;
+        template.updated_at = T0 + 20 * MIN;
+        let row = |n: i64| store::SlaStateRow {
+            conversation: n,
+            ..template.clone()
+        };
+        let mut rows: Vec<(Option<store::BatchStateRef<'_>>, store::SlaStateRow)> = states
+            .iter()
+            .map(|s| (Some(*s), row(s.conversation)))
+            .collect();
+        // Read as absent, and still absent; read as absent, and there now.
+        rows.push((None, row(fresh)));
+        rows[3].0 = None;
+        let mut tx = db.store.begin().await.unwrap();
+        let found = tx.put_sla_states_unmoved(&rows).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            found,
+            vec![
+                (states[1].conversation, Some(moved.updated_at)),
+                (states[3].conversation, Some(states[3].updated_at)),
+            ],
+            "{}",
+            db.name
+        );
+        for n in [states[0].conversation, states[2].conversation, fresh] {
+            assert_eq!(stored(n).await, Some(row(n)), "{}: {n} written", db.name);
+        }
+        assert_eq!(
+            stored(states[1].conversation).await,
+            Some(moved.clone()),
+            "{}",
+            db.name
+        );
+        assert!(
+            states[3].is(&stored(states[3].conversation).await.unwrap()),
+            "{}",
+            db.name
+        );
+        drop(batches);
+        db.finish().await;
+    }
+}
+
 fn allowed<T>(answer: Result<T, AppError>) {
     match answer {
         Ok(_) | Err(AppError::Transition(_)) => {}
