@@ -304,3 +304,62 @@ async fn held_back_events_are_read_by_their_transaction_in_order_and_vanish_on_r
         tx.rollback().await.unwrap();
     }
 }
+
+/// Work that is dropped or rolled back never reaches the log, whether its use case began the
+/// writer's transaction (on SQLite it then has no savepoint: its work is the whole
+/// transaction) or joined one that another use case's work is in; everyone else's work does.
+#[tokio::test]
+async fn a_use_case_that_ends_without_committing_leaves_nothing_and_takes_nothing_with_it() {
+    const CONVERSATION: i64 = 424_242;
+    fn at(at: i64) -> NewEvent<'static> {
+        NewEvent {
+            conversation: Some(CONVERSATION),
+            ..event(at)
+        }
+    }
+    for db in backends().await {
+        // Begun and dropped; begun and rolled back.
+        let mut a = db.store.begin().await.unwrap();
+        a.append_event(&at(1)).await.unwrap();
+        drop(a);
+        let mut b = db.store.begin().await.unwrap();
+        b.append_event(&at(2)).await.unwrap();
+        b.rollback().await.unwrap();
+        // One that commits while two more queue for the writer: the first of them joins the
+        // same transaction and is dropped, the second commits.
+        let mut c = db.store.begin().await.unwrap();
+        c.append_event(&at(3)).await.unwrap();
+        let store = db.store.clone();
+        let d = tokio::spawn(async move {
+            let mut d = store.begin().await.unwrap();
+            d.append_event(&at(4)).await.unwrap();
+            drop(d);
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let store = db.store.clone();
+        let e = tokio::spawn(async move {
+            let mut e = store.begin().await.unwrap();
+            e.append_event(&at(5)).await.unwrap();
+            e.commit().await.unwrap();
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        c.commit().await.unwrap();
+        d.await.unwrap();
+        e.await.unwrap();
+        let mut f = db.store.begin().await.unwrap();
+        f.append_event(&at(6)).await.unwrap();
+        f.commit().await.unwrap();
+        let mut logged: Vec<i64> = db
+            .store
+            .events_of_kinds(&[CONVERSATION], &["test"])
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.at)
+            .collect();
+        // In any order: on PostgreSQL an event's id is taken when its transaction sends it.
+        logged.sort_unstable();
+        assert_eq!(logged, [3, 5, 6], "{}", db.name);
+        db.finish().await;
+    }
+}
