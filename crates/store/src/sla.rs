@@ -107,22 +107,28 @@ fn put_states_sqlite(conn: &mut crate::sqlite::Conn, rows: &[SlaStateRow]) -> Re
         "INSERT OR FAIL INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?;
     for row in rows {
-        let values = rusqlite::params![
-            row.conversation,
-            row.version,
-            row.through_event_id,
-            row.clock.as_str(),
-            row.next_deadline_at,
-            row.next_deadline_kind.as_deref(),
-            row.next_breach_at,
-            row.updated_at,
-            row.transitions_digest,
-        ];
+        let values = state_params(row);
         if update.execute(values)? == 0 {
             insert.execute(values)?;
         }
     }
     Ok(())
+}
+
+/// A clock's fields as the parameters `?1` to `?9` of a statement on SQLite, in the order of
+/// [`STATE_COLUMNS`].
+pub(crate) fn state_params(row: &SlaStateRow) -> [&dyn rusqlite::ToSql; 9] {
+    [
+        &row.conversation,
+        &row.version,
+        &row.through_event_id,
+        &row.clock,
+        &row.next_deadline_at,
+        &row.next_deadline_kind,
+        &row.next_breach_at,
+        &row.updated_at,
+        &row.transitions_digest,
+    ]
 }
 
 impl Tx {

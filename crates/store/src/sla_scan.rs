@@ -23,7 +23,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
-use crate::sla::STATE_COLUMNS;
+use crate::sla::{state_params, STATE_COLUMNS};
 use crate::{bind_all, run, Arg, EventRow, Pools, Result, SlaStateRow, Store};
 
 /// Batches read ahead of the caller.
@@ -207,38 +207,23 @@ fn put_unmoved_sqlite(
     for (read, row) in rows {
         let written = match read {
             Some(read) if read.conversation == row.conversation => {
-                update.execute(rusqlite::params![
-                    row.conversation,
-                    row.version,
-                    row.through_event_id,
-                    row.clock.as_str(),
-                    row.next_deadline_at,
-                    row.next_deadline_kind.as_deref(),
-                    row.next_breach_at,
-                    row.updated_at,
-                    row.transitions_digest,
-                    read.version,
-                    read.through_event_id,
-                    read.clock,
-                    read.next_deadline_at,
-                    read.next_deadline_kind,
-                    read.next_breach_at,
-                    read.updated_at,
-                    read.transitions_digest,
-                ])?
+                // `?10` to `?17`: the stored clock as read.
+                let read: [&dyn rusqlite::ToSql; 8] = [
+                    &read.version,
+                    &read.through_event_id,
+                    &read.clock,
+                    &read.next_deadline_at,
+                    &read.next_deadline_kind,
+                    &read.next_breach_at,
+                    &read.updated_at,
+                    &read.transitions_digest,
+                ];
+                update.execute(rusqlite::params_from_iter(
+                    state_params(row).into_iter().chain(read),
+                ))?
             }
             Some(_) => 0,
-            None => insert.execute(rusqlite::params![
-                row.conversation,
-                row.version,
-                row.through_event_id,
-                row.clock.as_str(),
-                row.next_deadline_at,
-                row.next_deadline_kind.as_deref(),
-                row.next_breach_at,
-                row.updated_at,
-                row.transitions_digest,
-            ])?,
+            None => insert.execute(state_params(row))?,
         };
         if written == 0 {
             let mut stored = written_at.query((row.conversation, PLACEHOLDER_VERSION))?;
