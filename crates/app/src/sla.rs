@@ -1574,11 +1574,12 @@ impl App {
     ///
     /// The log and the stored clocks are read ahead, outside the writer, a batch of
     /// conversations at a time ([`store::Store::scan_sla_batches`]: only the events of the
-    /// kinds a clock reads), and folded in memory; only then does a short transaction per
-    /// batch take the writer, hold the clocks it will replace, check that each is still the
-    /// one read (one the live path or the tick changed meanwhile is rebuilt from the log
-    /// inside the transaction instead), and write the missing transitions and the clocks
-    /// that changed.
+    /// kinds a clock reads, each as its `clock_input` text), and folded in memory; only then
+    /// does a short transaction per batch take the writer and write the clocks that changed,
+    /// each only where the stored one is still the one read
+    /// ([`store::Tx::put_sla_states_unmoved`]), and the missing transitions of those (one the
+    /// live path or the tick changed meanwhile is rebuilt from the log inside the transaction
+    /// instead).
     pub async fn recompute_sla(&self, now: i64) -> Result<SlaRun> {
         self.recompute_sla_trusting(now, true).await
     }
