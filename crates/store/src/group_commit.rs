@@ -11,7 +11,7 @@
 //! The use case that begins the transaction needs no savepoint: its work is the whole
 //! transaction so far, and rolling it back is rolling the transaction back. So SQLite copies
 //! no page it changes to a sub-journal (which spills to a temporary file past 64 KiB: for a
-//! recompute's batch of 2,000 clocks, about 2% of its writer's time went there).
+//! recompute's batch of 2,000 clocks, about 3% of its writer's time went there).
 //!
 //! The fsync is not taken under the writer: the connection runs `synchronous = NORMAL`, so a
 //! COMMIT writes the batch's frames to the WAL without waiting for the disk, and the writer
