@@ -20,7 +20,7 @@
 //! reads no input from it (nor from any text it cannot read), and the event is left out, as
 //! the live path (which reads the payload, [`crate::read_logged`]) leaves out a payload that
 //! does not hold what its kind promises. The two readers agree on every payload the log's
-//! writer makes (`EventPayload::to_json`); a test of the store checks the database's texts
+//! writer makes (`EventPayload::to_json`); an integration test checks the database's texts
 //! against [`clock_input_text`] on both databases.
 
 use std::borrow::Cow;
