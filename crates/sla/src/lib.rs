@@ -108,6 +108,7 @@
 //! ```
 
 pub mod clock;
+mod clock_text;
 mod input_text;
 mod policy;
 mod stored;

@@ -1,10 +1,11 @@
 //! The SLA clock as stored, and the log as a recompute reads it: fast paths for reading and
 //! writing a million clocks.
 //!
-//! [`SlaClock::encode`] writes a clock as a short line of text (about a quarter of its JSON)
-//! and [`SlaClock::decode`] reads it back; the encoding is canonical (one clock, one text), so
-//! a recompute tells an unchanged clock by comparing texts. [`SlaClock::decode`] also reads
-//! the JSON that older versions stored.
+//! [`SlaClock::encode`] writes a clock as a short line of text, "s4" (`crate::clock_text`:
+//! about a twelfth of its JSON), and [`SlaClock::decode`] reads it back; the encoding is
+//! canonical (one clock, one text), so a recompute tells an unchanged clock by comparing
+//! texts. [`SlaClock::decode`] also reads the texts ("s1" to "s3") and the JSON that older
+//! versions stored.
 //!
 //! [`read_stored`] reads a stored event of the log for the clock: only the fields the clock
 //! uses, from the JSON of the kinds in [`CLOCK_INPUT_KINDS`] and [`TRANSITION_KINDS`]; any
@@ -342,105 +343,21 @@ pub(crate) fn read_stored_by_serde<'a>(
 /// Why a stored clock could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stored SLA clock: {0}")]
-pub struct ClockTextError(String);
+pub struct ClockTextError(pub(crate) String);
 
-/// The first field of the text encoding: its version. "s3" writes every instant but
+/// The first field of the comma-separated texts older versions wrote: their version. Read,
+/// no longer written ("s4" is, `crate::clock_text`). "s3" wrote every instant but
 /// `last_at` as its distance back from `last_at` (a few digits instead of thirteen), each
 /// such distance and each duration in the largest of hours, minutes or seconds that divides
 /// it (`90m` for 5,400,000 ms: targets, warnings and business-hour spans are whole minutes),
-/// and the time basis as one letter. Read, no longer written: "s2" wrote durations and
-/// distances in milliseconds; "s1" also wrote instants whole.
+/// and the time basis as one letter; "s2" wrote durations and distances in milliseconds; "s1"
+/// also wrote instants whole.
 const VERSION: &str = "s3";
 const VERSION_2: &str = "s2";
 const VERSION_1: &str = "s1";
 
 /// The units of a time written in "s3", largest first: milliseconds in each, and the suffix.
 const UNITS: [(i64, char); 3] = [(3_600_000, 'h'), (60_000, 'm'), (1_000, 's')];
-
-/// Writes the fields of a clock, comma-separated; `None` is an empty field.
-struct Writer<'a> {
-    out: &'a mut String,
-    numbers: itoa::Buffer,
-    /// The instant the others are written relative to (`last_at`).
-    base: Millis,
-}
-
-impl Writer<'_> {
-    /// An instant, as its distance back from the base (wrapping: exact for any two).
-    fn instant(&mut self, at: Millis) {
-        self.millis(self.base.wrapping_sub(at));
-    }
-
-    fn opt_instant(&mut self, at: Option<Millis>) {
-        self.opt_millis(at.map(|at| self.base.wrapping_sub(at)));
-    }
-
-    /// A time in milliseconds, in the largest unit of [`UNITS`] that divides it (one text
-    /// for one value: 0 is `0`).
-    fn millis(&mut self, value: i64) {
-        self.out.push(',');
-        self.push_millis(value);
-    }
-
-    fn opt_millis(&mut self, value: Option<i64>) {
-        self.out.push(',');
-        if let Some(value) = value {
-            self.push_millis(value);
-        }
-    }
-
-    fn push_millis(&mut self, value: i64) {
-        // Most distances to instants are not whole seconds: one remainder tells.
-        if value != 0 && value % 1_000 == 0 {
-            for (size, suffix) in UNITS {
-                if value % size == 0 {
-                    self.out.push_str(self.numbers.format(value / size));
-                    self.out.push(suffix);
-                    return;
-                }
-            }
-        }
-        self.out.push_str(self.numbers.format(value));
-    }
-
-    fn text(&mut self, text: &str) {
-        self.out.push(',');
-        self.out.push_str(text);
-    }
-
-    fn int(&mut self, value: i64) {
-        self.out.push(',');
-        self.out.push_str(self.numbers.format(value));
-    }
-
-    fn opt(&mut self, value: Option<i64>) {
-        self.out.push(',');
-        if let Some(value) = value {
-            self.out.push_str(self.numbers.format(value));
-        }
-    }
-
-    fn count(&mut self, value: usize) {
-        self.out.push(',');
-        self.out.push_str(self.numbers.format(value));
-    }
-
-    fn flag(&mut self, value: bool) {
-        self.text(if value { "1" } else { "0" });
-    }
-
-    /// A tag, with `%` and `,` escaped so that the fields still split on commas.
-    fn escaped(&mut self, text: &str) {
-        self.out.push(',');
-        for c in text.chars() {
-            match c {
-                '%' => self.out.push_str("%25"),
-                ',' => self.out.push_str("%2C"),
-                c => self.out.push(c),
-            }
-        }
-    }
-}
 
 /// Reads the fields back, in the order they were written.
 struct Reader<'a> {
@@ -556,15 +473,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn phase_code(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Idle => "i",
-        Phase::Running => "r",
-        Phase::Paused => "p",
-        Phase::Fulfilled => "f",
-    }
-}
-
 fn phase_of(code: &str) -> Option<Phase> {
     Some(match code {
         "i" => Phase::Idle,
@@ -573,13 +481,6 @@ fn phase_of(code: &str) -> Option<Phase> {
         "f" => Phase::Fulfilled,
         _ => return None,
     })
-}
-
-fn basis_code(basis: SlaBasis) -> &'static str {
-    match basis {
-        SlaBasis::Business => "b",
-        SlaBasis::Calendar => "c",
-    }
 }
 
 fn basis_of(code: &str) -> Option<SlaBasis> {
@@ -602,65 +503,14 @@ impl SlaClock {
     /// [`SlaClock::encode`] into `out`, which is cleared first (so a caller encoding many
     /// clocks reuses one buffer); an empty buffer is given room for a clock at once.
     pub fn encode_into(&self, out: &mut String) {
-        out.clear();
-        out.reserve(512);
-        out.push_str(VERSION);
-        let mut w = Writer {
-            out,
-            numbers: itoa::Buffer::new(),
-            base: self.last_at,
-        };
-        w.opt(self.organisation);
-        w.opt(self.policy.map(|p| p as i64));
-        w.int(self.last_at);
-        w.flag(self.public_message_seen);
-        match &self.facts {
-            None => w.flag(false),
-            Some(facts) => {
-                w.flag(true);
-                w.text(facts.status.as_str());
-                w.text(facts.priority.as_str());
-                w.text(facts.channel.as_str());
-                w.opt(facts.group);
-                w.opt(facts.organisation);
-                w.count(facts.tags.len());
-                for tag in &facts.tags {
-                    w.escaped(tag);
-                }
-            }
-        }
-        for m in &self.metrics {
-            w.int(i64::from(m.cycle));
-            w.text(phase_code(m.phase));
-            w.instant(m.started_at);
-            w.opt_instant(m.running_since);
-            w.millis(m.elapsed_closed);
-            w.opt_instant(m.due_at);
-            w.opt_instant(m.warn_at);
-            w.opt_instant(m.warned_at);
-            w.opt_instant(m.breached_at);
-            w.opt_instant(m.fulfilled_at);
-            match &m.target {
-                None => w.flag(false),
-                Some(t) => {
-                    w.flag(true);
-                    w.int(t.policy_id);
-                    w.millis(t.duration);
-                    w.text(basis_code(t.basis));
-                    w.opt(t.calendar.map(i64::from));
-                    w.opt_millis(t.warn_after);
-                }
-            }
-            w.count(m.periods.len());
-            for (start, end) in &m.periods {
-                w.instant(*start);
-                w.instant(*end);
-            }
-        }
+        crate::clock_text::encode_into(self, out);
     }
 
     /// Reads a clock written by [`SlaClock::encode`], or the JSON older versions stored.
     pub fn decode(text: &str) -> Result<SlaClock, ClockTextError> {
+        if text.starts_with(crate::clock_text::VERSION) {
+            return crate::clock_text::decode(text);
+        }
         if text.starts_with('{') {
             return serde_json::from_str(text).map_err(|e| ClockTextError(e.to_string()));
         }
