@@ -182,8 +182,14 @@ impl crate::Tx {
 }
 
 /// [`crate::Tx::put_sla_states_unmoved`] on SQLite: each row replaces the stored one only
-/// where every field is as read (`IS` where a field may be NULL), or is inserted only where
-/// none is stored; a row not written is one that moved.
+/// where it is as read, or is inserted only where none is stored; a row not written is one
+/// that moved.
+///
+/// "As read" compares the columns a writer sets (`IS` where one may be NULL), but not the
+/// next deadline and breach, which are functions of the clock: a stored row whose clock and
+/// instant of writing are as read is the row read, deadlines and all. When the row keeps
+/// the deadlines read, they are not set either, so SQLite leaves the two indexes on them
+/// alone. Fewer values to bind and compare: this is most of a recompute's writing.
 fn put_unmoved_sqlite(
     conn: &mut crate::sqlite::Conn,
     rows: &[(Option<BatchStateRef<'_>>, SlaStateRow)],
@@ -193,8 +199,13 @@ fn put_unmoved_sqlite(
         "UPDATE OR FAIL sla_states SET version = ?2, through_event_id = ?3, clock = ?4, next_deadline_at = ?5, \
          next_deadline_kind = ?6, next_breach_at = ?7, updated_at = ?8, transitions_digest = ?9 \
          WHERE conversation = ?1 AND version = ?10 AND through_event_id = ?11 AND clock = ?12 \
-         AND next_deadline_at IS ?13 AND next_deadline_kind IS ?14 AND next_breach_at IS ?15 \
-         AND updated_at = ?16 AND transitions_digest IS ?17",
+         AND updated_at = ?13 AND transitions_digest IS ?14",
+    )?;
+    let mut update_kept = raw.prepare_cached(
+        "UPDATE OR FAIL sla_states SET version = ?2, through_event_id = ?3, clock = ?4, updated_at = ?5, \
+         transitions_digest = ?6 \
+         WHERE conversation = ?1 AND version = ?7 AND through_event_id = ?8 AND clock = ?9 \
+         AND updated_at = ?10 AND transitions_digest IS ?11",
     )?;
     let mut insert = raw.prepare_cached(&format!(
         "INSERT INTO sla_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -207,20 +218,34 @@ fn put_unmoved_sqlite(
     for (read, row) in rows {
         let written = match read {
             Some(read) if read.conversation == row.conversation => {
-                // `?10` to `?17`: the stored clock as read.
-                let read: [&dyn rusqlite::ToSql; 8] = [
+                // The stored clock as read.
+                let as_read: [&dyn rusqlite::ToSql; 5] = [
                     &read.version,
                     &read.through_event_id,
                     &read.clock,
-                    &read.next_deadline_at,
-                    &read.next_deadline_kind,
-                    &read.next_breach_at,
                     &read.updated_at,
                     &read.transitions_digest,
                 ];
-                update.execute(rusqlite::params_from_iter(
-                    state_params(row).into_iter().chain(read),
-                ))?
+                let keeps_deadlines = read.next_deadline_at == row.next_deadline_at
+                    && read.next_deadline_kind == row.next_deadline_kind.as_deref()
+                    && read.next_breach_at == row.next_breach_at;
+                if keeps_deadlines {
+                    let values: [&dyn rusqlite::ToSql; 6] = [
+                        &row.conversation,
+                        &row.version,
+                        &row.through_event_id,
+                        &row.clock,
+                        &row.updated_at,
+                        &row.transitions_digest,
+                    ];
+                    update_kept.execute(rusqlite::params_from_iter(
+                        values.into_iter().chain(as_read),
+                    ))?
+                } else {
+                    update.execute(rusqlite::params_from_iter(
+                        state_params(row).into_iter().chain(as_read),
+                    ))?
+                }
             }
             Some(_) => 0,
             None => insert.execute(state_params(row))?,
@@ -610,6 +635,12 @@ fn scan_sqlite(
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Plans do not depend on the values bound (as on the store's connections): otherwise,
+    // with `ANALYZE`'s statistics, each batch's new bounds re-prepare the three statements.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.execute_batch("PRAGMA cache_size = -65536")?;
     let mut numbers = conn
         .prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
