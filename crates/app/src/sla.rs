@@ -157,6 +157,8 @@ pub struct QueueSla {
 /// What a recompute did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SlaRun {
+    /// The conversations read: those with clock inputs or a stored clock (every
+    /// conversation has its `created` event).
     pub conversations: usize,
     pub events_appended: usize,
     /// Clocks stored because they changed (a second run writes none).
@@ -1606,7 +1608,7 @@ impl App {
         let mut batches = self.store.scan_sla_batches(BATCH);
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
-            run.conversations += batch.numbers().len();
+            run.conversations += batch.conversations();
             loop {
                 let (mut rebuilt, unsure) =
                     fold_batch(&batch, &rules, &organisations, now, digests);

@@ -10,7 +10,8 @@
 //! messages, replies, notes, pending and open, a priority or tag change, solved), with
 //! instants spread over 2026. Only the recompute is timed: fold, advance to `now`, state,
 //! transitions and next deadline, with a business calendar (Brussels office hours with
-//! holidays, indexed for 2025 to 2027).
+//! holidays, indexed for 2025 to 2027). Then the clocks of up to 200,000 of them are written
+//! as the text `sla_states` stores and read back, timed per clock.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -264,7 +265,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             median(&mut cpu_rates)
         );
     }
+    stored_text(&policies, &events, &bounds, now, runs);
     Ok(())
+}
+
+/// Times writing the clocks as the text `sla_states` stores (`SlaClock::encode_into`, into
+/// one buffer, as a recompute does) and reading them back (`SlaClock::decode`), over the
+/// clocks of up to 200,000 of the conversations.
+fn stored_text(
+    policies: &PolicySet,
+    events: &[(Millis, EventPayload)],
+    bounds: &[(usize, usize)],
+    now: Millis,
+    runs: usize,
+) {
+    let clocks: Vec<sla::SlaClock> = bounds
+        .iter()
+        .take(200_000)
+        .map(|(first, end)| {
+            sla::recompute(
+                policies,
+                None,
+                events[*first..*end].iter().map(|(t, e)| (*t, e)),
+                now,
+            )
+            .clock
+        })
+        .collect();
+    let texts: Vec<String> = clocks.iter().map(sla::SlaClock::encode).collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let mut encode = Vec::with_capacity(runs);
+    let mut decode = Vec::with_capacity(runs);
+    let mut text = String::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        for clock in &clocks {
+            clock.encode_into(&mut text);
+            black_box(&text);
+        }
+        encode.push(started.elapsed().as_secs_f64() * 1e9 / clocks.len().max(1) as f64);
+        let started = Instant::now();
+        for text in &texts {
+            black_box(sla::SlaClock::decode(text).is_ok());
+        }
+        decode.push(started.elapsed().as_secs_f64() * 1e9 / texts.len().max(1) as f64);
+    }
+    println!(
+        "stored text of {} clocks ({:.0} bytes on average): median of {runs} runs {:.0} ns to write one, {:.0} ns to read one",
+        clocks.len(),
+        bytes as f64 / texts.len().max(1) as f64,
+        median(&mut encode),
+        median(&mut decode)
+    );
 }
 
 fn median(values: &mut [f64]) -> f64 {

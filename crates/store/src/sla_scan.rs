@@ -316,7 +316,10 @@ fn moved_sqlite(
 /// A range of conversations as a recompute reads them ([`Store::scan_sla_batches`]).
 #[derive(Debug, Default)]
 pub struct SlaBatch {
-    numbers: Vec<i64>,
+    /// The conversation numbers the batch covers, `first..=last`.
+    range: (i64, i64),
+    /// How many of them have clock inputs or a stored clock (counted by [`SlaBatch::seal`]).
+    conversations: usize,
     events: Vec<BatchEvent>,
     states: Vec<BatchState>,
     /// The texts, once the batch is read ([`SlaBatch::seal`]).
@@ -326,9 +329,15 @@ pub struct SlaBatch {
 }
 
 impl SlaBatch {
-    /// The conversations of the batch, in order (with or without events).
-    pub fn numbers(&self) -> &[i64] {
-        &self.numbers
+    /// The conversation numbers the batch covers (with or without a conversation each).
+    pub fn range(&self) -> std::ops::RangeInclusive<i64> {
+        self.range.0..=self.range.1
+    }
+
+    /// How many conversations of the range the batch holds: those with clock inputs or a
+    /// stored clock (every conversation has its `created` event).
+    pub fn conversations(&self) -> usize {
+        self.conversations
     }
 
     /// Their events of the kinds in [`SLA_INPUT_KINDS`], by conversation and then in log
@@ -366,7 +375,8 @@ impl SlaBatch {
     }
 
     fn clear(&mut self) {
-        self.numbers.clear();
+        self.range = (0, -1);
+        self.conversations = 0;
         self.events.clear();
         self.states.clear();
         self.raw = std::mem::take(&mut self.text).into_bytes();
@@ -400,6 +410,10 @@ impl SlaBatch {
             }
         }
         self.text = text;
+        self.conversations = count_distinct(
+            self.events.iter().map(|e| e.conversation),
+            self.states.iter().map(|s| s.conversation),
+        );
         Ok(())
     }
 
@@ -439,6 +453,38 @@ impl SlaBatch {
             updated_at,
             transitions_digest,
         });
+    }
+}
+
+/// The ranges of conversation numbers a scan reads in turn, `batch` numbers each, from the
+/// first conversation to the last (`bounds`; `None`: there is none).
+fn batch_ranges(bounds: Option<(i64, i64)>, batch: u32) -> impl Iterator<Item = (i64, i64)> {
+    let mut next = bounds.map(|(first, _)| first);
+    let end = bounds.map_or(0, |(_, last)| last);
+    std::iter::from_fn(move || {
+        let first = next.filter(|first| *first <= end)?;
+        let last = first.saturating_add(i64::from(batch.max(1)) - 1).min(end);
+        next = last.checked_add(1);
+        Some((first, last))
+    })
+}
+
+/// How many distinct numbers two ascending sequences hold together.
+fn count_distinct(a: impl Iterator<Item = i64>, b: impl Iterator<Item = i64>) -> usize {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut count = 0;
+    let mut last = None;
+    loop {
+        let next = match (a.peek().copied(), b.peek().copied()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => return count,
+        };
+        if next != last {
+            count += 1;
+            last = next;
+        }
     }
 }
 
@@ -492,26 +538,19 @@ impl Store {
             Pools::Postgres(_) => {
                 let store = self.clone();
                 tokio::spawn(async move {
-                    let mut after = 0;
-                    loop {
-                        let mut filling = spare_batch(&spares);
-                        let read = store.fill_sla_batch(&mut filling, after, batch).await;
-                        let last = filling.numbers.last().copied();
-                        match read {
-                            Err(err) => {
-                                let _ = send.send(Err(err)).await;
-                                break;
-                            }
-                            Ok(()) if last.is_none() => break,
-                            Ok(()) => {
-                                if send.send(Ok(filling)).await.is_err() {
-                                    break;
-                                }
-                            }
+                    let bounds = match store.conversation_bounds().await {
+                        Ok(bounds) => bounds,
+                        Err(err) => {
+                            let _ = send.send(Err(err)).await;
+                            return;
                         }
-                        match last {
-                            Some(last) => after = last,
-                            None => break,
+                    };
+                    for (first, last) in batch_ranges(bounds, batch) {
+                        let mut filling = spare_batch(&spares);
+                        let read = store.fill_sla_batch(&mut filling, first, last).await;
+                        let failed = read.is_err();
+                        if send.send(read.map(|()| filling)).await.is_err() || failed {
+                            break;
                         }
                     }
                 });
@@ -553,16 +592,17 @@ impl Store {
         Ok(out)
     }
 
-    /// One batch from the pool (PostgreSQL): the numbers, then the stored clocks, then the
-    /// events.
-    async fn fill_sla_batch(&self, into: &mut SlaBatch, after: i64, batch: u32) -> Result<()> {
-        let numbers: Vec<i64> = run!(read self, |p| sqlx::query_scalar(
-            "SELECT number FROM conversations WHERE number > $1 ORDER BY number LIMIT $2")
-            .bind(after).bind(i64::from(batch)).fetch_all(p).await?);
-        let (Some(first), Some(last)) = (numbers.first().copied(), numbers.last().copied()) else {
-            return Ok(());
-        };
-        into.numbers = numbers;
+    /// The smallest and the largest conversation number (`None`: there is no conversation).
+    async fn conversation_bounds(&self) -> Result<Option<(i64, i64)>> {
+        let (first, last): (Option<i64>, Option<i64>) = run!(read self, |p| sqlx::query_as(
+            "SELECT min(number), max(number) FROM conversations").fetch_one(p).await?);
+        Ok(first.zip(last))
+    }
+
+    /// One batch from the pool (PostgreSQL): the conversations `first..=last`, their stored
+    /// clocks, then their events.
+    async fn fill_sla_batch(&self, into: &mut SlaBatch, first: i64, last: i64) -> Result<()> {
+        into.range = (first, last);
         let sql = format!(
             "SELECT {STATE_COLUMNS} \
              FROM sla_states WHERE conversation >= $1 AND conversation <= $2 AND version <> $3 ORDER BY conversation"
@@ -636,36 +676,32 @@ fn scan_sqlite(
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // Plans do not depend on the values bound (as on the store's connections): otherwise,
-    // with `ANALYZE`'s statistics, each batch's new bounds re-prepare the three statements.
+    // with `ANALYZE`'s statistics, each batch's new bounds re-prepare its statements.
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
     conn.execute_batch("PRAGMA cache_size = -65536")?;
-    let mut numbers = conn
-        .prepare("SELECT number FROM conversations WHERE number > ?1 ORDER BY number LIMIT ?2")?;
     let mut states = conn.prepare(&format!(
         "SELECT {STATE_COLUMNS} \
          FROM sla_states WHERE conversation >= ?1 AND conversation <= ?2 AND version <> ?3 ORDER BY conversation",
     ))?;
     let mut events = conn.prepare(INPUTS_SQL_SQLITE)?;
-    let mut after = 0i64;
-    loop {
+    // The conversations as the scan starts: those created since have their clocks from the
+    // live path, under the rules the scan folds under or newer ones.
+    let bounds: (Option<i64>, Option<i64>) = conn.query_row(
+        // Two subqueries: each reads one end of the table, where one query for both would
+        // read it all.
+        "SELECT (SELECT min(number) FROM conversations), (SELECT max(number) FROM conversations)",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    for (first, last) in batch_ranges(bounds.0.zip(bounds.1), batch) {
         let mut filling = spare_batch(spares);
+        filling.range = (first, last);
         // One read transaction per batch: its clocks and logs are one consistent snapshot,
         // and the WAL can be checkpointed between batches (the caller writes as it goes).
         conn.execute_batch("BEGIN")?;
-        let mut rows = numbers.query((after, i64::from(batch)))?;
-        while let Some(row) = rows.next()? {
-            filling.numbers.push(row.get(0)?);
-        }
-        let (Some(first), Some(last)) = (
-            filling.numbers.first().copied(),
-            filling.numbers.last().copied(),
-        ) else {
-            return Ok(());
-        };
-        after = last;
         let mut rows = states.query((first, last, PLACEHOLDER_VERSION))?;
         while let Some(row) = rows.next()? {
             filling.push_state(
@@ -696,12 +732,37 @@ fn scan_sqlite(
             return Ok(()); // The reader went away.
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{SlaBatch, INPUTS_SQL_SQLITE, SLA_INPUT_KINDS};
+    use super::{batch_ranges, count_distinct, SlaBatch, INPUTS_SQL_SQLITE, SLA_INPUT_KINDS};
+
+    #[test]
+    fn the_scan_reads_the_conversations_in_ranges_from_the_first_to_the_last() {
+        let ranges = |bounds, batch| batch_ranges(bounds, batch).collect::<Vec<_>>();
+        assert_eq!(ranges(Some((1, 5)), 2), [(1, 2), (3, 4), (5, 5)]);
+        assert_eq!(ranges(Some((7, 8)), 2_000), [(7, 8)]);
+        assert_eq!(ranges(Some((3, 3)), 1), [(3, 3)]);
+        assert_eq!(ranges(Some((1, 4)), 0), [(1, 1), (2, 2), (3, 3), (4, 4)]);
+        assert_eq!(ranges(None, 10), []);
+        assert_eq!(
+            ranges(Some((i64::MAX - 2, i64::MAX)), 2),
+            [(i64::MAX - 2, i64::MAX - 1), (i64::MAX, i64::MAX)]
+        );
+    }
+
+    #[test]
+    fn a_batch_counts_each_conversation_once() {
+        let count = |a: &[i64], b: &[i64]| count_distinct(a.iter().copied(), b.iter().copied());
+        assert_eq!(count(&[1, 1, 2, 5, 5], &[1, 2, 3]), 4);
+        assert_eq!(count(&[], &[4, 4]), 1);
+        assert_eq!(count(&[9], &[]), 1);
+        assert_eq!(count(&[], &[]), 0);
+        assert_eq!(count(&[2, 4], &[1, 3, 5]), 5);
+    }
 
     /// A batch's texts are checked as UTF-8 once, whole, and each on its own: two halves of
     /// one character make valid UTF-8 together, yet neither is a text.
