@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// Events per conversation loaded for `--recompute`.
     #[arg(long, default_value_t = 10)]
     events_per_conversation: usize,
+    /// With `--recompute`: how many times to change the policy and time both passes, in one
+    /// process; more than one prints each round, then the medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 /// Loads (once) `--conversations` SLA clocks with deadlines spread evenly over 30 days, then
@@ -79,7 +83,13 @@ pub async fn bench(config: Option<std::path::PathBuf>, args: BenchArgs) -> anyho
     const DAY: i64 = 86_400_000;
     let config = crate::load(config, args.db, None)?;
     if let Some(conversations) = args.recompute {
-        return bench_recompute(&config, conversations, args.events_per_conversation).await;
+        return bench_recompute(
+            &config,
+            conversations,
+            args.events_per_conversation,
+            args.rounds,
+        )
+        .await;
     }
     let store = config.open_store().await?;
     let from = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -227,11 +237,14 @@ async fn bench_policy(app: &app::App, now: i64) -> anyhow::Result<()> {
 /// `rapport bench sla --recompute N`: loads N conversations (once), adds a policy (so every
 /// clock is stale), then times, in one process: the pure fold of a sample of the logs
 /// already in memory (`sla::recompute`, the reference), a recompute that rebuilds every
-/// clock and appends the transitions, and a second one that finds nothing to change.
+/// clock and appends the transitions, and a second one that finds nothing to change. With
+/// `--rounds R`, the policy changes again before each further round, and the medians of the
+/// rounds' CPU times follow.
 async fn bench_recompute(
     config: &crate::config::Config,
     conversations: usize,
     events_per_conversation: usize,
+    rounds: usize,
 ) -> anyhow::Result<()> {
     let store = config.open_store().await?;
     let app = app::App::new(store.clone(), config.settings());
@@ -284,35 +297,66 @@ async fn bench_recompute(
         fold_seconds
     );
 
-    let mut report = Vec::new();
-    for pass in [
+    const PASSES: [&str; 2] = [
         "rebuild after a policy change",
         "second run, nothing to change",
-    ] {
-        let events = store.count(store::Table::Events).await?;
-        let cpu_before = crate::bench::cpu_seconds(std::process::id());
-        let started = Instant::now();
-        let run = app.recompute_sla(now).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let cpu = crate::bench::cpu_seconds(std::process::id()) - cpu_before;
-        // The machine's load over the last minute, as the pass ends (others share the cores).
-        let load = std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|text| text.split_whitespace().next().map(str::to_string))
-            .unwrap_or_else(|| "unknown".into());
-        let rate = run.conversations as f64 / seconds;
-        report.push(format!(
-            "{pass}: {} conversations ({events} events) in {seconds:.2} s = {rate:.0} conversations/s, {:.0} events/s, \
-             {:.2} x the pure fold; process CPU {cpu:.2} s = {:.0} conversations per CPU-second; \
-             {} events appended, {} clocks written, {} recorded transitions read back; load average {load}",
-            run.conversations,
-            events as f64 / seconds,
-            rate / fold_rate,
-            run.conversations as f64 / cpu.max(f64::EPSILON),
-            run.events_appended,
-            run.states_written,
-            run.transitions_read
-        ));
+    ];
+    let rounds = rounds.max(1);
+    let mut report = Vec::new();
+    let mut cpu_seconds: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut counted = 0;
+    for round in 1..=rounds {
+        if round > 1 {
+            bench_policy(&app, now).await?;
+        }
+        for (pass, name) in PASSES.iter().enumerate() {
+            let events = store.count(store::Table::Events).await?;
+            let cpu_before = crate::bench::cpu_seconds(std::process::id());
+            let started = Instant::now();
+            let run = app.recompute_sla(now).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            let cpu = crate::bench::cpu_seconds(std::process::id()) - cpu_before;
+            cpu_seconds[pass].push(cpu);
+            counted = run.conversations;
+            // The machine's load over the last minute, as the pass ends (others share the cores).
+            let load = std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|text| text.split_whitespace().next().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            let rate = run.conversations as f64 / seconds;
+            let round = if rounds > 1 {
+                format!("round {round}, ")
+            } else {
+                String::new()
+            };
+            report.push(format!(
+                "{round}{name}: {} conversations ({events} events) in {seconds:.2} s = {rate:.0} conversations/s, {:.0} events/s, \
+                 {:.2} x the pure fold; process CPU {cpu:.2} s = {:.0} conversations per CPU-second; \
+                 {} events appended, {} clocks written, {} recorded transitions read back; load average {load}",
+                run.conversations,
+                events as f64 / seconds,
+                rate / fold_rate,
+                run.conversations as f64 / cpu.max(f64::EPSILON),
+                run.events_appended,
+                run.states_written,
+                run.transitions_read
+            ));
+        }
+    }
+    if rounds > 1 {
+        for (name, cpu) in PASSES.iter().zip(cpu_seconds.iter_mut()) {
+            cpu.sort_by(f64::total_cmp);
+            let median = cpu.get(cpu.len() / 2).copied().unwrap_or_default();
+            report.push(format!(
+                "median of {rounds} rounds, {name}: process CPU {median:.2} s = {:.0} conversations per CPU-second \
+                 (each round: {})",
+                counted as f64 / median.max(f64::EPSILON),
+                cpu.iter()
+                    .map(|c| format!("{c:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
     }
     println!(
         "sla recompute over {total_conversations} conversations ({:?}); \

@@ -616,3 +616,56 @@ fn bad_chat_settings_are_reported_with_the_other_problems() {
         String::from_utf8_lossy(&flag.stderr)
     );
 }
+
+/// `rapport bench sla --recompute N --rounds R` loads N conversations once, then each round
+/// changes the policy, rebuilds every clock, and finds nothing to change on the second run;
+/// the medians of the rounds close the report.
+#[test]
+fn the_recompute_bench_rebuilds_every_clock_each_round_and_then_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = rapport_ok(&[
+        "bench",
+        "sla",
+        "--data",
+        data,
+        "--recompute",
+        "300",
+        "--rounds",
+        "3",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for round in 1..=3 {
+        let rebuild = text
+            .lines()
+            .find(|l| {
+                l.contains(&format!(
+                    "round {round}, rebuild after a policy change: 300 conversations"
+                ))
+            })
+            .unwrap_or_else(|| panic!("round {round}: {text}"));
+        assert!(rebuild.contains("300 clocks written"), "{rebuild}");
+        let second = text
+            .lines()
+            .find(|l| {
+                l.contains(&format!(
+                    "round {round}, second run, nothing to change: 300 conversations"
+                ))
+            })
+            .unwrap_or_else(|| panic!("round {round}: {text}"));
+        assert!(
+            second.contains("0 events appended, 0 clocks written"),
+            "{second}"
+        );
+    }
+    for pass in [
+        "rebuild after a policy change",
+        "second run, nothing to change",
+    ] {
+        let median = text
+            .lines()
+            .find(|l| l.contains(&format!("median of 3 rounds, {pass}: process CPU")))
+            .unwrap_or_else(|| panic!("{pass}: {text}"));
+        assert_eq!(median.matches("each round: ").count(), 1, "{median}");
+    }
+}
