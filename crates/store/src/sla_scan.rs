@@ -316,8 +316,6 @@ fn moved_sqlite(
 /// A range of conversations as a recompute reads them ([`Store::scan_sla_batches`]).
 #[derive(Debug, Default)]
 pub struct SlaBatch {
-    /// The conversation numbers the batch covers, `first..=last`.
-    range: (i64, i64),
     /// How many of them have clock inputs or a stored clock (counted by [`SlaBatch::seal`]).
     conversations: usize,
     events: Vec<BatchEvent>,
@@ -329,11 +327,6 @@ pub struct SlaBatch {
 }
 
 impl SlaBatch {
-    /// The conversation numbers the batch covers (with or without a conversation each).
-    pub fn range(&self) -> std::ops::RangeInclusive<i64> {
-        self.range.0..=self.range.1
-    }
-
     /// How many conversations of the range the batch holds: those with clock inputs or a
     /// stored clock (every conversation has its `created` event).
     pub fn conversations(&self) -> usize {
@@ -375,7 +368,6 @@ impl SlaBatch {
     }
 
     fn clear(&mut self) {
-        self.range = (0, -1);
         self.conversations = 0;
         self.events.clear();
         self.states.clear();
@@ -602,7 +594,6 @@ impl Store {
     /// One batch from the pool (PostgreSQL): the conversations `first..=last`, their stored
     /// clocks, then their events.
     async fn fill_sla_batch(&self, into: &mut SlaBatch, first: i64, last: i64) -> Result<()> {
-        into.range = (first, last);
         let sql = format!(
             "SELECT {STATE_COLUMNS} \
              FROM sla_states WHERE conversation >= $1 AND conversation <= $2 AND version <> $3 ORDER BY conversation"
@@ -698,7 +689,6 @@ fn scan_sqlite(
     )?;
     for (first, last) in batch_ranges(bounds.0.zip(bounds.1), batch) {
         let mut filling = spare_batch(spares);
-        filling.range = (first, last);
         // One read transaction per batch: its clocks and logs are one consistent snapshot,
         // and the WAL can be checkpointed between batches (the caller writes as it goes).
         conn.execute_batch("BEGIN")?;
