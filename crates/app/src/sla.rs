@@ -662,13 +662,18 @@ impl<'a> ConversationLog<'a> {
 
     /// Adds the next input of the log, read from the log's `clock_input` text (as a
     /// recompute's scan reads it); a text that holds no input (`?`: a payload without a field
-    /// the clock reads) is left out, as the live path leaves out such a payload.
-    fn push_input(&mut self, id: i64, at: i64, text: &'a str) {
+    /// the clock reads) is left out, as the live path leaves out such a payload. The id may
+    /// be missing, but not the last input's: the scan ([`store::Store::scan_sla_batches`])
+    /// reads the id of the last event [`::sla::holds_clock_input`] accepts, which is all a
+    /// clock needs of ids.
+    fn push_input(&mut self, id: Option<i64>, at: i64, text: &'a str) {
         if let Some(input) = ::sla::read_clock_input(text) {
             if let ClockInput::Created { customer, .. } = &input {
                 self.customer.get_or_insert(*customer);
             }
-            self.through = Some(id);
+            if id.is_some() {
+                self.through = id;
+            }
             self.inputs.push((at, input));
         }
     }
@@ -874,7 +879,8 @@ fn fold_batch<'a>(
     let mut expected = Vec::with_capacity(32);
     // The clock's text, encoded to compare with the stored one: one buffer while unchanged.
     let mut text = String::with_capacity(512);
-    let mut out = Vec::new();
+    // Room for every conversation of the batch: no rows moved while it fills.
+    let mut out = Vec::with_capacity(batch.conversations());
     let mut unsure = Vec::new();
     let mut states = batch.states().peekable();
     let mut events = batch.events().peekable();
@@ -1605,7 +1611,7 @@ impl App {
             .into_iter()
             .collect();
         tx.rollback().await?;
-        let mut batches = self.store.scan_sla_batches(BATCH);
+        let mut batches = self.store.scan_sla_batches(BATCH, ::sla::holds_clock_input);
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
             run.conversations += batch.conversations();
@@ -1658,7 +1664,8 @@ impl App {
         }
         // Each changed clock is written only where the stored one is still the one read; the
         // others only lack transitions, and their clocks are compared.
-        let mut changed: Vec<(Option<store::BatchStateRef<'_>>, SlaStateRow)> = Vec::new();
+        let mut changed: Vec<(Option<store::BatchStateRef<'_>>, SlaStateRow)> =
+            Vec::with_capacity(rebuilt.len());
         let mut unchanged: Vec<(i64, Option<store::BatchStateRef<'_>>)> = Vec::new();
         for r in rebuilt.iter_mut() {
             match r.row.take() {

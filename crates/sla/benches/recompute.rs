@@ -271,7 +271,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Times writing the clocks as the text `sla_states` stores (`SlaClock::encode_into`, into
 /// one buffer, as a recompute does) and reading them back (`SlaClock::decode`), over the
-/// clocks of up to 200,000 of the conversations.
+/// clocks of up to 200,000 of the conversations; and the digest of their transitions
+/// (`sla::transitions_digest`, which the stored clock keeps).
 fn stored_text(
     policies: &PolicySet,
     events: &[(Millis, EventPayload)],
@@ -279,19 +280,21 @@ fn stored_text(
     now: Millis,
     runs: usize,
 ) {
-    let clocks: Vec<sla::SlaClock> = bounds
+    let (clocks, transitions): (Vec<sla::SlaClock>, Vec<Vec<sla::SlaTransition>>) = bounds
         .iter()
         .take(200_000)
         .map(|(first, end)| {
-            sla::recompute(
+            let result = sla::recompute(
                 policies,
                 None,
                 events[*first..*end].iter().map(|(t, e)| (*t, e)),
                 now,
-            )
-            .clock
+            );
+            (result.clock, result.transitions)
         })
-        .collect();
+        .unzip();
+    let transition_count: usize = transitions.iter().map(Vec::len).sum();
+    let mut digest = Vec::with_capacity(runs);
     let texts: Vec<String> = clocks.iter().map(sla::SlaClock::encode).collect();
     let bytes: usize = texts.iter().map(String::len).sum();
     let mut encode = Vec::with_capacity(runs);
@@ -309,6 +312,11 @@ fn stored_text(
             black_box(sla::SlaClock::decode(text).is_ok());
         }
         decode.push(started.elapsed().as_secs_f64() * 1e9 / texts.len().max(1) as f64);
+        let started = Instant::now();
+        for made in &transitions {
+            black_box(sla::transitions_digest(made));
+        }
+        digest.push(started.elapsed().as_secs_f64() * 1e9 / transition_count.max(1) as f64);
     }
     println!(
         "stored text of {} clocks ({:.0} bytes on average): median of {runs} runs {:.0} ns to write one, {:.0} ns to read one",
@@ -316,6 +324,10 @@ fn stored_text(
         bytes as f64 / texts.len().max(1) as f64,
         median(&mut encode),
         median(&mut decode)
+    );
+    println!(
+        "digest of their {transition_count} transitions: median of {runs} runs {:.1} ns a transition",
+        median(&mut digest)
     );
 }
 
