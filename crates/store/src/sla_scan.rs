@@ -658,7 +658,8 @@ const INPUTS_SQL: &str = "SELECT id, conversation, at, clock_input FROM events \
 /// [`INPUTS_SQL`] on SQLite, which reads the index `events_clock_inputs` alone, and
 /// backwards: reading a column costs (rusqlite asks SQLite its type, then its value), and so
 /// the scan reads the id only where it is wanted, from each conversation's last input on
-/// (each batch's events are put back in log order). The index is named: SQLite's planner does not count an indexed virtual column as covered, and on a
+/// (each batch's events are put back in log order). The index is named: SQLite's planner
+/// does not count an indexed virtual column as covered, and on a
 /// loaded database (1M conversations, with `ANALYZE`'s statistics) it took
 /// `events_conversation` and looked up every row: 20.5 CPU-s for a recompute that changed
 /// nothing, against 3.7 with the index named. With `INDEXED BY` the query fails rather than
