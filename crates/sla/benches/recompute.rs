@@ -294,11 +294,11 @@ fn stored_text(
         })
         .unzip();
     let transition_count: usize = transitions.iter().map(Vec::len).sum();
-    let mut digest = Vec::with_capacity(runs);
     let texts: Vec<String> = clocks.iter().map(sla::SlaClock::encode).collect();
     let bytes: usize = texts.iter().map(String::len).sum();
     let mut encode = Vec::with_capacity(runs);
     let mut decode = Vec::with_capacity(runs);
+    let mut digest = Vec::with_capacity(runs);
     let mut text = String::new();
     for _ in 0..runs {
         let started = Instant::now();
