@@ -662,18 +662,13 @@ impl<'a> ConversationLog<'a> {
 
     /// Adds the next input of the log, read from the log's `clock_input` text (as a
     /// recompute's scan reads it); a text that holds no input (`?`: a payload without a field
-    /// the clock reads) is left out, as the live path leaves out such a payload. The id may
-    /// be missing, but not the last input's: the scan ([`store::Store::scan_sla_batches`])
-    /// reads the id of the last event [`::sla::holds_clock_input`] accepts, which is all a
-    /// clock needs of ids.
-    fn push_input(&mut self, id: Option<i64>, at: i64, text: &'a str) {
+    /// the clock reads) is left out, as the live path leaves out such a payload.
+    fn push_input(&mut self, id: i64, at: i64, text: &'a str) {
         if let Some(input) = ::sla::read_clock_input(text) {
             if let ClockInput::Created { customer, .. } = &input {
                 self.customer.get_or_insert(*customer);
             }
-            if id.is_some() {
-                self.through = id;
-            }
+            self.through = Some(id);
             self.inputs.push((at, input));
         }
     }
@@ -1611,7 +1606,7 @@ impl App {
             .into_iter()
             .collect();
         tx.rollback().await?;
-        let mut batches = self.store.scan_sla_batches(BATCH, ::sla::holds_clock_input);
+        let mut batches = self.store.scan_sla_batches(BATCH);
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
             run.conversations += batch.conversations();

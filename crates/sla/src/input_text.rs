@@ -78,11 +78,6 @@ pub fn read_clock_input(text: &str) -> Option<ClockInput<'_>> {
     })
 }
 
-/// Whether [`read_clock_input`] reads an input from this text.
-pub fn holds_clock_input(text: &str) -> bool {
-    read_clock_input(text).is_some()
-}
-
 /// A whole number as the database writes it: decimal digits, a leading `-` when negative.
 fn whole(word: &str) -> Option<i64> {
     if word.starts_with('+') {

@@ -117,7 +117,7 @@ mod transition;
 pub use clock::{
     recompute, ClockInput, Deadline, DeadlineKind, MetricState, Recomputed, SlaClock, SlaState,
 };
-pub use input_text::{clock_input_text, holds_clock_input, read_clock_input};
+pub use input_text::{clock_input_text, read_clock_input};
 pub use policy::{
     Conditions, Metric, Policy, PolicyError, PolicySet, Target, TargetRule, TimeBasis,
 };

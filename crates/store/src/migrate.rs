@@ -166,6 +166,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0032_events_clock_input.sql"),
         include_str!("../migrations/postgres/0032_events_clock_input.sql"),
     ),
+    (
+        33,
+        "sla_inputs",
+        include_str!("../migrations/sqlite/0033_sla_inputs.sql"),
+        include_str!("../migrations/postgres/0033_sla_inputs.sql"),
+    ),
 ];
 
 impl Store {

@@ -4,10 +4,11 @@
 //! A batch ([`SlaBatch`]) holds a range of conversation numbers, the stored clocks of those
 //! conversations and their clocks' inputs: their events of the kinds in [`SLA_INPUT_KINDS`],
 //! by conversation, then in log order, each as the text of its `clock_input` column (what the
-//! clock reads of it, `sla::read_clock_input`). On SQLite that is one range of the partial
-//! index `events_clock_inputs` (migrations 0031 and 0032), which holds the instants and texts
-//! too, so no row of `events` is looked up. Texts live in one buffer per batch, so reading an event
-//! allocates nothing; the caller hands batches back to be filled again.
+//! clock reads of it, `sla::read_clock_input`). On SQLite that is one range of the table
+//! `sla_inputs` (migration 0033), which a trigger fills with each conversation's inputs, a
+//! few rows per conversation, so no row of `events` is read; on PostgreSQL, one range of the
+//! covering index `events_clock_inputs` (migration 0032). Texts live in one buffer per batch,
+//! so reading an event allocates nothing; the caller hands batches back to be filled again.
 //!
 //! On SQLite the batches are read on a blocking thread, on a read-only connection of their own,
 //! each batch inside one read transaction: one consistent snapshot while writers go on (one
@@ -31,8 +32,8 @@ const AHEAD: usize = 2;
 
 /// The event kinds an SLA clock reads (`sla::CLOCK_INPUT_KINDS`, in the same order): those
 /// with a `clock_input` text (migration 0032, which names them in this order), which the
-/// partial index `events_clock_inputs` holds, and the only ones [`Store::scan_sla_batches`]
-/// reads.
+/// table `sla_inputs` (SQLite) and the partial index `events_clock_inputs` (PostgreSQL) hold,
+/// and the only ones [`Store::scan_sla_batches`] reads.
 pub const SLA_INPUT_KINDS: &[&str] = &[
     "created",
     "message_added",
@@ -48,7 +49,7 @@ const PLACEHOLDER_VERSION: i64 = -1;
 
 #[derive(Debug, Clone)]
 struct BatchEvent {
-    id: Option<i64>,
+    id: i64,
     conversation: i64,
     at: i64,
     input: Range<usize>,
@@ -70,11 +71,8 @@ struct BatchState {
 /// One event of an [`SlaBatch`]: what the clock reads of it, borrowed from the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchEventRef<'a> {
-    /// The event's id: always for the last event of its conversation whose input the
-    /// scan's `holds_input` accepts, and for those after it; `None` where it was not read
-    /// (SQLite reads no other, as no clock needs one: `through_event_id` is the last
-    /// input's).
-    pub id: Option<i64>,
+    /// The event's id.
+    pub id: i64,
     pub conversation: i64,
     pub at: i64,
     /// The event's `clock_input` text (`sla::read_clock_input` reads it).
@@ -416,7 +414,7 @@ impl SlaBatch {
         Ok(())
     }
 
-    fn push_event(&mut self, id: Option<i64>, conversation: i64, at: i64, input: &[u8]) {
+    fn push_event(&mut self, id: i64, conversation: i64, at: i64, input: &[u8]) {
         let input = self.text_range(input);
         self.events.push(BatchEvent {
             id,
@@ -519,11 +517,9 @@ fn spare_batch(spare: &std::sync::mpsc::Receiver<SlaBatch>) -> SlaBatch {
 impl Store {
     /// Every conversation, `batch` conversations at a time in number order, each batch with
     /// the stored SLA clocks and the events of its conversations of the kinds in
-    /// [`SLA_INPUT_KINDS`], each as its `clock_input` text (on SQLite read from the index
-    /// `events_clock_inputs` alone). `holds_input` tells the texts a clock reads an input
-    /// from: of each conversation's events, only the last it accepts and those after it are
-    /// sure to come with their ids ([`BatchEventRef::id`]).
-    pub fn scan_sla_batches(&self, batch: u32, holds_input: fn(&str) -> bool) -> SlaBatches {
+    /// [`SLA_INPUT_KINDS`], each as its `clock_input` text (on SQLite read from the table
+    /// `sla_inputs`, on PostgreSQL from the index `events_clock_inputs` alone).
+    pub fn scan_sla_batches(&self, batch: u32) -> SlaBatches {
         let (send, receive) = mpsc::channel(AHEAD);
         let (spare, spares) = std::sync::mpsc::channel();
         let batch = batch.max(1);
@@ -531,7 +527,7 @@ impl Store {
             Pools::Sqlite { path, .. } => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(err) = scan_sqlite(&path, batch, holds_input, &spares, &send) {
+                    if let Err(err) = scan_sqlite(&path, batch, &spares, &send) {
                         let _ = send.blocking_send(Err(err));
                     }
                 });
@@ -625,7 +621,7 @@ impl Store {
         let events: Vec<(i64, i64, i64, String)> = run!(read self, |p| sqlx::query_as(INPUTS_SQL)
             .bind(first).bind(last).fetch_all(p).await?);
         for (id, conversation, at, input) in &events {
-            into.push_event(Some(*id), *conversation, *at, input.as_bytes());
+            into.push_event(*id, *conversation, *at, input.as_bytes());
         }
         into.seal()?;
         Ok(())
@@ -649,28 +645,75 @@ fn bytes_column<'a>(
     }
 }
 
-/// The scan's read of a range of conversations' inputs: its `WHERE` is the partial index
-/// `events_clock_inputs`'s, whose columns are all it reads, so PostgreSQL can read that index
-/// alone.
+/// The scan's read of a range of conversations' inputs on PostgreSQL: its `WHERE` is the
+/// partial index `events_clock_inputs`'s, whose columns are all it reads, so PostgreSQL can
+/// read that index alone.
 const INPUTS_SQL: &str = "SELECT id, conversation, at, clock_input FROM events \
      WHERE conversation >= $1 AND conversation <= $2 AND clock_input IS NOT NULL ORDER BY conversation, id";
 
-/// [`INPUTS_SQL`] on SQLite, which reads the index `events_clock_inputs` alone, and
-/// backwards: reading a column costs (rusqlite asks SQLite its type, then its value), and so
-/// the scan reads the id only where it is wanted, from each conversation's last input on
-/// (each batch's events are put back in log order). The index is named: SQLite's planner
-/// does not count an indexed virtual column as covered, and on a
-/// loaded database (1M conversations, with `ANALYZE`'s statistics) it took
-/// `events_conversation` and looked up every row: 20.5 CPU-s for a recompute that changed
-/// nothing, against 3.7 with the index named. With `INDEXED BY` the query fails rather than
-/// use another index.
-const INPUTS_SQL_SQLITE: &str = "SELECT conversation, at, clock_input, id FROM events INDEXED BY events_clock_inputs \
-     WHERE conversation >= $1 AND conversation <= $2 AND clock_input IS NOT NULL ORDER BY conversation DESC, id DESC";
+/// The scan's read of a range of conversations' inputs on SQLite: their chunks of the table
+/// `sla_inputs` (migration 0033), each conversation's in log order. The table is keyed by
+/// these two columns (`WITHOUT ROWID`), so the rows are read where they lie.
+const INPUTS_SQL_SQLITE: &str = "SELECT conversation, inputs FROM sla_inputs \
+     WHERE conversation >= ?1 AND conversation <= ?2 ORDER BY conversation, chunk";
+
+/// Adds to `batch` the inputs of one chunk of `sla_inputs` (migration 0033 writes it): each
+/// is `<id> <at> <bytes> <text>`, the text `<bytes>` bytes long, with nothing between two
+/// inputs. A chunk that does not read so is an error, as is one whose texts are not UTF-8
+/// ([`SlaBatch::seal`] checks them).
+fn push_chunk(batch: &mut SlaBatch, conversation: i64, chunk: &[u8]) -> Result<()> {
+    let corrupt = || {
+        crate::StoreError::Corrupt(format!(
+            "the SLA inputs of conversation {conversation} do not read as `<id> <at> <bytes> <text>`"
+        ))
+    };
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let id = leading_number(&mut rest).ok_or_else(corrupt)?;
+        let at = leading_number(&mut rest).ok_or_else(corrupt)?;
+        let length = leading_number(&mut rest)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(corrupt)?;
+        let (text, after) = rest.split_at_checked(length).ok_or_else(corrupt)?;
+        batch.push_event(id, conversation, at, text);
+        rest = after;
+    }
+    Ok(())
+}
+
+/// The whole number `text` begins with, in decimal (`-` before it when negative) and followed
+/// by one space, which is consumed with it; `None` (and `text` as it was) when there is none
+/// or it does not fit.
+fn leading_number(text: &mut &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, *text),
+    };
+    let end = digits.iter().position(|b| *b == b' ')?;
+    let (digits, after) = (digits.get(..end)?, digits.get(end + 1..)?);
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(digit - b'0');
+        value = value.checked_mul(10)?;
+        value = if negative {
+            value.checked_sub(digit)?
+        } else {
+            value.checked_add(digit)?
+        };
+    }
+    *text = after;
+    Some(value)
+}
 
 fn scan_sqlite(
     path: &std::path::Path,
     batch: u32,
-    holds_input: fn(&str) -> bool,
     spares: &std::sync::mpsc::Receiver<SlaBatch>,
     send: &mpsc::Sender<Result<SlaBatch>>,
 ) -> Result<()> {
@@ -719,27 +762,14 @@ fn scan_sqlite(
                 row.get(8)?,
             );
         }
-        // Backwards, so that each conversation's last input comes first: only the ids up to
-        // it are read.
         let mut rows = events.query((first, last))?;
-        let mut reading = None;
-        let mut wants_id = true;
         while let Some(row) = rows.next()? {
-            let conversation: i64 = row.get(0)?;
-            if reading != Some(conversation) {
-                reading = Some(conversation);
-                wants_id = true;
-            }
-            let input = bytes_column(row, 2)?.unwrap_or_default();
-            let id = if wants_id {
-                wants_id = !std::str::from_utf8(input).is_ok_and(holds_input);
-                Some(row.get(3)?)
-            } else {
-                None
-            };
-            filling.push_event(id, conversation, row.get(1)?, input);
+            push_chunk(
+                &mut filling,
+                row.get(0)?,
+                bytes_column(row, 1)?.unwrap_or_default(),
+            )?;
         }
-        filling.events.reverse();
         filling.seal()?;
         drop(rows);
         conn.execute_batch("COMMIT")?;
@@ -753,7 +783,9 @@ fn scan_sqlite(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{batch_ranges, count_distinct, SlaBatch, INPUTS_SQL_SQLITE, SLA_INPUT_KINDS};
+    use super::{
+        batch_ranges, count_distinct, push_chunk, SlaBatch, INPUTS_SQL_SQLITE, SLA_INPUT_KINDS,
+    };
 
     #[test]
     fn the_scan_reads_the_conversations_in_ranges_from_the_first_to_the_last() {
@@ -784,7 +816,7 @@ mod tests {
     #[test]
     fn a_batch_takes_utf8_texts_and_refuses_a_character_cut_in_two() {
         let mut batch = SlaBatch::default();
-        batch.push_event(Some(1), 7, 10, "+ caf\u{e9}".as_bytes());
+        batch.push_event(1, 7, 10, "+ caf\u{e9}".as_bytes());
         batch.push_state(
             7,
             1,
@@ -808,27 +840,23 @@ mod tests {
         // Reused, as the scan reuses it.
         batch.clear();
         let e = "\u{e9}".as_bytes();
-        batch.push_event(Some(2), 8, 10, &e[..1]);
-        batch.push_event(Some(2), 8, 11, &e[1..]);
+        batch.push_event(2, 8, 10, &e[..1]);
+        batch.push_event(2, 8, 11, &e[1..]);
         assert!(batch.seal().is_err());
         batch.clear();
-        batch.push_event(Some(3), 9, 10, &[b'{', 0xff, b'}']);
+        batch.push_event(3, 9, 10, &[b'{', 0xff, b'}']);
         assert!(batch.seal().is_err());
         batch.clear();
-        batch.push_event(Some(4), 9, 10, b"{}");
+        batch.push_event(4, 9, 10, b"{}");
         batch.seal().unwrap();
-        assert_eq!(
-            batch.events().map(|e| e.id).collect::<Vec<_>>(),
-            vec![Some(4)]
-        );
+        assert_eq!(batch.events().map(|e| e.id).collect::<Vec<_>>(), vec![4]);
     }
 
-    /// The scan reads the index of the clocks' inputs alone: the plan of its query on the
-    /// migrated schema is a search of that index, every column it reads comes from the index
-    /// (the virtual `clock_input` too: no opcode reads the table's row), and the migrations
+    /// The scan reads the table of the clocks' inputs where its rows lie: the plan of its
+    /// query on the migrated schema is a search of that table's key, and the migrations
     /// derive the text for the kinds the clock reads.
     #[test]
-    fn the_scan_reads_the_index_of_the_clocks_inputs_alone() {
+    fn the_scan_reads_the_table_of_the_clocks_inputs_by_its_key() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         for (_, _, script, _) in crate::migrate::MIGRATIONS {
             conn.execute_batch(script).unwrap();
@@ -843,46 +871,10 @@ mod tests {
         assert_eq!(
             plan,
             vec![
-                "SEARCH events USING INDEX events_clock_inputs (conversation>? AND conversation<?)"
+                "SEARCH sla_inputs USING PRIMARY KEY (conversation>? AND conversation<?)"
                     .to_string()
             ]
         );
-        let root = |name: &str| -> i64 {
-            conn.query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
-        let (table, index) = (root("events"), root("events_clock_inputs"));
-        // (opcode, p1, p2) of the scan's bytecode.
-        let code: Vec<(String, i64, i64)> = conn
-            .prepare(&format!("EXPLAIN {INPUTS_SQL_SQLITE}"))
-            .unwrap()
-            .query_map((1, 100), |row| Ok((row.get(1)?, row.get(2)?, row.get(3)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        let cursor_on = |page: i64| {
-            code.iter()
-                .find(|(op, _, p2)| op == "OpenRead" && *p2 == page)
-                .map(|(_, p1, _)| *p1)
-        };
-        let index_cursor = cursor_on(index).unwrap();
-        let reads: Vec<i64> = code
-            .iter()
-            .filter(|(op, _, _)| op == "Column" || op == "IdxRowid")
-            .map(|(_, p1, _)| *p1)
-            .collect();
-        assert_eq!(reads, vec![index_cursor; 4], "{code:?}");
-        if let Some(table_cursor) = cursor_on(table) {
-            assert!(
-                !code.iter().any(|(op, p1, _)| *p1 == table_cursor
-                    && ["SeekRowid", "NotExists", "Column", "Rowid"].contains(&op.as_str())),
-                "{code:?}"
-            );
-        }
         let kinds: Vec<String> = SLA_INPUT_KINDS.iter().map(|k| format!("'{k}'")).collect();
         let kinds = format!("kind IN ({})", kinds.join(", "));
         for migration in [
@@ -893,6 +885,195 @@ mod tests {
             for kind in SLA_INPUT_KINDS {
                 assert!(migration.contains(&format!("WHEN '{kind}' THEN")), "{kind}");
             }
+        }
+    }
+
+    /// Appends an event to the log (the database derives its `clock_input` from the payload).
+    fn append(
+        conn: &rusqlite::Connection,
+        conversation: Option<i64>,
+        kind: &str,
+        at: i64,
+        payload: &str,
+    ) {
+        conn.execute(
+            "INSERT INTO events (conversation, kind, actor_kind, at, payload) VALUES (?1, ?2, 'system', ?3, ?4)",
+            (conversation, kind, at, payload),
+        )
+        .unwrap();
+    }
+
+    /// The conversations' logs as the scan reads them from `sla_inputs`: (conversation, id,
+    /// at, text) in order.
+    fn scanned(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64, String)> {
+        let mut batch = SlaBatch::default();
+        let mut select = conn.prepare(INPUTS_SQL_SQLITE).unwrap();
+        let mut rows = select.query((i64::MIN, i64::MAX)).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let text: String = row.get(1).unwrap();
+            push_chunk(&mut batch, row.get(0).unwrap(), text.as_bytes()).unwrap();
+        }
+        drop(rows);
+        batch.seal().unwrap();
+        batch
+            .events()
+            .map(|e| (e.conversation, e.id, e.at, e.input.to_string()))
+            .collect()
+    }
+
+    /// What the log holds for the clocks, read from `events` itself.
+    fn logged(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64, String)> {
+        conn.prepare(
+            "SELECT conversation, id, at, clock_input FROM events \
+             WHERE clock_input IS NOT NULL AND conversation IS NOT NULL ORDER BY conversation, id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    /// The table of the clocks' inputs says what the log says, whether the trigger filled it
+    /// as events were appended or migration 0033 filled it from a log written before: the
+    /// same rows, chunks of 16 inputs in log order, texts of any bytes (a tag with spaces,
+    /// digits, a line break, characters beyond ASCII; `?` for an input without its field), instants before 1970, events no
+    /// clock reads and events of no conversation left out.
+    #[test]
+    fn the_table_of_the_clocks_inputs_follows_the_log() {
+        const CREATED: &str = r#"{"type":"created","channel":"email","status":"open","priority":"normal","customer_id":7,"group_id":null}"#;
+        const TAG: &str = r#"{"type":"tag_added","tag":"vip 12 \nline caf\u00e9 \u4e2d"}"#;
+        let write_log = |conn: &rusqlite::Connection| {
+            append(conn, Some(2), "created", -5, CREATED);
+            append(conn, Some(1), "created", 0, CREATED);
+            append(conn, None, "agent_added", 1, r#"{"type":"agent_added"}"#);
+            for i in 1..40_i64 {
+                let payload = if i % 2 == 0 {
+                    r#"{"type":"message_added","message_kind":"reply"}"#
+                } else {
+                    TAG
+                };
+                let kind = if i % 2 == 0 {
+                    "message_added"
+                } else {
+                    "tag_added"
+                };
+                append(conn, Some(1), kind, i, payload);
+                if i % 10 == 0 {
+                    append(
+                        conn,
+                        Some(1),
+                        "sla_breached",
+                        i,
+                        r#"{"type":"sla_breached"}"#,
+                    );
+                }
+            }
+            append(
+                conn,
+                Some(2),
+                "status_changed",
+                50,
+                r#"{"type":"status_changed"}"#,
+            );
+            append(conn, Some(2), "tag_added", 51, TAG);
+        };
+        let (before, after): (Vec<_>, Vec<_>) =
+            crate::migrate::MIGRATIONS.iter().partition(|m| m.0 < 33);
+        // Written before 0033: its migration fills the table from the log.
+        let old = rusqlite::Connection::open_in_memory().unwrap();
+        for (_, _, script, _) in &before {
+            old.execute_batch(script).unwrap();
+        }
+        write_log(&old);
+        for (_, _, script, _) in &after {
+            old.execute_batch(script).unwrap();
+        }
+        // Written after: the trigger fills it.
+        let new = rusqlite::Connection::open_in_memory().unwrap();
+        for (_, _, script, _) in crate::migrate::MIGRATIONS {
+            new.execute_batch(script).unwrap();
+        }
+        write_log(&new);
+
+        let log = logged(&new);
+        let texts: Vec<&str> = log.iter().map(|e| e.3.as_str()).collect();
+        assert_eq!(log.len(), 43);
+        assert_eq!(
+            texts
+                .iter()
+                .filter(|t| **t == "+ vip 12 \nline caf\u{e9} \u{4e2d}")
+                .count(),
+            21
+        );
+        assert_eq!(
+            texts
+                .iter()
+                .filter(|t| **t == "c email open normal 7 -")
+                .count(),
+            2
+        );
+        assert!(texts.contains(&"?"), "{texts:?}");
+        assert_eq!(log.first().map(|e| (e.0, e.2)), Some((1, 0)));
+        assert_eq!(scanned(&new), log);
+        assert_eq!(logged(&old), log);
+        assert_eq!(scanned(&old), log);
+        let chunks = |conn: &rusqlite::Connection| -> Vec<(i64, i64, i64, String)> {
+            conn.prepare(
+                "SELECT conversation, chunk, inputs_count, inputs FROM sla_inputs ORDER BY conversation, chunk",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let counts: Vec<(i64, i64, i64)> = chunks(&new).iter().map(|c| (c.0, c.1, c.2)).collect();
+        assert_eq!(counts, [(1, 0, 16), (1, 1, 16), (1, 2, 8), (2, 0, 3)]);
+        assert_eq!(chunks(&old), chunks(&new));
+    }
+
+    /// A chunk reads as `<id> <at> <bytes> <text>` again and again, or not at all: anything
+    /// else is an error, never a panic nor a text cut short.
+    #[test]
+    fn a_chunk_that_does_not_read_is_an_error() {
+        let read = |chunk: &[u8]| {
+            let mut batch = SlaBatch::default();
+            push_chunk(&mut batch, 4, chunk)?;
+            batch.seal()?;
+            Ok::<_, crate::StoreError>(
+                batch
+                    .events()
+                    .map(|e| (e.id, e.at, e.input.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            read(b"12 -3 7 m reply15 1767225600000 9 + vip tag").unwrap(),
+            [
+                (12, -3, "m reply".to_string()),
+                (15, 1_767_225_600_000, "+ vip tag".to_string())
+            ]
+        );
+        assert_eq!(read(b"").unwrap(), []);
+        assert_eq!(
+            read(b"-9223372036854775808 9223372036854775807 0 ").unwrap(),
+            [(i64::MIN, i64::MAX, String::new())]
+        );
+        for bad in [
+            &b"12 -3 8 m reply"[..],
+            b"12 -3",
+            b"12 -3 7",
+            b"x 1 1 a",
+            b"1  1 a",
+            b"1 2 -1 a",
+            b"1 2 +1 a",
+            b"9223372036854775808 1 1 a",
+            b"12 -3 7 m reply1",
+            "1 2 1 \u{e9}".as_bytes(),
+            b"1 2 1 \xff",
+        ] {
+            assert!(read(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -665,7 +665,7 @@ async fn the_clocks_moved_since_the_scan_are_found_under_the_writer() {
         setup(&app, &team).await;
         open(&app, &team, "m", 3, T0).await;
         app.recompute_sla(T0 + 10 * MIN).await.unwrap();
-        let mut batches = db.store.scan_sla_batches(100, ::sla::holds_clock_input);
+        let mut batches = db.store.scan_sla_batches(100);
         let batch = batches.recv().await.unwrap().unwrap();
         let states: Vec<store::BatchStateRef<'_>> = batch.states().collect();
         assert_eq!(states.len(), 3, "{}", db.name);
@@ -733,7 +733,7 @@ async fn a_recompute_writes_a_clock_only_where_it_did_not_move_since_the_scan() 
         open(&app, &team, "w", 4, T0).await;
         app.recompute_sla(T0 + 10 * MIN).await.unwrap();
         let fresh = open(&app, &team, "v", 1, T0 + 11 * MIN).await[0];
-        let mut batches = db.store.scan_sla_batches(100, ::sla::holds_clock_input);
+        let mut batches = db.store.scan_sla_batches(100);
         let batch = batches.recv().await.unwrap().unwrap();
         let states: Vec<store::BatchStateRef<'_>> = batch.states().collect();
         assert_eq!(states.len(), 4, "{}", db.name);
@@ -1656,7 +1656,7 @@ async fn the_log_derives_what_the_clock_reads_of_each_event() {
         .unwrap();
         tx.commit().await.unwrap();
 
-        let mut batches = db.store.scan_sla_batches(100, ::sla::holds_clock_input);
+        let mut batches = db.store.scan_sla_batches(100);
         let batch = batches.recv().await.unwrap().unwrap();
         let read: Vec<&str> = batch.events().map(|e| e.input).collect();
         let mut expected: Vec<String> = payloads
@@ -1686,30 +1686,19 @@ async fn the_log_derives_what_the_clock_reads_of_each_event() {
                 db.name
             );
         }
-        // The events come in log order, and from the last one a clock reads an input from
-        // on (the `?` after it too) with their ids; an id read is the event's own.
+        // The events come in log order, each with its own id and instant.
         let mut tx = db.store.begin().await.unwrap();
-        let logged: Vec<i64> = tx
+        let logged: Vec<(i64, i64)> = tx
             .events_of_conversation(n)
             .await
             .unwrap()
             .into_iter()
             .filter(|e| store::SLA_INPUT_KINDS.contains(&e.kind.as_str()))
-            .map(|e| e.id)
+            .map(|e| (e.id, e.at))
             .collect();
         tx.rollback().await.unwrap();
-        let ids: Vec<Option<i64>> = batch.events().map(|e| e.id).collect();
-        assert_eq!(ids.len(), logged.len(), "{}", db.name);
-        for (id, logged) in ids.iter().zip(&logged) {
-            assert!(id.is_none_or(|id| id == *logged), "{}: {ids:?}", db.name);
-        }
-        let last = logged.len() - 2;
-        assert_eq!(
-            ids[last..],
-            [Some(logged[last]), Some(logged[last + 1])],
-            "{}",
-            db.name
-        );
+        let read: Vec<(i64, i64)> = batch.events().map(|e| (e.id, e.at)).collect();
+        assert_eq!(read, logged, "{}", db.name);
         assert!(batches.recv().await.is_none(), "{}", db.name);
         db.finish().await;
     }
