@@ -1782,8 +1782,8 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    /// The store's index of the clocks' inputs (and so a recompute's scan) holds exactly the
-    /// kinds a clock reads.
+    /// The store's table (SQLite) and index (PostgreSQL) of the clocks' inputs, and so a
+    /// recompute's scan, hold exactly the kinds a clock reads.
     #[test]
     fn the_store_reads_the_kinds_a_clock_reads() {
         assert_eq!(store::SLA_INPUT_KINDS, ::sla::CLOCK_INPUT_KINDS);
