@@ -664,7 +664,8 @@ const INPUTS_SQL_SQLITE: &str = "SELECT conversation, inputs FROM sla_inputs \
 fn push_chunk(batch: &mut SlaBatch, conversation: i64, chunk: &[u8]) -> Result<()> {
     let corrupt = || {
         crate::StoreError::Corrupt(format!(
-            "the SLA inputs of conversation {conversation} do not read as `<id> <at> <bytes> <text>`"
+            "the SLA clock inputs kept for conversation {conversation} (table sla_inputs, which a \
+             trigger derives from its events) do not read as `<id> <at> <bytes> <text>`"
         ))
     };
     let mut rest = chunk;
