@@ -942,8 +942,8 @@ mod tests {
     /// The table of the clocks' inputs says what the log says, whether the trigger filled it
     /// as events were appended or migration 0033 filled it from a log written before: the
     /// same rows, chunks of 16 inputs in log order, texts of any bytes (a tag with spaces,
-    /// digits, a line break, characters beyond ASCII; `?` for an input without its field), instants before 1970, events no
-    /// clock reads and events of no conversation left out.
+    /// digits, a line break, characters beyond ASCII; `?` for an input without its field),
+    /// instants before 1970, events no clock reads and events of no conversation left out.
     #[test]
     fn the_table_of_the_clocks_inputs_follows_the_log() {
         const CREATED: &str = r#"{"type":"created","channel":"email","status":"open","priority":"normal","customer_id":7,"group_id":null}"#;
